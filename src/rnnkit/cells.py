@@ -1,0 +1,259 @@
+"""Recurrent cells written from their equations: one time step each.
+
+- Elman, "Finding structure in time" (1990): the simple RNN.
+- Hochreiter & Schmidhuber (1997), with the forget gate of Gers et al. (2000): the LSTM.
+- Cho et al., "Learning phrase representations using RNN encoder-decoder" (2014): the GRU.
+
+Every cell follows one contract, which `rnnkit.RNN` relies on and user cells may follow too::
+
+    y_t, new_state = cell(x_t, state)          # x_t: (B, I)
+    state = cell.init_state(batch_size, device=..., dtype=...)
+
+Parameters are named and laid out as in ``torch.nn`` (``weight_ih`` (G*H, I), ``weight_hh``
+(G*H, H), ``bias_ih``, ``bias_hh``; gate order i,f,g,o for the LSTM and r,z,n for the GRU), so
+weights move to and from ``torch.nn.RNN/LSTM/GRU`` unchanged and torch is our test oracle.
+
+Built-in cells split a step in two so that a layer can project the inputs of all time steps in
+one matmul before its loop: ``forward(x_t, state) == recur(project_input(x_t), state)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+}
+INITS = ("torch", "keras", "irnn")
+
+
+class RecurrentCell(nn.Module):
+    """Shared base: owns the weights, their initialisation and the state shape.
+
+    Subclasses set ``num_gates`` (the G in ``weight_ih``'s G*H rows) and write ``recur``.
+    """
+
+    num_gates: int = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: str = "torch"):
+        super().__init__()
+        name = type(self).__name__
+        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
+        if init not in INITS:
+            raise ValueError(f"{name}: unknown init {init!r}; expected one of {', '.join(INITS)}")
+        self.input_size, self.hidden_size, self.bias, self.init = input_size, hidden_size, bias, init
+        rows = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(rows))
+            self.bias_hh = nn.Parameter(torch.empty(rows))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``init="torch"``: every weight and bias U(-1/sqrt(H), 1/sqrt(H)) like ``torch.nn``.
+
+        ``init="keras"``: Glorot-uniform input weights (over the whole (G*H, I) matrix, as Keras
+        does over its (I, G*H) kernel), orthogonal recurrent weights, zero biases; the LSTM adds
+        a forget-gate bias of 1 (Jozefowicz et al. 2015). ``init="irnn"`` (Le et al. 2015):
+        identity recurrent weights, small Gaussian input weights, zero biases.
+        """
+        H = self.hidden_size
+        with torch.no_grad():
+            if self.init == "torch":
+                bound = 1.0 / math.sqrt(H)
+                for p in self.parameters():
+                    p.uniform_(-bound, bound)
+                return
+            if self.init == "keras":
+                nn.init.xavier_uniform_(self.weight_ih)
+                nn.init.orthogonal_(self.weight_hh)
+            else:  # irnn
+                nn.init.normal_(self.weight_ih, std=0.001)
+                self.weight_hh.copy_(torch.eye(H).repeat(self.num_gates, 1))
+            if self.bias:
+                self.bias_ih.zero_()
+                self.bias_hh.zero_()
+            self._gate_bias_init()
+
+    def _gate_bias_init(self) -> None:
+        """Hook for gate-specific bias initialisation (the LSTM's forget bias)."""
+
+    def init_state(self, batch_size: int, device=None, dtype=None):
+        """Zero state for a batch: ``h`` of shape (B, H)."""
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """``W_ih x + b_ih`` for any leading shape: (..., I) -> (..., G*H)."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def recur(self, xp_t: Tensor, state):
+        """One step from an already projected input ``xp_t = W_ih x_t + b_ih`` (B, G*H)."""
+        raise NotImplementedError
+
+    def forward(self, x_t: Tensor, state=None):
+        """One time step: ``(x_t (B, I), state) -> (y_t (B, H), new_state)``."""
+        if state is None:
+            state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        return self.recur(self.project_input(x_t), state)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, init={self.init!r}"
+
+
+class SimpleRNNCell(RecurrentCell):
+    """Elman RNN cell.
+
+        h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   y_t = h_t
+
+    with ``f`` tanh (default), ReLU, sigmoid or any callable. The articles' output layer
+    ``y_t = W_y h_t + b_y`` is a ``nn.Linear`` applied to the layer's outputs (see ``models``).
+
+    Args:
+        input_size: I, features per step.
+        hidden_size: H.
+        activation: "tanh" | "relu" | "sigmoid" | a callable Tensor -> Tensor.
+        bias: learn ``b_ih`` and ``b_hh``.
+        init: "torch" | "keras" | "irnn" (see ``RecurrentCell.reset_parameters``).
+
+    Example:
+        >>> cell = SimpleRNNCell(3, 5, activation="relu")
+        >>> y, h = cell(torch.randn(2, 3), None)
+        >>> y.shape
+        torch.Size([2, 5])
+    """
+
+    num_gates = 1
+
+    def __init__(self, input_size, hidden_size, activation="tanh", bias=True, init="torch"):
+        if isinstance(activation, str):
+            if activation not in ACTIVATIONS:
+                raise ValueError(
+                    f"SimpleRNNCell: unknown activation {activation!r}; expected one of "
+                    f"{', '.join(ACTIVATIONS)} or a callable"
+                )
+            self.activation_name = activation
+            self.activation = ACTIVATIONS[activation]
+        elif callable(activation):
+            self.activation_name = None
+            self.activation = activation
+        else:
+            raise ValueError(
+                f"SimpleRNNCell: activation must be a name or a callable, got {activation!r}"
+            )
+        super().__init__(input_size, hidden_size, bias, init)
+
+    def recur(self, xp_t, h):
+        h = self.activation(xp_t + F.linear(h, self.weight_hh, self.bias_hh))
+        return h, h
+
+    def extra_repr(self) -> str:
+        act = self.activation_name or getattr(self.activation, "__name__", "callable")
+        return super().extra_repr() + f", activation={act!r}"
+
+
+class LSTMCell(RecurrentCell):
+    """Long short-term memory cell; state ``(h, c)``.
+
+        i = σ(W_ii x + b_ii + W_hi h + b_hi)        input gate
+        f = σ(W_if x + b_if + W_hf h + b_hf)        forget gate
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)     candidate cell
+        o = σ(W_io x + b_io + W_ho h + b_ho)        output gate
+        c' = f ⊙ c + i ⊙ g
+        h' = o ⊙ tanh(c'),   y = h'
+
+    Weights are stacked in the order i, f, g, o as in ``torch.nn.LSTM``.
+
+    Example:
+        >>> cell = LSTMCell(3, 5)
+        >>> y, (h, c) = cell(torch.randn(2, 3), None)
+        >>> c.shape
+        torch.Size([2, 5])
+    """
+
+    num_gates = 4
+
+    def _gate_bias_init(self):
+        if self.bias and self.init == "keras":
+            H = self.hidden_size
+            self.bias_ih[H : 2 * H].fill_(1.0)  # forget gate: remember by default
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        """Zero state ``(h, c)``, each (B, H)."""
+        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return h, torch.zeros_like(h)
+
+    def recur(self, xp_t, state):
+        h, c = state
+        gates = xp_t + F.linear(h, self.weight_hh, self.bias_hh)  # (B, 4H)
+        i, f, g, o = gates.chunk(4, dim=1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return h, (h, c)
+
+
+class GRUCell(RecurrentCell):
+    """Gated recurrent unit; state ``h``.
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr)                 reset gate
+        z = σ(W_iz x + b_iz + W_hz h + b_hz)                 update gate
+        reset_after=True  (cuDNN, PyTorch, Keras default):
+            n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
+        reset_after=False (Cho et al. 2014, the articles):
+            n = tanh(W_in x + b_in + W_hn (r ⊙ h) + b_hn)
+        h' = (1 − z) ⊙ n + z ⊙ h,   y = h'
+
+    Which side ``z`` weights: the articles write ``h' = (1 − z) ⊙ h + z ⊙ h̃`` (z is the share
+    of the *new* candidate); PyTorch, cuDNN and Keras write ``h' = (1 − z) ⊙ n + z ⊙ h`` (z is
+    the share *kept* from the old state). The two are the same model with z ↦ 1 − z; we follow
+    PyTorch so that weights load from ``torch.nn.GRU`` unchanged. Weights stack as r, z, n.
+
+    Example:
+        >>> cell = GRUCell(3, 5, reset_after=False)
+        >>> y, h = cell(torch.randn(2, 3), None)
+        >>> h.shape
+        torch.Size([2, 5])
+    """
+
+    num_gates = 3
+
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, init="torch"):
+        self.reset_after = bool(reset_after)
+        super().__init__(input_size, hidden_size, bias, init)
+
+    def recur(self, xp_t, h):
+        H = self.hidden_size
+        x_r, x_z, x_n = xp_t.chunk(3, dim=1)
+        b_hh = self.bias_hh
+        if self.reset_after:
+            h_r, h_z, h_n = F.linear(h, self.weight_hh, b_hh).chunk(3, dim=1)  # (B, H) each
+            r = torch.sigmoid(x_r + h_r)
+            z = torch.sigmoid(x_z + h_z)
+            n = torch.tanh(x_n + r * h_n)
+        else:
+            w_rz, w_n = self.weight_hh[: 2 * H], self.weight_hh[2 * H :]
+            b_rz, b_n = (None, None) if b_hh is None else (b_hh[: 2 * H], b_hh[2 * H :])
+            h_r, h_z = F.linear(h, w_rz, b_rz).chunk(2, dim=1)
+            r = torch.sigmoid(x_r + h_r)
+            z = torch.sigmoid(x_z + h_z)
+            n = torch.tanh(x_n + F.linear(r * h, w_n, b_n))
+        h = (1 - z) * n + z * h
+        return h, h
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", reset_after={self.reset_after}"
