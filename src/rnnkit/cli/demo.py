@@ -1,0 +1,44 @@
+"""``rnnkit demo``: the tour a newcomer sees first. Each part is a module in ``rnnkit.demos``."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+from .common import add_common, examples, new_parser
+
+# demo parts, in order; each module has run(out_dir: Path, seed: int, quiet: bool) -> None
+PARTS = [
+    "rnnkit.demos.layers",
+]
+
+
+def register(subparsers) -> None:
+    p = new_parser(
+        subparsers, "demo", help="train, predict, generate and forecast on built-in data",
+        epilog=examples("rnnkit demo", "rnnkit demo --out /tmp/tour --only layers"))
+    p.add_argument("--out", default="rnnkit-demo", help="folder for plots and checkpoints")
+    p.add_argument("--only", default=None,
+                   help="comma-separated part names to run (default: all): "
+                        + ", ".join(name.rsplit(".", 1)[1] for name in PARTS))
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = {n.rsplit(".", 1)[1]: n for n in PARTS}
+    chosen = list(names) if not args.only else [s.strip() for s in args.only.split(",")]
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        raise ValueError(f"unknown demo part(s) {', '.join(unknown)}; expected {', '.join(names)}")
+    start = time.perf_counter()
+    for name in chosen:
+        t0 = time.perf_counter()
+        print(f"\n=== {name} ===")
+        importlib.import_module(names[name]).run(out, args.seed, args.quiet)
+        print(f"({name}: {time.perf_counter() - t0:.1f} s)")
+    print(f"\nrnnkit demo done in {time.perf_counter() - start:.1f} s; files in {out}/")
+    return 0

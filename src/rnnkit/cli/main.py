@@ -1,0 +1,64 @@
+"""Entry point: ``rnnkit VERB ...``. Each verb lives in its own module under ``rnnkit.cli``.
+
+A verb module exposes ``register(subparsers)``, which adds its parser and sets
+``run=function(args) -> int``. Bad input (``ValueError``, missing files, undecodable text)
+exits with status 2 and one line on stderr; set ``RNNKIT_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .common import examples
+
+# verb modules, in the order --help lists them
+VERB_MODULES = [
+    "rnnkit.cli.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent neural networks: train, predict, generate, forecast, classify.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=examples("rnnkit demo --out rnnkit-demo", "rnnkit VERB --help"),
+    )
+    from rnnkit import __version__
+
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError, UnicodeDecodeError) as e:
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        verb = " ".join(a for a in [parser.prog, getattr(args, "verb", None),
+                                    getattr(args, "action", None)] if a)
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, UnicodeDecodeError):
+            message = f"cannot decode the input as {e.encoding}; pass --encoding (e.g. latin-1)"
+        print(f"{verb}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

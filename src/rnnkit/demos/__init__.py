@@ -1,0 +1,1 @@
+"""Parts of ``rnnkit demo``: each module has ``run(out_dir, seed, quiet)``."""
