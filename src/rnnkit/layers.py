@@ -178,7 +178,9 @@ class RNN(nn.Module):
     def _fused_mode_of(self) -> str | None:
         """The torch.nn kernel computing exactly these cells, or None."""
         types = {type(c) for c in self.cells}
-        if len(types) != 1 or len({c.bias for c in self.cells}) != 1:
+        if len(types) != 1 or not types <= {LSTMCell, GRUCell, SimpleRNNCell}:
+            return None  # user cells, and subclasses that may change the equations: loop
+        if len({c.bias for c in self.cells}) != 1:
             return None
         (cls,) = types
         first = self.cells[0]

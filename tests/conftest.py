@@ -1,0 +1,24 @@
+"""Shared test set-up: deterministic seeds, float64 where we compare against an oracle."""
+
+import os
+
+import pytest
+import torch
+
+# Headless plotting everywhere: tests must not need a display.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def double():
+    """Run a test in float64 (oracle comparisons at atol 1e-10)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
