@@ -1,0 +1,25 @@
+"""Data: tokenizers, text readers, language-model datasets and batching."""
+
+from .tokenizers import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SPECIALS,
+    UNK_ID,
+    CharTokenizer,
+    WordTokenizer,
+    pad_sequences,
+    tokenizer_from_dict,
+)
+
+__all__ = [
+    "CharTokenizer",
+    "WordTokenizer",
+    "tokenizer_from_dict",
+    "pad_sequences",
+    "SPECIALS",
+    "PAD_ID",
+    "UNK_ID",
+    "BOS_ID",
+    "EOS_ID",
+]
