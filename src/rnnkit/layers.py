@@ -238,21 +238,29 @@ class RNN(nn.Module):
                              f"got min {lo} and max {hi}")
         return lengths
 
+    def _state_template(self):
+        """The state's structure and per-leaf shapes for B=1, computed once (not per step)."""
+        if getattr(self, "_template", None) is None:
+            one = self.init_state(1, device="meta")
+            self._template = (isinstance(one, tuple), [tuple(s.shape) for s in _leaves(one)])
+        return self._template
+
     def _check_state(self, state, B: int, x: Tensor):
         if state is None:
             return None
-        expected = self.init_state(B, device="meta")
-        exp_leaves = _leaves(expected)
-        got = _leaves(state) if isinstance(state, (tuple, list)) == isinstance(expected, tuple) \
-            else None
-        want = " and ".join(str(tuple(e.shape)) for e in exp_leaves)
-        if got is None or len(got) != len(exp_leaves) or any(
-                not isinstance(g, Tensor) or g.shape != e.shape
-                for g, e in zip(got, exp_leaves, strict=True)):
+        is_tuple, shapes = self._state_template()
+        want = [(s[0], B, *s[2:]) for s in shapes]
+        got = _leaves(state) if isinstance(state, (tuple, list)) == is_tuple else None
+        if got is None or len(got) != len(want) or any(
+                not isinstance(g, Tensor) or tuple(g.shape) != w
+                for g, w in zip(got, want, strict=True)):
             shown = (" and ".join(str(tuple(g.shape)) if isinstance(g, Tensor) else type(g).__name__
                                   for g in got) if got else type(state).__name__)
             form = "(h, c) of shapes" if self.kind == "lstm" else "state of shape"
-            raise ValueError(f"{self.name}: expected {form} {want} (L*D, B, H), got {shown}")
+            raise ValueError(f"{self.name}: expected {form} {' and '.join(map(str, want))} "
+                             f"(L*D, B, H), got {shown}")
+        if all(g.dtype == x.dtype for g in got):
+            return state
         return _tree_map(lambda s: s.to(dtype=x.dtype), state)
 
     # ---------------------------------------------------------------------------- forward
