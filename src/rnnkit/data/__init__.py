@@ -1,5 +1,6 @@
 """Data: tokenizers, text readers, language-model datasets and batching."""
 
+from .text import StreamBatches, data_root, prefix_dataset, read_text, split_text
 from .tokenizers import (
     BOS_ID,
     EOS_ID,
@@ -22,4 +23,9 @@ __all__ = [
     "UNK_ID",
     "BOS_ID",
     "EOS_ID",
+    "read_text",
+    "split_text",
+    "prefix_dataset",
+    "StreamBatches",
+    "data_root",
 ]

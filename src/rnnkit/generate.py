@@ -1,0 +1,282 @@
+"""Generating sequences from recurrent models: sampling and beam search, carrying the state.
+
+Sampling (``generate``, ``stream``) works with any *language model* called as
+``model(tokens (B, T) long, state) -> (logits (B, T, V), state)`` — ``rnnkit.LanguageModel``
+is one. The prompt is read in one call; after that the model sees one new token per call,
+with the recurrent state carried, never the whole context again: N new tokens after a prompt
+cost one call on the prompt plus N - 1 single-token calls. The next token is drawn from
+
+    p(v) ∝ exp(l_v / temperature)    over the top_k largest logits, then over the smallest
+                                     set of tokens whose probability reaches top_p
+
+with a CTRL-style ``repetition_penalty`` (Keskar et al. 2019) first dividing positive and
+multiplying negative logits of tokens already in the context; temperature 0 is greedy
+(argmax). Sampling is reproducible: draws come from a ``torch.Generator`` seeded by ``seed``.
+
+Beam search (``beam_search``) is written against a *step function*, so any recurrent decoder
+can use it — a language model (``lm_step``) or a seq2seq decoder whose state carries the
+encoder's outputs::
+
+    step(tokens: LongTensor (K,), state) -> (log_probs: Tensor (K, V), new_state)
+
+``tokens`` holds the last token of each of the K live hypotheses and ``state`` their states,
+batched along ``batch_dim`` (1 for ``rnnkit.RNN``'s (L, K, H) layout). After each step the
+search keeps the best hypotheses and reorders the state with ``reorder_state(state, index)``,
+``index`` a (K',) long tensor of the parent hypotheses (default: ``index_select`` along
+``batch_dim`` on every tensor of the state, which may be a nested tuple/list/dict of tensors;
+pass your own for other layouts, e.g. encoder outputs batched along dim 0). The search starts
+from one hypothesis (``start_token`` with a batch-of-one ``state``) and finishes a hypothesis
+when it emits ``eos_id``; hypotheses are ranked by ``sum log p / length ** length_penalty``
+(length counts the generated tokens, ``<eos>`` included; 0 = no normalisation, > 0 favours
+longer ones). Width 1 is greedy decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["generate", "stream", "sample_next", "check_sampling", "beam_search",
+           "beam_generate", "lm_step", "reorder_state", "Hypothesis"]
+
+
+# ---------------------------------------------------------------------------------- sampling
+def check_sampling(temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None, repetition_penalty: float = 1.0) -> None:
+    """Raise ``ValueError`` with one clear line for settings outside their ranges."""
+    if temperature is None or not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
+                              or top_k < 1):
+        raise ValueError(f"top-k must be an integer >= 1, got {top_k!r}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top-p must lie in (0, 1], got {top_p!r}")
+    if repetition_penalty is None or not repetition_penalty > 0:
+        raise ValueError(f"repetition penalty must be > 0 (1 = none), got "
+                         f"{repetition_penalty!r}")
+
+
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, repetition_penalty: float = 1.0,
+                context: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+    """Draw one token per row from ``logits`` (B, V); returns (B,) long.
+
+    ``context`` (B, n) long holds the tokens the repetition penalty applies to.
+    """
+    check_sampling(temperature, top_k, top_p, repetition_penalty)
+    logits = logits.detach().float()
+    if repetition_penalty != 1.0 and context is not None and context.numel():
+        seen = logits.gather(1, context)
+        seen = torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
+        logits = logits.scatter(1, context, seen)
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token when the ones before it already reach top_p (the first always stays)
+        drop_sorted = (cum - sorted_logits.softmax(-1)) >= top_p
+        drop = drop_sorted.scatter(1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = logits.softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def _as_prompt(prompt, device) -> Tensor:
+    ids = torch.as_tensor(prompt, dtype=torch.long, device=device)
+    if ids.dim() != 1 or ids.numel() == 0:
+        raise ValueError(f"generate: expected a non-empty prompt of token ids, got shape "
+                         f"{tuple(ids.shape)}")
+    return ids
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def stream(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int = 100, *,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+           repetition_penalty: float = 1.0, eos_id: int | None = None,
+           seed: int | None = None, generator: torch.Generator | None = None,
+           state=None) -> Iterator[int]:
+    """Yield new token ids one by one, continuing ``prompt`` (a non-empty list of ids).
+
+    Stops after ``max_new_tokens`` or after yielding ``eos_id``. The model runs in eval mode
+    (restored afterwards) and is called lazily: a token is computed only when asked for.
+    ``seed`` (or an explicit ``generator``) makes the draws reproducible; ``state`` is the
+    state before the prompt (default zeros).
+    """
+    check_sampling(temperature, top_k, top_p, repetition_penalty)
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max tokens must be a non-negative integer, got {max_new_tokens!r}")
+    device = _device_of(model)
+    ids = _as_prompt(prompt, device)
+    if generator is None and seed is not None:  # else: torch's global generator
+        generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        if max_new_tokens == 0:
+            return
+        logits, state = model(ids.unsqueeze(0), state)  # one call on the whole prompt
+        context = ids.unsqueeze(0) if repetition_penalty != 1.0 else None
+        for n in range(max_new_tokens):
+            token = sample_next(logits[:, -1], temperature, top_k, top_p, repetition_penalty,
+                                context, generator)  # (1,)
+            yield int(token)
+            if (eos_id is not None and int(token) == eos_id) or n == max_new_tokens - 1:
+                return
+            if context is not None:
+                context = torch.cat([context, token.unsqueeze(0)], 1)
+            logits, state = model(token.unsqueeze(0), state)  # (1, 1): one new token
+    finally:
+        model.train(was_training)
+
+
+def generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int = 100,
+             **kwargs) -> list[int]:
+    """The new token ids after ``prompt``, as a list; see ``stream`` for the options.
+
+    Example:
+        >>> lm = rnnkit.LanguageModel(vocab_size=10, hidden_size=16)
+        >>> out = generate(lm, [4, 5, 6], max_new_tokens=5, temperature=0.8, top_k=3, seed=0)
+        >>> len(out), out == generate(lm, [4, 5, 6], 5, temperature=0.8, top_k=3, seed=0)
+        (5, True)
+    """
+    return list(stream(model, prompt, max_new_tokens, **kwargs))
+
+
+# ------------------------------------------------------------------------------- beam search
+def reorder_state(state, index: Tensor, batch_dim: int = 1):
+    """``index_select(batch_dim, index)`` on every tensor of a (nested) state; None stays."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.index_select(batch_dim, index)
+    if isinstance(state, dict):
+        return {k: reorder_state(v, index, batch_dim) for k, v in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(reorder_state(s, index, batch_dim) for s in state)
+    raise ValueError(f"beam_search: cannot reorder a state of type {type(state).__name__}; "
+                     "pass reorder_state=")
+
+
+def lm_step(model: nn.Module) -> Callable:
+    """A language model as a beam-search step: ``(tokens (K,), state) -> (log_probs, state)``."""
+    def step(tokens: Tensor, state):
+        logits, state = model(tokens.unsqueeze(1), state)  # (K, 1, V)
+        return logits[:, -1].float().log_softmax(-1), state
+    return step
+
+
+@dataclass
+class Hypothesis:
+    """A finished beam: the generated ids (``<eos>`` excluded), their total log-probability
+    and the length-normalised score it was ranked by."""
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+
+
+@torch.no_grad()
+def beam_search(step: Callable, state, start_token: int, *, beam_width: int = 5,
+                max_len: int = 100, eos_id: int | None = None, length_penalty: float = 1.0,
+                reorder: Callable | None = None, batch_dim: int = 1,
+                device: torch.device | str | None = None) -> list[Hypothesis]:
+    """Beam search over a step function; returns up to ``beam_width`` hypotheses, best first.
+
+    Args:
+        step: ``(tokens (K,) long, state) -> (log_probs (K, V), state)``; see the module doc.
+        state: the state before ``start_token``, batch of one (or None).
+        start_token: the token fed first (``<bos>``, or a prompt's last token).
+        beam_width: K, hypotheses kept per step.
+        max_len: new tokens at most per hypothesis.
+        eos_id: the token that ends a hypothesis (None: all run to ``max_len``).
+        length_penalty: rank by ``log p / length ** length_penalty``.
+        reorder: ``reorder(state, index) -> state``; default ``reorder_state`` on ``batch_dim``.
+    """
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+        raise ValueError(f"beam width must be an integer >= 1, got {beam_width!r}")
+    if not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"beam_search: max_len must be a positive integer, got {max_len!r}")
+    if reorder is None:
+        def reorder(s, index):
+            return reorder_state(s, index, batch_dim)
+    K = beam_width
+    tokens = torch.tensor([start_token], dtype=torch.long, device=device)  # (1,)
+    scores = torch.zeros(1, device=device)  # (live,) summed log-probs
+    seqs: list[list[int]] = [[]]
+    finished: list[Hypothesis] = []
+
+    def normalised(log_prob: float, length: int) -> float:
+        return log_prob / (length ** length_penalty)
+
+    for t in range(1, max_len + 1):
+        log_probs, state = step(tokens, state)  # (live, V)
+        V = log_probs.shape[-1]
+        cand = (scores.unsqueeze(1) + log_probs.float()).flatten()  # (live * V,)
+        top_scores, top_idx = cand.topk(min(2 * K, cand.numel()))
+        keep_parent, keep_token, keep_score = [], [], []
+        for rank, (s, i) in enumerate(zip(top_scores.tolist(), top_idx.tolist(), strict=True)):
+            parent, token = divmod(i, V)
+            if eos_id is not None and token == eos_id:
+                if rank < K:  # an <eos> among the K best ends its hypothesis
+                    finished.append(Hypothesis(seqs[parent], s, normalised(s, t)))
+                continue
+            keep_parent.append(parent)
+            keep_token.append(token)
+            keep_score.append(s)
+            if len(keep_parent) == K:
+                break
+        seqs = [seqs[p] + [tok] for p, tok in zip(keep_parent, keep_token, strict=True)]
+        scores = torch.tensor(keep_score, device=scores.device)
+        done = t == max_len or not seqs
+        if not done and len(finished) >= K:  # can no live hypothesis beat the K best finished?
+            worst_kept = sorted((h.score for h in finished), reverse=True)[K - 1]
+            done = worst_kept >= normalised(max(keep_score), t)
+        if done:
+            break
+        index = torch.tensor(keep_parent, dtype=torch.long, device=scores.device)
+        state = reorder(state, index)
+        tokens = torch.tensor(keep_token, dtype=torch.long, device=scores.device)
+    # the live hypotheses compete too: unfinished at max_len, or (after an early stop) ranked
+    # below the K best finished ones anyway
+    finished += [Hypothesis(s, sc, normalised(sc, len(s)))
+                 for s, sc in zip(seqs, scores.tolist(), strict=True)]
+    finished.sort(key=lambda h: -h.score)
+    return finished[:K]
+
+
+@torch.no_grad()
+def beam_generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int = 100,
+                  *, beam_width: int = 5, eos_id: int | None = None,
+                  length_penalty: float = 1.0) -> list[int]:
+    """The best beam's new token ids after ``prompt`` (``<eos>`` excluded).
+
+    The prompt but its last token is read in one call; the search starts from the last token.
+    """
+    device = _device_of(model)
+    ids = _as_prompt(prompt, device)
+    was_training = model.training
+    model.eval()
+    try:
+        state = None
+        if len(ids) > 1:
+            _, state = model(ids[:-1].unsqueeze(0), None)
+        best = beam_search(lm_step(model), state, int(ids[-1]), beam_width=beam_width,
+                           max_len=max_new_tokens, eos_id=eos_id, length_penalty=length_penalty,
+                           device=device)[0]
+    finally:
+        model.train(was_training)
+    return best.tokens
