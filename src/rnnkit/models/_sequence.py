@@ -1,0 +1,55 @@
+"""What the sequence models share: the recurrent encoder, input checks and length-aware pooling."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..layers import RNN
+
+__all__ = ["POOLINGS", "encoder", "check_x", "check_pooling", "pool"]
+
+POOLINGS = ("last", "mean", "max")
+
+
+def encoder(name: str, cell: str, input_size: int, hidden_size: int, num_layers: int,
+            bidirectional: bool, dropout: float, init: str, activation: str) -> RNN:
+    """``rnnkit.RNN`` with the models' common arguments; ``cell`` must be a kind name."""
+    if not isinstance(cell, str):
+        raise ValueError(f"{name}: cell must be a kind name (lstm, gru, rnn, irnn) so that "
+                         f"checkpoints can rebuild it, got {type(cell).__name__}")
+    return RNN(cell, input_size, hidden_size, num_layers, bidirectional=bidirectional,
+               dropout=dropout, init=init, activation=activation)
+
+
+def check_x(name: str, x, input_size: int) -> None:
+    if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != input_size:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name}: expected x of shape (B, T, {input_size}), got {got}")
+
+
+def pool(how: str, outputs: Tensor, final_state, lengths: Tensor | None, rnn: RNN) -> Tensor:
+    """One vector per sequence from ``outputs`` (B, T, D*H), ignoring steps past ``lengths``.
+
+    ``"last"``: the top layer's final state — the forward direction at each sequence's last
+    real step, with the backward direction at step 0 — (B, D*H); ``"mean"`` / ``"max"``: over
+    the real steps only.
+    """
+    if how == "last":
+        h = final_state[0] if isinstance(final_state, tuple) else final_state  # (L*D, B, H)
+        top = h[-rnn.num_directions:]  # (D, B, H)
+        return top.permute(1, 0, 2).reshape(h.shape[1], -1)  # (B, D*H)
+    B, T, _ = outputs.shape
+    if lengths is None:
+        return outputs.mean(1) if how == "mean" else outputs.amax(1)
+    lengths = torch.as_tensor(lengths, device=outputs.device)
+    mask = (torch.arange(T, device=outputs.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+    if how == "mean":  # outputs are zero past each length
+        return (outputs * mask).sum(1) / lengths.unsqueeze(1).to(outputs.dtype)
+    return outputs.masked_fill(~mask, float("-inf")).amax(1)
+
+
+def check_pooling(name: str, pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"{name}: unknown pooling {pooling!r}; expected one of "
+                         f"{', '.join(POOLINGS)}")

@@ -1,0 +1,528 @@
+"""Training by backpropagation through time: ``fit``, ``predict``, ``evaluate``.
+
+One visible loop with a few hooks, in the spirit of minGPT's trainer and Lightning Fabric's
+examples: read it top to bottom to know what a step does. Truncated BPTT for stateful streams
+follows char-rnn / Zaremba et al. (2014): the state is carried across consecutive chunks and
+detached at each chunk boundary, so gradients reach back at most one chunk.
+
+The one obvious way is the function ``rnnkit.fit(model, data, ...)``; models stay plain
+``nn.Module``s with no ``.fit`` of their own. Helpers live in ``rnnkit.training``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_write, registered_models, save
+from .runtime import resolve_device, seed_everything
+from .training.data import Arrays, Chunks, as_tensor, call_model, coerce, split_tail, to_device
+from .training.data import tree_cat as _cat
+from .training.losses import MetricSum, get_loss, get_metrics
+from .training.state import read_state, rng_state, set_rng_state, write_state
+
+__all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
+
+log = logging.getLogger("rnnkit.train")
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+              "rmsprop": torch.optim.RMSprop}
+SCHEDULES = ("cosine", "step", "plateau")
+_FINAL_STOPS = ("early_stopping", "callback")  # a resumed run that ended this way stays ended
+
+
+@dataclass
+class History:
+    """Per-epoch rows (``history["train_loss"]`` is a column) and every step's gradient norm."""
+
+    rows: list[dict] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)  # global norm before clipping, per step
+    stop_reason: str | None = None  # None | "early_stopping" | "time_budget" | "callback"
+    best_epoch: int | None = None  # epoch with the lowest monitored loss
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: str | int):
+        return self.rows[key] if isinstance(key, int) else [r.get(key) for r in self.rows]
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "grad_norms": self.grad_norms,
+                "stop_reason": self.stop_reason, "best_epoch": self.best_epoch}
+
+    def write(self, folder: Path) -> None:
+        """``history.json`` (everything) and ``history.csv`` (the rows), atomically."""
+        atomic_write(folder / "history.json",
+                     lambda p: p.write_text(json.dumps(self.to_dict(), indent=1), "utf-8"))
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+
+        def write_csv(p: Path) -> None:
+            with p.open("w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, fieldnames=keys)
+                w.writeheader()
+                w.writerows(self.rows)
+        atomic_write(folder / "history.csv", write_csv)
+
+
+class NonFiniteError(RuntimeError):
+    """Training stopped after ``max_nonfinite`` non-finite losses or gradients in a row."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
+
+
+def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
+        epochs: int = 10, batch_size: int = 32, loss="mse", optimizer="adam", lr: float = 1e-3,
+        weight_decay: float = 0.0, schedule=None, clip_norm: float | None = None,
+        clip_value: float | None = None, early_stopping: int | None = None,
+        min_delta: float = 0.0, restore_best: bool = True, checkpoint_dir=None,
+        resume: bool = False, callbacks=(), seed: int | None = 0, device="auto",
+        progress: bool = True, tbptt: int | None = None, shuffle: bool = True,
+        max_nonfinite: int = 5, time_budget: float | None = None, metrics=(),
+        extras: dict | None = None) -> History:
+    """Train ``model`` on ``train_data`` by backpropagation through time; returns a History.
+
+    Data: ``(X, y)`` NumPy arrays / tensors (``X`` may be a tuple or dict of arrays, e.g.
+    ``(x, lengths)``), a ``Dataset`` yielding ``(inputs, target)``, or a ``DataLoader``. A
+    batch's Tensor ``inputs`` is called as ``model(inputs)``, a tuple as ``model(*inputs)``, a
+    dict as ``model(**inputs)``. The model returns a Tensor or a tuple whose first element is
+    the prediction. Arrays are checked before anything runs or is written (same sample count,
+    not empty, numeric, finite), and the model is tried on the first batch so that a wrong
+    rank or shape is a ``ValueError`` naming it.
+
+    Args:
+        val_data / val_split: validation data, or the last ``val_split`` share of arrays.
+        loss: "mse" | "mae" | "huber" | "cross_entropy" ((B, C) with (B,), or (B, T, C) with
+            (B, T); target -100 ignored) | "bce" (logits) | callable(pred, target).
+        optimizer: "adam" | "adamw" | "sgd" | "rmsprop" (torch.optim, with ``lr`` and
+            ``weight_decay``) or an Optimizer instance (built after moving the model).
+        schedule: None | "cosine" (to 0 over ``epochs``) | "step" (x0.1 every epochs//3) |
+            "plateau" (x0.5 after 2 epochs without improvement) | a scheduler instance;
+            stepped once per epoch (plateau on the monitored loss).
+        clip_norm / clip_value: clip the global gradient norm / each gradient value. The
+            global norm is recorded every step (``history.grad_norms``); rows report how often
+            clipping fired (``clipped``, a share of steps).
+        early_stopping: patience in epochs on val_loss (train_loss without validation),
+            improving by more than ``min_delta``; ``restore_best`` puts the best weights back.
+        checkpoint_dir: after every epoch, writes the model (``rnnkit.save``, registered models
+            only, with ``extras``), ``history.csv`` / ``history.json`` and ``resume/``.
+        resume: continue the run stored in ``checkpoint_dir`` exactly (weights, optimizer,
+            scheduler, RNG states, epoch, history); starts afresh when none is stored.
+        callbacks: ``callback(event, info)`` for events "batch_end" (info: epoch, step, loss,
+            grad_norm, clipped, model), "epoch_end" (the row's keys, model, history) and
+            "train_end"; returning True from "epoch_end" stops training.
+        seed: seeds Python, NumPy, torch and the shuffling generator (None: leave them).
+        device: "auto" (CUDA when present), "cpu", "cuda:1"...; the model is moved there.
+        progress: a tqdm bar over steps; False when quiet.
+        tbptt: k for stateful streams: ``train_data`` yields consecutive chunks ``(x, y)`` of B
+            parallel streams in order (arrays ``X`` (B, N, ...) are cut into k-step chunks;
+            longer chunks are cut too). The model is called ``model(x, state) -> (pred,
+            state)``; the state is carried across chunks, detached at each chunk boundary and
+            reset to None at each epoch start. Validation is stateful the same way.
+        max_nonfinite: a non-finite loss or gradient skips the step (logged, counted in
+            ``skipped``); this many in a row raise ``NonFiniteError``, and ``checkpoint_dir``
+            keeps the last good epoch.
+        time_budget: seconds; training stops cleanly after the step that exceeds it.
+        metrics: names ("accuracy", "mae", "mse", "rmse") or callables(pred, target) -> float,
+            reported per epoch for training and validation (``val_`` prefix).
+        extras: a JSON-able dict saved with the model checkpoint (``rnnkit.load_extras``).
+
+    Returns:
+        ``History``: rows with epoch, train_loss, val_loss (None without validation),
+        metrics, lr, grad_norm_mean, grad_norm_max, clipped, skipped, steps, seconds.
+
+    Before the first epoch of a fresh run, a model with an ``adapt(inputs, target)`` method is
+    given the training data once (e.g. ``SequenceRegressor(standardize=True)``'s statistics).
+
+    Example:
+        >>> model = rnnkit.SequenceRegressor(1, 10, cell="rnn", activation="relu")
+        >>> history = rnnkit.fit(model, (X, y), epochs=200, progress=False)
+        >>> rnnkit.predict(model, [[[98.0], [99.0], [100.0]]])
+    """
+    # 1. every option and the data are checked before the model or the disk is touched
+    _check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
+                   max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
+    loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
+    dev = resolve_device(device)
+    gen = torch.Generator().manual_seed(0 if seed is None else seed)  # shuffling, saved on resume
+    train = coerce(train_data, "fit: train_data", batch_size=batch_size,
+                   shuffle=shuffle and not tbptt, generator=gen, tbptt=tbptt)
+    val = None if val_data is None else coerce(val_data, "fit: val_data", batch_size=batch_size,
+                                               shuffle=False, generator=None, tbptt=tbptt)
+    if val_split:
+        if val is not None:
+            raise ValueError("fit: pass val_data or val_split, not both")
+        train, val = split_tail(train, val_split, gen)
+    run_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"fit: checkpoint_dir {run_dir} exists and is not a folder")
+    model.to(dev)
+    _try_first_batch(model, train, loss_fn, dev, tbptt)
+    opt = _make_optimizer(optimizer, model, lr, weight_decay)
+    sched = _make_schedule(schedule, opt, epochs)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    generators = {"shuffle": gen}
+    if isinstance(train, torch.utils.data.DataLoader) and train.generator is not None:
+        generators["loader"] = train.generator
+
+    # 2. a fresh start, or the stored run continued exactly
+    history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
+    stored = read_state(run_dir) if resume and run_dir is not None else None
+    if stored is not None:
+        history = History(**stored["history"])
+        best_value, best_weights = stored["best_value"], stored["best_weights"]
+        bad_epochs, start = stored["bad_epochs"], stored["epoch"]
+        _restore(run_dir, model, opt, sched, stored)
+        set_rng_state(stored["rng"], generators)
+        if history.stop_reason in _FINAL_STOPS:
+            start = epochs
+        history.stop_reason = None if start < epochs else history.stop_reason
+    else:
+        if hasattr(model, "adapt"):
+            model.adapt(*_all_batches(train, dev))
+        seed_everything(seed)
+        gen.manual_seed(0 if seed is None else seed)
+
+    # 3. the loop
+    t_begin, steps_per_epoch = time.perf_counter(), _len(train)
+    bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
+               disable=not progress or start >= epochs, unit="step", desc="fit", leave=False)
+    nonfinite_run = 0
+    for epoch in range(start, epochs):
+        model.train()
+        t0, state = time.perf_counter(), None  # tbptt: every epoch starts from a zero state
+        loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
+        sums = MetricSum(metric_fns)
+        for step, (inputs, target) in enumerate(_pieces(train, tbptt)):
+            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            if tbptt:
+                pred, rest = call_model(model, inputs, state)
+                state = _detach(rest[0]) if rest else None  # truncate: no gradient past here
+            else:
+                pred, _ = call_model(model, inputs)
+            loss_t = loss_fn(pred, target)
+            opt.zero_grad(set_to_none=True)
+            norm, bad = None, "loss"
+            if torch.isfinite(loss_t):
+                loss_t.backward()
+                norm = float(get_total_norm([p.grad for p in params if p.grad is not None]))
+                bad = None if math.isfinite(norm) else "gradient"
+            if bad:  # skip the step: weights and optimizer state stay as they were
+                skipped, nonfinite_run, state = skipped + 1, nonfinite_run + 1, None
+                log.warning("fit: non-finite %s at epoch %d step %d; step skipped (%d in a row)",
+                            bad, epoch + 1, step + 1, nonfinite_run)
+                if nonfinite_run >= max_nonfinite:
+                    bar.close()
+                    kept = (f"; {run_dir} keeps the last good epoch ({len(history)})"
+                            if run_dir is not None and len(history) else "")
+                    raise NonFiniteError(
+                        f"fit: stopped after {nonfinite_run} non-finite losses or gradients in "
+                        f"a row (epoch {epoch + 1}, step {step + 1}){kept}; lower lr, set "
+                        "clip_norm, or check the data", history)
+                continue
+            nonfinite_run = 0
+            fired = bool(clip_norm is not None and norm > clip_norm)
+            if fired:
+                clip_grads_with_norm_(params, clip_norm, torch.tensor(norm))
+            if clip_value is not None:
+                fired |= any(bool(p.grad.abs().max() > clip_value) for p in params
+                             if p.grad is not None)
+                clip_grad_value_(params, clip_value)
+            opt.step()
+            n, loss_v = len(target), loss_t.detach().item()
+            loss_sum, n_sum, clipped = loss_sum + loss_v * n, n_sum + n, clipped + fired
+            norms.append(norm)
+            sums.update(pred, target)
+            bar.update(1)
+            _emit(callbacks, "batch_end", {"epoch": epoch + 1, "step": step + 1, "loss": loss_v,
+                                           "grad_norm": norm, "clipped": fired, "model": model})
+            if time_budget is not None and time.perf_counter() - t_begin > time_budget:
+                history.stop_reason = "time_budget"
+                break
+
+        # end of epoch: validate, record, schedule, stop early, call back, checkpoint
+        steps = len(norms) + skipped
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / n_sum if n_sum else math.nan,
+               **sums.result()}
+        row["val_loss"] = None
+        if val is not None:
+            v = _evaluate(model, val, loss_fn, metric_fns, dev, tbptt)
+            row.update({"val_loss": v.pop("loss"), **{f"val_{k}": x for k, x in v.items()}})
+        row.update(lr=opt.param_groups[0]["lr"],
+                   grad_norm_mean=float(np.mean(norms)) if norms else math.nan,
+                   grad_norm_max=float(np.max(norms)) if norms else math.nan,
+                   clipped=clipped / steps if steps else 0.0, skipped=skipped, steps=steps,
+                   seconds=round(time.perf_counter() - t0, 4))
+        history.rows.append(row)
+        history.grad_norms.extend(norms)
+        monitor = row["val_loss"] if val is not None else row["train_loss"]
+        if isinstance(sched, ReduceLROnPlateau):
+            sched.step(monitor)
+        elif sched is not None:
+            sched.step()
+        if monitor < best_value - min_delta:
+            best_value, history.best_epoch, bad_epochs = monitor, epoch + 1, 0
+            if early_stopping is not None and restore_best:
+                best_weights = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        if early_stopping is not None and bad_epochs >= early_stopping:
+            history.stop_reason = "early_stopping"
+        if any(r is True for r in _emit(callbacks, "epoch_end",
+                                        {**row, "model": model, "history": history})):
+            history.stop_reason = "callback"
+        done = history.stop_reason is not None or epoch + 1 == epochs
+        if done and best_weights is not None and history.best_epoch != epoch + 1:
+            model.load_state_dict(best_weights)  # restore_best
+        if run_dir is not None:
+            _checkpoint(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
+                        best_value, best_weights, bad_epochs)
+        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
+            f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else ""))
+        if history.stop_reason is not None:
+            break
+    bar.close()
+    _emit(callbacks, "train_end", {"model": model, "history": history})
+    return history
+
+
+# ------------------------------------------------------------------------------ helpers
+def _check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
+                   max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir):
+    def positive_int(name, v, allow_none=False):
+        if allow_none and v is None:
+            return
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"fit: {name} must be a positive integer, got {v!r}")
+
+    def positive(name, v, allow_none=True):
+        if allow_none and v is None:
+            return
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ValueError(f"fit: {name} must be a positive number, got {v!r}")
+
+    positive_int("epochs", epochs)
+    positive_int("batch_size", batch_size)
+    positive_int("max_nonfinite", max_nonfinite)
+    positive_int("early_stopping", early_stopping, allow_none=True)
+    positive_int("tbptt", tbptt, allow_none=True)
+    positive("lr", lr, allow_none=False)
+    positive("clip_norm", clip_norm)
+    positive("clip_value", clip_value)
+    positive("time_budget", time_budget)
+    if not isinstance(val_split, (int, float)) or not 0.0 <= val_split < 1.0:
+        raise ValueError(f"fit: val_split must lie in [0, 1), got {val_split!r}")
+    for cb in callbacks:
+        if not callable(cb):
+            raise ValueError(f"fit: callbacks must be callables(event, info), got {cb!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs checkpoint_dir (where the run was stored)")
+
+
+def _make_optimizer(optimizer, model, lr, weight_decay):
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected one of "
+                         f"{', '.join(OPTIMIZERS)} or a torch.optim.Optimizer")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"fit: {type(model).__name__} has no trainable parameters")
+    return OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay)
+
+
+def _make_schedule(schedule, opt, epochs):
+    if schedule is None or isinstance(schedule, (LRScheduler, ReduceLROnPlateau)):
+        return schedule
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1)
+    if schedule == "plateau":
+        return ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    raise ValueError(f"fit: unknown schedule {schedule!r}; expected None, "
+                     f"{', '.join(SCHEDULES)} or an LR scheduler instance")
+
+
+def _first_batch(batches):
+    if isinstance(batches, Arrays):
+        return next(iter(batches.take(torch.arange(min(batches.n, batches.batch_size)))))
+    return next(iter(batches))
+
+
+def _try_first_batch(model, batches, loss_fn, dev, tbptt):
+    """Run the model and loss once (no grad) so shape and rank errors surface up front."""
+    inputs, target = _first_batch(_pieces(batches, tbptt))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            pred, _ = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
+            loss_fn(pred, target)
+    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+        raise ValueError(f"fit: {type(model).__name__} rejects the first batch of train_data: "
+                         f"{str(e).strip().splitlines()[0]}") from e
+    finally:
+        model.train(was_training)
+
+
+def _all_batches(batches, dev, limit: int = 100):
+    """The training data in one (inputs, target) pair, for ``model.adapt``."""
+    if isinstance(batches, (Arrays, Chunks)):
+        return to_device(batches.X, dev), to_device(batches.y, dev)
+    parts = []
+    for i, batch in enumerate(batches):
+        if i == limit:
+            break
+        parts.append(batch)
+    return to_device(_cat([p[0] for p in parts]), dev), to_device(_cat([p[1] for p in parts]), dev)
+
+
+def _pieces(batches, tbptt):
+    """The batches, with tbptt chunks longer than k cut into k-step pieces."""
+    if not tbptt or isinstance(batches, Chunks):
+        return batches
+    return _Cut(batches, tbptt)
+
+
+class _Cut:
+    def __init__(self, batches, k):
+        self.batches, self.k = batches, k
+
+    def __iter__(self):
+        for x, y in self.batches:
+            yield from zip(x.split(self.k, dim=1), y.split(self.k, dim=1), strict=True)
+
+
+def _len(batches) -> int | None:
+    try:
+        return len(batches)
+    except TypeError:
+        return None
+
+
+def _detach(state):
+    if isinstance(state, (tuple, list)):
+        return type(state)(_detach(s) for s in state)
+    return state.detach() if isinstance(state, Tensor) else state
+
+
+def _emit(callbacks, event, info) -> list:
+    return [cb(event, info) for cb in callbacks]
+
+
+def _checkpoint(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
+                best_weights, bad_epochs):
+    """Write the model, the history and the resume state for ``epoch`` (each atomically)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if registered_models().get(type(model).__name__) is type(model):
+        save(model, run_dir, extras=extras)
+    history.write(run_dir)
+    write_state(run_dir, epoch, {
+        "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict() if sched is not None else None,
+        "rng": rng_state(generators), "history": history.to_dict(), "best_value": best_value,
+        "best_weights": best_weights, "bad_epochs": bad_epochs})
+
+
+def _restore(run_dir, model, opt, sched, stored):
+    try:
+        model.load_state_dict(stored["model"])
+    except RuntimeError as e:
+        raise ValueError(f"fit: cannot resume from {run_dir}: the stored weights do not fit "
+                         f"{type(model).__name__} ({str(e).splitlines()[0]})") from None
+    try:
+        opt.load_state_dict(stored["optimizer"])
+        if sched is not None and stored["scheduler"] is not None:
+            sched.load_state_dict(stored["scheduler"])
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise ValueError(f"fit: cannot resume from {run_dir}: the stored optimizer/scheduler "
+                         f"state does not fit this run ({e})") from None
+
+
+def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt) -> dict:
+    was_training = model.training
+    model.eval()
+    loss_sum, n_sum, state, sums = 0.0, 0, None, MetricSum(metric_fns)
+    with torch.no_grad():
+        for inputs, target in _pieces(batches, tbptt):
+            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            if tbptt:
+                pred, rest = call_model(model, inputs, state)
+                state = rest[0] if rest else None
+            else:
+                pred, _ = call_model(model, inputs)
+            loss_sum += float(loss_fn(pred, target)) * len(target)
+            n_sum += len(target)
+            sums.update(pred, target)
+    model.train(was_training)
+    return {"loss": loss_sum / n_sum if n_sum else math.nan, **sums.result()}
+
+
+def _model_device(model, device):
+    if device is not None:
+        return resolve_device(device)
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int = 256,
+             device=None, tbptt: int | None = None) -> dict[str, float]:
+    """Mean loss and metrics of ``model`` on ``data`` (as for ``fit``): ``{"loss": ...}``."""
+    loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
+    dev = _model_device(model, device)
+    batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
+                     generator=None, tbptt=tbptt)
+    model.to(dev)
+    return _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt)
+
+
+def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
+    """The model's predictions for ``X``, batched, in eval mode without gradients.
+
+    ``X``: an array / tensor / nested list of inputs, a tuple or dict of them (``(x,
+    lengths)``), or a Dataset / DataLoader yielding ``inputs`` or ``(inputs, target)``.
+    Returns a NumPy array, or a CPU tensor when ``X`` is a tensor (or tuple/dict of them).
+    ``device``: None keeps the model where it is.
+    """
+    dev = _model_device(model, device)
+    if isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
+        loader = X if isinstance(X, torch.utils.data.DataLoader) else \
+            torch.utils.data.DataLoader(X, batch_size=batch_size)
+        batches, as_numpy = (b[0] if isinstance(b, (tuple, list)) and len(b) == 2 else b
+                             for b in loader), True
+    else:
+        leaves = list(X.values()) if isinstance(X, dict) else list(X) if isinstance(X, tuple) \
+            else [X]
+        as_numpy = not all(isinstance(t, Tensor) for t in leaves)
+        conv = {k: as_tensor(v, f"predict: X[{k!r}]") for k, v in X.items()} if isinstance(
+            X, dict) else tuple(as_tensor(v, "predict: X") for v in X) if isinstance(
+            X, tuple) else as_tensor(X, "predict: X")
+        n = len(next(iter(conv.values())) if isinstance(conv, dict) else conv[0]
+                if isinstance(conv, tuple) else conv)
+        if n == 0:
+            raise ValueError("predict: X is empty (0 samples)")
+        dummy = torch.zeros(n)
+        batches = (b for b, _ in Arrays(conv, dummy, batch_size, False, None))
+    was_training = model.training
+    model.to(dev).eval()
+    try:
+        with torch.no_grad():
+            outs = [call_model(model, to_device(b, dev))[0].cpu() for b in batches]
+    finally:
+        model.train(was_training)
+    out = torch.cat(outs)
+    return out.numpy() if as_numpy else out

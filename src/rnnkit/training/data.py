@@ -1,0 +1,199 @@
+"""Turn what users pass to ``fit`` into re-iterable batches of ``(inputs, target)``.
+
+Accepted: ``(X, y)`` with NumPy arrays, tensors or nested lists (``X`` may also be a tuple or
+dict of arrays, e.g. ``(x, lengths)``), a ``torch.utils.data.Dataset`` yielding
+``(inputs, target)``, or a ``DataLoader`` (used as it is). Arrays are checked up front: same
+number of samples, not empty, numeric, finite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+
+__all__ = ["Arrays", "as_tensor", "coerce", "split_tail", "to_device", "call_model", "tree_cat"]
+
+
+def as_tensor(a, what: str) -> Tensor:
+    """A numeric tensor: floats become float32, ints int64, bools float32."""
+    if isinstance(a, Tensor):
+        t = a.detach()
+    else:
+        try:
+            arr = np.asarray(a)
+        except ValueError as e:  # ragged nested lists
+            raise ValueError(f"{what} must be a numeric array, got ragged input ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{what} must be numeric, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.dtype == torch.bool:
+        t = t.float()
+    elif t.is_floating_point():
+        t = t.float() if t.dtype == torch.float64 else t
+    elif t.is_complex():
+        raise ValueError(f"{what} must be real, got {t.dtype}")
+    else:
+        t = t.long()
+    if t.dim() == 0:
+        raise ValueError(f"{what} must have a sample dimension, got a scalar")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{what} contains {bad} NaN or Inf value(s)")
+    return t
+
+
+def _leaves(tree) -> list:
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in _leaves(v)]
+    if isinstance(tree, (tuple, list)):
+        return [x for v in tree for x in _leaves(v)]
+    return [tree]
+
+
+def _map(fn, tree):
+    if isinstance(tree, dict):
+        return {k: _map(fn, v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_map(fn, v) for v in tree)
+    return fn(tree)
+
+
+def to_device(tree, device):
+    return _map(lambda t: t.to(device, non_blocking=True) if isinstance(t, Tensor) else t, tree)
+
+
+def tree_cat(trees: list):
+    """Concatenate a list of same-structured batches along dim 0."""
+    first = trees[0]
+    if isinstance(first, dict):
+        return {k: tree_cat([t[k] for t in trees]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(tree_cat(list(parts)) for parts in zip(*trees, strict=True))
+    return torch.cat(trees) if isinstance(first, Tensor) else first
+
+
+def call_model(model, inputs, *extra):
+    """``model(x)``, ``model(*x)`` or ``model(**x)``; returns the prediction and the rest."""
+    if isinstance(inputs, dict):
+        out = model(**inputs) if not extra else model(**inputs, state=extra[0])
+    elif isinstance(inputs, (tuple, list)):
+        out = model(*inputs, *extra)
+    else:
+        out = model(inputs, *extra)
+    if isinstance(out, (tuple, list)):
+        return out[0], tuple(out[1:])
+    return out, ()
+
+
+class Arrays:
+    """Mini-batches over in-memory tensors, by index (no per-sample collate)."""
+
+    def __init__(self, X, y, batch_size: int, shuffle: bool, generator: torch.Generator | None):
+        self.X, self.y, self.batch_size = X, y, batch_size
+        self.shuffle, self.generator = shuffle, generator
+        self.n = len(y)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        order = (torch.randperm(self.n, generator=self.generator) if self.shuffle
+                 else torch.arange(self.n))
+        for idx in order.split(self.batch_size):
+            yield _map(lambda t, idx=idx: t.index_select(0, idx), self.X), self.y[idx]
+
+    def take(self, idx: Tensor) -> Arrays:
+        return Arrays(_map(lambda t: t.index_select(0, idx), self.X), self.y.index_select(0, idx),
+                      self.batch_size, self.shuffle, self.generator)
+
+
+class Chunks:
+    """tbptt over arrays ``X`` (B, N, ...), ``y`` (B, N, ...): consecutive k-step chunks."""
+
+    def __init__(self, X: Tensor, y: Tensor, k: int):
+        self.X, self.y, self.k = X, y, k
+
+    def __len__(self) -> int:
+        return math.ceil(self.X.shape[1] / self.k)
+
+    def __iter__(self):
+        yield from zip(self.X.split(self.k, dim=1), self.y.split(self.k, dim=1), strict=True)
+
+
+def _arrays(data, what: str, batch_size: int, shuffle: bool, generator, tbptt: int | None):
+    if len(data) != 2:
+        raise ValueError(f"{what} must be a pair (X, y), got a sequence of {len(data)} items")
+    X, y = data
+    X = _map(lambda a: as_tensor(a, f"{what}: X"), X) if isinstance(X, (tuple, dict)) \
+        else as_tensor(X, f"{what}: X")
+    y = as_tensor(y, f"{what}: y")
+    sizes = {len(t) for t in _leaves(X)}
+    if len(sizes) != 1:
+        raise ValueError(f"{what}: the inputs in X have different numbers of samples: "
+                         f"{sorted(sizes)}")
+    (n,) = sizes
+    if n != len(y):
+        raise ValueError(f"{what}: X and y must have the same number of samples, "
+                         f"got {n} and {len(y)}")
+    if n == 0:
+        raise ValueError(f"{what} is empty (0 samples)")
+    if tbptt:
+        if not isinstance(X, Tensor) or X.dim() < 2 or y.dim() < 2 or X.shape[1] != y.shape[1]:
+            raise ValueError(f"{what}: tbptt needs X (B, N, ...) and y (B, N, ...) streams of "
+                             f"equal length N, got {_shape(X)} and {tuple(y.shape)}")
+        return Chunks(X, y, tbptt)
+    return Arrays(X, y, batch_size, shuffle, generator)
+
+
+def _shape(x):
+    return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+
+
+def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt: int | None):
+    """Batches for ``data`` (see the module docstring); raises ValueError naming the problem."""
+    if isinstance(data, DataLoader):
+        if hasattr(data.dataset, "__len__") and len(data.dataset) == 0:
+            raise ValueError(f"{what} is empty (its DataLoader's dataset has 0 samples)")
+        return data
+    if isinstance(data, Dataset):
+        if hasattr(data, "__len__") and len(data) == 0:
+            raise ValueError(f"{what} is empty (the Dataset has 0 samples)")
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle and not tbptt,
+                          generator=generator)
+    if isinstance(data, (tuple, list)):
+        return _arrays(data, what, batch_size, shuffle, generator, tbptt)
+    raise ValueError(f"{what} must be (X, y) arrays, a Dataset or a DataLoader, "
+                     f"got {type(data).__name__}")
+
+
+def split_tail(batches, fraction: float, generator):
+    """Hold out the last ``fraction`` of samples (Keras's validation_split): (train, val)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: val_split must lie in [0, 1), got {fraction!r}")
+    if isinstance(batches, Arrays):
+        n_val = int(round(batches.n * fraction))
+        if n_val < 1 or n_val >= batches.n:
+            raise ValueError(f"fit: val_split={fraction} of {batches.n} samples leaves an empty "
+                             "training or validation set")
+        idx = torch.arange(batches.n)
+        val = batches.take(idx[batches.n - n_val:])
+        val.shuffle = False
+        return batches.take(idx[: batches.n - n_val]), val
+    if isinstance(batches, DataLoader) and isinstance(batches.dataset, Dataset) and hasattr(
+            batches.dataset, "__len__") and batches.batch_size is not None:
+        n = len(batches.dataset)
+        n_val = int(round(n * fraction))
+        if n_val < 1 or n_val >= n:
+            raise ValueError(f"fit: val_split={fraction} of {n} samples leaves an empty "
+                             "training or validation set")
+        shuffle = not isinstance(batches.sampler, torch.utils.data.SequentialSampler)
+        bs = batches.batch_size
+        train = DataLoader(Subset(batches.dataset, range(n - n_val)), batch_size=bs,
+                           shuffle=shuffle, generator=generator)
+        val = DataLoader(Subset(batches.dataset, range(n - n_val, n)), batch_size=bs)
+        return train, val
+    raise ValueError("fit: val_split needs (X, y) arrays or a Dataset; pass val_data instead")
