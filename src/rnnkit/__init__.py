@@ -4,7 +4,16 @@ The public API at a glance; see README.md for a quick start.
 """
 
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
+from .checkpoint import load, save
 from .layers import GRU, LSTM, RNN, SimpleRNN
+from .models import (
+    FeedForward,
+    SequenceClassifier,
+    SequenceGenerator,
+    SequenceRegressor,
+    SequenceTagger,
+)
+from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -20,4 +29,17 @@ __all__ = [
     "SimpleRNN",
     "LSTM",
     "GRU",
+    # models
+    "SequenceRegressor",
+    "SequenceClassifier",
+    "SequenceTagger",
+    "SequenceGenerator",
+    "FeedForward",
+    # training and checkpoints
+    "fit",
+    "predict",
+    "evaluate",
+    "History",
+    "save",
+    "load",
 ]
