@@ -63,8 +63,8 @@ def test_layer_matches_torch_values_and_gradients(double, kind, layers, bi, padd
 
     g_out = torch.randn_like(out1)
     g_fin = [torch.randn_like(a) for a in leaves(fin1)]
-    loss1 = (out1 * g_out).sum() + sum((a * g).sum() for a, g in zip(leaves(fin1), g_fin))
-    loss2 = (out2 * g_out).sum() + sum((b * g).sum() for b, g in zip(leaves(fin2), g_fin))
+    loss1 = (out1 * g_out).sum() + sum((a * g).sum() for a, g in zip(leaves(fin1), g_fin, strict=True))
+    loss2 = (out2 * g_out).sum() + sum((b * g).sum() for b, g in zip(leaves(fin2), g_fin, strict=True))
     loss1.backward()
     loss2.backward()
     torch.testing.assert_close(x1.grad, x2.grad, atol=ATOL, rtol=0)

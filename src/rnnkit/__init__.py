@@ -6,6 +6,7 @@ The public API at a glance; see README.md for a quick start.
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
 from .layers import GRU, LSTM, RNN, SimpleRNN
+from .min_cells import MinGRUCell, MinLSTMCell
 from .models import (
     FeedForward,
     SequenceClassifier,
@@ -24,6 +25,8 @@ __all__ = [
     "SimpleRNNCell",
     "LSTMCell",
     "GRUCell",
+    "MinGRUCell",
+    "MinLSTMCell",
     # layers
     "RNN",
     "SimpleRNN",

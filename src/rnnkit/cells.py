@@ -52,7 +52,8 @@ class RecurrentCell(nn.Module):
                 raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
         if init not in INITS:
             raise ValueError(f"{name}: unknown init {init!r}; expected one of {', '.join(INITS)}")
-        self.input_size, self.hidden_size, self.bias, self.init = input_size, hidden_size, bias, init
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.bias, self.init = bias, init
         rows = self.num_gates * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
         self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))

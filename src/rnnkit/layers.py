@@ -8,9 +8,11 @@ how to execute:
   (tanh/ReLU Elman, LSTM, GRU with ``reset_after=True``) it calls the same ATen kernel that
   ``torch.nn.LSTM.forward`` calls (``torch._VF.lstm`` & co.) on *our* parameters;
 - ``"loop"``: otherwise, a Python loop over the cell, with the input projections of all steps
-  done in one matmul before the loop.
+  done in one matmul before the loop;
+- ``"scan"``: for cells whose recurrence is linear in the state (minGRU, minLSTM: they have a
+  ``scan`` method), every step at once by a parallel scan (``rnnkit.scan``).
 
-``backend="auto"`` picks fused when it can; both give the same numbers.
+``backend="auto"`` picks fused, else scan, else loop; all give the same numbers.
 
 State layout follows ``torch.nn``: a tensor ``(L*D, B, H)`` (``(h, c)`` for the LSTM) with
 rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
@@ -27,14 +29,16 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .min_cells import MinGRUCell, MinLSTMCell
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "KINDS"]
 
 # cell kind -> display name used in error messages
-KINDS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+KINDS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "mingru": "MinGRU",
+         "minlstm": "MinLSTM"}
 _KIND_ALIASES = {"simple": "rnn", "elman": "rnn", "simplernn": "rnn", "rnn_tanh": "rnn",
                  "rnn_relu": "rnn", "irnn": "rnn"}
-BACKENDS = ("auto", "fused", "loop")
+BACKENDS = ("auto", "fused", "loop", "scan")
 
 
 def _tree_map(fn, *trees):
@@ -111,10 +115,14 @@ class RNN(nn.Module):
     ):
         super().__init__()
         self.kind = self._kind_of(cell)
-        self.name = KINDS.get(self.kind) or f"RNN({type(cell).__name__ if isinstance(cell, nn.Module) else getattr(cell, '__name__', 'cell')})"
+        cell_name = (type(cell).__name__ if isinstance(cell, nn.Module)
+                     else getattr(cell, "__name__", "cell"))
+        self.name = KINDS.get(self.kind) or f"RNN({cell_name})"
         if isinstance(cell, nn.Module):
-            input_size = input_size if input_size is not None else getattr(cell, "input_size", None)
-            hidden_size = hidden_size if hidden_size is not None else getattr(cell, "hidden_size", None)
+            if input_size is None:
+                input_size = getattr(cell, "input_size", None)
+            if hidden_size is None:
+                hidden_size = getattr(cell, "hidden_size", None)
         if isinstance(cell, str) and cell.lower() == "irnn":
             activation, init = "relu", "irnn"
         if isinstance(cell, str) and cell.lower() == "rnn_relu":
@@ -129,7 +137,8 @@ class RNN(nn.Module):
             raise ValueError(f"{self.name}: unknown backend {backend!r}; expected one of "
                              f"{', '.join(BACKENDS)}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bidirectional, self.dropout, self.backend = bool(bidirectional), float(dropout), backend
+        self.bidirectional, self.dropout = bool(bidirectional), float(dropout)
+        self.backend = backend
         self.num_directions = 2 if bidirectional else 1
 
         def make(layer_input: int, direction: int) -> nn.Module:
@@ -139,6 +148,10 @@ class RNN(nn.Module):
                 return LSTMCell(layer_input, hidden_size, bias, init)
             if self.kind == "gru":
                 return GRUCell(layer_input, hidden_size, bias, reset_after, init)
+            if self.kind == "mingru":
+                return MinGRUCell(layer_input, hidden_size, bias)
+            if self.kind == "minlstm":
+                return MinLSTMCell(layer_input, hidden_size, bias)
             if isinstance(cell, nn.Module):
                 if layer_input != input_size:
                     raise ValueError(
@@ -158,9 +171,13 @@ class RNN(nn.Module):
             cells += [make(layer_input, d) for d in range(self.num_directions)]
         self.cells = nn.ModuleList(cells)
         self._fused_mode = self._fused_mode_of()
+        self._scannable = all(hasattr(c, "scan") for c in self.cells)
         if backend == "fused" and self._fused_mode is None:
             raise ValueError(f"{self.name}: backend='fused' needs a configuration torch.nn runs "
                              "(tanh/ReLU SimpleRNN, LSTM, GRU with reset_after=True)")
+        if backend == "scan" and not self._scannable:
+            raise ValueError(f"{self.name}: backend='scan' needs cells with a linear recurrence "
+                             "and a scan method (mingru, minlstm)")
 
     # ----------------------------------------------------------------- construction helpers
     @staticmethod
@@ -276,7 +293,8 @@ class RNN(nn.Module):
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
         if use_fused and not return_all_states:
             return self._forward_fused(x, state, lengths)
-        return self._forward_loop(x, state, lengths, return_all_states)
+        use_scan = self._scannable and self.backend in ("auto", "scan")
+        return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
     def _flat_weights(self) -> list[Tensor]:
         weights = []
@@ -311,7 +329,7 @@ class RNN(nn.Module):
         final = tuple(final) if self._fused_mode == "lstm" else final[0]
         return out, final
 
-    def _forward_loop(self, x, state, lengths, return_all_states):
+    def _forward_loop(self, x, state, lengths, return_all_states, use_scan=False):
         B, T, _ = x.shape
         mask = None
         if lengths is not None:
@@ -325,7 +343,8 @@ class RNN(nn.Module):
                 s0 = (cell.init_state(B, device=x.device, dtype=x.dtype) if state is None
                       else self._cell_state(state, k))
                 inp = layer_input if d == 0 else _reverse_padded(layer_input, lengths)
-                out, final, states = _run_cell(cell, inp, s0, mask, lengths, return_all_states)
+                run = _scan_cell if use_scan else _run_cell
+                out, final, states = run(cell, inp, s0, mask, lengths, return_all_states)
                 if d == 1:
                     out = _reverse_padded(out, lengths)
                     if states is not None:
@@ -419,6 +438,13 @@ def _run_cell(cell, x, state, mask, lengths, keep_states):
             states.append(state)
     all_states = _tree_map(lambda *s: torch.stack(s, 1), *states) if keep_states else None
     return torch.stack(outputs, 1), state, all_states
+
+
+def _scan_cell(cell, x, state, mask, lengths, keep_states):
+    """All steps of a linear-recurrence cell at once; same contract as ``_run_cell``."""
+    states = cell.scan(x, state, mask)  # (B, T, H), held past each sequence's end
+    outputs = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+    return outputs, states[:, -1], (states if keep_states else None)
 
 
 def SimpleRNN(input_size: int, hidden_size: int, num_layers: int = 1, *,

@@ -28,7 +28,8 @@ def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
             y, state = layer.step(x_t, state)
             steps.append(y)
     diff = (torch.stack(steps, 1) - whole).abs().max().item()
-    print(f"LSTM(8, 32) on (4, 50, 8): whole sequence vs 50 streaming steps, max |diff| = {diff:.1e}")
+    print("LSTM(8, 32) on (4, 50, 8): whole sequence vs 50 streaming steps, "
+          f"max |diff| = {diff:.1e}")
 
     x = torch.randn(32, 100, 64)
     timings = {}
