@@ -14,6 +14,7 @@ from .models import (
     SequenceRegressor,
     SequenceTagger,
 )
+from .models.forecaster import Forecaster
 from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "SequenceTagger",
     "SequenceGenerator",
     "FeedForward",
+    "Forecaster",
     # training and checkpoints
     "fit",
     "predict",
