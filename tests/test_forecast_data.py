@@ -82,6 +82,10 @@ def test_other_refusals(tmp_path, csv_file):
     with pytest.raises(ValueError, match=r"target column 'price' not found in .*s\.csv; its "
                                          r"columns are: load, temp"):
         read_timeseries(csv_file, time_col="date", target="price")
+    with pytest.raises(ValueError, match=r"column 'date' is not numeric: '2020-01-01 00:00:00' at "
+                                         r"line 2 of .*; is it the time column\? pass --time-col "
+                                         r"date"):
+        read_timeseries(csv_file, target="load")
     with pytest.raises(ValueError, match=r"time column 'when' not found"):
         read_timeseries(csv_file, time_col="when", target="load")
     const = seasonal_series(40)

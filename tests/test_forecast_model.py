@@ -61,6 +61,22 @@ def test_segrnn_matches_the_reference_code(double):
     torch.testing.assert_close(g1, g2, atol=1e-10, rtol=1e-10)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+@pytest.mark.parametrize("covariates", [0, 3])
+def test_segrnn_shared_decoding_equals_the_plain_path(cell, covariates, double):
+    m = Forecaster(3, 24, 20, mode="segrnn", cell=cell, hidden_size=10, segment_length=6,
+                   covariate_size=covariates, output="gaussian")
+    x = torch.randn(4, 24, 3 + covariates, requires_grad=True)
+    fc = torch.randn(4, 20, covariates) if covariates else None
+    fast = m(x, fc)
+    g_fast, = torch.autograd.grad(fast.sum(), x)
+    m.net.shared_decoding = False
+    plain = m(x, fc)
+    g_plain, = torch.autograd.grad(plain.sum(), x)
+    torch.testing.assert_close(fast, plain, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(g_fast, g_plain, atol=1e-10, rtol=1e-10)
+
+
 def test_segrnn_pads_lengths_that_are_not_multiples():
     m = Forecaster(2, 30, 10, mode="segrnn", hidden_size=8, segment_length=7)
     assert m.net.n_in == 5 and m.net.n_out == 2

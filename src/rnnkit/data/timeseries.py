@@ -191,6 +191,8 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
             except ValueError:
                 hint = ("; leave it out with --features" if features == "all" and name not in
                         targets else "")
+                if time_col is None and isinstance(_parse_time(cell), datetime):
+                    hint = f"; is it the time column? pass --time-col {name}"
                 raise ValueError(f"column {name!r} is not numeric: {cell!r} at line {lines[i]} "
                                  f"of {source}{hint}") from None
             if not math.isfinite(values[i, j]):
