@@ -18,6 +18,7 @@ from .common import examples
 VERB_MODULES = [
     "rnnkit.cli.demo",
     "rnnkit.cli.classify",
+    "rnnkit.cli.classify",
     "rnnkit.cli.forecast",
 ]
 

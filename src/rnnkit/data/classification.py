@@ -1,0 +1,386 @@
+"""Data for sequence classification: readers, labels, padding and batching.
+
+Three input layouts, each read with one-line errors that name the file, line and option:
+
+- ``read_text_csv``: a CSV with a header, a text column and a label column;
+- ``read_text_files``: one text file per class, one example per line (the label is the part
+  of the file name that differs between the files: ``pos.txt``/``neg.txt`` and
+  ``rt-polarity.pos``/``rt-polarity.neg`` both give ``pos`` and ``neg``);
+- ``read_ucr``: numeric sequences in the UCR archive's layout, one series per row, the label
+  first and then the time steps, separated by commas, tabs or spaces. Shorter series are
+  padded with trailing ``NaN`` (the archive's convention); anything else ragged is an error.
+
+``LabelEncoder`` maps label strings to ids ``0..C-1`` and back (saved as JSON in a
+checkpoint); ``SequenceDataset`` + ``collate`` turn variable-length examples into right-padded
+batches ``((inputs, lengths), targets)``, the form ``rnnkit.fit`` calls as
+``model(inputs, lengths)``.
+
+Example:
+    >>> texts, labels = read_text_files(["pos.txt", "neg.txt"], encoding="latin-1")
+    >>> enc = LabelEncoder().fit(labels)            # classes ['pos', 'neg']
+    >>> tok = WordTokenizer(min_freq=2).fit(texts)
+    >>> data = SequenceDataset([tok.encode(t) for t in texts], enc.encode(labels))
+    >>> loader = DataLoader(data, batch_size=32, shuffle=True, collate_fn=collate)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["read_text_csv", "read_text_files", "read_ucr", "labels_from_file_names",
+           "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
+           "stratified_split", "balanced_class_weights"]
+
+PathLike = str | os.PathLike
+
+
+# ------------------------------------------------------------------------------ reading
+def _read(path: PathLike, encoding: str) -> str:
+    """A whole file as text; errors name the file and, for bad bytes, ``--encoding``."""
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"file {str(p)!r} not found")
+    if p.is_dir():
+        raise ValueError(f"{str(p)!r} is a folder; expected a file")
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+    data = p.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"cannot decode {str(p)!r} as {encoding}: byte 0x{data[e.start]:02x} "
+                         f"at offset {e.start}; pass the file's encoding with --encoding "
+                         "(e.g. --encoding latin-1)") from None
+
+
+def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,
+                  encoding: str = "utf-8") -> tuple[list[str], list[str] | None]:
+    """Texts (and labels, when ``label_col`` is given) from a CSV with a header row.
+
+    Raises ``ValueError`` for a missing column (listing the columns there are), an empty text
+    or label (naming its line), or a file without data rows.
+    """
+    source = str(path)
+    reader = csv.reader(io.StringIO(_read(path, encoding), newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    if not any(header):
+        raise ValueError(f"{source} is empty; expected a header row naming the columns")
+    for option, col in (("--text-col", text_col), ("--label-col", label_col)):
+        if col is not None and col not in header:
+            raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
+                             f"are: {', '.join(header)}")
+    ti = header.index(text_col)
+    li = header.index(label_col) if label_col is not None else None
+    texts, labels = [], []
+    for row in reader:
+        if not row or all(not cell.strip() for cell in row):
+            continue  # blank line
+        line = reader.line_num
+        if len(row) != len(header):
+            raise ValueError(f"{source} line {line}: expected {len(header)} fields like the "
+                             f"header, got {len(row)}")
+        if not row[ti].strip():
+            raise ValueError(f"empty text in column {text_col!r} at line {line} of {source}")
+        texts.append(row[ti])
+        if li is not None:
+            if not row[li].strip():
+                raise ValueError(f"empty label in column {label_col!r} at line {line} of "
+                                 f"{source}")
+            labels.append(row[li].strip())
+    if not texts:
+        raise ValueError(f"{source} has a header but no data rows")
+    return texts, (labels if li is not None else None)
+
+
+def labels_from_file_names(paths: Sequence[PathLike]) -> list[str]:
+    """One label per file: the dot-separated parts of the names that differ between files.
+
+    ``pos.txt, neg.txt`` -> ``pos, neg``; ``rt-polarity.pos, rt-polarity.neg`` -> ``pos,
+    neg``; names with different numbers of parts fall back to the name without its suffix.
+    """
+    names = [Path(p).name for p in paths]
+    parts = [n.split(".") for n in names]
+    if len(paths) > 1 and len({len(p) for p in parts}) == 1:
+        keep = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
+        labels = [".".join(p[i] for i in keep) for p in parts]
+    else:
+        labels = [Path(n).stem or n for n in names]
+    if len(set(labels)) != len(labels) or not all(labels):
+        labels = names
+    return labels
+
+
+def read_text_files(paths: Sequence[PathLike], encoding: str = "utf-8",
+                    labels: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """Examples from one file per class, one example per non-blank line.
+
+    ``labels`` names the classes in file order (default: ``labels_from_file_names``). A file
+    holding no examples, or two files given the same label, is an error.
+    """
+    paths = list(paths)
+    if not paths:
+        raise ValueError("expected one text file per class, got none")
+    if labels is None:
+        labels = labels_from_file_names(paths)
+    labels = [str(lab) for lab in labels]
+    if len(labels) != len(paths):
+        raise ValueError(f"expected one label per text file: {len(paths)} files, "
+                         f"{len(labels)} labels")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"each text file needs its own label, got {', '.join(labels)}")
+    texts, out_labels = [], []
+    for path, label in zip(paths, labels, strict=True):
+        lines = [line for line in _read(path, encoding).splitlines() if line.strip()]
+        if not lines:
+            raise ValueError(f"text file {str(path)!r} holds no examples (every line is empty)")
+        texts += lines
+        out_labels += [label] * len(lines)
+    return texts, out_labels
+
+
+def _label_text(cell: str) -> str:
+    """UCR labels are numbers written many ways (1, 1.0, 1.0000e+00): one spelling each."""
+    try:
+        v = float(cell)
+    except ValueError:
+        return cell
+    return str(int(v)) if math.isfinite(v) and v == int(v) else cell
+
+
+def read_ucr(path: PathLike, encoding: str = "utf-8"
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Numeric sequences in the UCR layout: ``(values (N, T) float32, lengths (N,), labels)``.
+
+    Each row is ``label, x_1, ..., x_T``, separated by commas, tabs or whitespace (no header;
+    a first row none of whose steps is a number is taken as one and skipped). Every row must
+    have the same number of fields; a shorter series ends in ``NaN`` padding, which becomes
+    its length. ``NaN`` before the end of a series, or a row with no values, is an error.
+    """
+    source = str(path)
+    text = _read(path, encoding)
+    lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
+    if not lines:
+        raise ValueError(f"{source} is empty; expected one series per row: label, then values")
+    first = lines[0][1]
+    delimiter = "," if "," in first else ("\t" if "\t" in first else None)
+
+    def fields(line: str) -> list[str]:
+        return [f.strip() for f in line.split(delimiter)] if delimiter else line.split()
+
+    rows = [(n, fields(line)) for n, line in lines]
+    if not any(_is_float(f) for f in rows[0][1][1:]):
+        rows = rows[1:]  # a header row: no step is a number
+    if not rows:
+        raise ValueError(f"{source} has a header but no series")
+    width = len(rows[0][1])
+    if width < 2:
+        raise ValueError(f"{source} line {rows[0][0]}: expected a label and at least one "
+                         "value, got one field")
+    values = np.empty((len(rows), width - 1), dtype=np.float32)
+    lengths = np.empty(len(rows), dtype=np.int64)
+    labels = []
+    for i, (n, row) in enumerate(rows):
+        if len(row) != width:
+            raise ValueError(
+                f"ragged rows in {source}: line {n} has {len(row) - 1} values, line "
+                f"{rows[0][0]} has {width - 1}; every series must have the same number of "
+                "columns (pad shorter series with trailing NaN)")
+        if not row[0]:
+            raise ValueError(f"empty label at line {n} of {source}")
+        try:
+            values[i] = [float(f) for f in row[1:]]
+        except ValueError:
+            bad = next(f for f in row[1:] if not _is_float(f))
+            raise ValueError(f"{source} line {n}: {bad!r} is not a number; expected the label "
+                             "first and then numeric values") from None
+        nan = np.isnan(values[i])
+        length = int(len(nan) - np.argmax(~nan[::-1])) if not nan.all() else 0
+        if length == 0:
+            raise ValueError(f"{source} line {n}: the series has no values (all NaN)")
+        if nan[:length].any() or np.isinf(values[i, :length]).any():
+            raise ValueError(f"{source} line {n}: missing or infinite value inside the series "
+                             "(only trailing NaN padding is allowed)")
+        values[i, length:] = 0.0
+        lengths[i] = length
+        labels.append(_label_text(row[0]))
+    return values, lengths, labels
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------- labels
+def _sort_key(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+class LabelEncoder:
+    """Label strings <-> class ids ``0..C-1``; saved as JSON (``to_dict`` / ``from_dict``).
+
+    ``fit`` keeps the order of ``classes`` when given, else sorts the labels (numerically when
+    they are numbers). ``encode`` refuses labels never seen in training, naming them.
+    """
+
+    def __init__(self, classes: Sequence[str] | None = None):
+        self.classes: list[str] = [str(c) for c in classes] if classes is not None else []
+
+    def fit(self, labels: Sequence[str], order: Sequence[str] | None = None) -> LabelEncoder:
+        counts = Counter(str(lab) for lab in labels)
+        if not counts:
+            raise ValueError("expected labelled examples, got none")
+        if len(counts) < 2:
+            (only, n), = counts.items()
+            raise ValueError(f"expected at least 2 classes to learn from, got only {only!r} "
+                             f"({n} examples)")
+        if order is not None:
+            order = [str(c) for c in order]
+            self.classes = [c for c in dict.fromkeys(order) if c in counts]
+        else:
+            self.classes = sorted(counts, key=_sort_key)
+        return self
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def encode(self, labels: Sequence[str]) -> Tensor:
+        """Class ids (N,) long; unknown labels raise ``ValueError`` naming them."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        labels = [str(lab) for lab in labels]
+        unseen = list(dict.fromkeys(lab for lab in labels if lab not in index))
+        if unseen:
+            shown = ", ".join(repr(u) for u in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+            raise ValueError(f"label(s) never seen in training: {shown}; the model knows "
+                             f"{', '.join(self.classes)}")
+        return torch.tensor([index[lab] for lab in labels], dtype=torch.long)
+
+    def decode(self, ids) -> list[str]:
+        if isinstance(ids, Tensor):
+            ids = ids.tolist()
+        return [self.classes[int(i)] for i in ids]
+
+    def to_dict(self) -> dict:
+        return {"type": "LabelEncoder", "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LabelEncoder:
+        if not isinstance(d, dict) or d.get("type") != "LabelEncoder":
+            raise ValueError(f"LabelEncoder.from_dict: expected type 'LabelEncoder', got "
+                             f"{d.get('type') if isinstance(d, dict) else type(d).__name__!r}")
+        return cls(d["classes"])
+
+    def __repr__(self) -> str:
+        return f"LabelEncoder(classes={self.classes!r})"
+
+
+def balanced_class_weights(targets: Tensor, num_classes: int) -> list[float]:
+    """``N / (C * count_c)`` per class (scikit-learn's "balanced"): rare classes weigh more."""
+    counts = torch.bincount(torch.as_tensor(targets), minlength=num_classes).double()
+    return (counts.sum() / (num_classes * counts.clamp(min=1))).tolist()
+
+
+# ---------------------------------------------------------------------------- batching
+class SequenceDataset(Dataset):
+    """Variable-length examples: token-id lists, or (T_i, F) / (T_i,) numeric arrays.
+
+    Item ``i`` is ``(sequence, target)``; ``collate`` pads a list of items into a batch.
+    """
+
+    def __init__(self, sequences: Sequence, targets: Sequence[int] | Tensor | None = None):
+        self.sequences = [self._as_tensor(s) for s in sequences]
+        for i, s in enumerate(self.sequences):
+            if s.shape[0] == 0:
+                raise ValueError(f"SequenceDataset: example {i} is empty; every sequence "
+                                 "needs at least one step")
+        n = len(self.sequences)
+        self.targets = (torch.as_tensor(targets, dtype=torch.long) if targets is not None
+                        else torch.full((n,), -100, dtype=torch.long))
+        if len(self.targets) != n:
+            raise ValueError(f"SequenceDataset: {n} sequences but {len(self.targets)} targets")
+
+    @staticmethod
+    def _as_tensor(s) -> Tensor:
+        t = torch.as_tensor(np.asarray(s))
+        if t.is_floating_point():
+            t = t.float()
+            return t.unsqueeze(-1) if t.dim() == 1 else t  # (T, F)
+        return t.long()  # token ids (T,)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, i: int):
+        return self.sequences[i], self.targets[i]
+
+
+def collate(items) -> tuple[tuple[Tensor, Tensor], Tensor]:
+    """Right-pad ``(sequence, target)`` items: ``((inputs (B, T[, F]), lengths (B,)), (B,))``."""
+    seqs, targets = zip(*items, strict=True)
+    lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)
+    T = int(lengths.max())
+    inputs = seqs[0].new_zeros((len(seqs), T, *seqs[0].shape[1:]))  # pad with 0 (<pad>)
+    for i, s in enumerate(seqs):
+        inputs[i, : s.shape[0]] = s
+    return (inputs, lengths), torch.stack(targets)
+
+
+def make_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False,
+                seed: int | None = None) -> DataLoader:
+    """A DataLoader with ``collate``; ``seed`` makes the shuffling reproducible."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                      generator=generator)
+
+
+# ------------------------------------------------------------------------------ splits
+def stratified_folds(targets, k: int, seed: int = 0) -> list[np.ndarray]:
+    """``k`` disjoint index sets covering ``0..N-1``, each class spread evenly over them."""
+    targets = np.asarray(targets)
+    if not isinstance(k, int) or k < 2 or k > len(targets):
+        raise ValueError(f"stratified_folds: k must be an integer in [2, {len(targets)}], "
+                         f"got {k!r}")
+    rng = np.random.default_rng(seed)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    offset = 0
+    for c in np.unique(targets):
+        idx = rng.permutation(np.flatnonzero(targets == c))
+        for j, i in enumerate(idx):
+            folds[(j + offset) % k].append(int(i))
+        offset += len(idx)
+    return [np.sort(np.array(f, dtype=np.int64)) for f in folds]
+
+
+def stratified_split(targets, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)`` with about ``fraction`` of each class held out."""
+    targets = np.asarray(targets)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"stratified_split: fraction must lie in (0, 1), got {fraction!r}")
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(targets):
+        idx = rng.permutation(np.flatnonzero(targets == c))
+        held.append(idx[: int(round(len(idx) * fraction))])
+    held_out = np.sort(np.concatenate(held))
+    keep = np.setdiff1d(np.arange(len(targets)), held_out)
+    return keep, held_out

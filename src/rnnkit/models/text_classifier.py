@@ -1,0 +1,150 @@
+"""TextClassifier: ``SequenceClassifier`` with a token front end, attention pooling and class
+weights — one model class for text (token ids) and numeric sequences ``(B, T, F)``.
+
+    e_t = Embedding(x_t)               (vocab_size=V: token ids)   or   e_t = x_t  (input_size=F)
+    o_1..o_T, h_T = RNN(dropout_in(e_1..e_T))     outputs zero past each length, o_t in R^{D*H}
+    v = pool(o, h_T)                   last | mean | max | attention, over the real steps only
+    logits = W · dropout(v) + b        (B, C)
+
+Pooling: ``last``, ``mean`` and ``max`` are ``SequenceClassifier``'s. Conneau et al. (2017,
+"Supervised learning of universal sentence representations") found max pooling over a BiLSTM
+the strongest of them for sentences. ``attention`` is one level of Yang et al. (2016,
+"Hierarchical attention networks"): ``a = softmax_t(u^T tanh(W o_t + b))``, ``v = Σ_t a_t o_t``.
+
+Because padding never enters ``v``, a sequence gives the same logits alone and inside a
+right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
+``rnnkit.fit``) for imbalanced labels.
+
+Example:
+    >>> model = TextClassifier(vocab_size=100, hidden_size=8, num_classes=2, embedding_dim=16)
+    >>> tokens, lengths = torch.randint(4, 100, (3, 7)), torch.tensor([7, 4, 1])
+    >>> model(tokens, lengths).shape
+    torch.Size([3, 2])
+    >>> TextClassifier(2, 8, 3, pooling="attention")(torch.randn(5, 20, 2)).shape
+    torch.Size([5, 3])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..checkpoint import register_model
+from ._sequence import POOLINGS as BASE_POOLINGS
+from ._sequence import check_x, pool
+from .classifier import SequenceClassifier
+
+__all__ = ["TextClassifier", "POOLINGS"]
+
+POOLINGS = (*BASE_POOLINGS, "attention")
+
+
+@register_model
+class TextClassifier(SequenceClassifier):
+    """Sequence classifier over token ids (``vocab_size=``) or features (``input_size=``).
+
+    Args:
+        input_size: F, features per step (numeric input); or None with ``vocab_size``.
+        hidden_size: H per direction.
+        num_classes: C (>= 2).
+        vocab_size: V, for token ids (a tokenizer's ``vocab_size``); id ``padding_idx`` is
+            padding. Give exactly one of ``input_size`` and ``vocab_size``.
+        embedding_dim: E, a token's vector size (token ids only).
+        cell, num_layers, init, activation: the encoder's (see ``SequenceClassifier``).
+        bidirectional: read both ways (default True, the strong choice for sentences).
+        pooling: "last" | "mean" | "max" (default) | "attention".
+        dropout: on the pooled vector, and between stacked layers.
+        embedding_dropout: dropout on the embedded tokens (or on the input features).
+        class_weights: C non-negative weights for the cross-entropy in ``loss``, or None.
+        padding_idx: the padding token id (0 for rnnkit's tokenizers).
+
+    Shapes:
+        x: (B, T) integer token ids, or (B, T, F) floats; lengths: (B,) for right-padded
+        batches — for token ids it defaults to the number of non-padding ids. Returns (B, C).
+    """
+
+    def __init__(self, input_size: int | None = None, hidden_size: int = 64,
+                 num_classes: int = 2, *, vocab_size: int | None = None,
+                 embedding_dim: int = 128, cell: str = "lstm", num_layers: int = 1,
+                 bidirectional: bool = True, dropout: float = 0.0, init: str = "torch",
+                 activation: str = "tanh", pooling: str = "max",
+                 embedding_dropout: float = 0.0, class_weights: list[float] | None = None,
+                 padding_idx: int = 0):
+        name = type(self).__name__
+        if (vocab_size is None) == (input_size is None):
+            raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
+                             f"vocab_size (token ids), got input_size={input_size!r} and "
+                             f"vocab_size={vocab_size!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"{name}: unknown pooling {pooling!r}; expected one of "
+                             f"{', '.join(POOLINGS)}")
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+            raise ValueError(f"{name}: num_classes must be an integer >= 2, got {num_classes!r}")
+        for arg, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+            if not 0.0 <= float(p) < 1.0:
+                raise ValueError(f"{name}: {arg} must lie in [0, 1), got {p!r}")
+        if class_weights is not None:
+            class_weights = [float(w) for w in class_weights]
+            if len(class_weights) != num_classes or min(class_weights) < 0:
+                raise ValueError(f"{name}: class_weights must be {num_classes} non-negative "
+                                 f"numbers (one per class), got {class_weights!r}")
+        rnn_input = embedding_dim if vocab_size is not None else input_size
+        super().__init__(rnn_input, hidden_size, num_classes, cell=cell, num_layers=num_layers,
+                         bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
+                         init=init, activation=activation,
+                         pooling="max" if pooling == "attention" else pooling)
+        self.config = dict(
+            input_size=input_size, hidden_size=hidden_size, num_classes=num_classes,
+            vocab_size=vocab_size, embedding_dim=embedding_dim, cell=cell,
+            num_layers=num_layers, bidirectional=bool(bidirectional), dropout=float(dropout),
+            init=init, activation=activation, pooling=pooling,
+            embedding_dropout=float(embedding_dropout), class_weights=class_weights,
+            padding_idx=padding_idx)
+        self.pooling, self.padding_idx, self.num_classes = pooling, padding_idx, num_classes
+        self.is_text = vocab_size is not None
+        self.embedding = (nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+                          if self.is_text else None)
+        self.input_dropout = nn.Dropout(embedding_dropout)
+        features = self.rnn.output_size  # D * H
+        if pooling == "attention":
+            self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(),
+                                           nn.Linear(features, 1, bias=False))
+        self.dropout = nn.Dropout(dropout)
+        weight = torch.tensor(class_weights) if class_weights is not None else None
+        self.register_buffer("class_weight", weight, persistent=weight is not None)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Logits (B, C) for token ids (B, T) or features (B, T, F)."""
+        if self.is_text:
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.is_floating_point():
+                got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"{type(self).__name__}: expected token ids of shape (B, T) "
+                                 f"(integers), got {got}")
+            if lengths is None:  # right-padded ids: count the non-padding ones
+                lengths = (x != self.padding_idx).sum(1).clamp(min=1)
+            e = self.embedding(x)  # (B, T, E)
+        else:
+            check_x(type(self).__name__, x, self.input_size)
+            e = x  # (B, T, F)
+        outputs, final = self.rnn(self.input_dropout(e), lengths=lengths)  # (B, T, D*H)
+        if self.pooling == "attention":
+            v = self._attend(outputs, lengths)
+        else:
+            v = pool(self.pooling, outputs, final, lengths, self.rnn)  # (B, D*H)
+        return self.head(self.dropout(v))  # (B, C)
+
+    def _attend(self, outputs: Tensor, lengths: Tensor | None) -> Tensor:
+        scores = self.attention(outputs).squeeze(-1)  # (B, T)
+        if lengths is not None:
+            T = outputs.shape[1]
+            lengths = torch.as_tensor(lengths, device=outputs.device)
+            pad = torch.arange(T, device=outputs.device)[None, :] >= lengths[:, None]
+            scores = scores.masked_fill(pad, float("-inf"))
+        weights = torch.softmax(scores, dim=1)  # (B, T), zero on padding
+        return torch.einsum("bt,btf->bf", weights, outputs)  # (B, D*H)
+
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross-entropy, weighted by ``class_weights`` when given; pass it to ``rnnkit.fit``."""
+        weight = self.class_weight.to(logits.dtype) if self.class_weight is not None else None
+        return F.cross_entropy(logits, target, weight=weight)
