@@ -18,7 +18,6 @@ from .common import examples
 VERB_MODULES = [
     "rnnkit.cli.demo",
     "rnnkit.cli.classify",
-    "rnnkit.cli.classify",
     "rnnkit.cli.forecast",
 ]
 
