@@ -233,8 +233,8 @@ def test_errors():
     model = Head("gru")
     with pytest.raises(ValueError, match=r"diagnostics: unknown loss 'l7'; expected one of mse"):
         analyze(model, torch.randn(2, 4, 3), torch.randn(2, 2), loss="l7")
-    with pytest.raises(ValueError, match=r"loss 'mse' got a prediction of shape \(2, 2\) and "
-                                         r"a target of shape \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"loss 'mse': prediction of shape \(2, 2\) does not "
+                                         r"match target of shape \(2, 1\)"):
         analyze(model, torch.randn(2, 4, 3), torch.randn(2, 1))
 
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cells import GRUCell, LSTMCell, SimpleRNNCell
+from ..training.losses import LOSSES
 from .probe import CellTrace, record
 
 __all__ = ["Diagnosis", "LayerDiagnosis", "analyze", "LOSSES", "SATURATION_LOW",
@@ -40,41 +41,14 @@ __all__ = ["Diagnosis", "LayerDiagnosis", "analyze", "LOSSES", "SATURATION_LOW",
 SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
 
 
-def _cross_entropy(pred: Tensor, target: Tensor) -> Tensor:
-    if pred.dim() == 3:  # (B, T, C) logits with (B, T) targets
-        pred, target = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
-    return F.cross_entropy(pred, target.long(), ignore_index=-100)
-
-
-# the names of the fit contract; each maps (prediction, target) -> scalar
-LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "mse": F.mse_loss,
-    "mae": F.l1_loss,
-    "huber": F.huber_loss,
-    "cross_entropy": _cross_entropy,
-    "bce": F.binary_cross_entropy_with_logits,
-}
-
-
 def _loss_fn(loss) -> Callable[[Tensor, Tensor], Tensor]:
+    """The loss by name, exactly as ``rnnkit.fit`` computes it (shapes checked there)."""
     if callable(loss):
         return loss
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"diagnostics: unknown loss {loss!r}; expected one of "
                          f"{', '.join(LOSSES)} or a callable(pred, target)")
-    fn = LOSSES[loss]
-
-    def checked(pred: Tensor, target: Tensor) -> Tensor:
-        if loss == "cross_entropy":
-            ok = pred.dim() == target.dim() + 1 and pred.shape[:-1] == target.shape
-        else:
-            ok = pred.shape == target.shape
-        if not ok:
-            raise ValueError(f"diagnostics: loss {loss!r} got a prediction of shape "
-                             f"{tuple(pred.shape)} and a target of shape {tuple(target.shape)}")
-        return fn(pred, target.to(pred.dtype) if loss != "cross_entropy" else target)
-
-    return checked
+    return LOSSES[loss]
 
 
 def _call(model: nn.Module, inputs):

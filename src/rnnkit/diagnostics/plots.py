@@ -59,13 +59,14 @@ def plot_gradient_flow(curves: Mapping[str, Sequence[float]] | Mapping[str, Mapp
 
 def plot_runs(runs: Mapping[str, Mapping[str, Sequence[float]]], path,
               baseline: float | None = None, title: str | None = None,
-              loss_label: str = "loss") -> Path:
+              loss_label: str = "loss", loss_x: str = "training step") -> Path:
     """Loss curves (left) and gradient-norm traces (right) of training runs, side by side.
 
     Each run is a dict with ``step``, ``loss`` (training loss per step) and ``grad_norm``
     (the global gradient norm before clipping, per step); optional ``eval_step`` and
     ``test_loss`` are drawn as a thicker line. ``baseline`` draws a dashed horizontal line
-    (e.g. the adding problem's 1/6).
+    (e.g. the adding problem's 1/6). A run's ``grad_step`` (default ``step``) places its
+    gradient norms when they are per step and its losses per epoch (``loss_x="epoch"``).
     """
     plt = _pyplot()
     fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(10.4, 3.6))
@@ -75,19 +76,21 @@ def plot_runs(runs: Mapping[str, Mapping[str, Sequence[float]]], path,
         ax_loss.plot(steps, _positive(run["loss"]), color=color, alpha=0.35, linewidth=0.8)
         if run.get("eval_step"):
             ax_loss.plot(run["eval_step"], _positive(run["test_loss"]), color=color,
-                         linewidth=1.8, label=f"{label} (test)")
+                         linewidth=1.8, label=f"{label} (test)",
+                         marker="o" if len(run["eval_step"]) <= 30 else None, markersize=3)
         else:
             ax_loss.lines[-1].set_label(label)
             ax_loss.lines[-1].set_alpha(0.9)
-        ax_grad.plot(steps, _positive(run["grad_norm"]), color=color, linewidth=0.8,
+        grad_steps = run.get("grad_step") or steps
+        ax_grad.plot(grad_steps, _positive(run["grad_norm"]), color=color, linewidth=0.8,
                      label=label)
     if baseline is not None:
         ax_loss.axhline(baseline, color="grey", linestyle="--", linewidth=1,
                         label=f"baseline {baseline:.4g}")
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("training step")
+    ax_loss.set_xlabel(loss_x)
     ax_loss.set_ylabel(loss_label)
-    ax_loss.set_title("loss (thin: training batches)", fontsize=10)
+    ax_loss.set_title("loss (thin: training)", fontsize=10)
     ax_grad.set_yscale("log")
     ax_grad.set_xlabel("training step")
     ax_grad.set_ylabel("‖∇θ L‖ before clipping")

@@ -1,0 +1,282 @@
+"""``rnnkit diagnose``: see vanishing and exploding gradients, on a task or on your model.
+
+Two modes:
+
+- ``--task adding|copy``: train one model per cell on a generated long-dependency task and
+  write the gradient-flow plot (‖∂L/∂h_t‖ against t, at initialisation and after training),
+  ‖∂h_T/∂h_t‖, learning curves with gradient-norm traces, a markdown table and a JSON dump;
+  ``--exploding`` adds a ReLU RNN trained with and without ``clip_norm``.
+- ``--checkpoint DIR [--checkpoint DIR ...] --data FILE``: the same analysis for trained
+  models saved by ``rnnkit.save`` / ``fit(checkpoint_dir=...)``, one line per checkpoint.
+
+``--data`` formats (the first ``--limit`` sequences are used):
+
+- ``.npz`` with ``x`` (N, T, I) — or ``inputs`` — and optionally ``y`` (targets: the loss
+  gradients ‖∂L/∂h_t‖ need them) and ``lengths`` (N,) for right-padded batches (the model is
+  then called as ``model(x, lengths)``);
+- ``.npy``: inputs only, (N, T, I) (or (N, T) token ids);
+- ``.csv``: one sequence, a row per time step and a column per feature (a non-numeric first
+  line is taken as a header).
+
+Integer ``x`` is passed as token ids (long), anything else as float32. Without targets the
+report shows ‖∂h_T/∂h_t‖, gate saturation and state statistics only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .common import UsageError, add_common, examples, new_parser
+
+DEFAULT_CELLS = "rnn-tanh,irnn,lstm,gru"
+
+
+def register(subparsers) -> None:
+    p = new_parser(
+        subparsers, "diagnose",
+        help="gradient flow through time: vanishing/exploding gradients, gate saturation",
+        description=__doc__.replace("``", ""),
+        epilog=examples(
+            "rnnkit diagnose --task adding --length 200 --cells rnn-tanh,irnn,lstm,gru "
+            "--out report/",
+            "rnnkit diagnose --task copy --length 50 --cells lstm,gru --steps 300 --out copy/",
+            "rnnkit diagnose --task adding --length 100 --cells lstm --exploding --out rep/",
+            "rnnkit diagnose --checkpoint runs/lstm --data val.npz --out report/",
+            "rnnkit diagnose --checkpoint runs/ep5 --checkpoint runs/ep50 --data x.npy "
+            "--out compare/"))
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--task", help="a generated task: adding or copy")
+    source.add_argument("--checkpoint", action="append", metavar="DIR",
+                        help="a checkpoint folder (repeat to compare several)")
+    p.add_argument("--out", required=True, help="folder for the report, plots and JSON")
+    t = p.add_argument_group("task mode")
+    t.add_argument("--length", type=int, default=100,
+                   help="T: the adding problem's length / the copy task's delay (default 100)")
+    t.add_argument("--cells", default=DEFAULT_CELLS,
+                   help=f"comma-separated cells (default {DEFAULT_CELLS}; also rnn-relu)")
+    t.add_argument("--steps", type=int, default=500, help="optimizer steps per cell (500)")
+    t.add_argument("--hidden-size", type=int, default=64, help="H (default 64)")
+    t.add_argument("--batch-size", type=int, default=50, help="sequences per step (50)")
+    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    t.add_argument("--clip-norm", type=float, default=1.0,
+                   help="clip the global gradient norm (default 1; 0 = off)")
+    t.add_argument("--eval-every", type=int, default=50, help="test every N steps (50)")
+    t.add_argument("--exploding", action="store_true",
+                   help="also train an IRNN (ReLU) with plain SGD, lr 0.01, with and without "
+                        "--clip-norm (exploding.png)")
+    t.add_argument("--save-models", action="store_true",
+                   help="save each trained model under OUT/models/CELL (rnnkit.save)")
+    c = p.add_argument_group("checkpoint mode")
+    c.add_argument("--data", help="inputs (and targets): .npz, .npy or .csv (see above)")
+    c.add_argument("--loss", default=None,
+                   help="mse, mae, huber, cross_entropy, bce (default: cross_entropy for "
+                        "integer targets, else mse)")
+    c.add_argument("--limit", type=int, default=64, help="sequences analysed (default 64)")
+    p.add_argument("--probes", type=int, default=None,
+                   help="random probes for ‖∂h_T/∂h_t‖ (default: exact up to H = 64)")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    say = (lambda *a: None) if args.quiet else print
+    if args.task is not None:
+        return _run_task(args, say)
+    return _run_checkpoints(args, say)
+
+
+# ------------------------------------------------------------------------------- task mode
+def _check_task_args(args) -> tuple[object, list[str]]:
+    from ..data.tasks import get_task
+    from ..diagnostics.experiment import parse_cells
+
+    task = get_task(args.task)
+    cells = parse_cells(args.cells)
+    if args.length < 2:
+        raise UsageError(f"--length must be at least 2, got {args.length}")
+    for name in ("steps", "hidden_size", "batch_size", "eval_every"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, "
+                             f"got {getattr(args, name)}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UsageError(f"--lr must be a positive number, got {args.lr}")
+    if args.clip_norm < 0 or not math.isfinite(args.clip_norm):
+        raise UsageError(f"--clip-norm must be >= 0 (0 = off), got {args.clip_norm}")
+    if args.data is not None:
+        raise UsageError("--data goes with --checkpoint; --task generates its own data")
+    return task, cells
+
+
+def _run_task(args, say) -> int:
+    from ..diagnostics.experiment import compare_cells, exploding_gradients
+    from ..diagnostics.report import write_task_report
+    from ..runtime import resolve_device
+
+    task, cells = _check_task_args(args)
+    _check_probes(args)
+    device = str(resolve_device(args.device))
+    out = _prepare_out(args.out)
+    say(f"rnnkit diagnose: task {task.name}, T={args.length}, cells {', '.join(cells)}, "
+        f"{args.steps} steps each, H={args.hidden_size}, batch {args.batch_size}, "
+        f"lr {args.lr:g}, clip_norm {args.clip_norm or 'off'}, seed {args.seed}")
+    results = compare_cells(
+        task.name, args.length, cells, steps=args.steps, hidden_size=args.hidden_size,
+        batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm or None,
+        eval_every=args.eval_every, seed=args.seed, device=device, log=say)
+    exploding = None
+    if args.exploding:
+        exploding = exploding_gradients(task.name, args.length, steps=args.steps,
+                                        hidden_size=args.hidden_size,
+                                        batch_size=args.batch_size,
+                                        clip_norm=args.clip_norm or 1.0, seed=args.seed,
+                                        device=device, log=say)
+    if args.save_models:
+        from ..checkpoint import save
+
+        for name, r in results.items():
+            save(r.model, out / "models" / name, extras={"task": task.name,
+                                                        "length": args.length})
+    files = write_task_report(out, task.name, args.length, results, exploding,
+                              command="rnnkit " + " ".join(_argv(args)))
+    say(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _argv(args) -> list[str]:
+    parts = ["diagnose", "--task", args.task, "--length", str(args.length), "--cells",
+             args.cells, "--steps", str(args.steps), "--out", str(args.out)]
+    if args.exploding:
+        parts.append("--exploding")
+    return parts
+
+
+# ------------------------------------------------------------------------- checkpoint mode
+def _run_checkpoints(args, say) -> int:
+    from ..checkpoint import load
+    from ..diagnostics import analyze, recurrent_layers
+    from ..diagnostics.report import write_checkpoint_report
+
+    if args.data is None:
+        raise UsageError("--checkpoint needs --data (inputs as .npz, .npy or .csv)")
+    if args.limit < 1:
+        raise UsageError(f"--limit must be a positive integer, got {args.limit}")
+    _check_probes(args)
+    for d in args.checkpoint:
+        if not Path(d).is_dir():
+            raise FileNotFoundError(f"no checkpoint folder {d}")
+    x, y, lengths = load_data(args.data, args.limit)
+    loss = args.loss or ("cross_entropy" if y is not None and not y.is_floating_point()
+                         else "mse")
+    diagnoses = {}
+    labels = _labels(args.checkpoint)
+    for label, d in zip(labels, args.checkpoint, strict=True):
+        model = load(d)
+        if not recurrent_layers(model):
+            raise UsageError(f"checkpoint {d}: {type(model).__name__} has no recurrent layer "
+                             "(rnnkit.RNN) to diagnose")
+        inputs = x if lengths is None else (x, lengths)
+        try:
+            diagnoses[label] = analyze(model, inputs, y, loss=loss, probes=args.probes)
+        except (ValueError, RuntimeError, TypeError, IndexError) as e:
+            raise UsageError(f"checkpoint {d}: {type(model).__name__} rejects --data "
+                             f"{args.data} of shape {tuple(x.shape)}: "
+                             f"{str(e).strip().splitlines()[0]}") from e
+        say(f"{label}: {type(model).__name__}, "
+            f"{len(diagnoses[label].layers)} recurrent cell(s) analysed on {len(x)} sequences")
+    out = _prepare_out(args.out)
+    files = write_checkpoint_report(out, diagnoses, dict(zip(labels, args.checkpoint,
+                                                             strict=True)),
+                                    data=args.data, loss=loss if y is not None else None)
+    say(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def _labels(dirs: list[str]) -> list[str]:
+    names = [Path(d).resolve().name or str(d) for d in dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in dirs]
+    return names
+
+
+def load_data(path: str, limit: int | None = None):
+    """``(x, y or None, lengths or None)`` tensors from a .npz, .npy or .csv file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no data file {path}")
+    suffix = p.suffix.lower()
+    y = lengths = None
+    if suffix == ".npz":
+        with np.load(p, allow_pickle=False) as f:
+            keys = set(f.files)
+            key = "x" if "x" in keys else "inputs" if "inputs" in keys else None
+            if key is None:
+                raise UsageError(f"{path}: expected an array named x (or inputs), found "
+                                 f"{', '.join(sorted(keys)) or 'none'}")
+            x = f[key]
+            y = f["y"] if "y" in keys else f["targets"] if "targets" in keys else None
+            lengths = f["lengths"] if "lengths" in keys else None
+    elif suffix == ".npy":
+        x = np.load(p, allow_pickle=False)
+    elif suffix == ".csv":
+        x = _read_csv(p)[None]  # one sequence: (1, T, I)
+    else:
+        raise UsageError(f"{path}: unknown data format {suffix or '(none)'}; expected .npz, "
+                         ".npy or .csv")
+    if x.dtype.kind not in "biuf":
+        raise UsageError(f"{path}: inputs must be numeric, got dtype {x.dtype}")
+    if x.ndim not in (2, 3) or x.shape[0] < 1 or x.shape[1] < 2:
+        raise UsageError(f"{path}: expected inputs of shape (N, T, I) or (N, T) with T >= 2, "
+                         f"got {x.shape}")
+    n = x.shape[0] if limit is None else min(limit, x.shape[0])
+    for name, a in (("targets", y), ("lengths", lengths)):
+        if a is not None and a.shape[0] != x.shape[0]:
+            raise UsageError(f"{path}: {name} hold {a.shape[0]} sequences but inputs hold "
+                             f"{x.shape[0]}")
+
+    def as_t(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a[:n]))
+        return t.long() if a.dtype.kind in "biu" else t.float()
+
+    x_t = as_t(x)
+    if x_t.is_floating_point() and not bool(torch.isfinite(x_t).all()):
+        raise UsageError(f"{path}: inputs contain NaN or Inf")
+    return (x_t, None if y is None else as_t(y),
+            None if lengths is None else torch.from_numpy(lengths[:n]).long())
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if lines:
+        try:
+            [float(v) for v in lines[0].split(",")]
+        except ValueError:
+            lines = lines[1:]  # a header
+    try:
+        rows = [[float(v) for v in ln.split(",")] for ln in lines]
+    except ValueError as e:
+        raise UsageError(f"{p}: every value must be a number ({e})") from None
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise UsageError(f"{p}: expected a row per time step with the same number of columns")
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _check_probes(args) -> None:
+    if args.probes is not None and args.probes < 1:
+        raise UsageError(f"--probes must be a positive integer, got {args.probes}")
+
+
+def _prepare_out(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {path} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def dump_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=1, allow_nan=True) + "\n", encoding="utf-8")

@@ -1,0 +1,151 @@
+"""``rnnkit diagnose``: both modes write their files; bad input is one clear line, exit 2,
+and nothing written."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli.main import main
+from rnnkit.data.tasks import adding_problem
+
+TINY = ["--steps", "4", "--eval-every", "2", "--hidden-size", "4", "--batch-size", "8",
+        "--quiet"]
+
+
+def test_task_mode_writes_report(tmp_path):
+    out = tmp_path / "report"
+    code = main(["diagnose", "--task", "adding", "--length", "8", "--cells", "rnn-tanh,gru",
+                 "--exploding", "--save-models", "--out", str(out), *TINY])
+    assert code == 0
+    for name in ("gradient_flow.png", "jacobians.png", "learning_curves.png", "exploding.png",
+                 "report.md", "results.json"):
+        assert (out / name).stat().st_size > 500, name
+    report = (out / "report.md").read_text()
+    assert "| rnn-tanh |" in report and "| gru |" in report and "no clipping" in report
+    results = json.loads((out / "results.json").read_text())
+    run = results["results"]["gru"]
+    assert run["step"] == [1, 2, 3, 4] and run["eval_step"] == [2, 4]
+    assert len(run["final"]["layers"][0]["grad_norm"]) == 8
+    assert set(results["exploding"]) == {"no clipping", "clip_norm=1"}
+    # the saved models load back and are what the report analysed
+    model = rnnkit.load(out / "models" / "gru")
+    assert model.config["cell"] == "gru" and model.config["hidden_size"] == 4
+
+
+def test_copy_task_mode(tmp_path):
+    out = tmp_path / "copy"
+    assert main(["diagnose", "--task", "copy", "--length", "3", "--cells", "lstm",
+                 "--out", str(out), *TINY]) == 0
+    results = json.loads((out / "results.json").read_text())
+    layer = results["results"]["lstm"]["final"]["layers"][0]
+    assert len(layer["grad_norm"]) == 23 and set(layer["gates"]) == {"input", "forget", "output"}
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    x, y = adding_problem(32, 10, seed=0)
+    gru = rnnkit.SequenceRegressor(2, 6, cell="gru")
+    rnnkit.fit(gru, (x, y), epochs=2, batch_size=16, checkpoint_dir=tmp_path / "gru",
+               progress=False)
+    rnnkit.save(rnnkit.SequenceRegressor(2, 5, cell="lstm", num_layers=2), tmp_path / "lstm")
+    rnnkit.save(rnnkit.FeedForward(2, 3), tmp_path / "ff")
+    np.savez(tmp_path / "data.npz", x=x.numpy(), y=y.numpy())
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.savetxt(tmp_path / "one.csv", x[0].numpy(), delimiter=",", header="value,marker",
+               comments="")
+    return tmp_path
+
+
+def test_checkpoint_mode(checkpoints, capsys):
+    out = checkpoints / "out"
+    code = main(["diagnose", "--checkpoint", str(checkpoints / "gru"), "--checkpoint",
+                 str(checkpoints / "lstm"), "--data", str(checkpoints / "data.npz"),
+                 "--limit", "16", "--out", str(out)])
+    assert code == 0
+    for name in ("gradient_flow.png", "jacobians.png", "learning_curves.png", "report.md"):
+        assert (out / name).stat().st_size > 500, name
+    report = (out / "report.md").read_text()
+    assert "| gru | rnn.layer0 | gru | 6 | 10 |" in report
+    assert "| lstm | rnn.layer1 | lstm | 5 | 10 |" in report
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["loss"] == "mse" and len(doc["checkpoints"]["lstm"]["layers"]) == 2
+    assert "analysed on 16 sequences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("data", ["x.npy", "one.csv"])
+def test_checkpoint_mode_without_targets(checkpoints, data):
+    out = checkpoints / "out"
+    assert main(["diagnose", "--checkpoint", str(checkpoints / "gru"), "--data",
+                 str(checkpoints / data), "--out", str(out), "--quiet"]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    layer = doc["checkpoints"]["gru"]["layers"][0]
+    assert doc["loss"] is None and layer["grad_norm"] is None and len(layer["jacobian_norm"]) == 10
+    assert not (out / "gradient_flow.png").exists() and (out / "jacobians.png").exists()
+
+
+BAD_TASK = [
+    (["--task", "sort"], "unknown task 'sort'; expected one of adding, copy"),
+    (["--task", "adding", "--cells", "lstm,transformer"],
+     "unknown cell(s) 'transformer'; expected a comma-separated list of rnn-tanh, rnn-relu, "
+     "irnn, lstm, gru"),
+    (["--task", "adding", "--length", "1"], "--length must be at least 2, got 1"),
+    (["--task", "copy", "--steps", "0"], "--steps must be a positive integer, got 0"),
+    (["--task", "adding", "--data", "x.npz"], "--data goes with --checkpoint"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_TASK)
+def test_bad_task_input(tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert main(["diagnose", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit diagnose: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_bad_checkpoint_input(checkpoints, capsys):
+    out = checkpoints / "never"
+    cases = [
+        (["--checkpoint", str(checkpoints / "ff"), "--data", str(checkpoints / "x.npy")],
+         f"checkpoint {checkpoints / 'ff'}: FeedForward has no recurrent layer (rnnkit.RNN) to "
+         "diagnose"),
+        (["--checkpoint", str(checkpoints / "gru")], "--checkpoint needs --data"),
+        (["--checkpoint", str(checkpoints / "nope"), "--data", str(checkpoints / "x.npy")],
+         f"no checkpoint folder {checkpoints / 'nope'}"),
+        (["--checkpoint", str(checkpoints / "gru"), "--data", str(checkpoints / "x.txt")],
+         f"no data file {checkpoints / 'x.txt'}"),
+    ]
+    np.save(checkpoints / "wide.npy", np.zeros((3, 10, 5), dtype=np.float32))
+    cases.append((["--checkpoint", str(checkpoints / "gru"), "--data",
+                   str(checkpoints / "wide.npy")],
+                  "SequenceRegressor rejects --data " + str(checkpoints / "wide.npy")
+                  + " of shape (3, 10, 5): SequenceRegressor: expected x of shape (B, T, 2), "
+                  "got (3, 10, 5)"))
+    np.savez(checkpoints / "bad.npz", inputs_wrong=np.zeros((2, 3)))
+    cases.append((["--checkpoint", str(checkpoints / "gru"), "--data",
+                   str(checkpoints / "bad.npz")],
+                  "expected an array named x (or inputs), found inputs_wrong"))
+    for args, message in cases:
+        assert main(["diagnose", *args, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("rnnkit diagnose: error: ") and message in err, err
+        assert not out.exists()
+
+
+def test_help_lists_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    assert "rnnkit diagnose --task adding --length 200" in capsys.readouterr().out
+
+
+def test_data_loader_types(checkpoints):
+    from rnnkit.cli.diagnose import load_data
+
+    x, y, lengths = load_data(str(checkpoints / "data.npz"), limit=5)
+    assert x.shape == (5, 10, 2) and x.dtype == torch.float32 and y.shape == (5, 1)
+    assert lengths is None
+    x, y, _ = load_data(str(checkpoints / "one.csv"))
+    assert x.shape == (1, 10, 2) and y is None
