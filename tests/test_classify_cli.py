@@ -1,0 +1,170 @@
+"""``rnnkit classify train|predict|evaluate`` end to end, and every bad input refused with one
+clear line, exit status 2 and nothing written."""
+
+import csv
+import json
+
+import pytest
+
+from rnnkit.cli.main import main
+
+FAST = ["--epochs", "3", "--hidden-size", "8", "--embedding-dim", "8", "--batch-size", "16",
+        "--lr", "0.01", "--quiet"]
+
+
+def write_reviews(path, n=60):
+    good, bad = ["great", "lovely", "fine"], ["awful", "dull", "boring"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "review", "sentiment"])
+        for i in range(n):
+            label = "pos" if i % 2 else "neg"
+            word = (good if label == "pos" else bad)[i % 3]
+            w.writerow([i, f"the film was {word}, really {word}", label])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One small checkpoint trained from a CSV, shared by the predict/evaluate tests."""
+    d = tmp_path_factory.mktemp("clf")
+    write_reviews(d / "reviews.csv")
+    rc = main(["classify", "train", "--csv", str(d / "reviews.csv"), "--text-col", "review",
+               "--label-col", "sentiment", "--checkpoint", str(d / "ck"), "--epochs", "6",
+               *FAST[2:]])
+    assert rc == 0
+    return d
+
+
+def run_error(capsys, argv, message):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert message in err, err
+    assert len(err.splitlines()) == 1
+    return err
+
+
+def test_train_predict_evaluate_end_to_end(trained, capsys):
+    d = trained
+    saved = json.loads((d / "ck" / "config.json").read_text())
+    assert saved["model_class"] == "TextClassifier"
+    assert saved["extras"]["classify"]["labels"]["classes"] == ["neg", "pos"]
+
+    assert main(["classify", "predict", "--checkpoint", str(d / "ck"), "--text",
+                 "really great", "--text", "so dull"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["pos", "neg"]
+    assert lines[0].split("\t")[1].startswith("neg=0.") and " pos=0." in lines[0]
+
+    # the text column is remembered from training; --out writes a CSV of predictions
+    out = d / "pred" / "p.csv"
+    assert main(["classify", "predict", "--checkpoint", str(d / "ck"), "--csv",
+                 str(d / "reviews.csv"), "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == ["text", "label", "p_neg", "p_pos"] and len(rows) == 61
+
+    assert main(["classify", "evaluate", "--checkpoint", str(d / "ck"), "--csv",
+                 str(d / "reviews.csv"), "--plot", str(d / "cm.png"), "--json",
+                 str(d / "report.json")]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((d / "report.json").read_text())
+    assert report["accuracy"] == 1.0 and report["confusion"] == [[30, 0], [0, 30]]
+    assert "accuracy: 1.0000" in printed and "macro-F1: 1.0000" in printed
+    assert "true \\ pred" in printed
+    assert (d / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
+    (tmp_path / "rt.pos").write_bytes("a caf\xe9 treat\nlovely\n".encode("latin-1") * 10)
+    (tmp_path / "rt.neg").write_bytes(b"dull\nboring stuff\n" * 10)
+    files = [str(tmp_path / "rt.pos"), str(tmp_path / "rt.neg")]
+    assert main(["classify", "train", "--text-files", *files, "--encoding", "latin-1",
+                 "--checkpoint", str(tmp_path / "ck"), *FAST]) == 0
+    assert "classes neg, pos" in capsys.readouterr().out
+    assert main(["classify", "evaluate", "--checkpoint", str(tmp_path / "ck"), "--text-files",
+                 *files, "--encoding", "latin-1"]) == 0
+    assert (tmp_path / "ck" / "confusion_matrix.png").is_file()
+
+    (tmp_path / "TRAIN.tsv").write_text("".join(
+        f"{1 + i % 2}\t" + "\t".join(["0"] * 5 + ["3" if i % 2 else "-3"] + ["0"] * 4) + "\n"
+        for i in range(40)))
+    assert main(["classify", "train", "--ucr", str(tmp_path / "TRAIN.tsv"), "--checkpoint",
+                 str(tmp_path / "ucr"), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--ucr",
+                 str(tmp_path / "TRAIN.tsv")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split("\t")[2] == "series 1"
+    run_error(capsys, ["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--text",
+                       "hello"], "this classifier reads numeric sequences, got text input; "
+                                 "pass --ucr FILE")
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.fixture
+def bad_files(tmp_path):
+    write_reviews(tmp_path / "reviews.csv", n=10)
+    (tmp_path / "empty_text.csv").write_text("review,sentiment\nfine,pos\n  ,neg\n")
+    (tmp_path / "one_class.csv").write_text("review,sentiment\nfine,pos\ngood,pos\n")
+    (tmp_path / "unseen.csv").write_text("review,sentiment\nfine,pos\nso so,meh\n")
+    (tmp_path / "pos.txt").write_bytes("caf\xe9 treat\n".encode("latin-1"))
+    (tmp_path / "neg.txt").write_text("dull\n")
+    (tmp_path / "blank.txt").write_text("\n\n")
+    (tmp_path / "ragged.csv").write_text("1,0.1,0.2,0.3\n2,0.5,0.6\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--csv", "empty_text.csv", "--text-col", "review", "--label-col", "sentiment"],
+     "error: empty text in column 'review' at line 3 of"),
+    (["--text-files", "neg.txt", "blank.txt"],
+     "blank.txt' holds no examples (every line is empty)"),
+    (["--csv", "one_class.csv", "--text-col", "review", "--label-col", "sentiment"],
+     "error: expected at least 2 classes to learn from, got only 'pos' (2 examples)"),
+    (["--csv", "reviews.csv", "--text-col", "text", "--label-col", "sentiment"],
+     "error: column 'text' (--text-col) not found in"),
+    (["--csv", "reviews.csv", "--text-col", "review", "--label-col", "stars"],
+     "its columns are: id, review, sentiment"),
+    (["--text-files", "pos.txt", "neg.txt"],
+     "pos.txt' as utf-8: byte 0xe9 at offset 3; pass the file's encoding with --encoding "
+     "(e.g. --encoding latin-1)"),
+    (["--ucr", "ragged.csv"],
+     "ragged.csv: line 2 has 2 values, line 1 has 3; every series must have the same number "
+     "of columns"),
+    (["--csv", "reviews.csv", "--text-col", "review"],
+     "error: --csv needs --label-col (the column holding the labels)"),
+    (["--csv", "reviews.csv", "--text-col", "review", "--label-col", "sentiment",
+      "--class-weights", "heavy"], "--class-weights must be none, balanced or comma-separated"),
+])
+def test_train_refuses_bad_input_and_writes_nothing(bad_files, capsys, args, message):
+    d = bad_files
+    argv = [str(d / a) if (d / a).is_file() else a for a in args]
+    before = sorted(p.name for p in d.iterdir())
+    err = run_error(capsys, ["classify", "train", *argv, "--checkpoint", str(d / "ck"), *FAST],
+                    message)
+    assert err.startswith("rnnkit classify train: error: ")
+    assert sorted(p.name for p in d.iterdir()) == before  # no checkpoint, nothing else
+
+
+def test_predict_and_evaluate_refuse_bad_input_and_write_nothing(trained, bad_files, capsys):
+    ck, d = str(trained / "ck"), bad_files
+    before = sorted(p.name for p in trained.joinpath("ck").iterdir())
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ck, "--csv",
+                       str(d / "unseen.csv")],
+              "error: label(s) never seen in training: 'meh'; the model knows neg, pos")
+    run_error(capsys, ["classify", "predict", "--checkpoint", ck, "--csv", str(d / "unseen.csv"),
+                       "--label-col", "sentiment", "--out", str(d / "p.csv")],
+              "label(s) never seen in training: 'meh'")
+    run_error(capsys, ["classify", "predict", "--checkpoint", ck, "--text", " "],
+              "error: empty text (example 1 of --text); every example needs some text")
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ck, "--csv",
+                       str(d / "reviews.csv"), "--text-col", "body"],
+              "column 'body' (--text-col) not found")
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ck, "--text", "fine"],
+              "evaluate needs labelled input: --csv, --text-files or --ucr")
+    run_error(capsys, ["classify", "predict", "--checkpoint", str(d / "nowhere"), "--text", "a"],
+              "no checkpoint at")
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ck, "--text-files",
+                       str(d / "pos.txt"), str(d / "neg.txt")], "pass the file's encoding "
+                                                                "with --encoding")
+    assert sorted(p.name for p in trained.joinpath("ck").iterdir()) == before
+    assert not (d / "p.csv").exists()
