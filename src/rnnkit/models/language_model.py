@@ -18,12 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checkpoint import register_model
 from ..data.tokenizers import PAD_ID
 from ..layers import RNN
 
 __all__ = ["LanguageModel", "NextToken"]
 
 
+@register_model
 class LanguageModel(nn.Module):
     """Embedding → ``rnnkit.RNN`` → dropout → linear: next-token logits at every step.
 

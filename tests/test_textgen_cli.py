@@ -1,0 +1,143 @@
+"""`rnnkit textgen train|sample` end to end on a tiny generated text, and every bad input."""
+
+import random
+
+import pytest
+
+from rnnkit.cli.main import main
+from rnnkit.textgen import load_text_model
+
+WORDS = "the quick brown fox jumps over a lazy dog and the cat sat on the mat".split()
+TRAIN = ["--hidden", "32", "--epochs", "2", "--batch-size", "4", "--seq-len", "16",
+         "--sample-length", "20"]
+
+
+def tiny_text() -> str:
+    rng = random.Random(0)
+    lines = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 8))).capitalize() + "."
+             for _ in range(120)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("textgen")
+    text = root / "tiny.txt"
+    text.write_text(tiny_text(), encoding="utf-8")
+    char, word = root / "char", root / "word"
+    assert main(["textgen", "train", "--text", str(text), "--checkpoint", str(char), *TRAIN,
+                 "--quiet"]) == 0
+    assert main(["textgen", "train", "--text", str(text), "--checkpoint", str(word), "--level",
+                 "word", "--lower", "--cell", "gru", "--layers", "2", *TRAIN, "--quiet"]) == 0
+    return {"text": text, "char": char, "word": word}
+
+
+def test_train_prints_validation_and_samples_and_keeps_the_best(tmp_path, trained, capsys):
+    out_dir = tmp_path / "run"
+    assert main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint",
+                 str(out_dir), *TRAIN]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   1  train" in out and "epoch   2  train" in out and "nats/char" in out
+    assert out.count("  sample: ") == 2
+    assert "best validation loss" in out
+    assert sorted(p.name for p in out_dir.iterdir()) == ["config.json", "model.safetensors"]
+    model, tok, extras = load_text_model(out_dir)
+    history = extras["history"]
+    assert extras["val_loss"] == min(r["val_loss"] for r in history)
+    assert tok.decode(tok.encode("The cat.")) == "The cat."
+    assert extras["textgen"]["hidden_size"] == 32 and model.config["hidden_size"] == 32
+
+
+def test_sample_char_level_is_reproducible_and_continues_the_prompt(trained, capsys):
+    args = ["textgen", "sample", "--checkpoint", str(trained["char"]), "--prompt", "The cat",
+            "--temperature", "0.8", "--top-k", "5", "--length", "40", "--seed", "3"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first
+    assert first.startswith("The cat") and len(first) == len("The cat") + 40 + 1
+
+
+def test_sample_with_beam_search_and_word_level(trained, capsys):
+    assert main(["textgen", "sample", "--checkpoint", str(trained["char"]), "--prompt", "the",
+                 "--beam", "3", "--length", "15"]) == 0
+    assert capsys.readouterr().out.startswith("the")
+    assert main(["textgen", "sample", "--checkpoint", str(trained["word"]), "--prompt",
+                 "the quick", "--temperature", "0.7", "--top-p", "0.9", "--length", "12"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the quick") and out.count("\n") == 1  # stops at <eos>
+    assert main(["textgen", "sample", "--checkpoint", str(trained["word"]), "--beam", "2",
+                 "--length", "12"]) == 0
+    assert capsys.readouterr().out.strip()
+
+
+def _fails(argv, capsys, message):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith(message), captured.err
+    return captured
+
+
+@pytest.mark.parametrize("content, extra, message", [
+    (b"", [], "error: text file '{path}' is empty"),
+    (b"  \n\n", [], "error: text file '{path}' is empty"),
+    ("café crème\n".encode("latin-1") * 50, [],
+     "error: cannot decode '{path}' as utf-8: byte 0xe9 at offset 3; pass the file's encoding "
+     "with --encoding (e.g. --encoding latin-1)"),
+    (b"abc\n" * 3, ["--batch-size", "32"],
+     "error: the text is too short: 10 training characters for --batch-size 32; use a longer "
+     "text or a smaller --batch-size"),
+])
+def test_bad_text_files_write_nothing(tmp_path, capsys, content, extra, message):
+    path = tmp_path / "in.txt"
+    path.write_bytes(content)
+    ckpt = tmp_path / "ckpt"
+    _fails(["textgen", "train", "--text", str(path), "--checkpoint", str(ckpt), *extra],
+           capsys, message.format(path=path))
+    assert not ckpt.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
+
+
+def test_missing_text_file_and_latin1_with_encoding(tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    _fails(["textgen", "train", "--text", str(tmp_path / "nope.txt"), "--checkpoint",
+            str(ckpt)], capsys, f"rnnkit textgen train: error: text file "
+                                f"'{tmp_path / 'nope.txt'}' not found")
+    assert not ckpt.exists()
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café crème brûlée\n".encode("latin-1") * 40)
+    assert main(["textgen", "train", "--text", str(latin), "--encoding", "latin-1",
+                 "--checkpoint", str(ckpt), *TRAIN[:-2], "--epochs", "1", "--quiet"]) == 0
+    _, tok, _ = load_text_model(ckpt)
+    assert "é" in tok
+
+
+def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    _fails(["textgen", "train", "--text", str(trained["text"]), "--checkpoint", str(target)],
+           capsys, f"error: checkpoint '{target}' exists and is not a folder")
+    assert target.read_text() == "x"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--prompt", "Zebra €"],
+     "error: the prompt has 2 character(s) outside the model's vocabulary: 'Z', '€'"),
+    (["--temperature", "-0.5"], "error: temperature must be >= 0 (0 = greedy), got -0.5"),
+    (["--top-p", "0"], "error: top-p must lie in (0, 1], got 0.0"),
+    (["--top-p", "1.5"], "error: top-p must lie in (0, 1], got 1.5"),
+    (["--top-k", "0"], "error: top-k must be an integer >= 1, got 0"),
+    (["--beam", "0"], "error: --beam must be an integer >= 1, got 0"),
+])
+def test_bad_sampling_input_prints_nothing_and_writes_nothing(trained, capsys, extra, message):
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in trained["char"].iterdir())
+    captured = _fails(["textgen", "sample", "--checkpoint", str(trained["char"]), *extra],
+                      capsys, message)
+    assert captured.out == ""
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in trained["char"].iterdir()) == before
+
+
+def test_sample_from_a_missing_checkpoint(tmp_path, capsys):
+    _fails(["textgen", "sample", "--checkpoint", str(tmp_path / "none")], capsys,
+           f"error: no checkpoint at '{tmp_path / 'none'}' (train one with rnnkit textgen "
+           "train)")
