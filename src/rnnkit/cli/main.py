@@ -19,6 +19,7 @@ VERB_MODULES = [
     "rnnkit.cli.demo",
     "rnnkit.cli.classify",
     "rnnkit.cli.forecast",
+    "rnnkit.cli.textgen",
     "rnnkit.cli.diagnose",
 ]
 
