@@ -11,6 +11,7 @@ from .common import add_common, examples, new_parser
 # demo parts, in order; each module has run(out_dir: Path, seed: int, quiet: bool) -> None
 PARTS = [
     "rnnkit.demos.layers",
+    "rnnkit.demos.next_number",
     "rnnkit.demos.forecast",
     "rnnkit.demos.classify",
 ]

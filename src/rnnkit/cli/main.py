@@ -17,6 +17,8 @@ from .common import examples
 # verb modules, in the order --help lists them
 VERB_MODULES = [
     "rnnkit.cli.demo",
+    "rnnkit.cli.train",
+    "rnnkit.cli.predict",
     "rnnkit.cli.classify",
     "rnnkit.cli.forecast",
     "rnnkit.cli.textgen",

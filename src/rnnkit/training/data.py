@@ -2,7 +2,8 @@
 
 Accepted: ``(X, y)`` with NumPy arrays, tensors or nested lists (``X`` may also be a tuple or
 dict of arrays, e.g. ``(x, lengths)``), a ``torch.utils.data.Dataset`` yielding
-``(inputs, target)``, or a ``DataLoader`` (used as it is). Arrays are checked up front: same
+``(inputs, target)``, or a ``DataLoader`` or any re-iterable of ``(inputs, target)`` batches
+(a list of batches, ``StreamBatches``), used as it is. Arrays are checked up front: same
 number of samples, not empty, numeric, finite.
 """
 
@@ -164,10 +165,16 @@ def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt:
             raise ValueError(f"{what} is empty (the Dataset has 0 samples)")
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle and not tbptt,
                           generator=generator)
-    if isinstance(data, (tuple, list)):
+    if isinstance(data, tuple) or (isinstance(data, list) and not (
+            data and all(isinstance(b, tuple) for b in data))):
         return _arrays(data, what, batch_size, shuffle, generator, tbptt)
-    raise ValueError(f"{what} must be (X, y) arrays, a Dataset or a DataLoader, "
-                     f"got {type(data).__name__}")
+    if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict, np.ndarray, Tensor)):
+        if iter(data) is data:
+            raise ValueError(f"{what} is a one-shot iterator; pass something iterable once per "
+                             "epoch (a list of batches, a DataLoader, StreamBatches)")
+        return data  # an iterable of (inputs, target) batches, e.g. StreamBatches
+    raise ValueError(f"{what} must be (X, y) arrays, a Dataset, a DataLoader or an iterable "
+                     f"of (inputs, target) batches, got {type(data).__name__}")
 
 
 def split_tail(batches, fraction: float, generator):
