@@ -149,3 +149,12 @@ def test_data_loader_types(checkpoints):
     assert lengths is None
     x, y, _ = load_data(str(checkpoints / "one.csv"))
     assert x.shape == (1, 10, 2) and y is None
+
+
+def test_demo_part(tmp_path, capsys):
+    from rnnkit.demos import diagnose
+
+    diagnose.run(tmp_path, seed=0, quiet=True)
+    assert (tmp_path / "gradient_flow.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "rnn-tanh" in out and "irnn" in out

@@ -18,8 +18,9 @@ Two modes:
 - ``.csv``: one sequence, a row per time step and a column per feature (a non-numeric first
   line is taken as a header).
 
-Integer ``x`` is passed as token ids (long), anything else as float32. Without targets the
-report shows ‖∂h_T/∂h_t‖, gate saturation and state statistics only.
+Integer ``x`` is passed as token ids (long), anything else as floats. Without targets the
+report shows ‖∂h_T/∂h_t‖, gate saturation and state statistics only. The analysis runs on a
+float64 copy of the model, so that gradients that vanish below float32's range still show.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ def _run_checkpoints(args, say) -> int:
                              "(rnnkit.RNN) to diagnose")
         inputs = x if lengths is None else (x, lengths)
         try:
-            diagnoses[label] = analyze(model, inputs, y, loss=loss, probes=args.probes)
+            diagnoses[label] = analyze(model, inputs, y, loss=loss, probes=args.probes,
+                                       float64=True)
         except (ValueError, RuntimeError, TypeError, IndexError) as e:
             raise UsageError(f"checkpoint {d}: {type(model).__name__} rejects --data "
                              f"{args.data} of shape {tuple(x.shape)}: "

@@ -23,6 +23,7 @@ Le et al. 2015) are built to do. ``analyze`` measures, for a model and one batch
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -124,7 +125,8 @@ class Diagnosis:
 
 
 def analyze(model: nn.Module, inputs, target=None, *, loss="mse", jacobians: bool = True,
-            probes: int | None = None, max_exact: int = 64) -> Diagnosis:
+            probes: int | None = None, max_exact: int = 64,
+            float64: bool = False) -> Diagnosis:
     """Gradient flow, recurrent Jacobians, gate saturation and state statistics on one batch.
 
     Args:
@@ -136,6 +138,8 @@ def analyze(model: nn.Module, inputs, target=None, *, loss="mse", jacobians: boo
         jacobians: compute ‖∂h_T/∂h_t‖ (H backward passes per cell when exact).
         probes: Gaussian probes for the Jacobian estimate; None = exact when H <= max_exact,
             else 32 probes.
+        float64: analyse a float64 copy of the model (inputs and targets cast too), so that
+            gradients below float32's ~1e-38 show as numbers instead of zeros.
 
     The model runs in eval mode (no dropout) and its parameters' ``.grad`` are left untouched.
 
@@ -146,6 +150,9 @@ def analyze(model: nn.Module, inputs, target=None, *, loss="mse", jacobians: boo
         ((30,), (30,))
     """
     loss_fn = _loss_fn(loss)
+    if float64:
+        model = copy.deepcopy(model).double()
+        inputs, target = _double(inputs), _double(target)
     was_training = model.training
     frozen = [p for p in model.parameters() if not p.requires_grad]
     model.eval()
@@ -190,6 +197,16 @@ def analyze(model: nn.Module, inputs, target=None, *, loss="mse", jacobians: boo
             p.requires_grad_(False)
         model.train(was_training)
     return Diagnosis(value, layers)
+
+
+def _double(tree):
+    if isinstance(tree, dict):
+        return {k: _double(v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_double(v) for v in tree)
+    if isinstance(tree, Tensor) and tree.is_floating_point():
+        return tree.double()
+    return tree
 
 
 def _masked_mean(a: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -170,7 +170,8 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
                   log: Callable[[str], None] | None = None) -> dict[str, RunResult]:
     """Train one model per cell on the same data; diagnose each before and after training.
 
-    The diagnosis (``analyze``) runs on ``diag_size`` fixed sequences (apart from the test
+    The diagnosis (``analyze``, in float64 so that vanished gradients show as tiny numbers
+    rather than underflow to zero) runs on ``diag_size`` fixed sequences (apart from the test
     set), at initialisation (``initial``) and after training (``final``).
     """
     task_obj = get_task(task)
@@ -180,7 +181,7 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
     for name in cells:
         seed_everything(seed)
         model = build_model(name, task_obj, hidden_size)
-        initial = analyze(model, x_diag, y_diag, loss=task_obj.loss)
+        initial = analyze(model, x_diag, y_diag, loss=task_obj.loss, float64=True)
         if log:
             log(f"{name}: {steps} steps on {task} T={length}")
         run = train_on_task(model, task_obj, length, steps=steps, batch_size=batch_size, lr=lr,
@@ -189,7 +190,7 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
                             stop_when_solved=stop_when_solved, label=name, log=log)
         model.cpu()
         run.initial = initial
-        run.final = analyze(model, x_diag, y_diag, loss=task_obj.loss)
+        run.final = analyze(model, x_diag, y_diag, loss=task_obj.loss, float64=True)
         run.model = model
         results[name] = run
     return results
