@@ -14,6 +14,7 @@ PARTS = [
     "rnnkit.demos.next_number",
     "rnnkit.demos.forecast",
     "rnnkit.demos.classify",
+    "rnnkit.demos.diagnose",
 ]
 
 
