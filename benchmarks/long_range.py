@@ -97,6 +97,7 @@ def main(argv=None) -> int:
             "adding", T, cells, steps=args.steps, hidden_size=args.hidden_size,
             batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm,
             eval_every=args.eval_every, seed=args.seed, stop_when_solved=args.stop_when_solved,
+            jacobians=False,
             log=lambda m: print(m, file=sys.stderr, flush=True))
         for cell, run in results[T].items():
             print(f"# T={T} {cell}: final {_fmt(run.final_test_loss)}, solved at "

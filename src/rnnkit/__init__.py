@@ -3,6 +3,7 @@
 The public API at a glance; see README.md for a quick start.
 """
 
+from . import diagnostics
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
 from .layers import GRU, LSTM, RNN, SimpleRNN
@@ -47,4 +48,6 @@ __all__ = [
     "History",
     "save",
     "load",
+    # diagnostics: gradient flow through time, gate saturation (rnnkit.diagnostics.analyze)
+    "diagnostics",
 ]
