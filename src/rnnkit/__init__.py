@@ -16,6 +16,7 @@ from .models import (
     SequenceTagger,
 )
 from .models.forecaster import Forecaster
+from .models.text_classifier import TextClassifier
 from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ __all__ = [
     # models
     "SequenceRegressor",
     "SequenceClassifier",
+    "TextClassifier",
     "SequenceTagger",
     "SequenceGenerator",
     "FeedForward",

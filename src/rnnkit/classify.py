@@ -116,7 +116,8 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
     """Examples from exactly one source: ``csv`` (+ ``text_col``, ``label_col``),
     ``text_files`` (one per class, labels from the names or ``class_names``), or ``ucr``.
 
-    With ``need_labels=False`` (prediction) a CSV needs only its text column.
+    With ``need_labels=False`` (prediction) a CSV needs only its text column, and text files
+    are read as unlabelled examples (one file is enough) unless ``class_names`` label them.
     """
     given = [name for name, v in (("--csv", csv), ("--text-files", text_files),
                                   ("--ucr", ucr)) if v]
@@ -132,7 +133,12 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
         texts, labels = read_text_csv(csv, text_col, label_col, encoding=encoding)
         return Examples(texts=texts, labels=labels, source=str(csv))
     if text_files:
-        texts, labels = read_text_files(text_files, encoding=encoding, labels=class_names)
+        names = class_names
+        if not need_labels and class_names is None:
+            names = [f"file{i}" for i in range(len(text_files))]  # placeholders, dropped
+        texts, labels = read_text_files(text_files, encoding=encoding, labels=names)
+        if names is not class_names:
+            labels = None
         return Examples(texts=texts, labels=labels, source=", ".join(map(str, text_files)))
     values, lengths, labels = read_ucr(ucr, encoding=encoding)
     return Examples(values=values, lengths=lengths, labels=labels, source=str(ucr))
