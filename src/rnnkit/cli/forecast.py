@@ -13,7 +13,7 @@ from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
     "rnnkit forecast train --csv ETTh1.csv --time-col date --target OT --features all "
-    "--lookback 96 --horizon 96 --cell gru --checkpoint runs/etth1",
+    "--lookback 96 --horizon 96 --cell gru --split 8640,2880,2880 --checkpoint runs/etth1",
     "rnnkit forecast train --csv sales.csv --time-col day --target units --horizon 14 "
     "--output quantile --calendar --checkpoint runs/sales",
     "rnnkit forecast predict --checkpoint runs/etth1 --csv ETTh1.csv --out forecast.csv "
