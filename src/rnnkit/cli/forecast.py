@@ -227,26 +227,27 @@ def run_predict(args) -> int:
 
 
 def _print_prediction(pred, rows: int = 6) -> None:
+    import numpy as np
+
     from ..data.timeseries import format_time
 
     shown = list(range(min(rows, len(pred.times))))
     if len(pred.times) > rows:
         shown.append(len(pred.times) - 1)
-    head = f"{pred.time_col:>20}" + "".join(f"{c:>14}" for c in pred.columns)
-    print(head)
+    width = 26 if pred.lower is not None else 12
+    print(f"{pred.time_col:<20}" + "".join(f"  {c:>{width}}" for c in pred.columns))
     for k in shown:
         if k == shown[-1] and len(pred.times) > rows:
-            print(f"{'...':>20}")
+            print("...")
         t = pred.times[k]
-        label = format_time(t) if hasattr(t, "dtype") and "datetime" in str(t.dtype) else \
-            f"{t:g}"
+        label = format_time(t) if isinstance(t, np.datetime64) else f"{t:g}"
         cells = ""
         for j in range(len(pred.columns)):
             v = f"{pred.point[k, j]:.4g}"
             if pred.lower is not None:
-                v += f" [{pred.lower[k, j]:.3g}, {pred.upper[k, j]:.3g}]"
-            cells += f"{v:>14}"
-        print(f"{label:>20}{cells}")
+                v += f" [{pred.lower[k, j]:.4g}, {pred.upper[k, j]:.4g}]"
+            cells += f"  {v:>{width}}"
+        print(f"{label:<20}{cells}")
 
 
 def run_evaluate(args) -> int:

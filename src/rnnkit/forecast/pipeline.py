@@ -159,6 +159,9 @@ def evaluate_prepared(model: Forecaster, prep: Prepared, part: str = "test",
         def back(a):
             return prep.scaler.inverse_transform(a, tgt)
     rows = {name: all_metrics(back(actual), back(f), mase) for name, f in forecasts.items()}
+    if standardised:  # percentages of standardised values (around 0) mean nothing
+        for r in rows.values():
+            r["MAPE"] = r["sMAPE"] = float("nan")
     ev = Evaluation(rows, len(x), units)
     if out["lower"] is not None:
         lo, hi, act = back(out["lower"]), back(out["upper"]), back(actual)
