@@ -151,9 +151,10 @@ def test_data_loader_types(checkpoints):
     assert x.shape == (1, 10, 2) and y is None
 
 
-def test_demo_part(tmp_path, capsys):
+def test_demo_part(tmp_path, capsys, monkeypatch):
     from rnnkit.demos import diagnose
 
+    monkeypatch.setattr(diagnose, "LENGTH", 20)
     diagnose.run(tmp_path, seed=0, quiet=True)
     assert (tmp_path / "gradient_flow.png").stat().st_size > 1000
     out = capsys.readouterr().out

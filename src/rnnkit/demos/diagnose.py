@@ -17,21 +17,22 @@ from ..data.tasks import adding_problem
 from ..diagnostics import analyze, build_model, plot_gradient_flow
 
 CELLS = ("rnn-tanh", "irnn", "lstm", "gru")
+LENGTH, HIDDEN = 100, 32
 
 
 def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
     out_dir = Path(out_dir)
-    x, y = adding_problem(32, 100, seed=seed)
+    x, y = adding_problem(32, LENGTH, seed=seed)
     curves = {}
-    print("adding problem, T = 100, untrained cells (H = 32): share of the final error "
-          "signal reaching step 1")
+    print(f"adding problem, T = {LENGTH}, untrained cells (H = {HIDDEN}): share of the final "
+          "error signal reaching step 1")
     for cell in CELLS:
         torch.manual_seed(seed)
-        d = analyze(build_model(cell, "adding", 32), x, y, jacobians=False,
+        d = analyze(build_model(cell, "adding", HIDDEN), x, y, jacobians=False,
                     float64=True).layers[0]
         curves[cell] = d.grad_norm
-        print(f"  {cell:9s} ‖∂L/∂h_1‖ / ‖∂L/∂h_100‖ = {d.grad_ratio():.1e}")
+        print(f"  {cell:9s} ‖∂L/∂h_1‖ / ‖∂L/∂h_{LENGTH}‖ = {d.grad_ratio():.1e}")
     png = plot_gradient_flow(curves, out_dir / "gradient_flow.png",
-                             title="‖∂L/∂h_t‖ at initialisation, adding problem T=100")
-    print(f"wrote {png} (train and compare: rnnkit diagnose --task adding --length 100 "
+                             title=f"‖∂L/∂h_t‖ at initialisation, adding problem T={LENGTH}")
+    print(f"wrote {png} (train and compare: rnnkit diagnose --task adding --length {LENGTH} "
           f"--out {out_dir / 'diagnose'})")
