@@ -12,6 +12,7 @@ from .common import add_common, examples, new_parser
 PARTS = [
     "rnnkit.demos.layers",
     "rnnkit.demos.next_number",
+    "rnnkit.demos.textgen",
     "rnnkit.demos.forecast",
     "rnnkit.demos.classify",
     "rnnkit.demos.diagnose",
