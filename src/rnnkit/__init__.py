@@ -3,9 +3,10 @@
 The public API at a glance; see README.md for a quick start.
 """
 
-from . import diagnostics
+from . import diagnostics, generate
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
+from .data.tokenizers import CharTokenizer, WordTokenizer
 from .layers import GRU, LSTM, RNN, SimpleRNN
 from .min_cells import MinGRUCell, MinLSTMCell
 from .models import (
@@ -16,6 +17,7 @@ from .models import (
     SequenceTagger,
 )
 from .models.forecaster import Forecaster
+from .models.language_model import LanguageModel
 from .models.text_classifier import TextClassifier
 from .train import History, evaluate, fit, predict
 
@@ -43,6 +45,11 @@ __all__ = [
     "SequenceGenerator",
     "FeedForward",
     "Forecaster",
+    "LanguageModel",
+    # text: tokenizers; sampling and beam search (rnnkit.generate.generate, .beam_search)
+    "CharTokenizer",
+    "WordTokenizer",
+    "generate",
     # training and checkpoints
     "fit",
     "predict",
