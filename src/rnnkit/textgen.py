@@ -37,7 +37,7 @@ from .runtime import resolve_device, seed_everything
 from .train import fit
 
 __all__ = ["TextGenConfig", "train_text", "load_text_model", "sample_text", "stream_loss",
-           "block_loss", "lr_factor", "LEVELS", "SCHEDULES"]
+           "block_loss", "lr_factor", "LRByProgress", "Clock", "LEVELS", "SCHEDULES"]
 
 LEVELS = ("char", "word")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -139,18 +139,22 @@ def stream_loss(model: nn.Module, ids: Tensor | list[int], num_streams: int = 4,
     total, state = 0.0, None
     for x, y in batches:
         logits, state = model(x.to(device), state)
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(),
+        total += float(F.cross_entropy(_wide(logits.flatten(0, 1)), y.to(device).flatten(),
                                        reduction="sum"))
-    n = batches.num_tokens
-    tail = ids[n:]  # the targets past the equal streams: continue the last stream
-    if len(tail) > 1 or (len(tail) == 1 and n > 0):
+    n = batches.num_tokens  # targets ids[1 .. n] are scored; the last stream ends at ids[n - 1]
+    if len(ids) - 1 > n:  # the few targets past the equal streams continue the last stream
         last_state = _select_stream(state, num_streams - 1)
-        x, y = ids[n - 1:-1].view(1, -1), ids[n:].view(1, -1)
+        x, y = ids[n:-1].view(1, -1), ids[n + 1:].view(1, -1)
         logits, _ = model(x.to(device), last_state)
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(),
+        total += float(F.cross_entropy(_wide(logits.flatten(0, 1)), y.to(device).flatten(),
                                        reduction="sum"))
     model.train(was_training)
     return total / (len(ids) - 1)
+
+
+def _wide(x: Tensor) -> Tensor:
+    """At least float32 (bf16/fp16 logits are summed in float32; float64 stays)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _select_stream(state, b: int):
@@ -180,7 +184,7 @@ def block_loss(model: nn.Module, ids: Tensor | list[int], block_size: int = 256,
         x = torch.stack([ids[i:i + block_size] for i in part.tolist()])
         y = torch.stack([ids[i + 1:i + 1 + block_size] for i in part.tolist()])
         logits, _ = model(x.to(device))
-        total += float(F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(),
+        total += float(F.cross_entropy(_wide(logits.flatten(0, 1)), y.to(device).flatten(),
                                        reduction="sum"))
     model.train(was_training)
     return total / (num_blocks * block_size)
@@ -212,7 +216,7 @@ class LRByProgress:
                  clock: Callable[[], float] | None = None):
         self.opt, self.config = optimizer, config
         self.total_steps, self.budget_s = total_steps, budget_s
-        self.clock = clock or _Clock()
+        self.clock = clock or Clock()
         self.steps = 0
         self.set(0.0)
 
@@ -233,7 +237,7 @@ class LRByProgress:
             self.set(self.progress())
 
 
-class _Clock:
+class Clock:
     """Seconds since creation; ``pause()``/``resume()`` leave spans out (e.g. evaluation)."""
 
     def __init__(self):

@@ -1,0 +1,78 @@
+"""rnnkit.textgen's pieces: exact stateful validation loss, block loss, lr schedule, config."""
+
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.textgen import (
+    TextGenConfig,
+    block_loss,
+    encode_text,
+    lr_factor,
+    prepare,
+    stream_loss,
+)
+
+
+@torch.no_grad()
+def _nll(lm, ids, state=None):
+    """Summed next-token NLL of one stream read in one call, and its final state."""
+    logits, state = lm(ids[:-1].view(1, -1), state)
+    return float(F.cross_entropy(logits[0], ids[1:], reduction="sum")), state
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_stream_loss_scores_every_token_once_carrying_the_state(streams, double):
+    lm = LanguageModel(9, 8, cell="gru").eval()
+    ids = torch.randint(0, 9, (101,))
+    got = stream_loss(lm, ids, num_streams=streams, seq_len=7)
+    # oracle: each of the equal streams read whole from a zero state; the 1 or 2 targets left
+    # over continue the last stream
+    n = (len(ids) - 1) // streams
+    total = 0.0
+    for b in range(streams):
+        nll, state = _nll(lm, ids[b * n: (b + 1) * n + 1])
+        total += nll
+    if streams * n + 1 < len(ids):
+        nll, _ = _nll(lm, ids[streams * n:], state)
+        total += nll
+    assert got == pytest.approx(total / (len(ids) - 1), abs=1e-9)
+
+
+def test_block_loss_matches_a_loop_over_blocks(double):
+    lm = LanguageModel(9, 8).eval()
+    ids = torch.randint(0, 9, (300,))
+    got = block_loss(lm, ids, block_size=16, num_blocks=10, batch_size=4, seed=5)
+    starts = torch.randint(0, 300 - 16, (10,), generator=torch.Generator().manual_seed(5))
+    want = sum(_nll(lm, ids[s: s + 17])[0] for s in starts.tolist()) / (10 * 16)
+    assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_lr_factor_warms_up_then_decays_to_the_final_ratio():
+    assert lr_factor(0.0, "cosine", warmup=0.1) < 0.02
+    assert lr_factor(0.1, "cosine", warmup=0.1, final_ratio=0.05) == pytest.approx(1.0)
+    assert lr_factor(1.0, "cosine", warmup=0.1, final_ratio=0.05) == pytest.approx(0.05)
+    assert lr_factor(0.55, "cosine", warmup=0.1, final_ratio=0.0) == pytest.approx(0.5)
+    assert lr_factor(0.55, "linear", warmup=0.1, final_ratio=0.0) == pytest.approx(0.5)
+    assert lr_factor(0.7, "constant") == 1.0
+
+
+def test_word_level_stream_ends_lines_with_eos_and_prepare_splits_90_10():
+    config = TextGenConfig(level="word", lower=True, batch_size=2)
+    tok, train, val = prepare("A b.\n\nB a!\n" * 10, config)
+    assert encode_text(tok, "a b\n\nb") == [tok.stoi["a"], tok.stoi["b"], 3, tok.stoi["b"], 3]
+    assert len(train) + len(val) == 80 and len(val) == 8  # the last 2 of 20 lines
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(level="byte"), r"^level must be one of char, word, got 'byte'$"),
+    (dict(dropout=1.0), r"^dropout must lie in \[0, 1\), got 1.0$"),
+    (dict(hidden_size=0), r"^hidden-size must be a positive integer, got 0$"),
+    (dict(tie_weights=True, hidden_size=32),
+     r"^tie-weights needs the embedding size \(64\) to equal hidden size \(32\)$"),
+])
+def test_config_errors(change, message):
+    with pytest.raises(ValueError, match=message):
+        TextGenConfig(**change).check()
