@@ -68,6 +68,15 @@ def registered_models() -> dict[str, type[nn.Module]]:
     return dict(_REGISTRY)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # temp files and folders are private (0600/0700); give the usual modes back
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
     path = Path(path)
@@ -75,6 +84,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -139,6 +149,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         _write_files(model, doc, tmp, atomic_each=False)
+        os.chmod(tmp, 0o777 & ~_UMASK)
         os.replace(tmp, path)  # a new folder appears whole or not at all
     except OSError:
         if not path.is_dir():

@@ -84,8 +84,8 @@ def run(args) -> int:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["row", "prediction", *([extras["target"]] if actual is not None else [])])
     for i in range(len(rows)):
-        a = [] if actual is None else ["" if np.isnan(actual[i]) else f"{actual[i]:.6g}"]
-        w.writerow([int(rows[i]), f"{pred[i]:.6g}", *a])
+        a = [] if actual is None else ["" if np.isnan(actual[i]) else repr(float(actual[i]))]
+        w.writerow([int(rows[i]), f"{pred[i]:.7g}", *a])  # float32 predictions: 7 digits
     if args.out is None:
         sys.stdout.write(buf.getvalue())
     else:

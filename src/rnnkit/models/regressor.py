@@ -95,15 +95,15 @@ class SequenceRegressor(nn.Module):
             return
         x, lengths = _x_and_lengths(inputs)
         check_x("SequenceRegressor", x, self.input_size)
-        x = x.float()
+        x = x.to(self.x_mean.dtype)
         if lengths is not None:
             real = torch.arange(x.shape[1], device=x.device)[None, :] < torch.as_tensor(
                 lengths, device=x.device)[:, None]
             x = x[real]  # (steps, I)
         x = x.reshape(-1, self.input_size)
-        y = target.float().reshape(-1, self.output_size)
+        y = target.to(self.y_mean.dtype).reshape(-1, self.output_size)
         for name, v in (("x", x), ("y", y)):
-            std = v.std(0, unbiased=False) if len(v) > 1 else torch.ones(v.shape[1])
+            std = v.std(0, unbiased=False) if len(v) > 1 else torch.ones_like(v[0])
             getattr(self, f"{name}_mean").copy_(v.mean(0))
             getattr(self, f"{name}_std").copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
         self.adapted.fill_(True)
