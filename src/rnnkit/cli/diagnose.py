@@ -128,7 +128,7 @@ def _run_task(args, say) -> int:
     results = compare_cells(
         task.name, args.length, cells, steps=args.steps, hidden_size=args.hidden_size,
         batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm or None,
-        eval_every=args.eval_every, seed=args.seed, device=device, log=say)
+        eval_every=args.eval_every, seed=args.seed, device=device, probes=args.probes, log=say)
     exploding = None
     if args.exploding:
         exploding = exploding_gradients(task.name, args.length, steps=args.steps,

@@ -167,7 +167,7 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
                   clip_norm: float | None = 1.0, eval_every: int = 50, test_size: int = 500,
                   diag_size: int = 100, seed: int = 0, device: str = "cpu",
                   time_budget: float | None = None, stop_when_solved: bool = False,
-                  jacobians: bool = True,
+                  jacobians: bool = True, probes: int | None = None,
                   log: Callable[[str], None] | None = None) -> dict[str, RunResult]:
     """Train one model per cell on the same data; diagnose each before and after training.
 
@@ -183,7 +183,7 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
         seed_everything(seed)
         model = build_model(name, task_obj, hidden_size)
         initial = analyze(model, x_diag, y_diag, loss=task_obj.loss, float64=True,
-                          jacobians=jacobians)
+                          jacobians=jacobians, probes=probes)
         if log:
             log(f"{name}: {steps} steps on {task} T={length}")
         run = train_on_task(model, task_obj, length, steps=steps, batch_size=batch_size, lr=lr,
@@ -193,7 +193,7 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
         model.cpu()
         run.initial = initial
         run.final = analyze(model, x_diag, y_diag, loss=task_obj.loss, float64=True,
-                            jacobians=jacobians)
+                            jacobians=jacobians, probes=probes)
         run.model = model
         results[name] = run
     return results
