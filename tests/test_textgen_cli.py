@@ -141,3 +141,20 @@ def test_sample_from_a_missing_checkpoint(tmp_path, capsys):
     _fails(["textgen", "sample", "--checkpoint", str(tmp_path / "none")], capsys,
            f"error: no checkpoint at '{tmp_path / 'none'}' (train one with rnnkit textgen "
            "train)")
+
+
+def test_minutes_budget_stops_training(trained, tmp_path, capsys):
+    ckpt = tmp_path / "timed"
+    assert main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint", str(ckpt),
+                 "--hidden", "16", "--batch-size", "4", "--seq-len", "8", "--minutes", "0.005",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("best validation loss") and "(epoch 1 of 1)" in out
+    assert (ckpt / "model.safetensors").is_file()
+    with pytest.raises(SystemExit) as exit_:
+        main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint",
+              str(tmp_path / "both"), "--minutes", "1", "--epochs", "2"])
+    assert exit_.value.code == 2
+    assert "error: argument --epochs: not allowed with argument --minutes" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "both").exists()

@@ -1,0 +1,34 @@
+"""Real data (slow): Tiny Shakespeare's standard split, and 95 s of training with the defaults.
+
+Run with ``pytest -m slow``; needs ``$RNNKIT_DATA/tinyshakespeare/input.txt``. The figure the
+issue asks for (<= 1.50 nats/char after 95 s on 2 threads) is measured, with its command, by
+``benchmarks/shakespeare.py``; here the bar is looser because other jobs may share the CPU.
+"""
+
+import pytest
+import torch
+
+from rnnkit.data.text import data_root, read_text
+from rnnkit.textgen import TextGenConfig, prepare, train_text
+
+PATH = data_root() / "tinyshakespeare" / "input.txt"
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not PATH.is_file(), reason=f"{PATH} not found")]
+
+
+def test_standard_split_and_vocabulary():
+    text = read_text(PATH)
+    tok, train, val = prepare(text, TextGenConfig())
+    assert len(text) == 1_115_394
+    assert (len(train), len(val)) == (1_003_854, 111_540)
+    assert tok.vocab_size - 4 == 65
+
+
+def test_ninety_five_seconds_of_defaults_learn_shakespeare(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = train_text(read_text(PATH), tmp_path / "ckpt", minutes=95 / 60, quiet=True)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["best_val_loss"] < 1.65
