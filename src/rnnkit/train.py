@@ -23,22 +23,31 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
-from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write, registered_models, save
+from .checkpoint import atomic_write
 from .runtime import resolve_device, seed_everything
-from .training.data import Arrays, Chunks, as_tensor, call_model, coerce, split_tail, to_device
-from .training.data import tree_cat as _cat
+from .training.data import (
+    Arrays,
+    all_batches,
+    as_tensor,
+    call_model,
+    coerce,
+    detach,
+    length,
+    pieces,
+    split_tail,
+    to_device,
+    try_first_batch,
+)
 from .training.losses import MetricSum, get_loss, get_metrics
-from .training.state import read_state, rng_state, set_rng_state, write_state
+from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
+from .training.state import read_state, restore, set_rng_state, write_epoch
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
 
 log = logging.getLogger("rnnkit.train")
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
-              "rmsprop": torch.optim.RMSprop}
-SCHEDULES = ("cosine", "step", "plateau")
 _FINAL_STOPS = ("early_stopping", "callback")  # a resumed run that ended this way stays ended
 
 
@@ -143,8 +152,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         ``History``: rows with epoch, train_loss, val_loss (None without validation),
         metrics, lr, grad_norm_mean, grad_norm_max, clipped, skipped, steps, seconds.
 
-    Before the first epoch of a fresh run, a model with an ``adapt(inputs, target)`` method is
-    given the training data once (e.g. ``SequenceRegressor(standardize=True)``'s statistics).
+    Before the first epoch of a fresh run, a model with an ``adapt(inputs, target)`` method and
+    a false ``adapted`` attribute is given the training data once (all of it for arrays, the
+    first 100 batches otherwise), e.g. ``SequenceRegressor(standardize=True)``'s statistics.
 
     Example:
         >>> model = rnnkit.SequenceRegressor(1, 10, cell="rnn", activation="relu")
@@ -152,7 +162,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         >>> rnnkit.predict(model, [[[98.0], [99.0], [100.0]]])
     """
     # 1. every option and the data are checked before the model or the disk is touched
-    _check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
+    check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
                    max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
     loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
     dev = resolve_device(device)
@@ -169,9 +179,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"fit: checkpoint_dir {run_dir} exists and is not a folder")
     model.to(dev)
-    _try_first_batch(model, train, loss_fn, dev, tbptt)
-    opt = _make_optimizer(optimizer, model, lr, weight_decay)
-    sched = _make_schedule(schedule, opt, epochs)
+    try_first_batch(model, train, loss_fn, dev, tbptt)
+    opt = make_optimizer(optimizer, model, lr, weight_decay)
+    sched = make_schedule(schedule, opt, epochs)
     params = [p for g in opt.param_groups for p in g["params"]]
     generators = {"shuffle": gen}
     if isinstance(train, torch.utils.data.DataLoader) and train.generator is not None:
@@ -184,19 +194,20 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         history = History(**stored["history"])
         best_value, best_weights = stored["best_value"], stored["best_weights"]
         bad_epochs, start = stored["bad_epochs"], stored["epoch"]
-        _restore(run_dir, model, opt, sched, stored)
+        restore(run_dir, model, opt, sched, stored)
         set_rng_state(stored["rng"], generators)
         if history.stop_reason in _FINAL_STOPS:
             start = epochs
         history.stop_reason = None if start < epochs else history.stop_reason
     else:
-        if hasattr(model, "adapt"):
-            model.adapt(*_all_batches(train, dev))
+        if callable(getattr(model, "adapt", None)) and getattr(model, "adapted", True) is not True \
+                and not bool(model.adapted):
+            model.adapt(*all_batches(train, dev))  # e.g. standardisation statistics
         seed_everything(seed)
         gen.manual_seed(0 if seed is None else seed)
 
     # 3. the loop
-    t_begin, steps_per_epoch = time.perf_counter(), _len(train)
+    t_begin, steps_per_epoch = time.perf_counter(), length(train)
     bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
                disable=not progress or start >= epochs, unit="step", desc="fit", leave=False)
     nonfinite_run = 0
@@ -205,11 +216,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         t0, state = time.perf_counter(), None  # tbptt: every epoch starts from a zero state
         loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
         sums = MetricSum(metric_fns)
-        for step, (inputs, target) in enumerate(_pieces(train, tbptt)):
+        for step, (inputs, target) in enumerate(pieces(train, tbptt)):
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             if tbptt:
                 pred, rest = call_model(model, inputs, state)
-                state = _detach(rest[0]) if rest else None  # truncate: no gradient past here
+                state = detach(rest[0]) if rest else None  # truncate: no gradient past here
             else:
                 pred, _ = call_model(model, inputs)
             loss_t = loss_fn(pred, target)
@@ -287,7 +298,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         if done and best_weights is not None and history.best_epoch != epoch + 1:
             model.load_state_dict(best_weights)  # restore_best
         if run_dir is not None:
-            _checkpoint(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
+            write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
                         best_value, best_weights, bad_epochs)
         bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
             f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else ""))
@@ -299,158 +310,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
 
 
 # ------------------------------------------------------------------------------ helpers
-def _check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
-                   max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir):
-    def positive_int(name, v, allow_none=False):
-        if allow_none and v is None:
-            return
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"fit: {name} must be a positive integer, got {v!r}")
-
-    def positive(name, v, allow_none=True):
-        if allow_none and v is None:
-            return
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise ValueError(f"fit: {name} must be a positive number, got {v!r}")
-
-    positive_int("epochs", epochs)
-    positive_int("batch_size", batch_size)
-    positive_int("max_nonfinite", max_nonfinite)
-    positive_int("early_stopping", early_stopping, allow_none=True)
-    positive_int("tbptt", tbptt, allow_none=True)
-    positive("lr", lr, allow_none=False)
-    positive("clip_norm", clip_norm)
-    positive("clip_value", clip_value)
-    positive("time_budget", time_budget)
-    if not isinstance(val_split, (int, float)) or not 0.0 <= val_split < 1.0:
-        raise ValueError(f"fit: val_split must lie in [0, 1), got {val_split!r}")
-    for cb in callbacks:
-        if not callable(cb):
-            raise ValueError(f"fit: callbacks must be callables(event, info), got {cb!r}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("fit: resume=True needs checkpoint_dir (where the run was stored)")
-
-
-def _make_optimizer(optimizer, model, lr, weight_decay):
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return optimizer
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected one of "
-                         f"{', '.join(OPTIMIZERS)} or a torch.optim.Optimizer")
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError(f"fit: {type(model).__name__} has no trainable parameters")
-    return OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay)
-
-
-def _make_schedule(schedule, opt, epochs):
-    if schedule is None or isinstance(schedule, (LRScheduler, ReduceLROnPlateau)):
-        return schedule
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    if schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.1)
-    if schedule == "plateau":
-        return ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    raise ValueError(f"fit: unknown schedule {schedule!r}; expected None, "
-                     f"{', '.join(SCHEDULES)} or an LR scheduler instance")
-
-
-def _first_batch(batches):
-    if isinstance(batches, Arrays):
-        return next(iter(batches.take(torch.arange(min(batches.n, batches.batch_size)))))
-    return next(iter(batches))
-
-
-def _try_first_batch(model, batches, loss_fn, dev, tbptt):
-    """Run the model and loss once (no grad) so shape and rank errors surface up front."""
-    inputs, target = _first_batch(_pieces(batches, tbptt))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            inputs, target = to_device(inputs, dev), to_device(target, dev)
-            pred, _ = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
-            loss_fn(pred, target)
-    except (ValueError, RuntimeError, TypeError, IndexError) as e:
-        raise ValueError(f"fit: {type(model).__name__} rejects the first batch of train_data: "
-                         f"{str(e).strip().splitlines()[0]}") from e
-    finally:
-        model.train(was_training)
-
-
-def _all_batches(batches, dev, limit: int = 100):
-    """The training data in one (inputs, target) pair, for ``model.adapt``."""
-    if isinstance(batches, (Arrays, Chunks)):
-        return to_device(batches.X, dev), to_device(batches.y, dev)
-    parts = []
-    for i, batch in enumerate(batches):
-        if i == limit:
-            break
-        parts.append(batch)
-    return to_device(_cat([p[0] for p in parts]), dev), to_device(_cat([p[1] for p in parts]), dev)
-
-
-def _pieces(batches, tbptt):
-    """The batches, with tbptt chunks longer than k cut into k-step pieces."""
-    if not tbptt or isinstance(batches, Chunks):
-        return batches
-    return _Cut(batches, tbptt)
-
-
-class _Cut:
-    def __init__(self, batches, k):
-        self.batches, self.k = batches, k
-
-    def __iter__(self):
-        for x, y in self.batches:
-            yield from zip(x.split(self.k, dim=1), y.split(self.k, dim=1), strict=True)
-
-
-def _len(batches) -> int | None:
-    try:
-        return len(batches)
-    except TypeError:
-        return None
-
-
-def _detach(state):
-    if isinstance(state, (tuple, list)):
-        return type(state)(_detach(s) for s in state)
-    return state.detach() if isinstance(state, Tensor) else state
-
-
 def _emit(callbacks, event, info) -> list:
     return [cb(event, info) for cb in callbacks]
-
-
-def _checkpoint(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
-                best_weights, bad_epochs):
-    """Write the model, the history and the resume state for ``epoch`` (each atomically)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if registered_models().get(type(model).__name__) is type(model):
-        save(model, run_dir, extras=extras)
-    history.write(run_dir)
-    write_state(run_dir, epoch, {
-        "model": model.state_dict(), "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict() if sched is not None else None,
-        "rng": rng_state(generators), "history": history.to_dict(), "best_value": best_value,
-        "best_weights": best_weights, "bad_epochs": bad_epochs})
-
-
-def _restore(run_dir, model, opt, sched, stored):
-    try:
-        model.load_state_dict(stored["model"])
-    except RuntimeError as e:
-        raise ValueError(f"fit: cannot resume from {run_dir}: the stored weights do not fit "
-                         f"{type(model).__name__} ({str(e).splitlines()[0]})") from None
-    try:
-        opt.load_state_dict(stored["optimizer"])
-        if sched is not None and stored["scheduler"] is not None:
-            sched.load_state_dict(stored["scheduler"])
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise ValueError(f"fit: cannot resume from {run_dir}: the stored optimizer/scheduler "
-                         f"state does not fit this run ({e})") from None
 
 
 def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt) -> dict:
@@ -458,7 +319,7 @@ def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt) -> dict:
     model.eval()
     loss_sum, n_sum, state, sums = 0.0, 0, None, MetricSum(metric_fns)
     with torch.no_grad():
-        for inputs, target in _pieces(batches, tbptt):
+        for inputs, target in pieces(batches, tbptt):
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             if tbptt:
                 pred, rest = call_model(model, inputs, state)

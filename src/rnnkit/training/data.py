@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["Arrays", "as_tensor", "coerce", "split_tail", "to_device", "call_model", "tree_cat"]
+__all__ = ["Arrays", "Chunks", "as_tensor", "coerce", "split_tail", "to_device", "call_model",
+           "tree_cat", "try_first_batch", "all_batches", "pieces", "length", "detach"]
 
 
 def as_tensor(a, what: str) -> Tensor:
@@ -204,3 +205,68 @@ def split_tail(batches, fraction: float, generator):
         val = DataLoader(Subset(batches.dataset, range(n - n_val, n)), batch_size=bs)
         return train, val
     raise ValueError("fit: val_split needs (X, y) arrays or a Dataset; pass val_data instead")
+
+
+def first_batch(batches):
+    if isinstance(batches, Arrays):
+        return next(iter(batches.take(torch.arange(min(batches.n, batches.batch_size)))))
+    return next(iter(batches))
+
+
+def try_first_batch(model, batches, loss_fn, dev, tbptt):
+    """Run the model and loss once (no grad) so shape and rank errors surface up front."""
+    inputs, target = first_batch(pieces(batches, tbptt))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            pred, _ = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
+            loss_fn(pred, target)
+    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+        raise ValueError(f"fit: {type(model).__name__} rejects the first batch of train_data: "
+                         f"{str(e).strip().splitlines()[0]}") from e
+    finally:
+        model.train(was_training)
+
+
+def all_batches(batches, dev, limit: int = 100):
+    """The training data in one (inputs, target) pair, for ``model.adapt``."""
+    if isinstance(batches, (Arrays, Chunks)):
+        return to_device(batches.X, dev), to_device(batches.y, dev)
+    parts = []
+    for i, batch in enumerate(batches):
+        if i == limit:
+            break
+        parts.append(batch)
+    inputs, target = tree_cat([p[0] for p in parts]), tree_cat([p[1] for p in parts])
+    return to_device(inputs, dev), to_device(target, dev)
+
+
+def pieces(batches, tbptt):
+    """The batches, with tbptt chunks longer than k cut into k-step pieces."""
+    if not tbptt or isinstance(batches, Chunks):
+        return batches
+    return _Cut(batches, tbptt)
+
+
+class _Cut:
+    def __init__(self, batches, k):
+        self.batches, self.k = batches, k
+
+    def __iter__(self):
+        for x, y in self.batches:
+            yield from zip(x.split(self.k, dim=1), y.split(self.k, dim=1), strict=True)
+
+
+def length(batches) -> int | None:
+    try:
+        return len(batches)
+    except TypeError:
+        return None
+
+
+def detach(state):
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach(s) for s in state)
+    return state.detach() if isinstance(state, Tensor) else state

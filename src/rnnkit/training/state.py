@@ -20,9 +20,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..checkpoint import atomic_write
+from ..checkpoint import atomic_write, registered_models, save
 
-__all__ = ["encode", "decode", "write_state", "read_state", "rng_state", "set_rng_state"]
+__all__ = ["encode", "decode", "write_state", "read_state", "rng_state", "set_rng_state",
+           "write_epoch", "restore"]
 
 STATE_DIR, STATE_JSON = "resume", "state.json"
 
@@ -115,3 +116,32 @@ def set_rng_state(state: dict, extra_generators: dict[str, torch.Generator]) -> 
 
 def _tuples(x):
     return tuple(_tuples(v) for v in x) if isinstance(x, (tuple, list)) else x
+
+
+def write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
+                best_weights, bad_epochs):
+    """Write the model, the history and the resume state for ``epoch`` (each atomically)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if registered_models().get(type(model).__name__) is type(model):
+        save(model, run_dir, extras=extras)
+    history.write(run_dir)
+    write_state(run_dir, epoch, {
+        "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict() if sched is not None else None,
+        "rng": rng_state(generators), "history": history.to_dict(), "best_value": best_value,
+        "best_weights": best_weights, "bad_epochs": bad_epochs})
+
+
+def restore(run_dir, model, opt, sched, stored):
+    try:
+        model.load_state_dict(stored["model"])
+    except RuntimeError as e:
+        raise ValueError(f"fit: cannot resume from {run_dir}: the stored weights do not fit "
+                         f"{type(model).__name__} ({str(e).splitlines()[0]})") from None
+    try:
+        opt.load_state_dict(stored["optimizer"])
+        if sched is not None and stored["scheduler"] is not None:
+            sched.load_state_dict(stored["scheduler"])
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise ValueError(f"fit: cannot resume from {run_dir}: the stored optimizer/scheduler "
+                         f"state does not fit this run ({e})") from None
