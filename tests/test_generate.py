@@ -147,13 +147,16 @@ def test_beam_search_finds_the_exhaustive_best(lm):
     step = lm_step(lm.eval())
     with torch.no_grad():
         _, state = lm(torch.tensor([[4, 5]]))
-        best, best_lp = None, -float("inf")
-        for seq in itertools.product(range(V), repeat=3):
-            ctx = torch.tensor([[6, *seq[:2]]])
-            logits, _ = lm(ctx, state)
-            lp = logits[0].log_softmax(-1).gather(1, torch.tensor(seq)[:, None]).sum().item()
-            if lp > best_lp:
-                best, best_lp = list(seq), lp
+        # every context [6, a, b] at once: log p(a) + log p(b | a) + log p(c | a, b)
+        pairs = torch.tensor(list(itertools.product(range(V), repeat=2)))  # (V*V, 2)
+        ctx = torch.cat([torch.full((V * V, 1), 6), pairs], 1)
+        wide = state.expand(-1, V * V, -1).contiguous()  # the GRU state, (L, V*V, H)
+        lp = lm(ctx, wide)[0].log_softmax(-1)  # (V*V, 3, V)
+        total = (lp[:, 0].gather(1, pairs[:, :1]) + lp[:, 1].gather(1, pairs[:, 1:])
+                 + lp[:, 2])  # (V*V, V)
+        best_lp, flat = total.flatten().max(0)
+        best = [*pairs[flat // V].tolist(), int(flat % V)]
+        best_lp = best_lp.item()
     hyps = beam_search(step, state, 6, beam_width=V * V, max_len=3, length_penalty=0.0)
     assert hyps[0].tokens == best and hyps[0].log_prob == pytest.approx(best_lp, abs=1e-5)
     assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
