@@ -156,6 +156,6 @@ def test_demo_part(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(diagnose, "LENGTH", 20)
     diagnose.run(tmp_path, seed=0, quiet=True)
-    assert (tmp_path / "gradient_flow.png").stat().st_size > 1000
+    assert (tmp_path / "diagnose-gradient-flow.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "rnn-tanh" in out and "irnn" in out

@@ -22,7 +22,7 @@ LENGTH, HIDDEN = 100, 32
 
 def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
     out_dir = Path(out_dir)
-    x, y = adding_problem(32, LENGTH, seed=seed)
+    x, y = adding_problem(16, LENGTH, seed=seed)
     curves = {}
     print(f"adding problem, T = {LENGTH}, untrained cells (H = {HIDDEN}): share of the final "
           "error signal reaching step 1")
@@ -32,7 +32,7 @@ def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
                     float64=True).layers[0]
         curves[cell] = d.grad_norm
         print(f"  {cell:9s} ‖∂L/∂h_1‖ / ‖∂L/∂h_{LENGTH}‖ = {d.grad_ratio():.1e}")
-    png = plot_gradient_flow(curves, out_dir / "gradient_flow.png",
+    png = plot_gradient_flow(curves, out_dir / "diagnose-gradient-flow.png",
                              title=f"‖∂L/∂h_t‖ at initialisation, adding problem T={LENGTH}")
     print(f"wrote {png} (train and compare: rnnkit diagnose --task adding --length {LENGTH} "
           f"--out {out_dir / 'diagnose'})")
