@@ -503,3 +503,10 @@ def test_three_sample_variant_learns_the_order():
     preds = _example().three_samples(seed=0)
     assert preds[0] < preds[1] < preds[2]
     assert np.abs(preds - np.array([4, 5, 6])).max() < 1.0
+
+
+def test_progress_bar_runs_on_stderr(capsys):
+    X, y = sum_task(32)
+    rnnkit.fit(small(), (X, y), epochs=2, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "fit" in captured.err

@@ -92,8 +92,8 @@ def load_samples(path: str, target: str, window: int | None, features: list[str]
         cols = read_csv_columns(path, list(dict.fromkeys([target, *inputs])))
         table = np.stack([cols[c] for c in inputs], axis=1)  # (N, F)
         if len(table) <= window:
-            raise UsageError(f"--window {window} is longer than the series: {path} has "
-                             f"{len(table)} rows, and a window needs {window + 1} (its steps "
+            raise UsageError(f"--window {window} is too long for the series: {path} has "
+                             f"{len(table)} rows, and one window needs {window + 1} (its steps "
                              "and the value after them)")
         X, _ = make_windows(table, window)
         _, y = make_windows(cols[target], window)  # (n, 1)
