@@ -270,8 +270,8 @@ def keyword_texts(n: int, seed: int):
 def test_learns_a_separable_text_task(tmp_path):
     texts, labels = keyword_texts(400, seed=0)
     trained = train_classifier(Examples(texts=texts, labels=labels), checkpoint=tmp_path / "ck",
-                               hidden_size=16, embedding_dim=16, epochs=8, batch_size=16,
-                               lr=5e-3, progress=False)
+                               hidden_size=16, embedding_dim=16, epochs=5, batch_size=32,
+                               lr=1e-2, progress=False)
     test_texts, test_labels = keyword_texts(200, seed=1)
     model, prep = load_classifier(tmp_path / "ck")
     report = evaluate_classifier(model, prep, Examples(texts=test_texts, labels=test_labels))
@@ -291,7 +291,7 @@ def ucr_series(n: int, T: int, seed: int) -> tuple[np.ndarray, list[str]]:
     for i in range(n):
         c = 1 + i % 2
         start = rng.integers(0, T // 2 - 5) + (T // 2 if c == 2 else 0)
-        x[i, start:start + 5] += 2.0
+        x[i, start:start + 5] += 3.0
         labels.append(str(c))
     return x, labels
 
@@ -310,10 +310,34 @@ def test_numeric_sequences_through_the_ucr_layout(tmp_path):
     write_ucr(tmp_path / "TEST.txt", xt, labels_t, sep=" ")
     train = read_examples(ucr=tmp_path / "TRAIN.csv")
     assert train.values.shape == (240, 30, 1) and train.labels[:2] == ["1", "2"]
-    train_classifier(train, checkpoint=tmp_path / "ck", cell="gru", hidden_size=16, epochs=10,
-                     batch_size=16, lr=5e-3, embedding_dropout=0.0, dropout=0.0,
+    train_classifier(train, checkpoint=tmp_path / "ck", cell="gru", hidden_size=16, epochs=8,
+                     batch_size=32, lr=1e-2, embedding_dropout=0.0, dropout=0.0,
                      progress=False)
     model, prep = load_classifier(tmp_path / "ck")
     assert prep.kind == "numeric" and prep.labels.classes == ["1", "2"]
     report = evaluate_classifier(model, prep, read_examples(ucr=tmp_path / "TEST.txt"))
     assert report["accuracy"] >= 0.95, report
+
+
+# ---------------------------------------------------------------------------- real data
+@pytest.mark.slow
+def test_movie_review_one_fold():
+    """MR (Pang & Lee 2005), fold 0 of benchmarks/mr.py's 10 folds: above CNN-rand's 76.1 %."""
+    import os
+    from pathlib import Path
+
+    root = Path(os.environ.get("RNNKIT_DATA", Path(__file__).resolve().parents[2] / "shared"
+                               / "data")) / "mr"
+    if not (root / "rt-polarity.pos").is_file():
+        pytest.skip(f"MR data not found under {root} (set RNNKIT_DATA)")
+    texts, labels = read_text_files([root / "rt-polarity.pos", root / "rt-polarity.neg"],
+                                    encoding="latin-1")
+    y = LabelEncoder().fit(labels).encode(labels).numpy()
+    test = stratified_folds(y, 10, seed=0)[0]
+    train = np.setdiff1d(np.arange(len(y)), test)
+    trained = train_classifier(
+        Examples(texts=[texts[i] for i in train], labels=[labels[i] for i in train]),
+        epochs=10, patience=2, lr=2e-3, seed=0, device="cpu", progress=False)
+    report = evaluate_classifier(trained.model, trained.preprocessing, Examples(
+        texts=[texts[i] for i in test], labels=[labels[i] for i in test]))
+    assert report["accuracy"] > 0.761, report

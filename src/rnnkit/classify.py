@@ -43,6 +43,7 @@ from .data.classification import (
 )
 from .data.tokenizers import WordTokenizer
 from .models.text_classifier import TextClassifier
+from .runtime import seed_everything
 
 __all__ = ["Examples", "read_examples", "Preprocessing", "TrainedClassifier",
            "train_classifier", "load_classifier", "predict_proba", "predict_labels",
@@ -220,8 +221,31 @@ class TrainedClassifier:
     model: TextClassifier
     preprocessing: Preprocessing
     history: object  # rnnkit.fit's History
-    val_accuracy: float | None
+    val_accuracy: float | None  # of the kept weights, on the held-out examples
+    best_epoch: int | None  # the epoch whose weights were kept (None: the last)
     seconds: float
+
+
+class _KeepBest:
+    """A ``fit`` callback: keep the weights of the epoch with the best held-out accuracy
+    (ties: the lower held-out loss) and stop after ``patience`` epochs without a better one.
+
+    Accuracy rather than loss: a classifier's held-out loss often turns up (growing
+    over-confidence) while its accuracy still improves."""
+
+    def __init__(self, patience: int | None):
+        self.patience, self.best, self.weights, self.epoch, self.bad = patience, None, None, None, 0
+
+    def __call__(self, event: str, info: dict):
+        if event != "epoch_end" or info.get("val_accuracy") is None:
+            return None
+        key = (info["val_accuracy"], -info["val_loss"])
+        if self.best is None or key > self.best:
+            self.best, self.epoch, self.bad = key, info["epoch"], 0
+            self.weights = {k: t.detach().clone() for k, t in info["model"].state_dict().items()}
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
 
 
 def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None = None,
@@ -239,10 +263,11 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
                      ) -> TrainedClassifier:
     """Fit a ``TextClassifier`` on ``examples`` and (with ``checkpoint``) save it.
 
-    Early stopping watches the validation loss on ``val_examples`` or, failing those, on a
-    stratified ``val_fraction`` of the training examples (0 disables it), and keeps the best
-    epoch's weights. ``class_weights``: None, ``"balanced"`` (``N / (C * count)``) or one
-    weight per class in class order. Returns the model, its preprocessing and the history.
+    Model selection watches the accuracy on ``val_examples`` or, failing those, on a
+    stratified ``val_fraction`` of the training examples (0 disables it): the best epoch's
+    weights are kept, and training stops after ``patience`` epochs without improvement.
+    ``class_weights``: None, ``"balanced"`` (``N / (C * count)``) or one weight per class in
+    class order. Returns the model, its preprocessing and the history.
     """
     from . import fit  # the training loop; imported late so the data side loads without it
     from .checkpoint import save
@@ -266,6 +291,7 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
                              f"{class_weights!r}")
         class_weights = (balanced_class_weights(train_set.targets, C)
                          if class_weights == "balanced" else None)
+    seed_everything(seed)  # the initial weights
     model = TextClassifier(
         prep.input_size, hidden_size, C,
         vocab_size=prep.tokenizer.vocab_size if prep.kind == "text" else None,
@@ -273,22 +299,22 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
         bidirectional=bidirectional, pooling=pooling, dropout=dropout,
         embedding_dropout=embedding_dropout,
         class_weights=list(class_weights) if class_weights is not None else None)
+    keep_best = _KeepBest(patience)
     start = time.perf_counter()
     history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed),
                   val_data=make_loader(val_set, 256) if val_set is not None else None,
                   epochs=epochs, loss=model.loss, lr=lr, weight_decay=weight_decay,
-                  early_stopping=patience if val_set is not None else None, seed=seed,
-                  device=device, progress=progress, time_budget=time_budget,
-                  checkpoint_dir=checkpoint, extras={EXTRAS_KEY: prep.to_dict()})
+                  metrics=("accuracy",), callbacks=(keep_best,), seed=seed, device=device,
+                  progress=progress, time_budget=time_budget, checkpoint_dir=checkpoint,
+                  extras={EXTRAS_KEY: prep.to_dict()})
     seconds = time.perf_counter() - start
+    if keep_best.weights is not None:
+        model.load_state_dict(keep_best.weights)
     model.eval()
-    val_acc = None
-    if val_set is not None:
-        probs = _probs(model, val_set)
-        val_acc = float((probs.argmax(1) == val_set.targets.numpy()).mean())
-    if checkpoint is not None:
+    val_acc = float(keep_best.best[0]) if keep_best.best is not None else None
+    if checkpoint is not None:  # fit saved the last epoch; this is the kept one
         save(model, checkpoint, extras={EXTRAS_KEY: prep.to_dict()})
-    return TrainedClassifier(model, prep, history, val_acc, seconds)
+    return TrainedClassifier(model, prep, history, val_acc, keep_best.epoch, seconds)
 
 
 def load_classifier(checkpoint: str | os.PathLike, device: str = "cpu"
