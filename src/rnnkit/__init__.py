@@ -3,7 +3,7 @@
 The public API at a glance; see README.md for a quick start.
 """
 
-from . import diagnostics, generate
+from . import decoding, diagnostics, generate
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
 from .data.tokenizers import CharTokenizer, WordTokenizer
@@ -18,6 +18,7 @@ from .models import (
 )
 from .models.forecaster import Forecaster
 from .models.language_model import LanguageModel
+from .models.seq2seq import Seq2Seq
 from .models.text_classifier import TextClassifier
 from .train import History, evaluate, fit, predict
 
@@ -46,10 +47,13 @@ __all__ = [
     "FeedForward",
     "Forecaster",
     "LanguageModel",
+    "Seq2Seq",
     # text: tokenizers; sampling and beam search (rnnkit.generate.generate, .beam_search)
     "CharTokenizer",
     "WordTokenizer",
     "generate",
+    # translation: greedy/batched beam search, BLEU (rnnkit.decoding.translate, .bleu)
+    "decoding",
     # training and checkpoints
     "fit",
     "predict",

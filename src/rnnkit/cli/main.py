@@ -23,6 +23,7 @@ VERB_MODULES = [
     "rnnkit.cli.forecast",
     "rnnkit.cli.textgen",
     "rnnkit.cli.diagnose",
+    "rnnkit.cli.translate",
 ]
 
 
