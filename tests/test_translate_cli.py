@@ -231,3 +231,13 @@ def test_evaluate_refuses_line_count_mismatch_and_writes_nothing(corpus, tmp_pat
            f"rnnkit translate evaluate: error: parallel text: {corpus['val_src']!r} has 40 "
            f"lines but {short!r} has 39")
     assert not out.exists()
+
+
+def test_demo_part_learns_the_reversal_and_draws_its_attention(tmp_path, capsys):
+    from rnnkit.demos import translate as demo
+
+    demo.run(tmp_path, seed=0, quiet=True)
+    out = capsys.readouterr().out
+    assert "greedy  exact match on 200 held-out sequences: 100.0%" in out
+    assert "'w1 w5 w5 w2 w7 w3' -> 'w3 w7 w2 w5 w5 w1'" in out
+    assert (tmp_path / "translate_attention.png").read_bytes()[:4] == b"\x89PNG"

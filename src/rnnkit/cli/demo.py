@@ -16,6 +16,7 @@ PARTS = [
     "rnnkit.demos.forecast",
     "rnnkit.demos.classify",
     "rnnkit.demos.diagnose",
+    "rnnkit.demos.translate",
 ]
 
 
