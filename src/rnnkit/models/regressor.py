@@ -40,6 +40,9 @@ class SequenceRegressor(nn.Module):
         output_size: O, values predicted per sequence (default 1).
         cell: any kind ``rnnkit.RNN`` accepts: "lstm", "gru", "rnn", "irnn".
         num_layers, bidirectional, dropout, init ("torch" | "keras" | "irnn"): the encoder's.
+            ``init="torch"`` is the default on evidence: on the seeds' next-number example it
+            lands 19 of 20 seeds within 0.5 of the truth, ``"keras"`` 11 of 20
+            (``benchmarks/seed_examples.py --sweep 20``).
         activation: the Elman cell's ("tanh" | "relu" | "sigmoid"); ignored by LSTM/GRU.
         pooling: "last" (final state) | "mean" | "max" (over each sequence's real steps).
         standardize: standardise inputs and targets inside (see the module docstring).
