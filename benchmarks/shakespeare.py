@@ -39,6 +39,7 @@ from rnnkit.textgen import (
     block_loss,
     build_model,
     stream_loss,
+    trainable,
 )
 
 # figures measured on this machine with the same split and 2 threads (issue 4): name ->
@@ -165,14 +166,17 @@ def main(argv=None) -> int:
         clock.resume()
         return None
 
+    load0 = os.getloadavg()  # other jobs on the same 2 cores slow the clock down
     wall0 = time.perf_counter()
-    rnnkit.fit(model, TimeSlice(batches, clock, stops), epochs=len(stops),
+    rnnkit.fit(trainable(model, config), TimeSlice(batches, clock, stops), epochs=len(stops),
                loss="cross_entropy", optimizer=opt, clip_norm=config.clip_norm,
                tbptt=config.seq_len, callbacks=(schedule, on_event), seed=args.seed,
                device="cpu", progress=False)
     wall = time.perf_counter() - wall0
     final = curve[-1]
     blocks = block_loss(model, val_ids, block_size=256, num_blocks=1000)
+    print(f"load average (1, 5, 15 min) at the start: {load0[0]:.2f} {load0[1]:.2f} "
+          f"{load0[2]:.2f}; at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"\nafter {final['seconds']:.1f} s of training ({final['steps']} steps, "
           f"{final['steps'] * tokens_per_step / 1e6:.1f} M characters, "
           f"{final['steps'] * tokens_per_step / len(train_ids):.2f} epochs; {wall:.0f} s wall "

@@ -1,6 +1,8 @@
 """rnnkit.textgen's pieces: exact stateful validation loss, block loss, lr schedule, config."""
 
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,3 +78,13 @@ def test_word_level_stream_ends_lines_with_eos_and_prepare_splits_90_10():
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message):
         TextGenConfig(**change).check()
+
+
+def test_bf16_training_keeps_float32_weights(tmp_path):
+    from rnnkit.textgen import train_text
+
+    text = "the cat sat on the mat. " * 60
+    config = TextGenConfig(hidden_size=16, batch_size=4, seq_len=16, precision="bf16")
+    result = train_text(text, tmp_path / "ck", config, epochs=1, quiet=True)
+    assert math.isfinite(result["best_val_loss"])
+    assert all(p.dtype == torch.float32 for p in result["model"].parameters())

@@ -41,6 +41,7 @@ __all__ = ["TextGenConfig", "train_text", "load_text_model", "sample_text", "str
 
 LEVELS = ("char", "word")
 SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TextGenConfig:
     final_lr_ratio: float = 0.05  # lr at the end of the run, as a share of lr
     warmup: float = 0.02  # share of the run with a linear lr warm-up
     clip_norm: float | None = 1.0  # global gradient-norm clipping (None: off)
+    precision: str = "fp32"  # "fp32", or "bf16": matmuls and the LSTM kernel under autocast
     val_fraction: float = 0.1  # the last share of the text held out for validation
     lower: bool = False  # lower-case the text (word level: usually True)
     min_freq: int = 1  # word level: rarer words become <unk>
@@ -78,6 +80,9 @@ class TextGenConfig:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
         if self.cell not in ("lstm", "gru", "rnn"):
             raise ValueError(f"cell must be one of lstm, gru, rnn, got {self.cell!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
                              f"{self.schedule!r}")
@@ -308,6 +313,28 @@ def prepare(text: str, config: TextGenConfig):
     return tok, torch.tensor(train_ids), torch.tensor(val_ids)
 
 
+class Autocast(nn.Module):
+    """Run a language model under ``torch.autocast`` (bf16); logits come back as float32.
+
+    Only for training: the wrapped model and its float32 weights are what gets saved.
+    """
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.bfloat16):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, tokens: Tensor, state=None):
+        device = tokens.device.type
+        with torch.autocast(device, dtype=self.dtype):
+            logits, state = self.model(tokens, state)
+        return logits.float(), state
+
+
+def trainable(model: nn.Module, config: TextGenConfig) -> nn.Module:
+    """The module ``fit`` trains: the model itself, or its ``Autocast`` wrapper for bf16."""
+    return Autocast(model) if config.precision == "bf16" else model
+
+
 def build_model(config: TextGenConfig, vocab_size: int) -> LanguageModel:
     return LanguageModel(vocab_size, config.hidden_size, config.num_layers, cell=config.cell,
                          embedding_dim=config.embedding_size(), dropout=config.dropout,
@@ -390,7 +417,7 @@ def train_text(text: str, checkpoint_dir: str | Path, config: TextGenConfig | No
             log("  sample: " + sample.replace("\n", "\n          "))
         return None
 
-    history = fit(model, batches, epochs=epochs if epochs is not None else 10**9,
+    history = fit(trainable(model, config), batches, epochs=epochs if epochs is not None else 10**9,
                   loss="cross_entropy", optimizer=opt, clip_norm=config.clip_norm, tbptt=
                   config.seq_len, callbacks=(schedule, on_epoch), seed=seed, device=dev,
                   progress=False, time_budget=budget)
