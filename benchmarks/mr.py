@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--pooling", default="max")
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--embedding-dropout", type=float, default=0.3)
+    ap.add_argument("--word-dropout", type=float, default=0.0)
     ap.add_argument("--min-freq", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--patience", type=int, default=2)
@@ -113,7 +114,8 @@ def main() -> None:
             Examples(texts=pick(train), labels=[labels[i] for i in train]), val_fraction=0.1,
             cell=args.cell, hidden_size=args.hidden_size, embedding_dim=args.embedding_dim,
             pooling=args.pooling, dropout=args.dropout,
-            embedding_dropout=args.embedding_dropout, min_freq=args.min_freq,
+            embedding_dropout=args.embedding_dropout, word_dropout=args.word_dropout,
+            min_freq=args.min_freq,
             epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, seed=args.seed + f, device="cpu", progress=False)
         report = evaluate_classifier(trained.model, trained.preprocessing,

@@ -253,6 +253,7 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
                      cell: str = "lstm", hidden_size: int = 64, embedding_dim: int = 128,
                      num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                      dropout: float = 0.5, embedding_dropout: float = 0.3,
+                     word_dropout: float = 0.0,
                      class_weights: str | Sequence[float] | None = None,
                      min_freq: int = 1, max_vocab: int | None = None,
                      max_length: int | None = None, class_order: Sequence[str] | None = None,
@@ -297,7 +298,7 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
         vocab_size=prep.tokenizer.vocab_size if prep.kind == "text" else None,
         embedding_dim=embedding_dim, cell=cell, num_layers=num_layers,
         bidirectional=bidirectional, pooling=pooling, dropout=dropout,
-        embedding_dropout=embedding_dropout,
+        embedding_dropout=embedding_dropout, word_dropout=word_dropout,
         class_weights=list(class_weights) if class_weights is not None else None)
     keep_best = _KeepBest(patience)
     start = time.perf_counter()

@@ -74,6 +74,8 @@ def register(subparsers) -> None:
     m.add_argument("--dropout", type=float, default=0.5, help="on the pooled vector (0.5)")
     m.add_argument("--embedding-dropout", type=float, default=0.3,
                    help="on the embedded tokens / input features (0.3)")
+    m.add_argument("--word-dropout", type=float, default=0.0,
+                   help="text: replace tokens by <unk> with this probability while training")
     m.add_argument("--class-weights", default="none", metavar="W",
                    help="none, balanced, or comma-separated weights in class order")
     d = t.add_argument_group("text")
@@ -178,8 +180,9 @@ def run_train(args) -> int:
     _seed_and_threads(args)
     config = {k: getattr(args, k) for k in (
         "cell", "hidden_size", "embedding_dim", "layers", "pooling", "dropout",
-        "embedding_dropout", "class_weights", "min_freq", "max_vocab", "max_length", "epochs",
-        "batch_size", "lr", "weight_decay", "val_fraction", "patience", "seed")}
+        "embedding_dropout", "word_dropout", "class_weights", "min_freq", "max_vocab",
+        "max_length", "epochs", "batch_size", "lr", "weight_decay", "val_fraction", "patience",
+        "seed")}
     config["bidirectional"] = not args.unidirectional
     if not args.quiet:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
@@ -189,7 +192,7 @@ def run_train(args) -> int:
         ex, checkpoint=ckpt, val_fraction=args.val_fraction, cell=args.cell,
         hidden_size=args.hidden_size, embedding_dim=args.embedding_dim, num_layers=args.layers,
         bidirectional=not args.unidirectional, pooling=args.pooling, dropout=args.dropout,
-        embedding_dropout=args.embedding_dropout,
+        embedding_dropout=args.embedding_dropout, word_dropout=args.word_dropout,
         class_weights=None if weights == "none" else weights, min_freq=args.min_freq,
         max_vocab=args.max_vocab, max_length=args.max_length,
         class_order=args.class_names if args.text_files else None, epochs=args.epochs,

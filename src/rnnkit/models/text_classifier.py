@@ -11,6 +11,12 @@ Pooling: ``last``, ``mean`` and ``max`` are ``SequenceClassifier``'s. Conneau et
 the strongest of them for sentences. ``attention`` is one level of Yang et al. (2016,
 "Hierarchical attention networks"): ``a = softmax_t(u^T tanh(W o_t + b))``, ``v = Σ_t a_t o_t``.
 
+Regularisers for small text sets with randomly initialised embeddings: ``embedding_dropout``
+(dropout on e_t) and ``word_dropout`` (each token replaced by ``<unk>`` with that probability
+while training, Iyyer et al. 2015); embeddings start small (N(0, ``embedding_std``²), 0.1 by
+default rather than torch's N(0, 1), so that Adam's steps move them at the pace of the other
+weights).
+
 Because padding never enters ``v``, a sequence gives the same logits alone and inside a
 right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
 ``rnnkit.fit``) for imbalanced labels.
@@ -56,8 +62,11 @@ class TextClassifier(SequenceClassifier):
         pooling: "last" | "mean" | "max" (default) | "attention".
         dropout: on the pooled vector, and between stacked layers.
         embedding_dropout: dropout on the embedded tokens (or on the input features).
+        word_dropout: probability of replacing a token by ``unk_idx`` while training.
+        embedding_std: the standard deviation of the embeddings' initial N(0, std²) values.
         class_weights: C non-negative weights for the cross-entropy in ``loss``, or None.
-        padding_idx: the padding token id (0 for rnnkit's tokenizers).
+        padding_idx, unk_idx: the padding and unknown token ids (0 and 1 in rnnkit's
+            tokenizers).
 
     Shapes:
         x: (B, T) integer token ids, or (B, T, F) floats; lengths: (B,) for right-padded
@@ -69,8 +78,9 @@ class TextClassifier(SequenceClassifier):
                  embedding_dim: int = 128, cell: str = "lstm", num_layers: int = 1,
                  bidirectional: bool = True, dropout: float = 0.0, init: str = "torch",
                  activation: str = "tanh", pooling: str = "max",
-                 embedding_dropout: float = 0.0, class_weights: list[float] | None = None,
-                 padding_idx: int = 0):
+                 embedding_dropout: float = 0.0, word_dropout: float = 0.0,
+                 embedding_std: float = 0.1, class_weights: list[float] | None = None,
+                 padding_idx: int = 0, unk_idx: int = 1):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -81,7 +91,8 @@ class TextClassifier(SequenceClassifier):
                              f"{', '.join(POOLINGS)}")
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"{name}: num_classes must be an integer >= 2, got {num_classes!r}")
-        for arg, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+        for arg, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout),
+                       ("word_dropout", word_dropout)):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(f"{name}: {arg} must lie in [0, 1), got {p!r}")
         if class_weights is not None:
@@ -99,12 +110,18 @@ class TextClassifier(SequenceClassifier):
             vocab_size=vocab_size, embedding_dim=embedding_dim, cell=cell,
             num_layers=num_layers, bidirectional=bool(bidirectional), dropout=float(dropout),
             init=init, activation=activation, pooling=pooling,
-            embedding_dropout=float(embedding_dropout), class_weights=class_weights,
-            padding_idx=padding_idx)
-        self.pooling, self.padding_idx, self.num_classes = pooling, padding_idx, num_classes
+            embedding_dropout=float(embedding_dropout), word_dropout=float(word_dropout),
+            embedding_std=float(embedding_std), class_weights=class_weights,
+            padding_idx=padding_idx, unk_idx=unk_idx)
+        self.pooling, self.num_classes = pooling, num_classes
+        self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
-        self.embedding = (nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
-                          if self.is_text else None)
+        self.embedding = None
+        if self.is_text:
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+            with torch.no_grad():
+                nn.init.normal_(self.embedding.weight, std=embedding_std)
+                self.embedding.weight[padding_idx].zero_()
         self.input_dropout = nn.Dropout(embedding_dropout)
         features = self.rnn.output_size  # D * H
         if pooling == "attention":
@@ -123,6 +140,9 @@ class TextClassifier(SequenceClassifier):
                                  f"(integers), got {got}")
             if lengths is None:  # right-padded ids: count the non-padding ones
                 lengths = (x != self.padding_idx).sum(1).clamp(min=1)
+            if self.training and self.word_dropout > 0:
+                drop = torch.rand(x.shape, device=x.device) < self.word_dropout
+                x = x.masked_fill(drop & (x != self.padding_idx), self.unk_idx)
             e = self.embedding(x)  # (B, T, E)
         else:
             check_x(type(self).__name__, x, self.input_size)
