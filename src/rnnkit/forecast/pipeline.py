@@ -121,11 +121,6 @@ class Evaluation:
         return "\n".join(lines + self.verdicts())
 
 
-def _windows_arrays(prep: Prepared, part: str):
-    x, fc, y = prep.windows(part).arrays()
-    return x, fc, y
-
-
 def _model_outputs(model: Forecaster, x, fc, device, level=None):
     model.to(device)
     fcast = model.forecast(x.to(device), None if fc is None else fc.to(device), level=level)
@@ -138,7 +133,7 @@ def evaluate_prepared(model: Forecaster, prep: Prepared, part: str = "test",
     """The model and every baseline on the windows of ``part``."""
     spec = prep.spec
     tgt = spec.target_index
-    x, fc, y = _windows_arrays(prep, part)
+    x, fc, y = prep.windows(part).arrays()
     if len(x) == 0:
         raise ValueError(f"the {part} split has no full window (needs horizon = {spec.horizon} "
                          "rows)")
