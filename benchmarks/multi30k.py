@@ -53,7 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--clip-norm", type=float, default=d.clip_norm)
     p.add_argument("--min-freq", type=int, default=d.min_freq)
     p.add_argument("--beam", type=int, default=5)
-    p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--length-penalty", type=float, nargs="+", default=[0.0, 0.5, 1.0, 1.5],
+                   help="length penalties tried with the beam on val; the best one is used")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="first 3,000 training pairs only")
@@ -94,32 +95,36 @@ def main(argv=None) -> None:
     test_src = [de.encode(s)[:config.max_len] for s in test.src]
     val_src = [s for s, _ in result["data"][1].pairs]
 
-    def decode(sources, beam):
-        found = translate_ids(model, sources, beam_width=beam,
-                              length_penalty=args.length_penalty)
+    def decode(sources, beam, lp=1.0):
+        found = translate_ids(model, sources, beam_width=beam, length_penalty=lp)
         return [join_tokens(en, h[0].tokens) for h in found]
 
+    # the length penalty of the beam is chosen on val too
+    by_lp = {lp: bleu(decode(val_src, args.beam, lp), val.tgt) for lp in args.length_penalty}
+    best_lp = max(by_lp, key=by_lp.get)
+    print(f"val BLEU, beam {args.beam}, by length penalty: "
+          + ", ".join(f"{lp:g}: {b:.2f}" for lp, b in by_lp.items()) + f" -> {best_lp:g}")
     rows = []
-    for beam in sorted({1, args.beam}):
+    for beam, lp in ((1, 1.0), (args.beam, best_lp)):
         t0 = time.perf_counter()
-        hyps = decode(test_src, beam)
+        hyps = decode(test_src, beam, lp)
         seconds = time.perf_counter() - t0
         rows.append((beam, bleu(hyps, test.tgt, "none"), bleu(hyps, test.tgt, "13a"), seconds))
-    print(f"val BLEU, beam {args.beam}: {bleu(decode(val_src, args.beam), val.tgt):.2f}")
     print("\nMulti30k de→en test_2016_flickr (1,000 pairs), corpus BLEU (sacrebleu)")
-    print(f"{'decoding':<16}{'BLEU none':>10}{'BLEU 13a':>10}{'/ 28.2':>8}{'/ 30':>8}"
+    print(f"{'decoding':<24}{'BLEU none':>10}{'BLEU 13a':>10}{'/ 28.2':>8}{'/ 30':>8}"
           f"{'decode s':>10}")
     for beam, b_none, b_13a, seconds in rows:
-        name = "rnnkit greedy" if beam == 1 else f"rnnkit beam {beam}"
-        print(f"{name:<16}{b_none:>10.2f}{b_13a:>10.2f}{b_none / ANCHOR_BLEU:>8.3f}"
+        name = "rnnkit greedy" if beam == 1 else f"rnnkit beam {beam}, lp {best_lp:g}"
+        print(f"{name:<24}{b_none:>10.2f}{b_13a:>10.2f}{b_none / ANCHOR_BLEU:>8.3f}"
               f"{b_none / GOAL_BLEU:>8.3f}{seconds:>10.1f}")
-    print(f"{'anchor (tut.)':<16}{ANCHOR_BLEU:>10.1f}{'':>10}{1.0:>8.3f}"
+    print(f"{'anchor (tutorial GRU)':<24}{ANCHOR_BLEU:>10.1f}{'':>10}{1.0:>8.3f}"
           f"{ANCHOR_BLEU / GOAL_BLEU:>8.3f}")
     if args.save:
         extras = rnnkit.checkpoint.load_extras(args.save)
         print(f"checkpoint: {args.save} (epoch {extras.get('epoch')}); evaluate it with: rnnkit "
               f"translate evaluate --checkpoint {args.save} --src {folder}/test_2016_flickr."
-              f"lc.norm.tok.de --tgt {folder}/test_2016_flickr.lc.norm.tok.en --beam {args.beam}")
+              f"lc.norm.tok.de --tgt {folder}/test_2016_flickr.lc.norm.tok.en --beam {args.beam}"
+              f" --length-penalty {best_lp:g}")
 
 
 if __name__ == "__main__":
