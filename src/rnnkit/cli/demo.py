@@ -6,6 +6,8 @@ import importlib
 import time
 from pathlib import Path
 
+import torch
+
 from .common import add_common, examples, new_parser
 
 # demo parts, in order; each module has run(out_dir: Path, seed: int, quiet: bool) -> None
@@ -25,6 +27,9 @@ def register(subparsers) -> None:
         subparsers, "demo", help="train, predict, generate and forecast on built-in data",
         epilog=examples("rnnkit demo", "rnnkit demo --out /tmp/tour --only layers"))
     p.add_argument("--out", default="rnnkit-demo", help="folder for plots and checkpoints")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the demo's models are small, and extra "
+                        "threads only contend on a busy machine)")
     p.add_argument("--only", default=None,
                    help="comma-separated part names to run (default: all): "
                         + ", ".join(name.rsplit(".", 1)[1] for name in PARTS))
@@ -40,6 +45,9 @@ def run(args) -> int:
     unknown = [c for c in chosen if c not in names]
     if unknown:
         raise ValueError(f"unknown demo part(s) {', '.join(unknown)}; expected {', '.join(names)}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     for name in chosen:
         t0 = time.perf_counter()
