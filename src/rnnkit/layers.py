@@ -12,7 +12,7 @@ how to execute:
 - ``"scan"``: for cells whose recurrence is linear in the state (minGRU, minLSTM: they have a
   ``scan`` method), every step at once by a parallel scan (``rnnkit.scan``).
 
-``backend="auto"`` picks fused, else scan, else loop; all give the same numbers.
+``backend="auto"`` picks fused, else scan on a GPU, else loop; all give the same numbers.
 
 State layout follows ``torch.nn``: a tensor ``(L*D, B, H)`` (``(h, c)`` for the LSTM) with
 rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
@@ -293,7 +293,9 @@ class RNN(nn.Module):
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
         if use_fused and not return_all_states:
             return self._forward_fused(x, state, lengths)
-        use_scan = self._scannable and self.backend in ("auto", "scan")
+        # auto: the scan only on a GPU; on a CPU it is slower than the loop (BENCHMARKS.md)
+        use_scan = self._scannable and (self.backend == "scan" or (
+            self.backend == "auto" and x.device.type != "cpu"))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
     def _flat_weights(self) -> list[Tensor]:
