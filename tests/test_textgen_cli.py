@@ -1,6 +1,7 @@
 """`rnnkit textgen train|sample` end to end on a tiny generated text, and every bad input."""
 
 import random
+import re
 
 import pytest
 
@@ -149,7 +150,10 @@ def test_minutes_budget_stops_training(trained, tmp_path, capsys):
                  "--hidden", "16", "--batch-size", "4", "--seq-len", "8", "--minutes", "0.005",
                  "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("best validation loss") and "(epoch 1 of 1)" in out
+    # --minutes sets no epoch limit (10**9), so ending at all shows the budget stopped it; how
+    # many epochs fit in 0.3 s depends on the machine's load, so the count is not asserted
+    assert out.startswith("best validation loss")
+    assert re.search(r"\(epoch (\d+) of \1\)", out)
     assert (ckpt / "model.safetensors").is_file()
     with pytest.raises(SystemExit) as exit_:
         main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint",
