@@ -253,7 +253,8 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
                      cell: str = "lstm", hidden_size: int = 64, embedding_dim: int = 128,
                      num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                      dropout: float = 0.5, embedding_dropout: float = 0.3,
-                     word_dropout: float = 0.0,
+                     word_dropout: float = 0.0, ngram_buckets: int = 0, ngram_order: int = 2,
+                     ngram_init: str = "naive_bayes",
                      class_weights: str | Sequence[float] | None = None,
                      min_freq: int = 1, max_vocab: int | None = None,
                      max_length: int | None = None, class_order: Sequence[str] | None = None,
@@ -268,13 +269,17 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
     stratified ``val_fraction`` of the training examples (0 disables it): the best epoch's
     weights are kept, and training stops after ``patience`` epochs without improvement.
     ``class_weights``: None, ``"balanced"`` (``N / (C * count)``) or one weight per class in
-    class order. Returns the model, its preprocessing and the history.
+    class order. ``ngram_buckets > 0`` adds the (non-recurrent) bag-of-n-grams path to a text
+    model, started from naive-Bayes weights counted on the training part (``ngram_init``
+    "naive_bayes") or from zeros ("zeros"). Returns the model, its preprocessing and history.
     """
     from . import fit  # the training loop; imported late so the data side loads without it
     from .checkpoint import save
 
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
+    if ngram_init not in ("naive_bayes", "zeros"):
+        raise ValueError(f"ngram_init must be 'naive_bayes' or 'zeros', got {ngram_init!r}")
     prep = Preprocessing.fit(examples, min_freq=min_freq, max_vocab=max_vocab,
                              max_length=max_length, class_order=class_order)
     prep.info = dict(info or {})
@@ -299,7 +304,11 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
         embedding_dim=embedding_dim, cell=cell, num_layers=num_layers,
         bidirectional=bidirectional, pooling=pooling, dropout=dropout,
         embedding_dropout=embedding_dropout, word_dropout=word_dropout,
-        class_weights=list(class_weights) if class_weights is not None else None)
+        class_weights=list(class_weights) if class_weights is not None else None,
+        ngram_buckets=ngram_buckets, ngram_order=ngram_order)
+    if model.ngrams is not None and ngram_init == "naive_bayes":
+        model.ngrams.init_naive_bayes((x, lengths, t) for (x, lengths), t
+                                      in make_loader(train_set, 1024))
     keep_best = _KeepBest(patience)
     start = time.perf_counter()
     history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed),

@@ -156,12 +156,6 @@ def _read(args, prep=None, need_labels: bool = True):
         class_names=args.class_names, need_labels=need_labels)
 
 
-def _seed_and_threads(args) -> None:
-    from ..runtime import seed_everything
-
-    seed_everything(args.seed)
-
-
 # ------------------------------------------------------------------------------ actions
 def run_train(args) -> int:
     from ..classify import train_classifier
@@ -177,7 +171,6 @@ def run_train(args) -> int:
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"--checkpoint {ckpt} exists and is not a folder")
     ex = _read(args)
-    _seed_and_threads(args)
     config = {k: getattr(args, k) for k in (
         "cell", "hidden_size", "embedding_dim", "layers", "pooling", "dropout",
         "embedding_dropout", "word_dropout", "class_weights", "min_freq", "max_vocab",

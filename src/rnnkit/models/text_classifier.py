@@ -17,6 +17,11 @@ while training, Iyyer et al. 2015); embeddings start small (N(0, ``embedding_std
 default rather than torch's N(0, 1), so that Adam's steps move them at the pace of the other
 weights).
 
+Optionally (``ngram_buckets > 0``, text only) a linear bag-of-n-grams path adds its logits:
+``logits += Σ_g W[g]`` over the hashed uni- to ``ngram_order``-grams (``models/ngrams.py``).
+That path is not recurrent — it is the NBSVM/fastText-style baseline built into the model —
+and is off by default.
+
 Because padding never enters ``v``, a sequence gives the same logits alone and inside a
 right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
 ``rnnkit.fit``) for imbalanced labels.
@@ -40,6 +45,7 @@ from ..checkpoint import register_model
 from ._sequence import POOLINGS as BASE_POOLINGS
 from ._sequence import check_x, pool
 from .classifier import SequenceClassifier
+from .ngrams import NgramLinear
 
 __all__ = ["TextClassifier", "POOLINGS"]
 
@@ -67,6 +73,8 @@ class TextClassifier(SequenceClassifier):
         class_weights: C non-negative weights for the cross-entropy in ``loss``, or None.
         padding_idx, unk_idx: the padding and unknown token ids (0 and 1 in rnnkit's
             tokenizers).
+        ngram_buckets: > 0 adds the linear bag-of-n-grams path with this many hash buckets.
+        ngram_order: the longest n-gram of that path (2: unigrams and bigrams).
 
     Shapes:
         x: (B, T) integer token ids, or (B, T, F) floats; lengths: (B,) for right-padded
@@ -80,7 +88,8 @@ class TextClassifier(SequenceClassifier):
                  activation: str = "tanh", pooling: str = "max",
                  embedding_dropout: float = 0.0, word_dropout: float = 0.0,
                  embedding_std: float = 0.1, class_weights: list[float] | None = None,
-                 padding_idx: int = 0, unk_idx: int = 1):
+                 padding_idx: int = 0, unk_idx: int = 1, ngram_buckets: int = 0,
+                 ngram_order: int = 2):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -112,7 +121,8 @@ class TextClassifier(SequenceClassifier):
             init=init, activation=activation, pooling=pooling,
             embedding_dropout=float(embedding_dropout), word_dropout=float(word_dropout),
             embedding_std=float(embedding_std), class_weights=class_weights,
-            padding_idx=padding_idx, unk_idx=unk_idx)
+            padding_idx=padding_idx, unk_idx=unk_idx, ngram_buckets=ngram_buckets,
+            ngram_order=ngram_order)
         self.pooling, self.num_classes = pooling, num_classes
         self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
@@ -128,6 +138,10 @@ class TextClassifier(SequenceClassifier):
             self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(),
                                            nn.Linear(features, 1, bias=False))
         self.dropout = nn.Dropout(dropout)
+        if ngram_buckets and not self.is_text:
+            raise ValueError(f"{name}: ngram_buckets needs token ids (vocab_size=)")
+        self.ngrams = (NgramLinear(ngram_buckets, num_classes, ngram_order) if ngram_buckets
+                       else None)
         weight = torch.tensor(class_weights) if class_weights is not None else None
         self.register_buffer("class_weight", weight, persistent=weight is not None)
 
@@ -140,6 +154,8 @@ class TextClassifier(SequenceClassifier):
                                  f"(integers), got {got}")
             if lengths is None:  # right-padded ids: count the non-padding ones
                 lengths = (x != self.padding_idx).sum(1).clamp(min=1)
+            lengths = torch.as_tensor(lengths)
+            ids = x
             if self.training and self.word_dropout > 0:
                 drop = torch.rand(x.shape, device=x.device) < self.word_dropout
                 x = x.masked_fill(drop & (x != self.padding_idx), self.unk_idx)
@@ -152,7 +168,10 @@ class TextClassifier(SequenceClassifier):
             v = self._attend(outputs, lengths)
         else:
             v = pool(self.pooling, outputs, final, lengths, self.rnn)  # (B, D*H)
-        return self.head(self.dropout(v))  # (B, C)
+        logits = self.head(self.dropout(v))  # (B, C)
+        if self.ngrams is not None:
+            logits = logits + self.ngrams(ids, lengths)  # the bag-of-n-grams path
+        return logits
 
     def _attend(self, outputs: Tensor, lengths: Tensor | None) -> Tensor:
         scores = self.attention(outputs).squeeze(-1)  # (B, T)
