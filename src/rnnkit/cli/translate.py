@@ -15,12 +15,14 @@ from pathlib import Path
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = examples(
-    "rnnkit translate train --src train.de --tgt train.en --val-src val.de --val-tgt val.en "
-    "--checkpoint runs/de-en --time-budget 1800",
+    "D=../shared/data/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
+    "$D/train.lc.norm.tok.en --val-src $D/val.lc.norm.tok.de --val-tgt $D/val.lc.norm.tok.en "
+    "--checkpoint runs/de-en --minutes 30",
     'rnnkit translate predict --checkpoint runs/de-en --text "ein mann fährt fahrrad ." '
     "--beam 5",
     "rnnkit translate predict --checkpoint runs/de-en --src test.de --out test.hyp.en",
-    "rnnkit translate evaluate --checkpoint runs/de-en --src test.de --tgt test.en --beam 5",
+    "rnnkit translate evaluate --checkpoint runs/de-en --src $D/test_2016_flickr.lc.norm.tok.de "
+    "--tgt $D/test_2016_flickr.lc.norm.tok.en --beam 5 --length-penalty 1.5",
 )
 
 
