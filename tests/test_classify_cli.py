@@ -79,7 +79,7 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
     (tmp_path / "rt.neg").write_bytes(b"dull\nboring stuff\n" * 10)
     files = [str(tmp_path / "rt.pos"), str(tmp_path / "rt.neg")]
     assert main(["classify", "train", "--text-files", *files, "--encoding", "latin-1",
-                 "--checkpoint", str(tmp_path / "ck"), *FAST]) == 0
+                 "--checkpoint", str(tmp_path / "ck"), "--ngram-buckets", "4096", *FAST]) == 0
     assert "classes neg, pos" in capsys.readouterr().out
     assert main(["classify", "evaluate", "--checkpoint", str(tmp_path / "ck"), "--text-files",
                  *files, "--encoding", "latin-1"]) == 0

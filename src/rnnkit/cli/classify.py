@@ -82,6 +82,9 @@ def register(subparsers) -> None:
     d.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk> (1)")
     d.add_argument("--max-vocab", type=int, default=None, help="vocabulary size cap")
     d.add_argument("--max-length", type=int, default=None, help="cut texts to this many tokens")
+    d.add_argument("--ngram-buckets", type=int, default=0, metavar="G",
+                   help="add a non-recurrent bag-of-n-grams path (uni+bigrams hashed into G "
+                        "buckets, naive-Bayes initial weights), e.g. 1048576; off by default")
     f = t.add_argument_group("training")
     f.add_argument("--epochs", type=int, default=10)
     f.add_argument("--batch-size", type=int, default=32)
@@ -162,6 +165,8 @@ def run_train(args) -> int:
 
     _check_positive(args, "hidden-size", "embedding-dim", "layers", "epochs", "batch-size",
                     "min-freq", "max-vocab", "max-length")
+    if args.ngram_buckets < 0:
+        raise ValueError(f"--ngram-buckets must be 0 (off) or positive, got {args.ngram_buckets}")
     if args.patience is not None and args.patience < 1:
         raise ValueError(f"--patience must be a positive integer, got {args.patience}")
     if not 0.0 <= args.val_fraction < 1.0:
@@ -174,8 +179,8 @@ def run_train(args) -> int:
     config = {k: getattr(args, k) for k in (
         "cell", "hidden_size", "embedding_dim", "layers", "pooling", "dropout",
         "embedding_dropout", "word_dropout", "class_weights", "min_freq", "max_vocab",
-        "max_length", "epochs", "batch_size", "lr", "weight_decay", "val_fraction", "patience",
-        "seed")}
+        "max_length", "ngram_buckets", "epochs", "batch_size", "lr", "weight_decay",
+        "val_fraction", "patience", "seed")}
     config["bidirectional"] = not args.unidirectional
     if not args.quiet:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
@@ -187,7 +192,7 @@ def run_train(args) -> int:
         bidirectional=not args.unidirectional, pooling=args.pooling, dropout=args.dropout,
         embedding_dropout=args.embedding_dropout, word_dropout=args.word_dropout,
         class_weights=None if weights == "none" else weights, min_freq=args.min_freq,
-        max_vocab=args.max_vocab, max_length=args.max_length,
+        max_vocab=args.max_vocab, max_length=args.max_length, ngram_buckets=args.ngram_buckets,
         class_order=args.class_names if args.text_files else None, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
