@@ -60,13 +60,13 @@ def register(subparsers) -> None:
                    help="T: the adding problem's length / the copy task's delay (default 100)")
     t.add_argument("--cells", default=DEFAULT_CELLS,
                    help=f"comma-separated cells (default {DEFAULT_CELLS}; also rnn-relu)")
-    t.add_argument("--steps", type=int, default=500, help="optimizer steps per cell (500)")
+    t.add_argument("--steps", type=int, default=1000, help="optimizer steps per cell (1000)")
     t.add_argument("--hidden-size", type=int, default=64, help="H (default 64)")
     t.add_argument("--batch-size", type=int, default=50, help="sequences per step (50)")
-    t.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (3e-3)")
     t.add_argument("--clip-norm", type=float, default=1.0,
                    help="clip the global gradient norm (default 1; 0 = off)")
-    t.add_argument("--eval-every", type=int, default=50, help="test every N steps (50)")
+    t.add_argument("--eval-every", type=int, default=100, help="test every N steps (100)")
     t.add_argument("--exploding", action="store_true",
                    help="also train an IRNN (ReLU) with plain SGD, lr 0.01, with and without "
                         "--clip-norm (exploding.png)")
