@@ -35,15 +35,17 @@ def test_protocol_rows_windows_and_scaler(ett):
 
 
 def test_segrnn_short_run_beats_the_linear_baseline(ett):
+    """8 epochs of the benchmark's configuration (48 s on 2 quiet cores): ahead of the
+    least-squares linear map of the look-back (DLinear's function class, MSE 0.381)."""
     torch.manual_seed(0)
     old = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         (xtr, _, ytr), (xte, _, yte) = ett.windows("train").arrays(), ett.windows(
             "test").arrays()
-        model = rnnkit.Forecaster(7, 96, 96, mode="segrnn", hidden_size=128, dropout=0.5,
+        model = rnnkit.Forecaster(7, 96, 96, mode="segrnn", hidden_size=256, dropout=0.5,
                                   norm="last", point_loss="mae")
-        rnnkit.fit(model, (xtr, ytr), epochs=3, batch_size=256, loss=model.loss,
+        rnnkit.fit(model, (xtr, ytr), epochs=8, batch_size=256, loss=model.loss,
                    progress=False, device="cpu")
         pred = model.forecast(xte).point
     finally:
@@ -53,4 +55,4 @@ def test_segrnn_short_run_beats_the_linear_baseline(ett):
 
     lin = LinearBaseline.from_dict(ett.spec.linear).predict(xte.numpy())
     lin_mse = float(((lin - yte.numpy()) ** 2).mean())
-    assert mse < 0.40 and mse < lin_mse, (mse, lin_mse)
+    assert mse < min(0.385, lin_mse), (mse, lin_mse)
