@@ -35,7 +35,7 @@ from rnnkit.data.classification import (
     stratified_split,
 )
 from rnnkit.models import SequenceClassifier
-from rnnkit.models.ngrams import NgramLinear
+from rnnkit.models.ngrams import NgramNaiveBayes
 from rnnkit.models.text_classifier import POOLINGS, TextClassifier
 
 
@@ -95,8 +95,8 @@ def test_bidirectional_last_pooling_matches_torch_on_each_sequence(double):
         assert torch.allclose(captured["v"][i], want, atol=1e-12)
 
 
-def test_ngram_path_buckets_never_cross_a_sequence_end():
-    path = NgramLinear(num_buckets=1 << 20, num_classes=2, order=3)
+def test_ngram_buckets_never_cross_a_sequence_end():
+    path = NgramNaiveBayes(num_buckets=1 << 20, num_classes=2, order=3)
     x, lengths = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]]), torch.tensor([3, 2])
     ids, mask = path.buckets(x, lengths)
     # per row: 4 unigram starts, 3 bigram starts, 2 trigram starts
@@ -108,22 +108,26 @@ def test_ngram_path_buckets_never_cross_a_sequence_end():
     assert ids[0, 4] == ids2[0, 4]
 
 
-def test_ngram_path_starts_as_naive_bayes(double):
-    """init_naive_bayes sets W[g] to the centred add-one log-likelihoods, counted by hand."""
-    path = NgramLinear(num_buckets=1 << 20, num_classes=2, order=1).double()
-    x, lengths, y = torch.tensor([[5, 6], [5, 7], [7, 0]]), torch.tensor([2, 2, 1]), \
+def test_ngram_expert_is_naive_bayes(double):
+    """fit sets W[g] to the centred add-one log-likelihoods of binarised counts, by hand."""
+    path = NgramNaiveBayes(num_buckets=1 << 20, num_classes=2, order=1).double()
+    x, lengths, y = torch.tensor([[5, 6, 5], [5, 7, 0], [7, 0, 0]]), torch.tensor([3, 2, 1]), \
         torch.tensor([0, 0, 1])
-    path.init_naive_bayes([(x, lengths, y)], alpha=1.0)
+    path.fit([(x, lengths, y)], alpha=1.0)
     G = path.num_buckets
     ids, _ = path.buckets(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
-    # class 0 saw 5 twice, 6 once, 7 once (4 in all); class 1 saw 7 once (1 in all)
+    # class 0: 5 in two examples (the repeat counts once), 6 in one, 7 in one (4 in all);
+    # class 1: 7 in one (1 in all)
     for token, (n0, n1) in zip(ids[0].tolist(), [(2, 0), (1, 0), (1, 1)], strict=True):
         lp0, lp1 = np.log((n0 + 1) / (4 + G)), np.log((n1 + 1) / (1 + G))
         want = [lp0 - (lp0 + lp1) / 2, lp1 - (lp0 + lp1) / 2]
         assert path.weight[token].tolist() == pytest.approx(want, abs=1e-12)
+    assert path(torch.tensor([[5, 5, 6]]), torch.tensor([3]))[0].tolist() == pytest.approx(
+        (path.weight[ids[0, 0]] + path.weight[ids[0, 1]]).tolist(), abs=1e-12)  # a set
     model = TextClassifier(vocab_size=30, hidden_size=4, num_classes=2, ngram_buckets=4096,
                            ngram_order=2).double().eval()
     torch.nn.init.normal_(model.ngrams.weight)
+    model.ngram_scale.fill_(0.5)
     tokens, lengths = padded_batch()
     alone = torch.cat([model(tokens[i:i + 1, :n]) for i, n in enumerate(lengths)])
     assert torch.allclose(model(tokens, lengths), alone, atol=1e-12, rtol=0)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .data.classification import (
     LabelEncoder,
@@ -254,7 +255,6 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
                      num_layers: int = 1, bidirectional: bool = True, pooling: str = "max",
                      dropout: float = 0.5, embedding_dropout: float = 0.3,
                      word_dropout: float = 0.0, ngram_buckets: int = 0, ngram_order: int = 2,
-                     ngram_init: str = "naive_bayes",
                      class_weights: str | Sequence[float] | None = None,
                      min_freq: int = 1, max_vocab: int | None = None,
                      max_length: int | None = None, class_order: Sequence[str] | None = None,
@@ -269,17 +269,16 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
     stratified ``val_fraction`` of the training examples (0 disables it): the best epoch's
     weights are kept, and training stops after ``patience`` epochs without improvement.
     ``class_weights``: None, ``"balanced"`` (``N / (C * count)``) or one weight per class in
-    class order. ``ngram_buckets > 0`` adds the (non-recurrent) bag-of-n-grams path to a text
-    model, started from naive-Bayes weights counted on the training part (``ngram_init``
-    "naive_bayes") or from zeros ("zeros"). Returns the model, its preprocessing and history.
+    class order. ``ngram_buckets > 0`` (text) adds the non-recurrent naive-Bayes n-gram
+    expert: after the RNN is trained, the n-grams of the training part are counted and the
+    expert's weight ``ngram_scale`` is the one of ``NGRAM_SCALES`` with the lowest held-out
+    cross-entropy (1 without held-out data). Returns the model, its preprocessing and history.
     """
     from . import fit  # the training loop; imported late so the data side loads without it
     from .checkpoint import save
 
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
-    if ngram_init not in ("naive_bayes", "zeros"):
-        raise ValueError(f"ngram_init must be 'naive_bayes' or 'zeros', got {ngram_init!r}")
     prep = Preprocessing.fit(examples, min_freq=min_freq, max_vocab=max_vocab,
                              max_length=max_length, class_order=class_order)
     prep.info = dict(info or {})
@@ -306,9 +305,6 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
         embedding_dropout=embedding_dropout, word_dropout=word_dropout,
         class_weights=list(class_weights) if class_weights is not None else None,
         ngram_buckets=ngram_buckets, ngram_order=ngram_order)
-    if model.ngrams is not None and ngram_init == "naive_bayes":
-        model.ngrams.init_naive_bayes((x, lengths, t) for (x, lengths), t
-                                      in make_loader(train_set, 1024))
     keep_best = _KeepBest(patience)
     start = time.perf_counter()
     history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed),
@@ -322,9 +318,37 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
         model.load_state_dict(keep_best.weights)
     model.eval()
     val_acc = float(keep_best.best[0]) if keep_best.best is not None else None
+    if model.ngrams is not None:
+        val_acc = _add_ngram_expert(model, train_set, val_set) if val_set is not None else None
     if checkpoint is not None:  # fit saved the last epoch; this is the kept one
         save(model, checkpoint, extras={EXTRAS_KEY: prep.to_dict()})
     return TrainedClassifier(model, prep, history, val_acc, keep_best.epoch, seconds)
+
+
+NGRAM_SCALES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
+
+
+@torch.no_grad()
+def _add_ngram_expert(model: TextClassifier, train_set: SequenceDataset,
+                      val_set: SequenceDataset | None) -> float | None:
+    """Count the naive-Bayes n-grams on ``train_set``; pick ``ngram_scale`` on ``val_set``.
+    Returns the held-out accuracy of the mixed model (None without held-out data)."""
+    device = model.ngram_scale.device
+    model.ngrams.fit((x, lengths, t) for (x, lengths), t in make_loader(train_set, 1024))
+    if val_set is None:
+        model.ngram_scale.fill_(1.0)
+        return None
+    rnn, nb = [], []
+    model.ngram_scale.fill_(0.0)
+    for (x, lengths), _ in make_loader(val_set, 256):
+        x = x.to(device)
+        rnn.append(model(x, lengths).double())
+        nb.append(model.ngrams(x, lengths).double())
+    rnn, nb, y = torch.cat(rnn), torch.cat(nb), val_set.targets.to(device)
+    losses = [F.cross_entropy(rnn + s * nb, y).item() for s in NGRAM_SCALES]
+    best = NGRAM_SCALES[int(np.argmin(losses))]
+    model.ngram_scale.fill_(best)
+    return float(((rnn + best * nb).argmax(1) == y).double().mean())
 
 
 def load_classifier(checkpoint: str | os.PathLike, device: str = "cpu"

@@ -83,8 +83,9 @@ def register(subparsers) -> None:
     d.add_argument("--max-vocab", type=int, default=None, help="vocabulary size cap")
     d.add_argument("--max-length", type=int, default=None, help="cut texts to this many tokens")
     d.add_argument("--ngram-buckets", type=int, default=0, metavar="G",
-                   help="add a non-recurrent bag-of-n-grams path (uni+bigrams hashed into G "
-                        "buckets, naive-Bayes initial weights), e.g. 1048576; off by default")
+                   help="mix in a non-recurrent naive-Bayes expert on uni+bigrams hashed "
+                        "into G buckets (e.g. 1048576), weighted on the held-out part; off "
+                        "by default")
     f = t.add_argument_group("training")
     f.add_argument("--epochs", type=int, default=10)
     f.add_argument("--batch-size", type=int, default=32)

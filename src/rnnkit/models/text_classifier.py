@@ -17,10 +17,12 @@ while training, Iyyer et al. 2015); embeddings start small (N(0, ``embedding_std
 default rather than torch's N(0, 1), so that Adam's steps move them at the pace of the other
 weights).
 
-Optionally (``ngram_buckets > 0``, text only) a linear bag-of-n-grams path adds its logits:
-``logits += Σ_g W[g]`` over the hashed uni- to ``ngram_order``-grams (``models/ngrams.py``).
-That path is not recurrent — it is the NBSVM/fastText-style baseline built into the model —
-and is off by default.
+Optionally (``ngram_buckets > 0``, text only) a naive-Bayes bag-of-n-grams expert is mixed in:
+``logits += ngram_scale · nb(x)`` (``models/ngrams.py``: counted uni- to ``ngram_order``-gram
+log-likelihoods, Wang & Manning 2012). It is not recurrent and not trained by gradient: the
+RNN is trained alone (``ngram_scale`` 0), then the counts are taken and ``ngram_scale`` chosen
+on held-out data (``rnnkit.classify.train_classifier`` does both) — a product of two experts.
+Off by default.
 
 Because padding never enters ``v``, a sequence gives the same logits alone and inside a
 right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
@@ -45,7 +47,7 @@ from ..checkpoint import register_model
 from ._sequence import POOLINGS as BASE_POOLINGS
 from ._sequence import check_x, pool
 from .classifier import SequenceClassifier
-from .ngrams import NgramLinear
+from .ngrams import NgramNaiveBayes
 
 __all__ = ["TextClassifier", "POOLINGS"]
 
@@ -73,8 +75,8 @@ class TextClassifier(SequenceClassifier):
         class_weights: C non-negative weights for the cross-entropy in ``loss``, or None.
         padding_idx, unk_idx: the padding and unknown token ids (0 and 1 in rnnkit's
             tokenizers).
-        ngram_buckets: > 0 adds the linear bag-of-n-grams path with this many hash buckets.
-        ngram_order: the longest n-gram of that path (2: unigrams and bigrams).
+        ngram_buckets: > 0 adds the naive-Bayes n-gram expert with this many hash buckets.
+        ngram_order: the longest n-gram it counts (2: unigrams and bigrams).
 
     Shapes:
         x: (B, T) integer token ids, or (B, T, F) floats; lengths: (B,) for right-padded
@@ -140,8 +142,10 @@ class TextClassifier(SequenceClassifier):
         self.dropout = nn.Dropout(dropout)
         if ngram_buckets and not self.is_text:
             raise ValueError(f"{name}: ngram_buckets needs token ids (vocab_size=)")
-        self.ngrams = (NgramLinear(ngram_buckets, num_classes, ngram_order) if ngram_buckets
-                       else None)
+        self.ngrams = (NgramNaiveBayes(ngram_buckets, num_classes, ngram_order)
+                       if ngram_buckets else None)
+        if self.ngrams is not None:  # a buffer: saved with the weights, never trained
+            self.register_buffer("ngram_scale", torch.tensor(0.0))
         weight = torch.tensor(class_weights) if class_weights is not None else None
         self.register_buffer("class_weight", weight, persistent=weight is not None)
 
@@ -170,7 +174,7 @@ class TextClassifier(SequenceClassifier):
             v = pool(self.pooling, outputs, final, lengths, self.rnn)  # (B, D*H)
         logits = self.head(self.dropout(v))  # (B, C)
         if self.ngrams is not None:
-            logits = logits + self.ngrams(ids, lengths)  # the bag-of-n-grams path
+            logits = logits + self.ngram_scale * self.ngrams(ids, lengths)  # the n-gram expert
         return logits
 
     def _attend(self, outputs: Tensor, lengths: Tensor | None) -> Tensor:
