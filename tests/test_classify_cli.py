@@ -94,6 +94,10 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
     assert main(["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--ucr",
                  str(tmp_path / "TRAIN.tsv")]) == 0
     assert capsys.readouterr().out.splitlines()[0].split("\t")[2] == "series 1"
+    run_error(capsys, ["classify", "train", "--ucr", str(tmp_path / "TRAIN.tsv"), "--checkpoint",
+                       str(tmp_path / "ucr2"), "--ngram-buckets", "64"],
+              "--ngram-buckets applies to text input only, not --ucr series")
+    assert not (tmp_path / "ucr2").exists()
     run_error(capsys, ["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--text",
                        "hello"], "this classifier reads numeric sequences, got text input; "
                                  "pass --ucr FILE")

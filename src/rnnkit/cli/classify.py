@@ -177,6 +177,8 @@ def run_train(args) -> int:
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"--checkpoint {ckpt} exists and is not a folder")
     ex = _read(args)
+    if ex.kind == "numeric" and args.ngram_buckets:
+        raise ValueError("--ngram-buckets applies to text input only, not --ucr series")
     config = {k: getattr(args, k) for k in (
         "cell", "hidden_size", "embedding_dim", "layers", "pooling", "dropout",
         "embedding_dropout", "word_dropout", "class_weights", "min_freq", "max_vocab",
