@@ -245,3 +245,16 @@ def test_plots_write_pngs(tmp_path):
     assert path.stat().st_size > 1000
     runs = {"a": {"step": [1, 2, 3], "loss": [1.0, 0.5, 0.2], "grad_norm": [3.0, 2.0, 1.0]}}
     assert plot_runs(runs, tmp_path / "runs.png", baseline=0.17).stat().st_size > 1000
+
+
+def test_exploding_gradients_runs_share_weights_and_record_divergence():
+    """IRNN + plain SGD at T=200: without clipping the loss turns non-finite at step 2 and fit
+    gives up after 5 skipped steps; with clipping every recorded norm was clipped to 1."""
+    from rnnkit.diagnostics import exploding_gradients
+
+    runs = exploding_gradients("adding", 200, steps=8, eval_every=4, hidden_size=16)
+    free, clipped = runs["no clipping"], runs["clip_norm=1"]
+    assert free.step == [1] and free.skipped == 5 and free.diverged_at == 6
+    assert clipped.diverged_at is None and clipped.step == list(range(1, 9))
+    assert free.grad_norm[0] == pytest.approx(clipped.grad_norm[0])  # same start
+    assert all(c == (g > 1) for c, g in zip(clipped.clipped, clipped.grad_norm, strict=True))

@@ -148,18 +148,38 @@ def train_on_task(model: nn.Module, task: str | Task, length: int, *, steps: int
             return stop_when_solved and result.solved_at is not None
         return None
 
+    batches = _Counted(DataLoader(stream, batch_size=None))
     start = time.perf_counter()
     try:
-        fit(model, DataLoader(stream, batch_size=None), val_data=test, epochs=epochs,
+        fit(model, batches, val_data=test, epochs=epochs,
             batch_size=test_size, loss=task.loss, optimizer=optimizer, lr=lr,
             clip_norm=clip_norm, seed=seed, device=device, progress=False, shuffle=False,
             time_budget=time_budget, callbacks=[callback])
-    except NonFiniteError:
-        result.diverged_at = (result.step[-1] if result.step else 0) + 1
+    except NonFiniteError:  # raised mid-epoch: that epoch's row (and skip count) never came
+        done = len(result.eval_step) * eval_every
+        result.diverged_at = done + batches.yielded
+        result.skipped += batches.yielded - sum(1 for s in result.step if s > done)
         if log:
-            log(f"  {label or 'model'} diverged near step {result.diverged_at}")
+            log(f"  {label or 'model'} gave up at step {result.diverged_at}: non-finite "
+                "losses or gradients")
     result.seconds = time.perf_counter() - start
     return result
+
+
+class _Counted:
+    """The batches fit iterates, counting those handed out in the latest pass."""
+
+    def __init__(self, loader):
+        self.loader, self.yielded = loader, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        self.yielded = 0
+        for batch in self.loader:
+            self.yielded += 1
+            yield batch
 
 
 def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 500,
