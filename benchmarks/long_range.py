@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                   f"{run.solved_at}, {run.seconds:.0f} s", flush=True)
     base = adding_baseline_mse()
 
-    print("\n## Final test MSE (ratio to the always-predict-1 baseline 1/6 = 0.1667)\n")
+    print("\n### Final test MSE (ratio to the always-predict-1 baseline 1/6 = 0.1667)\n")
     print("| cell | " + " | ".join(f"T={T}" for T in lengths) + " |")
     print("|---|" + "---|" * len(lengths))
     for cell in cells:
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                f"({_fmt(results[T][cell].final_test_loss / base, '.3f')})" for T in lengths]
         print(f"| {cell} | " + " | ".join(row) + " |")
 
-    print(f"\n## Steps to test MSE < 0.01 (evaluated every {args.eval_every}; budget "
+    print(f"\n### Steps to test MSE < 0.01 (evaluated every {args.eval_every}; budget "
           f"{args.steps})\n")
     print("| cell | " + " | ".join(f"T={T}" for T in lengths) + " |")
     print("|---|" + "---|" * len(lengths))
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
                        (f"diverged at {r.diverged_at}" if r.diverged_at else "not solved"))
         print(f"| {cell} | " + " | ".join(row) + " |")
 
-    print("\n## Gradient flow: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ on 100 held-out sequences "
+    print("\n### Gradient flow: ‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ on 100 held-out sequences "
           "(init → after training)\n")
     print("| cell | " + " | ".join(f"T={T}" for T in lengths) + " |")
     print("|---|" + "---|" * len(lengths))
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         print(f"| {cell} | " + " | ".join(row) + " |")
 
     longest = lengths[-1]
-    print(f"\n## Gate saturation after training, T={longest} (share of gate values < 0.05 or "
+    print(f"\n### Gate saturation after training, T={longest} (share of gate values < 0.05 or "
           "> 0.95)\n")
     for cell in cells:
         layer = results[longest][cell].final.layers[0]
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     curves = figures / "long_range_curves.png"
     plot_test_curves(results, curves)
 
-    print(f"\n## Exploding gradients: IRNN, plain SGD lr 0.01, T=100, "
+    print(f"\n### Exploding gradients: IRNN, plain SGD lr 0.01, T=100, "
           f"{args.exploding_steps} steps\n")
     runs = exploding_gradients("adding", 100, steps=args.exploding_steps, seed=args.seed,
                                hidden_size=args.hidden_size, batch_size=args.batch_size,
