@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import checkpoint
+from .config_dict import config_from_dict
 from .data.text import StreamBatches, split_text
 from .data.tokenizers import EOS_ID, CharTokenizer, WordTokenizer, tokenizer_from_dict
 from .generate import beam_generate, check_sampling, stream
@@ -119,12 +120,7 @@ class TextGenConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TextGenConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"TextGenConfig: unknown setting(s) {', '.join(unknown)}; valid: "
-                             f"{', '.join(sorted(names))}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 # ------------------------------------------------------------------------------- evaluation

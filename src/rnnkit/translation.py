@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from . import checkpoint
+from .config_dict import config_from_dict
 from .data.parallel import (
     EMPTY_MODES,
     LONG_MODES,
@@ -110,12 +111,7 @@ class TranslationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TranslationConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"TranslationConfig: unknown setting(s) {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(names))}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def build_tokenizers(train: ParallelText, config: TranslationConfig):

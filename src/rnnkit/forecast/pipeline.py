@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..checkpoint import atomic_write, load, load_extras, save
+from ..config_dict import config_from_dict
 from ..data.timeseries import calendar_features, format_time
 from ..models.forecaster import Forecaster
 from ..runtime import resolve_device
@@ -80,12 +81,7 @@ class ForecastConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ForecastConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"ForecastConfig: unknown key(s) {', '.join(unknown)}; valid keys: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
     def model(self, spec: DataSpec) -> Forecaster:
         return Forecaster(len(spec.features), self.lookback, self.horizon, cell=self.cell,
