@@ -88,8 +88,8 @@ def parse_args(argv=None):
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=default)
         else:
-            kind = str if isinstance(default, str) else float if isinstance(default, float) \
-                else int
+            kind = str if isinstance(default, str) else float if (
+                isinstance(default, float) or f.name.endswith("dropout")) else int
             p.add_argument(flag, type=kind, default=default)
     p.add_argument("--no-clip", action="store_true", help="no gradient clipping")
     p.add_argument("--seed", type=int, default=0)
@@ -98,11 +98,21 @@ def parse_args(argv=None):
     p.add_argument("--plot", default=None, help="write the loss-vs-time PNG here")
     p.add_argument("--overlay", nargs="*", default=(),
                    help="JSON files of other runs (--out) to draw in the same plot")
+    p.add_argument("--replot", action="store_true",
+                   help="train nothing: draw the --overlay runs into --plot")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.replot:
+        if not (args.plot and args.overlay):
+            print("shakespeare: --replot needs --plot PNG and --overlay RUN.json ...",
+                  file=sys.stderr)
+            return 2
+        plot([json.loads(Path(o).read_text()) for o in args.overlay], args.plot)
+        print(f"wrote {args.plot}")
+        return 0
     torch.set_num_threads(args.threads)
     path = Path(args.data) if args.data else data_root() / "tinyshakespeare" / "input.txt"
     if not path.is_file():
@@ -220,19 +230,21 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     if args.plot:
-        plot(result, args.plot, [json.loads(Path(o).read_text()) for o in args.overlay])
+        plot([result, *(json.loads(Path(o).read_text()) for o in args.overlay)], args.plot)
         print(f"\nwrote {args.plot}")
     return 0
 
 
-def plot(result: dict, png: str, others: list[dict]) -> None:
+def plot(runs: list[dict], png: str) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for r in [result, *others]:
+    for r in runs:
         c = r["config"]
-        label = (f"rnnkit {c['num_layers']}x{c['hidden_size']} {c['cell']}, "
+        drop = f", dropout {c['dropout']:g}" if c["dropout"] else ""
+        label = (f"rnnkit {c['num_layers']}x{c['hidden_size']} {c['cell']} {c['precision']}"
+                 f"{drop}, "
                  f"{r['seconds']:.0f} s budget (stateful val)")
         ax.plot([p["seconds"] for p in r["curve"]], [p["val"] for p in r["curve"]],
                 marker="o", ms=3, label=label)

@@ -33,7 +33,21 @@ def test_weight_tying_and_padding_row():
         p.numel() for p in LanguageModel(9, 8).parameters()) - 9 * 8
     assert torch.all(lm.embedding.weight[0] == 0)  # <pad> embeds to zero
     assert lm.config == dict(vocab_size=9, hidden_size=8, num_layers=1, cell="lstm",
-                             embedding_dim=8, dropout=0.0, tie_weights=True, pad_id=0)
+                             embedding_dim=8, dropout=0.0, tie_weights=True, pad_id=0,
+                             embedding_dropout=0.0)
+
+
+def test_embedding_dropout_defaults_to_dropout_and_can_be_switched_off():
+    assert LanguageModel(9, 8, dropout=0.3).embedding_dropout.p == 0.3
+    lm = LanguageModel(9, 8, num_layers=2, dropout=0.3, embedding_dropout=0.0).train()
+    assert (lm.embedding_dropout.p, lm.dropout.p, lm.rnn.dropout) == (0.0, 0.3, 0.3)
+    seen = []
+    lm.rnn.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    tokens = torch.randint(1, 9, (2, 5))
+    lm(tokens)
+    assert torch.equal(seen[0], lm.embedding(tokens))  # the embeddings reach the RNN undropped
+    with pytest.raises(ValueError, match="embedding_dropout must lie in"):
+        LanguageModel(9, 8, embedding_dropout=1.0)
 
 
 def test_next_token_view_shares_parameters():

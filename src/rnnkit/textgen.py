@@ -59,7 +59,8 @@ class TextGenConfig:
     num_layers: int = 1  # stacked recurrent layers
     hidden_size: int = 512  # H of each layer
     embedding_dim: int | None = None  # E; None: 64 at char level, H at word level
-    dropout: float = 0.0  # on embeddings, between layers, before the output layer
+    dropout: float = 0.0  # between layers and before the output layer
+    embedding_dropout: float | None = None  # on the embeddings; None: the same as dropout
     tie_weights: bool = False  # share the embedding with the output layer (needs E == H)
     seq_len: int = 64  # truncated-BPTT chunk length (steps per gradient)
     batch_size: int = 64  # parallel streams per batch
@@ -98,6 +99,9 @@ class TextGenConfig:
         positive_int("max_vocab", self.max_vocab, allow_none=True)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if self.embedding_dropout is not None and not 0.0 <= self.embedding_dropout < 1.0:
+            raise ValueError(f"embedding-dropout must lie in [0, 1), got "
+                             f"{self.embedding_dropout!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
@@ -339,6 +343,7 @@ def trainable(model: nn.Module, config: TextGenConfig) -> nn.Module:
 def build_model(config: TextGenConfig, vocab_size: int) -> LanguageModel:
     return LanguageModel(vocab_size, config.hidden_size, config.num_layers, cell=config.cell,
                          embedding_dim=config.embedding_size(), dropout=config.dropout,
+                         embedding_dropout=config.embedding_dropout,
                          tie_weights=config.tie_weights)
 
 

@@ -61,7 +61,11 @@ def register(subparsers) -> None:
                    metavar="N",
                    help="embedding size (default 64 for characters, the hidden size for words)")
     t.add_argument("--dropout", type=float, metavar="X", default=d.dropout,
-                   help=f"dropout in [0, 1) (default {d.dropout})")
+                   help=f"dropout between layers and before the output, in [0, 1) "
+                        f"(default {d.dropout})")
+    t.add_argument("--embedding-dropout", type=float, metavar="X", default=None,
+                   help="dropout on the embeddings (default: the same as --dropout; 0 often "
+                        "suits characters)")
     t.add_argument("--tie-weights", action="store_true",
                    help="share the embedding with the output layer (embedding = hidden size)")
     budget = t.add_mutually_exclusive_group()
@@ -132,7 +136,8 @@ def run_train(args) -> int:
     config = TextGenConfig(
         level=args.level, cell=args.cell, num_layers=args.num_layers,
         hidden_size=args.hidden_size, embedding_dim=args.embedding_dim, dropout=args.dropout,
-        tie_weights=args.tie_weights, seq_len=args.seq_len, batch_size=args.batch_size,
+        embedding_dropout=args.embedding_dropout, tie_weights=args.tie_weights,
+        seq_len=args.seq_len, batch_size=args.batch_size,
         lr=args.lr, schedule=args.schedule, clip_norm=args.clip_norm, precision=args.precision,
         val_fraction=args.val_fraction, lower=args.lower, min_freq=args.min_freq,
         max_vocab=args.max_vocab)

@@ -4,7 +4,7 @@ The char-rnn / word-level LM of Zaremba et al., "Recurrent neural network regula
 (2014), with the optional weight tying of Press & Wolf, "Using the output embedding to
 improve language models" (2017)::
 
-    e_t        = E[x_t]                      embedding            (B, T, E)
+    e_t        = dropout_e(E[x_t])           embedding            (B, T, E)
     h_t, s_t   = RNN(e_t, s_{t-1})           any rnnkit cell      (B, T, H)
     logits_t   = W dropout(h_t) + b          W = E when tied      (B, T, V)
 
@@ -35,8 +35,10 @@ class LanguageModel(nn.Module):
         num_layers: stacked recurrent layers.
         cell: ``"lstm"`` | ``"gru"`` | ``"rnn"`` (any kind ``rnnkit.RNN`` takes).
         embedding_dim: E (default: H).
-        dropout: on the embeddings, between recurrent layers and before the output layer
-            (training only).
+        dropout: between recurrent layers and before the output layer (training only).
+        embedding_dropout: on the embeddings (default: ``dropout``, Zaremba et al.'s "every
+            non-recurrent connection"). Char models often learn faster with 0: a character's
+            64-wide embedding carries little redundancy to drop.
         tie_weights: share the embedding matrix with the output layer (needs E == H).
         pad_id: the embedding row kept at zero (``<pad>``, 0); None for none.
 
@@ -53,7 +55,8 @@ class LanguageModel(nn.Module):
 
     def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 1,
                  cell: str = "lstm", embedding_dim: int | None = None, dropout: float = 0.0,
-                 tie_weights: bool = False, pad_id: int | None = PAD_ID):
+                 tie_weights: bool = False, pad_id: int | None = PAD_ID,
+                 embedding_dropout: float | None = None):
         super().__init__()
         embedding_dim = hidden_size if embedding_dim is None else embedding_dim
         for arg, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
@@ -61,8 +64,10 @@ class LanguageModel(nn.Module):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"LanguageModel: {arg} must be a positive integer, got "
                                  f"{value!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"LanguageModel: dropout must lie in [0, 1), got {dropout!r}")
+        embedding_dropout = dropout if embedding_dropout is None else embedding_dropout
+        for arg, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"LanguageModel: {arg} must lie in [0, 1), got {value!r}")
         if tie_weights and embedding_dim != hidden_size:
             raise ValueError(f"LanguageModel: tie_weights needs embedding_dim == hidden_size, "
                              f"got {embedding_dim} and {hidden_size}")
@@ -72,11 +77,13 @@ class LanguageModel(nn.Module):
         # the JSON-able constructor arguments: what checkpoints store to rebuild the model
         self.config = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
                            cell=cell, embedding_dim=embedding_dim, dropout=float(dropout),
-                           tie_weights=bool(tie_weights), pad_id=pad_id)
+                           tie_weights=bool(tie_weights), pad_id=pad_id,
+                           embedding_dropout=float(embedding_dropout))
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.rnn = RNN(cell, embedding_dim, hidden_size, num_layers, dropout=dropout)
         self.dropout = nn.Dropout(dropout)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
             self.head.weight = self.embedding.weight
@@ -88,7 +95,7 @@ class LanguageModel(nn.Module):
             shape = tuple(tokens.shape) if ok else type(tokens).__name__
             raise ValueError(f"LanguageModel: expected integer tokens of shape (B, T), got "
                              f"{shape}")
-        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         out, state = self.rnn(x, state)  # (B, T, H)
         return self.head(self.dropout(out)), state  # (B, T, V)
 
