@@ -271,8 +271,9 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
     ``class_weights``: None, ``"balanced"`` (``N / (C * count)``) or one weight per class in
     class order. ``ngram_buckets > 0`` (text) adds the non-recurrent naive-Bayes n-gram
     expert: after the RNN is trained, the n-grams of the training part are counted and the
-    expert's weight ``ngram_scale`` is the one of ``NGRAM_SCALES`` with the lowest held-out
-    cross-entropy (1 without held-out data). Returns the model, its preprocessing and history.
+    expert's weight ``ngram_scale`` is the one of ``NGRAM_SCALES`` with the best held-out
+    accuracy (ties: the lower cross-entropy; 1 without held-out data). Returns the model,
+    its preprocessing and history.
     """
     from . import fit  # the training loop; imported late so the data side loads without it
     from .checkpoint import save
@@ -325,7 +326,7 @@ def train_classifier(examples: Examples, *, checkpoint: str | os.PathLike | None
     return TrainedClassifier(model, prep, history, val_acc, keep_best.epoch, seconds)
 
 
-NGRAM_SCALES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
+NGRAM_SCALES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
 @torch.no_grad()
@@ -345,10 +346,14 @@ def _add_ngram_expert(model: TextClassifier, train_set: SequenceDataset,
         rnn.append(model(x, lengths).double())
         nb.append(model.ngrams(x, lengths).double())
     rnn, nb, y = torch.cat(rnn), torch.cat(nb), val_set.targets.to(device)
-    losses = [F.cross_entropy(rnn + s * nb, y).item() for s in NGRAM_SCALES]
-    best = NGRAM_SCALES[int(np.argmin(losses))]
-    model.ngram_scale.fill_(best)
-    return float(((rnn + best * nb).argmax(1) == y).double().mean())
+    # by held-out accuracy, ties to the lower cross-entropy: naive Bayes sums one log-ratio per
+    # n-gram and is over-confident, so the loss alone picks a scale near 0 and wastes the
+    # expert (MR folds 0-2: 75.4 % by loss, 77.7 % by accuracy; RNN 75.4, NB 77.2)
+    keys = [(((rnn + s * nb).argmax(1) == y).double().mean().item(),
+             -F.cross_entropy(rnn + s * nb, y).item()) for s in NGRAM_SCALES]
+    best = max(range(len(NGRAM_SCALES)), key=keys.__getitem__)
+    model.ngram_scale.fill_(NGRAM_SCALES[best])
+    return float(keys[best][0])
 
 
 def load_classifier(checkpoint: str | os.PathLike, device: str = "cpu"
