@@ -38,6 +38,7 @@ from rnnkit.textgen import (
     TextGenConfig,
     block_loss,
     build_model,
+    make_optimizer,
     stream_loss,
     trainable,
 )
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
         stops.append(budget)
     clock = Clock()
     batches = StreamBatches(train_ids, config.batch_size, config.seq_len)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = make_optimizer(model, config)
     schedule = LRByProgress(opt, config, budget_s=budget, clock=clock)
     curve: list[dict] = []
     tokens_per_step = config.batch_size * config.seq_len

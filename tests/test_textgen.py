@@ -11,8 +11,10 @@ from rnnkit.models.language_model import LanguageModel
 from rnnkit.textgen import (
     TextGenConfig,
     block_loss,
+    build_model,
     encode_text,
     lr_factor,
+    make_optimizer,
     prepare,
     stream_loss,
 )
@@ -74,10 +76,20 @@ def test_word_level_stream_ends_lines_with_eos_and_prepare_splits_90_10():
     (dict(hidden_size=0), r"^hidden-size must be a positive integer, got 0$"),
     (dict(tie_weights=True, hidden_size=32),
      r"^tie-weights needs the embedding size \(64\) to equal hidden size \(32\)$"),
+    (dict(weight_decay=-0.5), r"^weight-decay must be >= 0, got -0.5$"),
+    (dict(embedding_dropout=1.0), r"^embedding-dropout must lie in \[0, 1\), got 1.0$"),
 ])
 def test_config_errors(change, message):
     with pytest.raises(ValueError, match=message):
         TextGenConfig(**change).check()
+
+
+def test_weight_decay_switches_adam_to_decoupled_adamw():
+    config = TextGenConfig(hidden_size=8, weight_decay=0.1)
+    model = build_model(config, vocab_size=10)
+    opt = make_optimizer(model, config)
+    assert type(opt) is torch.optim.AdamW and opt.defaults["weight_decay"] == 0.1
+    assert type(make_optimizer(model, TextGenConfig(hidden_size=8))) is torch.optim.Adam
 
 
 def test_bf16_training_keeps_float32_weights(tmp_path):

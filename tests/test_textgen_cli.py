@@ -88,6 +88,7 @@ def _fails(argv, capsys, message):
     (b"abc\n" * 3, ["--batch-size", "32"],
      "error: the text is too short: 10 training characters for --batch-size 32; use a longer "
      "text or a smaller --batch-size"),
+    (b"abc\n" * 300, ["--weight-decay", "-1"], "error: weight-decay must be >= 0, got -1.0"),
 ])
 def test_bad_text_files_write_nothing(tmp_path, capsys, content, extra, message):
     path = tmp_path / "in.txt"

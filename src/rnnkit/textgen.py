@@ -65,6 +65,7 @@ class TextGenConfig:
     seq_len: int = 64  # truncated-BPTT chunk length (steps per gradient)
     batch_size: int = 64  # parallel streams per batch
     lr: float = 5e-3  # Adam's peak learning rate
+    weight_decay: float = 0.0  # > 0: AdamW's decoupled weight decay instead of plain Adam
     schedule: str = "cosine"  # lr over the run (by time with a budget): cosine|linear|constant
     final_lr_ratio: float = 0.05  # lr at the end of the run, as a share of lr
     warmup: float = 0.02  # share of the run with a linear lr warm-up
@@ -99,6 +100,8 @@ class TextGenConfig:
         positive_int("max_vocab", self.max_vocab, allow_none=True)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight-decay must be >= 0, got {self.weight_decay!r}")
         if self.embedding_dropout is not None and not 0.0 <= self.embedding_dropout < 1.0:
             raise ValueError(f"embedding-dropout must lie in [0, 1), got "
                              f"{self.embedding_dropout!r}")
@@ -335,6 +338,14 @@ class Autocast(nn.Module):
         return logits.float(), state
 
 
+def make_optimizer(model: nn.Module, config: TextGenConfig) -> torch.optim.Optimizer:
+    """Adam at ``config.lr``, or AdamW when ``config.weight_decay`` > 0."""
+    if config.weight_decay > 0:
+        return torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=config.lr)
+
+
 def trainable(model: nn.Module, config: TextGenConfig) -> nn.Module:
     """The module ``fit`` trains: the model itself, or its ``Autocast`` wrapper for bf16."""
     return Autocast(model) if config.precision == "bf16" else model
@@ -385,7 +396,7 @@ def train_text(text: str, checkpoint_dir: str | Path, config: TextGenConfig | No
     seed_everything(seed)
     model = build_model(config, tok.vocab_size).to(dev)
     batches = StreamBatches(train_ids, config.batch_size, config.seq_len)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = make_optimizer(model, config)
     budget = None if minutes is None else minutes * 60.0
     schedule = LRByProgress(opt, config, total_steps=None if budget else epochs * len(batches),
                             budget_s=budget)

@@ -79,6 +79,8 @@ def register(subparsers) -> None:
                    help=f"parallel streams per batch (default {d.batch_size})")
     t.add_argument("--lr", type=float, metavar="X", default=d.lr,
                    help=f"peak Adam lr (default {d.lr})")
+    t.add_argument("--weight-decay", type=float, metavar="X", default=d.weight_decay,
+                   help="> 0: AdamW with this decoupled weight decay (default 0: Adam)")
     t.add_argument("--schedule", choices=("cosine", "linear", "constant"), default=d.schedule,
                    help=f"lr over the run (default {d.schedule})")
     t.add_argument("--clip-norm", type=float, metavar="X", default=d.clip_norm,
@@ -138,7 +140,8 @@ def run_train(args) -> int:
         hidden_size=args.hidden_size, embedding_dim=args.embedding_dim, dropout=args.dropout,
         embedding_dropout=args.embedding_dropout, tie_weights=args.tie_weights,
         seq_len=args.seq_len, batch_size=args.batch_size,
-        lr=args.lr, schedule=args.schedule, clip_norm=args.clip_norm, precision=args.precision,
+        lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        clip_norm=args.clip_norm, precision=args.precision,
         val_fraction=args.val_fraction, lower=args.lower, min_freq=args.min_freq,
         max_vocab=args.max_vocab)
     if args.minutes is not None and not args.minutes > 0:
