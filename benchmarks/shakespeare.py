@@ -244,6 +244,8 @@ def plot(runs: list[dict], png: str) -> None:
     for r in runs:
         c = r["config"]
         drop = f", dropout {c['dropout']:g}" if c["dropout"] else ""
+        drop += f", AdamW wd {c['weight_decay']:g}" if c.get("weight_decay") else ""
+        drop += f", batch {c['batch_size']}" if c["batch_size"] != 64 else ""
         label = (f"rnnkit {c['num_layers']}x{c['hidden_size']} {c['cell']} {c['precision']}"
                  f"{drop}, "
                  f"{r['seconds']:.0f} s budget (stateful val)")
