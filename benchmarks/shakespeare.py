@@ -89,8 +89,8 @@ def parse_args(argv=None):
         if isinstance(default, bool):
             p.add_argument(flag, action="store_true", default=default)
         else:
-            kind = str if isinstance(default, str) else float if (
-                isinstance(default, float) or f.name.endswith("dropout")) else int
+            # the field's annotation, not its default: None defaults say nothing of the type
+            kind = str if "str" in str(f.type) else float if "float" in str(f.type) else int
             p.add_argument(flag, type=kind, default=default)
     p.add_argument("--no-clip", action="store_true", help="no gradient clipping")
     p.add_argument("--seed", type=int, default=0)

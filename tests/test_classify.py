@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rnnkit.classify import (
+    NGRAM_SCALES,
     Examples,
     evaluate_classifier,
     load_classifier,
@@ -320,6 +321,18 @@ def test_learns_a_separable_text_task(tmp_path):
     trained_labels, trained_probs = predict_labels(trained.model, trained.preprocessing,
                                                    Examples(texts=test_texts[:5]))
     assert predicted == trained_labels and np.allclose(probs, trained_probs, atol=1e-6)
+
+
+def test_ngram_expert_is_counted_with_and_without_held_out_data():
+    texts, labels = keyword_texts(200, seed=0)
+    for val_fraction, scales in ((0.0, {1.0}), (0.2, set(NGRAM_SCALES))):
+        trained = train_classifier(Examples(texts=texts, labels=labels), hidden_size=8,
+                                   embedding_dim=8, epochs=1, ngram_buckets=1 << 12,
+                                   val_fraction=val_fraction, progress=False)
+        model = trained.model
+        assert model.ngrams.weight.abs().sum() > 0  # the counts were taken
+        assert float(model.ngram_scale) in scales
+        assert (trained.val_accuracy is None) == (val_fraction == 0.0)
 
 
 def ucr_series(n: int, T: int, seed: int) -> tuple[np.ndarray, list[str]]:

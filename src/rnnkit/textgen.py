@@ -36,6 +36,7 @@ from .generate import beam_generate, check_sampling, stream
 from .models.language_model import LanguageModel
 from .runtime import resolve_device, seed_everything
 from .train import fit
+from .training.options import make_optimizer as build_optimizer
 
 __all__ = ["TextGenConfig", "train_text", "load_text_model", "sample_text", "stream_loss",
            "block_loss", "lr_factor", "LRByProgress", "Clock", "LEVELS", "SCHEDULES"]
@@ -339,11 +340,9 @@ class Autocast(nn.Module):
 
 
 def make_optimizer(model: nn.Module, config: TextGenConfig) -> torch.optim.Optimizer:
-    """Adam at ``config.lr``, or AdamW when ``config.weight_decay`` > 0."""
-    if config.weight_decay > 0:
-        return torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
+    """Adam at ``config.lr``, or AdamW when ``config.weight_decay`` > 0 (``fit``'s factory)."""
+    name = "adamw" if config.weight_decay > 0 else "adam"
+    return build_optimizer(name, model, config.lr, config.weight_decay)
 
 
 def trainable(model: nn.Module, config: TextGenConfig) -> nn.Module:
