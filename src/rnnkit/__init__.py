@@ -4,6 +4,7 @@ The public API at a glance; see README.md for a quick start.
 """
 
 from . import decoding, diagnostics, generate
+from .apps import open
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
 from .data.tokenizers import CharTokenizer, WordTokenizer
@@ -61,6 +62,8 @@ __all__ = [
     "History",
     "save",
     "load",
+    # any application checkpoint -> its Predictor (rnnkit.apps)
+    "open",
     # diagnostics: gradient flow through time, gate saturation (rnnkit.diagnostics.analyze)
     "diagnostics",
 ]

@@ -1,0 +1,158 @@
+"""Command-line flags built from an application's ``Config`` dataclass.
+
+Each field becomes ``--field-name`` with the field's type, its default, and the comment
+written after it in the class body as help text, so a default lives in one place (the
+dataclass) and every verb spells a shared setting the same way.
+
+Example::
+
+    add_config_flags(parser, textgen.Config, skip={"val_fraction"})
+    config = config_from_args(textgen.Config, args)
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import math
+import tokenize
+import types
+import typing
+from dataclasses import MISSING, fields, is_dataclass
+from functools import cache
+
+__all__ = ["add_config_flags", "config_from_args", "field_comments", "flag_name"]
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+@cache
+def field_comments(cls: type) -> dict[str, str]:
+    """``{field: comment}`` from ``name: type = default  # comment`` lines of ``cls``'s body."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    comments: dict[str, str] = {}
+    pending: str | None = None  # a field whose comment continues on the next comment line
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None:
+            line = tok.line.strip()
+            if ":" in line and not line.startswith(("def ", "class ", "@", "return")):
+                pending = tok.string
+        elif tok.type == tokenize.COMMENT and pending is not None:
+            comments[pending] = (comments.get(pending, "") + " " + tok.string[1:].strip()).strip()
+        elif tok.type == tokenize.NEWLINE:
+            pending = None
+    return comments
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _base_type(annotation) -> tuple[type | None, bool, bool]:
+    """(scalar type, optional?, list?) of a field's annotation."""
+    optional = False
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
+        annotation = args[0] if len(args) == 1 else str
+        origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        inner = typing.get_args(annotation)
+        return (inner[0] if inner else str), optional, True
+    return annotation, optional, False
+
+
+def _converter(kind: type | None, optional: bool):
+    base = {int: _int, float: _finite_float, bool: _parse_bool}.get(kind, str)
+    if not optional:
+        return base
+
+    def convert(text: str):
+        return None if text.lower() in ("none", "off") else base(text)
+
+    return convert
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), defaults=None,
+                     group: str | None = None) -> None:
+    """Add one flag per field of the dataclass ``cls`` (``skip``: field names left out;
+    ``defaults``: shown/used defaults that differ from the dataclass for this verb)."""
+    assert is_dataclass(cls), cls
+    hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
+    target = parser.add_argument_group(group) if group else parser
+    defaults = defaults or {}
+    for f in fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        kind, optional, is_list = _base_type(hints[f.name])
+        if f.name in defaults:
+            default = defaults[f.name]
+        elif f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        text = comments.get(f.name, f.name.replace("_", " "))
+        shown = "none" if default is None else default
+        if isinstance(shown, (list, tuple)):
+            shown = " ".join(map(str, shown)) or "none"
+        help_text = f"{text} (default: {shown})".replace("%", "%%")
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if kind is bool and not optional:
+            target.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
+        elif is_list:
+            target.add_argument(flag_name(f.name), nargs="*", type=_converter(kind, False),
+                                metavar=kind.__name__.upper() if kind else "X", **kw)
+        else:
+            meta = getattr(kind, "__name__", "X").upper()
+            target.add_argument(flag_name(f.name), type=_converter(kind, optional),
+                                metavar=meta, **kw)
+    parser.set_defaults(**{f"_config_default_{k}": v for k, v in defaults.items()})
+
+
+def config_from_args(cls: type, args: argparse.Namespace, **overrides):
+    """``cls(**settings)`` from the flags given on the command line (others keep the
+    dataclass's defaults, or the verb's ``defaults`` passed to ``add_config_flags``)."""
+    given = vars(args)
+    kwargs = {}
+    for f in fields(cls):
+        if not f.init:
+            continue
+        if f.name in overrides:
+            kwargs[f.name] = overrides[f.name]
+        elif f.name in given:
+            kwargs[f.name] = given[f.name]
+        elif f"_config_default_{f.name}" in given:
+            kwargs[f.name] = given[f"_config_default_{f.name}"]
+    return cls(**kwargs)
