@@ -65,6 +65,42 @@ def main(argv: list[str] | None = None) -> int:
             message = f"cannot decode the input as {e.encoding}; pass --encoding (e.g. latin-1)"
         print(f"{verb}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `rnnkit ... | head`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
+    except Exception as e:  # the last line of defence: one line + a report file, never a trace
+        if os.environ.get("RNNKIT_DEBUG"):
+            raise
+        report = _write_crash_report(argv)
+        first = (str(e).splitlines() or [""])[0]
+        print(f"rnnkit: unexpected error: {type(e).__name__}: {first} (full report: {report}; "
+              "set RNNKIT_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _write_crash_report(argv) -> str:
+    """The traceback and command line in a file under the temp folder; returns its path."""
+    import tempfile
+    import traceback
+
+    text = (f"rnnkit {' '.join(sys.argv[1:] if argv is None else argv)}\n\n"
+            + traceback.format_exc())
+    try:
+        fd, path = tempfile.mkstemp(prefix="rnnkit-crash-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+    except OSError:
+        return "(could not be written)"
 
 
 if __name__ == "__main__":
