@@ -38,7 +38,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 __all__ = ["save", "load", "load_extras", "register_model", "registered_models",
-           "CheckpointError", "atomic_write", "WEIGHTS", "CONFIG"]
+           "CheckpointError", "atomic_write", "check_folder", "WEIGHTS", "CONFIG"]
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 FORMAT = "rnnkit-checkpoint"
@@ -91,6 +91,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         raise
 
 
+def check_folder(path: str | os.PathLike, name: str = "checkpoint") -> Path:
+    """Refuse, before anything is written, a path that cannot become a checkpoint folder.
+
+    ``path`` may exist (a folder, then it must be writable) or not (then its nearest existing
+    parent must be a writable folder). ``name`` starts the message: ``"--checkpoint"``,
+    ``"fit: checkpoint_dir"``. Raises ``ValueError``: ``"NAME PATH exists and is not a
+    folder"`` or ``"NAME PATH: cannot write in PARENT"``. Returns ``Path(path)``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {path} exists and is not a folder")
+    parent = path if path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{name} {path}: {parent} exists and is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path}: cannot write in {parent} (permission denied)")
+    return path
+
+
 def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     cls = type(model)
     if _REGISTRY.get(cls.__name__) is not cls:
@@ -139,9 +160,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
         extras: a JSON-able dict stored beside the config (tokenizer/scaler ``to_dict()``...).
     """
     doc = _config_of(model, extras)  # every check before anything is written
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"rnnkit.save: {path} exists and is not a folder")
+    path = check_folder(path, "rnnkit.save:")
     if path.is_dir():
         _write_files(model, doc, path, atomic_each=True)
         return path

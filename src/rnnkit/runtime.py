@@ -1,11 +1,16 @@
-"""Where and how reproducibly code runs: device choice and seeding."""
+"""Where and how reproducibly code runs: device choice, seeding, evaluation mode."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
+from torch import nn
+
+__all__ = ["resolve_device", "seed_everything", "evaluating"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -28,3 +33,20 @@ def seed_everything(seed: int | None) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no gradients inside the block; the model's train/eval mode is restored.
+
+    Example:
+        >>> with evaluating(model):
+        ...     y = model(x)          # dropout off, no graph kept
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
