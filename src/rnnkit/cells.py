@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .validate import positive_int
+
 __all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -39,30 +41,44 @@ INITS = ("torch", "keras", "irnn")
 class RecurrentCell(nn.Module):
     """Shared base: owns the weights, their initialisation and the state shape.
 
-    Subclasses set ``num_gates`` (the G in ``weight_ih``'s G*H rows) and write ``recur``.
+    Subclasses set ``num_gates`` (the G in ``weight_ih``'s G*H rows) and write ``recur``;
+    cells whose gates read only the input (minGRU, minLSTM) set ``recurrent_weights = False``
+    and get no ``weight_hh``/``bias_hh``. Everything else — argument checks, parameters,
+    ``init``, ``init_state``, ``project_input``, ``forward`` — is here, once.
+
+    Args:
+        input_size: I, features per step.
+        hidden_size: H, units of the state.
+        bias: learn ``b_ih`` (and ``b_hh``).
+        init: one of ``self.inits`` (see ``reset_parameters``).
+
+    Shapes:
+        x_t: (B, I); state: (B, H) (``(h, c)`` for the LSTM); y_t: (B, H).
+        ``weight_ih``: (G*H, I); ``weight_hh``: (G*H, H); ``bias_ih``, ``bias_hh``: (G*H,).
     """
 
     num_gates: int = 1
+    recurrent_weights: bool = True
+    inits: tuple[str, ...] = INITS
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: str = "torch"):
         super().__init__()
         name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-        if init not in INITS:
-            raise ValueError(f"{name}: unknown init {init!r}; expected one of {', '.join(INITS)}")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.bias, self.init = bias, init
+        self.input_size = positive_int("input_size", input_size, owner=name)
+        self.hidden_size = positive_int("hidden_size", hidden_size, owner=name)
+        if init not in self.inits:
+            raise ValueError(f"{name}: unknown init {init!r}; expected one of "
+                             f"{', '.join(self.inits)}")
+        self.bias, self.init = bool(bias), init
         rows = self.num_gates * hidden_size
-        self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(rows))
-            self.bias_hh = nn.Parameter(torch.empty(rows))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        # registered in torch.nn's order (w_ih, w_hh, b_ih, b_hh): the init draws follow it
+        names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+        shapes = [(rows, input_size), (rows, hidden_size), (rows,), (rows,)]
+        for name_, shape in zip(names, shapes, strict=True):
+            if name_.endswith("hh") and not self.recurrent_weights:
+                continue  # input-only gates: no recurrent parameters at all
+            wanted = name_.startswith("weight") or self.bias
+            self.register_parameter(name_, nn.Parameter(torch.empty(shape)) if wanted else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -82,13 +98,14 @@ class RecurrentCell(nn.Module):
                 return
             if self.init == "keras":
                 nn.init.xavier_uniform_(self.weight_ih)
-                nn.init.orthogonal_(self.weight_hh)
+                if self.recurrent_weights:
+                    nn.init.orthogonal_(self.weight_hh)
             else:  # irnn
                 nn.init.normal_(self.weight_ih, std=0.001)
                 self.weight_hh.copy_(torch.eye(H).repeat(self.num_gates, 1))
-            if self.bias:
-                self.bias_ih.zero_()
-                self.bias_hh.zero_()
+            for b in (self.bias_ih, getattr(self, "bias_hh", None)):
+                if b is not None:
+                    b.zero_()
             self._gate_bias_init()
 
     def _gate_bias_init(self) -> None:
@@ -130,6 +147,10 @@ class SimpleRNNCell(RecurrentCell):
         activation: "tanh" | "relu" | "sigmoid" | a callable Tensor -> Tensor.
         bias: learn ``b_ih`` and ``b_hh``.
         init: "torch" | "keras" | "irnn" (see ``RecurrentCell.reset_parameters``).
+
+    Shapes:
+        x_t: (B, I); h: (B, H); returns (y_t, h') both (B, H).
+        ``weight_ih`` (H, I), ``weight_hh`` (H, H), ``bias_ih``/``bias_hh`` (H,).
 
     Example:
         >>> cell = SimpleRNNCell(3, 5, activation="relu")
@@ -179,6 +200,16 @@ class LSTMCell(RecurrentCell):
 
     Weights are stacked in the order i, f, g, o as in ``torch.nn.LSTM``.
 
+    Args:
+        input_size: I, features per step.
+        hidden_size: H.
+        bias: learn ``b_ih`` and ``b_hh``.
+        init: "torch" | "keras" (adds a forget-gate bias of 1) | "irnn".
+
+    Shapes:
+        x_t: (B, I); state ``(h, c)``, each (B, H); returns (y_t (B, H), (h', c')).
+        ``weight_ih`` (4H, I), ``weight_hh`` (4H, H), ``bias_ih``/``bias_hh`` (4H,).
+
     Example:
         >>> cell = LSTMCell(3, 5)
         >>> y, (h, c) = cell(torch.randn(2, 3), None)
@@ -223,6 +254,17 @@ class GRUCell(RecurrentCell):
     of the *new* candidate); PyTorch, cuDNN and Keras write ``h' = (1 − z) ⊙ n + z ⊙ h`` (z is
     the share *kept* from the old state). The two are the same model with z ↦ 1 − z; we follow
     PyTorch so that weights load from ``torch.nn.GRU`` unchanged. Weights stack as r, z, n.
+
+    Args:
+        input_size: I, features per step.
+        hidden_size: H.
+        bias: learn ``b_ih`` and ``b_hh``.
+        reset_after: where the reset gate acts (see above); True is torch.nn's form.
+        init: "torch" | "keras" | "irnn".
+
+    Shapes:
+        x_t: (B, I); h: (B, H); returns (y_t, h') both (B, H).
+        ``weight_ih`` (3H, I), ``weight_hh`` (3H, H), ``bias_ih``/``bias_hh`` (3H,).
 
     Example:
         >>> cell = GRUCell(3, 5, reset_after=False)

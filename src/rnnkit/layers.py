@@ -13,6 +13,8 @@ how to execute:
   ``scan`` method), every step at once by a parallel scan (``rnnkit.scan``).
 
 ``backend="auto"`` picks fused, else scan on a GPU, else loop; all give the same numbers.
+The fused path and the conversions to and from ``torch.nn`` live in ``rnnkit.torch_interop``;
+which class a kind builds, and which settings it takes, is the table ``CELLS``.
 
 State layout follows ``torch.nn``: a tensor ``(L*D, B, H)`` (``(h, c)`` for the LSTM) with
 rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
@@ -22,37 +24,91 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from . import torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .min_cells import MinGRUCell, MinLSTMCell
+from .runtime import check_memory
+from .state_tree import leaves as _leaves
+from .state_tree import stack as _stack
+from .state_tree import tree_map as _tree_map
+from .validate import positive_int, probability
 
-__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "KINDS"]
+__all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "CELLS", "KINDS", "CellKind", "register_cell",
+           "estimate_size"]
 
-# cell kind -> display name used in error messages
-KINDS = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "mingru": "MinGRU",
-         "minlstm": "MinLSTM"}
-_KIND_ALIASES = {"simple": "rnn", "elman": "rnn", "simplernn": "rnn", "rnn_tanh": "rnn",
-                 "rnn_relu": "rnn", "irnn": "rnn"}
+
+@dataclass(frozen=True)
+class CellKind:
+    """A row of the cell table: the class, its display name and the settings it takes.
+
+    ``options`` maps each setting beyond (input_size, hidden_size, bias) to its default; the
+    layer passes exactly these to ``cls`` and refuses any other.
+    """
+
+    cls: type
+    name: str
+    options: dict = field(default_factory=dict)
+
+
+# kind -> cell; add one with ``register_cell``
+CELLS: dict[str, CellKind] = {
+    "rnn": CellKind(SimpleRNNCell, "SimpleRNN", {"activation": "tanh", "init": "torch"}),
+    "lstm": CellKind(LSTMCell, "LSTM", {"init": "torch"}),
+    "gru": CellKind(GRUCell, "GRU", {"reset_after": True, "init": "torch"}),
+    "mingru": CellKind(MinGRUCell, "MinGRU", {"init": "torch"}),
+    "minlstm": CellKind(MinLSTMCell, "MinLSTM", {"init": "torch"}),
+}
+# other names for a kind, with the settings they fix
+_ALIASES: dict[str, tuple[str, dict]] = {
+    "simple": ("rnn", {}), "elman": ("rnn", {}), "simplernn": ("rnn", {}),
+    "rnn_tanh": ("rnn", {"activation": "tanh"}), "rnn_relu": ("rnn", {"activation": "relu"}),
+    "irnn": ("rnn", {"activation": "relu", "init": "irnn"}),  # Le et al. 2015
+}
+KINDS = {kind: row.name for kind, row in CELLS.items()}  # kind -> display name (errors)
 BACKENDS = ("auto", "fused", "loop", "scan")
 
 
-def _tree_map(fn, *trees):
-    """Apply ``fn`` leaf-wise over a state: a tensor or a (nested) tuple of tensors."""
-    first = trees[0]
-    if isinstance(first, (tuple, list)):
-        return tuple(_tree_map(fn, *parts) for parts in zip(*trees, strict=True))
-    return fn(*trees)
+def register_cell(kind: str, cls: type, name: str | None = None, **options) -> None:
+    """Make ``RNN(kind, ...)`` build ``cls(input_size, hidden_size, bias=..., **options)``.
+
+    ``options`` are the settings ``cls`` takes with their defaults (e.g. ``init="torch"``).
+    """
+    kind = kind.lower()
+    if kind in _ALIASES:
+        raise ValueError(f"register_cell: {kind!r} is an alias of {_ALIASES[kind][0]!r}")
+    CELLS[kind] = CellKind(cls, name or cls.__name__, dict(options))
+    KINDS[kind] = CELLS[kind].name
 
 
-def _leaves(tree):
-    if isinstance(tree, (tuple, list)):
-        return [leaf for part in tree for leaf in _leaves(part)]
-    return [tree]
+def estimate_size(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                  bidirectional: bool = False, batch_size: int = 0, steps: int = 0,
+                  bytes_per_value: int = 4) -> dict[str, int]:
+    """Parameters and bytes a built-in layer would allocate, without allocating.
+
+    Returns ``{"parameters", "parameter_bytes", "activation_bytes"}``; activations are those
+    kept for backpropagation over ``batch_size`` sequences of ``steps`` steps (gates, states
+    and outputs of every layer).
+    """
+    kind, _ = _ALIASES.get(cell.lower(), (cell.lower(), {}))
+    gates = getattr(CELLS[kind].cls, "num_gates", 1)
+    recurrent = getattr(CELLS[kind].cls, "recurrent_weights", True)
+    D = 2 if bidirectional else 1
+    params = 0
+    for layer in range(num_layers):
+        layer_input = input_size if layer == 0 else D * hidden_size
+        per_cell = gates * hidden_size * (layer_input + 1)
+        if recurrent:
+            per_cell += gates * hidden_size * (hidden_size + 1)
+        params += D * per_cell
+    acts = batch_size * steps * num_layers * D * hidden_size * (gates + 2)
+    return {"parameters": params, "parameter_bytes": params * bytes_per_value,
+            "activation_bytes": acts * bytes_per_value}
 
 
 def _reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -71,8 +127,9 @@ class RNN(nn.Module):
     """A recurrent layer: any cell run over batch-first sequences.
 
     Args:
-        cell: a kind (``"rnn"``, ``"lstm"``, ``"gru"``), a cell instance (one layer, one
-            direction; copied and re-initialised for the backward direction) or a factory
+        cell: a kind from ``CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``,
+            ``"minlstm"``; aliases ``"irnn"``, ``"rnn_relu"``...), a cell instance (one layer,
+            one direction; copied and re-initialised for the backward direction) or a factory
             ``cell(input_size, hidden_size) -> cell`` called once per layer and direction.
             A cell follows the contract ``y_t, state = cell(x_t, state)`` and
             ``cell.init_state(batch_size, device=, dtype=)``.
@@ -81,15 +138,29 @@ class RNN(nn.Module):
         num_layers: L, stacked layers; layer l+1 reads layer l's outputs.
         bidirectional: D = 2, a backward direction per layer, outputs concatenated.
         dropout: dropout on the outputs of every layer but the last (training only).
-        bias, activation ("tanh" | "relu" | "sigmoid" | callable, Elman only),
-        reset_after (GRU only), init ("torch" | "keras" | "irnn"): passed to built-in cells.
-        backend: "auto" | "fused" | "loop".
+        bias (default True), activation ("tanh" | "relu" | "sigmoid" | callable; Elman only),
+        reset_after (GRU only; default True), init ("torch" | "keras" | "irnn"): settings of
+            the built-in cells. A setting the cell does not take is refused, never dropped
+            (``LSTM(..., activation="relu")`` is a ``ValueError``); user cells take none.
+        backend: "auto" | "fused" | "loop" | "scan".
 
     Shapes:
         x: (B, T, I); lengths: (B,) ints in [1, T]; state: (L*D, B, H) or (h, c).
         returns outputs (B, T, D*H) — zero past each sequence's length — and the final state
         (the state at each sequence's last real step). With ``return_all_states=True`` a
         third value holds every step's state, (L*D, B, T, H) per state tensor.
+
+    Input dtypes: integer and bool inputs are refused (``ValueError`` naming the layer and
+    the dtype: token ids belong in an ``nn.Embedding`` first). Floating inputs of another
+    precision than the layer's parameters are cast to the parameters' dtype, as Keras casts
+    to a layer's compute dtype: the layer's precision is a property of the layer (set with
+    ``.double()``, ``.half()``...), float64 NumPy data then just works with a float32
+    layer, and the outputs come back in the layer's dtype. Under ``torch.autocast`` inputs
+    are left alone: autocast chooses the precision.
+
+    Sizes: the constructor refuses, with one line naming the settings and the estimate,
+    a layer whose parameters would not fit in the memory available (``estimate_size``);
+    ``forward`` does the same for the activations of a batch.
 
     Example:
         >>> layer = RNN("lstm", 8, 16, num_layers=2, bidirectional=True)
@@ -107,51 +178,47 @@ class RNN(nn.Module):
         *,
         bidirectional: bool = False,
         dropout: float = 0.0,
-        bias: bool = True,
-        activation: str | Callable = "tanh",
-        reset_after: bool = True,
-        init: str = "torch",
+        bias: bool | None = None,
+        activation: str | Callable | None = None,
+        reset_after: bool | None = None,
+        init: str | None = None,
         backend: str = "auto",
     ):
         super().__init__()
-        self.kind = self._kind_of(cell)
+        self.kind, preset = self._kind_of(cell)
         cell_name = (type(cell).__name__ if isinstance(cell, nn.Module)
                      else getattr(cell, "__name__", "cell"))
-        self.name = KINDS.get(self.kind) or f"RNN({cell_name})"
+        self.name = CELLS[self.kind].name if self.kind else f"RNN({cell_name})"
+        given = {k: v for k, v in (("activation", activation), ("reset_after", reset_after),
+                                   ("init", init)) if v is not None}
+        options = self._options(preset, given, bias)
         if isinstance(cell, nn.Module):
             if input_size is None:
                 input_size = getattr(cell, "input_size", None)
             if hidden_size is None:
                 hidden_size = getattr(cell, "hidden_size", None)
-        if isinstance(cell, str) and cell.lower() == "irnn":
-            activation, init = "relu", "irnn"
-        if isinstance(cell, str) and cell.lower() == "rnn_relu":
-            activation = "relu"
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                           ("num_layers", num_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{self.name}: {arg} must be a positive integer, got {value!r}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"{self.name}: dropout must lie in [0, 1), got {dropout!r}")
+        input_size = positive_int("input_size", input_size, self.name)
+        hidden_size = positive_int("hidden_size", hidden_size, self.name)
+        num_layers = positive_int("num_layers", num_layers, self.name)
+        dropout = probability("dropout", dropout, self.name)
         if backend not in BACKENDS:
             raise ValueError(f"{self.name}: unknown backend {backend!r}; expected one of "
                              f"{', '.join(BACKENDS)}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bidirectional, self.dropout = bool(bidirectional), float(dropout)
+        self.bidirectional, self.dropout = bool(bidirectional), dropout
         self.backend = backend
         self.num_directions = 2 if bidirectional else 1
+        if self.kind is not None and torch.get_default_device().type != "meta":
+            size = estimate_size(self.kind, input_size, hidden_size, num_layers, bidirectional,
+                                 bytes_per_value=torch.empty(0).element_size())
+            check_memory(f"{self.name}(input_size={input_size}, hidden_size={hidden_size}, "
+                         f"num_layers={num_layers}, bidirectional={self.bidirectional}) with "
+                         f"{size['parameters']:.3g} parameters", size["parameter_bytes"])
 
         def make(layer_input: int, direction: int) -> nn.Module:
-            if self.kind == "rnn":
-                return SimpleRNNCell(layer_input, hidden_size, activation, bias, init)
-            if self.kind == "lstm":
-                return LSTMCell(layer_input, hidden_size, bias, init)
-            if self.kind == "gru":
-                return GRUCell(layer_input, hidden_size, bias, reset_after, init)
-            if self.kind == "mingru":
-                return MinGRUCell(layer_input, hidden_size, bias)
-            if self.kind == "minlstm":
-                return MinLSTMCell(layer_input, hidden_size, bias)
+            if self.kind is not None:
+                return CELLS[self.kind].cls(layer_input, hidden_size,
+                                            bias=True if bias is None else bool(bias), **options)
             if isinstance(cell, nn.Module):
                 if layer_input != input_size:
                     raise ValueError(
@@ -170,7 +237,7 @@ class RNN(nn.Module):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             cells += [make(layer_input, d) for d in range(self.num_directions)]
         self.cells = nn.ModuleList(cells)
-        self._fused_mode = self._fused_mode_of()
+        self._fused_mode = torch_interop.fused_mode(self.cells)
         self._scannable = all(hasattr(c, "scan") for c in self.cells)
         if backend == "fused" and self._fused_mode is None:
             raise ValueError(f"{self.name}: backend='fused' needs a configuration torch.nn runs "
@@ -181,34 +248,36 @@ class RNN(nn.Module):
 
     # ----------------------------------------------------------------- construction helpers
     @staticmethod
-    def _kind_of(cell) -> str | None:
+    def _kind_of(cell) -> tuple[str | None, dict]:
+        """(kind, the settings its name fixes) for a name; (None, {}) for a user cell."""
         if isinstance(cell, str):
-            kind = _KIND_ALIASES.get(cell.lower(), cell.lower())
-            if kind not in KINDS:
+            kind, preset = _ALIASES.get(cell.lower(), (cell.lower(), {}))
+            if kind not in CELLS:
                 raise ValueError(f"RNN: unknown cell kind {cell!r}; expected one of "
-                                 f"{', '.join(KINDS)}, irnn, a cell instance or a cell factory")
-            return kind
+                                 f"{', '.join(CELLS)}, irnn, a cell instance or a cell factory")
+            return kind, preset
         if isinstance(cell, nn.Module) or callable(cell):
-            return None
+            return None, {}
         raise ValueError(f"RNN: cell must be a kind, a cell or a factory, got {cell!r}")
 
-    def _fused_mode_of(self) -> str | None:
-        """The torch.nn kernel computing exactly these cells, or None."""
-        types = {type(c) for c in self.cells}
-        if len(types) != 1 or not types <= {LSTMCell, GRUCell, SimpleRNNCell}:
-            return None  # user cells, and subclasses that may change the equations: loop
-        if len({c.bias for c in self.cells}) != 1:
-            return None
-        (cls,) = types
-        first = self.cells[0]
-        if cls is LSTMCell:
-            return "lstm"
-        if cls is GRUCell and all(c.reset_after for c in self.cells):
-            return "gru"
-        if cls is SimpleRNNCell and first.activation_name in ("tanh", "relu") and len(
-                {c.activation_name for c in self.cells}) == 1:
-            return "rnn_" + first.activation_name
-        return None
+    def _options(self, preset: dict, given: dict, bias) -> dict:
+        """The settings passed to each built-in cell; refuses those that do not apply."""
+        if self.kind is None:
+            extra = sorted(given) + (["bias"] if bias is not None else [])
+            if extra:
+                raise ValueError(f"{self.name}: {', '.join(e + '=' for e in extra)} "
+                                 "configure built-in cells only; set them on your cell")
+            return {}
+        takes = CELLS[self.kind].options
+        for key, value in given.items():
+            if key not in takes:
+                took = ", ".join(k + "=" for k in takes) or "none of these"
+                raise ValueError(f"{self.name}: {key}={value!r} does not apply to a "
+                                 f"{self.name} cell (it takes {took})")
+            if key in preset and preset[key] != value:
+                raise ValueError(f"{self.name}: {key}={value!r} contradicts the cell kind, "
+                                 f"which fixes {key}={preset[key]!r}")
+        return {**takes, **preset, **given}
 
     @property
     def output_size(self) -> int:
@@ -223,13 +292,13 @@ class RNN(nn.Module):
     def init_state(self, batch_size: int, device=None, dtype=None):
         """Zero state in torch.nn's layout: (L*D, B, H), or (h, c) for the LSTM."""
         per_cell = [c.init_state(batch_size, device=device, dtype=dtype) for c in self.cells]
-        return _tree_map(lambda *s: torch.stack(s), *per_cell)
+        return _stack(per_cell)
 
     def _cell_state(self, state, k: int):
         return _tree_map(lambda s: s[k], state)
 
     # ------------------------------------------------------------------------- validation
-    def _check_input(self, x) -> None:
+    def _check_input(self, x) -> Tensor:
         if not isinstance(x, Tensor):
             raise ValueError(f"{self.name}: expected a tensor input, got {type(x).__name__}")
         if x.dim() != 3 or x.shape[-1] != self.input_size:
@@ -238,6 +307,18 @@ class RNN(nn.Module):
         if x.shape[0] < 1 or x.shape[1] < 1:
             raise ValueError(f"{self.name}: expected at least one sequence of at least one step, "
                              f"got input of shape {tuple(x.shape)}")
+        return self._cast(x)
+
+    def _cast(self, x: Tensor) -> Tensor:
+        """Refuse non-float inputs; cast floats to the parameters' dtype (class docstring)."""
+        if not x.is_floating_point():
+            raise ValueError(f"{self.name}: expected a floating-point input, got {x.dtype} "
+                             "(token ids go through an nn.Embedding first; else call .float())")
+        p = next(self.cells[0].parameters(), None)
+        if p is None or p.dtype == x.dtype or not p.is_floating_point() or \
+                torch.is_autocast_enabled(x.device.type):
+            return x
+        return x.to(p.dtype)
 
     def _check_lengths(self, lengths, B: int, T: int) -> Tensor | None:
         if lengths is None:
@@ -283,10 +364,15 @@ class RNN(nn.Module):
     # ---------------------------------------------------------------------------- forward
     def forward(self, x: Tensor, state=None, lengths=None, return_all_states: bool = False):
         """Run the layer over ``x`` (B, T, I); see the class docstring for shapes."""
-        self._check_input(x)
+        x = self._check_input(x)
         B, T, _ = x.shape
         lengths = self._check_lengths(lengths, B, T)
         state = self._check_state(state, B, x)
+        if self.kind is not None and B * T * self.hidden_size * self.num_layers > 1 << 26:
+            size = estimate_size(self.kind, self.input_size, self.hidden_size, self.num_layers,
+                                 self.bidirectional, B, T, x.element_size())
+            check_memory(f"{self.name}: a batch of {B} sequences of {T} steps",
+                         size["activation_bytes"], x.device)
         if lengths is not None and bool((lengths == T).all()):
             lengths = None  # nothing is padded: take the cheaper path
         use_fused = self._fused_mode is not None and (
@@ -298,38 +384,9 @@ class RNN(nn.Module):
             self.backend == "auto" and x.device.type != "cpu"))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
-    def _flat_weights(self) -> list[Tensor]:
-        weights = []
-        for c in self.cells:  # torch.nn's order: per layer, per direction: w_ih, w_hh, b_ih, b_hh
-            weights += [c.weight_ih, c.weight_hh]
-            if c.bias:
-                weights += [c.bias_ih, c.bias_hh]
-        return weights
-
     def _forward_fused(self, x, state, lengths):
         """The ATen kernel torch.nn.RNN/LSTM/GRU run, fed with our cells' parameters."""
-        B = x.shape[0]
-        if state is None:
-            state = self.init_state(B, device=x.device, dtype=x.dtype)
-        kernel = {"lstm": torch._VF.lstm, "gru": torch._VF.gru,
-                  "rnn_tanh": torch._VF.rnn_tanh, "rnn_relu": torch._VF.rnn_relu}[self._fused_mode]
-        hx = list(state) if self._fused_mode == "lstm" else state
-        args = (self._flat_weights(), self.cells[0].bias, self.num_layers, self.dropout,
-                self.training, self.bidirectional)
-        if lengths is None:
-            result = kernel(x, hx, *args, True)  # batch_first=True
-            out, final = result[0], result[1:]
-        else:
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            order, unorder = packed.sorted_indices, packed.unsorted_indices
-            hx = _tree_map(lambda s: s.index_select(1, order), hx)
-            result = kernel(packed.data, packed.batch_sizes, hx, *args)
-            out, final = result[0], result[1:]
-            out, _ = pad_packed_sequence(
-                packed._replace(data=out), batch_first=True, total_length=x.shape[1])
-            final = _tree_map(lambda s: s.index_select(1, unorder), final)
-        final = tuple(final) if self._fused_mode == "lstm" else final[0]
-        return out, final
+        return torch_interop.run_fused(self, x, state, lengths)
 
     def _forward_loop(self, x, state, lengths, return_all_states, use_scan=False):
         B, T, _ = x.shape
@@ -357,10 +414,10 @@ class RNN(nn.Module):
             layer_input = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        final = _tree_map(lambda *s: torch.stack(s), *finals)
+        final = _stack(finals)
         if not return_all_states:
             return layer_input, final
-        return layer_input, final, _tree_map(lambda *s: torch.stack(s), *every)
+        return layer_input, final, _stack(every)
 
     # ---------------------------------------------------------------------------- streaming
     def step(self, x_t: Tensor, state=None):
@@ -377,6 +434,7 @@ class RNN(nn.Module):
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"{self.name}: step expected input of shape (B, {self.input_size}), "
                              f"got {shape}")
+        x_t = self._cast(x_t)
         B = x_t.shape[0]
         state = self._check_state(state, B, x_t)
         y, finals = x_t, []
@@ -387,34 +445,26 @@ class RNN(nn.Module):
             finals.append(s)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 y = F.dropout(y, self.dropout, training=True)
-        return y, _tree_map(lambda *s: torch.stack(s), *finals)
+        return y, _stack(finals)
 
     # ------------------------------------------------------------------- torch.nn interop
     def load_torch_state_dict(self, state_dict: dict[str, Tensor]) -> None:
         """Load weights from a ``torch.nn.RNN/LSTM/GRU`` state dict (``weight_ih_l0`` ...)."""
-        for k, cell in enumerate(self.cells):
-            layer, d = divmod(k, self.num_directions)
-            suffix = f"l{layer}" + ("_reverse" if d else "")
-            with torch.no_grad():
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    p = getattr(cell, name)
-                    if p is not None:
-                        key = f"{name}_{suffix}"
-                        if key not in state_dict:
-                            raise ValueError(f"{self.name}: torch state dict lacks {key!r}")
-                        p.copy_(state_dict[key])
+        torch_interop.load_torch_state_dict(self, state_dict)
 
     def torch_state_dict(self) -> dict[str, Tensor]:
         """Our weights under ``torch.nn.RNN/LSTM/GRU``'s names, for ``load_state_dict``."""
-        out = {}
-        for k, cell in enumerate(self.cells):
-            layer, d = divmod(k, self.num_directions)
-            suffix = f"l{layer}" + ("_reverse" if d else "")
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                p = getattr(cell, name)
-                if p is not None:
-                    out[f"{name}_{suffix}"] = p.detach().clone()
-        return out
+        return torch_interop.torch_state_dict(self)
+
+    def to_torch(self) -> nn.RNNBase:
+        """The equal ``torch.nn.RNN/LSTM/GRU`` (batch_first=True), or ``ValueError`` saying
+        why torch.nn cannot express this layer (``rnnkit.torch_interop.to_torch``)."""
+        return torch_interop.to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module: nn.Module, backend: str = "auto") -> RNN:
+        """The equal ``rnnkit.RNN`` of a ``torch.nn.RNN/LSTM/GRU`` (batch-first)."""
+        return torch_interop.from_torch(module, backend=backend)
 
 
 def _run_cell(cell, x, state, mask, lengths, keep_states):

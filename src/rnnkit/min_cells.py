@@ -6,7 +6,8 @@ recurrent weights from the gates turns the recurrence into a linear one,
 at inference the very same equations run one step at a time (``forward``).
 
 States are positive (the activation ``g`` keeps them so): the scan works on their logs.
-Parameters: ``weight_ih`` (G*H, I) and ``bias_ih`` only — there is no ``weight_hh``.
+Both cells are ``RecurrentCell``s without recurrent weights (``recurrent_weights = False``):
+parameters ``weight_ih`` (G*H, I) and ``bias_ih`` only, no ``weight_hh``.
 """
 
 from __future__ import annotations
@@ -15,44 +16,44 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .scan import g, log_g, log_scan
+from .cells import RecurrentCell
+from .scan import log_scan
 
-__all__ = ["MinGRUCell", "MinLSTMCell"]
+__all__ = ["MinGRUCell", "MinLSTMCell", "g", "log_g"]
 
 
-class _MinCell(nn.Module):
-    num_gates = 2
+def g(x: Tensor) -> Tensor:
+    """The paper's activation: ``x + 0.5`` for x ≥ 0, ``σ(x)`` below; continuous and positive,
+    so states stay positive and have logs."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
-        super().__init__()
-        name = type(self).__name__
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {value!r}")
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih = nn.Parameter(torch.empty(self.num_gates * hidden_size, input_size))
-        self.bias_ih = nn.Parameter(torch.empty(self.num_gates * hidden_size)) if bias else None
-        self.reset_parameters()
+
+def log_g(x: Tensor) -> Tensor:
+    """``log g(x)`` computed stably: ``log(x + 0.5)`` for x ≥ 0, ``−softplus(−x)`` below."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+class _MinCell(RecurrentCell):
+    """What minGRU and minLSTM share beyond ``RecurrentCell``: their init and the scan."""
+
+    recurrent_weights = False
+    inits = ("torch", "keras")  # "irnn" sets recurrent weights, which these cells lack
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.input_size)  # a linear layer's init: no recurrent weights
+        """``init="torch"``: U(-1/sqrt(I), 1/sqrt(I)), a linear layer's init (no recurrent
+        weights to scale by H); ``init="keras"``: Glorot-uniform weights, zero biases."""
+        if self.init != "torch":
+            return super().reset_parameters()
+        bound = 1.0 / math.sqrt(self.input_size)
         with torch.no_grad():
             for p in self.parameters():
                 p.uniform_(-bound, bound)
 
-    def init_state(self, batch_size: int, device=None, dtype=None) -> Tensor:
-        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-
-    def project_input(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight_ih, self.bias_ih)
-
     def forward(self, x_t: Tensor, h=None):
-        """One step (streaming): ``(x_t (B, I), h) -> (h', h')``."""
-        if h is None:
-            h = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-        return self.recur(self.project_input(x_t), h)
+        """One step (streaming): ``(x_t (B, I), h (B, H)) -> (h', h')``."""
+        return super().forward(x_t, h)
 
     def scan(self, x: Tensor, h0: Tensor, mask: Tensor | None = None) -> Tensor:
         """Every step at once: x (B, T, I), h0 (B, H) ≥ 0 -> states (B, T, H).
@@ -69,9 +70,6 @@ class _MinCell(nn.Module):
                              "states this cell produces always are")
         return log_scan(log_a, log_b, torch.log(h0))
 
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}"
-
 
 class MinGRUCell(_MinCell):
     """minGRU: the GRU with input-only gates and no reset gate.
@@ -81,6 +79,22 @@ class MinGRUCell(_MinCell):
         h' = (1 − z) ⊙ h + z ⊙ h̃          (a = 1 − z, b = z ⊙ h̃)
 
     Weights stack as z, h. Note z weighs the *new* candidate here, as in the paper.
+
+    Args:
+        input_size: I, features per step.
+        hidden_size: H.
+        bias: learn ``b_z`` and ``b_h``.
+        init: "torch" (a linear layer's) | "keras" (Glorot, zero biases).
+
+    Shapes:
+        x_t: (B, I); h: (B, H) ≥ 0; returns (y_t, h') both (B, H).
+        ``weight_ih`` (2H, I), ``bias_ih`` (2H,).
+
+    Example:
+        >>> cell = MinGRUCell(3, 5)
+        >>> y, h = cell(torch.randn(2, 3), None)
+        >>> h.shape
+        torch.Size([2, 5])
     """
 
     num_gates = 2
@@ -107,6 +121,22 @@ class MinLSTMCell(_MinCell):
         h' = f' ⊙ h + i' ⊙ h̃              (a = f', b = i' ⊙ h̃)
 
     Weights stack as f, i, h.
+
+    Args:
+        input_size: I, features per step.
+        hidden_size: H.
+        bias: learn ``b_f``, ``b_i`` and ``b_h``.
+        init: "torch" (a linear layer's) | "keras" (Glorot, zero biases).
+
+    Shapes:
+        x_t: (B, I); h: (B, H) ≥ 0; returns (y_t, h') both (B, H).
+        ``weight_ih`` (3H, I), ``bias_ih`` (3H,).
+
+    Example:
+        >>> cell = MinLSTMCell(3, 5)
+        >>> y, h = cell(torch.randn(2, 3), None)
+        >>> y.shape
+        torch.Size([2, 5])
     """
 
     num_gates = 3

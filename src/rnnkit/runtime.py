@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["resolve_device", "seed_everything", "evaluating"]
+__all__ = ["resolve_device", "seed_everything", "evaluating", "memory_available",
+           "check_memory", "format_bytes"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -50,3 +52,40 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
             yield model
     finally:
         model.train(was_training)
+
+
+def memory_available(device: str | torch.device = "cpu") -> int:
+    """Bytes that can still be allocated: ``MemAvailable`` (Linux) or free physical pages
+    (``os.sysconf``) for the CPU, free device memory for CUDA."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.mem_get_info(dev)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def check_memory(what: str, nbytes: float, device: str | torch.device = "cpu") -> None:
+    """Refuse, before allocating, ``nbytes`` that cannot fit: ``ValueError`` with one line,
+    ``"WHAT would need about 1.6 TiB, more than the 20.3 GiB of memory available here"``."""
+    available = memory_available(device)
+    if nbytes > available:
+        raise ValueError(f"{what} would need about {format_bytes(nbytes)}, more than the "
+                         f"{format_bytes(available)} of memory available here")

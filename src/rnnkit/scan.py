@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = ["log_scan"]
+
 
 def log_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor) -> Tensor:
     """All states of ``h_t = a_t h_{t-1} + b_t`` from their logs.
@@ -29,11 +31,10 @@ def log_scan(log_a: Tensor, log_b: Tensor, log_h0: Tensor) -> Tensor:
     return torch.exp(log_h[:, 1:])
 
 
-def log_g(x: Tensor) -> Tensor:
-    """log of minGRU's positive activation g(x) = x + 0.5 (x ≥ 0), σ(x) (x < 0)."""
-    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+def __getattr__(name: str):
+    """``g`` and ``log_g`` moved to ``rnnkit.min_cells`` (they belong to those cells)."""
+    if name in ("g", "log_g"):
+        from . import min_cells
 
-
-def g(x: Tensor) -> Tensor:
-    """minGRU's activation: continuous, positive, so states stay positive and have logs."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+        return getattr(min_cells, name)
+    raise AttributeError(f"module 'rnnkit.scan' has no attribute {name!r}")

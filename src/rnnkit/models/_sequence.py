@@ -18,8 +18,11 @@ def encoder(name: str, cell: str, input_size: int, hidden_size: int, num_layers:
     if not isinstance(cell, str):
         raise ValueError(f"{name}: cell must be a kind name (lstm, gru, rnn, irnn) so that "
                          f"checkpoints can rebuild it, got {type(cell).__name__}")
+    # the models' defaults (init "torch", activation "tanh") mean "not chosen": the layer
+    # refuses settings its cell does not take (an LSTM given activation="relu")
     return RNN(cell, input_size, hidden_size, num_layers, bidirectional=bidirectional,
-               dropout=dropout, init=init, activation=activation)
+               dropout=dropout, init=None if init == "torch" else init,
+               activation=None if activation == "tanh" else activation)
 
 
 def check_x(name: str, x, input_size: int) -> None:
