@@ -24,6 +24,9 @@ VERB_MODULES = [
     "rnnkit.cli.textgen",
     "rnnkit.cli.diagnose",
     "rnnkit.cli.translate",
+    "rnnkit.cli.export",
+    "rnnkit.cli.launch",
+    "rnnkit.cli.anomaly",
 ]
 
 
