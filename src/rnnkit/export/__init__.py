@@ -1,0 +1,143 @@
+"""Take a trained model out of rnnkit: ONNX graphs (whole sequence + streaming step), verified.
+
+``rnnkit.export(checkpoint_or_model, out_dir)`` writes a self-describing folder::
+
+    OUT/model.onnx          whole sequences: dynamic batch and time axes (+ lengths input)
+    OUT/step.onnx           one step, the state as explicit inputs/outputs (unidirectional)
+    OUT/encoder.onnx, OUT/decoder_step.onnx       translation models instead of the two above
+    OUT/export.json         task, model class and config, the application's settings, every
+                            graph's inputs/outputs (names, dtypes, shapes) and which outputs
+                            feed which inputs, and the verification figures
+    OUT/tokenizer.json      the vocabulary, where the model reads tokens (src_/tgt_ for
+                            translation)
+
+Each graph is run in onnxruntime on sample batches and compared with PyTorch before anything
+appears at ``OUT``: a difference beyond ``tolerance`` (1e-4) raises ``ExportError`` and leaves
+nothing behind (the folder is written under a temporary name and renamed at the end).
+
+Example:
+    >>> model = rnnkit.SequenceRegressor(1, 8)
+    >>> rnnkit.export(model, "exported")        # or a checkpoint folder
+    >>> # onnxruntime.InferenceSession("exported/step.onnx") ... see examples/onnx_generate.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from torch import nn
+
+from .graphs import Graph, Port, graphs_for, sample_inputs
+from .onnx_rnn import ExportError, onnx_recurrence
+
+__all__ = ["export", "ExportError", "FORMATS", "EXPORT_JSON", "Graph", "Port", "graphs_for",
+           "sample_inputs", "onnx_recurrence"]
+
+FORMATS = ("onnx",)
+EXPORT_JSON = "export.json"
+_TOKENIZER_TYPES = ("CharTokenizer", "WordTokenizer")
+
+
+def _is_tokenizer(value) -> bool:
+    return isinstance(value, dict) and value.get("type") in _TOKENIZER_TYPES and "itos" in value
+
+
+def _tokenizers(extras: dict) -> dict[str, dict]:
+    """File name -> tokenizer dict, for every tokenizer in ``extras`` (up to two levels deep)."""
+    found = {}
+    for key, value in extras.items():
+        if _is_tokenizer(value):
+            found[f"{key}.json"] = value
+        elif isinstance(value, dict):
+            for inner, v in value.items():
+                if _is_tokenizer(v) and f"{inner}.json" not in found:
+                    found[f"{inner}.json"] = v
+    return found
+
+
+def _load(source) -> tuple[nn.Module, dict, str | None]:
+    """(model, extras, task) of a checkpoint folder or an in-memory model."""
+    if isinstance(source, nn.Module):
+        return source.eval(), {}, None
+    from ..apps.base import task_of
+    from ..checkpoint import CheckpointError, load, load_extras
+
+    path = Path(source)
+    if not path.is_dir():
+        raise ExportError(f"export: {path} is not a checkpoint folder (written by rnnkit's "
+                          "train verbs or rnnkit.save)")
+    model, extras = load(path), load_extras(path)
+    try:
+        task = task_of(path)
+    except CheckpointError:
+        task = None  # a bare rnnkit.save checkpoint
+    return model, extras, task
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"export: {out} already exists; give a new folder for the export")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise ExportError(f"export: cannot write {out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"export: cannot write {out}: folder {parent} is not writable")
+
+
+def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A002
+           tolerance: float = 1e-4, verify: bool = True) -> Path:
+    """Export a checkpoint folder (or a model) to the new folder ``out``; returns its path.
+
+    Args:
+        source: a checkpoint folder (any application's, or ``rnnkit.save``'s) or a model.
+        out: the folder to create (must not exist, or be empty).
+        format: "onnx".
+        tolerance: the largest onnxruntime-vs-PyTorch difference accepted (relative above 1).
+        verify: run the check (always on from the CLI).
+
+    Raises:
+        ExportError: unknown format, unusable source or output, a model or layer with no
+            ONNX form, or a verification mismatch; nothing is written then.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"export: unknown format {format!r}; expected one of "
+                          f"{', '.join(FORMATS)}")
+    out = Path(out)
+    _check_out(out)
+    model, extras, task = _load(source)
+    graphs = graphs_for(model)
+    from .. import __version__
+    from .onnx_export import OPSET, verify_onnx, write_onnx
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent))
+    try:
+        checks = {}
+        for graph in graphs:
+            path = tmp / f"{graph.name}.onnx"
+            write_onnx(graph, path)
+            if verify:
+                checks[graph.name] = verify_onnx(graph, path, tolerance)
+        files = _tokenizers(extras)
+        for name, tok in files.items():
+            (tmp / name).write_text(json.dumps(tok, ensure_ascii=False) + "\n", encoding="utf-8")
+        doc = {"format": "rnnkit-onnx-export", "rnnkit_version": __version__, "opset": OPSET,
+               "task": task, "model_class": type(model).__name__,
+               "model_config": getattr(model, "config", None),
+               "extras": {k: v for k, v in extras.items() if not _is_tokenizer(v)},
+               "tokenizers": sorted(files),
+               "graphs": {g.name: g.describe() for g in graphs},
+               "verification": {"tolerance": tolerance, "max_difference": checks}}
+        (tmp / EXPORT_JSON).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
+                                       encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if out.is_dir():
+            out.rmdir()  # an empty folder given as the target
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
