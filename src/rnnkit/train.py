@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_no
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, check_folder, registered_models, save
 from .runtime import resolve_device, seed_everything
 from .training.data import (
     Arrays,
@@ -41,6 +42,7 @@ from .training.data import (
     to_device,
     try_first_batch,
 )
+from .training.distributed import start as start_distributed
 from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.state import read_state, restore, set_rng_state, write_epoch
@@ -100,7 +102,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         resume: bool = False, callbacks=(), seed: int | None = 0, device="auto",
         progress: bool = True, tbptt: int | None = None, shuffle: bool = True,
         max_nonfinite: int = 5, time_budget: float | None = None, metrics=(),
-        extras: dict | None = None) -> History:
+        extras: dict | None = None, monitor=None, mode: str = "min",
+        save_best=None, distributed="auto") -> History:
     """Train ``model`` on ``train_data`` by backpropagation through time; returns a History.
 
     Data: ``(X, y)`` NumPy arrays / tensors (``X`` may be a tuple or dict of arrays, e.g.
@@ -123,8 +126,18 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         clip_norm / clip_value: clip the global gradient norm / each gradient value. The
             global norm is recorded every step (``history.grad_norms``); rows report how often
             clipping fired (``clipped``, a share of steps).
-        early_stopping: patience in epochs on val_loss (train_loss without validation),
-            improving by more than ``min_delta``; ``restore_best`` puts the best weights back.
+        monitor / mode: what picks the best epoch: None (val_loss, or train_loss without
+            validation), a key of the epoch's row ("val_accuracy", ...), or a callable
+            ``monitor(model) -> float`` run after each epoch (its value joins the row under
+            the function's name, e.g. a ``def val_bleu(model)``); ``mode`` "min" or "max".
+            Ties go to the lower loss (val_loss, else train_loss).
+        early_stopping: patience in epochs without the monitored value improving by more
+            than ``min_delta``.
+        restore_best: with ``early_stopping``, ``monitor`` or ``save_best``, the best epoch's
+            weights are in the model when ``fit`` returns.
+        save_best: a checkpoint folder that holds the best epoch's model (``rnnkit.save``, with
+            ``extras`` plus ``epoch`` and the monitored value), rewritten when it improves. It
+            may be ``checkpoint_dir``: then the model there is the best, not the last.
         checkpoint_dir: after every epoch, writes the model (``rnnkit.save``, registered models
             only, with ``extras``), ``history.csv`` / ``history.json`` and ``resume/``.
         resume: continue the run stored in ``checkpoint_dir`` exactly (weights, optimizer,
@@ -147,6 +160,12 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         metrics: names ("accuracy", "mae", "mse", "rmse") or callables(pred, target) -> float,
             reported per epoch for training and validation (``val_`` prefix).
         extras: a JSON-able dict saved with the model checkpoint (``rnnkit.load_extras``).
+        distributed: "auto" (data-parallel with DistributedDataParallel when launched by
+            ``torchrun`` / ``rnnkit launch`` with WORLD_SIZE > 1), True (must be so launched)
+            or False. ``batch_size`` is then the global batch, split across processes: N
+            processes x ``batch_size/N`` rows take the steps one process takes with
+            ``batch_size``; tbptt streams are split the same way. Rank 0 alone writes the
+            checkpoint and history; see ``rnnkit.training.distributed``.
 
     Returns:
         ``History``: rows with epoch, train_loss, val_loss (None without validation),
@@ -178,6 +197,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     run_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"fit: checkpoint_dir {run_dir} exists and is not a folder")
+    best_dir, monitor_name = _check_monitor(monitor, mode, save_best, model)
+    keep_best = restore_best and (early_stopping is not None or monitor is not None
+                                  or best_dir is not None)
+    run, dev = start_distributed(distributed, dev)  # one process, or one of several
     model.to(dev)
     try_first_batch(model, train, loss_fn, dev, tbptt)
     opt = make_optimizer(optimizer, model, lr, weight_decay)
@@ -189,10 +212,13 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
 
     # 2. a fresh start, or the stored run continued exactly
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
+    best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
     if stored is not None:
         history = History(**stored["history"])
         best_value, best_weights = stored["best_value"], stored["best_weights"]
+        best_value, best_loss = best_value if isinstance(best_value, (tuple, list)) \
+            else (best_value, math.inf)
         bad_epochs, start = stored["bad_epochs"], stored["epoch"]
         restore(run_dir, model, opt, sched, stored)
         set_rng_state(stored["rng"], generators)
@@ -206,28 +232,35 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         seed_everything(seed)
         gen.manual_seed(0 if seed is None else seed)
 
-    # 3. the loop
+    # 3. the loop (under torchrun: this rank's share of every batch, the model in DDP)
+    train, val = run.shard(train), run.shard(val, train=False)
+    net = run.wrap(model)
+    run.seed(seed, start)
     t_begin, steps_per_epoch = time.perf_counter(), length(train)
+    lines = progress and not _is_terminal(sys.stderr)  # a log file: one line per epoch
     bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
-               disable=not progress or start >= epochs, unit="step", desc="fit", leave=False)
+               disable=not progress or lines or start >= epochs or not run.is_main, unit="step",
+               desc="fit", leave=False)
     nonfinite_run = 0
     for epoch in range(start, epochs):
         model.train()
+        run.epoch(epoch)
         t0, state = time.perf_counter(), None  # tbptt: every epoch starts from a zero state
         loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
         sums = MetricSum(metric_fns)
         for step, (inputs, target) in enumerate(pieces(train, tbptt)):
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             if tbptt:
-                pred, rest = call_model(model, inputs, state)
+                pred, rest = call_model(net, inputs, state)
                 state = detach(rest[0]) if rest else None  # truncate: no gradient past here
             else:
-                pred, _ = call_model(model, inputs)
+                pred, _ = call_model(net, inputs)
             loss_t = loss_fn(pred, target)
+            loss_v, n, finite = run.step(loss_t, target, loss_fn)  # summed over processes
             opt.zero_grad(set_to_none=True)
             norm, bad = None, "loss"
-            if torch.isfinite(loss_t):
-                loss_t.backward()
+            if finite:
+                run.backward(loss_t)
                 norm = float(get_total_norm([p.grad for p in params if p.grad is not None]))
                 bad = None if math.isfinite(norm) else "gradient"
             if bad:  # skip the step: weights and optimizer state stay as they were
@@ -252,24 +285,23 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                              if p.grad is not None)
                 clip_grad_value_(params, clip_value)
             opt.step()
-            n, loss_v = len(target), loss_t.detach().item()
             loss_sum, n_sum, clipped = loss_sum + loss_v * n, n_sum + n, clipped + fired
             norms.append(norm)
-            sums.update(pred, target)
+            run.update(sums, pred, target)
             bar.update(1)
             _emit(callbacks, "batch_end", {"epoch": epoch + 1, "step": step + 1, "loss": loss_v,
                                            "grad_norm": norm, "clipped": fired, "model": model})
-            if time_budget is not None and time.perf_counter() - t_begin > time_budget:
+            if time_budget is not None and run.any(time.perf_counter() - t_begin > time_budget):
                 history.stop_reason = "time_budget"
                 break
 
         # end of epoch: validate, record, schedule, stop early, call back, checkpoint
         steps = len(norms) + skipped
         row = {"epoch": epoch + 1, "train_loss": loss_sum / n_sum if n_sum else math.nan,
-               **sums.result()}
+               **run.result(sums)}
         row["val_loss"] = None
         if val is not None:
-            v = _evaluate(model, val, loss_fn, metric_fns, dev, tbptt)
+            v = _evaluate(model, val, loss_fn, metric_fns, dev, tbptt, run)
             row.update({"val_loss": v.pop("loss"), **{f"val_{k}": x for k, x in v.items()}})
         row.update(lr=opt.param_groups[0]["lr"],
                    grad_norm_mean=float(np.mean(norms)) if norms else math.nan,
@@ -278,43 +310,105 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                    seconds=round(time.perf_counter() - t0, 4))
         history.rows.append(row)
         history.grad_norms.extend(norms)
-        monitor = row["val_loss"] if val is not None else row["train_loss"]
+        loss_now = row["val_loss"] if val is not None else row["train_loss"]
+        value = _monitored(monitor, monitor_name, row, model, loss_now)
+        key = value if mode == "min" else -value  # lower is better
+        key = math.inf if math.isnan(key) else key  # NaN never counts as an improvement
         if isinstance(sched, ReduceLROnPlateau):
-            sched.step(monitor)
+            sched.step(key)
         elif sched is not None:
             sched.step()
-        if monitor < best_value - min_delta:
-            best_value, history.best_epoch, bad_epochs = monitor, epoch + 1, 0
-            if early_stopping is not None and restore_best:
+        if key < best_value - min_delta or (key == best_value and loss_now < best_loss):
+            best_value, best_loss, history.best_epoch, bad_epochs = key, loss_now, epoch + 1, 0
+            if keep_best:
                 best_weights = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
+            if best_dir is not None and run.is_main:
+                save(_savable(model), best_dir, extras={**(extras or {}), "epoch": epoch + 1,
+                                                       monitor_name: value})
         else:
             bad_epochs += 1
         if early_stopping is not None and bad_epochs >= early_stopping:
             history.stop_reason = "early_stopping"
-        if any(r is True for r in _emit(callbacks, "epoch_end",
-                                        {**row, "model": model, "history": history})):
+        if run.any(any(r is True for r in _emit(callbacks, "epoch_end",
+                                        {**row, "model": model, "history": history}))):
             history.stop_reason = "callback"
         done = history.stop_reason is not None or epoch + 1 == epochs
         if done and best_weights is not None and history.best_epoch != epoch + 1:
             model.load_state_dict(best_weights)  # restore_best
-        if run_dir is not None:
+        if run_dir is not None and run.is_main:
             write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
-                        best_value, best_weights, bad_epochs)
-        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
-            f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else ""))
+                        (best_value, best_loss), best_weights, bad_epochs,
+                        save_model=best_dir is None or best_dir.resolve() != run_dir.resolve())
+        summary = f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
+            f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else "")
+        bar.set_postfix_str(summary)
+        if lines and run.is_main:
+            print(f"fit: {summary} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
         if history.stop_reason is not None:
             break
     bar.close()
+    run.finish()
     _emit(callbacks, "train_end", {"model": model, "history": history})
     return history
 
 
 # ------------------------------------------------------------------------------ helpers
+def _check_monitor(monitor, mode, save_best, model):
+    """``(save_best folder or None, the monitored value's name)``, checked up front."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"fit: mode must be 'min' or 'max', got {mode!r}")
+    if monitor is None:
+        name = "loss"
+    elif callable(monitor):
+        name = getattr(monitor, "__name__", "monitor")
+        name = "monitor" if name.startswith("<") else name
+    elif isinstance(monitor, str) and monitor:
+        name = monitor
+    else:
+        raise ValueError(f"fit: monitor must be a row key or a callable, got {monitor!r}")
+    best_dir = None
+    if save_best is not None:
+        best_dir = check_folder(save_best, "fit: save_best")
+        if not isinstance(_savable(model), tuple(registered_models().values())):
+            raise ValueError(f"fit: save_best needs a registered model (rnnkit.register_model), "
+                             f"got {type(model).__name__}")
+    return best_dir, name
+
+
+def _savable(model: nn.Module) -> nn.Module:
+    """The registered model inside a wrapper that keeps it as ``.module`` (autocast, DDP)."""
+    while type(model) not in registered_models().values() and isinstance(
+            getattr(model, "module", None), nn.Module):
+        model = model.module
+    return model
+
+
+def _monitored(monitor, name, row, model, loss_now) -> float:
+    """The value that picks the best epoch, as a float."""
+    if monitor is None:
+        value = loss_now
+    elif callable(monitor):
+        value = row[name] = float(monitor(model))
+    else:
+        value = row.get(monitor)
+        if value is None:
+            raise ValueError(f"fit: monitor {monitor!r} is not in the epoch's row; it has "
+                             f"{', '.join(k for k, v in row.items() if v is not None)}")
+    return float(value)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def _emit(callbacks, event, info) -> list:
     return [cb(event, info) for cb in callbacks]
 
 
-def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt) -> dict:
+def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict:
     was_training = model.training
     model.eval()
     loss_sum, n_sum, state, sums = 0.0, 0, None, MetricSum(metric_fns)
@@ -330,6 +424,9 @@ def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt) -> dict:
             n_sum += len(target)
             sums.update(pred, target)
     model.train(was_training)
+    if run is not None:  # the shares of all processes
+        loss_sum, n_sum = run.sum(loss_sum, n_sum)
+        return {"loss": loss_sum / n_sum if n_sum else math.nan, **run.result(sums)}
     return {"loss": loss_sum / n_sum if n_sum else math.nan, **sums.result()}
 
 

@@ -119,10 +119,13 @@ def _tuples(x):
 
 
 def write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
-                best_weights, bad_epochs):
-    """Write the model, the history and the resume state for ``epoch`` (each atomically)."""
+                best_weights, bad_epochs, save_model: bool = True):
+    """Write the model, the history and the resume state for ``epoch`` (each atomically).
+
+    ``save_model`` False leaves the model files alone (``fit(save_best=run_dir)`` keeps the
+    best epoch's model there)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    if registered_models().get(type(model).__name__) is type(model):
+    if save_model and registered_models().get(type(model).__name__) is type(model):
         save(model, run_dir, extras=extras)
     history.write(run_dir)
     write_state(run_dir, epoch, {
