@@ -1,0 +1,305 @@
+"""ONNX export: every model kind, checked in onnxruntime against PyTorch (the oracle).
+
+For each model: the whole-sequence graph at batch 1 and 7 and several lengths, padded batches
+(each sequence gives what it gives alone), and the step graph carried over 50 steps equal to
+the whole-sequence output. Translation: the decoder step carried over the target equals the
+teacher-forced forward. Bad input: one line, exit 2, nothing left behind.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.cli.main import main
+from rnnkit.export import ExportError, export
+from rnnkit.export.onnx_export import session
+from rnnkit.layers import RNN
+
+pytest.importorskip("onnxruntime")
+
+TOL = 1e-5
+
+
+def _exported(model, tmp_path, name="out"):
+    out = export(model.eval(), tmp_path / name)
+    doc = json.loads((out / "export.json").read_text())
+    return out, doc, {g: session(out / f"{g}.onnx") for g in doc["graphs"]}
+
+
+def _close(got, want, tol=TOL):
+    want = want.detach().numpy() if isinstance(want, torch.Tensor) else want
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def _zeros(doc, graph, batch):
+    """Zero state inputs of ``graph`` for ``batch`` rows."""
+    out = {}
+    for port in doc["graphs"][graph]["inputs"]:
+        if port["name"] in ("h", "c", "feed"):
+            shape = [batch if d == "batch" else d for d in port["shape"]]
+            out[port["name"]] = np.zeros(shape, np.float32)
+    return out
+
+
+def _carry(doc, graph, outputs, sess):
+    names = [o.name for o in sess.get_outputs()]
+    return {doc["graphs"][graph]["carry"][n]: v for n, v in zip(names, outputs, strict=True)
+            if n in doc["graphs"][graph]["carry"]}
+
+
+# --------------------------------------------------------------- many-to-one / many-to-many
+SEQUENCE_MODELS = {
+    "regressor-lstm-2layers-standardized": lambda: rnnkit.SequenceRegressor(
+        3, 8, 2, num_layers=2, standardize=True),
+    "classifier-bigru-max": lambda: rnnkit.SequenceClassifier(
+        3, 8, 4, cell="gru", bidirectional=True, pooling="max"),
+    "classifier-rnn-sigmoid-last": lambda: rnnkit.SequenceClassifier(
+        3, 8, 4, cell="rnn", activation="sigmoid"),
+    "classifier-irnn-mean": lambda: rnnkit.SequenceClassifier(3, 8, 2, cell="irnn",
+                                                              pooling="mean"),
+    "tagger-bilstm-2layers": lambda: rnnkit.SequenceTagger(3, 8, 5, num_layers=2,
+                                                           bidirectional=True),
+    "tagger-gru": lambda: rnnkit.SequenceTagger(3, 8, 5, cell="gru"),
+    "textclassifier-features-attention": lambda: rnnkit.TextClassifier(
+        3, 8, 3, pooling="attention"),
+}
+
+
+def _with_stats(model):
+    if getattr(model, "standardize", False):
+        with torch.no_grad():
+            model.x_mean.copy_(torch.tensor([1.0, -2.0, 0.5]))
+            model.x_std.copy_(torch.tensor([2.0, 0.5, 3.0]))
+            model.y_mean.fill_(10.0)
+            model.y_std.fill_(4.0)
+    return model
+
+
+@pytest.mark.parametrize("name", SEQUENCE_MODELS)
+def test_sequence_models(name, tmp_path):
+    model = _with_stats(SEQUENCE_MODELS[name]()).eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert doc["model_class"] == type(model).__name__
+    for B, T in ((1, 1), (1, 9), (7, 4), (7, 13)):
+        x = torch.randn(B, T, 3)
+        lengths = torch.randint(1, T + 1, (B,))
+        lengths[0] = T
+        got = s["model"].run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+        _close(got, model(x, lengths))
+    # padded batch: every sequence as it is alone
+    x, lengths = torch.randn(5, 11, 3), torch.tensor([11, 1, 6, 3, 9])
+    padded = s["model"].run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+    for b in range(5):
+        L = int(lengths[b])
+        alone = s["model"].run(None, {"x": x[b:b + 1, :L].numpy(),
+                                      "lengths": np.array([L])})[0]
+        _close(padded[b:b + 1, :L] if padded.ndim == 3 else padded[b:b + 1], alone)
+    streams = not model.rnn.bidirectional and (name.startswith("tagger") or
+                                                getattr(model, "pooling", "") == "last")
+    assert ("step" in doc["graphs"]) == streams
+    if streams:
+        _check_step_50(model, doc, s, tagger=name.startswith("tagger"))
+
+
+def _check_step_50(model, doc, s, tagger):
+    """The step graph carried over 50 steps equals the whole-sequence outputs at each step."""
+    B, T = 2, 50
+    x = torch.randn(B, T, model.input_size)
+    feed, ys = _zeros(doc, "step", B), []
+    for t in range(T):
+        outs = s["step"].run(None, {"x_t": x[:, t].numpy(), **feed})
+        ys.append(outs[0])
+        feed = _carry(doc, "step", outs, s["step"])
+    ys = np.stack(ys, 1)  # (B, T, O)
+    if tagger:
+        _close(ys, model(x))
+        _close(ys, s["model"].run(None, {"x": x.numpy(), "lengths": np.array([T] * B)})[0])
+    else:  # y_t is the output for the prefix 1..t: all prefixes as one padded batch
+        prefixes = x[0:1].expand(T, -1, -1)
+        _close(ys[0], model(prefixes, torch.arange(1, T + 1)))
+        whole = s["model"].run(None, {"x": prefixes.numpy(), "lengths": np.arange(1, T + 1)})[0]
+        _close(ys[0], whole)
+
+
+def test_gru_reset_before_and_nonzero_bias(tmp_path):
+    """Cho et al.'s GRU (reset_after=False) is ONNX's linear_before_reset=0."""
+    model = rnnkit.SequenceTagger(3, 8, 2, cell="gru")
+    model.rnn = RNN("gru", 3, 8, 2, reset_after=False)
+    model.eval()
+    out, doc, s = _exported(model, tmp_path)
+    x, lengths = torch.randn(7, 6, 3), torch.tensor([6, 5, 4, 3, 2, 1, 6])
+    _close(s["model"].run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0],
+           model(x, lengths))
+    _check_step_50(model, doc, s, tagger=True)
+
+
+# ------------------------------------------------------------------------------- text
+def test_text_classifier_tokens_and_ngrams(tmp_path):
+    model = rnnkit.TextClassifier(None, 8, 3, vocab_size=40, embedding_dim=6, ngram_buckets=32)
+    with torch.no_grad():
+        model.ngrams.weight.normal_()
+        model.ngram_scale.fill_(0.7)
+    model.eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert "step" not in doc["graphs"]  # bidirectional
+    for B, T in ((1, 3), (7, 12)):
+        tokens = torch.randint(4, 40, (B, T))
+        lengths = torch.randint(2, T + 1, (B,))
+        lengths[0] = T
+        tokens[torch.arange(T)[None] >= lengths[:, None]] = 0
+        got = s["model"].run(None, {"tokens": tokens.numpy(), "lengths": lengths.numpy()})[0]
+        _close(got, model(tokens, lengths))
+
+
+def test_text_classifier_streams_tokens(tmp_path):
+    model = rnnkit.TextClassifier(None, 8, 3, vocab_size=40, embedding_dim=6,
+                                  bidirectional=False, pooling="last", cell="gru").eval()
+    out, doc, s = _exported(model, tmp_path)
+    tokens = torch.randint(4, 40, (1, 50))
+    feed = _zeros(doc, "step", 1)
+    for t in range(50):
+        outs = s["step"].run(None, {"token": tokens[:, t].numpy(), **feed})
+        feed = _carry(doc, "step", outs, s["step"])
+    _close(outs[0], model(tokens))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_language_model(cell, tmp_path):
+    model = rnnkit.LanguageModel(30, 16, num_layers=2, cell=cell, embedding_dim=8).eval()
+    out, doc, s = _exported(model, tmp_path)
+    for B, T in ((1, 1), (7, 9)):
+        tokens = torch.randint(4, 30, (B, T))
+        state = model.init_state(B)
+        state = tuple(torch.randn_like(t) for t in state) if cell == "lstm" else \
+            torch.randn_like(state)
+        flat = dict(zip(["h", "c"], state if cell == "lstm" else (state,)))
+        got = s["model"].run(None, {"tokens": tokens.numpy(),
+                                    **{k: v.numpy() for k, v in flat.items()}})
+        logits, final = model(tokens, state)
+        _close(got[0], logits)
+        for g, w in zip(got[1:], final if cell == "lstm" else (final,), strict=True):
+            _close(g, w)
+    tokens = torch.randint(4, 30, (2, 50))  # the step graph carried over 50 steps
+    feed, ys = _zeros(doc, "step", 2), []
+    for t in range(50):
+        outs = s["step"].run(None, {"token": tokens[:, t].numpy(), **feed})
+        ys.append(outs[0])
+        feed = _carry(doc, "step", outs, s["step"])
+    _close(np.stack(ys, 1), model(tokens)[0])
+
+
+# -------------------------------------------------------------------------- forecasting
+FORECASTERS = {
+    "direct-gaussian-covariates": lambda: rnnkit.Forecaster(3, 12, 4, covariate_size=2,
+                                                            output="gaussian"),
+    "recursive-quantile-lstm": lambda: rnnkit.Forecaster(2, 12, 4, mode="recursive",
+                                                         output="quantile", cell="lstm"),
+    "segrnn-gru-covariates": lambda: rnnkit.Forecaster(2, 12, 5, mode="segrnn",
+                                                       segment_length=4, hidden_size=8,
+                                                       covariate_size=1, norm="last"),
+    "segrnn-lstm-2layers": lambda: rnnkit.Forecaster(2, 10, 5, mode="segrnn", segment_length=4,
+                                                     hidden_size=8, cell="lstm", num_layers=2),
+}
+
+
+@pytest.mark.parametrize("name", FORECASTERS)
+def test_forecaster(name, tmp_path):
+    model = FORECASTERS[name]().eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert list(doc["graphs"]) == ["model"]  # a window model: no streaming step
+    K = model.covariate_size
+    for B in (1, 7):
+        x = 5 + 3 * torch.randn(B, model.lookback, model.input_size + K)
+        feed = {"x": x.numpy()}
+        fut = None
+        if K:
+            fut = torch.randn(B, model.horizon, K)
+            feed["future_covariates"] = fut.numpy()
+        _close(s["model"].run(None, feed)[0], model(x, fut))
+
+
+# --------------------------------------------------------------------------- translation
+@pytest.mark.parametrize("kw", [dict(), dict(cell="lstm", attention="bahdanau",
+                                             input_feeding=True, num_layers=2)])
+def test_seq2seq_decoder_step_equals_forward(kw, tmp_path):
+    model = rnnkit.Seq2Seq(20, 25, 16, **kw).eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert set(doc["graphs"]) == {"encoder", "decoder_step"}
+    for B, S, T in ((1, 4, 3), (7, 9, 50)):
+        src = torch.randint(4, 20, (B, S))
+        lengths = torch.randint(1, S + 1, (B,))
+        lengths[0] = S
+        tgt = torch.randint(4, 25, (B, T))
+        want_logits, want_attn = model(src, lengths, tgt)
+        enc = s["encoder"].run(None, {"src": src.numpy(), "src_lengths": lengths.numpy()})
+        names = [o.name for o in s["encoder"].get_outputs()]
+        values = dict(zip(names, enc, strict=True))
+        memory = {k: values[k] for k in ("memory", "keys", "mask")}
+        feed = {k: v for k, v in values.items() if k not in memory}
+        logits, attn = [], []
+        for t in range(T):
+            outs = s["decoder_step"].run(None, {"tokens": tgt[:, t].numpy(), **feed, **memory})
+            logits.append(outs[0])
+            attn.append(outs[1])
+            feed = _carry(doc, "decoder_step", outs, s["decoder_step"])
+        _close(np.stack(logits, 1), want_logits)
+        _close(np.stack(attn, 1), want_attn)
+
+
+# ------------------------------------------------------------------------ folder and CLI
+def test_export_folder_is_self_describing(tmp_path):
+    from rnnkit.data.tokenizers import CharTokenizer
+
+    tok = CharTokenizer().fit("hello world")
+    model = rnnkit.LanguageModel(tok.vocab_size, 8)
+    rnnkit.save(model, tmp_path / "ckpt", extras={"task": "textgen", "tokenizer": tok.to_dict(),
+                                                  "textgen": {"level": "char"}})
+    assert main(["export", "--checkpoint", str(tmp_path / "ckpt"), "--format", "onnx",
+                 "--out", str(tmp_path / "onnx"), "--quiet"]) == 0
+    files = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert files == ["export.json", "model.onnx", "step.onnx", "tokenizer.json"]
+    doc = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert doc["task"] == "textgen" and doc["extras"] == {"task": "textgen",
+                                                          "textgen": {"level": "char"}}
+    assert doc["graphs"]["step"]["carry"] == {"h_next": "h", "c_next": "c"}
+    assert max(doc["verification"]["max_difference"].values()) < 1e-5
+    assert json.loads((tmp_path / "onnx" / "tokenizer.json").read_text()) == tok.to_dict()
+
+
+def _bad(capsys, *args):
+    assert main(["export", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    return err
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    rnnkit.save(rnnkit.SequenceRegressor(1, 4), tmp_path / "ckpt")
+    ck, out = str(tmp_path / "ckpt"), str(tmp_path / "out")
+    assert "is not a checkpoint folder" in _bad(capsys, "--checkpoint", str(tmp_path / "nope"),
+                                                "--out", out)
+    assert "unknown format 'tflite'" in _bad(capsys, "--checkpoint", ck, "--out", out,
+                                             "--format", "tflite")
+    (tmp_path / "file").write_text("x")
+    assert "cannot write" in _bad(capsys, "--checkpoint", ck, "--out", str(tmp_path / "file/o"))
+    assert "already exists" in _bad(capsys, "--checkpoint", ck, "--out", str(tmp_path / "file"))
+    (tmp_path / "ckpt2").mkdir()
+    (tmp_path / "ckpt2" / "config.json").write_text("{not json")
+    assert "not valid JSON" in _bad(capsys, "--checkpoint", str(tmp_path / "ckpt2"),
+                                    "--out", out)
+    # a verification mismatch (here: an impossible tolerance) refuses and leaves nothing
+    err = _bad(capsys, "--checkpoint", ck, "--out", out, "--tolerance", "1e-30")
+    assert "differs from PyTorch by" in err and "nothing written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "ckpt2", "file"]
+
+
+def test_unexportable_cell_is_refused(tmp_path):
+    model = rnnkit.SequenceTagger(3, 8, 2)
+    model.rnn = RNN("mingru", 3, 8)
+    with pytest.raises(ExportError, match="MinGRU with mingru cells has no ONNX recurrent"):
+        export(model, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
