@@ -1,8 +1,9 @@
-"""Checkpoints: safetensors weights + a JSON config, written atomically, never unpickled.
+"""Checkpoints: safetensors weights + a JSON config, atomic as a whole, never unpickled.
 
 A checkpoint is a folder::
 
-    DIR/model.safetensors   the state dict (safetensors: no code runs on load)
+    DIR/model.safetensors   the state dict (safetensors: no code runs on load); its header
+                            also carries the whole config document and the save's id
     DIR/config.json         {"rnnkit_version", "model_class", "model_config", "extras", ...}
 
 A model class opts in with ``@register_model`` and keeps its JSON-able constructor arguments
@@ -10,15 +11,31 @@ in ``self.config``; ``load`` rebuilds it as ``cls(**model_config)`` and loads th
 ``extras`` carries what the model needs around it (a tokenizer's or scaler's ``to_dict()``,
 a window length, column names) and comes back with ``load_extras``.
 
-Writes are atomic: a new folder is written under a temporary name beside it and renamed into
-place; an existing folder gets each file written to a temporary name and ``os.replace``-d.
-Both files carry the same save id, so a reader never mixes the weights of one save with the
-config of another (it says so instead).
+Atomic as a whole: the new weights file, which holds the complete new checkpoint (weights
+and config), is written beside the old one and switched in with one ``os.replace``; only then
+is ``config.json`` replaced (a readable copy). Until that rename the old checkpoint is intact;
+after it the new one is complete, and a reader that finds an older ``config.json`` beside it
+(a write killed in between) takes the config from the weights' header. ``load`` never sees a
+mix: a ``config.json`` from a *later* save than the weights (tampering, or a writer without
+the lock) is refused. Checkpoints written by 0.1.0 (config only in ``config.json``) load as
+before.
+
+One writer per folder: ``writing(path)`` holds ``DIR/.rnnkit.lock`` (an exclusive
+``flock`` plus the owner's PID, host and start time, which a refusal names) for as long as a
+run writes there; ``save`` takes it for each write, ``fit`` for the whole run. A lock left by
+a killed process is stale (the kernel dropped its ``flock``) and is taken over. Taking the
+lock also removes stray ``.*.tmp`` files of killed writes.
+
+Every JSON part is checked when read (types, ranges); anything off is a ``CheckpointError``
+(a ``ValueError``) with one line. ``load`` builds the model on the meta device first and
+refuses, naming the estimate, one that would not fit in memory.
 
 Example:
     >>> model = rnnkit.SequenceRegressor(1, 8)
     >>> rnnkit.save(model, "ckpt", extras={"window": 3})
     >>> same = rnnkit.load("ckpt")
+    >>> with rnnkit.checkpoint.writing("run"):     # a whole training run's writes
+    ...     ...
 """
 
 from __future__ import annotations
@@ -27,26 +44,40 @@ import importlib
 import json
 import os
 import shutil
+import socket
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-__all__ = ["save", "load", "load_extras", "register_model", "registered_models",
-           "CheckpointError", "atomic_write", "check_folder", "WEIGHTS", "CONFIG"]
+try:
+    import fcntl
+except ImportError:  # not POSIX: the lock file alone (no stale detection by the kernel)
+    fcntl = None
 
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
+__all__ = ["save", "load", "load_extras", "register_model", "registered_models",
+           "CheckpointError", "FolderBusyError", "atomic_write", "check_folder", "writing",
+           "clean_stray_temps", "WEIGHTS", "CONFIG", "LOCK"]
+
+WEIGHTS, CONFIG, LOCK = "model.safetensors", "config.json", ".rnnkit.lock"
 FORMAT = "rnnkit-checkpoint"
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
 
 class CheckpointError(ValueError):
     """A checkpoint that exists but cannot be used: bad config, unknown class, wrong weights."""
+
+
+class FolderBusyError(CheckpointError):
+    """Another process holds the checkpoint folder's writer lock."""
 
 
 def register_model(cls: type[nn.Module]) -> type[nn.Module]:
@@ -112,6 +143,139 @@ def check_folder(path: str | os.PathLike, name: str = "checkpoint") -> Path:
     return path
 
 
+# ------------------------------------------------------------------------- one writer
+_HELD: dict[str, list] = {}  # resolved folder -> [open lock file or None, depth]
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a reused PID apart), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_line(lock: Path) -> str:
+    try:
+        info = json.loads(lock.read_text(encoding="utf-8"))
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["started"])))
+        return f"PID {int(info['pid'])} on {info['host']} (since {since})"
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return "another process"
+
+
+class writing:
+    """Hold the one-writer lock of checkpoint folder ``path`` (created if missing).
+
+    A context manager (``with writing(path): ...``) or ``acquire()`` / ``release()``.
+    Re-entrant within a process. A second process is refused at once with
+    ``FolderBusyError`` naming the owner. A lock whose owner died is stale and taken over.
+    Taking the lock removes stray temporary files of killed writes from the folder.
+    """
+
+    def __init__(self, path: str | os.PathLike, who: str = "rnnkit"):
+        self.path, self.who, self._key = Path(path), who, None
+
+    def __enter__(self) -> writing:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def acquire(self) -> writing:
+        if self._key is not None:
+            return self
+        created = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        key = str(self.path.resolve())
+        if key in _HELD:
+            _HELD[key][1] += 1
+            self._key = key
+            return self
+        try:
+            handle = self._lock_file()
+        except BaseException:
+            if created:
+                _rmdir_if_empty(self.path)
+            raise
+        _HELD[key] = [handle, 1]
+        self._key, self._created = key, created
+        clean_stray_temps(self.path)
+        return self
+
+    def _lock_file(self):
+        lock = self.path / LOCK
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                "process_start": _process_start(os.getpid()), "by": self.who,
+                "command": " ".join(sys.argv[:3])[:200]}
+        for _ in range(20):
+            if fcntl is None:
+                try:
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    raise FolderBusyError(f"{self.path} is being written by "
+                                          f"{_owner_line(lock)}; wait for it to finish, or "
+                                          f"delete {lock} if that process is gone") from None
+            else:
+                fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    raise FolderBusyError(f"{self.path} is being written by "
+                                          f"{_owner_line(lock)}; wait for it to finish or "
+                                          "choose another folder") from None
+                try:  # the file we locked must still be the one at the path
+                    same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    os.close(fd)
+                    continue
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(info) + "\n").encode("utf-8"))
+            return fd
+        raise FolderBusyError(f"{self.path}: could not take the writer lock {lock}")
+
+    def release(self) -> None:
+        key, self._key = self._key, None
+        if key is None or key not in _HELD:
+            return
+        _HELD[key][1] -= 1
+        if _HELD[key][1] > 0:
+            return
+        fd, _ = _HELD.pop(key)
+        try:
+            (Path(key) / LOCK).unlink(missing_ok=True)  # while still holding the flock
+        finally:
+            os.close(fd)
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def clean_stray_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove ``.*.tmp`` files and folders left in ``folder`` (and ``folder/resume``) by
+    writes that were killed; call it holding the folder's lock. Returns what it removed."""
+    removed = []
+    for where in (Path(folder), Path(folder) / "resume"):
+        if not where.is_dir():
+            continue
+        for tmp in where.glob(".*.tmp"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+# ------------------------------------------------------------------------------- save
 def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     cls = type(model)
     if _REGISTRY.get(cls.__name__) is not cls:
@@ -126,7 +290,8 @@ def _config_of(model: nn.Module, extras) -> dict[str, Any]:
 
     doc = {"format": FORMAT, "rnnkit_version": __version__, "model_class": cls.__name__,
            "model_module": cls.__module__, "model_config": config,
-           "extras": {} if extras is None else extras, "save_id": uuid.uuid4().hex}
+           "extras": {} if extras is None else extras, "save_id": uuid.uuid4().hex,
+           "saved_at": time.time()}
     for what, value in (("model.config", config), ("extras", doc["extras"])):
         try:
             json.dumps(value, allow_nan=False)
@@ -137,18 +302,18 @@ def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     return doc
 
 
-def _write_files(model: nn.Module, doc: dict, folder: Path, *, atomic_each: bool) -> None:
-    def weights(p: Path):
-        save_model(model, str(p), metadata={"format": "pt", "rnnkit_save_id": doc["save_id"]})
+def _write_files(model: nn.Module, doc: dict, folder: Path) -> None:
+    text = json.dumps(doc, indent=2) + "\n"
+
+    def weights(p: Path):  # the whole checkpoint in one file: its rename is the commit
+        save_model(model, str(p), metadata={"format": "pt", "rnnkit_save_id": doc["save_id"],
+                                            "rnnkit_config": text})
 
     def config(p: Path):
-        p.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        p.write_text(text, encoding="utf-8")
 
-    for name, writer in ((WEIGHTS, weights), (CONFIG, config)):  # config last: it names the save
-        if atomic_each:
-            atomic_write(folder / name, writer)
-        else:
-            writer(folder / name)
+    atomic_write(folder / WEIGHTS, weights)
+    atomic_write(folder / CONFIG, config)
 
 
 def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) -> Path:
@@ -158,49 +323,101 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
         model: an instance of a ``@register_model`` class with ``self.config``.
         path: the checkpoint folder. Other files in it (history, resume state) are kept.
         extras: a JSON-able dict stored beside the config (tokenizer/scaler ``to_dict()``...).
+
+    The write is atomic as a whole (module docstring) and takes the folder's writer lock:
+    ``FolderBusyError`` when another process holds it.
     """
     doc = _config_of(model, extras)  # every check before anything is written
     path = check_folder(path, "rnnkit.save:")
-    if path.is_dir():
-        _write_files(model, doc, path, atomic_each=True)
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    created = not path.exists()
     try:
-        _write_files(model, doc, tmp, atomic_each=False)
-        os.chmod(tmp, 0o777 & ~_UMASK)
-        os.replace(tmp, path)  # a new folder appears whole or not at all
-    except OSError:
-        if not path.is_dir():
-            raise
-        _write_files(model, doc, path, atomic_each=True)  # created meanwhile: file by file
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with writing(path):
+            _write_files(model, doc, path)
+    except BaseException:
+        if created:
+            _rmdir_if_empty(path)
+        raise
     return path
 
 
+# ------------------------------------------------------------------------------- load
+_DOC_TYPES = {"format": str, "rnnkit_version": str, "model_class": str, "model_module": str,
+              "model_config": dict, "extras": dict, "save_id": str, "saved_at": (int, float)}
+
+
+def _check_doc(doc, where: str) -> dict:
+    """config.json's schema: an object, required keys, every known key of its type."""
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"rnnkit.load: {where} must hold a JSON object")
+    missing = [k for k in ("model_class", "model_config") if k not in doc]
+    if missing:
+        raise CheckpointError(f"rnnkit.load: {where} lacks {', '.join(map(repr, missing))}")
+    for key, types in _DOC_TYPES.items():
+        value = doc.get(key)
+        if key in doc and (not isinstance(value, types) or isinstance(value, bool)):
+            want = "an object" if types is dict else "a number" if key == "saved_at" else \
+                "a string"
+            raise CheckpointError(f"rnnkit.load: {where}: {key} must be {want}, got "
+                                  f"{type(value).__name__}")
+    if doc.get("extras") is None:
+        doc["extras"] = {}
+    bad = [k for k in doc["model_config"] if not k.isidentifier()]
+    if bad:
+        raise CheckpointError(f"rnnkit.load: {where}: model_config has keys that are not "
+                              f"argument names: {', '.join(map(repr, bad[:3]))}")
+    return doc
+
+
+def _weights_header(weights: Path) -> dict:
+    """The safetensors header's metadata (str -> str); CheckpointError when unreadable."""
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises its own error types for a damaged header
+        raise CheckpointError(f"rnnkit.load: {weights} is not a safetensors file "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                              ) from None
+
+
 def _read_config(path: Path) -> dict:
+    """The config document of the newest complete save in ``path`` (module docstring)."""
     if not path.exists():
         raise FileNotFoundError(f"rnnkit.load: no checkpoint at {path}")
     if not path.is_dir():
         raise CheckpointError(f"rnnkit.load: {path} is not a checkpoint folder")
-    cfg = path / CONFIG
-    if not cfg.is_file():
+    cfg, weights = path / CONFIG, path / WEIGHTS
+    try:
+        meta = _weights_header(weights) if weights.is_file() else {}
+    except CheckpointError:
+        meta = {}  # reported by load, after config.json's own problems
+    doc = None
+    if cfg.is_file():
+        try:
+            doc = json.loads(cfg.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            if "rnnkit_config" not in meta:
+                raise CheckpointError(f"rnnkit.load: {cfg} is not valid JSON "
+                                      f"({str(e)[:200]})") from None
+        except OSError as e:
+            raise CheckpointError(f"rnnkit.load: cannot read {cfg} ({e.strerror})") from None
+    embedded = meta.get("rnnkit_config")
+    stale = doc is None or (isinstance(doc, dict) and doc.get("save_id") is not None
+                            and doc.get("save_id") != meta.get("rnnkit_save_id"))
+    if embedded is not None and stale:
+        try:
+            inner = json.loads(embedded)
+        except (json.JSONDecodeError, RecursionError):
+            raise CheckpointError(f"rnnkit.load: {weights}: its header's config is not valid "
+                                  "JSON") from None
+        newer = isinstance(doc, dict) and isinstance(inner, dict) and isinstance(
+            doc.get("saved_at"), (int, float)) and isinstance(inner.get("saved_at"), (int, float)
+                                                              ) and doc["saved_at"] > inner["saved_at"]
+        if not newer:  # a write killed between its two renames: the weights are the newer
+            return _check_doc(inner, f"{weights} (header)")
+    if doc is None:
         raise FileNotFoundError(f"rnnkit.load: {path} has no {CONFIG} (a checkpoint folder "
                                 f"holds {CONFIG} and {WEIGHTS}, written by rnnkit.save)")
-    try:
-        doc = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"rnnkit.load: {cfg} is not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise CheckpointError(f"rnnkit.load: {cfg} must hold a JSON object")
-    missing = [k for k in ("model_class", "model_config") if k not in doc]
-    if missing:
-        raise CheckpointError(f"rnnkit.load: {cfg} lacks {', '.join(map(repr, missing))}")
-    if not isinstance(doc["model_config"], dict):
-        raise CheckpointError(f"rnnkit.load: {cfg}: model_config must be an object")
-    return doc
+    return _check_doc(doc, str(cfg))
 
 
 def _model_class(doc: dict, cfg: Path) -> type[nn.Module]:
@@ -217,45 +434,75 @@ def _model_class(doc: dict, cfg: Path) -> type[nn.Module]:
     return _REGISTRY[name]
 
 
+def _build(cls, config: dict, cfg: Path, device) -> nn.Module:
+    """``cls(**config)``: first on the meta device to size it, then for real."""
+    from .runtime import check_memory
+
+    def fail(e: BaseException):
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return CheckpointError(f"rnnkit.load: {cfg}: model_config does not fit "
+                               f"{cls.__name__}: {detail}")
+
+    try:
+        with torch.device("meta"):
+            sized = cls(**config)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as e:
+        raise fail(e) from None
+    except Exception:  # a constructor that needs real data: size it by building it
+        sized = None
+    if sized is not None:
+        tensors = [*sized.parameters(), *sized.buffers()]
+        nbytes = sum(t.numel() * t.element_size() for t in tensors)
+        count = sum(t.numel() for t in sized.parameters())
+        del sized, tensors
+        try:
+            check_memory(f"rnnkit.load: {cfg}: {cls.__name__} with {count:.3g} parameters",
+                         nbytes, device)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
+    try:
+        return cls(**config)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as e:
+        raise fail(e) from None
+
+
 def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
-    """Rebuild the model saved in folder ``path``, weights loaded, in eval mode."""
+    """Rebuild the model saved in folder ``path``, weights loaded, in eval mode.
+
+    ``device``: "cpu", "cuda", "cuda:1", "auto"...; a device this machine lacks is a
+    ``ValueError`` saying so before anything is read.
+    """
+    from .runtime import resolve_device
+
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise ValueError(f"rnnkit.load: {e}") from None
     path = Path(path)
     doc = _read_config(path)
     cls = _model_class(doc, path / CONFIG)
-    try:
-        model = cls(**doc["model_config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"rnnkit.load: {path / CONFIG}: model_config does not fit "
-                              f"{cls.__name__}: {e}") from None
+    model = _build(cls, doc["model_config"], path / CONFIG, dev)
     weights = path / WEIGHTS
     if not weights.is_file():
         raise FileNotFoundError(f"rnnkit.load: {path} has {CONFIG} but no {WEIGHTS}")
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            save_id = (f.metadata() or {}).get("rnnkit_save_id")
-    except Exception as e:  # safetensors raises its own error types for a damaged header
-        raise CheckpointError(f"rnnkit.load: {weights} is not a safetensors file ({e})") from None
+    save_id = _weights_header(weights).get("rnnkit_save_id")
     if doc.get("save_id") and save_id != doc["save_id"]:
         raise CheckpointError(f"rnnkit.load: {CONFIG} and {WEIGHTS} in {path} come from "
                               "different saves (an interrupted write?); save the model again")
     try:
-        missing, unexpected = load_model(model, str(weights), strict=False, device=device)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else str(e)
+        missing, unexpected = load_model(model, str(weights), strict=False, device=str(dev))
+    except Exception as e:  # RuntimeError for shapes, safetensors' own errors for a bad body
+        first = str(e).strip().splitlines() or [type(e).__name__]
+        detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
         raise CheckpointError(f"rnnkit.load: {WEIGHTS} does not match {cls.__name__} built from "
                               f"{CONFIG}: {detail}") from None
     if missing or unexpected:
         raise CheckpointError(f"rnnkit.load: {WEIGHTS} does not match {cls.__name__} built from "
                               f"{CONFIG}: missing {sorted(missing)}, "
                               f"unexpected {sorted(unexpected)}")
-    return model.to(device).eval()
+    return model.to(dev).eval()
 
 
 def load_extras(path: str | os.PathLike) -> dict:
     """The ``extras`` dict stored by ``save`` (empty when none)."""
-    extras = _read_config(Path(path)).get("extras") or {}
-    if not isinstance(extras, dict):
-        raise CheckpointError(f"rnnkit.load_extras: {Path(path) / CONFIG}: extras must be "
-                              "an object")
-    return extras
+    return _read_config(Path(path))["extras"]
