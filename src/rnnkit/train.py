@@ -27,7 +27,7 @@ from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_no
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write, check_folder, registered_models, save
+from .checkpoint import atomic_write, check_folder, registered_models, save, writing
 from .runtime import resolve_device, seed_everything
 from .training.data import (
     Arrays,
@@ -194,9 +194,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         if val is not None:
             raise ValueError("fit: pass val_data or val_split, not both")
         train, val = split_tail(train, val_split, gen)
-    run_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"fit: checkpoint_dir {run_dir} exists and is not a folder")
+    run_dir = check_folder(checkpoint_dir, "fit: checkpoint_dir") if checkpoint_dir is not None \
+        else None
     best_dir, monitor_name = _check_monitor(monitor, mode, save_best, model)
     keep_best = restore_best and (early_stopping is not None or monitor is not None
                                   or best_dir is not None)
@@ -210,7 +209,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     if isinstance(train, torch.utils.data.DataLoader) and train.generator is not None:
         generators["loader"] = train.generator
 
-    # 2. a fresh start, or the stored run continued exactly
+    # 2. a fresh start, or the stored run continued exactly; one writer holds run_dir
+    writer = writing(run_dir, "fit").acquire() if run_dir is not None and run.is_main else None
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
     best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
@@ -269,6 +269,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                             bad, epoch + 1, step + 1, nonfinite_run)
                 if nonfinite_run >= max_nonfinite:
                     bar.close()
+                    writer and writer.release()
                     kept = (f"; {run_dir} keeps the last good epoch ({len(history)})"
                             if run_dir is not None and len(history) else "")
                     raise NonFiniteError(
@@ -347,6 +348,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         if history.stop_reason is not None:
             break
     bar.close()
+    writer and writer.release()
     run.finish()
     _emit(callbacks, "train_end", {"model": model, "history": history})
     return history

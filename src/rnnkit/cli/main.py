@@ -12,11 +12,12 @@ import importlib
 import os
 import sys
 
-from .common import examples
+from .common import Parser, apply_threads, examples
 
 # verb modules, in the order --help lists them
 VERB_MODULES = [
     "rnnkit.cli.demo",
+    "rnnkit.cli.regress",
     "rnnkit.cli.train",
     "rnnkit.cli.predict",
     "rnnkit.cli.classify",
@@ -27,11 +28,12 @@ VERB_MODULES = [
     "rnnkit.cli.export",
     "rnnkit.cli.launch",
     "rnnkit.cli.anomaly",
+    "rnnkit.cli.serve",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnnkit",
         description="Recurrent neural networks: train, predict, generate, forecast, classify.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_threads(args)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)

@@ -1,0 +1,100 @@
+"""``rnnkit launch``: run a training verb on several processes or machines, via torchrun.
+
+``rnnkit launch --nproc N VERB ...`` is ``torchrun --standalone --nproc-per-node N -m rnnkit
+VERB ...`` (PyTorch's own launcher, ``torch.distributed.run``): N processes run the same verb
+and ``rnnkit.fit`` trains them data-parallel with DistributedDataParallel (gloo on CPU, NCCL on
+CUDA). ``--batch-size`` keeps its meaning: the global batch, split across all processes.
+
+Several machines: the same command on each, with ``--nnodes M --node-rank I
+--rdzv-endpoint HOST:PORT`` (HOST: the machine with node rank 0, reachable from the others).
+When a process fails or is killed, torchrun stops the others and this command exits with
+status 1 and one line naming the rank; rerun with the verb's ``--resume`` to continue from
+the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .common import UsageError, examples, new_parser
+
+EXAMPLES = (
+    "rnnkit launch --nproc 2 train --csv series.csv --target value --window 3 "
+    "--checkpoint runs/next",
+    "rnnkit launch --nproc 2 textgen train --text input.txt --checkpoint runs/lm",
+    "rnnkit launch --nnodes 2 --node-rank 0 --nproc 1 --rdzv-endpoint 10.0.0.1:29500 "
+    "train --csv series.csv --target value --window 3 --checkpoint runs/next",
+)
+
+
+def register(subparsers) -> None:
+    p = new_parser(subparsers, "launch", help="run a training verb on N processes / machines "
+                   "(torchrun)", epilog=examples(*EXAMPLES),
+                   description="Run a training verb on several processes or machines, via "
+                   "torchrun (torch.distributed.run).")
+    p.add_argument("--nproc", type=int, default=2, metavar="N",
+                   help="processes on this machine (default 2; one per GPU on GPU machines)")
+    p.add_argument("--nnodes", type=int, default=1, metavar="M",
+                   help="machines taking part (default 1)")
+    p.add_argument("--node-rank", type=int, default=0, metavar="I",
+                   help="this machine's number, 0..M-1 (default 0)")
+    p.add_argument("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+                   help="where node 0 listens (required with --nnodes > 1)")
+    p.add_argument("--max-restarts", type=int, default=0, metavar="K",
+                   help="restart the whole group up to K times after a failure (default 0)")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="VERB ...",
+                   help="the rnnkit verb and its options, e.g. train --csv ...")
+    p.set_defaults(run=run)
+
+
+def torchrun_args(args) -> list[str]:
+    """torchrun's command line for ``args`` (checked; raises UsageError)."""
+    for name in ("nproc", "nnodes"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if not 0 <= args.node_rank < args.nnodes:
+        raise UsageError(f"--node-rank must lie in 0..{args.nnodes - 1}, got {args.node_rank}")
+    if args.max_restarts < 0:
+        raise UsageError(f"--max-restarts must be >= 0, got {args.max_restarts}")
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command or command[0].startswith("-"):
+        raise UsageError("expected a verb to run, e.g. rnnkit launch --nproc 2 train --csv ...")
+    if command[0] == "launch":
+        raise UsageError("rnnkit launch cannot launch itself")
+    out = ["--nproc-per-node", str(args.nproc), "--max-restarts", str(args.max_restarts)]
+    if args.nnodes == 1 and args.rdzv_endpoint is None:
+        out.append("--standalone")  # a free port on this machine
+    else:
+        if args.rdzv_endpoint is None or ":" not in args.rdzv_endpoint:
+            raise UsageError(f"--nnodes {args.nnodes} needs --rdzv-endpoint HOST:PORT (the "
+                             "address of the machine with --node-rank 0)")
+        out += ["--nnodes", str(args.nnodes), "--node-rank", str(args.node_rank),
+                "--rdzv-endpoint", args.rdzv_endpoint]
+    return [*out, "-m", "rnnkit", *command]
+
+
+def run(args) -> int:
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    argv = torchrun_args(args)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    try:
+        torchrun.run(torchrun.parse_args(argv))
+    except ChildFailedError as e:
+        print(f"rnnkit launch: error: {failure_line(e)}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def failure_line(e) -> str:
+    """One line for torchrun's ChildFailedError: the first failed rank and how it ended."""
+    rank, f = e.get_first_failure()
+    how = f"was killed by {f.signal_name()}" if f.exitcode < 0 else f"exited with status " \
+        f"{f.exitcode}"
+    others = len(e.failures) - 1
+    more = f" (and {others} other failure{'s' if others > 1 else ''})" if others > 0 else ""
+    return (f"rank {rank} (pid {f.pid}) {how}{more}; torchrun stopped the other processes. "
+            "The last checkpoint is complete: rerun with --resume to continue")
