@@ -1,0 +1,186 @@
+"""NAB v1.1: rnnkit's anomaly detector over all 58 streams, scored by the benchmark's scorer.
+
+Each file is processed on its own, in time order, with the benchmark's rules: the model learns
+only the file's probationary period (the first min(15 %, 750) readings) and, with
+``--update-every``, refits online on the latest readings it has already scored; every score
+depends on the readings up to it only. The detector is ``rnnkit.apps.anomaly`` used through
+its public API (``train`` on the file's rows, ``load``, ``predict``); its output is the
+log-scaled anomaly likelihood (0.99999 → 0.5, as NAB's HTM results), zero for the readings
+within ``holdoff`` after a reading whose likelihood reached the flag threshold.
+
+    nice -n 10 .venv/bin/python benchmarks/nab.py --out /tmp/nab-rnnkit --score
+
+``--score`` copies the (read-only) NAB folder to a scratch folder, puts the results beside
+``results/null`` and runs ``run.py -d rnnkit --optimize --score --normalize`` in a separate
+virtual environment (``--nab-python``, default /tmp/nabenv/bin/python, with pandas<2.3,
+simplejson and scikit-learn). ``--quick`` scores in-process with NAB's own sweeper (same
+arithmetic, for development on a subset given by ``--files``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnkit.apps import anomaly
+
+DETECTOR = "rnnkit"
+PROFILES = {"standard": (1.0, 0.11, 1.0), "reward_low_FP_rate": (1.0, 0.22, 1.0),
+            "reward_low_FN_rate": (1.0, 0.11, 2.0)}  # tp, fp, fn weights (config/profiles.json)
+
+
+def nab_root() -> Path:
+    base = Path(os.environ.get("RNNKIT_DATA", Path(__file__).resolve().parents[2] / "shared"
+                               / "data"))
+    return base / "nab"
+
+
+def default_config(args) -> anomaly.Config:
+    return anomaly.Config(
+        detector=args.detector, cell=args.cell, hidden_size=args.hidden_size,
+        epochs=args.epochs, lr=args.lr, chunk=args.chunk, learning_fraction=0.15,
+        learning_rows=750, update_every=args.update_every, update_epochs=args.update_epochs,
+        short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
+        extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
+        holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_column="timestamp",
+        value_columns=["value"], seed=args.seed)
+
+
+def detect(path: Path, config: anomaly.Config, work: Path) -> pd.DataFrame:
+    """The NAB result frame (timestamp, value, anomaly_score) of one data file."""
+    frame = pd.read_csv(path)
+    ck = work / path.stem
+    anomaly.train(replace(config, checkpoint=str(ck)), data=frame)
+    scored = anomaly.load(ck).predict(frame)
+    lik = scored["likelihood"].to_numpy()
+    flags = scored["flag"].to_numpy()
+    out = np.array([anomaly.log_likelihood(v) for v in lik])
+    quiet = np.zeros(len(out), dtype=bool)  # the readings a flag's holdoff silenced
+    for i in np.flatnonzero(flags):
+        quiet[i + 1:i + 1 + config.holdoff] = True
+    out[quiet] = 0.0
+    return pd.DataFrame({"timestamp": frame["timestamp"], "value": frame["value"],
+                         "anomaly_score": np.round(out, 6)})
+
+
+def windows_of(root: Path) -> dict:
+    return json.loads((root / "labels" / "combined_windows.json").read_text())
+
+
+def write_results(name: str, result: pd.DataFrame, windows: dict, out: Path) -> None:
+    ts = pd.to_datetime(result["timestamp"])
+    label = np.zeros(len(result), dtype=int)
+    for a, b in windows[name]:
+        label[((ts >= pd.Timestamp(a)) & (ts <= pd.Timestamp(b))).to_numpy()] = 1
+    folder, file = name.split("/")
+    dest = out / DETECTOR / folder / f"{DETECTOR}_{file}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    result.assign(label=label).to_csv(dest, index=False)
+
+
+def quick_score(root: Path, results: dict[str, pd.DataFrame], windows: dict) -> dict:
+    """NAB's sweeper in-process over ``results`` (optimised threshold per profile)."""
+    sys.path.insert(0, str(root))
+    sys.dont_write_bytecode = True
+    from nab.sweeper import Sweeper
+
+    out = {}
+    for profile, (tp, fp, fn) in PROFILES.items():
+        sweeper = Sweeper(probationPercent=0.15, costMatrix={
+            "tpWeight": tp, "fpWeight": fp, "fnWeight": fn, "tnWeight": 1.0})
+        rows, n_windows = [], 0
+        for name, res in results.items():
+            ts = list(pd.to_datetime(res["timestamp"]))
+            lim = [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in windows[name]]
+            n_windows += len(lim)
+            rows += sweeper.calcSweepScore(ts, list(res["anomaly_score"]), lim, name)
+        best = max(sweeper.calcScoreByThreshold(rows), key=lambda s: s.score)
+        null, perfect = -fn * n_windows, tp * n_windows
+        out[profile] = (100 * (best.score - null) / (perfect - null), best.threshold,
+                        best.tp, best.fp)
+    return out
+
+
+def official_score(results_dir: Path, root: Path, python: str) -> str:
+    """Run NAB's ``run.py --optimize --score --normalize`` on a scratch copy; its output."""
+    scratch = Path(tempfile.mkdtemp(prefix="nab-score-"))
+    shutil.copytree(root, scratch / "nab", ignore=shutil.ignore_patterns("__pycache__"))
+    for p in (scratch / "nab").rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    dest = scratch / "nab" / "results" / DETECTOR
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(results_dir / DETECTOR, dest)
+    cmd = [python, "run.py", "-d", DETECTOR, "--optimize", "--score", "--normalize",
+           "--skipConfirmation"]
+    done = subprocess.run(cmd, cwd=scratch / "nab", capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"NAB scorer failed:\n{done.stdout}\n{done.stderr}")
+    final = json.loads((scratch / "nab" / "results" / "final_results.json").read_text())
+    return done.stdout + "\n" + json.dumps(final.get(DETECTOR), indent=1)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="/tmp/nab-rnnkit", help="results folder")
+    p.add_argument("--files", default="*", help="glob over folder/file.csv (default: all 58)")
+    p.add_argument("--detector", default="forecast")
+    p.add_argument("--cell", default="lstm")
+    p.add_argument("--hidden-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--chunk", type=int, default=32)
+    p.add_argument("--update-every", type=int, default=None)
+    p.add_argument("--update-epochs", type=int, default=3)
+    p.add_argument("--short-window", type=int, default=10)
+    p.add_argument("--long-window", type=int, default=8640)
+    p.add_argument("--min-std", type=float, default=0.05)
+    p.add_argument("--extreme-margin", type=float, default=None)
+    p.add_argument("--flag-threshold", type=float, default=0.9999)
+    p.add_argument("--holdoff", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="score in-process (NAB's sweeper)")
+    p.add_argument("--score", action="store_true", help="run NAB's scorer (all 58 files)")
+    p.add_argument("--nab-python", default="/tmp/nabenv/bin/python")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    root = nab_root()
+    windows = windows_of(root)
+    names = sorted(n for n in windows if fnmatch.fnmatch(n, args.files))
+    config = default_config(args).check()
+    out = Path(args.out)
+    work = Path(tempfile.mkdtemp(prefix="nab-ck-"))
+    results, cpu0, wall0 = {}, time.process_time(), time.perf_counter()
+    for name in names:
+        c0 = time.process_time()
+        results[name] = detect(root / "data" / name, config, work)
+        write_results(name, results[name], windows, out)
+        print(f"{name:60s} {len(results[name]):6d} rows {time.process_time() - c0:6.1f} "
+              "CPU s", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(f"\n{len(names)} files, {sum(map(len, results.values()))} readings: "
+          f"{cpu:.0f} CPU s ({cpu / 60:.1f} CPU min), {wall:.0f} s wall; results in {out}")
+    print("config:", json.dumps({k: v for k, v in vars(args).items()
+                                 if k not in ("out", "nab_python")}))
+    if args.quick:
+        for profile, (score, thr, tp, fp) in quick_score(root, results, windows).items():
+            print(f"{profile:20s} {score:6.2f}  (threshold {thr:.4f}, tp {tp}, fp {fp})")
+    if args.score:
+        print(official_score(out, root, args.nab_python))
+
+
+if __name__ == "__main__":
+    main()

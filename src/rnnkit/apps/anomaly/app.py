@@ -1,0 +1,249 @@
+"""Training, loading and the Predictor of the anomaly application."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ... import checkpoint
+from ...checkpoint import check_folder, load_extras
+from ...runtime import seed_everything
+from ...train import History
+from ..base import TASK_KEY, Predictor
+from .config import Config
+from .data import read_sequences, read_stream
+from .plot import plot_scores
+from .detector import (
+    StreamScorer,
+    build_model,
+    fit_sequences,
+    fit_stream,
+    sequence_scores,
+    stream_errors,
+)
+
+__all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
+
+TASK = "anomaly"
+STREAM_THRESHOLD = 0.9999  # the likelihood a stream flag needs unless Config.threshold says
+
+
+def learning_rows(n: int, config: Config) -> int:
+    """Rows at the start of an ``n``-reading stream the model learns from."""
+    rows = max(1, math.floor(config.learning_fraction * n))
+    return min(rows, config.learning_rows) if config.learning_rows is not None else rows
+
+
+def _check_constant(values: np.ndarray, columns, source: str, config: Config, what: str):
+    std = values.reshape(len(values), -1).std(0)
+    if (std == 0).any() and not config.allow_constant:
+        name = columns[int(np.argmax(std == 0))] if columns else "the values"
+        raise ValueError(f"{what} of {source} is constant ({name} is always "
+                         f"{values.reshape(len(values), -1)[0, int(np.argmax(std == 0))]:g}): "
+                         "nothing to learn; pass --allow-constant to accept it")
+
+
+def train(config: Config, data=None) -> History:
+    """Learn normal behaviour and write ``config.checkpoint``; returns the fit History.
+
+    Stream: the model learns the first ``learning_rows`` readings of ``data`` (a CSV path or
+    DataFrame; default ``config.data``); the mean absolute error per value column there
+    normalises later scores. Sequences: it learns the rows of the normal class; the flag
+    threshold is ``config.threshold`` or the ``quantile`` of the training scores.
+    """
+    config.check()
+    source = config.data if data is None else data
+    check_folder(config.checkpoint, "--checkpoint")
+    seed_everything(config.seed)
+    if config.layout == "stream":
+        stream = read_stream(source, config, min_rows=config.window)
+        n = learning_rows(len(stream), config)
+        values = stream.values[:n]
+        if n < max(config.window, 3):
+            raise ValueError(f"the learning period of {stream.source} has {n} readings "
+                             f"({config.learning_fraction:g} of {len(stream)}), shorter than "
+                             f"the window ({config.window}); give a longer stream")
+        _check_constant(values, stream.columns, stream.source, config, "the learning period")
+        model = build_model(config, values.shape[1])
+        model.set_scaler(values.mean(0), values.std(0))
+        history = fit_stream(model, values, config, epochs=config.epochs, seed=config.seed)
+        err = stream_errors(model, values, config.window)[1:]
+        scale = np.maximum(err.mean(0), 1e-3)
+        meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
+                "threshold": STREAM_THRESHOLD if config.threshold is None
+                else config.threshold}
+    else:
+        seqs = read_sequences(source, config)
+        labels = seqs.labels
+        normal = config.normal_label
+        if labels is not None and normal is None:
+            kinds, counts = np.unique(labels, return_counts=True)
+            normal = str(kinds[np.argmax(counts)])
+        if labels is not None and normal not in set(labels):
+            raise ValueError(f"normal_label {normal!r} is not a class of {seqs.source}; its "
+                             f"classes are: {', '.join(sorted(set(labels)))}")
+        values = seqs.values if labels is None else seqs.values[labels == normal]
+        _check_constant(values, None, seqs.source, config, "the normal sequences")
+        model = build_model(config, values.shape[2])
+        model.set_scaler(values.reshape(-1, values.shape[2]).mean(0),
+                         values.reshape(-1, values.shape[2]).std(0))
+        history = fit_sequences(model, values, config)
+        scores = sequence_scores(model, values)
+        threshold = (float(np.quantile(scores, config.quantile)) if config.threshold is None
+                     else config.threshold)
+        meta = {"length": int(values.shape[1]), "normal_label": normal,
+                "threshold": threshold, "train_scores": [float(np.mean(scores)),
+                                                         float(np.max(scores))]}
+    checkpoint.save(model, config.checkpoint,
+                    extras={TASK_KEY: TASK, "config": asdict(config), **meta})
+    history.write(check_folder(config.checkpoint))
+    return history
+
+
+def load(path, device: str = "cpu") -> AnomalyPredictor:
+    """The ``AnomalyPredictor`` of a checkpoint folder written by ``train``."""
+    extras = load_extras(path)
+    model = checkpoint.load(path, device=device).eval()
+    config = Config(**extras["config"])
+    return AnomalyPredictor(model, config, path, meta=extras)
+
+
+class AnomalyPredictor(Predictor):
+    """A trained detector.
+
+    Stream checkpoints: ``predict(csv_or_frame, online=False) -> DataFrame`` with the time
+    column, the value columns, ``score`` (normalised error), ``likelihood`` and ``flag``
+    (+ ``label`` when the data has one); ``stream(readings)`` yields ``(score, likelihood,
+    flag)`` one reading at a time, carrying the recurrent state (the same numbers as
+    ``predict``). Sequence checkpoints: ``predict`` returns one row per sequence (``line``,
+    ``label``, ``score``, ``flag``). ``evaluate(labelled) -> dict`` of precision, recall, F1,
+    ROC-AUC, PR-AUC (and accuracy for sequences).
+    """
+
+    task = TASK
+
+    def __init__(self, model, config: Config, path=None, meta: dict | None = None):
+        super().__init__(model, config, path)
+        self.meta = dict(meta or {})
+        self.threshold = float(self.meta["threshold"])
+
+    def configure(self, **settings) -> AnomalyPredictor:
+        """Change scoring settings (``threshold``, ``holdoff``, ``update_every``, ``fill``,
+        ``allow_gaps``, the likelihood's windows...) for later calls; returns self."""
+        settings = {k: v for k, v in settings.items() if v is not None or k == "threshold"}
+        threshold = settings.pop("threshold", None)
+        self.config = replace(self.config, **settings).check()
+        if threshold is not None:
+            self.threshold = float(threshold)
+        return self
+
+    # ------------------------------------------------------------------------ streams
+    def scorer(self) -> StreamScorer:
+        """A fresh ``StreamScorer`` (the stream's state at its first reading)."""
+        return StreamScorer(self.model, self.config, np.asarray(self.meta["scale"]),
+                            threshold=self.threshold, learned_rows=self.meta["learned_rows"])
+
+    def _stream_only(self, what: str) -> None:
+        if self.config.layout != "stream":
+            raise ValueError(f"anomaly {what}: this checkpoint scores sequences, not streams")
+
+    def stream(self, readings: Iterable) -> Iterator[tuple[float, float, bool]]:
+        """``(score, likelihood, flag)`` per reading (a number, or F numbers), in order."""
+        self._stream_only("stream")
+        scorer, F = self.scorer(), len(self.meta["columns"])
+        for i, reading in enumerate(readings):
+            value = np.asarray(reading, dtype=np.float64).reshape(-1)
+            if value.shape != (F,) or not np.isfinite(value).all():
+                raise ValueError(f"anomaly stream: reading {i + 1} is {reading!r}; expected "
+                                 f"{F} finite number(s)")
+            yield scorer.step(value)
+
+    def predict(self, data, *, online: bool = False) -> pd.DataFrame:
+        """Scores of a stream CSV/DataFrame (or sequences); see the class docstring.
+        ``online``: score one reading at a time (``stream``'s path; the same numbers)."""
+        if self.config.layout == "sequences":
+            return self._predict_sequences(data)
+        stream = self._read(data)
+        scorer = self.scorer()
+        rows = ([scorer.step(v) for v in stream.values] if online
+                else scorer.run(stream.values))
+        out = pd.DataFrame({stream.time_column: stream.times})
+        for j, c in enumerate(stream.columns):
+            out[c] = stream.values[:, j]
+        out["score"] = [r[0] for r in rows]
+        out["likelihood"] = [r[1] for r in rows]
+        out["flag"] = np.array([r[2] for r in rows], dtype=np.int64)
+        if stream.labels is not None:
+            out["label"] = stream.labels
+        return out
+
+    def _predict_sequences(self, data) -> pd.DataFrame:
+        seqs = read_sequences(data, self.config, length=int(self.meta["length"]))
+        scores = sequence_scores(self.model, seqs.values)
+        out = pd.DataFrame({"line": seqs.lines})
+        if seqs.labels is not None:
+            out["label"] = seqs.labels
+        out["score"] = scores
+        out["flag"] = (scores > self.threshold).astype(np.int64)
+        return out
+
+    def _read(self, data, labels: bool | None = None):
+        config = replace(self.config, value_columns=self.meta["columns"])
+        return read_stream(data, config, min_rows=config.window, labels=labels)
+
+    def evaluate(self, data) -> dict[str, float]:
+        """Precision, recall, F1 of the flags and ROC-AUC, PR-AUC of the scores on labelled
+        data (streams: 0/1 label column; sequences: anomalous = not the normal class)."""
+        from sklearn.metrics import (
+            average_precision_score,
+            f1_score,
+            precision_score,
+            recall_score,
+            roc_auc_score,
+        )
+
+        if self.config.layout == "stream":
+            self._read(data, labels=True)  # refuses data without labels
+            frame = self.predict(data)
+            truth, ranking = frame["label"].to_numpy(), frame["likelihood"].to_numpy()
+        else:
+            frame = self._predict_sequences(data)
+            if "label" not in frame:
+                raise ValueError("anomaly evaluate: the sequences carry no labels")
+            truth = (frame["label"] != self.meta["normal_label"]).to_numpy().astype(int)
+            ranking = frame["score"].to_numpy()
+        flags = frame["flag"].to_numpy()
+        both = len(set(truth)) == 2
+        result = {
+            "precision": float(precision_score(truth, flags, zero_division=0)),
+            "recall": float(recall_score(truth, flags, zero_division=0)),
+            "f1": float(f1_score(truth, flags, zero_division=0)),
+            "roc_auc": float(roc_auc_score(truth, ranking)) if both else math.nan,
+            "pr_auc": float(average_precision_score(truth, ranking)) if both else math.nan,
+            "anomalies": int(truth.sum()), "flagged": int(flags.sum()), "n": int(len(truth)),
+        }
+        if self.config.layout == "sequences":
+            result["accuracy"] = float((truth == flags).mean())
+        return result
+
+    def score_file(self, data, *, out=None, plot=None, online: bool = False) -> pd.DataFrame:
+        """``predict`` and write its CSV (``out``) and PNG (``plot``), only once every check
+        has passed."""
+        for path in (out, plot):
+            if path is not None and Path(path).is_dir():
+                raise IsADirectoryError(f"{path} is a folder; expected a file name")
+        frame = self.predict(data, online=online)
+        if out is not None:
+            frame.to_csv(out, index=False)
+        if plot is not None:
+            sequences = None
+            if self.config.layout == "sequences":
+                sequences = read_sequences(data, self.config,
+                                           length=int(self.meta["length"])).values
+            plot_scores(frame, plot, threshold=self.threshold, sequences=sequences)
+        return frame

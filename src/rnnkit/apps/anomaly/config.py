@@ -1,0 +1,95 @@
+"""The anomaly application's settings: one dataclass, one field per setting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...validate import non_negative_int, positive_float, positive_int, probability
+
+__all__ = ["Config", "LAYOUTS", "DETECTORS", "FILLS"]
+
+LAYOUTS = ("stream", "sequences")
+DETECTORS = ("forecast", "reconstruct")
+FILLS = ("ffill", "interpolate")
+
+
+@dataclass
+class Config:
+    """How ``rnnkit.apps.anomaly`` reads, learns and flags (``check()`` validates)."""
+
+    data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row)
+    layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row)
+    time_column: str | None = None  # stream: the timestamp column (default: the first column)
+    value_columns: list[str] = field(default_factory=list)  # stream: value columns (default:
+    # every column but the time and label columns)
+    label_column: str | None = None  # stream: 0/1 labels (default: a column named label, if
+    # any); sequences: the class column (default: the first column)
+    normal_label: str | None = None  # sequences: the normal class (default: the most common)
+    detector: str = "forecast"  # "forecast" (next-step residuals) or "reconstruct" (autoencoder)
+    window: int = 32  # stream: readings per reconstructed window; shorter streams are refused
+    cell: str = "lstm"  # recurrent cell: lstm, gru or rnn
+    hidden_size: int = 32  # recurrent state size
+    num_layers: int = 1  # stacked recurrent layers
+    epochs: int = 40  # training epochs
+    batch_size: int = 16  # sequences (or windows) per step
+    lr: float = 5e-3  # Adam learning rate
+    chunk: int = 32  # stream: readings per truncated-BPTT chunk when training the forecaster
+    learning_fraction: float = 0.15  # stream: share of the rows, from the start, learned from
+    learning_rows: int | None = 750  # stream: at most this many learning rows (none: no cap)
+    update_every: int | None = None  # stream: after learning, refit on the latest
+    # learning_rows readings every this many readings (none: never)
+    update_epochs: int = 3  # epochs of each online refit
+    short_window: int = 10  # likelihood: readings averaged into the recent score
+    long_window: int = 8640  # likelihood: averaged scores whose mean and std are the baseline
+    warmup: int | None = None  # likelihood: readings before it is estimated (none: the
+    # learning rows); until then it is 0.5
+    min_std: float = 0.05  # likelihood: floor on the baseline's standard deviation
+    extreme_margin: float | None = None  # stream: a reading outside the range seen so far,
+    # widened by this share of it, gets likelihood 1 (none: off)
+    threshold: float | None = None  # flag above this: stream likelihood (default 0.9999),
+    # sequence score (default: the quantile of the training scores)
+    quantile: float = 0.99  # sequences: the training-score quantile used as threshold
+    holdoff: int = 0  # stream: readings after a flag during which no new flag is raised
+    allow_gaps: bool = False  # stream: accept uneven, repeated or unsorted timestamps (rows
+    # are taken in file order)
+    fill: str | None = None  # NaN readings: none refuses them, naming the lines; ffill or
+    # interpolate fills them (and says which lines)
+    allow_constant: bool = False  # accept a constant training series (scores stay near 0)
+    checkpoint: str = "anomaly-model"  # checkpoint folder to write
+    seed: int = 0  # random seed
+    device: str = "cpu"  # torch device
+
+    def check(self) -> Config:
+        """Raise ValueError naming the first bad field and its value; return self."""
+        owner = "anomaly"
+        for name, allowed in (("layout", LAYOUTS), ("detector", DETECTORS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{owner}: {name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        if self.cell not in ("lstm", "gru", "rnn"):
+            raise ValueError(f"{owner}: cell must be one of lstm, gru, rnn, got {self.cell!r}")
+        if self.fill is not None and self.fill not in FILLS:
+            raise ValueError(f"{owner}: fill must be one of {', '.join(FILLS)} or none, "
+                             f"got {self.fill!r}")
+        for name in ("window", "hidden_size", "num_layers", "epochs", "batch_size", "chunk",
+                     "update_epochs", "short_window", "long_window"):
+            positive_int(name, getattr(self, name), owner)
+        for name in ("learning_rows", "update_every"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name), owner)
+        if self.warmup is not None:
+            non_negative_int("warmup", self.warmup, owner)
+        non_negative_int("holdoff", self.holdoff, owner)
+        positive_float("lr", self.lr, owner)
+        positive_float("min_std", self.min_std, owner)
+        if not 0 < self.learning_fraction <= 1:
+            raise ValueError(f"{owner}: learning_fraction must lie in (0, 1], "
+                             f"got {self.learning_fraction!r}")
+        probability("quantile", self.quantile, owner)
+        if self.extreme_margin is not None and self.extreme_margin < 0:
+            raise ValueError(f"{owner}: extreme_margin must be >= 0 or none, "
+                             f"got {self.extreme_margin!r}")
+        if self.short_window > self.long_window:
+            raise ValueError(f"{owner}: short_window ({self.short_window}) must not exceed "
+                             f"long_window ({self.long_window})")
+        return self

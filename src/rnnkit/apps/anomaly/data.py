@@ -1,0 +1,246 @@
+"""Reading and checking the anomaly application's two inputs: one stream, or many sequences.
+
+Bad input is refused with one line naming what was wrong and where (file lines count the
+header as line 1): a stream shorter than the window, gaps and repeated timestamps (unless
+``allow_gaps``), missing readings (unless ``fill``, which reports the lines it filled),
+non-numeric cells, sequences of unequal length.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Stream", "Sequences", "read_stream", "read_sequences", "lines_text"]
+
+log = logging.getLogger("rnnkit.anomaly")
+
+
+def lines_text(lines, limit: int = 5) -> str:
+    """``"3, 7, 9 (and 4 more)"``."""
+    lines = [int(x) for x in lines]
+    shown = ", ".join(str(x) for x in lines[:limit])
+    return shown + (f" (and {len(lines) - limit} more)" if len(lines) > limit else "")
+
+
+@dataclass
+class Stream:
+    """One long series: ``values`` (N, F) in time order, with times and optional labels."""
+
+    values: np.ndarray  # (N, F) float64
+    columns: list[str]  # the value columns
+    times: np.ndarray | None = None  # (N,) as written in the file (None: row numbers)
+    time_column: str | None = None
+    labels: np.ndarray | None = None  # (N,) 0/1
+    lines: np.ndarray | None = None  # (N,) file line of each row
+    source: str = ""
+    filled: list[int] = field(default_factory=list)  # lines whose NaN readings were filled
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Sequences:
+    """Many short series of one length: ``values`` (N, T, 1), one per row, with labels."""
+
+    values: np.ndarray  # (N, T, 1) float64
+    labels: np.ndarray | None = None  # (N,) as text, or None
+    lines: np.ndarray | None = None
+    source: str = ""
+
+
+def _frame(source, what: str, header="infer") -> tuple[pd.DataFrame, str]:
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True), "the frame"
+    path = os.fspath(source)
+    if not path:
+        raise ValueError(f"anomaly: no {what} given (data is empty)")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a folder; expected a CSV file of {what}")
+    try:
+        frame = pd.read_csv(path, header=header, sep=None if path.endswith(".tsv") else ",",
+                            engine="python" if path.endswith(".tsv") else "c",
+                            skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty; expected {what}") from None
+    if frame.empty:
+        raise ValueError(f"{path} has no data rows; expected {what}")
+    return frame, path
+
+
+def _numeric(frame: pd.DataFrame, columns, source: str, offset: int) -> np.ndarray:
+    """The columns as float64 (NaN for empty cells); non-numeric cells are refused."""
+    out = np.empty((len(frame), len(columns)))
+    for j, c in enumerate(columns):
+        col = pd.to_numeric(frame[c], errors="coerce")
+        bad = col.isna() & frame[c].notna() & (frame[c].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.argmax(bad.to_numpy()))
+            raise ValueError(f"column {c!r} is not numeric: {frame[c].iloc[i]!r} at line "
+                             f"{i + offset} of {source}")
+        out[:, j] = col.to_numpy(dtype=np.float64)
+    if not np.isfinite(out[~np.isnan(out)]).all():
+        i = int(np.argmax(np.isinf(out).any(1)))
+        raise ValueError(f"infinite reading at line {i + offset} of {source}")
+    return out
+
+
+def _fill_nan(values: np.ndarray, how: str | None, lines: np.ndarray, source: str,
+              what: str = "readings") -> list[int]:
+    bad = np.isnan(values).any(axis=tuple(range(1, values.ndim)))
+    if not bad.any():
+        return []
+    where = lines[bad]
+    if how is None:
+        raise ValueError(f"missing {what} in {source} at lines {lines_text(where)}; fix the "
+                         "file or pass --fill ffill|interpolate")
+    flat = values.reshape(len(values), -1) if values.ndim == 2 else values
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        nan = np.isnan(col)
+        if nan.all():
+            raise ValueError(f"anomaly: a value column of {source} has no readings at all")
+        idx = np.arange(len(col))
+        if how == "interpolate":
+            col[nan] = np.interp(idx[nan], idx[~nan], col[~nan])
+        else:  # ffill; leading NaNs take the first reading
+            keep = np.where(nan, 0, idx)
+            np.maximum.accumulate(keep, out=keep)
+            first = int(np.argmax(~nan))
+            keep[: first] = first
+            col[:] = col[keep]
+    log.warning("anomaly: filled missing %s (%s) at lines %s of %s", what, how,
+                lines_text(where), source)
+    return [int(x) for x in where]
+
+
+def _check_times(times: pd.Series, lines: np.ndarray, source: str, allow_gaps: bool) -> None:
+    parsed = pd.to_datetime(times, errors="coerce", format="mixed") \
+        if not pd.api.types.is_numeric_dtype(times) else times.astype(float)
+    if parsed.isna().any():
+        i = int(np.argmax(parsed.isna().to_numpy()))
+        raise ValueError(f"cannot read the timestamp {times.iloc[i]!r} at line {lines[i]} of "
+                         f"{source}; expected dates like 2014-04-01 00:00:00 or numbers")
+    step = np.diff(parsed.to_numpy())
+    if len(step) == 0:
+        return
+    zero = np.zeros((), dtype=step.dtype)
+    if allow_gaps:
+        return
+    if (step < zero).any():
+        i = int(np.argmax(step < zero))
+        raise ValueError(f"timestamps are not sorted: line {lines[i + 1]} comes before line "
+                         f"{lines[i]} in time in {source}; sort the file or pass "
+                         "--allow-gaps to take rows in file order")
+    if (step == zero).any():
+        i = int(np.argmax(step == zero))
+        raise ValueError(f"repeated timestamp {times.iloc[i]} at lines {lines[i]} and "
+                         f"{lines[i + 1]} of {source}; pass --allow-gaps to take rows in order")
+    values, counts = np.unique(step, return_counts=True)
+    usual = values[np.argmax(counts)]
+    off = step != usual
+    if off.any():
+        i = int(np.argmax(off))
+        raise ValueError(f"gap in the timestamps between lines {lines[i]} and {lines[i + 1]} "
+                         f"of {source} ({times.iloc[i]} -> {times.iloc[i + 1]}; "
+                         f"{int(off.sum())} uneven steps); pass --allow-gaps to take rows in "
+                         "order")
+
+
+def read_stream(source, config, *, min_rows: int, labels: bool | None = None) -> Stream:
+    """Read and check a stream CSV (or DataFrame) as ``config`` describes it.
+
+    ``labels``: True requires the label column, None uses it when present.
+    """
+    frame, name = _frame(source, "a stream (a time column and value columns)")
+    cols = [str(c) for c in frame.columns]
+    frame.columns = cols
+    time_col = config.time_column if config.time_column is not None else cols[0]
+    label_col = config.label_column or ("label" if "label" in cols else None)
+    for what, c in (("time", time_col), ("label", label_col)):
+        if c is not None and c not in cols:
+            if what == "label" and labels is None:
+                label_col = None
+                continue
+            raise ValueError(f"{what} column {c!r} not found in {name}; its columns are: "
+                             f"{', '.join(cols)}")
+    if labels and label_col is None:
+        raise ValueError(f"{name} has no label column; pass --label-column (0/1 per row)")
+    value_cols = list(config.value_columns) or [c for c in cols if c not in (time_col,
+                                                                                 label_col)]
+    missing = [c for c in value_cols if c not in cols]
+    if missing:
+        raise ValueError(f"value column(s) {', '.join(missing)} not found in {name}; its "
+                         f"columns are: {', '.join(cols)}")
+    if not value_cols:
+        raise ValueError(f"{name} has no value column besides the time column {time_col!r}")
+    lines = np.arange(len(frame)) + 2
+    values = _numeric(frame, value_cols, name, 2)
+    _check_times(frame[time_col], lines, name, config.allow_gaps)
+    if len(frame) < min_rows:
+        raise ValueError(f"the stream in {name} has {len(frame)} readings, shorter than the "
+                         f"window ({min_rows}); give a longer stream or a smaller --window")
+    filled = _fill_nan(values, config.fill, lines, name)
+    y = None
+    if label_col is not None:
+        lab = pd.to_numeric(frame[label_col], errors="coerce").to_numpy()
+        if np.isnan(lab).any() or not np.isin(lab, (0, 1)).all():
+            i = int(np.argmax(np.isnan(lab) | ~np.isin(lab, (0, 1))))
+            raise ValueError(f"label column {label_col!r} holds {frame[label_col].iloc[i]!r} "
+                             f"at line {lines[i]} of {name}; expected 0 or 1")
+        y = lab.astype(np.int64)
+    return Stream(values=values, columns=value_cols, times=frame[time_col].to_numpy(),
+                  time_column=time_col, labels=y, lines=lines, source=name, filled=filled)
+
+
+def read_sequences(source, config, *, length: int | None = None) -> Sequences:
+    """Read sequences, one per row, label first (UCR layout) or in ``config.label_column``.
+
+    ``length``: the trained length; rows of ``length`` values carry no label, rows of
+    ``length + 1`` values carry one. Any other width is refused.
+    """
+    frame, name = _frame(source, "sequences, one per row", header=None)
+    first = frame.iloc[0].astype(str).str.strip()
+    has_header = config.label_column is not None and config.label_column in set(first)
+    offset = 1
+    if has_header or pd.to_numeric(first.iloc[1:], errors="coerce").isna().all():
+        frame = frame.iloc[1:].reset_index(drop=True)
+        frame.columns = [str(c) for c in first]
+        offset = 2
+    cols = list(frame.columns)
+    lines = np.arange(len(frame)) + offset
+    width = len(cols)
+    if length is not None and width not in (length, length + 1):
+        raise ValueError(f"{name} holds sequences of length {width - 1} (plus a label) or "
+                         f"{width}; the model was trained on sequences of length {length}")
+    if length is not None and width == length:
+        label_idx = None
+    elif config.label_column is not None and has_header:
+        label_idx = cols.index(config.label_column)
+    else:
+        label_idx = 0
+    value_cols = [c for k, c in enumerate(cols) if k != label_idx]
+    if len(value_cols) < 2:
+        raise ValueError(f"{name} has sequences of length {len(value_cols)}; expected at least "
+                         "2 values per row after the label")
+    values = _numeric(frame, value_cols, name, offset)
+    _fill_nan(values, config.fill, lines, name, "values")
+    labels = None
+    if label_idx is not None:
+        labels = frame[cols[label_idx]].astype(str).str.strip().to_numpy()
+        labels = np.array([_label_text(v) for v in labels], dtype=object)
+    return Sequences(values=values[:, :, None], labels=labels, lines=lines, source=name)
+
+
+def _label_text(v: str) -> str:
+    """``"1.0"`` and ``"1"`` are the same class."""
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return str(int(f)) if f.is_integer() else v

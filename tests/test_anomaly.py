@@ -1,0 +1,228 @@
+"""rnnkit.apps.anomaly: the likelihood, streaming == batch, no look-ahead, sequences, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.apps import anomaly
+from rnnkit.apps.anomaly import AnomalyLikelihood, Flagger, log_likelihood
+from rnnkit.demos.anomaly import heartbeats, sensor_stream
+from rnnkit.models.anomaly import SequenceAutoencoder, StreamForecaster
+
+FAULTS = (("spike", 450, 3), ("noise burst", 520, 30))
+
+
+def _config(tmp_path, name="ck", **kw):
+    base = dict(hidden_size=8, epochs=4, chunk=16, window=16, learning_fraction=0.5,
+                checkpoint=str(tmp_path / name))
+    return anomaly.Config(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def stream_frame():
+    return sensor_stream(n=600, seed=1, faults=FAULTS)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, stream_frame):
+    tmp = tmp_path_factory.mktemp("anomaly")
+    config = _config(tmp, holdoff=5)
+    anomaly.train(config, data=stream_frame)
+    return config.checkpoint
+
+
+# ------------------------------------------------------------------------------ likelihood
+def test_likelihood_is_half_during_warmup_then_reacts_to_a_jump():
+    lik = AnomalyLikelihood(short_window=3, long_window=200, warmup=50, min_std=0.01)
+    rng = np.random.default_rng(0)
+    values = [lik.update(s) for s in 1.0 + 0.1 * rng.standard_normal(150)]
+    assert values[:50] == [0.5] * 50
+    assert 0.01 < np.mean(values[50:]) < 0.99  # usual scores: no alarm
+    assert lik.update(5.0) > 0.9999  # far above the usual level
+    assert lik.update(1.0) > 0.99  # still in the 3-reading average
+
+
+def test_likelihood_is_scale_free_and_only_looks_back():
+    a = AnomalyLikelihood(short_window=5, long_window=100, warmup=10, min_std=1e-6)
+    b = AnomalyLikelihood(short_window=5, long_window=100, warmup=10, min_std=1e-6)
+    s = np.abs(np.random.default_rng(1).standard_normal(80))
+    la, lb = [a.update(x) for x in s], [b.update(1000 * x) for x in s]
+    np.testing.assert_allclose(la, lb, atol=1e-9)
+
+
+def test_likelihood_long_window_forgets():
+    lik = AnomalyLikelihood(short_window=1, long_window=20, warmup=0, min_std=1e-3)
+    for _ in range(50):
+        lik.update(10.0)
+    for _ in range(50):
+        lik.update(1.0 + 0.01 * (_ % 3))
+    assert lik.update(1.0) < 0.99  # the old level of 10 is gone from the baseline
+
+
+def test_log_likelihood_and_flagger_holdoff():
+    assert log_likelihood(0.5) == pytest.approx(0.0301, abs=1e-3)
+    assert log_likelihood(0.99999) == pytest.approx(0.5, abs=1e-6)
+    assert log_likelihood(1.0) == pytest.approx(1.0, abs=1e-6)
+    f = Flagger(0.9, holdoff=2)
+    assert [f.update(x) for x in (0.95, 0.95, 0.95, 0.95, 0.1)] == [True, False, False, True,
+                                                                      False]
+
+
+# ------------------------------------------------------------------------------ models
+def test_models_step_matches_forward():
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 3)
+    model = StreamForecaster(3, 8, cell="gru").eval()
+    pred, _ = model(x)
+    state, steps = None, []
+    for t in range(12):
+        y, state = model.step(x[:, t], state)
+        steps.append(y)
+    torch.testing.assert_close(torch.stack(steps, 1), pred)
+    ae = SequenceAutoencoder(3, 8).eval()
+    state = None
+    for t in range(12):
+        _, state = ae.step(x[:, t], state)
+    torch.testing.assert_close(ae.decode(state, 12), ae(x))
+
+
+# ------------------------------------------------------------------------------ streams
+def test_streaming_scores_equal_batch_scores(trained, stream_frame):
+    predictor = anomaly.load(trained)
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["score"], batch["score"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
+    assert (online["flag"] == batch["flag"]).all()
+    streamed = list(predictor.stream(stream_frame["temperature"].tolist()))
+    np.testing.assert_allclose([s for s, _, _ in streamed], batch["score"], rtol=1e-4,
+                               atol=1e-5)
+    assert list(batch.columns) == ["timestamp", "temperature", "score", "likelihood", "flag",
+                                   "label"]
+
+
+def test_streaming_equals_batch_with_online_updates(trained, stream_frame):
+    predictor = anomaly.load(trained).configure(update_every=200, update_epochs=1)
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["score"], batch["score"], rtol=1e-4, atol=1e-4)
+    plain = anomaly.load(trained).predict(stream_frame)
+    assert np.allclose(plain["score"][:200], batch["score"][:200])  # no refit before 200
+    assert not np.allclose(plain["score"][250:], batch["score"][250:])  # refitted after
+
+
+def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):
+    config = _config(tmp_path, detector="reconstruct", window=8, epochs=2)
+    anomaly.train(config, data=stream_frame)
+    predictor = anomaly.load(config.checkpoint)
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["score"], batch["score"], rtol=1e-4, atol=1e-5)
+    assert (batch["score"][:7] == 0).all()  # no complete window yet
+
+
+def test_no_look_ahead(trained, stream_frame):
+    predictor = anomaly.load(trained)
+    before = predictor.predict(stream_frame)
+    changed = stream_frame.copy()
+    changed.loc[400:, "temperature"] = changed.loc[400:, "temperature"][::-1].to_numpy() + 7
+    after = predictor.predict(changed)
+    for col in ("score", "likelihood", "flag"):
+        np.testing.assert_array_equal(after[col][:400], before[col][:400])
+    assert not np.allclose(after["score"][400:], before["score"][400:])
+
+
+def test_faults_are_flagged_and_evaluated(trained, stream_frame):
+    predictor = anomaly.load(trained)
+    frame = predictor.predict(stream_frame)
+    assert frame["flag"][450:460].any()  # the spike
+    m = predictor.evaluate(stream_frame)
+    assert set(m) >= {"precision", "recall", "f1", "roc_auc", "pr_auc"}
+    assert m["roc_auc"] > 0.7
+    assert isinstance(rnnkit.open(trained), anomaly.AnomalyPredictor)
+
+
+# ------------------------------------------------------------------------------ sequences
+def test_sequences_trained_on_normal_only(tmp_path):
+    labels, values = heartbeats(120, length=32, abnormal=0.2, seed=0)
+    train = pd.DataFrame(values)
+    train.insert(0, "label", labels)
+    path = tmp_path / "beats.csv"
+    train.to_csv(path, index=False, header=False)
+    config = _config(tmp_path, layout="sequences", detector="reconstruct", epochs=15,
+                     batch_size=16, lr=1e-2, data=str(path))
+    anomaly.train(config)
+    predictor = anomaly.load(config.checkpoint)
+    assert predictor.meta["normal_label"] == "normal"
+    m = predictor.evaluate(path)
+    assert m["roc_auc"] > 0.9 and 0 <= m["accuracy"] <= 1
+    other = tmp_path / "short.csv"
+    pd.DataFrame(values[:, :20]).to_csv(other, index=False, header=False)
+    with pytest.raises(ValueError, match=r"holds sequences of length 19 \(plus a label\) or "
+                                         r"20; the model was trained on sequences of length 32"):
+        predictor.predict(other)
+
+
+# ------------------------------------------------------------------------------ bad input
+def _csv(tmp_path, values, times=None, name="s.csv"):
+    times = times if times is not None else pd.date_range("2026-01-01", periods=len(values),
+                                                          freq="h").astype(str)
+    path = tmp_path / name
+    pd.DataFrame({"timestamp": times, "value": values}).to_csv(path, index=False)
+    return path
+
+
+def test_constant_series_is_refused(tmp_path):
+    path = _csv(tmp_path, [3.0] * 100)
+    with pytest.raises(ValueError, match=r"the learning period of .*s.csv is constant "
+                                         r"\(value is always 3\): nothing to learn"):
+        anomaly.train(_config(tmp_path, data=str(path)))
+    assert not (tmp_path / "ck").exists()
+
+
+def test_short_stream_is_refused(tmp_path):
+    path = _csv(tmp_path, np.arange(10.0))
+    with pytest.raises(ValueError, match=r"has 10 readings, shorter than the window \(16\)"):
+        anomaly.train(_config(tmp_path, data=str(path)))
+
+
+def test_gaps_and_repeated_timestamps(tmp_path):
+    times = list(pd.date_range("2026-01-01", periods=100, freq="h").astype(str))
+    gap = times[:50] + times[51:] + ["2026-01-06 00:00:00"]
+    with pytest.raises(ValueError, match=r"gap in the timestamps between lines 51 and 52 .*"
+                                         r"pass --allow-gaps"):
+        anomaly.train(_config(tmp_path, data=str(_csv(tmp_path, np.sin(np.arange(100.0)),
+                                                          gap))))
+    dup = times[:50] + [times[49]] + times[50:99]
+    with pytest.raises(ValueError, match=r"repeated timestamp 2026-01-03 01:00:00 at lines 51 "
+                                         r"and 52"):
+        anomaly.train(_config(tmp_path, data=str(_csv(tmp_path, np.sin(np.arange(100.0)),
+                                                          dup))))
+    anomaly.train(_config(tmp_path, allow_gaps=True, epochs=1,
+                          data=str(_csv(tmp_path, np.sin(np.arange(100.0)), dup))))
+
+
+def test_nan_readings_refused_or_filled(tmp_path, caplog):
+    values = np.sin(np.arange(100.0))
+    values[[20, 70]] = math.nan
+    path = _csv(tmp_path, values)
+    with pytest.raises(ValueError, match=r"missing readings in .*s.csv at lines 22, 72; fix "
+                                         r"the file or pass --fill ffill\|interpolate"):
+        anomaly.train(_config(tmp_path, data=str(path)))
+    anomaly.train(_config(tmp_path, data=str(path), fill="ffill", epochs=1))
+    assert "filled missing readings (ffill) at lines 22, 72" in caplog.text
+
+
+def test_config_check_names_the_field():
+    with pytest.raises(ValueError, match=r"anomaly: detector must be one of forecast, "
+                                         r"reconstruct, got 'pca'"):
+        anomaly.Config(detector="pca").check()
+    with pytest.raises(ValueError, match=r"anomaly: hidden_size must be a positive integer, "
+                                         r"got 0"):
+        anomaly.Config(hidden_size=0).check()
