@@ -1,0 +1,71 @@
+"""``rnnkit serve``: trained models over HTTP (FastAPI on uvicorn) and a page at ``/``.
+
+Parse -> ``rnnkit.serve.load_models`` -> ``rnnkit.serve.server.run``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import examples, new_parser
+from .config_flags import add_config_flags, config_from_args
+
+EXAMPLES = (
+    "rnnkit serve --checkpoint runs/shakespeare",
+    "rnnkit serve --checkpoint runs/shakespeare --checkpoint runs/ett --port 8080",
+    "RNNKIT_API_KEY=secret rnnkit serve --checkpoint runs/mr --host 0.0.0.0",
+)
+
+
+def register(subparsers) -> None:
+    from ..serve.settings import ServeSettings
+
+    p = new_parser(subparsers, "serve",
+                   help="serve trained models over HTTP, with token streaming and a page",
+                   description="Serve checkpoints over HTTP: /v1/models/NAME/predict, "
+                               "/v1/models/NAME/generate (Server-Sent Events with "
+                               '"stream": true), /v1/models, /health, /metrics, /docs and a '
+                               "page at / to try every model. NAME is the checkpoint "
+                               "folder's name.",
+                   epilog=examples(*EXAMPLES))
+    p.add_argument("--checkpoint", action="append", required=True, metavar="DIR",
+                   help="a checkpoint folder written by an rnnkit application (repeat for more)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", default=None, metavar="KEY",
+                   help="require 'Authorization: Bearer KEY' on every path but /health and "
+                        "the page (default: the RNNKIT_API_KEY environment variable, if set)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads (default: torch's choice)")
+    p.add_argument("--quiet", action="store_true", help="log warnings only")
+    add_config_flags(p, ServeSettings, skip={"api_key"}, group="limits")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..serve.server import run as serve
+    from ..serve.settings import ServeSettings
+    from ..serve.tasks import load_models
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must lie in [0, 65535], got {args.port}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    key = args.api_key if args.api_key is not None else os.environ.get("RNNKIT_API_KEY")
+    settings = config_from_args(ServeSettings, args, api_key=key or None)
+    settings.check()
+    models = load_models(args.checkpoint, device=args.device)
+    if not args.quiet:
+        names = ", ".join(f"{n} ({m.task})" for n, m in models.items())
+        print(f"rnnkit serve: {names} on http://{args.host}:{args.port}/"
+              + (" (API key required)" if settings.api_key else ""), file=sys.stderr,
+              flush=True)
+    return serve(models, settings, host=args.host, port=args.port,
+                 log_level="warning" if args.quiet else "info")

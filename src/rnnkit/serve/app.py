@@ -1,0 +1,367 @@
+"""The FastAPI application: endpoints, limits, authentication, metrics, the page at ``/``.
+
+Endpoints (``{name}`` is a served model's name, from its checkpoint folder's name):
+
+- ``POST /v1/models/{name}/predict``: the application's prediction (body per task, see
+  ``schemas``); ``POST /v1/models/{name}/generate`` for language models, answered whole or,
+  with ``"stream": true``, as Server-Sent Events: ``event: token`` per token
+  (``data: {"text", "token", "index"}``), then ``event: done`` (``finish_reason``: length,
+  eos, timeout, shutdown, cancelled; ``tokens``).
+- ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus text), ``/docs`` and
+  ``/openapi.json``, and the page: ``/`` with ``/static/...``.
+
+Limits: ``max_body_bytes`` (413), ``max_tokens`` per request (422), ``max_streams`` open
+generations (429 with ``Retry-After``), ``request_timeout`` (a stream ends with
+``finish_reason: timeout``; a prediction answers 504). With ``api_key`` every path but
+``/health`` and the page's static files needs ``Authorization: Bearer KEY`` (the page asks
+for the key and sends it). Generation stops when its client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .metrics import Metrics
+from .scheduler import BatchScheduler, Busy, GenerationSettings
+from .schemas import PREDICT_SCHEMAS, BodyError, GenerateRequest, parse_body
+from .settings import ServeSettings
+from .tasks import ServedModel
+
+__all__ = ["ServeSettings", "create_app", "STATIC_DIR"]
+
+log = logging.getLogger("rnnkit.serve")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+OPEN_PATHS = ("/health", "/", "/favicon.ico")  # no key needed (plus /static/...)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class _Guard:
+    """ASGI middleware: authentication, the body-size limit and per-request metrics."""
+
+    def __init__(self, app, settings: ServeSettings, metrics: Metrics, routes: list[str]):
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.key = None if settings.api_key is None else settings.api_key.encode()
+        self.routes = routes
+
+    def _endpoint(self, path: str) -> str:
+        if path.startswith("/v1/models/"):
+            parts = path.split("/")
+            if len(parts) == 5 and parts[4] in ("predict", "generate"):
+                return f"/v1/models/{{name}}/{parts[4]}"
+        if path in self.routes:
+            return path
+        return "/static" if path.startswith("/static/") else "other"
+
+    def _authorised(self, scope) -> bool:
+        path = scope["path"]
+        if self.key is None or path in OPEN_PATHS or path.startswith("/static/"):
+            return True
+        for k, v in scope.get("headers", []):
+            if k == b"authorization":
+                scheme, _, token = v.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(),
+                                                                           self.key)
+        return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, endpoint, status = time.perf_counter(), self._endpoint(scope["path"]), [None]
+
+        async def send_and_count(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.metrics.request(endpoint, status[0] or 500, time.perf_counter() - start)
+
+        if not self._authorised(scope):
+            response = _error(401, "missing or wrong API key: send Authorization: Bearer KEY",
+                              {"WWW-Authenticate": "Bearer"})
+            return await response(scope, receive, send_and_count)
+        limit = self.settings.max_body_bytes
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    too_big = int(v) > limit
+                except ValueError:
+                    return await _error(400, "bad Content-Length header")(scope, receive,
+                                                                           send_and_count)
+                if too_big:
+                    return await _error(413, f"the body is larger than the limit of {limit} "
+                                        "bytes")(scope, receive, send_and_count)
+        seen = [0]
+
+        async def receive_limited():
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, receive_limited, send_and_count)
+        except Exception as e:  # noqa: BLE001 - answered (and counted) as one JSON 500
+            log.exception("rnnkit serve: %s %s failed", scope.get("method"), scope["path"])
+            if status[0] is None:  # nothing sent yet (a started response keeps its status)
+                detail = f"internal error: {type(e).__name__}: {_one_line(e)}"
+                await _error(500, detail)(scope, receive, send_and_count)
+
+
+def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = None) -> FastAPI:
+    """The application serving ``models`` (from ``tasks.load_models``)."""
+    settings = settings or ServeSettings()
+    settings.check()
+    metrics = Metrics()
+    schedulers: dict[str, BatchScheduler] = {}
+    predict_pool = ThreadPoolExecutor(settings.predict_threads,
+                                      thread_name_prefix="rnnkit-predict")
+    state = {"draining": False, "predicting": 0}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.loop = asyncio.get_running_loop()
+        for name, served in models.items():
+            if served.generative:
+                schedulers[name] = BatchScheduler(
+                    served.lm, max_streams=settings.max_streams, batched=settings.batched,
+                    on_tick=lambda tokens, s, name=name: metrics.tick(name, tokens, s))
+        yield
+        for s in schedulers.values():
+            await s.aclose()
+        predict_pool.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="rnnkit serve", version=_version(), lifespan=lifespan,
+                  description="Recurrent models over HTTP: predictions, token streaming with "
+                              "batched recurrent steps across clients, and a page at /.")
+    app.state.settings, app.state.metrics, app.state.schedulers = settings, metrics, schedulers
+
+    def drain() -> None:
+        """Stop taking generations; let open streams run ``shutdown_grace`` s, then end them."""
+        state["draining"] = True
+        for s in schedulers.values():
+            s.stop_admitting()
+        app.state.loop.call_later(settings.shutdown_grace,
+                                  lambda: [s.close_all("shutdown") for s in schedulers.values()])
+
+    app.state.drain = drain
+
+    # ----------------------------------------------------------------------------- errors
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                 for e in exc.errors()[:5]]
+        return _error(422, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(_BodyTooLarge)
+    async def too_large(request: Request, exc: _BodyTooLarge):
+        return _error(413, f"the body is larger than the limit of {settings.max_body_bytes} "
+                      "bytes")
+
+    @app.exception_handler(BodyError)
+    async def body_error(request: Request, exc: BodyError):
+        return _error(exc.status, exc.detail)
+
+    def served(name: str) -> ServedModel:
+        if name not in models:
+            shown = name if len(name) <= 64 else name[:64] + "..."
+            raise StarletteHTTPException(404, f"no model named {shown!r}; serving: "
+                                         f"{', '.join(sorted(models)) or 'none'}")
+        return models[name]
+
+    # ---------------------------------------------------------------------------- routes
+    @app.get("/health", tags=["service"])
+    async def health():
+        """Liveness: no key needed."""
+        return {"status": "draining" if state["draining"] else "ok", "models": len(models)}
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def prometheus():
+        """Prometheus text: requests, latencies, tokens, streams."""
+        active = {n: s.open_streams for n, s in schedulers.items()}
+        batch = {n: s.batch_size for n, s in schedulers.items()}
+        return PlainTextResponse(metrics.text(active, batch),
+                                 media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models", tags=["models"])
+    async def list_models():
+        """Every served model: name, task, configuration, endpoints."""
+        return {"models": [m.info() for m in models.values()]}
+
+    @app.get("/v1/models/{name}", tags=["models"])
+    async def get_model(name: str):
+        """One served model, with its open streams."""
+        info = served(name).info()
+        if name in schedulers:
+            info["open_streams"] = schedulers[name].open_streams
+        return info
+
+    predict_schema = {"oneOf": [{"$ref": f"#/components/schemas/{s.__name__}"}
+                                for s in dict.fromkeys(PREDICT_SCHEMAS.values())]}
+
+    @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra={
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": predict_schema}}}})
+    async def predict(name: str, request: Request):
+        """The model's prediction; the body's fields depend on the model's task."""
+        model = served(name)
+        if model.schema is None:
+            raise StarletteHTTPException(400, f"model {name!r} (task {model.task}) has no "
+                                         "HTTP predict")
+        body = parse_body(await request.body(), model.schema)
+        if state["draining"]:
+            raise StarletteHTTPException(503, "the server is shutting down")
+        if state["predicting"] >= settings.max_streams:
+            metrics.rejected["predict_busy"] += 1
+            return _error(429, f"{settings.max_streams} predictions are running; retry soon",
+                          {"Retry-After": "1"})
+        state["predicting"] += 1
+        try:
+            loop = asyncio.get_running_loop()
+            answer = await asyncio.wait_for(
+                loop.run_in_executor(predict_pool, model.predict, body),
+                settings.request_timeout)
+        except asyncio.TimeoutError:
+            return _error(504, f"the prediction took longer than {settings.request_timeout:g} s")
+        except (ValueError, KeyError, IndexError, UnicodeDecodeError) as e:
+            return _error(422, _one_line(e))
+        finally:
+            state["predicting"] -= 1
+        return {"model": name, "task": model.task, **answer}
+
+    @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/GenerateRequest"}}}}})
+    async def generate(name: str, request: Request):
+        """Continue a prompt; ``"stream": true`` answers with Server-Sent Events."""
+        model = served(name)
+        if not model.generative:
+            raise StarletteHTTPException(400, f"model {name!r} is a {model.task} model and "
+                                         "does not generate; use /predict")
+        req = parse_body(await request.body(), GenerateRequest)
+        if req.max_tokens > settings.max_tokens:
+            return _error(422, f"max_tokens: at most {settings.max_tokens} on this server, "
+                          f"got {req.max_tokens}")
+        if req.top_k is not None and req.top_k > model.tokenizer.vocab_size:
+            req.top_k = None  # every token: the same as top-k off
+        try:
+            ids = model.encode_prompt(req.prompt)
+        except ValueError as e:
+            return _error(422, f"prompt: {_one_line(e)}")
+        gen = GenerationSettings(max_tokens=req.max_tokens, temperature=req.temperature,
+                                 top_k=req.top_k, top_p=req.top_p, seed=req.seed,
+                                 eos_id=model.eos_id())
+        try:
+            handle = schedulers[name].submit(ids, gen, timeout=settings.request_timeout)
+        except Busy as e:
+            metrics.rejected["streams_busy"] += 1
+            status = 503 if state["draining"] else 429
+            return _error(status, f"{e}; retry soon", {"Retry-After": "1"})
+        renderer = model.renderer(ids)
+        if not req.stream:
+            return await _whole(name, handle, renderer, len(ids))
+        return StreamingResponse(_events(name, handle, renderer, len(ids)),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _whole(name, handle, renderer, prompt_tokens) -> dict:
+        pieces, tokens, why = [], 0, None
+        try:
+            while True:
+                token, why = await handle.events.get()
+                if token is None:
+                    break
+                pieces.append(renderer.add(token))
+                tokens += 1
+        finally:
+            handle.cancel()
+        if why is not None and why.startswith("error"):
+            return _error(500, why)
+        return {"model": name, "text": "".join(pieces), "tokens": tokens,
+                "prompt_tokens": prompt_tokens, "finish_reason": why}
+
+    async def _events(name, handle, renderer, prompt_tokens):
+        index, last = 0, time.monotonic()
+        try:
+            yield _sse("start", {"model": name, "prompt_tokens": prompt_tokens})
+            while True:
+                token, why = await handle.events.get()
+                if token is None:
+                    kind = "error" if why.startswith("error") else "done"
+                    yield _sse(kind, {"finish_reason": why, "tokens": index})
+                    return
+                now = time.monotonic()
+                if index:
+                    metrics.token_gap.observe((name,), now - last)
+                last = now
+                yield _sse("token", {"text": renderer.add(token), "token": token,
+                                     "index": index})
+                index += 1
+        finally:
+            handle.cancel()  # a disconnected client: the stream leaves at the next tick
+
+    # ------------------------------------------------------------------------------ page
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.openapi = lambda: _openapi(app)
+    routes = ["/health", "/metrics", "/v1/models", "/", "/docs", "/openapi.json"]
+    app.add_middleware(_Guard, settings=settings, metrics=metrics, routes=routes)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema plus the request bodies the handlers parse themselves."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        found = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (GenerateRequest, *PREDICT_SCHEMAS.values()):
+            found[model.__name__] = model.model_json_schema(
+                ref_template="#/components/schemas/{model}")
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:500]
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

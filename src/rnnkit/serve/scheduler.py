@@ -1,0 +1,305 @@
+"""Continuous batching for recurrent language models: every open stream, one step per tick.
+
+A recurrent model's state has the same small size for every stream however long it has run,
+so all the streams of one model can advance together: one ``model(tokens (B, 1), state)``
+call per tick for B streams. A new stream joins at the next tick (its prompt is read alone,
+in one call, exactly as ``rnnkit.generate.stream`` reads it); a finished, cancelled or
+timed-out stream leaves at the next tick and its rows of the batched state are dropped then.
+
+Each stream's tokens are the ones ``rnnkit.generate.stream(model, prompt, seed=...)`` would
+give alone: the logits of its row go through the same temperature, top-k and top-p
+arithmetic (row by row, per-row settings), and its draw uses its own ``torch.Generator``
+with the draw ``torch.multinomial`` makes for one sample (an exponential race: the argmax of
+``p / q``, ``q ~ Exp(1)`` drawn from the stream's generator; ``tests/test_serve.py`` checks
+the tokens against ``generate.stream``).
+
+The torch work of a tick runs in a worker thread (``run_in_executor``), so the event loop
+keeps answering requests and sending the previous tick's tokens while the next one computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ..state_tree import tree_map
+
+__all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "sample_rows"]
+
+
+class Busy(Exception):
+    """Every stream slot is taken (the HTTP layer answers 429 with Retry-After)."""
+
+
+@dataclass
+class GenerationSettings:
+    """One stream's sampling settings (already checked by the request schema)."""
+
+    max_tokens: int = 200
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    eos_id: int | None = None  # the token that ends the stream (word-level LMs: <eos>)
+
+
+@dataclass(eq=False)
+class StreamHandle:
+    """One open stream: what the HTTP handler reads from and cancels."""
+
+    prompt: list[int]
+    settings: GenerationSettings
+    deadline: float | None = None  # time.monotonic() after which the stream is ended
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)  # (token, None) | (None, why)
+    generated: int = 0
+    stop: str | None = None  # set by cancel(): why the stream leaves at the next tick
+    finish_reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    generator: torch.Generator | None = None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Leave at the next tick (the client went away); its state rows are freed then."""
+        if self.stop is None:
+            self.stop = reason
+
+    def stop_reason(self, now: float) -> str | None:
+        if self.stop is None and self.deadline is not None and now > self.deadline:
+            self.stop = "timeout"
+        return self.stop
+
+
+def sample_rows(logits: Tensor, streams: list[StreamHandle]) -> list[int]:
+    """One token per row of ``logits`` (B, V), each with its stream's settings and generator.
+
+    Row by row the same arithmetic as ``rnnkit.generate.sample_next`` on a batch of one, so a
+    stream draws the same tokens here as alone.
+    """
+    logits = logits.detach().float()
+    B, V = logits.shape
+    temps = torch.tensor([s.settings.temperature for s in streams], dtype=torch.float32)
+    out = logits.argmax(-1)  # greedy rows (temperature 0) keep this
+    rows = (temps > 0).nonzero().flatten()
+    if len(rows):
+        sub_streams = [streams[i] for i in rows.tolist()]
+        x = logits.index_select(0, rows) / temps[rows].unsqueeze(1)
+        ks = torch.tensor([s.settings.top_k if s.settings.top_k is not None else V
+                           for s in sub_streams]).clamp(max=V)
+        if bool((ks < V).any()):
+            ranked = x.sort(dim=-1, descending=True).values
+            kth = ranked.gather(1, (ks - 1).unsqueeze(1))  # (R, 1): each row's k-th largest
+            x = x.masked_fill((x < kth) & (ks < V).unsqueeze(1), float("-inf"))
+        ps = torch.tensor([s.settings.top_p if s.settings.top_p is not None else 1.0
+                           for s in sub_streams], dtype=torch.float32)
+        use_p = ps < 1.0
+        if bool(use_p.any()):
+            sorted_x, order = x.sort(dim=-1, descending=True)
+            soft = sorted_x.softmax(-1)
+            drop_sorted = ((soft.cumsum(-1) - soft) >= ps.unsqueeze(1)) & use_p.unsqueeze(1)
+            x = x.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
+        probs = x.softmax(-1)
+        race = torch.empty_like(probs)
+        for j, s in enumerate(sub_streams):  # each stream's own draw: multinomial's for n=1
+            race[j].exponential_(1, generator=s.generator)
+        out[rows] = (probs / race).argmax(-1)
+    return out.tolist()
+
+
+class _Batch:
+    """The rows of the open streams: their states and their next-token logits (thread side)."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.streams: list[StreamHandle] = []
+        self.state = None
+        self.logits: Tensor | None = None
+
+    def keep(self, keep: list[int]) -> None:
+        if len(keep) == len(self.streams):
+            return
+        self.streams = [self.streams[i] for i in keep]
+        if not keep:
+            self.state, self.logits = None, None
+            return
+        index = torch.tensor(keep, dtype=torch.long)
+        self.state = tree_map(lambda t: t.index_select(1, index), self.state)
+        self.logits = self.logits.index_select(0, index)
+
+    @torch.no_grad()
+    def tick(self, joining: list[StreamHandle]) -> list[tuple[StreamHandle, int | None]]:
+        """Admit ``joining``, drop cancelled/expired rows, draw one token per stream, step.
+
+        Returns ``(stream, token)`` pairs; ``token`` None for a stream that left without one.
+        """
+        now = time.monotonic()
+        out: list[tuple[StreamHandle, int | None]] = []
+        keep = []
+        for i, s in enumerate(self.streams):
+            if s.stop_reason(now):
+                s.finish_reason = s.stop
+                out.append((s, None))
+            else:
+                keep.append(i)
+        self.keep(keep)
+        for s in joining:  # the prompt alone, in one call, as generate.stream reads it
+            if s.stop_reason(now):
+                s.finish_reason = s.stop
+                out.append((s, None))
+                continue
+            if s.settings.seed is not None:
+                s.generator = torch.Generator().manual_seed(s.settings.seed)
+            ids = torch.tensor([s.prompt], dtype=torch.long)
+            logits, state = self.model(ids)
+            self.streams.append(s)
+            self.state = state if self.state is None else tree_map(
+                lambda a, b: torch.cat([a, b], 1), self.state, state)
+            last = logits[:, -1]
+            self.logits = last if self.logits is None else torch.cat([self.logits, last])
+        if not self.streams:
+            return out
+        tokens = sample_rows(self.logits, self.streams)
+        keep, step = [], []
+        for i, (s, token) in enumerate(zip(self.streams, tokens, strict=True)):
+            s.generated += 1
+            out.append((s, token))
+            if s.settings.eos_id is not None and token == s.settings.eos_id:
+                s.finish_reason = "eos"
+            elif s.generated >= s.settings.max_tokens:
+                s.finish_reason = "length"
+            else:
+                keep.append(i)
+                step.append(token)
+        self.keep(keep)
+        if self.streams:
+            x = torch.tensor(step, dtype=torch.long).unsqueeze(1)  # (B, 1): one new token each
+            logits, self.state = self.model(x, self.state)
+            self.logits = logits[:, -1]
+        return out
+
+
+class BatchScheduler:
+    """Advances every open stream of one language model by one batched step per tick.
+
+    Args:
+        model: ``model(tokens (B, T), state) -> (logits (B, T, V), state)``, state batched
+            along dim 1 (``rnnkit.LanguageModel``).
+        max_streams: open streams at most; ``submit`` raises ``Busy`` beyond.
+        executor: where the torch work runs (default: a thread of its own).
+        on_tick: called on the event loop after each tick with ``(tokens, seconds)``.
+        batched: False serves one stream at a time, first come first served (the baseline
+            the load benchmark compares with).
+    """
+
+    def __init__(self, model: nn.Module, *, max_streams: int = 64,
+                 executor: ThreadPoolExecutor | None = None,
+                 on_tick: Callable[[int, float], None] | None = None, batched: bool = True):
+        self.model = model.eval()
+        self.max_streams = max_streams
+        self.batched = batched
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="rnnkit-step")
+        self._own_executor = executor is None
+        self._on_tick = on_tick
+        self._batch = _Batch(self.model)
+        self._waiting: list[StreamHandle] = []
+        self._open: set[StreamHandle] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    @property
+    def open_streams(self) -> int:
+        """Streams submitted and not yet finished (running or waiting for the next tick)."""
+        return len(self._open)
+
+    @property
+    def batch_size(self) -> int:
+        return len(self._batch.streams)
+
+    def submit(self, prompt: list[int], settings: GenerationSettings,
+               timeout: float | None = None) -> StreamHandle:
+        """Open a stream; its tokens arrive on ``handle.events``. Raises ``Busy`` when full."""
+        if self._closing:
+            raise Busy("the server is shutting down")
+        if len(self._open) >= self.max_streams:
+            raise Busy(f"all {self.max_streams} streams are busy")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        handle = StreamHandle(list(prompt), settings, deadline)
+        self._open.add(handle)
+        self._waiting.append(handle)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return handle
+
+    def stop_admitting(self) -> None:
+        """New streams get ``Busy``; open ones carry on."""
+        self._closing = True
+
+    def close_all(self, reason: str = "shutdown") -> None:
+        """Stop admitting streams and end every open one at the next tick (graceful exit)."""
+        self._closing = True
+        for s in list(self._open):
+            s.cancel(reason)
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        self.close_all()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 5.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+        if self._own_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _joining(self) -> list[StreamHandle]:
+        if self.batched:
+            joining, self._waiting = self._waiting, []
+            return joining
+        # one at a time: the next waiting stream starts only when the batch is empty;
+        # cancelled waiting streams leave now
+        now = time.monotonic()
+        gone = [s for s in self._waiting if s.stop_reason(now) is not None]
+        self._waiting = [s for s in self._waiting if s.stop is None]
+        if not self._batch.streams and self._waiting:
+            return gone + [self._waiting.pop(0)]
+        return gone
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._batch.streams and not self._waiting:
+                self._wake.clear()
+                if not self._open:
+                    return
+                await self._wake.wait()
+                continue
+            joining = self._joining()
+            start = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._executor, self._batch.tick, joining)
+            except Exception as e:  # noqa: BLE001 - a failed step ends its streams, not the loop
+                self._fail(joining, e)
+                continue
+            seconds = time.perf_counter() - start
+            for s, token in results:
+                if token is not None:
+                    s.events.put_nowait((token, None))
+                if s.finish_reason is not None:
+                    s.events.put_nowait((None, s.finish_reason))
+                    self._open.discard(s)
+            if self._on_tick is not None:
+                self._on_tick(sum(t is not None for _, t in results), seconds)
+
+    def _fail(self, joining: list[StreamHandle], error: Exception) -> None:
+        streams = self._batch.streams + joining
+        self._batch = _Batch(self.model)
+        for s in streams:
+            s.finish_reason = "error"
+            s.events.put_nowait((None, f"error: {type(error).__name__}: {error}"))
+            self._open.discard(s)

@@ -1,0 +1,136 @@
+"""Request bodies: pydantic models with bounds, unknown fields refused.
+
+Every body is parsed from the raw bytes by ``parse_body`` (UTF-8 checked first, then
+pydantic's JSON parser, which refuses NaN and Infinity), so a malformed request gets one
+4xx answer whose ``detail`` says what is wrong, never a 500. No body names a file on the
+server: data travels inline (CSV text, lists of numbers, strings).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["GenerateRequest", "TextGenPredictRequest", "ClassifyRequest", "TranslateRequest",
+           "ForecastRequest", "SeriesRequest", "PREDICT_SCHEMAS", "BodyError", "parse_body",
+           "LIMITS"]
+
+# hard ceilings of the schemas; the server's own limits (``--max-tokens`` ...) may be lower
+LIMITS = {"prompt_chars": 20_000, "max_tokens": 100_000, "items": 1_000, "item_chars": 20_000,
+          "csv_chars": 5_000_000, "values": 1_000_000, "top": 1_000}
+
+Text = Annotated[str, Field(max_length=LIMITS["item_chars"])]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class GenerateRequest(_Body):
+    """``POST /v1/models/{name}/generate``: continue a prompt (language models)."""
+
+    prompt: str = Field("", max_length=LIMITS["prompt_chars"],
+                        description="text to continue; empty: start a new line")
+    max_tokens: int = Field(200, ge=1, le=LIMITS["max_tokens"],
+                            description="new tokens at most (the server may allow fewer)")
+    temperature: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False,
+                               description="0: greedy; higher: more random")
+    top_k: int | None = Field(None, ge=1, le=1_000_000,
+                              description="draw among the k likeliest tokens only")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
+                                description="draw among the smallest set reaching p")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1,
+                             description="makes the draws reproducible")
+    stream: bool = Field(False, description="true: Server-Sent Events, one per token")
+
+
+class TextGenPredictRequest(_Body):
+    """``predict`` for a language model: the likeliest next tokens after a prompt."""
+
+    prompt: str = Field("", max_length=LIMITS["prompt_chars"])
+    top: int = Field(10, ge=1, le=LIMITS["top"], description="how many tokens to list")
+
+
+class ClassifyRequest(_Body):
+    """``predict`` for a classifier: texts (or numeric sequences) -> label and probabilities."""
+
+    inputs: list[Text] | list[list[Finite]] = Field(
+        ..., min_length=1, max_length=LIMITS["items"],
+        description="texts, or sequences of numbers for a series classifier")
+
+
+class TranslateRequest(_Body):
+    """``predict`` for a translation model."""
+
+    inputs: list[Text] = Field(..., min_length=1, max_length=LIMITS["items"],
+                               description="source sentences")
+    beam: int = Field(5, ge=1, le=32, description="beam width (1: greedy)")
+    attention: bool = Field(False, description="also return each output's attention matrix")
+
+
+class ForecastRequest(_Body):
+    """``predict`` for a forecaster: a CSV laid out like the training data."""
+
+    csv: str = Field(..., min_length=1, max_length=LIMITS["csv_chars"],
+                     description="the series as CSV text (header row first)")
+    origin: str | int | None = Field(None, description="timestamp or row of the first "
+                                     "forecast step (default: after the last row)")
+    level: float | None = Field(None, gt=0.0, lt=1.0, allow_inf_nan=False,
+                                description="central interval coverage, e.g. 0.8")
+
+
+class SeriesRequest(_Body):
+    """``predict`` for regression and anomaly models: a CSV or a list of values/rows."""
+
+    csv: str | None = Field(None, min_length=1, max_length=LIMITS["csv_chars"])
+    values: list[Finite] | list[list[Finite]] | None = Field(
+        None, min_length=1, max_length=LIMITS["values"])
+
+
+PREDICT_SCHEMAS: dict[str, type[_Body]] = {
+    "textgen": TextGenPredictRequest, "classify": ClassifyRequest,
+    "translate": TranslateRequest, "forecast": ForecastRequest,
+    "regress": SeriesRequest, "anomaly": SeriesRequest,
+}
+
+
+class BodyError(Exception):
+    """A request body that cannot be read: ``status`` and a one-line ``detail``."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for e in error.errors()[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ())) or "body"
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        parts.append(f"{where}: {msg}")
+    more = len(error.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def parse_body(raw: bytes, schema: type[_Body]) -> _Body:
+    """The body as ``schema``; ``BodyError`` (400/422) with a readable detail otherwise."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BodyError(400, f"the body is not valid UTF-8 (byte {e.start})") from None
+    try:
+        return schema.model_validate_json(raw)
+    except ValidationError as e:
+        if any(err.get("type") == "json_invalid" for err in e.errors()):
+            msg = e.errors()[0].get("msg", "")
+            raise BodyError(400, f"the body is not valid JSON: {msg}") from None
+        if any(err.get("type") == "model_type" for err in e.errors()):
+            raise BodyError(422, f"the body must be a JSON object with the fields of "
+                            f"{schema.__name__}") from None
+        raise BodyError(422, _describe(e)) from None

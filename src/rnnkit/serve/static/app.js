@@ -1,0 +1,387 @@
+// rnnkit serve: the page. Plain JavaScript, no libraries; charts are inline SVG drawn here.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+let models = [];
+let current = null;
+let controller = null;
+
+function headers(json) {
+  const h = {};
+  if (json) h["Content-Type"] = "application/json";
+  const key = $("api-key").value || sessionStorage.getItem("rnnkit-key") || "";
+  if (key) h["Authorization"] = "Bearer " + key;
+  return h;
+}
+
+function showError(text) { $("status").textContent = text || ""; }
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? { headers: headers(false) }
+    : { method: "POST", headers: headers(true), body: JSON.stringify(body) });
+  const data = await res.json().catch(() => ({ detail: res.statusText }));
+  if (!res.ok) {
+    if (res.status === 401) $("key-box").open = true;
+    throw new Error(`${res.status}: ${data.detail || res.statusText}`);
+  }
+  return data;
+}
+
+async function loadModels() {
+  try {
+    const data = await api("/v1/models");
+    models = data.models;
+    const select = $("model");
+    select.textContent = "";
+    for (const m of models) {
+      const o = document.createElement("option");
+      o.value = m.name;
+      o.textContent = `${m.name} (${m.task})`;
+      select.appendChild(o);
+    }
+    showError(models.length ? "" : "the server has no models");
+    choose();
+  } catch (e) { showError(e.message); }
+}
+
+function choose() {
+  current = models.find((m) => m.name === $("model").value) || null;
+  for (const p of document.querySelectorAll(".panel")) p.hidden = true;
+  if (!current) return;
+  const panel = { textgen: "textgen", forecast: "forecast", classify: "classify",
+                  translate: "translate", regress: "series", anomaly: "series" }[current.task];
+  if (panel) $("panel-" + panel).hidden = false;
+  const size = current.parameters ? `, ${current.parameters.toLocaleString()} parameters` : "";
+  $("model-info").textContent = `${current.task} · ${current.model_class || ""}${size}`;
+}
+
+// ---------------------------------------------------------------- language models (SSE)
+function numberOrNull(id) {
+  const v = $(id).value.trim();
+  return v === "" ? null : Number(v);
+}
+
+async function generate() {
+  const out = $("generated");
+  out.textContent = $("prompt").value;
+  showError("");
+  const body = { prompt: $("prompt").value, max_tokens: numberOrNull("max-tokens") || 200,
+                 temperature: numberOrNull("temperature") ?? 1.0, stream: true };
+  for (const [k, id] of [["top_k", "top-k"], ["top_p", "top-p"], ["seed", "seed"]]) {
+    const v = numberOrNull(id);
+    if (v !== null) body[k] = v;
+  }
+  controller = new AbortController();
+  $("generate").disabled = true;
+  $("stop").disabled = false;
+  const started = performance.now();
+  let tokens = 0;
+  try {
+    const res = await fetch(`/v1/models/${encodeURIComponent(current.name)}/generate`, {
+      method: "POST", headers: headers(true), body: JSON.stringify(body),
+      signal: controller.signal });
+    if (!res.ok) {
+      const data = await res.json().catch(() => ({}));
+      throw new Error(`${res.status}: ${data.detail || res.statusText}`);
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const frame = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = (frame.match(/^event: (.*)$/m) || [])[1];
+        const data = JSON.parse((frame.match(/^data: (.*)$/m) || [, "{}"])[1]);
+        if (event === "token") {
+          out.textContent += data.text;
+          tokens += 1;
+          const s = (performance.now() - started) / 1000;
+          $("gen-stats").textContent = `${tokens} tokens, ${(tokens / s).toFixed(0)} tokens/s`;
+        } else if (event === "done") {
+          $("gen-stats").textContent += ` · ${data.finish_reason}`;
+        } else if (event === "error") {
+          showError(data.finish_reason);
+        }
+      }
+    }
+  } catch (e) {
+    if (e.name !== "AbortError") showError(e.message);
+  } finally {
+    $("generate").disabled = false;
+    $("stop").disabled = true;
+    controller = null;
+  }
+}
+
+// ---------------------------------------------------------------------------- SVG helpers
+function el(name, attrs, parent) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function text(parent, x, y, content, attrs) {
+  const t = el("text", { x, y, ...(attrs || {}) }, parent);
+  t.textContent = content;
+  return t;
+}
+
+function fmt(v) {
+  if (v === null || v === undefined) return "";
+  const a = Math.abs(v);
+  return a !== 0 && (a >= 1e5 || a < 1e-3) ? v.toExponential(2) : (+v.toFixed(3)).toString();
+}
+
+// A line chart: series = [{values, start, color, dash}], band = {lower, upper, start}
+function lineChart(container, title, series, band, labels) {
+  const W = 640, H = 260, L = 56, R = 12, T = 22, B = 28;
+  const all = [];
+  let n = 0;
+  for (const s of series) {
+    s.values.forEach((v) => { if (v !== null) all.push(v); });
+    n = Math.max(n, s.start + s.values.length);
+  }
+  if (band) {
+    band.lower.concat(band.upper).forEach((v) => { if (v !== null) all.push(v); });
+    n = Math.max(n, band.start + band.lower.length);
+  }
+  if (!all.length) return;
+  let lo = Math.min(...all), hi = Math.max(...all);
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const pad = (hi - lo) * 0.06;
+  lo -= pad; hi += pad;
+  const x = (i) => L + (n <= 1 ? 0 : (i * (W - L - R)) / (n - 1));
+  const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
+  text(svg, L, 14, title, { "font-weight": "600" });
+  for (let k = 0; k <= 4; k++) {
+    const v = lo + ((hi - lo) * k) / 4;
+    el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: "#e6e9ee" }, svg);
+    text(svg, L - 6, y(v) + 4, fmt(v), { "text-anchor": "end" });
+  }
+  if (labels && labels.length) {
+    for (const i of [0, Math.floor((n - 1) / 2), n - 1]) {
+      if (labels[i] !== undefined) {
+        text(svg, x(i), H - 8, String(labels[i]).slice(0, 16),
+             { "text-anchor": i === 0 ? "start" : i === n - 1 ? "end" : "middle" });
+      }
+    }
+  }
+  if (band) {
+    const up = band.upper.map((v, i) => `${x(band.start + i)},${y(v)}`);
+    const down = band.lower.map((v, i) => `${x(band.start + i)},${y(v)}`).reverse();
+    el("polygon", { points: up.concat(down).join(" "), fill: "var(--band)", class: "band" }, svg);
+  }
+  for (const s of series) {
+    const pts = s.values.map((v, i) => (v === null ? null : `${x(s.start + i)},${y(v)}`))
+      .filter((p) => p !== null);
+    el("polyline", { points: pts.join(" "), fill: "none", stroke: s.color,
+                     "stroke-width": 2, "stroke-dasharray": s.dash || "", class: s.cls || "" },
+       svg);
+    if (s.marks) {
+      s.marks.forEach((m, i) => {
+        if (m) el("circle", { cx: x(s.start + i), cy: y(s.values[i]), r: 3.5,
+                              fill: "var(--bad)" }, svg);
+      });
+    }
+  }
+  container.appendChild(svg);
+}
+
+function table(container, frame, limit) {
+  const cols = Object.keys(frame);
+  if (!cols.length) return;
+  const t = document.createElement("table");
+  const head = t.insertRow();
+  for (const c of cols) {
+    const th = document.createElement("th");
+    th.textContent = c;
+    head.appendChild(th);
+  }
+  const rows = frame[cols[0]].length;
+  for (let i = 0; i < Math.min(rows, limit || 50); i++) {
+    const r = t.insertRow();
+    for (const c of cols) {
+      const v = frame[c][i];
+      r.insertCell().textContent = typeof v === "number" ? fmt(v) : String(v ?? "");
+    }
+  }
+  container.appendChild(t);
+}
+
+// -------------------------------------------------------------------------------- forecast
+const TIME_NAMES = ["time", "ds", "date", "datetime", "timestamp", "step"];
+
+function forecastSeries(frame) {
+  // long format (id, time, forecast, lower/upper columns) or wide (col, col_lower, col_upper)
+  const cols = Object.keys(frame);
+  const timeCol = cols.find((c) => TIME_NAMES.includes(c.toLowerCase())) || null;
+  const idCol = cols.find((c) => ["id", "unique_id", "series"].includes(c.toLowerCase()));
+  const pointCol = cols.find((c) => ["forecast", "point", "mean", "yhat"].includes(c));
+  const lowCol = cols.find((c) => /^(lo|lower)\b|_lower$|^lo-/.test(c));
+  const highCol = cols.find((c) => /^(hi|upper)\b|_upper$|^hi-/.test(c));
+  const out = [];
+  if (pointCol) {
+    const ids = idCol ? [...new Set(frame[idCol])] : [null];
+    for (const id of ids) {
+      const idx = frame[pointCol].map((_, i) => i).filter((i) => !idCol || frame[idCol][i] === id);
+      const pick = (c) => (c ? idx.map((i) => frame[c][i]) : null);
+      out.push({ name: id === null ? pointCol : String(id), point: pick(pointCol),
+                 lower: pick(lowCol), upper: pick(highCol), times: pick(timeCol) });
+    }
+    return out;
+  }
+  for (const c of cols) {
+    if (c === timeCol || /_(lower|upper|actual)$/.test(c)) continue;
+    out.push({ name: c, point: frame[c], lower: frame[c + "_lower"] || null,
+               upper: frame[c + "_upper"] || null, times: timeCol ? frame[timeCol] : null });
+  }
+  return out;
+}
+
+async function forecast() {
+  showError("");
+  $("chart").textContent = "";
+  $("forecast-table").textContent = "";
+  const body = { csv: $("csv").value };
+  const level = numberOrNull("level");
+  if (level !== null) body.level = level;
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, body);
+    const history = data.history || {};
+    const hcols = Object.keys(history);
+    const htime = hcols.find((c) => TIME_NAMES.includes(c.toLowerCase())) || hcols[0];
+    for (const s of forecastSeries(data.forecast).slice(0, 6)) {
+      const past = history[s.name] || [];
+      const labels = (htime && history[htime] && history[htime] !== past ? history[htime] : past
+        .map((_, i) => i)).concat(s.times || s.point.map((_, i) => past.length + i));
+      const series = [{ values: past, start: 0, color: "#7a8595", cls: "history" },
+                      { values: s.point, start: past.length, color: "var(--accent)",
+                        cls: "forecast" }];
+      const band = s.lower && s.upper ? { lower: s.lower, upper: s.upper, start: past.length }
+        : null;
+      lineChart($("chart"), s.name, series, band, labels);
+    }
+    const legend = document.createElement("p");
+    legend.className = "legend";
+    legend.innerHTML = '<i style="background:#7a8595"></i>history' +
+      '<i style="background:var(--accent)"></i>forecast' +
+      '<i style="background:var(--band)"></i>interval';
+    $("chart").appendChild(legend);
+    table($("forecast-table"), data.forecast, 200);
+  } catch (e) { showError(e.message); }
+}
+
+function readFile(input, target) {
+  const f = input.files[0];
+  if (!f) return;
+  const r = new FileReader();
+  r.onload = () => { $(target).value = r.result; };
+  r.readAsText(f);
+}
+
+// ------------------------------------------------------------------------------ classify
+async function classify() {
+  showError("");
+  const box = $("classes");
+  box.textContent = "";
+  const inputs = $("texts").value.split("\n").map((s) => s.trim()).filter((s) => s);
+  if (!inputs.length) { showError("type at least one line"); return; }
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, { inputs });
+    data.predictions.forEach((p, i) => {
+      const head = document.createElement("p");
+      head.className = "label";
+      head.textContent = `${inputs[i].slice(0, 80)} → ${p.label}`;
+      box.appendChild(head);
+      const probs = Object.entries(p.probs || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
+      for (const [name, prob] of probs) {
+        const row = document.createElement("div");
+        row.className = "class-row";
+        row.innerHTML = "<span></span><div><div class='bar'></div></div><span></span>";
+        row.children[0].textContent = name;
+        row.querySelector(".bar").style.width = `${(prob * 100).toFixed(1)}%`;
+        row.children[2].textContent = `${(prob * 100).toFixed(1)}%`;
+        box.appendChild(row);
+      }
+    });
+  } catch (e) { showError(e.message); }
+}
+
+// ----------------------------------------------------------------------------- translate
+function heatmap(container, tokensIn, tokensOut, matrix) {
+  const cell = 28, L = 90, T = 80;
+  const W = L + cell * tokensIn.length + 10, H = T + cell * tokensOut.length + 10;
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "attention",
+                          style: `max-width:${W * 1.4}px` });
+  tokensIn.forEach((t, j) => text(svg, L + j * cell + cell / 2, T - 6, t,
+    { transform: `rotate(-50 ${L + j * cell + cell / 2} ${T - 6})` }));
+  tokensOut.forEach((t, i) => text(svg, L - 6, T + i * cell + cell * 0.65, t,
+    { "text-anchor": "end" }));
+  matrix.forEach((row, i) => row.forEach((w, j) => {
+    const r = el("rect", { x: L + j * cell, y: T + i * cell, width: cell - 1, height: cell - 1,
+                           fill: "var(--accent)", "fill-opacity": Math.max(0.03, w) }, svg);
+    el("title", {}, r).textContent = `${tokensOut[i]} ← ${tokensIn[j]}: ${fmt(w)}`;
+  }));
+  container.appendChild(svg);
+}
+
+async function translate() {
+  showError("");
+  $("translation").textContent = "";
+  $("heatmap").textContent = "";
+  const body = { inputs: [$("source").value], beam: numberOrNull("beam") || 5, attention: true };
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, body);
+    $("translation").textContent = data.translations[0];
+    const a = data.attention && data.attention[0];
+    if (a) heatmap($("heatmap"), a.tokens_in, a.tokens_out, a.matrix);
+  } catch (e) { showError(e.message); }
+}
+
+// ------------------------------------------------------------------ regression, anomalies
+async function score() {
+  showError("");
+  $("series-chart").textContent = "";
+  $("series-table").textContent = "";
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`,
+                           { csv: $("series-csv").value });
+    const result = data.scores || data.predictions;
+    if (Array.isArray(result)) {
+      lineChart($("series-chart"), "predictions",
+                [{ values: result.flat(), start: 0, color: "var(--accent)" }]);
+      return;
+    }
+    if (result.score) {
+      const flags = result.flag || [];
+      lineChart($("series-chart"), "anomaly score (flagged in red)",
+                [{ values: result.score, start: 0, color: "var(--accent)", marks: flags }]);
+    }
+    table($("series-table"), result, 200);
+  } catch (e) { showError(e.message); }
+}
+
+// ---------------------------------------------------------------------------------- wiring
+$("model").addEventListener("change", choose);
+$("api-key").addEventListener("change", () => {
+  sessionStorage.setItem("rnnkit-key", $("api-key").value);
+  loadModels();
+});
+$("generate").addEventListener("click", generate);
+$("stop").addEventListener("click", () => controller && controller.abort());
+$("forecast").addEventListener("click", forecast);
+$("csv-file").addEventListener("change", () => readFile($("csv-file"), "csv"));
+$("series-file").addEventListener("change", () => readFile($("series-file"), "series-csv"));
+$("classify").addEventListener("click", classify);
+$("translate").addEventListener("click", translate);
+$("score").addEventListener("click", score);
+$("api-key").value = sessionStorage.getItem("rnnkit-key") || "";
+loadModels();

@@ -1,0 +1,264 @@
+"""What each application's model answers over HTTP, written against ``rnnkit.apps.Predictor``.
+
+``ServedModel`` wraps the ``Predictor`` that ``rnnkit.open(path)`` returns: its ``info()``
+for ``GET /v1/models``, ``predict(request)`` (a parsed body from ``schemas``) returning a
+JSON-able dict, and for language models what the batched generator needs (the model, prompt
+encoding, turning tokens into text).
+
+Inputs arrive inline. CSV text is written to a private temporary file that the predictor
+reads like any CSV the user passes on the command line; the file is removed at once and its
+name never reaches the answer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..apps import open as open_app
+from ..data.tokenizers import EOS_ID, CharTokenizer
+from . import schemas
+
+__all__ = ["ServedModel", "load_models", "jsonable", "model_name"]
+
+NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON types: numpy/torch scalars and arrays, pandas frames, NaN/inf -> None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return jsonable(x.detach().cpu().tolist())
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer, int)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if x is None or isinstance(x, str):
+        return x
+    if hasattr(x, "to_dict") and hasattr(x, "columns"):  # a pandas DataFrame
+        return {str(c): jsonable([_cell(v) for v in x[c].tolist()]) for c in x.columns}
+    if isinstance(x, (Path, np.datetime64)) or hasattr(x, "isoformat"):
+        return str(x)
+    return str(x)
+
+
+def _cell(v):
+    if hasattr(v, "isoformat"):
+        return str(v)
+    return v
+
+
+def model_name(path: str | os.PathLike) -> str:
+    """A URL-safe name from a checkpoint folder's name."""
+    name = NAME_RE.sub("-", Path(path).resolve().name).strip("-.") or "model"
+    return name[:64]
+
+
+class _CsvFile:
+    """A private temporary CSV holding request text, removed on exit."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __enter__(self) -> str:
+        fd, self.path = tempfile.mkstemp(prefix="rnnkit-serve-", suffix=".csv")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(self.text)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _hide_path(message: str, path: str) -> str:
+    return message.replace(path, "the CSV").replace(Path(path).name, "the CSV")
+
+
+class _TextRenderer:
+    """New tokens -> new text, one piece per token (maybe empty for a special token).
+
+    Char level: the token's character. Word level: the current line decoded again, minus
+    what was shown (decoding is prefix-stable); ``<eos>`` is a line break.
+    """
+
+    def __init__(self, tokenizer, prompt_ids: list[int]):
+        self.tokenizer = tokenizer
+        self.char = isinstance(tokenizer, CharTokenizer)
+        self.line: list[int] = []
+        self.shown = ""
+        self.space = bool(prompt_ids) and prompt_ids[-1] != EOS_ID  # after a prompt's word
+
+    def add(self, token: int) -> str:
+        if self.char:
+            return self.tokenizer.decode([token])
+        if token == EOS_ID:
+            self.line, self.shown, self.space = [], "", False
+            return "\n"
+        self.line.append(token)
+        text = self.tokenizer.decode(self.line)
+        piece, self.shown = text[len(self.shown):], text
+        if self.space and piece:
+            piece, self.space = " " + piece, False
+        return piece
+
+
+class ServedModel:
+    """One checkpoint behind the HTTP endpoints; see the module docstring."""
+
+    def __init__(self, name: str, predictor, path: str | os.PathLike | None = None):
+        self.name, self.predictor = name, predictor
+        self.task = getattr(predictor, "task", "") or "unknown"
+        self.path = None if path is None else Path(path)
+        self.schema = schemas.PREDICT_SCHEMAS.get(self.task)
+        self._predict: Callable[[Any], dict] | None = getattr(self, f"_predict_{self.task}",
+                                                              None)
+
+    # ------------------------------------------------------------------------- describe
+    @property
+    def generative(self) -> bool:
+        return self.task == "textgen"
+
+    def info(self) -> dict:
+        try:
+            described = self.predictor.describe()
+        except Exception as e:  # noqa: BLE001 - a listing must not fail on one model
+            described = {"task": self.task, "error": f"{type(e).__name__}: {e}"}
+        endpoints = {"predict": f"/v1/models/{self.name}/predict"}
+        if self.generative:
+            endpoints["generate"] = f"/v1/models/{self.name}/generate"
+        return jsonable({"name": self.name, "task": self.task, "generative": self.generative,
+                         "endpoints": endpoints, **{k: v for k, v in described.items()
+                                                    if k != "task"}})
+
+    # ------------------------------------------------------------------------ language models
+    @property
+    def lm(self) -> torch.nn.Module:
+        return self.predictor.model
+
+    @property
+    def tokenizer(self):
+        return self.predictor.tokenizer
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Prompt ids as the text generator reads them; ValueError for characters it lacks."""
+        from ..apps import textgen
+
+        ids = textgen.encode_prompt(self.tokenizer, prompt) or textgen.start_ids(self.tokenizer)
+        if not ids:
+            raise ValueError("the prompt is empty and the vocabulary has no newline to start "
+                             "from; send a prompt")
+        return ids
+
+    def eos_id(self) -> int | None:
+        return None if isinstance(self.tokenizer, CharTokenizer) else EOS_ID
+
+    def renderer(self, prompt_ids: list[int]) -> _TextRenderer:
+        return _TextRenderer(self.tokenizer, prompt_ids)
+
+    # ------------------------------------------------------------------------------ predict
+    def predict(self, request) -> dict:
+        if self._predict is None:
+            raise ValueError(f"model {self.name!r} (task {self.task}) has no HTTP predict")
+        return self._predict(request)
+
+    @torch.no_grad()
+    def _predict_textgen(self, req: schemas.TextGenPredictRequest) -> dict:
+        ids = self.encode_prompt(req.prompt)
+        self.lm.eval()
+        logits, _ = self.lm(torch.tensor([ids], dtype=torch.long))
+        probs = logits[0, -1].float().softmax(-1)
+        top = probs.topk(min(req.top, probs.numel()))
+        tokens = [self.tokenizer.decode([i], skip_specials=False)
+                  for i in top.indices.tolist()]
+        return {"next": [{"token": t, "id": i, "prob": p} for t, i, p in
+                         zip(tokens, top.indices.tolist(), top.values.tolist(), strict=True)]}
+
+    def _predict_classify(self, req: schemas.ClassifyRequest) -> dict:
+        return {"predictions": jsonable(self.predictor.predict(list(req.inputs)))}
+
+    def _predict_translate(self, req: schemas.TranslateRequest) -> dict:
+        outputs = self.predictor.predict(list(req.inputs), beam=req.beam)
+        answer: dict[str, Any] = {"translations": list(outputs)}
+        if req.attention:
+            maps = []
+            for sentence in req.inputs:
+                text, tokens_in, tokens_out, matrix = self.predictor.attention(sentence)
+                maps.append({"text": text, "tokens_in": list(tokens_in),
+                             "tokens_out": list(tokens_out), "matrix": jsonable(matrix)})
+            answer["attention"] = maps
+        return answer
+
+    def _predict_forecast(self, req: schemas.ForecastRequest) -> dict:
+        with _CsvFile(req.csv) as path:
+            try:
+                frame = self.predictor.predict(path, origin=req.origin, level=req.level)
+                history = self._history(path)
+            except ValueError as e:
+                raise ValueError(_hide_path(str(e), path)) from None
+        return {"forecast": jsonable(frame), "history": history}
+
+    def _history(self, path: str) -> dict | None:
+        """The last rows of the input before the forecast (for the chart), if readable."""
+        import pandas as pd
+
+        lookback = getattr(self.predictor.config, "lookback", None) or 96
+        try:
+            frame = pd.read_csv(path)
+        except Exception:  # noqa: BLE001 - the chart simply goes without history
+            return None
+        return jsonable(frame.tail(int(lookback)).reset_index(drop=True))
+
+    def _predict_regress(self, req: schemas.SeriesRequest) -> dict:
+        return {"predictions": jsonable(self._series_call(req))}
+
+    def _predict_anomaly(self, req: schemas.SeriesRequest) -> dict:
+        return {"scores": jsonable(self._series_call(req))}
+
+    def _series_call(self, req: schemas.SeriesRequest):
+        if (req.csv is None) == (req.values is None):
+            raise ValueError("send exactly one of csv (CSV text) or values (numbers or rows)")
+        if req.values is not None:
+            return self.predictor.predict(np.asarray(req.values, dtype=np.float64))
+        with _CsvFile(req.csv) as path:
+            try:
+                return self.predictor.predict(path)
+            except ValueError as e:
+                raise ValueError(_hide_path(str(e), path)) from None
+
+
+def load_models(paths: list[str | os.PathLike], device: str = "cpu") -> dict[str, ServedModel]:
+    """``{name: ServedModel}`` for checkpoint folders; names from the folder names, made
+    unique with ``-2``, ``-3``... Raises ``ValueError`` naming a folder that does not load."""
+    models: dict[str, ServedModel] = {}
+    for path in paths:
+        p = Path(path)
+        if not p.is_dir():
+            raise ValueError(f"--checkpoint {path}: no such checkpoint folder")
+        try:
+            predictor = open_app(p, device=device)
+        except (ValueError, OSError, KeyError) as e:
+            raise ValueError(f"--checkpoint {path}: {e}") from None
+        name, n = model_name(p), 1
+        while name in models:
+            n += 1
+            name = f"{model_name(p)}-{n}"
+        models[name] = ServedModel(name, predictor, p)
+    return models
