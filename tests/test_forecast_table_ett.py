@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.forecast.prepare import prepare
+from rnnkit.apps.forecast.prepare import prepare
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_segrnn_short_run_beats_the_linear_baseline(ett):
     finally:
         torch.set_num_threads(old)
     mse = float(((pred - yte) ** 2).mean())
-    from rnnkit.forecast.baselines import LinearBaseline
+    from rnnkit.apps.forecast.baselines import LinearBaseline
 
     lin = LinearBaseline.from_dict(ett.spec.linear).predict(xte.numpy())
     lin_mse = float(((lin - yte.numpy()) ** 2).mean())

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..data.timeseries import (
+from ...data.timeseries import (
     Split,
     StandardScaler,
     TimeSeries,
@@ -138,6 +138,11 @@ def prepare(csv, *, lookback: int, horizon: int, time_col: str | None = None, ta
                     scaler=scaler.to_dict())
     cov, spec.calendar_names = _covariates(ts, spec)
     train_targets = ts.values[a:b][:, spec.target_index]
+    if period is None and ts.has_dates:  # the timestamps' frequency says it (24 hourly, ...)
+        from .panel import frequency, period_from_freq
+
+        period = period_from_freq(frequency(ts.times[a:b]))
+        period = period if period and 2 <= period <= L else None
     spec.period = period if period is not None else detect_period(
         scaler.transform(train_targets, spec.target_index), max_period=L)
     spec.mase_scale = mase_scale(train_targets, spec.period or 1).tolist()

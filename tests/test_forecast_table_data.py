@@ -13,9 +13,9 @@ from rnnkit.data.timeseries import (
     chronological_split,
     read_timeseries,
 )
-from rnnkit.forecast import baselines, metrics
-from rnnkit.forecast.prepare import prepare
-from rnnkit.forecast.windows import ForecastWindows, split_origins
+from rnnkit.apps.forecast import baselines, metrics
+from rnnkit.apps.forecast.prepare import prepare
+from rnnkit.apps.forecast.windows import ForecastWindows, split_origins
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import torch
 from forecast_helpers import seasonal_series, write_csv
 
 from rnnkit.cli.main import main
-from rnnkit.forecast.pipeline import (
+from rnnkit.apps.forecast.pipeline import (
     ForecastConfig,
     evaluate_forecaster,
     predict_forecast,
@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
     ck = root / "ck"
     torch.set_num_threads(1)
     rc = main(["forecast", "train", "--csv", str(path), "--time-col", "date", "--target", "load",
-               "--lookback", "48", "--horizon", "12", "--hidden-size", "32", "--epochs", "25",
+               "--mode", "segrnn", "--lookback", "48", "--horizon", "12", "--hidden-size", "32", "--epochs", "25",
                "--lr", "3e-3", "--batch-size", "32", "--output", "quantile", "--checkpoint",
                str(ck), "--quiet"])
     assert rc == 0
@@ -53,12 +53,13 @@ def test_train_evaluate_predict_end_to_end(trained, tmp_path, capsys):
     assert main(["forecast", "predict", "--checkpoint", str(ck), "--csv", str(path), "--out",
                  str(out), "--plot", str(png), "--quiet"]) == 0
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
-    rows = list(csv.DictReader(out.read_text().splitlines()))
-    assert len(rows) == 12 and list(rows[0]) == ["date", "load", "load_lower", "load_upper"]
+    rows = list(csv.DictReader(out.read_text().splitlines()))  # long format
+    assert len(rows) == 12 and list(rows[0]) == ["id", "date", "forecast", "lower", "upper",
+                                                 "actual"]
     # the forecast index continues the file hourly: 900 rows from 2020-01-01 00:00
     assert rows[0]["date"] == "2020-02-07 12:00:00" and rows[-1]["date"] == "2020-02-07 23:00:00"
-    assert all(float(r["load_lower"]) <= float(r["load"]) <= float(r["load_upper"])
-               for r in rows)
+    assert all(r["id"] == "load" and r["actual"] == "" for r in rows)
+    assert all(float(r["lower"]) <= float(r["forecast"]) <= float(r["upper"]) for r in rows)
 
 
 def test_forecaster_beats_the_naive_baselines(trained):
@@ -141,7 +142,7 @@ def test_gaussian_intervals_hold_the_nominal_share(tmp_path):
     ({"constant": True}, [],
      r"column 'temp' is constant \(every row is 4\) in .*bad\.csv: it cannot be standardised; "
      r"leave it out with --features"),
-    ({}, ["--horizon", "0"], r"--horizon must be a positive integer, got 0"),
+    ({}, ["--horizon", "0"], r"horizon must be a positive integer, got 0"),
     ({}, ["--target", "price"],
      r"target column 'price' not found in .*bad\.csv; its columns are: load, temp"),
     ({}, ["--time-col", "when"], r"time column 'when' not found in .*bad\.csv"),
@@ -158,8 +159,8 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, capsys, change, a
     path = write_csv(tmp_path / "bad.csv", values, cells=change.get("cells"))
     before = sorted(p.name for p in tmp_path.iterdir())
     rc = main(["forecast", "train", "--csv", str(path), "--time-col", "date", "--target",
-               "load", "--lookback", "48", "--horizon", "12", "--epochs", "1",
-               "--checkpoint", str(tmp_path / "ck"), "--quiet", *args])
+               "load", "--lookback", "48", "--horizon", "12", "--epochs", "1", "--mode",
+               "segrnn", "--checkpoint", str(tmp_path / "ck"), "--quiet", *args])
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert err.startswith("rnnkit forecast train: error: ") and len(err.splitlines()) == 1
@@ -172,7 +173,8 @@ def test_fill_makes_missing_values_usable(tmp_path):
     cells = {(i, "load"): "" for i in (10, 11, 200)}
     path = write_csv(tmp_path / "gaps.csv", seasonal_series(300), cells=cells)
     assert main(["forecast", "train", "--csv", str(path), "--time-col", "date", "--target",
-                 "load", "--lookback", "24", "--horizon", "6", "--epochs", "1", "--fill",
+                 "load", "--mode", "segrnn", "--lookback", "24", "--horizon", "6", "--epochs",
+                 "1", "--fill",
                  "interpolate", "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
     assert (tmp_path / "ck" / "model.safetensors").is_file()
 

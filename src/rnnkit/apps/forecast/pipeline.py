@@ -15,81 +15,40 @@ from __future__ import annotations
 
 import csv
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_write, load, load_extras, save
-from ..config_dict import config_from_dict
-from ..data.timeseries import calendar_features, format_time
-from ..models.forecaster import Forecaster
-from ..runtime import resolve_device
+from ...checkpoint import atomic_write, load, load_extras, save
+from ...data.timeseries import calendar_features, format_time
+from ...models.forecaster import Forecaster
+from ...runtime import resolve_device
 from .baselines import LinearBaseline, baseline_forecasts
 from .metrics import all_metrics
+from .config import TABLE_MODES, Config, ForecastConfig
 from .prepare import DataSpec, Prepared, prepare, prepare_like
 from .report import metric_table, verdict_lines
 
-__all__ = ["ForecastConfig", "Evaluation", "Prediction", "train_forecaster",
-           "evaluate_forecaster", "evaluate_prepared", "predict_forecast", "write_forecast_csv",
-           "load_forecaster"]
+__all__ = ["ForecastConfig", "table_model", "Evaluation", "Prediction", "train_forecaster",
+           "evaluate_forecaster", "evaluate_prepared", "predict_forecast", "predict_with",
+           "write_forecast_csv", "load_forecaster", "prediction_frame"]
 
 MODEL = "forecaster"
 
 
-@dataclass
-class ForecastConfig:
-    """Everything ``rnnkit forecast train`` takes besides the files; stored in the checkpoint."""
+TABLE_LOOKBACK, TABLE_HORIZON = 96, 24  # table modes' look-back and horizon when not given
 
-    # data
-    lookback: int = 96  # L, steps of history per forecast
-    horizon: int = 24  # H, steps forecast
-    time_col: str | None = None  # timestamp column (None: rows are steps)
-    target: str = "all"  # column(s) to forecast: a name, "a,b" or "all"
-    features: str = "all"  # inputs: "all", "target" or "a,b" (targets always included)
-    split: str = "0.7,0.1,0.2"  # train/val/test: fractions or row counts, in time order
-    fill: str | None = None  # missing values: None refuses them; ffill|bfill|interpolate|zero
-    calendar: bool = False  # add calendar covariates (needs a date time column)
-    period: int | None = None  # seasonal period for seasonal naive and MASE; None: detect
-    # model
-    mode: str = "segrnn"  # direct | recursive | segrnn
-    cell: str = "gru"  # gru | lstm | rnn
-    hidden_size: int = 128  # recurrent size (SegRNN: also the segment embedding)
-    num_layers: int = 1
-    segment_length: int = 24  # SegRNN segment w
-    dropout: float = 0.1
-    norm: str = "last"  # instance normalisation: revin | last | none
-    output: str = "point"  # point | gaussian | quantile (intervals)
-    quantiles: tuple = (0.1, 0.5, 0.9)  # for output=quantile
-    point_loss: str = "mae"  # mse | mae | huber, for output=point
-    # training
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 5  # early stopping on the validation loss (epochs)
-    schedule: str | None = "cosine"  # None | cosine | step | plateau
-    clip_norm: float | None = 1.0
-    time_budget: float | None = None  # seconds; training stops cleanly after it
-    seed: int = 0
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["quantiles"] = list(self.quantiles)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ForecastConfig:
-        return config_from_dict(cls, d)
-
-    def model(self, spec: DataSpec) -> Forecaster:
-        return Forecaster(len(spec.features), self.lookback, self.horizon, cell=self.cell,
-                          hidden_size=self.hidden_size, num_layers=self.num_layers,
-                          mode=self.mode, target_index=spec.target_index,
-                          covariate_size=len(spec.calendar_names), output=self.output,
-                          quantiles=tuple(self.quantiles), segment_length=self.segment_length,
-                          dropout=self.dropout, norm=self.norm, point_loss=self.point_loss)
+def table_model(config: Config, spec: DataSpec) -> Forecaster:
+    """The network of the table modes (segrnn, direct, recursive) for ``spec``'s columns."""
+    return Forecaster(len(spec.features), spec.lookback, spec.horizon, cell=config.cell,
+                      hidden_size=config.hidden_size, num_layers=config.num_layers,
+                      mode=config.mode, target_index=spec.target_index,
+                      covariate_size=len(spec.calendar_names), output=config.output,
+                      quantiles=tuple(config.quantiles), segment_length=config.segment_length,
+                      dropout=config.dropout, norm=config.norm, point_loss=config.point_loss)
 
 
 @dataclass
@@ -102,6 +61,7 @@ class Evaluation:
     coverage: float | None = None  # share of actuals inside the interval (probabilistic)
     width: float | None = None  # mean interval width
     level: float | None = None
+    note: str | None = None  # why a metric is left out
 
     def table(self) -> str:
         return metric_table(self.rows, MODEL)
@@ -111,6 +71,8 @@ class Evaluation:
 
     def text(self) -> str:
         lines = [f"{self.windows} windows, metrics in {self.units} units", self.table()]
+        if self.note:
+            lines.append(self.note)
         if self.coverage is not None:
             lines.append(f"{self.level:.0%} intervals hold {self.coverage:.1%} of the actuals "
                          f"(mean width {self.width:.4g})")
@@ -154,6 +116,11 @@ def evaluate_prepared(model: Forecaster, prep: Prepared, part: str = "test",
         for r in rows.values():
             r["MAPE"] = r["sMAPE"] = float("nan")
     ev = Evaluation(rows, len(x), units)
+    if not standardised and (np.asarray(back(actual)) <= 0).any():
+        for r in rows.values():
+            r["MAPE"] = float("nan")
+        ev.note = ("MAPE left out: the actuals reach zero or below, where a percentage error "
+                   "means nothing (see sMAPE and MASE)")
     if out["lower"] is not None:
         lo, hi, act = back(out["lower"]), back(out["upper"]), back(actual)
         ev.coverage = float(np.mean((act >= lo) & (act <= hi)))
@@ -174,20 +141,25 @@ def load_forecaster(checkpoint) -> tuple[Forecaster, DataSpec, ForecastConfig]:
 
 
 def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device="auto",
-                     quiet: bool = False, log=print) -> dict:
+                     quiet: bool = False, log=print, resume: bool = False) -> dict:
     """Prepare, train, save, report; returns the model, the data, the history and the test
-    evaluation. Nothing is written until the data and options have passed every check."""
-    prep = prepare(csv_path, lookback=config.lookback, horizon=config.horizon,
+    evaluation. Nothing is written until the data and options have passed every check.
+    This is the table path: a many-series mode (auto, rnn) in ``config`` means segrnn here,
+    0.1.0's default."""
+    if config.mode not in TABLE_MODES:
+        config = replace(config, mode="segrnn")
+    prep = prepare(csv_path, lookback=config.lookback or TABLE_LOOKBACK,
+                   horizon=config.horizon or TABLE_HORIZON,
                    time_col=config.time_col, target=config.target, features=config.features,
                    split=config.split, fill=config.fill, calendar=config.calendar,
                    period=config.period)
-    from ..train import fit  # the training loop
+    from ...train import fit  # the training loop
 
     ckpt = Path(checkpoint_dir)
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"checkpoint {ckpt} exists and is not a folder")
     torch.manual_seed(config.seed)
-    model = config.model(prep.spec)
+    model = table_model(config, prep.spec)
     tr = prep.windows("train").arrays()
     va = prep.windows("val").arrays()
 
@@ -207,13 +179,15 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
         log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
         log(f"model: {model.mode} {config.cell.upper()} forecaster, "
             f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    extras = {"forecast": {"data": spec.to_dict(), "config": config.to_dict()}}
+    extras = {"task": "forecast", "forecast": {"kind": "table", "data": spec.to_dict(),
+                                               "config": config.to_dict()}}
     t0 = time.perf_counter()
     history = fit(model, data(tr), val_data=data(va) if len(va[0]) else None,
                   epochs=config.epochs, batch_size=config.batch_size, loss=model.loss,
                   lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
                   clip_norm=config.clip_norm, early_stopping=config.patience,
-                  checkpoint_dir=ckpt, seed=config.seed, device=device, progress=not quiet,
+                  checkpoint_dir=ckpt, resume=resume, seed=config.seed, device=device,
+                  progress=not quiet,
                   time_budget=config.time_budget, extras=extras)
     seconds = time.perf_counter() - t0
     model.cpu().eval()
@@ -291,6 +265,12 @@ def predict_forecast(checkpoint, csv_path, *, origin=None, level: float | None =
     """Forecast the horizon after the last row of ``csv_path`` (or from ``origin``: a
     timestamp or row number of the first forecast step, so actuals can be compared)."""
     model, spec, _ = load_forecaster(checkpoint)
+    return predict_with(model, spec, csv_path, origin=origin, level=level, device=device)
+
+
+def predict_with(model: Forecaster, spec: DataSpec, csv_path, *, origin=None,
+                 level: float | None = None, device="cpu") -> Prediction:
+    """``predict_forecast`` with the model and data spec already loaded."""
     prep = prepare_like(csv_path, spec, need_rows=False)
     if level is not None and model.output == "point":
         raise ValueError("this model gives point forecasts only (trained with output=point); "
@@ -358,3 +338,18 @@ def write_forecast_csv(pred: Prediction, path) -> Path:
     path = Path(path)
     atomic_write(path, write)
     return path
+
+
+def prediction_frame(pred: Prediction):
+    """A ``Prediction`` in long format: ``id`` (the column), time, ``forecast``, ``lower``,
+    ``upper`` (NaN for point models) and ``actual`` (NaN where unknown)."""
+    import pandas as pd
+
+    frames = []
+    for j, col in enumerate(pred.columns):
+        def pick(a, j=j):
+            return np.full(len(pred.times), np.nan) if a is None else a[:, j]
+        frames.append(pd.DataFrame({"id": col, pred.time_col: pred.times,
+                                    "forecast": pred.point[:, j], "lower": pick(pred.lower),
+                                    "upper": pick(pred.upper), "actual": pick(pred.actual)}))
+    return pd.concat(frames, ignore_index=True)

