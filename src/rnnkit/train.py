@@ -209,8 +209,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     if isinstance(train, torch.utils.data.DataLoader) and train.generator is not None:
         generators["loader"] = train.generator
 
-    # 2. a fresh start, or the stored run continued exactly; one writer holds run_dir
-    writer = writing(run_dir, "fit").acquire() if run_dir is not None and run.is_main else None
+    # 2. a fresh start, or the stored run continued exactly
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
     best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
@@ -232,6 +231,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         seed_everything(seed)
         gen.manual_seed(0 if seed is None else seed)
 
+    # one writer per run_dir for the whole run (checkpoint.writing): a second one is refused
+    writer = writing(run_dir, "fit").acquire() if run_dir is not None and run.is_main else None
     # 3. the loop (under torchrun: this rank's share of every batch, the model in DDP)
     train, val = run.shard(train), run.shard(val, train=False)
     net = run.wrap(model)
