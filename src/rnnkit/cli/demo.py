@@ -19,6 +19,7 @@ PARTS = [
     "rnnkit.demos.classify",
     "rnnkit.demos.diagnose",
     "rnnkit.demos.translate",
+    "rnnkit.demos.anomaly",
 ]
 
 
