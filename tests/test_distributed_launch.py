@@ -1,0 +1,137 @@
+"""``rnnkit launch`` / ``torchrun -m rnnkit``: training verbs on several processes and machines.
+
+Two "machines" on loopback (two launchers, ``--nnodes 2``, one process each) train the same
+model as one process does; a rank killed mid-run ends the other within 60 s with one line, and
+``--resume`` finishes the run from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from rnnkit.cli.main import main
+
+TRAIN = ["train", "--target", "value", "--window", "4", "--hidden", "6", "--batch-size", "10",
+         "--quiet"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def series(path: Path, n: int) -> Path:
+    v = np.sin(np.arange(n) / 4) + 0.1 * np.random.default_rng(0).standard_normal(n)
+    path.write_text("value\n" + "\n".join(f"{x:.6f}" for x in v) + "\n")
+    return path
+
+
+def env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "RNNKIT_DIST_TIMEOUT": "60",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def rnnkit_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "rnnkit", *args]
+
+
+def weights(folder: Path) -> dict:
+    files = sorted(folder.glob("*.safetensors"))
+    assert files, f"no weights in {folder}"
+    return load_file(str(files[0]))
+
+
+def test_two_machines_on_loopback_match_one_process(tmp_path):
+    csv = series(tmp_path / "s.csv", 87)
+    args = [*TRAIN, "--csv", str(csv), "--epochs", "2"]
+    assert main([*args, "--checkpoint", str(tmp_path / "one")]) == 0
+    port = free_port()
+    launchers = [subprocess.Popen(
+        rnnkit_cmd("launch", "--nnodes", "2", "--node-rank", str(node), "--nproc", "1",
+                   "--rdzv-endpoint", f"127.0.0.1:{port}", *args,
+                   "--checkpoint", str(tmp_path / "two")),
+        env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for node in (0, 1)]
+    outs = [p.communicate(timeout=240)[0] for p in launchers]
+    assert [p.returncode for p in launchers] == [0, 0], outs
+    one = json.loads((tmp_path / "one" / "history.json").read_text())
+    two = json.loads((tmp_path / "two" / "history.json").read_text())
+    for a, b in zip(one["rows"], two["rows"], strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-5, abs=1e-6)
+        assert b["steps"] == a["steps"]
+    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert w1.keys() == w2.keys()
+    for k in w1:
+        np.testing.assert_allclose(w2[k], w1[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert "trained 2 epochs" in outs[0]  # rank 0 prints; rank 1's stdout stays quiet
+    assert "trained" not in outs[1]
+
+
+def test_launch_refuses_bad_layouts(capsys):
+    assert main(["launch", "--nnodes", "2", "train", "--csv", "x.csv"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rnnkit launch: error: --nnodes 2 needs --rdzv-endpoint HOST:PORT (the address of the "
+        "machine with --node-rank 0)")
+    assert main(["launch", "--nproc", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rnnkit launch: error: expected a verb to run, e.g. rnnkit launch --nproc 2 train "
+        "--csv ...")
+
+
+def _pid_of_rank(marker: str, rank: int) -> int | None:
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in cmd and b"launch" not in cmd and f"RANK={rank}".encode() in environ:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.slow
+def test_killed_rank_ends_the_run_and_resume_finishes_it(tmp_path):
+    csv = series(tmp_path / "s.csv", 400)
+    ckpt = tmp_path / "ck"
+    args = [*TRAIN, "--csv", str(csv), "--epochs", "12", "--hidden", "24",
+            "--checkpoint", str(ckpt)]
+    run = subprocess.Popen(rnnkit_cmd("launch", "--nproc", "2", *args), env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (ckpt / "history.json").exists():
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.2)
+    victim = _pid_of_rank(str(ckpt), 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = run.communicate(timeout=90)
+    assert time.monotonic() - killed < 60
+    assert run.returncode != 0
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"rnnkit launch: error: rank 1 \(pid \d+\) was killed by SIGKILL; "
+                        r"torchrun stopped the other processes\. .*--resume.*", last), err
+    done = json.loads((ckpt / "history.json").read_text())["rows"]
+    assert 1 <= len(done) < 12
+    resumed = subprocess.run(rnnkit_cmd("launch", "--nproc", "2", *args, "--resume"),
+                             env=env(), capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = json.loads((ckpt / "history.json").read_text())["rows"]
+    assert [r["epoch"] for r in rows] == list(range(1, 13))
+    assert rows[: len(done)] == done
