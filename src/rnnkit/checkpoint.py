@@ -325,10 +325,13 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
         extras: a JSON-able dict stored beside the config (tokenizer/scaler ``to_dict()``...).
 
     The write is atomic as a whole (module docstring) and takes the folder's writer lock:
-    ``FolderBusyError`` when another process holds it.
+    ``FolderBusyError`` when another process holds it. In a torch.distributed run (torchrun,
+    ``rnnkit launch``) only rank 0 writes; the other ranks return ``path`` at once.
     """
     doc = _config_of(model, extras)  # every check before anything is written
     path = check_folder(path, "rnnkit.save:")
+    if _another_rank():  # data-parallel (torchrun): every rank holds these weights; rank 0 writes
+        return path
     created = not path.exists()
     try:
         with writing(path):
@@ -338,6 +341,13 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
             _rmdir_if_empty(path)
         raise
     return path
+
+
+def _another_rank() -> bool:
+    """True in a process of a torch.distributed group other than rank 0 (rnnkit launch)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_rank() != 0
 
 
 # ------------------------------------------------------------------------------- load
