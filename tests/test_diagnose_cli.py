@@ -44,6 +44,34 @@ def test_copy_task_mode(tmp_path):
     assert len(layer["grad_norm"]) == 23 and set(layer["gates"]) == {"input", "forget", "output"}
 
 
+def test_partial_report_after_each_cell_and_time_budget(tmp_path, monkeypatch):
+    """Each finished cell's results are on disk before the next cell starts; --minutes
+    shares the budget between the cells."""
+    import rnnkit.diagnostics.experiment as experiment
+
+    seen, budgets = [], []
+    real_train = experiment.train_on_task
+
+    def spy(*args, **kwargs):
+        seen.append(json.loads((tmp_path / "r" / "results.json").read_text())["results"]
+                    if (tmp_path / "r" / "results.json").exists() else {})
+        budgets.append(kwargs["time_budget"])
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_on_task", spy)
+    assert main(["diagnose", "--task", "adding", "--length", "6", "--cells", "lstm,gru",
+                 "--minutes", "0.5", "--out", str(tmp_path / "r"), *TINY]) == 0
+    assert [sorted(s) for s in seen] == [[], ["lstm"]]
+    assert budgets == [pytest.approx(12.0), pytest.approx(12.0)]  # 80 % of 30 s, shared
+
+
+def test_minutes_must_be_a_finite_non_negative_number(tmp_path, capsys):
+    assert main(["diagnose", "--task", "adding", "--minutes", "nan", "--out",
+                 str(tmp_path / "r"), *TINY]) == 2
+    assert "--minutes must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.fixture
 def checkpoints(tmp_path):
     x, y = adding_problem(32, 10, seed=0)

@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     t.add_argument("--cells", default=DEFAULT_CELLS,
                    help=f"comma-separated cells (default {DEFAULT_CELLS}; also rnn-relu)")
     t.add_argument("--steps", type=int, default=1000, help="optimizer steps per cell (1000)")
+    t.add_argument("--minutes", type=float, default=1.5,
+                   help="time budget for the whole comparison, shared equally by the cells; "
+                        "a cell stops early when its share is used (default 1.5; 0 = none)")
     t.add_argument("--hidden-size", type=int, default=64, help="H (default 64)")
     t.add_argument("--batch-size", type=int, default=50, help="sequences per step (50)")
     t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (3e-3)")
@@ -106,6 +109,8 @@ def _check_task_args(args) -> tuple[object, list[str]]:
                              f"got {getattr(args, name)}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise UsageError(f"--lr must be a positive number, got {args.lr}")
+    if args.minutes < 0 or not math.isfinite(args.minutes):
+        raise UsageError(f"--minutes must be >= 0 (0 = no budget), got {args.minutes}")
     if args.clip_norm < 0 or not math.isfinite(args.clip_norm):
         raise UsageError(f"--clip-norm must be >= 0 (0 = off), got {args.clip_norm}")
     if args.data is not None:
@@ -125,10 +130,20 @@ def _run_task(args, say) -> int:
     say(f"rnnkit diagnose: task {task.name}, T={args.length}, cells {', '.join(cells)}, "
         f"{args.steps} steps each, H={args.hidden_size}, batch {args.batch_size}, "
         f"lr {args.lr:g}, clip_norm {args.clip_norm or 'off'}, seed {args.seed}")
+    command = "rnnkit " + " ".join(_argv(args))
+    # the analyses before and after training take part of each cell's share
+    budget = 60.0 * args.minutes * 0.8 / len(cells) if args.minutes else None
+
+    def partial(done: dict) -> None:  # a report after each cell, so waiting shows something
+        if len(done) < len(cells):
+            write_task_report(out, task.name, args.length, done, None, command=command)
+            say(f"  partial report ({len(done)}/{len(cells)} cells) in {out}")
+
     results = compare_cells(
         task.name, args.length, cells, steps=args.steps, hidden_size=args.hidden_size,
         batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm or None,
-        eval_every=args.eval_every, seed=args.seed, device=device, probes=args.probes, log=say)
+        eval_every=args.eval_every, seed=args.seed, device=device, probes=args.probes, log=say,
+        time_budget=budget, on_result=partial)
     exploding = None
     if args.exploding:
         exploding = exploding_gradients(task.name, args.length, steps=args.steps,
@@ -143,14 +158,15 @@ def _run_task(args, say) -> int:
             save(r.model, out / "models" / name, extras={"task": task.name,
                                                         "length": args.length})
     files = write_task_report(out, task.name, args.length, results, exploding,
-                              command="rnnkit " + " ".join(_argv(args)))
+                              command=command)
     say(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
 
 def _argv(args) -> list[str]:
     parts = ["diagnose", "--task", args.task, "--length", str(args.length), "--cells",
-             args.cells, "--steps", str(args.steps), "--out", str(args.out)]
+             args.cells, "--steps", str(args.steps), "--minutes", f"{args.minutes:g}",
+             "--out", str(args.out)]
     if args.exploding:
         parts.append("--exploding")
     return parts

@@ -188,12 +188,16 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
                   diag_size: int = 100, seed: int = 0, device: str = "cpu",
                   time_budget: float | None = None, stop_when_solved: bool = False,
                   jacobians: bool = True, probes: int | None = None,
-                  log: Callable[[str], None] | None = None) -> dict[str, RunResult]:
+                  log: Callable[[str], None] | None = None,
+                  on_result: Callable[[dict[str, RunResult]], None] | None = None
+                  ) -> dict[str, RunResult]:
     """Train one model per cell on the same data; diagnose each before and after training.
 
     The diagnosis (``analyze``, in float64 so that vanished gradients show as tiny numbers
     rather than underflow to zero) runs on ``diag_size`` fixed sequences (apart from the test
-    set), at initialisation (``initial``) and after training (``final``).
+    set), at initialisation (``initial``) and after training (``final``). ``time_budget``
+    is per cell; ``on_result(results_so_far)`` is called as each cell finishes (the CLI
+    writes a partial report there, so a long comparison shows results as it goes).
     """
     task_obj = get_task(task)
     cells = parse_cells(cells)
@@ -216,6 +220,8 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
                             jacobians=jacobians, probes=probes)
         run.model = model
         results[name] = run
+        if on_result is not None:
+            on_result(dict(results))
     return results
 
 
