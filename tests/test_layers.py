@@ -288,3 +288,106 @@ def test_error_step_on_bidirectional_and_bad_shape():
 def test_cells_are_exported():
     assert isinstance(RNN("lstm", 3, 4).cells[0], LSTMCell)
     assert isinstance(RNN("gru", 3, 4).cells[0], GRUCell)
+
+
+# --------------------------------------------- settings that do not apply, dtypes, sizes
+@pytest.mark.parametrize("make, message", [
+    (lambda: RNN("lstm", 3, 4, activation="relu"),
+     r"^LSTM: activation='relu' does not apply to a LSTM cell \(it takes init=\)$"),
+    (lambda: rnnkit.LSTM(3, 4, activation="tanh"),
+     r"^LSTM: activation='tanh' does not apply to a LSTM cell"),
+    (lambda: RNN("rnn", 3, 4, reset_after=False),
+     r"^SimpleRNN: reset_after=False does not apply to a SimpleRNN cell \(it takes "
+     r"activation=, init=\)$"),
+    (lambda: RNN("irnn", 3, 4, activation="tanh"),
+     r"^SimpleRNN: activation='tanh' contradicts the cell kind, which fixes activation='relu'$"),
+    (lambda: RNN("mingru", 3, 4, init="irnn"), r"^MinGRUCell: unknown init 'irnn'"),
+    (lambda: RNN(lambda i, h: LSTMCell(i, h), 3, 4, init="keras"),
+     r"^RNN\(<lambda>\): init= configure built-in cells only; set them on your cell$"),
+])
+def test_settings_a_cell_does_not_take_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_cell_table_and_register_cell():
+    assert rnnkit.layers.CELLS["gru"].cls is GRUCell
+    assert RNN("irnn", 3, 4).cells[0].init == "irnn"
+
+    class Sine(rnnkit.SimpleRNNCell):
+        pass
+
+    rnnkit.layers.register_cell("sine_rnn", Sine, "SineRNN", activation="tanh", init="torch")
+    try:
+        layer = RNN("sine_rnn", 3, 4, activation="relu")
+        assert type(layer.cells[0]) is Sine and layer.name == "SineRNN"
+        assert layer._fused_mode is None  # a subclass may change the equations
+    finally:
+        del rnnkit.layers.CELLS["sine_rnn"], rnnkit.layers.KINDS["sine_rnn"]
+
+
+def test_models_still_accept_their_default_settings_for_any_cell():
+    m = rnnkit.SequenceRegressor(1, 4, cell="lstm", activation="tanh", init="torch")
+    assert isinstance(m.rnn.cells[0], LSTMCell)
+    with pytest.raises(ValueError, match=r"^LSTM: activation='relu' does not apply"):
+        rnnkit.SequenceRegressor(1, 4, cell="lstm", activation="relu")
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "mingru"])
+def test_integer_and_bool_inputs_are_refused_naming_the_layer(kind, dtype):
+    layer = RNN(kind, 3, 4)
+    name = rnnkit.layers.KINDS[kind]
+    x = torch.ones(2, 5, 3, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"^{name}: expected a floating-point input, got "
+                                         rf"{dtype} \(token ids go through an nn.Embedding"):
+        layer(x)
+    with pytest.raises(ValueError, match=rf"^{name}: expected a floating-point input"):
+        layer.step(x[:, 0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "minlstm"])
+def test_other_float_precisions_are_cast_to_the_layers(kind, dtype):
+    """The issue's probe: float16/float64 inputs to a float32 LSTM/GRU/RNN raised torch's
+    'expected m1 and m2 to have the same dtype'; now they run in the layer's precision."""
+    layer = RNN(kind, 3, 4)
+    x = torch.randn(2, 5, 3)
+    want, _ = layer(x.to(dtype).float())
+    out, final = layer(x.to(dtype))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, want)
+    y, _ = layer.step(x[:, 0].to(dtype))
+    assert y.dtype == torch.float32
+    state = layer.init_state(2, dtype=dtype)  # a state of another precision too
+    assert layer(x.to(dtype), state)[0].dtype == torch.float32
+
+
+@pytest.mark.parametrize("kind, hidden, layers", [("lstm", 10_000_000, 1), ("gru", 40_000, 1),
+                                                  ("rnn", 50_000, 1000)])
+def test_absurd_sizes_are_refused_before_allocating(kind, hidden, layers):
+    name = rnnkit.layers.KINDS[kind]
+    with pytest.raises(ValueError, match=rf"^{name}\(input_size=1, hidden_size={hidden}, "
+                                         rf"num_layers={layers}, bidirectional=False\) with .* "
+                                         r"parameters would need about .*iB, more than the .* of "
+                                         r"memory available here$"):
+        RNN(kind, 1, hidden, layers)
+
+
+def test_estimate_size_counts_parameters_exactly():
+    for kind, kw in (("lstm", {}), ("gru", {}), ("rnn", {}), ("mingru", {}), ("minlstm", {})):
+        layer = RNN(kind, 3, 5, 2, bidirectional=True, **kw)
+        est = rnnkit.layers.estimate_size(kind, 3, 5, 2, True)
+        assert est["parameters"] == sum(p.numel() for p in layer.parameters()), kind
+    assert rnnkit.layers.estimate_size("lstm", 1, 10, batch_size=2, steps=3)[
+        "activation_bytes"] == 2 * 3 * 10 * 6 * 4
+
+
+def test_a_batch_too_large_for_memory_is_refused(monkeypatch):
+    from rnnkit import runtime
+
+    monkeypatch.setattr(runtime, "memory_available", lambda device="cpu": 1 << 20)
+    layer = RNN("lstm", 1, 64)
+    with pytest.raises(ValueError, match=r"^LSTM: a batch of 512 sequences of 4096 steps would "
+                                         r"need about 3.0 GiB, more than the 1.0 MiB"):
+        layer(torch.zeros(512, 4096, 1, device="meta"))

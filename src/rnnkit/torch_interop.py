@@ -141,7 +141,8 @@ def load_torch_state_dict(layer, state_dict: dict[str, Tensor]) -> None:
 def to_torch(layer) -> nn.RNNBase:
     """The ``torch.nn.RNN/LSTM/GRU`` (``batch_first=True``) computing exactly ``layer``.
 
-    Same weights (copied), dropout, direction, device, dtype and train/eval mode. Raises
+    Same weights (copied), dropout (0 for one layer, where it has no effect and torch.nn
+    warns), direction, device, dtype and train/eval mode. Raises
     ``ValueError`` saying why when torch.nn cannot express the configuration.
     """
     reason = why_not_torch(layer.cells)
@@ -152,7 +153,8 @@ def to_torch(layer) -> nn.RNNBase:
     kw = {"nonlinearity": mode[4:]} if cls is nn.RNN else {}
     p = layer.cells[0].weight_ih
     module = cls(layer.input_size, layer.hidden_size, layer.num_layers,
-                 bias=layer.cells[0].bias, batch_first=True, dropout=layer.dropout,
+                 bias=layer.cells[0].bias, batch_first=True,
+                 dropout=layer.dropout if layer.num_layers > 1 else 0.0,  # one layer: no effect
                  bidirectional=layer.bidirectional, device=p.device, dtype=p.dtype, **kw)
     module.load_state_dict(torch_state_dict(layer))
     return module.train(layer.training)
