@@ -5,15 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.classify import (
-    NGRAM_SCALES,
-    Examples,
-    evaluate_classifier,
-    load_classifier,
-    predict_labels,
-    read_examples,
-    train_classifier,
-)
+import rnnkit
+from rnnkit.apps.classify import NGRAM_SCALES, Config, Examples, load, read_examples, train
 from rnnkit.classify_metrics import (
     accuracy,
     classification_report,
@@ -309,30 +302,39 @@ def keyword_texts(n: int, seed: int):
 
 def test_learns_a_separable_text_task(tmp_path):
     texts, labels = keyword_texts(400, seed=0)
-    trained = train_classifier(Examples(texts=texts, labels=labels), checkpoint=tmp_path / "ck",
-                               hidden_size=16, embedding_dim=16, epochs=5, batch_size=32,
-                               lr=1e-2, progress=False)
+    history = train(Config(hidden_size=16, embedding_dim=16, epochs=5, lr=1e-2),
+                    Examples(texts=texts, labels=labels), tmp_path / "ck", progress=False)
     test_texts, test_labels = keyword_texts(200, seed=1)
-    model, prep = load_classifier(tmp_path / "ck")
-    report = evaluate_classifier(model, prep, Examples(texts=test_texts, labels=test_labels))
+    clf = rnnkit.open(tmp_path / "ck")
+    assert clf.task == "classify" and clf.config.epochs == 5 and clf.config.cell == "lstm"
+    report = clf.evaluate(test_texts, test_labels)
     assert report["accuracy"] >= 0.95, report
     # the loaded model predicts exactly what the trained one does
-    predicted, probs = predict_labels(model, prep, Examples(texts=test_texts[:5]))
-    trained_labels, trained_probs = predict_labels(trained.model, trained.preprocessing,
-                                                   Examples(texts=test_texts[:5]))
-    assert predicted == trained_labels and np.allclose(probs, trained_probs, atol=1e-6)
+    predicted = clf.predict(test_texts[:5])
+    assert set(predicted[0]) == {"label", "probs"} and set(predicted[0]["probs"]) == {"neg", "pos"}
+    history.model.eval()
+    trained = torch.softmax(history.model(*next(iter(_batches(history, test_texts[:5])))), -1)
+    assert np.allclose(clf.predict_proba(test_texts[:5]), trained.detach().numpy(), atol=1e-6)
+    assert [p["label"] for p in predicted] == [clf.classes[i] for i in trained.argmax(1)]
+
+
+def _batches(history, texts):
+    from rnnkit.data.classification import make_loader
+
+    dataset = history.preprocessing.dataset(Examples(texts=texts), with_labels=False)
+    return (inputs for inputs, _ in make_loader(dataset, 256))
 
 
 def test_ngram_expert_is_counted_with_and_without_held_out_data():
     texts, labels = keyword_texts(200, seed=0)
     for val_fraction, scales in ((0.0, {1.0}), (0.2, set(NGRAM_SCALES))):
-        trained = train_classifier(Examples(texts=texts, labels=labels), hidden_size=8,
-                                   embedding_dim=8, epochs=1, ngram_buckets=1 << 12,
-                                   val_fraction=val_fraction, progress=False)
-        model = trained.model
+        history = train(Config(hidden_size=8, embedding_dim=8, epochs=1, ngram_buckets=1 << 12,
+                               val_fraction=val_fraction), Examples(texts=texts, labels=labels),
+                        progress=False)
+        model = history.model
         assert model.ngrams.weight.abs().sum() > 0  # the counts were taken
         assert float(model.ngram_scale) in scales
-        assert (trained.val_accuracy is None) == (val_fraction == 0.0)
+        assert (history.val_accuracy is None) == (val_fraction == 0.0)
 
 
 def ucr_series(n: int, T: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -360,14 +362,15 @@ def test_numeric_sequences_through_the_ucr_layout(tmp_path):
     write_ucr(tmp_path / "TRAIN.csv", x, labels)
     xt, labels_t = ucr_series(100, 30, seed=1)
     write_ucr(tmp_path / "TEST.txt", xt, labels_t, sep=" ")
-    train = read_examples(ucr=tmp_path / "TRAIN.csv")
-    assert train.values.shape == (240, 30, 1) and train.labels[:2] == ["1", "2"]
-    train_classifier(train, checkpoint=tmp_path / "ck", cell="gru", hidden_size=16, epochs=8,
-                     batch_size=32, lr=1e-2, embedding_dropout=0.0, dropout=0.0,
-                     progress=False)
-    model, prep = load_classifier(tmp_path / "ck")
+    train_ex = read_examples(ucr=tmp_path / "TRAIN.csv")
+    assert train_ex.values.shape == (240, 30, 1) and train_ex.labels[:2] == ["1", "2"]
+    train(Config(hidden_size=16, conv_channels=8, epochs=8, batch_size=32, lr=1e-2), train_ex,
+          tmp_path / "ck", progress=False)
+    clf = load(tmp_path / "ck")
+    prep = clf.preprocessing
     assert prep.kind == "numeric" and prep.labels.classes == ["1", "2"]
-    report = evaluate_classifier(model, prep, read_examples(ucr=tmp_path / "TEST.txt"))
+    assert clf.config.cell == "gru" and clf.config.pooling == "attention"  # numeric defaults
+    report = clf.evaluate(read_examples(ucr=tmp_path / "TEST.txt"))
     assert report["accuracy"] >= 0.95, report
 
 
@@ -387,9 +390,10 @@ def test_movie_review_one_fold():
     y = LabelEncoder().fit(labels).encode(labels).numpy()
     test = stratified_folds(y, 10, seed=0)[0]
     train = np.setdiff1d(np.arange(len(y)), test)
-    trained = train_classifier(
-        Examples(texts=[texts[i] for i in train], labels=[labels[i] for i in train]),
-        epochs=10, patience=2, lr=2e-3, seed=0, device="cpu", progress=False)
-    report = evaluate_classifier(trained.model, trained.preprocessing, Examples(
-        texts=[texts[i] for i in test], labels=[labels[i] for i in test]))
+    history = train(Config(lr=2e-3), Examples(texts=[texts[i] for i in train],
+                                              labels=[labels[i] for i in train]),
+                    progress=False)
+    clf = rnnkit.apps.classify.ClassifyPredictor(history.model, Config(),
+                                                 history.preprocessing)
+    report = clf.evaluate([texts[i] for i in test], [labels[i] for i in test])
     assert report["accuracy"] > 0.761, report

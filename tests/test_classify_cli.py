@@ -96,7 +96,7 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0].split("\t")[2] == "series 1"
     run_error(capsys, ["classify", "train", "--ucr", str(tmp_path / "TRAIN.tsv"), "--checkpoint",
                        str(tmp_path / "ucr2"), "--ngram-buckets", "64"],
-              "--ngram-buckets applies to text input only, not --ucr series")
+              "classify: ngram_buckets applies to text input only, not numeric series")
     assert not (tmp_path / "ucr2").exists()
     run_error(capsys, ["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--text",
                        "hello"], "this classifier reads numeric sequences, got text input; "
@@ -137,7 +137,8 @@ def bad_files(tmp_path):
     (["--csv", "reviews.csv", "--text-col", "review"],
      "error: --csv needs --label-col (the column holding the labels)"),
     (["--csv", "reviews.csv", "--text-col", "review", "--label-col", "sentiment",
-      "--class-weights", "heavy"], "--class-weights must be none, balanced or comma-separated"),
+      "--class-weights", "heavy"],
+     "classify Config: class_weights must be none, balanced or comma-separated"),
 ])
 def test_train_refuses_bad_input_and_writes_nothing(bad_files, capsys, args, message):
     d = bad_files

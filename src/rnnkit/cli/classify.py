@@ -1,19 +1,20 @@
 """``rnnkit classify train|predict|evaluate``: label whole sequences, text or numeric.
 
-A thin layer over ``rnnkit.classify``: parse, read and check the input (before anything is
-written), call the function, print the result.
+A thin layer over ``rnnkit.apps.classify``: the training flags are built from its ``Config``;
+each action parses, calls the application, prints.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 
 from .common import add_common, examples, new_parser
+from .config_flags import add_config_flags, config_from_args
 
 CKPT_HELP = "checkpoint folder (written by train, read by predict and evaluate)"
+SOURCES = ("csv", "text_col", "label_col", "text_files", "ucr", "encoding", "class_names")
 
 
 def _add_inputs(p, train: bool) -> None:
@@ -37,6 +38,7 @@ def _add_inputs(p, train: bool) -> None:
                         "space separated; shorter series padded with trailing NaN")
     g.add_argument("--encoding", default="utf-8",
                    help="encoding of the input files (default utf-8; e.g. latin-1)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help=CKPT_HELP)
 
 
 def register(subparsers) -> None:
@@ -46,232 +48,119 @@ def register(subparsers) -> None:
                     "series), then predict labels or evaluate it.",
         epilog=examples(
             "rnnkit classify train --text-files pos.txt neg.txt --encoding latin-1 "
-            "--checkpoint mr-clf",
-            "rnnkit classify train --csv reviews.csv --text-col review --label-col sentiment "
-            "--checkpoint clf",
-            "rnnkit classify train --ucr ECG200_TRAIN.txt --checkpoint ecg --cell gru",
+            "--checkpoint mr-clf --ensemble 5",
+            "rnnkit classify train --ucr ECG200_TRAIN.txt --checkpoint ecg",
             "rnnkit classify predict --checkpoint mr-clf --text \"a gorgeous, witty film\"",
             "rnnkit classify evaluate --checkpoint ecg --ucr ECG200_TEST.txt"))
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-
-    t = new_parser(actions, "train", help="train a classifier and save it",
-                   epilog=examples(
-                       "rnnkit classify train --text-files pos.txt neg.txt --checkpoint clf",
-                       "rnnkit classify train --csv data.csv --text-col text --label-col label "
-                       "--checkpoint clf --pooling attention --class-weights balanced",
-                       "rnnkit classify train --ucr Gun_Point_TRAIN.tsv --checkpoint gun"))
-    _add_inputs(t, train=True)
-    t.add_argument("--checkpoint", required=True, metavar="DIR", help=CKPT_HELP)
-    m = t.add_argument_group("model")
-    m.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    m.add_argument("--hidden-size", type=int, default=64, help="per direction (default 64)")
-    m.add_argument("--embedding-dim", type=int, default=128, help="text only (default 128)")
-    m.add_argument("--layers", type=int, default=1, help="stacked layers (default 1)")
-    m.add_argument("--unidirectional", action="store_true",
-                   help="read forwards only (default: bidirectional)")
-    m.add_argument("--pooling", default="max", choices=["last", "mean", "max", "attention"],
-                   help="how the outputs become one vector (default max)")
-    m.add_argument("--dropout", type=float, default=0.5, help="on the pooled vector (0.5)")
-    m.add_argument("--embedding-dropout", type=float, default=0.3,
-                   help="on the embedded tokens / input features (0.3)")
-    m.add_argument("--word-dropout", type=float, default=0.0,
-                   help="text: replace tokens by <unk> with this probability while training")
-    m.add_argument("--class-weights", default="none", metavar="W",
-                   help="none, balanced, or comma-separated weights in class order")
-    d = t.add_argument_group("text")
-    d.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk> (1)")
-    d.add_argument("--max-vocab", type=int, default=None, help="vocabulary size cap")
-    d.add_argument("--max-length", type=int, default=None, help="cut texts to this many tokens")
-    d.add_argument("--ngram-buckets", type=int, default=0, metavar="G",
-                   help="mix in a non-recurrent naive-Bayes expert on uni+bigrams hashed "
-                        "into G buckets (e.g. 1048576), weighted on the held-out part; off "
-                        "by default")
-    f = t.add_argument_group("training")
-    f.add_argument("--epochs", type=int, default=10)
-    f.add_argument("--batch-size", type=int, default=32)
-    f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--weight-decay", type=float, default=0.0)
-    f.add_argument("--val-fraction", type=float, default=0.1,
-                   help="held out (per class) for early stopping; 0 turns it off (0.1)")
-    f.add_argument("--patience", type=int, default=2,
-                   help="epochs without validation improvement before stopping (2)")
-    add_common(t)
-    t.set_defaults(run=run_train)
-
+    _register_train(actions)
     for name, helptext, fn in (
             ("predict", "print the label and class probabilities of each input", run_predict),
             ("evaluate", "accuracy, macro-F1 and confusion matrix on labelled input",
              run_evaluate)):
-        a = new_parser(actions, name, help=helptext, epilog=examples(
-            f"rnnkit classify {name} --checkpoint clf "
-            + ("--text \"what a waste of two hours\"" if name == "predict"
-               else "--text-files test.pos test.neg"),
-            f"rnnkit classify {name} --checkpoint clf --csv test.csv --text-col text"
-            + (" --label-col label" if name == "evaluate" else ""),
-            f"rnnkit classify {name} --checkpoint ecg --ucr ECG200_TEST.txt"))
-        _add_inputs(a, train=False)
-        a.add_argument("--checkpoint", required=True, metavar="DIR", help=CKPT_HELP)
-        if name == "predict":
-            a.add_argument("--out", metavar="FILE.csv",
-                           help="also write the predictions as CSV (text, label, probabilities)")
-        else:
-            a.add_argument("--plot", metavar="FILE.png",
-                           help="confusion-matrix PNG (default: DIR/confusion_matrix.png)")
-            a.add_argument("--json", metavar="FILE", help="also write the report as JSON")
-        a.add_argument("--batch-size", type=int, default=256)
-        add_common(a)
-        a.set_defaults(run=fn)
+        _register_use(actions, name, helptext, fn)
 
 
-# ----------------------------------------------------------------------------- helpers
-def _check_positive(args, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name.replace("-", "_"))
-        if value is not None and value < 1:
-            raise ValueError(f"--{name} must be a positive integer, got {value}")
+def _register_train(actions) -> None:
+    from ..apps.classify import Config
+
+    t = new_parser(actions, "train", help="train a classifier (or an ensemble) and save it",
+                   epilog=examples(
+                       "rnnkit classify train --text-files pos.txt neg.txt --checkpoint clf",
+                       "rnnkit classify train --csv data.csv --text-col text --label-col label "
+                       "--checkpoint clf --pooling attention --class-weights balanced",
+                       "rnnkit classify train --ucr Gun_Point_TRAIN.tsv --checkpoint gun",
+                       "rnnkit classify train --text-files pos.txt neg.txt --checkpoint clf "
+                       "--ensemble 5 --resume"))
+    _add_inputs(t, train=True)
+    t.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run stored in --checkpoint")
+    add_config_flags(t, Config, skip={"seed"}, group="model and training")
+    add_common(t)
+    t.set_defaults(run=run_train)
 
 
-def _class_weights(text: str):
-    if text in ("none", "balanced"):
-        return text
-    try:
-        return [float(w) for w in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--class-weights must be none, balanced or comma-separated numbers, "
-                         f"got {text!r}") from None
+def _register_use(actions, name: str, helptext: str, fn) -> None:
+    a = new_parser(actions, name, help=helptext, epilog=examples(
+        f"rnnkit classify {name} --checkpoint clf "
+        + ("--text \"what a waste of two hours\"" if name == "predict"
+           else "--text-files test.pos test.neg"),
+        f"rnnkit classify {name} --checkpoint clf --csv test.csv --text-col text"
+        + (" --label-col label" if name == "evaluate" else ""),
+        f"rnnkit classify {name} --checkpoint ecg --ucr ECG200_TEST.txt"))
+    _add_inputs(a, train=False)
+    if name == "predict":
+        a.add_argument("--out", metavar="FILE.csv",
+                       help="also write the predictions as CSV (text, label, probabilities)")
+    else:
+        a.add_argument("--plot", metavar="FILE.png",
+                       help="confusion-matrix PNG (default: DIR/confusion_matrix.png)")
+        a.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    a.add_argument("--batch-size", type=int, default=256, help="inputs per batch (256)")
+    add_common(a)
+    a.set_defaults(run=fn)
 
 
-def _read(args, prep=None, need_labels: bool = True):
-    from ..classify import Examples, read_examples
-
-    texts = getattr(args, "text", None)
-    if texts:
-        if args.csv or args.text_files or args.ucr:
-            raise ValueError("give --text or one input file (--csv, --text-files, --ucr), "
-                             "not both")
-        if need_labels:
-            raise ValueError("evaluate needs labelled input: --csv, --text-files or --ucr")
-        return Examples(texts=list(texts), source="--text")
-    info = prep.info if prep is not None else {}
-    return read_examples(
-        csv=args.csv, text_col=args.text_col or info.get("text_col"),
-        label_col=args.label_col or (info.get("label_col") if need_labels else None),
-        text_files=args.text_files, ucr=args.ucr, encoding=args.encoding,
-        class_names=args.class_names, need_labels=need_labels)
+def _sources(args) -> dict:
+    return {k: getattr(args, k) for k in SOURCES} | {"texts": getattr(args, "text", None)}
 
 
-# ------------------------------------------------------------------------------ actions
 def run_train(args) -> int:
-    from ..classify import train_classifier
+    from ..apps.classify import Config, read_examples, train
 
-    _check_positive(args, "hidden-size", "embedding-dim", "layers", "epochs", "batch-size",
-                    "min-freq", "max-vocab", "max-length")
-    if args.ngram_buckets < 0:
-        raise ValueError(f"--ngram-buckets must be 0 (off) or positive, got {args.ngram_buckets}")
-    if args.patience is not None and args.patience < 1:
-        raise ValueError(f"--patience must be a positive integer, got {args.patience}")
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
-    weights = _class_weights(args.class_weights)
+    config = config_from_args(Config, args, seed=args.seed).check()
     ckpt = Path(args.checkpoint)
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"--checkpoint {ckpt} exists and is not a folder")
-    ex = _read(args)
-    if ex.kind == "numeric" and args.ngram_buckets:
-        raise ValueError("--ngram-buckets applies to text input only, not --ucr series")
-    config = {k: getattr(args, k) for k in (
-        "cell", "hidden_size", "embedding_dim", "layers", "pooling", "dropout",
-        "embedding_dropout", "word_dropout", "class_weights", "min_freq", "max_vocab",
-        "max_length", "ngram_buckets", "epochs", "batch_size", "lr", "weight_decay",
-        "val_fraction", "patience", "seed")}
-    config["bidirectional"] = not args.unidirectional
+    ex = read_examples(**_sources(args))
     if not args.quiet:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
-        print("config: " + json.dumps(config))
-    info = {"text_col": args.text_col, "label_col": args.label_col, "train_config": config}
-    trained = train_classifier(
-        ex, checkpoint=ckpt, val_fraction=args.val_fraction, cell=args.cell,
-        hidden_size=args.hidden_size, embedding_dim=args.embedding_dim, num_layers=args.layers,
-        bidirectional=not args.unidirectional, pooling=args.pooling, dropout=args.dropout,
-        embedding_dropout=args.embedding_dropout, word_dropout=args.word_dropout,
-        class_weights=None if weights == "none" else weights, min_freq=args.min_freq,
-        max_vocab=args.max_vocab, max_length=args.max_length, ngram_buckets=args.ngram_buckets,
-        class_order=args.class_names if args.text_files else None, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        patience=args.patience, seed=args.seed, device=args.device, progress=not args.quiet,
-        info=info)
-    prep = trained.preprocessing
+        print("config: " + json.dumps(config.to_dict()))
+    info = {"text_col": args.text_col, "label_col": args.label_col}
+    history = train(config, ex, ckpt, class_order=args.class_names if args.text_files else None,
+                    resume=args.resume, device=args.device, progress=not args.quiet, info=info)
+    prep = history.preprocessing
     vocab = f", vocabulary {prep.tokenizer.vocab_size}" if prep.tokenizer else ""
-    val = (f", held-out accuracy {trained.val_accuracy:.4f}"
-           if trained.val_accuracy is not None else "")
-    print(f"trained on {len(ex)} examples, classes {', '.join(prep.labels.classes)}{vocab}"
-          f"{val} ({trained.seconds:.1f} s); saved to {ckpt}/")
+    val = (f", held-out accuracy {history.val_accuracy:.4f}"
+           if history.val_accuracy is not None else "")
+    what = f"{config.ensemble} models" if config.ensemble > 1 else "one model"
+    print(f"trained {what} on {len(ex)} examples, classes {', '.join(prep.labels.classes)}"
+          f"{vocab}{val} ({history.seconds:.1f} s); saved to {ckpt}/")
     return 0
 
 
-def _load(args):
-    from ..classify import load_classifier
-    from ..runtime import resolve_device
+def _open(args, need_labels: bool):
+    from ..apps.classify import load
 
-    _check_positive(args, "batch-size")
-    return load_classifier(args.checkpoint, device=str(resolve_device(args.device)))
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
+    clf = load(args.checkpoint, device=args.device)
+    return clf, clf.read(need_labels=need_labels, **_sources(args))
 
 
 def run_predict(args) -> int:
-    from ..classify import predict_labels
+    from ..apps.classify.report import prediction_lines, write_predictions
 
-    model, prep = _load(args)
-    ex = _read(args, prep, need_labels=False)
-    if ex.labels is not None:
-        prep.labels.encode(ex.labels)  # labels present but never seen in training: refuse
-    prep.check(ex)
+    clf, ex = _open(args, need_labels=False)
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder; expected a CSV file name")
-    labels, probs = predict_labels(model, prep, ex, batch_size=args.batch_size)
-    classes = prep.labels.classes
-    rows = []
-    for i, (label, p) in enumerate(zip(labels, probs, strict=True)):
-        shown = ex.texts[i] if ex.texts is not None else f"series {i + 1}"
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        print(f"{label}\t" + " ".join(f"{c}={q:.3f}" for c, q in zip(classes, p, strict=True))
-              + f"\t{shown}")
-        rows.append([ex.texts[i] if ex.texts is not None else i + 1, label,
-                     *[f"{q:.6f}" for q in p]])
+    predictions = clf.predict(ex, batch_size=args.batch_size)
+    print("\n".join(prediction_lines(ex, predictions)))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["text" if ex.texts is not None else "series", "label",
-                        *[f"p_{c}" for c in classes]])
-            w.writerows(rows)
+        write_predictions(out, ex, predictions)
         if not args.quiet:
             print(f"predictions written to {out}", file=sys.stderr)
     return 0
 
 
 def run_evaluate(args) -> int:
-    from ..classify import evaluate_classifier
-    from ..classify_metrics import format_confusion, plot_confusion
+    from ..apps.classify.report import report_lines, write_report
 
-    model, prep = _load(args)
-    ex = _read(args, prep, need_labels=True)
-    prep.dataset(ex)  # labels never seen in training, wrong kind: refuse before writing
+    clf, ex = _open(args, need_labels=True)
     plot = Path(args.plot) if args.plot else Path(args.checkpoint) / "confusion_matrix.png"
-    report = evaluate_classifier(model, prep, ex, batch_size=args.batch_size)
-    classes = report["classes"]
-    print(f"examples: {report['n']} from {ex.source}")
-    print(f"accuracy: {report['accuracy']:.4f}")
-    print(f"macro-F1: {report['macro_f1']:.4f}")
-    print("per-class F1: " + ", ".join(f"{c}={f:.4f}" for c, f in
-                                       zip(classes, report["per_class_f1"], strict=True)))
-    print("confusion matrix (rows: true, columns: predicted):")
-    print(format_confusion(report["confusion"], classes))
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    plot_confusion(report["confusion"], classes, plot,
-                   title=f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}")
+    report = clf.evaluate(ex, batch_size=args.batch_size)
+    print("\n".join(report_lines(report, ex.source)))
+    write_report(report, plot, args.json)
     print(f"confusion matrix plot: {plot}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -29,6 +29,7 @@ import csv
 import io
 import math
 import os
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,8 @@ from torch.utils.data import DataLoader, Dataset
 
 __all__ = ["read_text_csv", "read_text_files", "read_ucr", "labels_from_file_names",
            "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
-           "stratified_split", "balanced_class_weights"]
+           "stratified_split", "balanced_class_weights", "subword_ids", "SUBWORD_ORDERS",
+           "SUBWORDS_PER_WORD"]
 
 PathLike = str | os.PathLike
 
@@ -298,6 +300,25 @@ def balanced_class_weights(targets: Tensor, num_classes: int) -> list[float]:
     """``N / (C * count_c)`` per class (scikit-learn's "balanced"): rare classes weigh more."""
     counts = torch.bincount(torch.as_tensor(targets), minlength=num_classes).double()
     return (counts.sum() / (num_classes * counts.clamp(min=1))).tolist()
+
+
+# ---------------------------------------------------------------------------- subwords
+SUBWORD_ORDERS = (3, 4, 5)  # character n-gram lengths, as fastText's 3..6 (one less: short texts)
+SUBWORDS_PER_WORD = 24  # K: a word's n-gram ids, padded with 0 (or cut) to this many
+
+
+def subword_ids(word: str, buckets: int, orders: Sequence[int] = SUBWORD_ORDERS,
+                k: int = SUBWORDS_PER_WORD) -> list[int]:
+    """The hashed character n-grams of ``"<word>"`` (fastText, Bojanowski et al. 2017), as
+    ``k`` ids in ``1..buckets`` padded with 0. CRC-32 hashing: the same ids on every machine.
+
+    Example:
+        >>> subword_ids("fun", 1000)[:3]   # "<fu", "fun", "un>" ...
+    """
+    marked = f"<{word}>"
+    grams = [marked[i:i + n] for n in orders for i in range(len(marked) - n + 1)]
+    ids = [zlib.crc32(g.encode("utf-8")) % buckets + 1 for g in grams[:k]]
+    return ids + [0] * (k - len(ids))
 
 
 # ---------------------------------------------------------------------------- batching

@@ -39,7 +39,7 @@ def make_reviews(n: int, seed: int) -> tuple[list[str], list[str]]:
 
 def _bag_of_words_accuracy(prep, texts, labels, test_texts, test_labels) -> float:
     """Word order ignored: multinomial naive Bayes on the same tokens (the contrast)."""
-    from ..classify import Examples
+    from ..apps.classify import Examples
     from ..data.classification import make_loader
     from ..models.ngrams import NgramNaiveBayes
 
@@ -52,14 +52,9 @@ def _bag_of_words_accuracy(prep, texts, labels, test_texts, test_labels) -> floa
 
 
 def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
-    from ..classify import (
-        Examples,
-        evaluate_classifier,
-        load_classifier,
-        predict_labels,
-        train_classifier,
-    )
-    from ..classify_metrics import format_confusion, plot_confusion
+    from ..apps.classify import Config, Examples, load, train
+    from ..apps.classify.report import write_report
+    from ..metrics import format_confusion
 
     out_dir = Path(out_dir)
     data = out_dir / "classify-data"
@@ -70,28 +65,25 @@ def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
             "".join(t + "\n" for t, lab in zip(texts, labels, strict=True) if lab == cls),
             encoding="utf-8")
     ckpt = out_dir / "classify-model"
-    trained = train_classifier(Examples(texts=texts, labels=labels), checkpoint=ckpt,
-                               hidden_size=32, embedding_dim=32, epochs=4, batch_size=32,
-                               lr=5e-3, dropout=0.2, embedding_dropout=0.1, patience=3,
-                               seed=seed, device="cpu", progress=False, time_budget=8)
+    config = Config(hidden_size=32, embedding_dim=32, epochs=4, batch_size=32, lr=5e-3,
+                    dropout=0.2, embedding_dropout=0.1, patience=3, seed=seed)
+    history = train(config, Examples(texts=texts, labels=labels), ckpt, device="cpu", progress=False,
+                    time_budget=8)
     print(f"BiLSTM + max pooling on {len(texts)} generated reviews ({data}/pos.txt, neg.txt): "
-          f"{len(trained.history)} epochs in {trained.seconds:.1f} s")
-    model, prep = load_classifier(ckpt)
+          f"{len(history)} epochs in {history.seconds:.1f} s")
+    clf = load(ckpt)
     test_texts, test_labels = make_reviews(400, seed + 1)
-    report = evaluate_classifier(model, prep, Examples(texts=test_texts, labels=test_labels))
+    report = clf.evaluate(test_texts, test_labels)
     print(f"fresh test reviews: accuracy {report['accuracy']:.3f}, macro-F1 "
           f"{report['macro_f1']:.3f}")
     print(format_confusion(report["confusion"], report["classes"]))
-    bow = _bag_of_words_accuracy(prep, texts, labels, test_texts, test_labels)
+    bow = _bag_of_words_accuracy(clf.preprocessing, texts, labels, test_texts, test_labels)
     print(f"a bag of words on the same data (naive Bayes on unigrams): accuracy {bow:.3f}")
     png = out_dir / "classify-confusion.png"
-    plot_confusion(report["confusion"], report["classes"], png,
-                   title=f"generated reviews: accuracy {report['accuracy']:.3f}")
+    write_report(report, png)
     probes = ["the plot is not bad", "the plot is not good", "the acting is fun but the "
               "ending is not clever", "the ending is dull but the film is not boring"]
-    predicted, probs = predict_labels(model, prep, Examples(texts=probes))
-    pos = prep.labels.classes.index("pos")
-    for text, label, p in zip(probes, predicted, probs, strict=True):
-        print(f"  {label}  p(pos)={p[pos]:.2f}  {text!r}")
+    for text, p in zip(probes, clf.predict(probes), strict=True):
+        print(f"  {p['label']}  p(pos)={p['probs']['pos']:.2f}  {text!r}")
     print(f"wrote {png}; try: rnnkit classify predict --checkpoint {ckpt} --text \"the script "
           "is not dull\"")

@@ -47,6 +47,7 @@ from ..checkpoint import register_model
 from ._sequence import POOLINGS as BASE_POOLINGS
 from ._sequence import check_x, pool
 from .classifier import SequenceClassifier
+from .conv_frontend import ConvFrontEnd
 from .ngrams import NgramNaiveBayes
 
 __all__ = ["TextClassifier", "POOLINGS"]
@@ -91,7 +92,8 @@ class TextClassifier(SequenceClassifier):
                  embedding_dropout: float = 0.0, word_dropout: float = 0.0,
                  embedding_std: float = 0.1, class_weights: list[float] | None = None,
                  padding_idx: int = 0, unk_idx: int = 1, ngram_buckets: int = 0,
-                 ngram_order: int = 2):
+                 ngram_order: int = 2, subword_buckets: int = 0, label_smoothing: float = 0.0,
+                 conv_channels: int = 0, downsample: int = 1):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -103,7 +105,7 @@ class TextClassifier(SequenceClassifier):
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"{name}: num_classes must be an integer >= 2, got {num_classes!r}")
         for arg, p in (("dropout", dropout), ("embedding_dropout", embedding_dropout),
-                       ("word_dropout", word_dropout)):
+                       ("word_dropout", word_dropout), ("label_smoothing", label_smoothing)):
             if not 0.0 <= float(p) < 1.0:
                 raise ValueError(f"{name}: {arg} must lie in [0, 1), got {p!r}")
         if class_weights is not None:
@@ -111,7 +113,13 @@ class TextClassifier(SequenceClassifier):
             if len(class_weights) != num_classes or min(class_weights) < 0:
                 raise ValueError(f"{name}: class_weights must be {num_classes} non-negative "
                                  f"numbers (one per class), got {class_weights!r}")
-        rnn_input = embedding_dim if vocab_size is not None else input_size
+        if (conv_channels or downsample != 1) and vocab_size is not None:
+            raise ValueError(f"{name}: conv_channels and downsample apply to numeric input "
+                             "(input_size=)")
+        if not isinstance(downsample, int) or isinstance(downsample, bool) or downsample < 1:
+            raise ValueError(f"{name}: downsample must be a positive integer, got {downsample!r}")
+        self.downsample = downsample
+        rnn_input = embedding_dim if vocab_size is not None else conv_channels or input_size
         super().__init__(rnn_input, hidden_size, num_classes, cell=cell, num_layers=num_layers,
                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
                          init=init, activation=activation,
@@ -124,7 +132,9 @@ class TextClassifier(SequenceClassifier):
             embedding_dropout=float(embedding_dropout), word_dropout=float(word_dropout),
             embedding_std=float(embedding_std), class_weights=class_weights,
             padding_idx=padding_idx, unk_idx=unk_idx, ngram_buckets=ngram_buckets,
-            ngram_order=ngram_order)
+            ngram_order=ngram_order, subword_buckets=subword_buckets,
+            label_smoothing=float(label_smoothing), conv_channels=conv_channels,
+            downsample=downsample)
         self.pooling, self.num_classes = pooling, num_classes
         self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
@@ -134,7 +144,20 @@ class TextClassifier(SequenceClassifier):
             with torch.no_grad():
                 nn.init.normal_(self.embedding.weight, std=embedding_std)
                 self.embedding.weight[padding_idx].zero_()
+        if subword_buckets and not self.is_text:
+            raise ValueError(f"{name}: subword_buckets needs token ids (vocab_size=)")
+        self.subword_buckets, self.label_smoothing = subword_buckets, float(label_smoothing)
+        self.subwords = None
+        if subword_buckets:  # id 0 of the table is "no n-gram" (padding)
+            self.subwords = nn.Embedding(subword_buckets + 1, embedding_dim, padding_idx=0)
+            with torch.no_grad():
+                nn.init.normal_(self.subwords.weight, std=embedding_std)
+                self.subwords.weight[0].zero_()
         self.input_dropout = nn.Dropout(embedding_dropout)
+        self.input_size = input_size  # the RNN may read the conv front end's channels instead
+        self.conv = ConvFrontEnd(input_size, conv_channels) if conv_channels else None
+        if self.conv is not None:  # LSTM-FCN: the head also sees the convolutions' average
+            self.head = nn.Linear(self.rnn.output_size + conv_channels, num_classes)
         features = self.rnn.output_size  # D * H
         if pooling == "attention":
             self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(),
@@ -152,10 +175,14 @@ class TextClassifier(SequenceClassifier):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Logits (B, C) for token ids (B, T) or features (B, T, F)."""
         if self.is_text:
-            if not isinstance(x, Tensor) or x.dim() != 2 or x.is_floating_point():
+            rank = 3 if self.subwords is not None else 2
+            if not isinstance(x, Tensor) or x.dim() != rank or x.is_floating_point():
                 got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
-                raise ValueError(f"{type(self).__name__}: expected token ids of shape (B, T) "
-                                 f"(integers), got {got}")
+                want = "word and subword ids of shape (B, T, 1 + K)" if rank == 3 else \
+                    "token ids of shape (B, T)"
+                raise ValueError(f"{type(self).__name__}: expected {want} (integers), got {got}")
+            grams = x[..., 1:] if rank == 3 else None  # (B, T, K) subword bucket ids
+            x = x[..., 0] if rank == 3 else x  # (B, T) word ids
             if lengths is None:  # right-padded ids: count the non-padding ones
                 lengths = (x != self.padding_idx).sum(1).clamp(min=1)
             lengths = torch.as_tensor(lengths)
@@ -164,18 +191,41 @@ class TextClassifier(SequenceClassifier):
                 drop = torch.rand(x.shape, device=x.device) < self.word_dropout
                 x = x.masked_fill(drop & (x != self.padding_idx), self.unk_idx)
             e = self.embedding(x)  # (B, T, E)
+            if grams is not None:  # fastText's subword vectors: the mean of the n-grams'
+                count = (grams > 0).sum(-1, keepdim=True).clamp(min=1)  # (B, T, 1)
+                e = e + self.subwords(grams).sum(2) / count  # (B, T, K, E) -> (B, T, E)
         else:
             check_x(type(self).__name__, x, self.input_size)
             e = x  # (B, T, F)
-        outputs, final = self.rnn(self.input_dropout(e), lengths=lengths)  # (B, T, D*H)
+            if self.downsample > 1:  # piecewise aggregate approximation: means of d steps
+                e, lengths = self._paa(e, lengths)  # (B, ceil(T/d), F)
+        e = self.input_dropout(e)
+        if self.conv is not None:
+            e, average = self.conv(e, lengths)  # (B, T, C), (B, C)
+        outputs, final = self.rnn(e, lengths=lengths)  # (B, T, D*H)
         if self.pooling == "attention":
             v = self._attend(outputs, lengths)
         else:
             v = pool(self.pooling, outputs, final, lengths, self.rnn)  # (B, D*H)
+        if self.conv is not None:
+            v = torch.cat([v, average], dim=1)  # (B, D*H + C)
         logits = self.head(self.dropout(v))  # (B, C)
         if self.ngrams is not None:
             logits = logits + self.ngram_scale * self.ngrams(ids, lengths)  # the n-gram expert
         return logits
+
+    def _paa(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Means of ``downsample`` consecutive real steps (the last window may be shorter)."""
+        d, T = self.downsample, x.shape[1]
+        mask = torch.ones(x.shape[0], 1, T, dtype=x.dtype, device=x.device)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=x.device)
+            mask = (torch.arange(T, device=x.device)[None, :] < lengths[:, None]).unsqueeze(1
+                                                                                     ).to(x.dtype)
+            lengths = torch.div(lengths + d - 1, d, rounding_mode="floor").cpu()
+        total = F.avg_pool1d(x.transpose(1, 2) * mask, d, ceil_mode=True)  # (B, F, T/d)
+        count = F.avg_pool1d(mask, d, ceil_mode=True).clamp(min=1e-12)  # (B, 1, T/d)
+        return (total / count).transpose(1, 2), lengths
 
     def _attend(self, outputs: Tensor, lengths: Tensor | None) -> Tensor:
         scores = self.attention(outputs).squeeze(-1)  # (B, T)
@@ -190,4 +240,5 @@ class TextClassifier(SequenceClassifier):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         """Cross-entropy, weighted by ``class_weights`` when given; pass it to ``rnnkit.fit``."""
         weight = self.class_weight.to(logits.dtype) if self.class_weight is not None else None
-        return F.cross_entropy(logits, target, weight=weight)
+        smoothing = self.label_smoothing if self.training else 0.0
+        return F.cross_entropy(logits, target, weight=weight, label_smoothing=smoothing)

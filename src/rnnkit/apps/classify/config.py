@@ -1,0 +1,125 @@
+"""The classification application's settings: one typed field per setting, its help text in
+the comment after it (``rnnkit classify train`` builds its flags from these)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from ...config_dict import config_from_dict
+from .inputs import NORMALIZATIONS
+
+__all__ = ["Config"]
+
+CELLS = ("lstm", "gru", "rnn")
+POOLINGS = ("last", "mean", "max", "attention")
+FRONTENDS = ("conv", "none")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("none", "cosine", "plateau")
+KIND_DEFAULTS = {
+    "text": dict(cell="lstm", pooling="max", dropout=0.5, embedding_dropout=0.3, epochs=10,
+                 batch_size=32, lr=1e-3, schedule="none", val_fraction=0.1, patience=2),
+    "numeric": dict(cell="gru", pooling="attention", dropout=0.2, embedding_dropout=0.0,
+                    epochs=150, batch_size=16, lr=3e-3, schedule="cosine", val_fraction=0.0,
+                    patience=0),
+}
+
+
+@dataclass
+class Config:
+    """How ``rnnkit.apps.classify.train`` builds and fits a classifier (text or numeric)."""
+
+    # None: the default for the input kind (KIND_DEFAULTS: text, numeric), chosen on MR and on
+    # the UCR/UEA sets of benchmarks/ucr.py; the checkpoint stores the resolved values
+    cell: str | None = None  # recurrent cell: lstm, gru or rnn (text lstm, numeric gru)
+    hidden_size: int = 64  # recurrent units per direction
+    embedding_dim: int = 128  # text: size of a token's vector
+    num_layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = True  # read each sequence both ways
+    pooling: str | None = None  # outputs -> one vector: last, mean, max or attention (text max)
+    dropout: float | None = None  # on the pooled vector and between layers (text 0.5)
+    embedding_dropout: float | None = None  # on the embedded tokens / input features (text 0.3)
+    word_dropout: float = 0.0  # text: replace tokens by <unk> with this probability in training
+    subword_buckets: int = 0  # text: > 0 adds hashed character 3-5-grams to each word (fastText)
+    frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
+    conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
+    max_steps: int = 256  # numeric: longer series are averaged down (PAA) to at most this many
+    normalize: str = "series"  # numeric: series (each by its own mean/std), global or none
+    class_weights: str = "none"  # none, balanced, or comma-separated weights in class order
+    label_smoothing: float = 0.0  # cross-entropy against (1-s) one-hot + s uniform
+    ngram_buckets: int = 0  # text: > 0 mixes in a counted naive-Bayes n-gram expert (G buckets)
+    min_freq: int = 1  # text: rarer words become <unk>
+    max_vocab: int | None = None  # text: vocabulary size cap
+    max_length: int | None = None  # text: cut texts to this many tokens
+    epochs: int | None = None  # passes over the training examples, at most (text 10)
+    batch_size: int | None = None  # examples per step (text 32)
+    lr: float | None = None  # learning rate (text 0.001)
+    weight_decay: float = 0.0  # L2 (adam) or decoupled (adamw) weight decay
+    optimizer: str = "adam"  # adam or adamw
+    schedule: str | None = None  # learning-rate schedule: none, cosine or plateau (text none)
+    val_fraction: float | None = None  # held out per class to pick the best epoch; 0: none
+    patience: int | None = None  # epochs without a better held-out accuracy to stop; 0: never
+    ensemble: int = 1  # train K models (seeds seed, seed+100, ...) and average their probabilities
+    seed: int = 0  # random seed of the first model
+
+    def resolved(self, kind: str) -> Config:
+        """A copy with every ``None`` setting replaced by ``KIND_DEFAULTS[kind]``."""
+        return replace(self, **{k: v for k, v in KIND_DEFAULTS[kind].items()
+                                if getattr(self, k) is None})
+
+    def check(self) -> Config:
+        """Raise ``ValueError`` naming the first bad field and its value; returns self."""
+        choices = {"cell": CELLS, "pooling": POOLINGS, "frontend": FRONTENDS,
+                   "normalize": NORMALIZATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+        for name, allowed in choices.items():
+            if getattr(self, name) is None and name in KIND_DEFAULTS["text"]:
+                continue
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"classify Config: {name} must be one of {', '.join(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("hidden_size", "embedding_dim", "num_layers", "conv_channels", "max_steps",
+                     "epochs", "batch_size", "ensemble", "min_freq", "max_vocab", "max_length"):
+            value = getattr(self, name)
+            if value is None and name in ("max_vocab", "max_length", "epochs", "batch_size"):
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"classify Config: {name} must be a positive integer, got "
+                                 f"{value!r}")
+        for name in ("subword_buckets", "ngram_buckets", "patience"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 0):
+                raise ValueError(f"classify Config: {name} must be 0 (off) or a positive "
+                                 f"integer, got {value!r}")
+        for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing",
+                     "val_fraction"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not 0.0 <= value < 1.0):
+                raise ValueError(f"classify Config: {name} must lie in [0, 1), got {value!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or value < 0 or (name == "lr" and value == 0)):
+                raise ValueError(f"classify Config: {name} must be a "
+                                 f"{'positive' if name == 'lr' else 'non-negative'} number, "
+                                 f"got {value!r}")
+        self.weights()
+        return self
+
+    def weights(self) -> str | list[float]:
+        """``class_weights`` parsed: "none", "balanced" or a list of numbers."""
+        if self.class_weights in ("none", "balanced"):
+            return self.class_weights
+        try:
+            return [float(w) for w in str(self.class_weights).split(",")]
+        except ValueError:
+            raise ValueError(f"classify Config: class_weights must be none, balanced or "
+                             f"comma-separated numbers, got {self.class_weights!r}") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        """A Config from a checkpoint's JSON (unknown keys refused, missing ones defaulted)."""
+        return config_from_dict(cls, d)

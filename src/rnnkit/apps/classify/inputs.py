@@ -1,0 +1,246 @@
+"""Classification inputs: ``Examples`` read from a CSV, text files or UCR series, and the
+``Preprocessing`` that turns them into model inputs (saved in a checkpoint as JSON).
+
+- ``read_examples`` reads one of the three layouts (text CSV, one text file per class,
+  UCR numeric series) into ``Examples``;
+- ``Preprocessing`` turns examples into model inputs and label strings into ids. Text: a
+  ``WordTokenizer`` (and, with ``subword_buckets``, each token's hashed character n-grams).
+  Numeric: ``normalize="series"`` z-normalises each series by its own mean and std per
+  feature (the UCR archive's convention, so a model sees shapes, not offsets), ``"global"``
+  by one mean/std per feature over the training steps, ``"none"`` leaves the values.
+
+Every check happens before anything is written.
+
+Example:
+    >>> ex = read_examples(text_files=["pos.txt", "neg.txt"])
+    >>> prep = Preprocessing.fit(ex, min_freq=2)
+    >>> dataset = prep.dataset(ex)            # SequenceDataset for make_loader / fit
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...data.classification import (
+    LabelEncoder,
+    SequenceDataset,
+    read_text_csv,
+    read_text_files,
+    read_ucr,
+    subword_ids,
+)
+from ...data.tokenizers import UNK, WordTokenizer
+
+__all__ = ["Examples", "read_examples", "Preprocessing", "NORMALIZATIONS"]
+
+NORMALIZATIONS = ("series", "global", "none")
+
+
+@dataclass
+class Examples:
+    """Examples to classify: ``texts``, or numeric ``values`` (N, T[, F]) with ``lengths``.
+
+    ``labels`` (strings, one per example) is None where unknown (prediction).
+    """
+
+    texts: list[str] | None = None
+    values: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+    labels: list[str] | None = None
+    source: str = ""  # where they came from, for messages
+
+    def __post_init__(self):
+        if (self.texts is None) == (self.values is None):
+            raise ValueError("Examples: give texts or numeric values, exactly one of them")
+        if self.values is not None:
+            self.values = np.asarray(self.values, dtype=np.float32)
+            if self.values.ndim == 2:
+                self.values = self.values[:, :, None]  # (N, T) -> (N, T, 1)
+            if self.values.ndim != 3:
+                raise ValueError(f"Examples: numeric values must be (N, T) or (N, T, F), got "
+                                 f"shape {self.values.shape}")
+            if self.lengths is None:
+                self.lengths = np.full(len(self.values), self.values.shape[1], dtype=np.int64)
+        n = len(self)
+        if n == 0:
+            raise ValueError(f"no examples{' in ' + self.source if self.source else ''}")
+        if self.texts is not None:
+            empty = [i for i, t in enumerate(self.texts) if not str(t).strip()]
+            if empty:
+                raise ValueError(f"empty text (example {empty[0] + 1}"
+                                 f"{' of ' + self.source if self.source else ''}); every "
+                                 "example needs some text")
+        if self.labels is not None and len(self.labels) != n:
+            raise ValueError(f"Examples: {n} examples but {len(self.labels)} labels")
+
+    @property
+    def kind(self) -> str:
+        return "text" if self.texts is not None else "numeric"
+
+    def __len__(self) -> int:
+        return len(self.texts) if self.texts is not None else len(self.values)
+
+    def subset(self, idx) -> Examples:
+        idx = np.asarray(idx, dtype=np.int64)
+
+        def pick(xs):
+            return [xs[i] for i in idx]
+
+        return Examples(
+            texts=pick(self.texts) if self.texts is not None else None,
+            values=self.values[idx] if self.values is not None else None,
+            lengths=self.lengths[idx] if self.lengths is not None else None,
+            labels=pick(self.labels) if self.labels is not None else None, source=self.source)
+
+
+def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None = None,
+                  label_col: str | None = None, text_files: Sequence | None = None,
+                  ucr: str | os.PathLike | None = None, texts: Sequence[str] | None = None,
+                  encoding: str = "utf-8", class_names: Sequence[str] | None = None,
+                  need_labels: bool = True) -> Examples:
+    """Examples from exactly one source: ``csv`` (+ ``text_col``, ``label_col``),
+    ``text_files`` (one per class, labels from the names or ``class_names``), ``ucr``, or
+    ``texts`` (unlabelled, for prediction).
+
+    With ``need_labels=False`` (prediction) a CSV needs only its text column, and text files
+    are read as unlabelled examples (one file is enough) unless ``class_names`` label them.
+    """
+    if texts:
+        if csv or text_files or ucr:
+            raise ValueError("give --text or one input file (--csv, --text-files, --ucr), "
+                             "not both")
+        if need_labels:
+            raise ValueError("evaluate needs labelled input: --csv, --text-files or --ucr")
+        return Examples(texts=list(texts), source="--text")
+    given = [name for name, v in (("--csv", csv), ("--text-files", text_files),
+                                  ("--ucr", ucr)) if v]
+    if len(given) != 1:
+        raise ValueError("expected exactly one input: --csv FILE --text-col C --label-col L, "
+                         "--text-files A.txt B.txt or --ucr FILE"
+                         + (f"; got {' and '.join(given)}" if given else ""))
+    if csv:
+        if not text_col:
+            raise ValueError("--csv needs --text-col (the column holding the texts)")
+        if need_labels and not label_col:
+            raise ValueError("--csv needs --label-col (the column holding the labels)")
+        texts, labels = read_text_csv(csv, text_col, label_col, encoding=encoding)
+        return Examples(texts=texts, labels=labels, source=str(csv))
+    if text_files:
+        names = class_names
+        if not need_labels and class_names is None:
+            names = [f"file{i}" for i in range(len(text_files))]  # placeholders, dropped
+        texts, labels = read_text_files(text_files, encoding=encoding, labels=names)
+        if names is not class_names:
+            labels = None
+        return Examples(texts=texts, labels=labels, source=", ".join(map(str, text_files)))
+    values, lengths, labels = read_ucr(ucr, encoding=encoding)
+    return Examples(values=values, lengths=lengths, labels=labels, source=str(ucr))
+
+
+@dataclass
+class Preprocessing:
+    """Examples -> model inputs and labels -> ids; saved as JSON in a checkpoint.
+
+    Text: a ``WordTokenizer`` (optionally cutting texts to ``max_length`` tokens; with
+    ``subword_buckets`` each token's row also holds its hashed character n-grams). Numeric:
+    ``normalize`` "series" (each series by its own mean and std per feature), "global" (one
+    mean and std per feature, taken over the training steps) or "none".
+    """
+
+    kind: str
+    labels: LabelEncoder
+    tokenizer: WordTokenizer | None = None
+    max_length: int | None = None
+    mean: float | list[float] = 0.0  # "global": per feature (0.1.0: one number)
+    std: float | list[float] = 1.0
+    input_size: int | None = None
+    subword_buckets: int = 0  # > 0: each token also carries its hashed character n-grams
+    normalize: str = "global"  # numeric: series | global | none (0.1.0 checkpoints: global)
+    info: dict = field(default_factory=dict)  # e.g. the CSV's column names, for predict
+
+    @classmethod
+    def fit(cls, examples: Examples, *, min_freq: int = 1, max_vocab: int | None = None,
+            max_length: int | None = None, class_order: Sequence[str] | None = None,
+            subword_buckets: int = 0, normalize: str = "series") -> Preprocessing:
+        if examples.labels is None:
+            raise ValueError("training needs labelled examples")
+        labels = LabelEncoder().fit(examples.labels, order=class_order)
+        if examples.kind == "text":
+            tok = WordTokenizer(min_freq=min_freq, max_size=max_vocab).fit(examples.texts)
+            return cls("text", labels, tokenizer=tok, max_length=max_length,
+                       subword_buckets=subword_buckets)
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got "
+                             f"{normalize!r}")
+        steps = np.arange(examples.values.shape[1])[None, :] < examples.lengths[:, None]
+        real = examples.values[steps]  # (steps, F)
+        mean, std = real.mean(0), real.std(0)
+        return cls("numeric", labels, mean=mean.tolist(), std=np.where(std > 0, std, 1).tolist(),
+                   input_size=int(examples.values.shape[2]), normalize=normalize)
+
+    def check(self, examples: Examples) -> None:
+        """Refuse examples of the other kind, or of another width, before any work."""
+        if examples.kind != self.kind:
+            hint = "--text or --csv/--text-files" if self.kind == "text" else "--ucr FILE"
+            raise ValueError(f"this classifier reads {self.kind} sequences, got "
+                             f"{examples.kind} input; pass {hint}")
+        if self.kind == "numeric" and examples.values.shape[2] != self.input_size:
+            raise ValueError(f"this classifier reads {self.input_size} feature(s) per step, got "
+                             f"{examples.values.shape[2]}")
+
+    def dataset(self, examples: Examples, with_labels: bool = True) -> SequenceDataset:
+        """A ``SequenceDataset`` of model inputs (and label ids when ``with_labels``)."""
+        self.check(examples)
+        targets = (self.labels.encode(examples.labels)
+                   if with_labels and examples.labels is not None else None)
+        if self.kind == "text" and self.subword_buckets:
+            seqs = [self._with_subwords(t) for t in examples.texts]
+        elif self.kind == "text":
+            seqs = [self.tokenizer.encode(t)[: self.max_length] or [self.tokenizer.unk_id]
+                    for t in examples.texts]
+        else:
+            seqs = [self.scale(examples.values[i, : examples.lengths[i]])
+                    for i in range(len(examples))]
+        return SequenceDataset(seqs, targets)
+
+    def scale(self, series: np.ndarray) -> np.ndarray:
+        """One series (T, F) normalised as ``normalize`` says."""
+        if self.normalize == "series":
+            std = series.std(0)
+            return (series - series.mean(0)) / np.where(std > 1e-8, std, 1)
+        if self.normalize == "global":
+            return (series - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return series
+
+    def _with_subwords(self, text: str) -> np.ndarray:
+        """(T, 1 + K) ids: each token's word id, then its character n-gram ids."""
+        tok, cache = self.tokenizer, self.__dict__.setdefault("_subword_cache", {})
+        words = tok.tokenize(text)[: self.max_length] or [UNK]
+        rows = []
+        for w in words:
+            if w not in cache:
+                cache[w] = [tok.stoi.get(w, tok.unk_id), *subword_ids(w, self.subword_buckets)]
+            rows.append(cache[w])
+        return np.asarray(rows, dtype=np.int64)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "labels": self.labels.to_dict(),
+                "tokenizer": self.tokenizer.to_dict() if self.tokenizer else None,
+                "max_length": self.max_length, "mean": self.mean, "std": self.std,
+                "input_size": self.input_size, "info": self.info,
+                "subword_buckets": self.subword_buckets, "normalize": self.normalize}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessing:
+        tok = WordTokenizer.from_dict(d["tokenizer"]) if d.get("tokenizer") else None
+        return cls(d["kind"], LabelEncoder.from_dict(d["labels"]), tokenizer=tok,
+                   max_length=d.get("max_length"), mean=d.get("mean", 0.0),
+                   std=d.get("std", 1.0), input_size=d.get("input_size"),
+                   info=d.get("info") or {}, subword_buckets=d.get("subword_buckets", 0),
+                   normalize=d.get("normalize", "global"))
+
+

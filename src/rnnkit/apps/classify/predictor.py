@@ -1,0 +1,147 @@
+"""A saved classifier (one model or an ensemble) ready to label texts or numeric series."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from ...checkpoint import CheckpointError, load_extras
+from ...data.classification import make_loader
+from ..base import Predictor
+from .config import Config
+from .inputs import Examples, Preprocessing, read_examples
+from .training import EXTRAS_KEY, TASK
+
+__all__ = ["ClassifyPredictor", "load"]
+
+# 0.1.0 stored the CLI's settings under other names in extras["classify"]["info"]
+_LEGACY_NAMES = {"layers": "num_layers"}
+
+
+class ClassifyPredictor(Predictor):
+    """Labels for texts or numeric series, from a checkpoint written by ``classify.train``.
+
+    ``predict(inputs)`` takes a list of texts, an array of series ``(N, T)`` / ``(N, T, F)``
+    (or a list of ``(T,)`` / ``(T, F)`` arrays of any lengths), or ``Examples``, and returns
+    one ``{"label": str, "probs": {class: p}}`` per input. ``predict_proba`` gives the
+    ``(N, C)`` array (columns in ``classes`` order); ``evaluate(inputs, labels)`` (or labelled
+    ``Examples``) gives accuracy, macro-F1, per-class F1, the confusion matrix and the
+    cross-entropy. An ensemble (``Config.ensemble > 1``) averages its members' probabilities.
+
+    Example:
+        >>> clf = rnnkit.open("mr-clf")
+        >>> clf.predict(["a gorgeous, witty film"])
+        [{'label': 'pos', 'probs': {'pos': 0.93, 'neg': 0.07}}]
+    """
+
+    task = TASK
+
+    def __init__(self, model, config: Config, preprocessing: Preprocessing, path=None):
+        super().__init__(model, config, path)
+        self.preprocessing = preprocessing
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.preprocessing.labels.classes)
+
+    def examples(self, inputs, labels: Sequence[str] | None = None) -> Examples:
+        """``inputs`` (texts, series or Examples) as ``Examples`` of this classifier's kind."""
+        if isinstance(inputs, Examples):
+            return inputs
+        if isinstance(inputs, str):
+            raise ValueError("classify predict: expected a list of texts, got one string; "
+                             "wrap it in a list")
+        if len(inputs) and isinstance(inputs[0], str):
+            return Examples(texts=list(inputs), labels=labels)
+        series = [np.asarray(s, dtype=np.float32) for s in inputs]
+        if not series:
+            raise ValueError("classify predict: no inputs")
+        series = [s[:, None] if s.ndim == 1 else s for s in series]  # (T, F)
+        lengths = np.array([len(s) for s in series])
+        values = np.zeros((len(series), lengths.max(), series[0].shape[1]), np.float32)
+        for i, s in enumerate(series):
+            values[i, : len(s)] = s
+        return Examples(values=values, lengths=lengths, labels=labels)
+
+    def read(self, *, need_labels: bool = True, **sources) -> Examples:
+        """``read_examples(**sources)`` with the CSV columns remembered from training, checked
+        against this classifier (input kind and width, labels it knows) before any work."""
+        info = self.preprocessing.info
+        sources["text_col"] = sources.get("text_col") or info.get("text_col")
+        sources["label_col"] = sources.get("label_col") or (info.get("label_col")
+                                                            if need_labels else None)
+        examples = read_examples(**sources, need_labels=need_labels)
+        if examples.labels is not None:
+            self.preprocessing.labels.encode(examples.labels)  # refuses labels never seen
+        self.preprocessing.check(examples)
+        return examples
+
+    @torch.no_grad()
+    def predict_proba(self, inputs, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, C), columns in ``classes`` order."""
+        dataset = self.preprocessing.dataset(self.examples(inputs), with_labels=False)
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        out = [torch.softmax(self.model(x.to(device), n), dim=-1).cpu()
+               for (x, n), _ in make_loader(dataset, batch_size)]
+        return torch.cat(out).double().numpy()
+
+    def predict(self, inputs, batch_size: int = 256) -> list[dict]:
+        """One ``{"label": ..., "probs": {class: p}}`` per input."""
+        probs, classes = self.predict_proba(inputs, batch_size), self.classes
+        return [{"label": classes[int(p.argmax())],
+                 "probs": {c: float(q) for c, q in zip(classes, p, strict=True)}} for p in probs]
+
+    def evaluate(self, inputs, labels: Sequence[str] | None = None,
+                 batch_size: int = 256) -> dict:
+        """Accuracy, macro-F1, per-class F1, confusion matrix and cross-entropy on labelled
+        inputs (``Examples`` with labels, or inputs and ``labels``)."""
+        from ...metrics import classification_report
+
+        examples = self.examples(inputs, labels)
+        if examples.labels is None:
+            raise ValueError("evaluation needs labelled examples")
+        targets = self.preprocessing.labels.encode(examples.labels).numpy()  # refuses unseen
+        probs = self.predict_proba(examples, batch_size)
+        report = classification_report(targets, probs.argmax(1), self.classes)
+        nll = -np.log(np.clip(probs[np.arange(len(probs)), targets], 1e-12, 1))
+        report["cross_entropy"] = float(nll.mean()) if math.isfinite(nll.mean()) else None
+        return report
+
+
+def _config_of(extras: dict) -> Config:
+    if "config" in extras:
+        return Config.from_dict(extras["config"])
+    old = (extras[EXTRAS_KEY].get("info") or {}).get("train_config") or {}  # 0.1.0
+    names = {f.name for f in fields(Config)}
+    settings = {_LEGACY_NAMES.get(k, k): v for k, v in old.items()}
+    config = Config(**{k: v for k, v in settings.items() if k in names})
+    if isinstance(config.class_weights, list):
+        config.class_weights = ",".join(map(str, config.class_weights))
+    config.normalize = "global"  # what 0.1.0 did
+    return config
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> ClassifyPredictor:
+    """The ``ClassifyPredictor`` of a checkpoint folder written by ``classify.train`` (or by
+    rnnkit 0.1.0's ``rnnkit classify train``)."""
+    from ...checkpoint import load as load_model
+    from ...models.ensemble import ClassifierEnsemble
+    from ...models.text_classifier import TextClassifier
+    from ...runtime import resolve_device
+
+    extras = load_extras(path)
+    if EXTRAS_KEY not in extras:
+        raise CheckpointError(f"{path} holds no classifier (it was not written by rnnkit "
+                              "classify train)")
+    model = load_model(path, device=str(resolve_device(device)))
+    if not isinstance(model, (TextClassifier, ClassifierEnsemble)):
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a TextClassifier "
+                              "or ClassifierEnsemble")
+    prep = Preprocessing.from_dict(extras[EXTRAS_KEY])
+    return ClassifyPredictor(model.eval(), _config_of(extras), prep, path)

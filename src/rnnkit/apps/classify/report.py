@@ -1,0 +1,64 @@
+"""Classification results as text and files: prediction lines and CSV, the evaluation report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from .inputs import Examples
+
+__all__ = ["prediction_lines", "write_predictions", "report_lines", "write_report"]
+
+
+def _shown(examples: Examples, i: int, width: int = 60) -> str:
+    text = examples.texts[i] if examples.texts is not None else f"series {i + 1}"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def prediction_lines(examples: Examples, predictions: list[dict]) -> list[str]:
+    """``label<TAB>class=p ...<TAB>input`` per prediction."""
+    return [f"{p['label']}\t" + " ".join(f"{c}={q:.3f}" for c, q in p["probs"].items())
+            + f"\t{_shown(examples, i)}" for i, p in enumerate(predictions)]
+
+
+def write_predictions(path: str | os.PathLike, examples: Examples, predictions: list[dict]
+                      ) -> None:
+    """A CSV: the text (or series number), the label, one ``p_<class>`` column per class."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    classes = list(predictions[0]["probs"]) if predictions else []
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text" if examples.texts is not None else "series", "label",
+                    *[f"p_{c}" for c in classes]])
+        for i, p in enumerate(predictions):
+            w.writerow([examples.texts[i] if examples.texts is not None else i + 1, p["label"],
+                        *[f"{p['probs'][c]:.6f}" for c in classes]])
+
+
+def report_lines(report: dict, source: str) -> list[str]:
+    """The evaluation report as printed by ``rnnkit classify evaluate``."""
+    from ...metrics import format_confusion
+
+    classes = report["classes"]
+    return [f"examples: {report['n']} from {source}",
+            f"accuracy: {report['accuracy']:.4f}",
+            f"macro-F1: {report['macro_f1']:.4f}",
+            "per-class F1: " + ", ".join(f"{c}={f:.4f}" for c, f in
+                                         zip(classes, report["per_class_f1"], strict=True)),
+            "confusion matrix (rows: true, columns: predicted):",
+            format_confusion(report["confusion"], classes)]
+
+
+def write_report(report: dict, plot: str | os.PathLike, json_path=None) -> None:
+    """The confusion-matrix PNG at ``plot`` and, with ``json_path``, the report as JSON."""
+    from ...metrics import plot_confusion
+
+    plot = Path(plot)
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_confusion(report["confusion"], report["classes"], plot,
+                   title=f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

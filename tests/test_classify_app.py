@@ -1,0 +1,166 @@
+"""The classify application's shape: Config checks, kind defaults, ensembles, subwords, the
+conv front end, 0.1.0 checkpoints through ``rnnkit.open``, and resuming a run."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.apps.classify import Config, Examples, load, train
+from rnnkit.apps.classify.config import KIND_DEFAULTS
+from rnnkit.data.classification import subword_ids
+from rnnkit.models.conv_frontend import ConvFrontEnd
+from rnnkit.models.ensemble import ClassifierEnsemble
+from rnnkit.models.text_classifier import TextClassifier
+
+FIXTURE = Path(__file__).parent / "fixtures" / "v0_1_0" / "classify"
+TINY = dict(hidden_size=6, embedding_dim=8, epochs=2, batch_size=8, lr=1e-2)
+
+
+def reviews(n=40):
+    good, bad = ["great", "lovely", "fine"], ["awful", "dull", "boring"]
+    texts = [f"the film was {(good if i % 2 else bad)[i % 3]}" for i in range(n)]
+    return Examples(texts=texts, labels=["pos" if i % 2 else "neg" for i in range(n)])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("cell", "tcn", "classify Config: cell must be one of lstm, gru, rnn, got 'tcn'"),
+    ("ensemble", 0, "classify Config: ensemble must be a positive integer, got 0"),
+    ("dropout", 1.0, r"classify Config: dropout must lie in \[0, 1\), got 1.0"),
+    ("subword_buckets", -1, "classify Config: subword_buckets must be 0 \\(off\\) or a positive"),
+    ("lr", 0.0, "classify Config: lr must be a positive number, got 0.0"),
+    ("class_weights", "heavy", "classify Config: class_weights must be none, balanced or"),
+    ("normalize", "minmax", "classify Config: normalize must be one of series, global, none"),
+])
+def test_config_check_names_field_and_value(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Config(**{field: value}).check()
+
+
+def test_kind_defaults_fill_only_unset_fields():
+    text, numeric = Config(lr=0.5).resolved("text"), Config(lr=0.5).resolved("numeric")
+    assert text.lr == numeric.lr == 0.5
+    assert (text.cell, text.pooling, text.epochs) == ("lstm", "max", 10)
+    assert {k: getattr(numeric, k) for k in KIND_DEFAULTS["numeric"] if k != "lr"} == {
+        k: v for k, v in KIND_DEFAULTS["numeric"].items() if k != "lr"}
+
+
+def test_ensemble_averages_member_probabilities(tmp_path):
+    history = train(Config(ensemble=2, val_fraction=0.2, **TINY), reviews(20), tmp_path / "ck",
+                    progress=False)
+    model = history.model
+    assert isinstance(model, ClassifierEnsemble) and len(model.members) == 2
+    assert sorted({r["member"] for r in history.rows}) == [0, 1]
+    assert len(history.best_epochs) == 2 and history.val_accuracy is not None
+    # seeds seed, seed + 100, ... give different members
+    w = [m.head.weight for m in model.members]
+    assert not torch.equal(w[0], w[1])
+    x, lengths = torch.randint(4, 10, (4, 5)), torch.tensor([5, 3, 2, 1])
+    mean = torch.stack([torch.softmax(m(x, lengths), -1) for m in model.members]).mean(0)
+    assert torch.allclose(model(x, lengths).exp(), mean, atol=1e-6)
+    clf = rnnkit.open(tmp_path / "ck")  # a registered model: rnnkit.load rebuilds it
+    assert isinstance(clf.model, ClassifierEnsemble) and clf.config.ensemble == 2
+    texts = ["the film was great", "the film was dull"]
+    probs = np.mean([load_member_probs(m, clf, texts) for m in model.members], axis=0)
+    assert np.allclose(clf.predict_proba(texts), probs, atol=1e-6)
+    assert not (tmp_path / "ck" / "members").exists()  # finished: the per-member runs go
+
+
+def load_member_probs(member, clf, texts):
+    from rnnkit.data.classification import make_loader
+
+    dataset = clf.preprocessing.dataset(Examples(texts=texts), with_labels=False)
+    (x, n), _ = next(iter(make_loader(dataset, 256)))
+    return torch.softmax(member.eval()(x, n), -1).detach().numpy()
+
+
+def test_subwords_give_unseen_words_a_vector():
+    ids = subword_ids("fun", 1000)
+    assert len(ids) == 24 and ids[6:] == [0] * 18 and all(1 <= i <= 1000 for i in ids[:6])
+    assert subword_ids("fun", 1000) == ids  # "<fu", "fun", "un>", "<fun", "fun>", "<fun>"
+    history = train(Config(subword_buckets=256, **TINY), reviews(), progress=False)
+    prep, model = history.preprocessing, history.model.eval()
+    assert model.subwords.num_embeddings == 257
+    (row,) = prep.dataset(Examples(texts=["greatest zzz"]), with_labels=False).sequences
+    assert row.shape == (2, 25) and row[0, 0] == 1 and row[1, 0] == 1  # both unknown words
+    assert row[0, 1:].count_nonzero() > 0  # but their n-grams are there
+    a, b = (model(prep.dataset(Examples(texts=[t]), with_labels=False).sequences[0][None])
+            for t in ("greatest", "zzzzzzzz"))
+    assert not torch.allclose(a, b)  # two unknown words, two different inputs
+
+
+def test_label_smoothing_only_while_training():
+    model = TextClassifier(vocab_size=20, hidden_size=4, num_classes=2, label_smoothing=0.2)
+    logits, target = torch.tensor([[4.0, -4.0]]), torch.tensor([0])
+    smooth = model.train().loss(logits, target)
+    plain = model.eval().loss(logits, target)
+    assert torch.isclose(plain, torch.nn.functional.cross_entropy(logits, target))
+    assert smooth > plain
+
+
+def test_conv_front_end_ignores_padding(double):
+    model = TextClassifier(3, 5, 4, conv_channels=6, cell="gru", pooling="attention",
+                           downsample=2).double().eval()
+    x, lengths = torch.randn(3, 12, 3), torch.tensor([12, 7, 4])
+    x[1, 7:] = 0
+    x[2, 4:] = 0
+    batch = model(x, lengths)
+    alone = torch.cat([model(x[i:i + 1, :n]) for i, n in enumerate(lengths)])
+    assert torch.allclose(batch, alone, atol=1e-10)
+    z, g = ConvFrontEnd(3, 6).eval()(torch.randn(2, 9, 3))
+    assert z.shape == (2, 9, 6) and g.shape == (2, 6)
+
+
+def test_numeric_defaults_series_normalisation_and_paa(tmp_path):
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 1, (24, 300)).astype(np.float32)
+    labels = ["up" if i % 2 else "down" for i in range(24)]
+    values[1::2] += np.linspace(0, 4, 300, dtype=np.float32)
+    values += rng.normal(0, 50, (24, 1)).astype(np.float32)  # offsets per series
+    history = train(Config(hidden_size=4, conv_channels=4, epochs=3, max_steps=100),
+                    Examples(values=values, labels=labels), tmp_path / "ck", progress=False)
+    clf = load(tmp_path / "ck")
+    assert clf.model.config["downsample"] == 3 and clf.model.config["conv_channels"] == 4
+    assert clf.preprocessing.normalize == "series"
+    z = clf.preprocessing.scale(values[0][:, None])
+    assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
+    assert history.val_accuracy is None  # numeric default: no held-out part
+    out = clf.predict([values[0], values[1][:200]])  # a list of series of any lengths
+    assert [set(p["probs"]) for p in out] == [{"down", "up"}] * 2
+
+
+def test_v0_1_0_checkpoint_opens_and_predicts_the_same():
+    if not (FIXTURE / "config.json").is_file():
+        pytest.skip("no 0.1.0 classify fixture")
+    expected = json.loads((FIXTURE / "predictions.json").read_text())
+    clf = rnnkit.open(FIXTURE)
+    assert clf.task == "classify" and clf.classes == expected["classes"]
+    assert np.allclose(clf.predict_proba(expected["texts"]), expected["probs"], atol=1e-6)
+
+
+def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
+    from rnnkit.apps.classify import training
+
+    config = Config(ensemble=2, val_fraction=0.0, **TINY)
+    full = train(config, reviews(), tmp_path / "full", progress=False)
+    real, calls = training._fit_member, []
+
+    def interrupted(config, *args, **kwargs):  # the run dies as the second member starts
+        calls.append(config.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit_member", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, reviews(), tmp_path / "cut", progress=False)
+    assert (tmp_path / "cut" / "members" / "0" / "resume").is_dir()
+    monkeypatch.setattr(training, "_fit_member", real)
+    resumed = train(config, reviews(), tmp_path / "cut", resume=True, progress=False)
+    assert [r["member"] for r in resumed.rows] == [r["member"] for r in full.rows]
+    texts = ["the film was fine", "so dull"]
+    assert np.allclose(rnnkit.open(tmp_path / "full").predict_proba(texts),
+                       rnnkit.open(tmp_path / "cut").predict_proba(texts), atol=1e-6)
