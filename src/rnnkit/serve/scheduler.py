@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..state_tree import tree_map
 
-__all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "sample_rows"]
+__all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "RowSampler"]
 
 
 class Busy(Exception):
@@ -74,40 +74,63 @@ class StreamHandle:
         return self.stop
 
 
-def sample_rows(logits: Tensor, streams: list[StreamHandle]) -> list[int]:
-    """One token per row of ``logits`` (B, V), each with its stream's settings and generator.
+class RowSampler:
+    """The sampling settings of a batch's rows as tensors, built once per batch membership.
 
-    Row by row the same arithmetic as ``rnnkit.generate.sample_next`` on a batch of one, so a
-    stream draws the same tokens here as alone.
+    ``sample(logits (B, V))`` draws one token per row, each with its stream's settings: row by
+    row the same arithmetic as ``rnnkit.generate.sample_next`` on a batch of one, so a stream
+    draws the same tokens here as alone. Seeded streams draw from their own generator (one
+    call each); unseeded ones share one draw from torch's global generator, as
+    ``generate.stream`` without a seed does.
     """
-    logits = logits.detach().float()
-    B, V = logits.shape
-    temps = torch.tensor([s.settings.temperature for s in streams], dtype=torch.float32)
-    out = logits.argmax(-1)  # greedy rows (temperature 0) keep this
-    rows = (temps > 0).nonzero().flatten()
-    if len(rows):
-        sub_streams = [streams[i] for i in rows.tolist()]
-        x = logits.index_select(0, rows) / temps[rows].unsqueeze(1)
-        ks = torch.tensor([s.settings.top_k if s.settings.top_k is not None else V
-                           for s in sub_streams]).clamp(max=V)
-        if bool((ks < V).any()):
-            ranked = x.sort(dim=-1, descending=True).values
-            kth = ranked.gather(1, (ks - 1).unsqueeze(1))  # (R, 1): each row's k-th largest
-            x = x.masked_fill((x < kth) & (ks < V).unsqueeze(1), float("-inf"))
-        ps = torch.tensor([s.settings.top_p if s.settings.top_p is not None else 1.0
-                           for s in sub_streams], dtype=torch.float32)
-        use_p = ps < 1.0
-        if bool(use_p.any()):
+
+    def __init__(self, streams: list[StreamHandle], vocab_size: int):
+        V = vocab_size
+        temps = torch.tensor([s.settings.temperature for s in streams], dtype=torch.float32)
+        self.rows = (temps > 0).nonzero().flatten()  # sampled rows; the others are greedy
+        self.greedy_only = len(self.rows) == 0
+        picked = [streams[i] for i in self.rows.tolist()]
+        self.temps = temps[self.rows].unsqueeze(1)
+        ks = torch.tensor([V if s.settings.top_k is None else min(s.settings.top_k, V)
+                           for s in picked], dtype=torch.long)
+        self.use_k = (ks < V).unsqueeze(1) if bool((ks < V).any()) else None
+        self.k_index = (ks - 1).unsqueeze(1)
+        ps = torch.tensor([1.0 if s.settings.top_p is None else s.settings.top_p
+                           for s in picked], dtype=torch.float32)
+        self.use_p = (ps < 1.0).unsqueeze(1) if bool((ps < 1.0).any()) else None
+        self.ps = ps.unsqueeze(1)
+        self.seeded = [(j, s.generator) for j, s in enumerate(picked) if s.generator is not None]
+        unseeded = [j for j, s in enumerate(picked) if s.generator is None]
+        self.unseeded = torch.tensor(unseeded, dtype=torch.long) if unseeded else None
+        self.all_unseeded = len(unseeded) == len(picked)
+
+    def sample(self, logits: Tensor) -> list[int]:
+        logits = logits.detach().float()
+        out = logits.argmax(-1)
+        if self.greedy_only:
+            return out.tolist()
+        x = logits.index_select(0, self.rows) / self.temps
+        if self.use_k is not None:
+            kth = x.sort(dim=-1, descending=True).values.gather(1, self.k_index)
+            x = x.masked_fill((x < kth) & self.use_k, float("-inf"))
+        if self.use_p is not None:
             sorted_x, order = x.sort(dim=-1, descending=True)
             soft = sorted_x.softmax(-1)
-            drop_sorted = ((soft.cumsum(-1) - soft) >= ps.unsqueeze(1)) & use_p.unsqueeze(1)
+            drop_sorted = ((soft.cumsum(-1) - soft) >= self.ps) & self.use_p
             x = x.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
         probs = x.softmax(-1)
+        # torch.multinomial's draw for one sample: argmax of p / q with q ~ Exp(1)
         race = torch.empty_like(probs)
-        for j, s in enumerate(sub_streams):  # each stream's own draw: multinomial's for n=1
-            race[j].exponential_(1, generator=s.generator)
-        out[rows] = (probs / race).argmax(-1)
-    return out.tolist()
+        if self.all_unseeded:
+            race.exponential_(1)
+        else:
+            if self.unseeded is not None:
+                race[self.unseeded] = torch.empty(len(self.unseeded), probs.shape[1]
+                                                  ).exponential_(1)
+            for j, generator in self.seeded:
+                race[j].exponential_(1, generator=generator)
+        out[self.rows] = (probs / race).argmax(-1)
+        return out.tolist()
 
 
 class _Batch:
@@ -118,10 +141,12 @@ class _Batch:
         self.streams: list[StreamHandle] = []
         self.state = None
         self.logits: Tensor | None = None
+        self.sampler: RowSampler | None = None  # rebuilt when the rows change
 
     def keep(self, keep: list[int]) -> None:
         if len(keep) == len(self.streams):
             return
+        self.sampler = None
         self.streams = [self.streams[i] for i in keep]
         if not keep:
             self.state, self.logits = None, None
@@ -156,13 +181,16 @@ class _Batch:
             ids = torch.tensor([s.prompt], dtype=torch.long)
             logits, state = self.model(ids)
             self.streams.append(s)
+            self.sampler = None
             self.state = state if self.state is None else tree_map(
                 lambda a, b: torch.cat([a, b], 1), self.state, state)
             last = logits[:, -1]
             self.logits = last if self.logits is None else torch.cat([self.logits, last])
         if not self.streams:
             return out
-        tokens = sample_rows(self.logits, self.streams)
+        if self.sampler is None:
+            self.sampler = RowSampler(self.streams, self.logits.shape[-1])
+        tokens = self.sampler.sample(self.logits)
         keep, step = [], []
         for i, (s, token) in enumerate(zip(self.streams, tokens, strict=True)):
             s.generated += 1

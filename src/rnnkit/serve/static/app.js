@@ -257,17 +257,22 @@ async function forecast() {
     const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, body);
     const history = data.history || {};
     const hcols = Object.keys(history);
-    const htime = hcols.find((c) => TIME_NAMES.includes(c.toLowerCase())) || hcols[0];
+    const htime = hcols.find((c) => TIME_NAMES.includes(c.toLowerCase()))
+      || hcols.find((c) => typeof history[c][0] === "string");
     for (const s of forecastSeries(data.forecast).slice(0, 6)) {
       const past = history[s.name] || [];
-      const labels = (htime && history[htime] && history[htime] !== past ? history[htime] : past
-        .map((_, i) => i)).concat(s.times || s.point.map((_, i) => past.length + i));
+      const times = s.times || s.point.map((_, i) => past.length + i);
+      // history's labels: its time column, or row numbers counted back from the forecast's
+      const numeric = typeof times[0] === "number";
+      const pastLabels = htime ? history[htime] : past.map((_, i) => (numeric ? times[0] - past.length + i : i));
+      // the forecast line starts at the last observed value, so the two lines join
+      const joined = past.length ? [past[past.length - 1]].concat(s.point) : s.point;
       const series = [{ values: past, start: 0, color: "#7a8595", cls: "history" },
-                      { values: s.point, start: past.length, color: "var(--accent)",
-                        cls: "forecast" }];
-      const band = s.lower && s.upper ? { lower: s.lower, upper: s.upper, start: past.length }
-        : null;
-      lineChart($("chart"), s.name, series, band, labels);
+                      { values: joined, start: Math.max(past.length - 1, 0),
+                        color: "var(--accent)", cls: "forecast" }];
+      const hasBand = s.lower && s.upper && s.lower.some((v) => v !== null);
+      const band = hasBand ? { lower: s.lower, upper: s.upper, start: past.length } : null;
+      lineChart($("chart"), s.name, series, band, pastLabels.concat(times));
     }
     const legend = document.createElement("p");
     legend.className = "legend";

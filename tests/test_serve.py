@@ -1,0 +1,359 @@
+"""rnnkit serve over real HTTP: uvicorn on a free loopback port, httpx as the client.
+
+Every endpoint, the SSE framing, batched streams giving the same tokens as generating alone,
+a disconnect freeing its stream, 429 at the stream limit, the API key, the CLI and a
+graceful SIGTERM. The malformed-request fuzzing is in test_serve_fuzz.py, the browser test
+in test_serve_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+
+from rnnkit import checkpoint  # noqa: E402
+from rnnkit.data.tokenizers import CharTokenizer  # noqa: E402
+from rnnkit.generate import generate  # noqa: E402
+from rnnkit.models.language_model import LanguageModel  # noqa: E402
+from rnnkit.serve.app import create_app  # noqa: E402
+from rnnkit.serve.server import BackgroundServer  # noqa: E402
+from rnnkit.serve.settings import ServeSettings  # noqa: E402
+from rnnkit.serve.tasks import load_models  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "v0_1_0"
+TEXT = "the cat sat on the mat. the dog sat on the log.\nROMEO: a cat and a dog!\n"
+
+
+def write_lm(folder: Path, hidden: int = 24, seed: int = 0) -> Path:
+    """A tiny char LM checkpoint (random weights) as the textgen application writes it."""
+    from rnnkit.apps.textgen import TextGenConfig
+
+    torch.manual_seed(seed)
+    tok = CharTokenizer().fit(TEXT)
+    config = TextGenConfig(hidden_size=hidden, embedding_dim=8)
+    lm = LanguageModel(tok.vocab_size, hidden, 1, embedding_dim=8)
+    return checkpoint.save(lm, folder, extras={"task": "textgen", "tokenizer": tok.to_dict(),
+                                               "textgen": asdict(config)})
+
+
+def fixture_copy(tmp: Path, name: str) -> Path:
+    shutil.copytree(FIXTURES / name, tmp / name)
+    return tmp / name
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve")
+    return {"lm": write_lm(tmp / "lm"), **{n: fixture_copy(tmp, n) for n in
+                                            ("classify", "forecast", "translate", "regress")}}
+
+
+@pytest.fixture(scope="module")
+def server(folders):
+    models = load_models(list(folders.values()))
+    app = create_app(models, ServeSettings(max_streams=8, max_tokens=500,
+                                           max_body_bytes=64 * 1024))
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        client.models = models
+        yield client
+
+
+def sse(lines) -> list[tuple[str, dict]]:
+    """(event, data) pairs of a Server-Sent Events body, checking the framing."""
+    events, event, data = [], None, None
+    for line in lines:
+        if line == "":
+            assert event is not None and data is not None, "an event needs event: and data:"
+            events.append((event, json.loads(data)))
+            event = data = None
+        elif line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: "):
+            data = line[len("data: "):]
+        else:
+            raise AssertionError(f"unexpected SSE line {line!r}")
+    assert event is None and data is None, "the body ends mid-event"
+    return events
+
+
+def open_streams(client, name="lm") -> int:
+    return client.get(f"/v1/models/{name}").json()["open_streams"]
+
+
+# ------------------------------------------------------------------------------- service
+def test_health_models_docs_metrics_page(server):
+    assert server.get("/health").json() == {"status": "ok", "models": 5}
+    listed = {m["name"]: m for m in server.get("/v1/models").json()["models"]}
+    assert {n: m["task"] for n, m in listed.items()} == {
+        "lm": "textgen", "classify": "classify", "forecast": "forecast",
+        "translate": "translate", "regress": "regress"}
+    assert listed["lm"]["generative"] and listed["lm"]["config"]["hidden_size"] == 24
+    assert listed["lm"]["endpoints"]["generate"] == "/v1/models/lm/generate"
+    spec = server.get("/openapi.json").json()
+    assert {"/v1/models/{name}/predict", "/v1/models/{name}/generate", "/health",
+            "/metrics", "/v1/models"} <= set(spec["paths"])
+    assert "GenerateRequest" in spec["components"]["schemas"]
+    assert "swagger" in server.get("/docs").text.lower()
+    page = server.get("/")
+    assert page.status_code == 200 and "<select id=\"model\">" in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert server.get(asset).status_code == 200
+    metrics = server.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    for name in ("rnnkit_requests_total", "rnnkit_request_seconds_bucket",
+                 "rnnkit_active_streams", "rnnkit_tokens_per_second",
+                 "rnnkit_token_interval_seconds"):
+        assert f"# TYPE {name.removesuffix('_bucket')}" in text
+    assert 'rnnkit_requests_total{endpoint="/health",status="200"} 1' in text
+
+
+def test_unknown_model_and_wrong_task(server):
+    r = server.post("/v1/models/nope/predict", json={})
+    assert r.status_code == 404
+    assert r.json()["detail"].startswith("no model named 'nope'; serving: classify, forecast")
+    r = server.post("/v1/models/classify/generate", json={"prompt": "a"})
+    assert r.status_code == 400 and "does not generate" in r.json()["detail"]
+
+
+# ------------------------------------------------------------------------------ generation
+def test_generate_whole_matches_generating_alone(server):
+    served = server.models["lm"]
+    r = server.post("/v1/models/lm/generate", json={"prompt": "the ", "max_tokens": 30,
+                                                    "temperature": 0.9, "top_k": 8, "seed": 5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ids = served.encode_prompt("the ")
+    expected = generate(served.lm, ids, 30, temperature=0.9, top_k=8, seed=5)
+    assert body["tokens"] == 30 and body["finish_reason"] == "length"
+    assert body["text"] == "".join(served.tokenizer.decode([t]) for t in expected)
+    assert body["prompt_tokens"] == len(ids)
+
+
+def test_sse_framing_and_concurrent_streams_match_alone(server):
+    """Streams sharing batched steps (joining at different ticks) give the same tokens as
+    each generated alone with its seed."""
+    import concurrent.futures as cf
+
+    served = server.models["lm"]
+    settings = [dict(prompt="the ", max_tokens=40, temperature=1.0, seed=1),
+                dict(prompt="ROMEO: ", max_tokens=25, temperature=0.7, top_k=5, seed=2),
+                dict(prompt="a", max_tokens=33, temperature=1.2, top_p=0.8, seed=3),
+                dict(prompt="", max_tokens=12, temperature=0.0),
+                dict(prompt="dog", max_tokens=50, temperature=0.8, top_k=4, top_p=0.9, seed=9)]
+
+    def run(s):
+        with server.stream("POST", "/v1/models/lm/generate", json={**s, "stream": True}) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            return sse(r.iter_lines())
+
+    with cf.ThreadPoolExecutor(len(settings)) as pool:
+        results = list(pool.map(run, settings))
+    for s, events in zip(settings, results, strict=True):
+        kinds = [e for e, _ in events]
+        assert kinds == ["start"] + ["token"] * s["max_tokens"] + ["done"]
+        assert events[-1][1] == {"finish_reason": "length", "tokens": s["max_tokens"]}
+        tokens = [d["token"] for e, d in events if e == "token"]
+        assert [d["index"] for e, d in events if e == "token"] == list(range(len(tokens)))
+        options = {k: v for k, v in s.items() if k not in ("prompt", "max_tokens")}
+        alone = generate(served.lm, served.encode_prompt(s["prompt"]), s["max_tokens"],
+                         **options)
+        assert tokens == alone, s
+        assert "".join(d["text"] for e, d in events if e == "token") == "".join(
+            served.tokenizer.decode([t]) for t in alone)
+
+
+def test_disconnect_mid_stream_frees_the_stream(server):
+    with server.stream("POST", "/v1/models/lm/generate",
+                       json={"prompt": "the ", "max_tokens": 500, "stream": True}) as r:
+        lines = r.iter_lines()
+        for line in lines:
+            if line.startswith("event: token"):
+                break
+        assert open_streams(server) == 1
+    # the client closed the connection: the stream leaves at the next tick
+    end = time.monotonic() + 10
+    while open_streams(server) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert open_streams(server) == 0
+    assert "rnnkit_active_streams{model=\"lm\"} 0" in server.get("/metrics").text
+
+
+def test_prompt_outside_vocabulary_and_token_limit(server):
+    r = server.post("/v1/models/lm/generate", json={"prompt": "QZ"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("prompt: the prompt has 2 character(s) outside")
+    r = server.post("/v1/models/lm/generate", json={"max_tokens": 501})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "max_tokens: at most 500 on this server, got 501"
+
+
+def test_textgen_predict_lists_next_tokens(server):
+    r = server.post("/v1/models/lm/predict", json={"prompt": "the", "top": 3})
+    assert r.status_code == 200
+    nxt = r.json()["next"]
+    assert len(nxt) == 3 and nxt[0]["prob"] >= nxt[1]["prob"] >= nxt[2]["prob"]
+
+
+def test_429_at_the_stream_limit_with_retry_after(folders):
+    models = load_models([folders["lm"]])
+    app = create_app(models, ServeSettings(max_streams=2, max_tokens=100_000))
+    body = {"prompt": "the ", "max_tokens": 100_000, "stream": True}
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with client.stream("POST", "/v1/models/lm/generate", json=body) as a, \
+                client.stream("POST", "/v1/models/lm/generate", json=body) as b:
+            assert a.status_code == b.status_code == 200
+            r = client.post("/v1/models/lm/generate", json={"max_tokens": 5})
+            assert r.status_code == 429 and r.headers["retry-after"] == "1"
+            assert r.json()["detail"] == "all 2 streams are busy; retry soon"
+        end = time.monotonic() + 10
+        while open_streams(client) and time.monotonic() < end:
+            time.sleep(0.05)
+        r = client.post("/v1/models/lm/generate", json={"max_tokens": 5})
+        assert r.status_code == 200 and r.json()["tokens"] == 5
+        assert 'rnnkit_rejected_total{reason="streams_busy"} 1' in client.get("/metrics").text
+
+
+def test_request_timeout_ends_a_stream(folders):
+    app = create_app(load_models([folders["lm"]]),
+                     ServeSettings(request_timeout=0.3, max_tokens=100_000))
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        r = client.post("/v1/models/lm/generate", json={"max_tokens": 100_000})
+        assert r.status_code == 200 and r.json()["finish_reason"] == "timeout"
+        assert 0 < r.json()["tokens"] < 100_000
+
+
+def test_api_key(folders, monkeypatch):
+    app = create_app(load_models([folders["lm"]]), ServeSettings(api_key="s3cret"))
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/").status_code == 200  # the page itself; it asks for the key
+        for path in ("/v1/models", "/metrics", "/openapi.json"):
+            r = client.get(path)
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        r = client.post("/v1/models/lm/generate", json={"max_tokens": 3},
+                        headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        assert r.json()["detail"].startswith("missing or wrong API key")
+        ok = {"Authorization": "Bearer s3cret"}
+        assert client.get("/v1/models", headers=ok).status_code == 200
+        r = client.post("/v1/models/lm/generate", json={"max_tokens": 3}, headers=ok)
+        assert r.status_code == 200 and r.json()["tokens"] == 3
+
+
+# -------------------------------------------------------------------------------- predict
+def test_predict_classify(server):
+    r = server.post("/v1/models/classify/predict", json={"inputs": ["good fun", "bad plot"]})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    expected = json.loads((FIXTURES / "classify" / "predictions.json").read_text())
+    for p, probs in zip(preds, expected["probs"][:2], strict=True):
+        assert set(p["probs"]) == set(expected["classes"])
+        assert [p["probs"][c] for c in expected["classes"]] == pytest.approx(probs, abs=1e-6)
+        assert p["label"] == max(p["probs"], key=p["probs"].get)
+
+
+def test_predict_forecast_from_csv_text(server):
+    csv = (FIXTURES / "forecast" / "data.csv").read_text()
+    r = server.post("/v1/models/forecast/predict", json={"csv": csv})
+    assert r.status_code == 200, r.text
+    frame = r.json()["forecast"]
+    expected = json.loads((FIXTURES / "forecast" / "predictions.json").read_text())
+    got = {c: [v for i, v in zip(frame["id"], frame["forecast"], strict=True) if i == c]
+           for c in expected["columns"]}
+    for j, c in enumerate(expected["columns"]):
+        assert got[c] == pytest.approx([row[j] for row in expected["next"]], abs=1e-4)
+    history = r.json()["history"]
+    assert history["a"][-1] == pytest.approx(float(csv.strip().splitlines()[-1].split(",")[0]))
+    r = server.post("/v1/models/forecast/predict", json={"csv": "a,b\n1,2\n"})
+    assert r.status_code == 422 and "the CSV" in r.json()["detail"] or "row" in r.json()[
+        "detail"]
+    assert "rnnkit-serve-" not in r.json()["detail"]  # the server's temp file is not named
+
+
+def test_predict_translate_with_attention(server):
+    expected = json.loads((FIXTURES / "translate" / "predictions.json").read_text())
+    r = server.post("/v1/models/translate/predict",
+                    json={"inputs": expected["sentences"], "beam": 3, "attention": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["translations"] == expected["beam3"]
+    a = body["attention"][0]
+    assert len(a["matrix"]) >= len(a["tokens_out"]) and len(a["matrix"][0]) == len(
+        a["tokens_in"])
+    assert all(abs(sum(row) - 1) < 1e-4 for row in a["matrix"])
+
+
+def test_predict_regress_values(server):
+    r = server.post("/v1/models/regress/predict",
+                    json={"csv": (FIXTURES / "regress" / "data.csv").read_text()})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["predictions"]) > 0
+
+
+# ------------------------------------------------------------------------------------ CLI
+def test_cli_help_and_bad_checkpoint(tmp_path):
+    from rnnkit.cli.main import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--help"])
+    assert e.value.code == 0
+    assert main(["serve", "--checkpoint", str(tmp_path / "none")]) == 2
+    assert main(["serve", "--checkpoint", str(tmp_path), "--max-streams", "0"]) == 2
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
+def test_cli_serves_and_sigterm_ends_open_streams(folders, tmp_path):
+    """`rnnkit serve` as a process: a stream open at SIGTERM gets its done event
+    (finish_reason shutdown) after the grace period and the process exits 0."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RNNKIT_API_KEY": "k"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(folders["lm"]),
+         "--port", str(port), "--shutdown-grace", "0.5", "--max-tokens", "100000",
+         "--quiet", "--threads", "1"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        url, end = f"http://127.0.0.1:{port}", time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
+            time.sleep(0.2)
+        assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
+        with httpx.stream("POST", url + "/v1/models/lm/generate", timeout=30,
+                          headers={"Authorization": "Bearer k"},
+                          json={"max_tokens": 100_000, "stream": True}) as r:
+            lines = r.iter_lines()
+            for line in lines:
+                if line.startswith("event: token"):
+                    break
+            proc.send_signal(signal.SIGTERM)
+            rest = [line for line in lines if line.startswith("data: ")]
+        assert json.loads(rest[-1][6:])["finish_reason"] == "shutdown"
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

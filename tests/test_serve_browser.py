@@ -1,0 +1,111 @@
+"""The page at / in a real headless Chromium (Debian's chromium + chromium-driver, selenium):
+generate from a tiny language model and watch streamed text appear, run a forecast and see
+its chart. Screenshots go to a temporary folder (the path is printed).
+
+Skipped, with the reason printed, only when Chromium or its driver is not installed
+(``.ci/run`` installs them: ``apt-get install -y chromium chromium-driver``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+from test_serve import FIXTURES, fixture_copy, write_lm  # noqa: E402
+
+from rnnkit.serve.app import create_app  # noqa: E402
+from rnnkit.serve.server import BackgroundServer  # noqa: E402
+from rnnkit.serve.settings import ServeSettings  # noqa: E402
+from rnnkit.serve.tasks import load_models  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and DRIVER):
+        reason = ("Chromium is not installed (apt-get install -y chromium chromium-driver); "
+                  "the browser test is skipped")
+        print(reason)
+        pytest.skip(reason)
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1100,1400", "--disable-extensions", "--no-first-run"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("page")
+    models = load_models([write_lm(tmp / "shakespeare"), fixture_copy(tmp, "forecast")])
+    with BackgroundServer(create_app(models, ServeSettings())) as u:
+        yield u
+
+
+def wait(driver, condition, seconds=60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)
+
+
+def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    shots = tmp_path_factory.mktemp("screenshots")
+    browser.get(url + "/")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+    Select(browser.find_element(By.ID, "model")).select_by_value("shakespeare")
+    assert browser.find_element(By.ID, "panel-textgen").is_displayed()
+    prompt = browser.find_element(By.ID, "prompt")
+    prompt.clear()
+    prompt.send_keys("the ")
+    browser.find_element(By.ID, "max-tokens").clear()
+    browser.find_element(By.ID, "max-tokens").send_keys("400")
+    browser.find_element(By.ID, "seed").send_keys("7")
+    browser.find_element(By.ID, "generate").click()
+    out = browser.find_element(By.ID, "generated")
+    # streamed: text grows while the request is still open (the Stop button is enabled)
+    wait(browser, lambda d: len(out.text) > len("the ") + 5)
+    seen_while_open = len(out.text) if browser.find_element(By.ID, "stop").is_enabled() else None
+    wait(browser, lambda d: "length" in d.find_element(By.ID, "gen-stats").text)
+    assert seen_while_open is None or seen_while_open < len(out.text)
+    assert "400 tokens" in browser.find_element(By.ID, "gen-stats").text
+    assert out.text.startswith("the")
+    browser.save_screenshot(str(shots / "generate.png"))
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("forecast")
+    csv = (FIXTURES / "forecast" / "data.csv").read_text()
+    browser.execute_script("document.getElementById('csv').value = arguments[0];", csv)
+    browser.find_element(By.ID, "forecast").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg polyline.forecast"))
+    charts = browser.find_elements(By.CSS_SELECTOR, "#chart svg")
+    assert len(charts) == 2  # one per forecast column (a, b)
+    points = charts[0].find_element(By.CSS_SELECTOR, "polyline.forecast").get_attribute("points")
+    assert len(points.split()) == 1 + 4  # the last observed value, then the horizon
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart svg polyline.history")
+    assert browser.find_element(By.ID, "status").text == ""
+    browser.save_screenshot(str(shots / "forecast.png"))
+    browser.set_window_size(390, 1400)  # a phone's width: the panel still fits
+    scroll, client = browser.execute_script(
+        "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];")
+    assert scroll <= client, (scroll, client)  # nothing sticks out sideways
+    browser.save_screenshot(str(shots / "forecast-phone.png"))
+    print(f"screenshots: {shots}")
+    assert all((shots / n).stat().st_size > 1000 for n in
+               ("generate.png", "forecast.png", "forecast-phone.png"))
+    Path(shots / "README").write_text("rnnkit serve page screenshots\n")
