@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from .data.parallel import encode_sources
 from .data.tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
 from .generate import Hypothesis, reorder_state
+from .metrics import bleu, exact_match  # moved to rnnkit.metrics; importable here too
 
 __all__ = ["batch_beam_search", "greedy_decode", "translate_ids", "translate", "join_tokens",
            "attention_for", "bleu", "exact_match"]
@@ -238,25 +239,3 @@ def attention_for(model: nn.Module, src_ids: Sequence[int], tgt_ids: Sequence[in
     finally:
         model.train(was_training)
     return weights[0].cpu()
-
-
-def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "none") -> float:
-    """Corpus BLEU (0–100) of ``hypotheses`` against one reference each, via sacrebleu."""
-    import sacrebleu
-
-    if len(hypotheses) != len(references):
-        raise ValueError(f"bleu: expected one reference per hypothesis, got "
-                         f"{len(hypotheses)} hypotheses and {len(references)} references")
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
-                                       tokenize=tokenize, force=True).score)
-
-
-def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Share (0–1) of hypotheses equal to their reference, whitespace-normalised."""
-    if len(hypotheses) != len(references):
-        raise ValueError(f"exact_match: expected one reference per hypothesis, got "
-                         f"{len(hypotheses)} hypotheses and {len(references)} references")
-    if not hypotheses:
-        return 0.0
-    same = sum(h.split() == r.split() for h, r in zip(hypotheses, references, strict=True))
-    return same / len(hypotheses)

@@ -1,8 +1,13 @@
-"""Conventions every verb shares: --seed, --device, --quiet, and one-line errors."""
+"""Conventions every verb shares: --seed, --device, --quiet, --threads, and one-line errors."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+# torch threads per process: measured for the small models the CLI trains (issue 13), one
+# thread was as fast as two on a quiet 2-core machine and far faster on a busy one
+DEFAULT_THREADS = 1
 
 
 class UsageError(ValueError):
@@ -10,11 +15,48 @@ class UsageError(ValueError):
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    """--seed, --device, --quiet: the options every verb takes."""
+    """--seed, --device, --quiet, --threads: the options every verb takes."""
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="print only results, no progress")
+    if "--threads" not in parser._option_string_actions:  # a verb may define its own
+        parser.add_argument("--threads", type=_threads, default=DEFAULT_THREADS, metavar="N",
+                            help=f"CPU threads for torch (default {DEFAULT_THREADS}; more help "
+                                 "only large models on idle cores)")
+
+
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's thread count from ``--threads`` (verbs without the flag leave it)."""
+    n = getattr(args, "threads", None)
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (``rnnkit VERB: error: ...``, exit 2),
+    not the usage block; ``--help`` still shows everything."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def no_action(parser: argparse.ArgumentParser) -> int:
+    """What ``rnnkit VERB`` without an action does: print the verb's help, exit 2."""
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def examples(*lines: str) -> str:
@@ -23,6 +65,7 @@ def examples(*lines: str) -> str:
 
 
 def new_parser(subparsers, name: str, help: str, epilog: str, description: str | None = None):
+    # "resolve": a verb that defines a common flag itself (after add_common) overrides it
     return subparsers.add_parser(
         name, help=help, description=description or help, epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter, conflict_handler="resolve")

@@ -25,6 +25,7 @@ VERB_MODULES = [
     "rnnkit.cli.diagnose",
     "rnnkit.cli.translate",
     "rnnkit.cli.export",
+    "rnnkit.cli.import_keras",
     "rnnkit.cli.launch",
     "rnnkit.cli.anomaly",
     "rnnkit.cli.serve",

@@ -7,13 +7,15 @@ the end of the run, whether the end is a step count or the clock running out.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-__all__ = ["lr_factor", "LRByProgress", "Clock", "SCHEDULES"]
+__all__ = ["lr_factor", "LRByProgress", "Clock", "SCHEDULES", "done_so_far"]
 
 SCHEDULES = ("cosine", "linear", "constant")
 
@@ -82,3 +84,13 @@ class Clock:
         if self.paused_at is not None:
             self.left_out += time.perf_counter() - self.paused_at
             self.paused_at = None
+
+
+def done_so_far(run_dir: str | Path | None) -> tuple[int, float]:
+    """Steps and seconds of the run ``fit`` stored in ``run_dir`` (0, 0.0 when none): where a
+    resumed run's lr schedule continues from."""
+    p = None if run_dir is None else Path(run_dir) / "history.json"
+    if p is None or not p.is_file():
+        return 0, 0.0
+    rows = json.loads(p.read_text(encoding="utf-8"))["rows"]
+    return sum(r.get("steps", 0) for r in rows), sum(r.get("seconds", 0.0) for r in rows)

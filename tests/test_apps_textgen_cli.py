@@ -1,15 +1,17 @@
 """`rnnkit textgen train|sample` end to end on a tiny generated text, and every bad input."""
 
+import json
 import random
 import re
 
 import pytest
 
+import rnnkit
+from rnnkit.checkpoint import load_extras
 from rnnkit.cli.main import main
-from rnnkit.textgen import load_text_model
 
 WORDS = "the quick brown fox jumps over a lazy dog and the cat sat on the mat".split()
-TRAIN = ["--hidden", "32", "--epochs", "2", "--batch-size", "4", "--seq-len", "16",
+TRAIN = ["--hidden-size", "32", "--epochs", "2", "--batch-size", "4", "--seq-len", "16",
          "--sample-length", "20"]
 
 
@@ -29,7 +31,7 @@ def trained(tmp_path_factory):
     assert main(["textgen", "train", "--text", str(text), "--checkpoint", str(char), *TRAIN,
                  "--quiet"]) == 0
     assert main(["textgen", "train", "--text", str(text), "--checkpoint", str(word), "--level",
-                 "word", "--lower", "--cell", "gru", "--layers", "2", *TRAIN, "--quiet"]) == 0
+                 "word", "--lower", "--cell", "gru", "--num-layers", "2", *TRAIN, "--quiet"]) == 0
     return {"text": text, "char": char, "word": word}
 
 
@@ -41,10 +43,13 @@ def test_train_prints_validation_and_samples_and_keeps_the_best(tmp_path, traine
     assert "epoch   1  train" in out and "epoch   2  train" in out and "nats/char" in out
     assert out.count("  sample: ") == 2
     assert "best validation loss" in out
-    assert sorted(p.name for p in out_dir.iterdir()) == ["config.json", "model.safetensors"]
-    model, tok, extras = load_text_model(out_dir)
-    history = extras["history"]
+    assert {"config.json", "model.safetensors", "history.csv"} <= {p.name for p in
+                                                                   out_dir.iterdir()}
+    predictor = rnnkit.open(out_dir)
+    model, tok, extras = predictor.model, predictor.tokenizer, load_extras(out_dir)
+    history = json.loads((out_dir / "history.json").read_text())["rows"]
     assert extras["val_loss"] == min(r["val_loss"] for r in history)
+    assert extras["task"] == "textgen"
     assert tok.decode(tok.encode("The cat.")) == "The cat."
     assert extras["textgen"]["hidden_size"] == 32 and model.config["hidden_size"] == 32
 
@@ -86,9 +91,9 @@ def _fails(argv, capsys, message):
      "error: cannot decode '{path}' as utf-8: byte 0xe9 at offset 3; pass the file's encoding "
      "with --encoding (e.g. --encoding latin-1)"),
     (b"abc\n" * 3, ["--batch-size", "32"],
-     "error: the text is too short: 10 training characters for --batch-size 32; use a longer "
-     "text or a smaller --batch-size"),
-    (b"abc\n" * 300, ["--weight-decay", "-1"], "error: weight-decay must be >= 0, got -1.0"),
+     "error: the text is too short: 10 training characters for batch_size 32; use a longer "
+     "text or a smaller batch_size"),
+    (b"abc\n" * 300, ["--weight-decay", "-1"], "error: weight_decay must be >= 0, got -1.0"),
 ])
 def test_bad_text_files_write_nothing(tmp_path, capsys, content, extra, message):
     path = tmp_path / "in.txt"
@@ -110,7 +115,7 @@ def test_missing_text_file_and_latin1_with_encoding(tmp_path, capsys):
     latin.write_bytes("café crème brûlée\n".encode("latin-1") * 40)
     assert main(["textgen", "train", "--text", str(latin), "--encoding", "latin-1",
                  "--checkpoint", str(ckpt), *TRAIN[:-2], "--epochs", "1", "--quiet"]) == 0
-    _, tok, _ = load_text_model(ckpt)
+    tok = rnnkit.open(ckpt).tokenizer
     assert "é" in tok
 
 
@@ -118,7 +123,7 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
     target = tmp_path / "file"
     target.write_text("x")
     _fails(["textgen", "train", "--text", str(trained["text"]), "--checkpoint", str(target)],
-           capsys, f"error: checkpoint '{target}' exists and is not a folder")
+           capsys, f"error: checkpoint {target} exists and is not a folder")
     assert target.read_text() == "x"
 
 
@@ -129,7 +134,7 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
     (["--top-p", "0"], "error: top-p must lie in (0, 1], got 0.0"),
     (["--top-p", "1.5"], "error: top-p must lie in (0, 1], got 1.5"),
     (["--top-k", "0"], "error: top-k must be an integer >= 1, got 0"),
-    (["--beam", "0"], "error: --beam must be an integer >= 1, got 0"),
+    (["--beam", "0"], "error: beam width must be an integer >= 1, got 0"),
 ])
 def test_bad_sampling_input_prints_nothing_and_writes_nothing(trained, capsys, extra, message):
     before = sorted((p.name, p.stat().st_mtime_ns) for p in trained["char"].iterdir())
@@ -148,7 +153,8 @@ def test_sample_from_a_missing_checkpoint(tmp_path, capsys):
 def test_minutes_budget_stops_training(trained, tmp_path, capsys):
     ckpt = tmp_path / "timed"
     assert main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint", str(ckpt),
-                 "--hidden", "16", "--batch-size", "4", "--seq-len", "8", "--minutes", "0.005",
+                 "--hidden-size", "16", "--batch-size", "4", "--seq-len", "8",
+                 "--minutes", "0.005",
                  "--quiet"]) == 0
     out = capsys.readouterr().out
     # --minutes sets no epoch limit (10**9), so ending at all shows the budget stopped it; how
@@ -156,10 +162,46 @@ def test_minutes_budget_stops_training(trained, tmp_path, capsys):
     assert out.startswith("best validation loss")
     assert re.search(r"\(epoch (\d+) of \1\)", out)
     assert (ckpt / "model.safetensors").is_file()
-    with pytest.raises(SystemExit) as exit_:
-        main(["textgen", "train", "--text", str(trained["text"]), "--checkpoint",
-              str(tmp_path / "both"), "--minutes", "1", "--epochs", "2"])
-    assert exit_.value.code == 2
-    assert "error: argument --epochs: not allowed with argument --minutes" in \
-        capsys.readouterr().err
+    _fails(["textgen", "train", "--text", str(trained["text"]), "--checkpoint",
+            str(tmp_path / "both"), "--minutes", "1", "--epochs", "2"], capsys,
+           "error: epochs and minutes: give one of them, not both")
     assert not (tmp_path / "both").exists()
+
+
+def test_missing_required_flag_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["textgen", "train", "--text", "x.txt"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("rnnkit textgen train: error: the following arguments are required: "
+                   "--checkpoint\n")
+
+
+def test_evaluate_scores_a_text_and_resume_continues_exactly(trained, tmp_path, capsys):
+    assert main(["textgen", "evaluate", "--checkpoint", str(trained["char"]), "--text",
+                 str(trained["text"])]) == 0
+    assert re.match(r"loss \d\.\d{4} nats/char \(perplexity", capsys.readouterr().out)
+    ckpt = tmp_path / "run"
+    train = ["textgen", "train", "--text", str(trained["text"]), "--checkpoint", str(ckpt), *TRAIN,
+             "--quiet"]
+    assert main(train) == 0
+    assert main([*train, "--resume"]) == 0  # a finished run stays finished
+    assert len(json.loads((ckpt / "history.json").read_text())["rows"]) == 2
+
+
+def test_resume_after_a_kill_continues_exactly(trained, tmp_path):
+    from rnnkit.apps import textgen
+
+    text = trained["text"].read_text()
+    config = textgen.Config(hidden_size=16, batch_size=4, seq_len=16, epochs=3, sample_length=0)
+    straight = textgen.train(config, text, tmp_path / "straight", quiet=True)
+
+    def killed_at_epoch_3(line):
+        if line.startswith("epoch   3"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        textgen.train(config, text, tmp_path / "resumed", log=killed_at_epoch_3)
+    resumed = textgen.train(config, text, tmp_path / "resumed", quiet=True, resume=True)
+    assert straight["val_loss"] == resumed["val_loss"]
+    assert straight["lr"] == resumed["lr"]

@@ -1,0 +1,317 @@
+"""Translation: train a ``Seq2Seq`` on parallel text, keep the best epoch, translate with it.
+
+The application of ``rnnkit translate train|predict|evaluate``, in the ``rnnkit.apps`` shape:
+
+- ``Config``: the run's settings (stored in the checkpoint);
+- ``train(config, train, val, checkpoint)``: word vocabularies from the training pairs
+  (``WordTokenizer``, whitespace tokens, rarer than ``min_freq`` -> ``<unk>``),
+  length-bucketed batches, ``rnnkit.fit`` with teacher forcing and an lr that decays over
+  the run (by time with a budget); ``fit`` monitors the validation BLEU of greedy decoding
+  after each epoch and keeps the best epoch (in the model and in ``checkpoint``);
+- ``load(checkpoint)`` -> ``TranslatePredictor`` (``predict``, ``attention``, ``evaluate``).
+
+Text is expected tokenised (tokens separated by spaces, as Multi30k's ``*.tok`` files are);
+translations come back in the same form. Everything is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .. import checkpoint
+from ..config_dict import config_from_dict
+from ..data.parallel import (
+    EMPTY_MODES,
+    LONG_MODES,
+    ParallelDataset,
+    ParallelText,
+    encode_sources,
+    parallel_loader,
+    read_parallel,
+)
+from ..data.tokenizers import WordTokenizer, tokenizer_from_dict
+from ..decoding import attention_for, join_tokens, translate_ids
+from ..metrics import bleu, exact_match
+from ..models.seq2seq import ATTENTIONS, CELLS, Seq2Seq
+from ..runtime import resolve_device, seed_everything
+from ..train import History, fit
+from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
+from ..validate import positive_float, positive_int
+from .base import Predictor, register_app
+
+__all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
+           "build_tokenizers", "build_model"]
+
+TASK = "translate"
+
+
+@dataclass
+class Config:
+    """Everything that defines a translation run (stored in the checkpoint)."""
+
+    cell: str = "gru"  # recurrent cell of encoder and decoder: gru | lstm
+    attention: str = "general"  # bahdanau | dot | general (see rnnkit.models.seq2seq)
+    input_feeding: bool = False  # feed h~_{t-1} to the decoder (Luong et al. 2015)
+    hidden_size: int = 256  # H: decoder and memory size (each encoder direction H/2)
+    embedding_dim: int = 256  # E of both embeddings
+    num_layers: int = 1  # encoder and decoder layers
+    dropout: float = 0.3  # embeddings, between layers, before the output layer
+    teacher_forcing: float = 1.0  # chance of feeding the true previous token in training
+    tie_embeddings: bool = False  # the output layer reuses the target embedding
+    share_embeddings: bool = False  # one joint vocabulary and embedding for both sides
+    min_freq: int = 2  # words seen fewer times in training become <unk>
+    max_vocab: int | None = None  # most ids per vocabulary (specials included)
+    max_len: int = 100  # most tokens per sentence (longer: see too_long)
+    too_long: str = "truncate"  # sentences over max_len: truncate | error
+    empty: str = "skip"  # pairs with an empty side: skip (counted) | error
+    batch_size: int = 64  # sentence pairs per batch (length-bucketed)
+    lr: float = 2e-3  # Adam's peak learning rate
+    schedule: str = "cosine"  # lr over the run (by time with a budget): cosine|linear|constant
+    final_lr_ratio: float = 0.02  # lr at the end of the run, as a share of lr
+    warmup: float = 0.0  # share of the run with a linear lr warm-up
+    clip_norm: float | None = 1.0  # global gradient-norm clipping (None: off)
+    epochs: int | None = None  # passes over the pairs (None: 10, or the minutes)
+    minutes: float | None = None  # wall-clock budget (with epochs: whichever ends first)
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the first setting out of range."""
+        for name, value, choices in (("cell", self.cell, CELLS),
+                                     ("attention", self.attention, ATTENTIONS),
+                                     ("too_long", self.too_long, LONG_MODES),
+                                     ("empty", self.empty, EMPTY_MODES),
+                                     ("schedule", self.schedule, SCHEDULES)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        for name in ("hidden_size", "embedding_dim", "num_layers", "min_freq", "max_len",
+                     "batch_size"):
+            positive_int(name, getattr(self, name))
+        for name in ("max_vocab", "epochs"):
+            if getattr(self, name) is not None:
+                positive_int(name, getattr(self, name))
+        if self.minutes is not None:
+            positive_float("minutes", self.minutes)
+        if self.max_vocab is not None and self.max_vocab <= 4:
+            raise ValueError(f"max_vocab must be above 4 (it counts <pad> <unk> <bos> <eos>), "
+                             f"got {self.max_vocab}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must lie in [0, 1], got {self.teacher_forcing!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {self.clip_norm!r}")
+        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.final_lr_ratio <= 1.0:
+            raise ValueError("warmup must lie in [0, 1) and final_lr_ratio in [0, 1]")
+        if self.hidden_size % 2:
+            raise ValueError(f"hidden_size must be even (the encoder has H/2 units per "
+                             f"direction), got {self.hidden_size}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        return config_from_dict(cls, d)
+
+
+TranslationConfig = Config  # the 0.1.0 name
+
+
+def build_tokenizers(train: ParallelText, config: Config):
+    """Source and target ``WordTokenizer``s (one joint one with ``share_embeddings``)."""
+    def fitted(texts):
+        return WordTokenizer(punctuation="keep", min_freq=config.min_freq,
+                             max_size=config.max_vocab).fit(texts)
+
+    try:
+        if config.share_embeddings:
+            joint = fitted(train.src + train.tgt)
+            return joint, joint
+        return fitted(train.src), fitted(train.tgt)
+    except ValueError as e:
+        raise ValueError(f"the training text has no usable vocabulary ({e})") from None
+
+
+def build_model(config: Config, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
+    return Seq2Seq(src_vocab, tgt_vocab, hidden_size=config.hidden_size,
+                   embedding_dim=config.embedding_dim, num_layers=config.num_layers,
+                   cell=config.cell, attention=config.attention,
+                   input_feeding=config.input_feeding, dropout=config.dropout,
+                   teacher_forcing_ratio=config.teacher_forcing,
+                   tie_embeddings=config.tie_embeddings,
+                   share_embeddings=config.share_embeddings, max_src_len=config.max_len)
+
+
+def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
+          checkpoint_dir: str | Path | None = None, *, seed: int | None = 0,
+          device: str = "auto", quiet: bool = False, resume: bool = False,
+          log: Callable[[str], None] | None = None) -> History:
+    """Train a translator on ``train_pairs``, keep the epoch with the best ``val_pairs`` BLEU.
+
+    Trains for ``config.epochs`` passes or ``config.minutes`` of wall-clock time (default 10
+    epochs; with both, whichever ends first). ``checkpoint_dir`` None keeps the model in
+    memory only; ``resume`` continues the run stored there.
+
+    Returns ``fit``'s ``History`` (rows with ``val_loss`` and ``val_bleu``, greedy; its
+    ``best_epoch``), with ``model`` (the best epoch's weights), ``src_tokenizer``,
+    ``tgt_tokenizer``, ``data`` (the two ``ParallelDataset``s) and ``seconds`` attached.
+    """
+    config.check()
+    log = log or (lambda s: print(s, flush=True))
+    epochs = config.epochs if config.epochs is not None else None if config.minutes else 10
+    ckpt = None if checkpoint_dir is None else checkpoint.check_folder(checkpoint_dir)
+    src_tok, tgt_tok = build_tokenizers(train_pairs, config)
+    train_ds, val_ds = (ParallelDataset(p.src, p.tgt, src_tok, tgt_tok, config.max_len,
+                                        config.too_long, p.line_numbers)
+                        for p in (train_pairs, val_pairs))
+    dev = resolve_device(device)
+    done_steps, done_s = done_so_far(ckpt) if resume else (0, 0.0)
+
+    seed_everything(seed)
+    model = build_model(config, src_tok.vocab_size, tgt_tok.vocab_size).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    budget = None if config.minutes is None else config.minutes * 60.0
+    loader = parallel_loader(train_ds, config.batch_size, shuffle=True,
+                             seed=0 if seed is None else seed)
+    start = time.perf_counter()
+    schedule = LRByProgress(opt, config, total_steps=(epochs or 10**9) * len(loader)
+                            if not budget else None, budget_s=budget, steps=done_steps,
+                            clock=lambda: time.perf_counter() - start + done_s)
+    if not quiet:
+        log(_describe(config, train_pairs, val_pairs, train_ds, val_ds, src_tok, tgt_tok, model,
+                      epochs, dev))
+    val_sources = [s for s, _ in val_ds.pairs]
+
+    def val_bleu(_model) -> float:
+        hyps = translate_ids(model, val_sources, beam_width=1)
+        return round(bleu([join_tokens(tgt_tok, h[0].tokens) for h in hyps], val_pairs.tgt), 2)
+
+    def report(event: str, info: dict):
+        if event == "epoch_end" and not quiet:
+            best = info["history"].best_epoch == info["epoch"]
+            log(f"epoch {info['epoch']:3d}  {time.perf_counter() - start:7.1f} s  train loss "
+                f"{info['train_loss']:.3f}  val loss {info['val_loss']:.3f}  val BLEU "
+                f"{info['val_bleu']:5.2f} (greedy)"
+                + (("  (best, saved)" if ckpt else "  (best)") if best else ""))
+
+    history = fit(model, loader, val_data=parallel_loader(val_ds, 128, shuffle=False),
+                  epochs=epochs or 10**9, loss="cross_entropy", optimizer=opt,
+                  clip_norm=config.clip_norm, callbacks=(schedule, report), seed=seed,
+                  device=dev, progress=False,
+                  time_budget=None if budget is None else max(1.0, budget - done_s),
+                  monitor=val_bleu, mode="max", save_best=ckpt, checkpoint_dir=ckpt,
+                  resume=resume, extras={"task": TASK, "src_tokenizer": src_tok.to_dict(),
+                                         "tgt_tokenizer": tgt_tok.to_dict(),
+                                         "translation": asdict(config)})
+    model.eval()
+    history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
+    history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
+    return history
+
+
+def _describe(config, train_pairs, val_pairs, train_ds, val_ds, src_tok, tgt_tok, model,
+              epochs, dev) -> str:
+    n_params = sum(p.numel() for p in model.parameters())
+    length = (f"{config.minutes:g} min" if config.minutes and epochs is None
+              else f"{epochs} epochs" + (f" or {config.minutes:g} min" if config.minutes else ""))
+    return (f"translate: {len(train_ds)} training pairs (skipped {train_pairs.skipped_empty} "
+            f"with an empty side, truncated {train_ds.truncated} to {config.max_len} tokens), "
+            f"{len(val_ds)} validation pairs (skipped {val_pairs.skipped_empty}, truncated "
+            f"{val_ds.truncated}); vocabulary source {src_tok.vocab_size}, target "
+            f"{tgt_tok.vocab_size} (min frequency {config.min_freq}); {config.cell} "
+            f"{config.num_layers}x{config.hidden_size}, {config.attention} attention, "
+            f"{n_params:,} parameters; {length} on {dev.type}")
+
+
+class TranslatePredictor(Predictor):
+    """A trained ``Seq2Seq`` with its two tokenizers.
+
+    ``predict(sentences, beam=5, length_penalty=1.0, max_len=None, n_best=1,
+    too_long="truncate", batch_size=64) -> list[str]`` (``n_best`` > 1: a list of
+    ``(score, text)`` lists); ``attention(sentence, beam=5) -> (text, tokens_in, tokens_out,
+    matrix (len(tokens_out), len(tokens_in)))`` (``tokens_out`` ends with ``<eos>``);
+    ``evaluate(sources, references, beam=5, tokenize="none") -> {"bleu", "exact_match", "n"}``.
+    Sentences are tokenised text (tokens separated by spaces). Bidirectional encoder: no
+    ``stream``.
+    """
+
+    task = TASK
+
+    def __init__(self, model, config, src_tokenizer, tgt_tokenizer, path=None):
+        super().__init__(model, config, path)
+        self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
+
+    def encode(self, sentences: Sequence[str], too_long: str = "truncate",
+               line_numbers=None) -> tuple[list[list[int]], int, list[str]]:
+        """Source ids, how many were cut, and the unknown words (mapped to ``<unk>``)."""
+        ids, cut = encode_sources(sentences, self.src_tokenizer, self.model.max_src_len,
+                                  too_long, line_numbers)
+        unknown = list(dict.fromkeys(w for s in sentences for w in
+                                     self.src_tokenizer.unknown(s)))
+        return ids, cut, unknown
+
+    def search(self, ids, beam: int = 5, length_penalty: float = 1.0,
+               max_len: int | None = None, n_best: int = 1, batch_size: int = 64):
+        """Hypotheses (``rnnkit.generate.Hypothesis``) per encoded source, best first."""
+        return translate_ids(self.model, ids, beam_width=beam, length_penalty=length_penalty,
+                             max_len=max_len, n_best=n_best, batch_size=batch_size)
+
+    def text(self, ids: Sequence[int]) -> str:
+        return join_tokens(self.tgt_tokenizer, ids)
+
+    def predict(self, sentences: Sequence[str] | str, beam: int = 5, *,
+                length_penalty: float = 1.0, max_len: int | None = None, n_best: int = 1,
+                too_long: str = "truncate", batch_size: int = 64):
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        ids, _, _ = self.encode(sentences, too_long)
+        found = self.search(ids, beam, length_penalty, max_len, n_best, batch_size)
+        if n_best == 1:
+            return [self.text(h[0].tokens) for h in found]
+        return [[(h.score, self.text(h.tokens)) for h in hyps] for hyps in found]
+
+    def attention(self, sentence: str, beam: int = 5, **options):
+        ids, _, _ = self.encode([sentence], options.pop("too_long", "truncate"))
+        best = self.search(ids, beam, **options)[0][0].tokens
+        matrix = attention_for(self.model, ids[0], best)
+        itos_in, itos_out = self.src_tokenizer.itos, self.tgt_tokenizer.itos
+        return (self.text(best), [itos_in[i] for i in ids[0]],
+                [itos_out[i] for i in best] + ["<eos>"], matrix.numpy())
+
+    def evaluate(self, sources: Sequence[str], references: Sequence[str], beam: int = 5, *,
+                 tokenize: str = "none", **options) -> dict[str, float]:
+        hyps = self.predict(sources, beam, **options)
+        return {"bleu": bleu(hyps, references, tokenize=tokenize),
+                "exact_match": exact_match(hyps, references), "n": len(hyps)}
+
+
+def load(path: str | Path, device: str = "cpu") -> TranslatePredictor:
+    """The ``TranslatePredictor`` of a translation checkpoint (0.1.0 ones included)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no checkpoint at {str(path)!r} (train one with rnnkit translate "
+                         "train)")
+    extras = checkpoint.load_extras(path)
+    if extras.get("task") != TASK or "src_tokenizer" not in extras:
+        raise ValueError(f"checkpoint {str(path)!r} is not a translation model (written by "
+                         "rnnkit translate train)")
+    model = checkpoint.load(path, device=str(resolve_device(device)))
+    if not isinstance(model, Seq2Seq):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
+                         "Seq2Seq")
+    model.eval()
+    return TranslatePredictor(model, Config.from_dict(extras.get("translation", {})),
+                              tokenizer_from_dict(extras["src_tokenizer"]),
+                              tokenizer_from_dict(extras["tgt_tokenizer"]), path)
+
+
+def read_pairs(src: str | Path, tgt: str | Path, *, empty: str = "skip",
+               encoding: str = "utf-8") -> ParallelText:
+    """Aligned pairs from two files, one tokenised sentence per line (see ``read_parallel``)."""
+    return read_parallel(src, tgt, empty=empty, encoding=encoding)
+
+
+register_app(TASK, load)
