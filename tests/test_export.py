@@ -176,7 +176,7 @@ def test_language_model(cell, tmp_path):
         state = model.init_state(B)
         state = tuple(torch.randn_like(t) for t in state) if cell == "lstm" else \
             torch.randn_like(state)
-        flat = dict(zip(["h", "c"], state if cell == "lstm" else (state,)))
+        flat = dict(zip(["h", "c"], state if cell == "lstm" else (state,), strict=False))
         got = s["model"].run(None, {"tokens": tokens.numpy(),
                                     **{k: v.numpy() for k, v in flat.items()}})
         logits, final = model(tokens, state)

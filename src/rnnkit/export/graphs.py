@@ -314,7 +314,52 @@ def _feed_forward(model) -> list[Graph]:
                   doc="flattened inputs; a feed-forward model has no time axis")]
 
 
+def _keras_sequential(model) -> list[Graph]:
+    """``from_keras`` models: ids or features in; a step graph with one state per RNN layer."""
+    first = model.specs[0]
+    if model.takes_ids:
+        x = Port("tokens", "int64", [BATCH, TIME], "tokens", first["input_dim"])
+        x_t = Port("token", "int64", [BATCH], "tokens", first["input_dim"])
+    else:
+        F = next(s["input_size"] for s in model.specs if "input_size" in s)
+        x = Port("x", "float32", [BATCH, TIME, F])
+        x_t = Port("x_t", "float32", [BATCH, F])
+    last = [s for s in model.specs if s["type"] in ("dense", "rnn")][-1]
+    O = last["units"] * (2 if last.get("bidirectional") and last.get("merge_mode", "concat")
+                         == "concat" else 1)
+    rnn_specs = [s for s in model.specs if s["type"] == "rnn"]
+    per_step = not rnn_specs or rnn_specs[-1]["return_sequences"]
+    graphs = [Graph("model", _Fn(model, lambda m, x: m(x)), [x],
+                    [Port("y", "float32", [BATCH, TIME, O] if per_step else [BATCH, O])],
+                    doc="whole sequences" + (" (id 0 is masked padding)" if model.mask_zero
+                                             else ""))]
+    if not model.streams or not rnn_specs:
+        return graphs
+    ports, names = [], []
+    for i, rnn in enumerate(model.recurrent):
+        kinds = ["h", "c"] if rnn.kind == "lstm" else ["h"]
+        names.append(len(kinds))
+        ports += [Port(f"{k}{i}", "float32", [1, BATCH, rnn.hidden_size], "state")
+                  for k in kinds]
+
+    def step(m, x_t, *flat):
+        states, k = [], 0
+        for n in names:
+            states.append((flat[k], flat[k + 1]) if n == 2 else flat[k])
+            k += n
+        y, new = m.step(x_t, states)
+        return (y, *[t for s in new for t in _flat(s)])
+
+    graphs.append(Graph("step", _Fn(model, step), [x_t, *ports],
+                        [Port("y_t", "float32", [BATCH, O]),
+                         *[Port(p.name + "_next", "float32", p.shape) for p in ports]],
+                        {p.name + "_next": p.name for p in ports},
+                        doc="one step; y_t is the output for the sequence read so far"))
+    return graphs
+
+
 _BUILDERS = {
+    "KerasSequential": _keras_sequential,
     "SequenceRegressor": lambda m: _sequence_model(m, "SequenceRegressor"),
     "SequenceClassifier": lambda m: _sequence_model(m, "SequenceClassifier"),
     "SequenceTagger": lambda m: _sequence_model(m, "SequenceTagger"),
