@@ -8,6 +8,8 @@ from .apps import open
 from .cells import GRUCell, LSTMCell, RecurrentCell, SimpleRNNCell
 from .checkpoint import load, save
 from .data.tokenizers import CharTokenizer, WordTokenizer
+from .export import export  # the function; the package stays importable as rnnkit.export.*
+from .keras_import import from_keras
 from .layers import GRU, LSTM, RNN, SimpleRNN
 from .min_cells import MinGRUCell, MinLSTMCell
 from .models import (
@@ -64,6 +66,9 @@ __all__ = [
     "load",
     # any application checkpoint -> its Predictor (rnnkit.apps)
     "open",
+    # take models out and in: ONNX graphs (rnnkit.export), Keras files (rnnkit.from_keras)
+    "export",
+    "from_keras",
     # diagnostics: gradient flow through time, gate saturation (rnnkit.diagnostics.analyze)
     "diagnostics",
 ]
