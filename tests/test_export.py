@@ -303,3 +303,80 @@ def test_unexportable_cell_is_refused(tmp_path):
     with pytest.raises(ExportError, match="MinGRU with mingru cells has no ONNX recurrent"):
         export(model, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ classify app's extras
+def _padded_tokens(B, T, high, gen_lengths=True):
+    tokens = torch.randint(4, high, (B, T))
+    lengths = torch.randint(1, T + 1, (B,))
+    lengths[0] = T
+    tokens[torch.arange(T)[None] >= lengths[:, None]] = 0
+    return tokens, lengths
+
+
+def test_classifier_ensemble_conv_frontend_and_step_means(tmp_path):
+    from rnnkit.models.ensemble import ClassifierEnsemble
+
+    conv = rnnkit.TextClassifier(3, 8, 3, conv_channels=4)
+    for norm in conv.conv.norms:  # non-trivial batch-norm statistics
+        norm.running_mean.normal_()
+        norm.running_var.uniform_(0.5, 2.0)
+    paa = rnnkit.TextClassifier(3, 8, 3, downsample=3, bidirectional=False, pooling="last")
+    for i, model in enumerate([conv, paa, ClassifierEnsemble.of([conv, paa])]):
+        model.eval()
+        out, doc, s = _exported(model, tmp_path, f"o{i}")
+        assert list(doc["graphs"]) == ["model"]  # convolutions / step means look ahead
+        for B, T in ((1, 8), (7, 11)):
+            x, lengths = torch.randn(B, T, 3), torch.randint(1, T + 1, (B,))
+            lengths[0] = T
+            got = s["model"].run(None, {"x": x.numpy(), "lengths": lengths.numpy()})[0]
+            _close(got, model(x, lengths))
+
+
+def test_text_ensemble_with_subwords(tmp_path):
+    from rnnkit.models.ensemble import ClassifierEnsemble
+
+    members = [rnnkit.TextClassifier(None, 8, 3, vocab_size=50, embedding_dim=6,
+                                     subword_buckets=20) for _ in range(2)]
+    model = ClassifierEnsemble.of(members).eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert doc["graphs"]["model"]["inputs"][0]["shape"] == ["batch", "time", "slots"]
+    for B, T, K in ((1, 5, 2), (7, 9, 4)):
+        words, lengths = _padded_tokens(B, T, 50)
+        grams = torch.randint(0, 21, (B, T, K))
+        x = torch.cat([words.unsqueeze(-1), grams], -1)
+        got = s["model"].run(None, {"tokens": x.numpy(), "lengths": lengths.numpy()})[0]
+        _close(got, model(x, lengths))
+
+
+# ------------------------------------------------------------------------------ anomaly
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_anomaly_models(cell, tmp_path):
+    from rnnkit.models.anomaly import SequenceAutoencoder, StreamForecaster
+
+    stream = StreamForecaster(2, 8, cell=cell, num_layers=2)
+    auto = SequenceAutoencoder(2, 8, cell=cell)
+    for m in (stream, auto):
+        with torch.no_grad():
+            m.mean.copy_(torch.tensor([3.0, -1.0]))
+            m.std.copy_(torch.tensor([2.0, 0.5]))
+        m.eval()
+    out, doc, s = _exported(stream, tmp_path, "stream")
+    x = torch.randn(3, 50, 2)
+    feed, ys = _zeros(doc, "step", 3), []
+    for t in range(50):  # the step graph over 50 readings = the whole-sequence graph
+        outs = s["step"].run(None, {"x_t": x[:, t].numpy(), **feed})
+        ys.append(outs[0])
+        feed = _carry(doc, "step", outs, s["step"])
+    _close(np.stack(ys, 1), stream(x)[0])
+    _close(np.stack(ys, 1), s["model"].run(None, {"x": x.numpy(), **_zeros(doc, "model", 3)})[0])
+    out, doc, s = _exported(auto, tmp_path, "auto")
+    for B, T in ((1, 4), (7, 50)):
+        x = torch.randn(B, T, 2)
+        _close(s["model"].run(None, {"x": x.numpy()})[0], auto(x))
+    feed = _zeros(doc, "step", 7)
+    for t in range(50):
+        outs = s["step"].run(None, {"x_t": x[:, t].numpy(), **feed})
+        feed = _carry(doc, "step", outs, s["step"])
+    _, final = auto.encoder(auto.standardise(x))
+    _close(feed["h"], final[0] if cell == "lstm" else final)

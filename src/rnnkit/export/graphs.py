@@ -130,7 +130,8 @@ def _out_features(model) -> int:
 
 
 def _streams(model, per_step: bool) -> bool:
-    if model.rnn.bidirectional:
+    if model.rnn.bidirectional or getattr(model, "conv", None) is not None or getattr(
+            model, "downsample", 1) != 1:  # convolutions and step means look ahead
         return False
     return per_step or getattr(model, "pooling", None) == "last"
 
@@ -154,10 +155,13 @@ def _text_classifier(model) -> list[Graph]:
     if not model.is_text:
         return _sequence_model(model, "TextClassifier")
     rnn, C = model.rnn, model.num_classes
-    extra = [] if getattr(model, "subwords", None) is None else [1 + _subword_width(model)]
+    subwords = getattr(model, "subwords", None)
+    extra = [] if subwords is None else ["slots"]  # word id + its K subword bucket ids
+    high = model.embedding.num_embeddings
+    if subwords is not None:  # sample ids valid as words and as subword buckets
+        high = min(high, subwords.num_embeddings)
     graphs = [Graph("model", _Fn(model, lambda m, x, lengths: m(x, lengths)),
-                    [Port("tokens", "int64", [BATCH, TIME, *extra], "tokens",
-                          model.embedding.num_embeddings),
+                    [Port("tokens", "int64", [BATCH, TIME, *extra], "tokens", high),
                      Port("lengths", "int64", [BATCH], "lengths")],
                     [Port("logits", "float32", [BATCH, C])],
                     doc="right-padded token ids (padding id 0) and their lengths")]
@@ -176,11 +180,6 @@ def _text_classifier(model) -> list[Graph]:
                              *[Port(p.name + "_next", "float32", p.shape) for p in state]],
                             _carry(rnn), doc="one token; logits for the text read so far"))
     return graphs
-
-
-def _subword_width(model) -> int:
-    raise ExportError("export: TextClassifier with subword_buckets is not exportable yet "
-                      "(its input width is not stored in the model)")
 
 
 def _stateful(model, token_input: bool, x_name: str, y_name: str, in_features: int | None,
@@ -358,7 +357,17 @@ def _keras_sequential(model) -> list[Graph]:
     return graphs
 
 
+def _ensemble(model) -> list[Graph]:
+    """``ClassifierEnsemble``: its members' inputs; averaged log-probabilities out."""
+    first = graphs_for(model.members[0])[0]
+    C = first.outputs[0].shape[-1]
+    fn = _Fn(model, lambda m, *inputs: m(*inputs))
+    return [Graph("model", fn, first.inputs, [Port("log_probs", "float32", [BATCH, C])],
+                  doc=f"log of the {len(model.members)} members' averaged class probabilities")]
+
+
 _BUILDERS = {
+    "ClassifierEnsemble": _ensemble,
     "KerasSequential": _keras_sequential,
     "SequenceRegressor": lambda m: _sequence_model(m, "SequenceRegressor"),
     "SequenceClassifier": lambda m: _sequence_model(m, "SequenceClassifier"),
@@ -387,7 +396,7 @@ def graphs_for(model: nn.Module) -> list[Graph]:
 def sample_inputs(graph: Graph, batch: int, time: int, generator: torch.Generator,
                   lengths: list[int] | None = None) -> list[Tensor]:
     """Random inputs for ``graph``: ``batch`` rows, ``time`` steps, optional fixed lengths."""
-    dims = {BATCH: batch, TIME: time, "src_time": time}
+    dims = {BATCH: batch, TIME: time, "src_time": time, "slots": 3}
     if lengths is None:
         lengths = [time] + torch.randint(1, time + 1, (batch - 1,), generator=generator).tolist()
     out = []
