@@ -25,10 +25,12 @@ from pathlib import Path
 import torch
 
 import rnnkit
+from rnnkit.apps.translate import TranslationConfig
+from rnnkit.apps.translate import train as train_translation
 from rnnkit.data.parallel import read_parallel
 from rnnkit.data.text import data_root
-from rnnkit.decoding import bleu, join_tokens, translate_ids
-from rnnkit.translation import TranslationConfig, train_translation
+from rnnkit.decoding import join_tokens, translate_ids
+from rnnkit.metrics import bleu
 
 ANCHOR_BLEU, GOAL_BLEU = 28.2, 30.0
 
@@ -80,20 +82,19 @@ def main(argv=None) -> None:
         hidden_size=args.hidden_size, embedding_dim=args.embedding_dim,
         num_layers=args.num_layers, dropout=args.dropout, tie_embeddings=args.tie_embeddings,
         min_freq=args.min_freq, batch_size=args.batch_size, lr=args.lr,
-        schedule=args.schedule, clip_norm=args.clip_norm)
+        schedule=args.schedule, clip_norm=args.clip_norm, epochs=args.epochs,
+        minutes=args.time_budget / 60)
     print(f"config: {asdict(config)}")
     print(f"budget: {args.time_budget:.0f} s" + (f" or {args.epochs} epochs" if args.epochs
                                                   else "") + f", {args.threads} torch threads")
-    result = train_translation(train, val, args.save, config, epochs=args.epochs,
-                               minutes=args.time_budget / 60, seed=args.seed, device="cpu")
-    model, de, en = result["model"], result["src_tokenizer"], result["tgt_tokenizer"]
-    fit_history = result["fit_history"]
-    print(f"trained {result['epochs']} epochs in {result['seconds']:.0f} s wall time on "
-          f"{args.threads} CPU threads (stop: {fit_history.stop_reason or 'epochs'}); selected "
-          f"epoch {result['best_epoch']} (val BLEU {result['val_bleu']:.2f} greedy)")
+    history = train_translation(config, train, val, args.save, seed=args.seed, device="cpu")
+    model, de, en = history.model, history.src_tokenizer, history.tgt_tokenizer
+    print(f"trained {len(history)} epochs in {history.seconds:.0f} s wall time on "
+          f"{args.threads} CPU threads (stop: {history.stop_reason or 'epochs'}); selected "
+          f"epoch {history.best_epoch} (val BLEU {max(history['val_bleu']):.2f} greedy)")
 
     test_src = [de.encode(s)[:config.max_len] for s in test.src]
-    val_src = [s for s, _ in result["data"][1].pairs]
+    val_src = [s for s, _ in history.data[1].pairs]
 
     def decode(sources, beam, lp=1.0):
         found = translate_ids(model, sources, beam_width=beam, length_penalty=lp)

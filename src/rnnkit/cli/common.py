@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # torch threads per process: measured for the small models the CLI trains (issue 13), one
 # thread was as fast as two on a quiet 2-core machine and far faster on a busy one
@@ -51,6 +52,25 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def out_file(path: str | None, flag: str):
+    """``Path(path)`` for an output file (None stays None); a folder is refused up front."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder; expected a file")
+    return p
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    """Write ``lines`` (one per line) to ``path`` atomically, creating its folder."""
+    from ..checkpoint import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines),
+                                                   encoding="utf-8"))
 
 
 def no_action(parser: argparse.ArgumentParser) -> int:

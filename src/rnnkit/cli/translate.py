@@ -1,8 +1,8 @@
 """``rnnkit translate train|predict|evaluate``: encoder–decoder translation with attention.
 
-A thin layer over ``rnnkit.data.parallel`` (reading, batching), ``rnnkit.Seq2Seq``,
-``rnnkit.fit`` and ``rnnkit.decoding`` (beam search, BLEU). Every input is read and checked
-before anything is written, so bad input leaves no files behind.
+A thin layer over ``rnnkit.apps.translate``: the training flags are built from its
+``Config``; each action parses, calls the application, prints. Every input is read and
+checked before anything is written, so bad input leaves no files behind.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from .common import UsageError, add_common, examples, new_parser
+from .common import add_common, examples, new_parser, no_action, out_file, write_lines
+from .config_flags import add_config_flags, config_from_args
 
 EXAMPLES = examples(
     "D=../shared/data/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
@@ -27,83 +27,11 @@ EXAMPLES = examples(
 
 
 def register(subparsers) -> None:
-    from ..translation import TranslationConfig
-
-    d = TranslationConfig()
     p = new_parser(subparsers, "translate", help="train and use an encoder-decoder translator",
                    epilog=EXAMPLES)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-
-    t = new_parser(actions, "train", help="train a translator on parallel text files",
-                   epilog=EXAMPLES,
-                   description="Train a Seq2Seq translator; the epoch with the best validation "
-                               "BLEU (greedy) is kept in --checkpoint. Files hold one tokenised "
-                               "sentence per line; line i of --src translates line i of --tgt.")
-    t.add_argument("--src", required=True, metavar="FILE", help="source sentences, one per line")
-    t.add_argument("--tgt", required=True, metavar="FILE", help="their translations, line by line")
-    t.add_argument("--val-src", required=True, metavar="FILE", help="validation source sentences")
-    t.add_argument("--val-tgt", required=True, metavar="FILE", help="validation translations")
-    t.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="folder for the best model (created; overwritten when it improves)")
-    t.add_argument("--cell", default=d.cell, choices=["gru", "lstm"],
-                   help=f"encoder and decoder cell (default {d.cell})")
-    t.add_argument("--attention", default=d.attention, choices=["bahdanau", "dot", "general"],
-                   help=f"additive (Bahdanau) or multiplicative (Luong) (default {d.attention})")
-    t.add_argument("--input-feeding", action="store_true", help="feed h~_{t-1} to the decoder")
-    t.add_argument("--hidden-size", type=int, default=d.hidden_size, metavar="N",
-                   help=f"decoder size; each encoder direction has half (default {d.hidden_size})")
-    t.add_argument("--embedding-dim", type=int, default=d.embedding_dim, metavar="N",
-                   help=f"word embedding size (default {d.embedding_dim})")
-    t.add_argument("--num-layers", type=int, default=d.num_layers, metavar="N")
-    t.add_argument("--dropout", type=float, default=d.dropout, metavar="X",
-                   help=f"dropout in [0, 1) (default {d.dropout})")
-    t.add_argument("--teacher-forcing", type=float, default=d.teacher_forcing, metavar="X",
-                   help="chance of feeding the true previous token while training (default 1)")
-    t.add_argument("--tie-embeddings", action="store_true",
-                   help="the output layer reuses the target embedding")
-    t.add_argument("--share-embeddings", action="store_true",
-                   help="one joint vocabulary and embedding for source and target")
-    t.add_argument("--min-freq", type=int, default=d.min_freq, metavar="N",
-                   help=f"rarer words become <unk> (default {d.min_freq})")
-    t.add_argument("--max-vocab", type=int, default=None, metavar="N",
-                   help="largest vocabulary per side")
-    t.add_argument("--max-len", type=int, default=d.max_len, metavar="N",
-                   help=f"most tokens per sentence; see --too-long (default {d.max_len})")
-    t.add_argument("--too-long", default=d.too_long, choices=["truncate", "error"],
-                   help="longer sentences: cut to --max-len tokens (default) or refuse")
-    t.add_argument("--empty", default=d.empty, choices=["skip", "error"],
-                   help="pairs with an empty side: skip and count (default) or refuse")
-    budget = t.add_argument_group("length of the run (default 10 epochs)")
-    budget.add_argument("--epochs", type=int, default=None, metavar="N")
-    budget.add_argument("--minutes", type=float, default=None, metavar="X",
-                        help="wall-clock budget; the lr decays over it")
-    t.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N")
-    t.add_argument("--lr", type=float, default=d.lr, metavar="X",
-                   help=f"peak Adam lr (default {d.lr})")
-    t.add_argument("--schedule", choices=("cosine", "linear", "constant"), default=d.schedule,
-                   help=f"lr over the run (default {d.schedule})")
-    t.add_argument("--clip-norm", type=float, default=d.clip_norm, metavar="X")
-    t.add_argument("--encoding", default="utf-8", metavar="NAME")
-    add_common(t)
-    t.set_defaults(run=run_train)
-
-    p_ = new_parser(actions, "predict", help="translate sentences with a trained model",
-                    epilog=EXAMPLES)
-    p_.add_argument("--checkpoint", required=True, metavar="DIR",
-                    help="folder written by translate train")
-    src = p_.add_mutually_exclusive_group(required=True)
-    src.add_argument("--text", action="append", help="a sentence to translate (repeatable)")
-    src.add_argument("--src", metavar="FILE", help="a file of sentences, one per line")
-    _decoding_options(p_)
-    p_.add_argument("--n-best", type=int, default=1, metavar="N",
-                    help="print the N best translations of each sentence (index, score, text)")
-    p_.add_argument("--out", default=None, metavar="FILE",
-                    help="write translations here instead of stdout")
-    p_.add_argument("--attention-png", default=None, metavar="FILE",
-                    help="save the first sentence's attention heat map to this PNG")
-    add_common(p_)
-    p_.set_defaults(run=run_predict)
-
+    _register_train(actions)
+    _register_predict(actions)
     e = new_parser(actions, "evaluate", help="corpus BLEU and exact match on parallel files",
                    epilog=EXAMPLES)
     e.add_argument("--checkpoint", required=True, metavar="DIR",
@@ -120,7 +48,48 @@ def register(subparsers) -> None:
                    help="also write the translations to this file")
     add_common(e)
     e.set_defaults(run=run_evaluate)
-    p.set_defaults(run=lambda args: _no_action(p))
+    p.set_defaults(run=lambda args: no_action(p))
+
+
+def _register_train(actions) -> None:
+    from ..apps.translate import Config
+
+    t = new_parser(actions, "train", help="train a translator on parallel text files",
+                   epilog=EXAMPLES,
+                   description="Train a Seq2Seq translator; the epoch with the best validation "
+                               "BLEU (greedy) is kept in --checkpoint. Files hold one tokenised "
+                               "sentence per line; line i of --src translates line i of --tgt.")
+    t.add_argument("--src", required=True, metavar="FILE", help="source sentences, one per line")
+    t.add_argument("--tgt", required=True, metavar="FILE", help="their translations, line by line")
+    t.add_argument("--val-src", required=True, metavar="FILE", help="validation source sentences")
+    t.add_argument("--val-tgt", required=True, metavar="FILE", help="validation translations")
+    t.add_argument("--checkpoint", required=True, metavar="DIR",
+                   help="folder for the best model (created; overwritten when it improves)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run stored in --checkpoint (after a kill)")
+    t.add_argument("--encoding", default="utf-8", metavar="NAME")
+    add_config_flags(t, Config, group="model and training")
+    add_common(t)
+    t.set_defaults(run=run_train)
+
+
+def _register_predict(actions) -> None:
+    p = new_parser(actions, "predict", help="translate sentences with a trained model",
+                   epilog=EXAMPLES)
+    p.add_argument("--checkpoint", required=True, metavar="DIR",
+                   help="folder written by translate train")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", action="append", help="a sentence to translate (repeatable)")
+    src.add_argument("--src", metavar="FILE", help="a file of sentences, one per line")
+    _decoding_options(p)
+    p.add_argument("--n-best", type=int, default=1, metavar="N",
+                   help="print the N best translations of each sentence (index, score, text)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write translations here instead of stdout")
+    p.add_argument("--attention-png", default=None, metavar="FILE",
+                   help="save the first sentence's attention heat map to this PNG")
+    add_common(p)
+    p.set_defaults(run=run_predict)
 
 
 def _decoding_options(p: argparse.ArgumentParser) -> None:
@@ -135,155 +104,85 @@ def _decoding_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoding", default="utf-8")
 
 
-def _no_action(p) -> int:
-    p.print_help()
-    return 2
-
-
 def _say(args, *parts) -> None:
     if not args.quiet:
         print(*parts, file=sys.stderr, flush=True)
 
 
-def _positive(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
-
-
-# ------------------------------------------------------------------------------- train
 def run_train(args) -> int:
-    from rnnkit.data.parallel import read_parallel
-    from rnnkit.translation import TranslationConfig, train_translation
+    from ..apps import translate
 
-    config = TranslationConfig(
-        cell=args.cell, attention=args.attention, input_feeding=args.input_feeding,
-        hidden_size=args.hidden_size, embedding_dim=args.embedding_dim,
-        num_layers=args.num_layers, dropout=args.dropout, teacher_forcing=args.teacher_forcing,
-        tie_embeddings=args.tie_embeddings, share_embeddings=args.share_embeddings,
-        min_freq=args.min_freq, max_vocab=args.max_vocab, max_len=args.max_len,
-        too_long=args.too_long, empty=args.empty, batch_size=args.batch_size, lr=args.lr,
-        schedule=args.schedule, clip_norm=args.clip_norm)
+    config = config_from_args(translate.Config, args)
     config.check()
-    ckpt = Path(args.checkpoint)
-    if ckpt.exists() and not ckpt.is_dir():
-        raise UsageError(f"--checkpoint {ckpt} exists and is not a folder")
     # read and check everything before writing anything
-    train = read_parallel(args.src, args.tgt, empty=args.empty, encoding=args.encoding)
-    val = read_parallel(args.val_src, args.val_tgt, empty=args.empty, encoding=args.encoding)
-    result = train_translation(train, val, ckpt, config, epochs=args.epochs,
-                               minutes=args.minutes, seed=args.seed, device=args.device,
-                               quiet=args.quiet, log=lambda s: _say(args, s))
-    print(f"best val BLEU {result['val_bleu']:.2f} (greedy, tokenize=none) at epoch "
-          f"{result['best_epoch']} of {result['epochs']}, {result['seconds']:.0f} s; saved to "
-          f"{ckpt}")
+    pairs = [translate.read_pairs(s, t, empty=config.empty, encoding=args.encoding)
+             for s, t in ((args.src, args.tgt), (args.val_src, args.val_tgt))]
+    history = translate.train(config, *pairs, args.checkpoint, seed=args.seed,
+                              device=args.device, quiet=args.quiet, resume=args.resume,
+                              log=lambda s: _say(args, s))
+    print(f"best val BLEU {max(history['val_bleu']):.2f} (greedy, tokenize=none) at epoch "
+          f"{history.best_epoch} of {len(history)}, {history.seconds:.0f} s; saved to "
+          f"{args.checkpoint}")
     return 0
 
 
-# ----------------------------------------------------------------------------- loading
-def _load(args):
-    from rnnkit.translation import load_translation
-
-    model, src_tok, tgt_tok, _ = load_translation(args.checkpoint, device=args.device)
-    return model, src_tok, tgt_tok
-
-
-def _check_decoding(args) -> None:
-    _positive("--beam", args.beam)
-    _positive("--batch-size", args.batch_size)
-    _positive("--max-len", args.max_len, allow_none=True)
-    n_best = getattr(args, "n_best", 1)
-    if not 1 <= n_best <= args.beam:
-        raise UsageError(f"--n-best must lie in [1, --beam {args.beam}], got {n_best}")
-
-
-def _encode(args, model, src_tok, sentences, line_numbers=None):
+def _encode(args, predictor, sentences, line_numbers=None):
     """Ids of the sources, with notes on unknown words and truncation on stderr."""
-    from rnnkit.data.parallel import encode_sources
-
-    ids, cut = encode_sources(sentences, src_tok, model.max_src_len, args.too_long,
-                              line_numbers)
-    unknown = list(dict.fromkeys(w for s in sentences for w in src_tok.unknown(s)))
+    ids, cut, unknown = predictor.encode(sentences, args.too_long, line_numbers)
     if unknown:
         shown = ", ".join(unknown[:10]) + (", ..." if len(unknown) > 10 else "")
         _say(args, f"note: {len(unknown)} unknown source word(s) mapped to <unk>: {shown}")
     if cut:
         _say(args, f"note: truncated {cut} source sentence(s) to the model's maximum of "
-                   f"{model.max_src_len} tokens")
+                   f"{predictor.model.max_src_len} tokens")
     return ids
 
 
-def _write(path: str, lines: list[str]) -> None:
-    from rnnkit.checkpoint import atomic_write
-
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"--out {p} is a folder; expected a file")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines),
-                                                encoding="utf-8"))
+def _search(args, predictor, ids, n_best=1):
+    return predictor.search(ids, args.beam, args.length_penalty, args.max_len, n_best,
+                            args.batch_size)
 
 
-# ----------------------------------------------------------------------------- predict
 def run_predict(args) -> int:
-    from rnnkit.data.parallel import read_lines
-    from rnnkit.decoding import attention_for, join_tokens, translate_ids
-    from rnnkit.models.seq2seq import plot_attention
+    from ..apps import translate
+    from ..data.parallel import read_lines
 
-    _check_decoding(args)
-    if args.out and Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out} is a folder; expected a file")
-    if args.attention_png and Path(args.attention_png).is_dir():
-        raise UsageError(f"--attention-png {args.attention_png} is a folder; expected a file")
-    model, src_tok, tgt_tok = _load(args)
-    if args.text is not None:
-        sentences = [s.strip() for s in args.text]
-    else:
-        sentences = [s.strip() for s in read_lines(args.src, args.encoding)]
-        if not sentences:
-            raise UsageError(f"--src {args.src} has no lines")
-    ids = _encode(args, model, src_tok, sentences)
-    found = translate_ids(model, ids, beam_width=args.beam, length_penalty=args.length_penalty,
-                          max_len=args.max_len, n_best=args.n_best, batch_size=args.batch_size)
-    if args.n_best == 1:
-        lines = [join_tokens(tgt_tok, hyps[0].tokens) for hyps in found]
-    else:
-        lines = [f"{k}\t{h.score:.4f}\t{join_tokens(tgt_tok, h.tokens)}"
-                 for hyps in found for k, h in enumerate(hyps)]
-    if args.out:
-        _write(args.out, lines)
+    out, png = out_file(args.out, "--out"), out_file(args.attention_png, "--attention-png")
+    predictor = translate.load(args.checkpoint, device=args.device)
+    sentences = [s.strip() for s in (args.text or read_lines(args.src, args.encoding))]
+    if not sentences:
+        raise ValueError(f"--src {args.src} has no lines")
+    found = _search(args, predictor, _encode(args, predictor, sentences), args.n_best)
+    lines = [predictor.text(h[0].tokens) for h in found] if args.n_best == 1 else [
+        f"{k}\t{h.score:.4f}\t{predictor.text(h.tokens)}" for hyps in found
+        for k, h in enumerate(hyps)]
+    if out:
+        write_lines(out, lines)
     else:
         print("\n".join(lines))
-    if args.attention_png:
-        best = found[0][0].tokens
-        weights = attention_for(model, ids[0], best)
-        plot_attention(weights, [src_tok.itos[i] for i in ids[0]],
-                       [tgt_tok.itos[i] for i in best] + ["<eos>"], args.attention_png,
-                       title=sentences[0])
-        _say(args, f"attention heat map saved to {args.attention_png}")
+    if png:
+        from ..models.seq2seq import plot_attention
+
+        _, tokens_in, tokens_out, matrix = predictor.attention(
+            sentences[0], args.beam, length_penalty=args.length_penalty, max_len=args.max_len)
+        plot_attention(matrix, tokens_in, tokens_out, png, title=sentences[0])
+        _say(args, f"attention heat map saved to {png}")
     return 0
 
 
-# ---------------------------------------------------------------------------- evaluate
 def run_evaluate(args) -> int:
-    from rnnkit.data.parallel import read_parallel
-    from rnnkit.decoding import bleu, exact_match, join_tokens, translate_ids
+    from ..apps import translate
+    from ..metrics import bleu, exact_match
 
-    _check_decoding(args)
-    if args.out and Path(args.out).is_dir():
-        raise UsageError(f"--out {args.out} is a folder; expected a file")
-    pairs = read_parallel(args.src, args.tgt, empty=args.empty, encoding=args.encoding)
-    model, src_tok, tgt_tok = _load(args)
-    ids = _encode(args, model, src_tok, pairs.src, pairs.line_numbers)
+    out = out_file(args.out, "--out")
+    pairs = translate.read_pairs(args.src, args.tgt, empty=args.empty, encoding=args.encoding)
+    predictor = translate.load(args.checkpoint, device=args.device)
+    ids = _encode(args, predictor, pairs.src, pairs.line_numbers)
     start = time.perf_counter()
-    found = translate_ids(model, ids, beam_width=args.beam, length_penalty=args.length_penalty,
-                          max_len=args.max_len, batch_size=args.batch_size)
-    hyps = [join_tokens(tgt_tok, h[0].tokens) for h in found]
-    score = bleu(hyps, pairs.tgt, tokenize=args.tokenize)
-    em = exact_match(hyps, pairs.tgt)
-    if args.out:
-        _write(args.out, hyps)
+    hyps = [predictor.text(h[0].tokens) for h in _search(args, predictor, ids)]
+    score, em = bleu(hyps, pairs.tgt, tokenize=args.tokenize), exact_match(hyps, pairs.tgt)
+    if out:
+        write_lines(out, hyps)
     skipped = f", skipped {pairs.skipped_empty} with an empty side" if pairs.skipped_empty \
         else ""
     print(f"BLEU {score:.2f} (sacrebleu corpus BLEU, tokenize={args.tokenize}), exact match "

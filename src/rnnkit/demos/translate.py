@@ -2,7 +2,7 @@
 
 The issue's generated task: source "w3 w1 w7", target "w7 w1 w3". A bidirectional GRU reads
 the source, a GRU decoder with additive (Bahdanau) attention writes the reversal one word at
-a time. Training is ``rnnkit.translation.train_translation`` — the same recipe as
+a time. Training is ``rnnkit.apps.translate.train`` — the same recipe as
 ``rnnkit translate train`` — then greedy and beam search on held-out sequences, exact match,
 and the attention heat map of one sentence: a clean anti-diagonal, the decoder looking at the
 source word it copies.
@@ -17,10 +17,10 @@ import torch
 
 
 def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
+    from rnnkit.apps import translate
     from rnnkit.data.parallel import ParallelText, reversal_pairs
-    from rnnkit.decoding import attention_for, exact_match, translate
+    from rnnkit.metrics import exact_match
     from rnnkit.models.seq2seq import plot_attention
-    from rnnkit.translation import TranslationConfig, train_translation
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: one thread is faster than two
@@ -30,29 +30,29 @@ def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
         test_src, test_tgt = reversal_pairs(200, vocab=8, min_len=2, max_len=6, seed=seed + 2)
         print(f"task: reverse a sequence of 2-6 words over 8 symbols; {len(src)} training "
               f"pairs, e.g. {src[0]!r} -> {tgt[0]!r}")
-        config = TranslationConfig(attention="bahdanau", input_feeding=True, hidden_size=64,
-                                   embedding_dim=32, dropout=0.0, min_freq=1,
-                                   share_embeddings=True, batch_size=32, lr=5e-3, max_len=10)
+        config = translate.Config(attention="bahdanau", input_feeding=True, hidden_size=64,
+                                  embedding_dim=32, dropout=0.0, min_freq=1,
+                                  share_embeddings=True, batch_size=32, lr=5e-3, max_len=10,
+                                  epochs=10)
         t0 = time.perf_counter()
-        result = train_translation(
-            ParallelText(src, tgt, list(range(1, len(src) + 1))),
+        history = translate.train(
+            config, ParallelText(src, tgt, list(range(1, len(src) + 1))),
             ParallelText(val_src, val_tgt, list(range(1, len(val_src) + 1))),
-            None, config, epochs=10, seed=seed, device="cpu", quiet=True)
-        model, tok = result["model"], result["src_tokenizer"]
+            None, seed=seed, device="cpu", quiet=True)
+        predictor = translate.TranslatePredictor(history.model, config, history.src_tokenizer,
+                                                 history.tgt_tokenizer)
         print(f"bi-GRU(2x32) encoder, GRU(64) decoder, Bahdanau attention + input feeding: "
-              f"{result['epochs']} epochs in {time.perf_counter() - t0:.1f} s, validation "
-              f"BLEU {result['val_bleu']:.1f} (greedy)")
+              f"{len(history)} epochs in {time.perf_counter() - t0:.1f} s, validation "
+              f"BLEU {max(history['val_bleu']):.1f} (greedy)")
         for beam in (1, 5):
-            hyps = translate(model, test_src, tok, tok, beam_width=beam)
+            hyps = predictor.predict(test_src, beam)
             name = "greedy" if beam == 1 else f"beam {beam}"
             print(f"  {name:7s} exact match on {len(test_src)} held-out sequences: "
                   f"{100 * exact_match(hyps, test_tgt):.1f}%")
         example = "w1 w5 w5 w2 w7 w3"
-        out = translate(model, [example], tok, tok, beam_width=5)[0]
+        out, tokens_in, tokens_out, weights = predictor.attention(example, 5)
         print(f"  {example!r} -> {out!r}")
-        src_ids, out_ids = tok.encode(example), tok.encode(out)
-        weights = attention_for(model, src_ids, out_ids)
-        png = plot_attention(weights, example.split(), out.split() + ["<eos>"],
+        png = plot_attention(weights, tokens_in, tokens_out,
                              Path(out_dir) / "translate_attention.png",
                              title="attention while reversing")
         print(f"  attention heat map (an anti-diagonal): {png}")

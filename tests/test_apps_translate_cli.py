@@ -9,9 +9,9 @@ import sacrebleu
 import torch
 
 import rnnkit
+from rnnkit.checkpoint import load_extras
 from rnnkit.cli.main import main
 from rnnkit.data.parallel import reversal_pairs
-from rnnkit.translation import load_translation
 
 TRAIN = ["--hidden-size", "32", "--embedding-dim", "16", "--epochs", "3", "--attention",
          "bahdanau", "--input-feeding", "--min-freq", "1", "--max-len", "8", "--lr", "5e-3"]
@@ -52,9 +52,13 @@ def _train_args(corpus, **over):
 
 
 def test_train_keeps_the_best_epoch_with_tokenizers_and_config(corpus, capsys):
-    model, src_tok, tgt_tok, extras = load_translation(corpus["ckpt"])
+    predictor = rnnkit.open(corpus["ckpt"])
+    model, src_tok, extras = predictor.model, predictor.src_tokenizer, load_extras(corpus["ckpt"])
     assert isinstance(model, rnnkit.Seq2Seq) and model.max_src_len == 8
-    assert extras["val_bleu"] == max(r["val_bleu"] for r in extras["history"])
+    rows = json.loads((corpus["ckpt"] / "history.json").read_text())["rows"]
+    assert extras["val_bleu"] == max(r["val_bleu"] for r in rows)
+    assert extras["task"] == "translate" and extras["epoch"] == 1 + max(
+        range(len(rows)), key=lambda i: (rows[i]["val_bleu"], -rows[i]["val_loss"]))
     assert extras["translation"]["attention"] == "bahdanau" and model.config["input_feeding"]
     assert src_tok.encode("w1 w2") == [src_tok.stoi["w1"], src_tok.stoi["w2"]]
     config = json.loads((corpus["ckpt"] / "config.json").read_text())
@@ -161,9 +165,9 @@ def test_train_too_long_refused_with_the_line(corpus, tmp_path, capsys):
 
 @pytest.mark.parametrize("option,value,message", [
     ("--dropout", "1.5", "dropout must lie in [0, 1), got 1.5"),
-    ("--hidden-size", "31", "hidden-size must be even (the encoder has H/2 units per "
+    ("--hidden-size", "31", "hidden_size must be even (the encoder has H/2 units per "
                             "direction), got 31"),
-    ("--teacher-forcing", "-0.1", "teacher-forcing must lie in [0, 1], got -0.1"),
+    ("--teacher-forcing", "-0.1", "teacher_forcing must lie in [0, 1], got -0.1"),
 ])
 def test_train_refuses_bad_settings(corpus, tmp_path, capsys, option, value, message):
     new = tmp_path / "new"
@@ -205,10 +209,10 @@ def test_predict_refuses_empty_lines_and_bad_options(corpus, tmp_path, capsys):
            "translate")
     _fails(capsys, ["translate", "predict", "--checkpoint", ckpt, "--text", "w1", "--beam",
                     "2", "--n-best", "3", "--out", str(out)],
-           "rnnkit translate predict: error: --n-best must lie in [1, --beam 2], got 3")
+           "rnnkit translate predict: error: n-best must be an integer in [1, beam width 2], got 3")
     _fails(capsys, ["translate", "predict", "--checkpoint", ckpt, "--text", "w1", "--beam",
                     "0", "--out", str(out)],
-           "rnnkit translate predict: error: --beam must be a positive integer, got 0")
+           "rnnkit translate predict: error: beam width must be an integer >= 1, got 0")
     assert not out.exists()
 
 
