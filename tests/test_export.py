@@ -306,7 +306,7 @@ def test_unexportable_cell_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------------ classify app's extras
-def _padded_tokens(B, T, high, gen_lengths=True):
+def _padded_tokens(B, T, high):
     tokens = torch.randint(4, high, (B, T))
     lengths = torch.randint(1, T + 1, (B,))
     lengths[0] = T
