@@ -1,7 +1,8 @@
 """Data-parallel throughput: ``rnnkit.fit`` in 1 process vs N processes (torch.distributed).
 
-CPU (default): 1 process x 2 torch threads against 2 processes x 1 thread (gloo, DDP), same
-global batch and the same fixed number of optimizer steps, on two real workloads:
+CPU (default): 1 process x 2 torch threads against 2 processes x 1 thread (gloo, DDP), and
+with ``--with-one-thread`` 1 process x 1 thread too; same global batch and the same fixed
+number of optimizer steps, on two real workloads:
 
 - Tiny Shakespeare, character LM: 1x256 LSTM, 32 parallel streams of 64 chars, truncated BPTT
   (the streams are split across the processes);
@@ -119,12 +120,16 @@ def main() -> None:
     p.add_argument("--gpus", type=int, default=0, help="N: compare 1 GPU with N GPUs (NCCL)")
     p.add_argument("--scale", type=int, default=1, help="multiply the global batch")
     p.add_argument("--nproc", type=int, default=2, help="CPU: processes of 1 thread")
+    p.add_argument("--with-one-thread", action="store_true",
+                   help="CPU: also time 1 process x 1 thread (a loaded machine punishes threads)")
     args = p.parse_args()
     if args.gpus:
         layouts = [("1 GPU", 1, 1), (f"{args.gpus} GPUs", args.gpus, 1)]
     else:
         layouts = [(f"1 process x {args.nproc} threads", 1, args.nproc),
                    (f"{args.nproc} processes x 1 thread", args.nproc, 1)]
+        if args.with_one_thread:
+            layouts.append(("1 process x 1 thread", 1, 1))
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.steps} steps per epoch, "
           f"epoch {args.epochs} timed, global batch x{args.scale}")
     print("| workload | layout | epoch s | throughput /s | vs 1 | train loss | CPU s |")

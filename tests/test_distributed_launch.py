@@ -125,8 +125,9 @@ def test_killed_rank_ends_the_run_and_resume_finishes_it(tmp_path):
     assert time.monotonic() - killed < 60
     assert run.returncode != 0
     last = err.strip().splitlines()[-1]
-    assert re.fullmatch(r"rnnkit launch: error: rank 1 \(pid \d+\) was killed by SIGKILL; "
-                        r"torchrun stopped the other processes\. .*--resume.*", last), err
+    assert re.fullmatch(r"rnnkit launch: error: rank 1 \(pid \d+\) was killed by SIGKILL"
+                        r"( \(and 1 other failure\))?; torchrun stopped the other processes\. "
+                        r".*--resume.*", last), err
     done = json.loads((ckpt / "history.json").read_text())["rows"]
     assert 1 <= len(done) < 12
     resumed = subprocess.run(rnnkit_cmd("launch", "--nproc", "2", *args, "--resume"),

@@ -235,7 +235,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     writer = writing(run_dir, "fit").acquire() if run_dir is not None and run.is_main else None
     # 3. the loop (under torchrun: this rank's share of every batch, the model in DDP)
     train, val = run.shard(train), run.shard(val, train=False)
-    net = run.wrap(model)
+    net = run.wrap(model, opt)
     run.seed(seed, start)
     t_begin, steps_per_epoch = time.perf_counter(), length(train)
     lines = progress and not _is_terminal(sys.stderr)  # a log file: one line per epoch

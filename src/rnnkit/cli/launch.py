@@ -80,7 +80,7 @@ def run(args) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     argv = torchrun_args(args)
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # one line
     try:
         torchrun.run(torchrun.parse_args(argv))
     except ChildFailedError as e:

@@ -21,10 +21,15 @@ Exactness with uneven shares. Each process's loss is weighted by its share of th
 global mean runs over (rows; non-ignored targets for ``"cross_entropy"``), so DDP's average is
 the global batch's mean. A process whose share of a small last batch is empty computes on a
 stand-in row with weight 0 (pad-and-mask), so that every process joins every collective. The
-training loss, metrics and validation are summed over processes before they are reported.
+training loss, metrics and validation are summed over processes before they are reported
+(validation, like one process, weights each batch's mean loss by its rows: exact for losses
+averaged over rows; with padded ``cross_entropy`` targets (-100) each process's share is
+weighted by its rows, a slightly different average). A callable loss with its own weighting
+(class weights) is weighted by rows across processes in training too.
 
 Decisions that must agree. Every value ``fit`` decides on (losses, gradient norms, the stop
-flags of the time budget and of callbacks) is the same all-reduced number on every process, so
+flags of the time budget and of callbacks) is the same all-reduced number on every process,
+the learning rates are rank 0's at every step (a callback may set them from its clock), so
 early stopping, the non-finite skip, keeping the best epoch and stopping on time are taken by
 all processes at the same step; no process waits on a collective another one skipped. Rank 0
 alone writes the checkpoint, the history and the progress bar; the others wait for it at the
@@ -138,7 +143,7 @@ class Local:
 
     rank, world, is_main = 0, 1, True
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, opt=None) -> nn.Module:
         return model
 
     def shard(self, batches, train: bool = True):
@@ -184,7 +189,7 @@ class Parallel(Local):
         self.device = device
         self.cdev = device if dist.get_backend() == "nccl" else torch.device("cpu")
         self.train = None  # the sharded training batches (their ``count`` is read per step)
-        self.weight = 1.0
+        self.weight, self.opt = 1.0, None
 
     def _collective(self, what: str, fn, *args):
         try:
@@ -194,7 +199,8 @@ class Parallel(Local):
                 f"fit: rank {self.rank} of {self.world} lost the other processes during {what} "
                 f"({_first_line(e)})") from e
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, opt=None) -> nn.Module:
+        self.opt = opt  # its learning rates follow rank 0's (a callback may set them by clock)
         dev = [self.device.index] if self.device.type == "cuda" else None
         return self._collective("setup", lambda: DistributedDataParallel(
             model, device_ids=dev, find_unused_parameters=_has_unused(model, self.train)))
@@ -231,10 +237,14 @@ class Parallel(Local):
         value = float(loss_t.detach()) if real else 0.0
         finite = math.isfinite(value)
         c = mean_count(loss_fn, target) if real else 0
-        t = torch.tensor([0.0 if finite else 1.0, real, c, value * c if finite else 0.0],
+        groups = self.opt.param_groups if self.opt is not None else []
+        lrs = [g["lr"] if self.is_main else 0.0 for g in groups if isinstance(g["lr"], float)]
+        t = torch.tensor([0.0 if finite else 1.0, real, c, value * c if finite else 0.0, *lrs],
                          dtype=torch.float64, device=self.cdev)
         self._collective("a training step", dist.all_reduce, t)
-        bad, n, c_all, total = t.tolist()
+        bad, n, c_all, total, *lrs = t.tolist()
+        for g, lr in zip((g for g in groups if isinstance(g["lr"], float)), lrs, strict=True):
+            g["lr"] = lr  # rank 0's
         self.weight = c * self.world / c_all if c_all else 0.0
         return (total / c_all if c_all else math.nan), int(n), bad == 0
 
