@@ -7,6 +7,7 @@ teacher-forced forward. Bad input: one line, exit 2, nothing left behind.
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -286,6 +287,8 @@ def test_cli_bad_input(tmp_path, capsys):
                                              "--format", "tflite")
     (tmp_path / "file").write_text("x")
     assert "cannot write" in _bad(capsys, "--checkpoint", ck, "--out", str(tmp_path / "file/o"))
+    assert "cannot write" in _bad(capsys, "--checkpoint", ck, "--out",
+                                  str(tmp_path / "file/a/b/o"))
     assert "already exists" in _bad(capsys, "--checkpoint", ck, "--out", str(tmp_path / "file"))
     (tmp_path / "ckpt2").mkdir()
     (tmp_path / "ckpt2" / "config.json").write_text("{not json")
@@ -294,6 +297,12 @@ def test_cli_bad_input(tmp_path, capsys):
     # a verification mismatch (here: an impossible tolerance) refuses and leaves nothing
     err = _bad(capsys, "--checkpoint", ck, "--out", out, "--tolerance", "1e-30")
     assert "differs from PyTorch by" in err and "nothing written" in err
+    err = _bad(capsys, "--checkpoint", ck, "--out", str(tmp_path / "new" / "deeper" / "out"),
+               "--tolerance", "1e-30")  # folders created for the export go with it
+    assert "nothing written" in err
+    assert main(["export", "--checkpoint", ck, "--out", str(tmp_path / "made/here"),
+                 "--quiet"]) == 0  # missing folders above the output are made
+    shutil.rmtree(tmp_path / "made")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "ckpt2", "file"]
 
 

@@ -78,14 +78,19 @@ def _load(source) -> tuple[nn.Module, dict, str | None]:
     return model, extras, task
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path) -> Path | None:
+    """Refuse an unusable ``out``; returns the first missing folder above it (None if none)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"export: {out} already exists; give a new folder for the export")
     parent = out.resolve().parent
+    missing = None
+    while not parent.exists():
+        missing, parent = parent, parent.parent
     if not parent.is_dir():
-        raise ExportError(f"export: cannot write {out}: folder {parent} does not exist")
+        raise ExportError(f"export: cannot write {out}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(f"export: cannot write {out}: folder {parent} is not writable")
+    return missing
 
 
 def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A002
@@ -107,12 +112,13 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
         raise ExportError(f"export: unknown format {format!r}; expected one of "
                           f"{', '.join(FORMATS)}")
     out = Path(out)
-    _check_out(out)
+    created = _check_out(out)
     model, extras, task = _load(source)
     graphs = graphs_for(model)
     from .. import __version__
     from .onnx_export import OPSET, verify_onnx, write_onnx
 
+    out.resolve().parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent))
     try:
         checks = {}
@@ -139,5 +145,7 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created is not None:  # folders made for the export: gone with it
+            shutil.rmtree(created, ignore_errors=True)
         raise
     return out

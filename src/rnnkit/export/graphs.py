@@ -405,7 +405,8 @@ def sample_inputs(graph: Graph, batch: int, time: int, generator: torch.Generato
         if p.kind == "lengths":
             out.append(torch.tensor(lengths, dtype=torch.long))
         elif p.kind == "tokens":
-            out.append(torch.randint(4, p.high, shape, generator=generator))
+            low = 4 if p.high > 4 else 0  # above the special ids where the vocabulary allows
+            out.append(torch.randint(low, p.high, shape, generator=generator))
         elif p.kind == "mask":
             out.append(torch.arange(shape[1])[None, :] < torch.tensor(lengths)[:, None])
         elif p.kind == "state":
