@@ -15,7 +15,7 @@ Anchors, from aeon in the same process: 1-NN with full-window DTW
 on unequal-length sets it reads aeon's equal-length ``_eq`` files, as the UEA archive
 does). rnnkit: ``rnnkit.apps.classify.train`` with ``Config()`` (the numeric defaults) unless
 ``--config`` overrides them; one seed, no tuning per set. Accuracy on the test split; CPU
-seconds of this process for each method (1 torch thread).
+seconds for each method (1 torch thread; ``--jobs N`` runs N sets at once).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import argparse
 import resource
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -106,40 +108,48 @@ def parse_config(text: str) -> classify.Config:
     return classify.Config(**settings)
 
 
+def run_set(name: str, config: classify.Config, anchors: bool) -> tuple[list, list]:
+    """Accuracies and CPU seconds on one set: rnnkit, then 1-NN DTW and MiniRocket."""
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")  # aeon's numba / deprecation chatter
+    fns = [lambda: run_ours(name, config)]
+    if anchors:
+        fns += [lambda: run_dtw(name), lambda: run_minirocket(name)]
+    results = [timed(fn) for fn in fns]
+    return [r[0] for r in results], [r[1] for r in results]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="all", help="comma-separated set names, or all")
     ap.add_argument("--config", default="", help="Config overrides: key=value,key=value")
     ap.add_argument("--no-anchors", action="store_true", help="rnnkit only (ablations)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help="sets run at once (processes of one "
+                                                        "torch thread each)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore")  # aeon's numba / deprecation chatter
     config = parse_config(args.config)
     sets = SETS if args.sets == "all" else args.sets.split(",")
-    print(f"UCR/UEA sets bundled in aeon, official splits; torch threads "
-          f"{torch.get_num_threads()}; rnnkit config overrides: {args.config or 'none'}")
-    head = f"{'set':<22} {'rnnkit':>7}" + ("" if args.no_anchors else
-                                            f" {'1NN-DTW':>8} {'MiniRkt':>8}")
-    print(head + f"  {'cpu s (rnnkit' + ('' if args.no_anchors else '/DTW/MiniRkt') + ')':>26}")
-    rows = []
-    for name in sets:
-        ours, c_ours, _ = timed(lambda: run_ours(name, config))  # noqa: B023
-        row = [ours]
-        cpu = [c_ours]
-        if not args.no_anchors:
-            for fn in (run_dtw, run_minirocket):
-                value, c, _ = timed(lambda: fn(name))  # noqa: B023
-                row.append(value)
-                cpu.append(c)
-        rows.append(row)
-        print(f"{name:<22} " + " ".join(f"{100 * v:>7.2f}" if i == 0 else f"{100 * v:>8.2f}"
-                                         for i, v in enumerate(row))
-              + "  " + f"{'/'.join(f'{c:.0f}' for c in cpu):>26}", flush=True)
-    mean = np.mean(rows, axis=0) * 100
+    anchors = not args.no_anchors
+    print(f"UCR/UEA sets bundled in aeon, official splits; {args.jobs} job(s) of 1 torch "
+          f"thread; rnnkit config overrides: {args.config or 'none'}")
+    head = f"{'set':<22} {'rnnkit':>7}" + (f" {'1NN-DTW':>8} {'MiniRkt':>8}" if anchors else "")
+    print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
+    rows, cpus, w0 = [], [], time.perf_counter()
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        jobs = [pool.submit(run_set, name, config, anchors) for name in sets]
+        for name, job in zip(sets, jobs, strict=True):
+            row, cpu = job.result()
+            rows.append(row)
+            cpus.append(cpu)
+            print(f"{name:<22} " + " ".join(f"{100 * v:>7.2f}" if i == 0 else f"{100 * v:>8.2f}"
+                                             for i, v in enumerate(row))
+                  + "  " + f"{'/'.join(f'{c:.0f}' for c in cpu):>26}", flush=True)
+    mean, total = np.mean(rows, axis=0) * 100, np.sum(cpus, axis=0)
     print(f"{'mean':<22} " + " ".join(f"{v:>7.2f}" if i == 0 else f"{v:>8.2f}"
-                                      for i, v in enumerate(mean)))
-    if not args.no_anchors:
+                                      for i, v in enumerate(mean))
+          + "  " + f"{'/'.join(f'{c:.0f}' for c in total):>26}")
+    print(f"wall {time.perf_counter() - w0:.0f} s")
+    if anchors:
         rows = np.array(rows)
         above = int((rows[:, 0] > rows[:, 1]).sum())
         print(f"\nrnnkit above 1-NN DTW on {above}/{len(rows)} sets; rnnkit - MiniRocket on "

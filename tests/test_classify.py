@@ -7,15 +7,6 @@ import torch
 
 import rnnkit
 from rnnkit.apps.classify import NGRAM_SCALES, Config, Examples, load, read_examples, train
-from rnnkit.classify_metrics import (
-    accuracy,
-    classification_report,
-    confusion_matrix,
-    format_confusion,
-    macro_f1,
-    per_class_f1,
-    plot_confusion,
-)
 from rnnkit.data.classification import (
     LabelEncoder,
     SequenceDataset,
@@ -27,6 +18,15 @@ from rnnkit.data.classification import (
     read_ucr,
     stratified_folds,
     stratified_split,
+)
+from rnnkit.metrics import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+    format_confusion,
+    macro_f1,
+    per_class_f1,
+    plot_confusion,
 )
 from rnnkit.models import SequenceClassifier
 from rnnkit.models.ngrams import NgramNaiveBayes

@@ -67,8 +67,8 @@ def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
     ckpt = out_dir / "classify-model"
     config = Config(hidden_size=32, embedding_dim=32, epochs=4, batch_size=32, lr=5e-3,
                     dropout=0.2, embedding_dropout=0.1, patience=3, seed=seed)
-    history = train(config, Examples(texts=texts, labels=labels), ckpt, device="cpu", progress=False,
-                    time_budget=8)
+    history = train(config, Examples(texts=texts, labels=labels), ckpt, device="cpu",
+                    progress=False, time_budget=8)
     print(f"BiLSTM + max pooling on {len(texts)} generated reviews ({data}/pos.txt, neg.txt): "
           f"{len(history)} epochs in {history.seconds:.1f} s")
     clf = load(ckpt)

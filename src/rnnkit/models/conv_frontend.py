@@ -30,8 +30,8 @@ class ConvFrontEnd(nn.Module):
     def __init__(self, input_size: int, channels: int = 64):
         super().__init__()
         widths = (input_size, channels, 2 * channels, channels)
-        self.convs = nn.ModuleList(nn.Conv1d(a, b, k, padding=k // 2)
-                                   for a, b, k in zip(widths[:-1], widths[1:], KERNELS, strict=True))
+        pairs = zip(widths[:-1], widths[1:], KERNELS, strict=True)
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, k, padding=k // 2) for a, b, k in pairs)
         self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in widths[1:])
         self.output_size = channels
 

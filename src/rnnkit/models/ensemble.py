@@ -65,6 +65,19 @@ class ClassifierEnsemble(nn.Module):
             mine.load_state_dict(theirs.state_dict())
         return ensemble
 
+    # what code written for one classifier reads (export, serving): the members share them
+    @property
+    def is_text(self) -> bool:
+        return bool(getattr(self.members[0], "is_text", False))
+
+    @property
+    def num_classes(self) -> int:
+        return self.members[0].num_classes
+
+    @property
+    def input_size(self) -> int | None:
+        return self.members[0].input_size
+
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         logp = torch.stack([F.log_softmax(m(x, lengths), dim=-1) for m in self.members])  # (K,B,C)
         return torch.logsumexp(logp, dim=0) - math.log(len(self.members))  # (B, C)

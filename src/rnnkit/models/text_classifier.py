@@ -21,8 +21,20 @@ Optionally (``ngram_buckets > 0``, text only) a naive-Bayes bag-of-n-grams exper
 ``logits += ngram_scale · nb(x)`` (``models/ngrams.py``: counted uni- to ``ngram_order``-gram
 log-likelihoods, Wang & Manning 2012). It is not recurrent and not trained by gradient: the
 RNN is trained alone (``ngram_scale`` 0), then the counts are taken and ``ngram_scale`` chosen
-on held-out data (``rnnkit.classify.train_classifier`` does both) — a product of two experts.
+on held-out data (``rnnkit.apps.classify.train`` does both) — a product of two experts.
 Off by default.
+
+Subwords (``subword_buckets > 0``, text): each token's row of the input also holds the hashed
+ids of its character 3-5-grams (``data.classification.subword_ids``), and the token's vector is
+its word embedding plus the mean of its n-gram embeddings (fastText's subword vectors,
+Bojanowski et al. 2017): words never seen in training, and rare ones, still get a vector from
+their spelling. The input is then (B, T, 1 + K) ids: the word id, then K n-gram ids (0 = none).
+
+Numeric series: ``conv_channels > 0`` puts the three convolution blocks of FCN (Wang et al.
+2017; ``models/conv_frontend.py``) before the RNN, and the head also sees the convolutions'
+global average, as LSTM-FCN joins its two branches (Karim et al. 2017). ``downsample=d``
+first averages every d steps (piecewise aggregate approximation), so long series reach the RNN
+at most ``max_steps`` long. ``label_smoothing`` is the training loss's (Szegedy et al. 2016).
 
 Because padding never enters ``v``, a sequence gives the same logits alone and inside a
 right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
@@ -78,10 +90,16 @@ class TextClassifier(SequenceClassifier):
             tokenizers).
         ngram_buckets: > 0 adds the naive-Bayes n-gram expert with this many hash buckets.
         ngram_order: the longest n-gram it counts (2: unigrams and bigrams).
+        subword_buckets: > 0 (text): hashed character n-gram embeddings beside the words;
+            the input is then (B, T, 1 + K) ids.
+        label_smoothing: s in [0, 1) for the training cross-entropy (evaluation: none).
+        conv_channels: > 0 (numeric): FCN convolution blocks of C, 2C, C channels first.
+        downsample: d >= 1 (numeric): average every d steps first.
 
     Shapes:
-        x: (B, T) integer token ids, or (B, T, F) floats; lengths: (B,) for right-padded
-        batches — for token ids it defaults to the number of non-padding ids. Returns (B, C).
+        x: (B, T) integer token ids ((B, T, 1 + K) with subwords), or (B, T, F) floats;
+        lengths: (B,) for right-padded batches — for token ids it defaults to the number of
+        non-padding ids. Returns (B, C).
     """
 
     def __init__(self, input_size: int | None = None, hidden_size: int = 64,

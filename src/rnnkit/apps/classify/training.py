@@ -2,9 +2,9 @@
 
 Model selection watches the accuracy on a stratified ``val_fraction`` of the training examples
 (or on ``val_examples``): ``fit(monitor="val_accuracy", mode="max")`` keeps the best epoch's
-weights and stops after ``patience`` epochs without improvement. With ``ensemble=K``, K models are trained the same
-way from seeds ``seed, seed + 100, ...`` and saved as one ``ClassifierEnsemble`` whose
-probabilities are their average.
+weights and stops after ``patience`` epochs without improvement. With ``ensemble=K``, K
+models are trained the same way from seeds ``seed, seed + 100, ...`` and saved as one
+``ClassifierEnsemble`` whose probabilities are their average.
 """
 
 from __future__ import annotations
