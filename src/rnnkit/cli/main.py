@@ -17,6 +17,7 @@ from .common import Parser, apply_threads, examples
 # verb modules, in the order --help lists them
 VERB_MODULES = [
     "rnnkit.cli.demo",
+    "rnnkit.cli.regress",
     "rnnkit.cli.train",
     "rnnkit.cli.predict",
     "rnnkit.cli.classify",

@@ -49,13 +49,16 @@ def _read(path):
 def test_train_on_a_windowed_series_writes_the_checkpoint(tmp_path, series, capsys):
     ckpt = tmp_path / "run"
     code = main(["train", "--csv", str(series), "--target", "value", "--window", "5",
-                 "--epochs", "3", "--hidden", "8", "--cell", "gru", "--checkpoint", str(ckpt),
+                 "--epochs", "3", "--hidden-size", "8", "--cell", "gru", "--checkpoint", str(ckpt),
                  "--quiet"])
     assert code == 0
     assert {p.name for p in ckpt.iterdir()} == {"config.json", "model.safetensors",
                                                  "history.csv", "history.json", "resume"}
-    assert load_extras(ckpt) == {"mode": "window", "window": 5, "features": ["value"],
-                                 "target": "value"}
+    extras = load_extras(ckpt)
+    assert {k: extras[k] for k in ("task", "mode", "window", "features", "target")} == {
+        "task": "regress", "mode": "window", "window": 5, "features": ["value"],
+        "target": "value"}
+    assert extras["regress"]["hidden_size"] == 8
     config = json.loads((ckpt / "config.json").read_text())["model_config"]
     assert config["cell"] == "gru" and config["hidden_size"] == 8 and config["standardize"]
     assert len(_read(ckpt / "history.csv")) == 1 + 3
@@ -88,7 +91,7 @@ def test_predict_writes_one_row_per_window_and_the_next_value(tmp_path, series, 
 
 def test_train_and_predict_on_a_csv_of_sequences(tmp_path, rows, capsys):
     ckpt = tmp_path / "seq"
-    assert main(["train", "--csv", str(rows), "--target", "y", "--epochs", "2", "--hidden",
+    assert main(["train", "--csv", str(rows), "--target", "y", "--epochs", "2", "--hidden-size",
                  "4", "--val-split", "0.25", "--checkpoint", str(ckpt), "--quiet"]) == 0
     assert load_extras(ckpt)["features"] == ["a", "b", "c", "d"]
     history = json.loads((ckpt / "history.json").read_text())["rows"]
@@ -101,7 +104,7 @@ def test_train_and_predict_on_a_csv_of_sequences(tmp_path, rows, capsys):
 
 def test_resume_continues_a_stored_run(tmp_path, series):
     ckpt = tmp_path / "run"
-    args = ["train", "--csv", str(series), "--target", "value", "--window", "4", "--hidden", "4",
+    args = ["train", "--csv", str(series), "--target", "value", "--window", "4", "--hidden-size", "4",
             "--checkpoint", str(ckpt), "--quiet"]
     assert main(args + ["--epochs", "2"]) == 0
     assert main(args + ["--epochs", "4", "--resume"]) == 0
@@ -125,9 +128,9 @@ def _write(tmp_path, text, name="bad.csv"):
     (lambda d: _write(d, "value\n1\nnan\n3\n"), ["--target", "value", "--window", "1"],
      r"CSV .*bad.csv, line 3: column 'value' is nan"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n"), ["--target", "value", "--window", "5"],
-     r"--window 5 is too long for the series: .*bad.csv has 5 rows, and one window needs 6"),
+     r"window 5 is too long for the series: .*bad.csv has 5 rows, and one window needs 6"),
     (lambda d: _write(d, "value\n1\n2\n3\n"), ["--target", "value", "--window", "9"],
-     r"--window 9 is too long for the series: .*bad.csv has 3 rows"),
+     r"window 9 is too long for the series: .*bad.csv has 3 rows"),
     (lambda d: _write(d, ""), ["--target", "value", "--window", "2"],
      r"CSV .*bad.csv is empty; expected a header row"),
     (lambda d: _write(d, "value\n"), ["--target", "value", "--window", "2"],
@@ -138,10 +141,10 @@ def _write(tmp_path, text, name="bad.csv"):
      ["--target", "value", "--window", "2", "--features", "value,vol"],
      r"CSV .*bad.csv has no column 'vol'; its columns are: value"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n6\n"), ["--target", "value"],
-     r"CSV .*bad.csv has only the target column 'value'; give --window N"),
+     r"CSV .*bad.csv has only the target column 'value'; give a window"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n6\n"),
      ["--target", "value", "--window", "2", "--val-split", "1.5"],
-     r"--val-split must lie in \[0, 1\), got 1.5"),
+     r"val_split must lie in \[0, 1\), got 1.5"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n6\n"),
      ["--target", "value", "--window", "2", "--device", "tpu"], r"unknown device 'tpu'"),
 ])
@@ -164,11 +167,11 @@ def test_predict_bad_input_exits_2(tmp_path, series, capsys):
                                               "checkpoint at ")
     ckpt = tmp_path / "run"
     main(["train", "--csv", str(series), "--target", "value", "--window", "3", "--features",
-          "value,other", "--epochs", "1", "--hidden", "4", "--checkpoint", str(ckpt), "--quiet"])
+          "value,other", "--epochs", "1", "--hidden-size", "4", "--checkpoint", str(ckpt), "--quiet"])
     capsys.readouterr()
     short = _write(tmp_path, "value,other\n1,2\n2,3\n", "short.csv")
     assert main(["predict", "--checkpoint", str(ckpt), "--csv", str(short)]) == 2
-    assert "the checkpoint's window (3) is longer than the series" in capsys.readouterr().err
+    assert "the model's window (3) is longer than the series" in capsys.readouterr().err
     no_feature = _write(tmp_path, "value\n1\n2\n3\n4\n", "nofeat.csv")
     assert main(["predict", "--checkpoint", str(ckpt), "--csv", str(no_feature)]) == 2
     assert "has no column 'other'" in capsys.readouterr().err
@@ -198,3 +201,37 @@ def test_demo_part_trains_saves_reloads_and_plots(tmp_path, capsys):
     png = tmp_path / "next_number_loss.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert rnnkit.load(tmp_path / "next_number").config["activation"] == "relu"
+
+
+def test_regress_verbs_match_the_aliases_and_evaluate(tmp_path, series, capsys):
+    ckpt = tmp_path / "run"
+    assert main(["regress", "train", "--csv", str(series), "--target", "value", "--window", "4",
+                 "--epochs", "2", "--hidden-size", "4", "--checkpoint", str(ckpt),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["regress", "predict", "--checkpoint", str(ckpt), "--csv", str(series)]) == 0
+    new = capsys.readouterr().out
+    assert main(["predict", "--checkpoint", str(ckpt), "--csv", str(series)]) == 0
+    assert capsys.readouterr().out == new
+    assert main(["regress", "evaluate", "--checkpoint", str(ckpt), "--csv", str(series)]) == 0
+    assert re.match(r"MSE \S+, RMSE \S+, MAE \S+ on 36 predictions of value",
+                    capsys.readouterr().out)
+
+
+def test_predictor_stream_equals_predict(tmp_path, series, rows):
+    ckpt = tmp_path / "run"
+    assert main(["regress", "train", "--csv", str(series), "--target", "value", "--window", "4",
+                 "--epochs", "2", "--hidden-size", "4", "--checkpoint", str(ckpt),
+                 "--quiet"]) == 0
+    predictor = rnnkit.open(ckpt)
+    values = np.loadtxt(series, delimiter=",", skiprows=1)[:, 1]
+    streamed = list(predictor.stream(values))
+    assert np.isnan(streamed[:3]).all()
+    np.testing.assert_allclose(streamed[3:], predictor.predict(values), rtol=1e-6)
+    seq = tmp_path / "seq"
+    assert main(["regress", "train", "--csv", str(rows), "--target", "y", "--epochs", "2",
+                 "--hidden-size", "4", "--checkpoint", str(seq), "--quiet"]) == 0
+    predictor = rnnkit.open(seq)
+    x = np.loadtxt(rows, delimiter=",", skiprows=1)[0, :4]
+    prefixes = [predictor.predict(x[None, :t])[0] for t in range(1, 5)]
+    np.testing.assert_allclose(list(predictor.stream(x)), prefixes, rtol=1e-5, atol=1e-6)
