@@ -5,13 +5,15 @@ torch.multiprocessing, the torchrun variables set by hand) must take the same st
 trajectory and the final weights agree to 1e-8 in float64 (1e-5 in float32), for a regression
 model (shuffled examples with an uneven last batch whose share is empty on rank 1), a
 truncated-BPTT language model (its parallel streams split across the ranks) and a text
-classifier (padded batches, accuracy metric). The ranks also agree with each other bit for bit,
+classifier (padded batches, accuracy metric); a NaN loss or a stop on one rank alone is
+taken by both (one process has the whole batch). The ranks also agree with each other bit for bit,
 and a checkpoint rank 0 wrote loads and predicts in one process as the trained model does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 
@@ -92,6 +94,28 @@ def classifier_run():
     return model, history
 
 
+def decisions_run():
+    """Decisions one rank alone would take: a NaN loss on rank 1's share of one batch skips the
+    step everywhere; a callback that stops on rank 1 only (one process: the only one) stops
+    all."""
+    torch.manual_seed(6)
+    X = torch.randn(24, 4, 1)
+    y = X.sum(dim=(1, 2))
+    y[9] = 999.0  # the poisoned sample
+
+    def loss(pred, target):
+        value = torch.nn.functional.mse_loss(pred.squeeze(-1), target)
+        return value * math.nan if bool((target == 999.0).any()) else value
+
+    def stop(event, info):
+        return event == "epoch_end" and info["epoch"] == 2 and os.environ.get("RANK", "1") == "1"
+
+    model = rnnkit.SequenceRegressor(1, 5, 1, cell="rnn")
+    history = rnnkit.fit(model, (X, y), epochs=4, batch_size=6, loss=loss, lr=0.01,
+                         callbacks=(stop,), progress=False, seed=0)
+    return model, history
+
+
 def summary(model, history) -> dict:
     return {"rows": [{k: v for k, v in r.items() if k != "seconds"} for r in history.rows],
             "grad_norms": history.grad_norms, "best_epoch": history.best_epoch,
@@ -107,7 +131,8 @@ def _rank(rank: int, port: int, out: str) -> None:
     model, history, X = arrays_run(ckpt=os.path.join(out, "ckpt") if rank == 0 else None)
     results = {"regression": summary(*regression_run()), "arrays": summary(model, history),
                "arrays_pred": rnnkit.predict(model, X).tolist(),
-               "language": summary(*language_run()), "classifier": summary(*classifier_run())}
+               "language": summary(*language_run()), "classifier": summary(*classifier_run()),
+               "decisions": summary(*decisions_run())}
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(results, f)
 
@@ -141,6 +166,7 @@ def close(a, b, tol, where=""):
     ("arrays", lambda: arrays_run()[:2], 1e-5),
     ("language", language_run, 1e-8),
     ("classifier", classifier_run, 1e-8),
+    ("decisions", decisions_run, 1e-5),
 ])
 def test_two_processes_take_the_steps_of_one(ranks, case, run, tol):
     (rank0, rank1), _ = ranks
@@ -148,6 +174,9 @@ def test_two_processes_take_the_steps_of_one(ranks, case, run, tol):
     assert single["rows"], case
     close(rank0[case], single, tol, case)
     assert rank0[case] == rank1[case]  # the ranks agree exactly: one model, not two
+    if case == "decisions":
+        assert [r["skipped"] for r in single["rows"]] == [1, 1]
+        assert single["stop_reason"] == "callback"
 
 
 def test_checkpoint_written_under_ddp_predicts_the_same_in_one_process(ranks):
