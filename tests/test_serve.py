@@ -39,11 +39,11 @@ TEXT = "the cat sat on the mat. the dog sat on the log.\nROMEO: a cat and a dog!
 
 def write_lm(folder: Path, hidden: int = 24, seed: int = 0) -> Path:
     """A tiny char LM checkpoint (random weights) as the textgen application writes it."""
-    from rnnkit.apps.textgen import TextGenConfig
+    from rnnkit.apps.textgen import Config
 
     torch.manual_seed(seed)
     tok = CharTokenizer().fit(TEXT)
-    config = TextGenConfig(hidden_size=hidden, embedding_dim=8)
+    config = Config(hidden_size=hidden, embedding_dim=8)
     lm = LanguageModel(tok.vocab_size, hidden, 1, embedding_dim=8)
     return checkpoint.save(lm, folder, extras={"task": "textgen", "tokenizer": tok.to_dict(),
                                                "textgen": asdict(config)})
@@ -298,11 +298,23 @@ def test_predict_translate_with_attention(server):
     assert all(abs(sum(row) - 1) < 1e-4 for row in a["matrix"])
 
 
-def test_predict_regress_values(server):
+def test_predict_regress_csv_and_values(server):
+    expected = json.loads((FIXTURES / "regress" / "predictions.json").read_text())
     r = server.post("/v1/models/regress/predict",
                     json={"csv": (FIXTURES / "regress" / "data.csv").read_text()})
     assert r.status_code == 200, r.text
-    assert len(r.json()["predictions"]) > 0
+    table = r.json()["predictions"]
+    assert table["prediction"] == pytest.approx(expected["windows_pred"] + table[
+        "prediction"][-1:], abs=1e-4)  # every window, then the next unseen value
+    assert table["row"][0] == expected["window"] + 1
+    values = [float(line) for line in (FIXTURES / "regress" / "data.csv").read_text(
+    ).split()[1:]]
+    r = server.post("/v1/models/regress/predict", json={"values": values})
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == pytest.approx(table["prediction"], abs=1e-5)
+    r = server.post("/v1/models/regress/predict", json={"values": values, "csv": "value\n1\n"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "send exactly one of csv (CSV text) or values (numbers or rows)"
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -329,7 +341,7 @@ def test_cli_serves_and_sigterm_ends_open_streams(folders, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(folders["lm"]),
          "--port", str(port), "--shutdown-grace", "0.5", "--max-tokens", "100000",
-         "--quiet", "--threads", "1"], env=env, stdout=subprocess.PIPE,
+         "--quiet", "--threads", "1"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
         url, end = f"http://127.0.0.1:{port}", time.monotonic() + 90
@@ -356,4 +368,4 @@ def test_cli_serves_and_sigterm_ends_open_streams(folders, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()  # waits and closes the pipe

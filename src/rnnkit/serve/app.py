@@ -306,22 +306,29 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                 "prompt_tokens": prompt_tokens, "finish_reason": why}
 
     async def _events(name, handle, renderer, prompt_tokens):
+        """SSE text; the tokens already waiting are sent in one write (fewer sends when the
+        client or the loop falls behind the steps)."""
         index, last = 0, time.monotonic()
         try:
             yield _sse("start", {"model": name, "prompt_tokens": prompt_tokens})
             while True:
-                token, why = await handle.events.get()
-                if token is None:
-                    kind = "error" if why.startswith("error") else "done"
-                    yield _sse(kind, {"finish_reason": why, "tokens": index})
-                    return
-                now = time.monotonic()
-                if index:
-                    metrics.token_gap.observe((name,), now - last)
-                last = now
-                yield _sse("token", {"text": renderer.add(token), "token": token,
-                                     "index": index})
-                index += 1
+                events = [await handle.events.get()]
+                while not handle.events.empty():
+                    events.append(handle.events.get_nowait())
+                now, parts = time.monotonic(), []
+                for token, why in events:
+                    if token is None:
+                        kind = "error" if why.startswith("error") else "done"
+                        parts.append(_sse(kind, {"finish_reason": why, "tokens": index}))
+                        yield "".join(parts)
+                        return
+                    if index:
+                        metrics.token_gap.observe((name,), now - last)
+                    last = now
+                    parts.append(_sse("token", {"text": renderer.add(token), "token": token,
+                                                "index": index}))
+                    index += 1
+                yield "".join(parts)
         finally:
             handle.cancel()  # a disconnected client: the stream leaves at the next tick
 

@@ -200,7 +200,8 @@ class ServedModel:
         if req.attention:
             maps = []
             for sentence in req.inputs:
-                text, tokens_in, tokens_out, matrix = self.predictor.attention(sentence)
+                text, tokens_in, tokens_out, matrix = self.predictor.attention(sentence,
+                                                                             beam=req.beam)
                 maps.append({"text": text, "tokens_in": list(tokens_in),
                              "tokens_out": list(tokens_out), "matrix": jsonable(matrix)})
             answer["attention"] = maps
@@ -227,6 +228,15 @@ class ServedModel:
         return jsonable(frame.tail(int(lookback)).reset_index(drop=True))
 
     def _predict_regress(self, req: schemas.SeriesRequest) -> dict:
+        if req.csv is not None and req.values is None and hasattr(self.predictor,
+                                                                   "predict_csv"):
+            with _CsvFile(req.csv) as path:
+                try:
+                    rows, pred, actual = self.predictor.predict_csv(path)
+                except ValueError as e:
+                    raise ValueError(_hide_path(str(e), path)) from None
+            return {"predictions": jsonable({"row": rows, "prediction": pred,
+                                             **({} if actual is None else {"actual": actual})})}
         return {"predictions": jsonable(self._series_call(req))}
 
     def _predict_anomaly(self, req: schemas.SeriesRequest) -> dict:

@@ -1,0 +1,260 @@
+"""rnnkit serve under load: streaming clients on loopback, batched scheduler vs one at a time.
+
+The model is the Tiny Shakespeare benchmark's char LM shape: a 1x512 LSTM, 64-wide
+embeddings, the 65 characters of Tiny Shakespeare (+4 specials) — with random weights
+(seed 0) unless ``--checkpoint`` names a trained one: the work per token is the same.
+
+For each server mode (``--batched``: one batched recurrent step per tick for every open
+stream; ``--no-batched``: one stream at a time, first come first served) and each number of
+concurrent clients (1, 8, 64, 256), every client keeps one streaming request open
+(``"stream": true``, ``--tokens`` new tokens, then the next request) for ``--seconds``.
+Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
+tokens of a stream (time to the first token is reported apart), server CPU seconds, and the
+server's memory per open stream (RSS with 256 streams open minus idle, over 256).
+
+First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
+softmax, draw for every row) timed in this process at batch 1, 8, 64, 256.
+
+Server and clients are separate processes, each on 1 torch thread, niced. Bounded: at most
+``--seconds`` per (mode, clients) pair. Timings taken on a shared, loaded machine are noisy.
+
+    python benchmarks/serve_load.py                       # about 2.5 minutes
+    python benchmarks/serve_load.py --seconds 5 --clients 1 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_checkpoint(folder: Path) -> Path:
+    """The 1x512 char LM with random weights and Tiny Shakespeare's characters."""
+    from rnnkit import checkpoint
+    from rnnkit.apps.textgen import Config
+    from rnnkit.data.tokenizers import CharTokenizer
+    from rnnkit.models.language_model import LanguageModel
+
+    data = Path(os.environ.get("RNNKIT_DATA", ROOT.parent / "shared" / "data"))
+    text_file = data / "tinyshakespeare" / "input.txt"
+    text = (text_file.read_text(encoding="utf-8") if text_file.exists() else
+            "".join(chr(c) for c in range(32, 97)) + "\n")
+    tok = CharTokenizer().fit(text)
+    config = Config(hidden_size=512, num_layers=1, embedding_dim=64)
+    torch.manual_seed(0)
+    lm = LanguageModel(tok.vocab_size, 512, 1, embedding_dim=64)
+    return checkpoint.save(lm, folder, extras={"task": "textgen", "tokenizer": tok.to_dict(),
+                                               "textgen": asdict(config)})
+
+
+def ceiling(path: Path, batches=(1, 8, 64, 256), steps: int = 60) -> dict[int, float]:
+    """Seconds per scheduler tick without a server (this process, 1 thread)."""
+    from rnnkit.apps import open as open_app
+    from rnnkit.serve.scheduler import GenerationSettings, StreamHandle, _Batch
+
+    lm = open_app(path).model
+    out = {}
+    for b in batches:
+        batch = _Batch(lm)
+
+        async def handles(b=b):
+            return [StreamHandle([5, 6, 7], GenerationSettings(max_tokens=10**9))
+                    for _ in range(b)]
+        batch.tick(asyncio.run(handles()))
+        for _ in range(5):
+            batch.tick([])
+        start = time.perf_counter()
+        for _ in range(steps):
+            batch.tick([])
+        out[b] = (time.perf_counter() - start) / steps
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, rss
+
+
+class Server:
+    def __init__(self, path: Path, batched: bool, max_tokens: int):
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(path),
+               "--port", str(self.port), "--threads", "1", "--quiet", "--max-streams", "1024",
+               "--max-tokens", str(max_tokens), "--batched" if batched else "--no-batched"]
+        self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], stderr=subprocess.PIPE)
+        end = time.monotonic() + 180
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > end:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def one_stream(port: int, body: bytes, record: list) -> list[float]:
+    """POST a streaming generate request; the arrival time of each token event."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /v1/models/lm/generate HTTP/1.1\r\nHost: bench\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                 + body)
+    await writer.drain()
+    arrivals: list[float] = []
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(head.decode(errors="replace"))
+    buffer, done = b"", False
+    try:
+        while not done:
+            data = await reader.read(65536)
+            if not data:
+                break
+            now = time.perf_counter()
+            *frames, buffer = (buffer + data).split(b"\n\n")  # whole SSE events, then a rest
+            n = sum(b"event: token" in f for f in frames)
+            done = any(b"event: done" in f or b"event: error" in f for f in frames)
+            arrivals.extend([now] * n)
+            record.append(n)
+    finally:
+        writer.close()
+    return arrivals
+
+
+async def load(port: int, clients: int, seconds: float, tokens: int, rss_probe=None) -> dict:
+    body = json.dumps({"prompt": "ROMEO:", "max_tokens": tokens, "temperature": 1.0,
+                       "stream": True}).encode()
+    gaps: list[float] = []
+    first: list[float] = []
+    counts: list[int] = []
+    start = time.perf_counter()
+    end = start + seconds
+
+    async def client():
+        while time.perf_counter() < end:
+            sent = time.perf_counter()
+            task = asyncio.ensure_future(one_stream(port, body, counts))
+            try:
+                arrivals = await asyncio.wait_for(task, max(end - time.perf_counter(), 0.01))
+            except asyncio.TimeoutError:
+                return
+            if arrivals:
+                first.append(arrivals[0] - sent)
+                gaps.extend(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+
+    tasks = [asyncio.ensure_future(client()) for _ in range(clients)]
+    probe = None
+    if rss_probe is not None:
+        await asyncio.sleep(min(seconds / 2, 3.0))
+        probe = rss_probe()
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    received = sum(counts)
+
+    def pct(xs, q):
+        return statistics.quantiles(xs, n=100)[q - 1] if len(xs) >= 2 else float("nan")
+    return {"clients": clients, "tokens": received, "tokens_per_s": received / elapsed,
+            "gap_p50_ms": pct(gaps, 50) * 1e3, "gap_p99_ms": pct(gaps, 99) * 1e3,
+            "first_p50_ms": pct(first, 50) * 1e3, "first_p99_ms": pct(first, 99) * 1e3,
+            "rss_probe": probe}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64, 256])
+    ap.add_argument("--seconds", type=float, default=12.0, help="per (mode, clients) pair")
+    ap.add_argument("--tokens", type=int, default=200, help="new tokens per request")
+    ap.add_argument("--checkpoint", default=None, help="a trained textgen checkpoint instead")
+    ap.add_argument("--modes", nargs="+", default=["batched", "one-at-a-time"])
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="rnnkit-serve-load-"))
+    path = Path(args.checkpoint) if args.checkpoint else make_checkpoint(tmp / "lm")
+    what = ("trained " + str(path) if args.checkpoint
+            else "1x512 LSTM char LM, random weights (seed 0)")
+    print(f"model: {what}; torch {torch.__version__}, 1 thread; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    cpu0 = time.process_time()
+    ticks = ceiling(path)
+    print("\nceiling, no server (one tick: embedding, LSTM step, head, softmax, draw):")
+    for b, s in ticks.items():
+        print(f"  batch {b:4d}: {s * 1e3:7.2f} ms/tick  {b / s:9.0f} tokens/s")
+    results = {"ceiling_s_per_tick": ticks, "runs": []}
+    for mode in args.modes:
+        server = Server(path, batched=mode == "batched", max_tokens=args.tokens)
+        try:
+            time.sleep(1.0)
+            idle_rss = proc_stats(server.proc.pid)[1]
+            print(f"\n{mode} (server RSS idle {idle_rss / 2**20:.0f} MiB):")
+            print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
+                  f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9}")
+            for n in args.clients:
+                cpu_before = proc_stats(server.proc.pid)[0]
+                pid = server.proc.pid
+                probe = (lambda pid=pid: proc_stats(pid)[1]) if (
+                    mode == "batched" and n == max(args.clients)) else None
+                r = asyncio.run(load(server.port, n, args.seconds, args.tokens, probe))
+                r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
+                r["mode"] = mode
+                if r["rss_probe"]:
+                    r["bytes_per_stream"] = (r["rss_probe"] - idle_rss) / n
+                results["runs"].append(r)
+                print(f"  {n:7d} {r['tokens_per_s']:9.0f} {r['gap_p50_ms']:7.1f}ms "
+                      f"{r['gap_p99_ms']:7.1f}ms {r['first_p50_ms']:7.0f}ms "
+                      f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f}", flush=True)
+                time.sleep(0.5)
+        finally:
+            server.stop()
+    runs = {(r["mode"], r["clients"]): r for r in results["runs"]}
+    print()
+    for n in args.clients:
+        if ("batched", n) in runs and ("one-at-a-time", n) in runs:
+            ratio = runs[("batched", n)]["tokens_per_s"] / runs[("one-at-a-time", n)][
+                "tokens_per_s"]
+            print(f"batched / one at a time at {n:3d} clients: {ratio:.1f}x tokens/s")
+    for r in results["runs"]:
+        if "bytes_per_stream" in r:
+            print(f"memory per open stream (RSS, {r['clients']} open): "
+                  f"{r['bytes_per_stream'] / 1024:.0f} KiB; recurrent state alone: "
+                  f"{2 * 512 * 4 / 1024:.0f} KiB (h and c, 512 floats each)")
+    print(f"client process CPU: {time.process_time() - cpu0:.1f} s; load average now "
+          f"{os.getloadavg()[0]:.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
