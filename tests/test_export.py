@@ -389,3 +389,15 @@ def test_anomaly_models(cell, tmp_path):
         feed = _carry(doc, "step", outs, s["step"])
     _, final = auto.encoder(auto.standardise(x))
     _close(feed["h"], final[0] if cell == "lstm" else final)
+
+
+def test_predictor_and_models_left_as_they_were(tmp_path):
+    from pathlib import Path
+
+    predictor = rnnkit.open(Path(__file__).parent / "fixtures" / "v0_1_0" / "textgen")
+    out = rnnkit.export(predictor, tmp_path / "p")  # rnnkit.open's Predictor: with tokenizer
+    assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.onnx", "step.onnx",
+                                                     "tokenizer.json"]
+    model = rnnkit.SequenceRegressor(2, 4).double().train()
+    rnnkit.export(model, tmp_path / "m")
+    assert model.training and next(model.parameters()).dtype == torch.float64

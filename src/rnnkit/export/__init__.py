@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -60,9 +61,13 @@ def _tokenizers(extras: dict) -> dict[str, dict]:
 
 
 def _load(source) -> tuple[nn.Module, dict, str | None]:
-    """(model, extras, task) of a checkpoint folder or an in-memory model."""
+    """(model, extras, task) of a checkpoint folder, a ``Predictor`` or an in-memory model."""
+    if isinstance(getattr(source, "model", None), nn.Module):  # rnnkit.open(...)'s Predictor
+        path = getattr(source, "path", None)
+        model, extras, task = _load(path) if path is not None else (source.model, {}, None)
+        return _export_copy(source.model), extras, getattr(source, "task", None) or task
     if isinstance(source, nn.Module):
-        return source.eval(), {}, None
+        return _export_copy(source), {}, None
     from ..apps.base import task_of
     from ..checkpoint import CheckpointError, load, load_extras
 
@@ -76,6 +81,11 @@ def _load(source) -> tuple[nn.Module, dict, str | None]:
     except CheckpointError:
         task = None  # a bare rnnkit.save checkpoint
     return model, extras, task
+
+
+def _export_copy(model: nn.Module) -> nn.Module:
+    """A float32 CPU copy in eval mode: the caller's model is left as it was."""
+    return copy.deepcopy(model).float().cpu().eval()
 
 
 def _check_out(out: Path) -> Path | None:
@@ -98,7 +108,8 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
     """Export a checkpoint folder (or a model) to the new folder ``out``; returns its path.
 
     Args:
-        source: a checkpoint folder (any application's, or ``rnnkit.save``'s) or a model.
+        source: a checkpoint folder (any application's, or ``rnnkit.save``'s), a
+            ``Predictor`` (``rnnkit.open``) or a model.
         out: the folder to create (must not exist, or be empty).
         format: "onnx".
         tolerance: the largest onnxruntime-vs-PyTorch difference accepted (relative above 1).
