@@ -51,7 +51,8 @@ def browser():
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("page")
-    models = load_models([write_lm(tmp / "shakespeare"), fixture_copy(tmp, "forecast")])
+    models = load_models([write_lm(tmp / "shakespeare"), fixture_copy(tmp, "forecast"),
+                          fixture_copy(tmp, "classify"), fixture_copy(tmp, "translate")])
     with BackgroundServer(create_app(models, ServeSettings())) as u:
         yield u
 
@@ -68,7 +69,7 @@ def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
 
     shots = tmp_path_factory.mktemp("screenshots")
     browser.get(url + "/")
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 2)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#model option")) == 4)
     Select(browser.find_element(By.ID, "model")).select_by_value("shakespeare")
     assert browser.find_element(By.ID, "panel-textgen").is_displayed()
     prompt = browser.find_element(By.ID, "prompt")
@@ -105,7 +106,30 @@ def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
         "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];")
     assert scroll <= client, (scroll, client)  # nothing sticks out sideways
     browser.save_screenshot(str(shots / "forecast-phone.png"))
+    browser.set_window_size(1100, 1400)
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("classify")
+    texts = browser.find_element(By.ID, "texts")
+    texts.clear()
+    texts.send_keys("good fun\nbad plot")
+    browser.find_element(By.ID, "classify").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == 2)
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#classes .label")]
+    assert labels[0].startswith("good fun → ") and labels[0][-3:] in ("pos", "neg")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#classes .bar")) == 4  # 2 x 2 classes
+    browser.save_screenshot(str(shots / "classify.png"))
+
+    Select(browser.find_element(By.ID, "model")).select_by_value("translate")
+    source = browser.find_element(By.ID, "source")
+    source.send_keys("ein mann läuft")
+    browser.find_element(By.ID, "translate").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#heatmap svg rect"))
+    out = browser.find_element(By.ID, "translation").text
+    cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap svg rect")
+    assert out and len(cells) == 3 * (len(out.split()) + 1)  # source x (output + <eos>)
+    browser.save_screenshot(str(shots / "translate.png"))
     print(f"screenshots: {shots}")
     assert all((shots / n).stat().st_size > 1000 for n in
-               ("generate.png", "forecast.png", "forecast-phone.png"))
+               ("generate.png", "forecast.png", "forecast-phone.png", "classify.png",
+                "translate.png"))
     Path(shots / "README").write_text("rnnkit serve page screenshots\n")
