@@ -203,3 +203,18 @@ def test_single_process_is_untouched_and_checks_the_option():
                        distributed=True, progress=False)
     finally:
         os.environ.update(env)
+
+
+def test_shares_take_strided_rows_of_each_global_batch_with_stand_ins():
+    sampler = [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10]]
+    shares = [distributed._ShareSampler(sampler, r, 3, stand_in=True) for r in range(3)]
+    got = [(list(s), list(s.counts)) for s in shares]
+    assert got == [([[0, 3], [5, 8], [10]], [2, 2, 1]),
+                   ([[1, 4], [6, 9], [10]], [2, 2, 0]),  # [10] is a stand-in of weight 0
+                   ([[2], [7], [10]], [1, 1, 0])]
+    val = distributed._ShareSampler(sampler, 1, 3, stand_in=False)
+    assert list(val) == [[1, 4], [6, 9]]  # validation skips an empty share
+    streams = StreamBatches(torch.arange(41), batch_size=4, seq_len=5)
+    rows = [[x[:, 0].tolist() for x, _ in distributed._RowShare(streams, r, 2, True)]
+            for r in range(2)]
+    assert rows == [[[0, 20], [5, 25]], [[10, 30], [15, 35]]]  # the same streams each chunk

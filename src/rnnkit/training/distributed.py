@@ -108,7 +108,13 @@ def start(distributed, device: torch.device):
 
 
 def _init_group(device: torch.device) -> None:
-    seconds = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    text = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"fit: {TIMEOUT_ENV} must be a positive number of seconds, got {text!r}")
     backend = "nccl" if device.type == "cuda" else "gloo"
     kwargs = {"device_id": device} if backend == "nccl" else {}
     try:
