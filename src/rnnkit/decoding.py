@@ -1,13 +1,9 @@
 """Decoding a ``Seq2Seq``: greedy and batched beam search, translating text, BLEU, exact match.
 
-``batch_beam_search`` is ``rnnkit.generate.beam_search`` run on B sources at once: the same
-step-function contract ``step(tokens (R,), state) -> (log_probs (R, V), state)``, the same
-``Hypothesis`` results and ranking (``sum log p / length ** length_penalty``, ``<eos>``
-counted in the length), the same stopping rule, applied to each source separately — so each
-source's result equals what ``beam_search`` returns for it alone. The R rows of the state hold
-the live hypotheses of every unfinished source, one after another; after each step the state
-is reordered to the surviving hypotheses' parents (``reorder``), and finished sources drop out
-of the batch. Width 1 is greedy decoding.
+Beam search is ``rnnkit.generate.batch_beam_search`` (the one implementation; importable from
+here too), run on a batch of sources with ``model.step`` and ``model.reorder_state``: each
+source's result equals what ``beam_search`` returns for it alone. Width 1 decodes greedily
+(``greedy_decode``, the same result, faster).
 
 Translations are written as the target tokens joined by single spaces — the tokenised form of
 the training data (Multi30k's ``*.tok`` files), which is also what BLEU compares. BLEU is
@@ -17,118 +13,18 @@ usual choice for tokenised, lower-cased text), with ``"13a"`` sacrebleu re-token
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from .data.parallel import encode_sources
 from .data.tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
-from .generate import Hypothesis, reorder_state
+from .generate import Hypothesis, _check_search, batch_beam_search
 from .metrics import bleu, exact_match  # moved to rnnkit.metrics; importable here too
 
 __all__ = ["batch_beam_search", "greedy_decode", "translate_ids", "translate", "join_tokens",
            "attention_for", "bleu", "exact_match"]
-
-
-def _check_search(beam_width, max_len, n_best=1) -> None:
-    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam width must be an integer >= 1, got {beam_width!r}")
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max length must be a positive integer, got {max_len!r}")
-    if isinstance(n_best, bool) or not isinstance(n_best, int) or not 1 <= n_best <= beam_width:
-        raise ValueError(f"n-best must be an integer in [1, beam width {beam_width}], got "
-                         f"{n_best!r}")
-
-
-@torch.no_grad()
-def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tensor, *,
-                      beam_width: int = 5, max_len: int = 100, eos_id: int | None = None,
-                      length_penalty: float = 1.0, n_best: int | None = None,
-                      reorder: Callable | None = None, batch_dim: int = 1,
-                      device: torch.device | str | None = None) -> list[list[Hypothesis]]:
-    """Beam search for B sequences at once; returns, per sequence, its best hypotheses.
-
-    Args:
-        step: ``(tokens (R,) long, state) -> (log_probs (R, V), state)``.
-        state: the state before the start tokens, batch of B (row b: sequence b).
-        start_tokens: (B,) the first token of each sequence (``<bos>``).
-        beam_width: K, hypotheses kept per sequence and step.
-        max_len: new tokens at most per hypothesis.
-        eos_id: the token that ends a hypothesis (None: all run to ``max_len``).
-        length_penalty: rank by ``log p / length ** length_penalty``.
-        n_best: hypotheses returned per sequence (default: ``beam_width``), best first.
-        reorder: ``reorder(state, index) -> state`` selecting rows; default
-            ``rnnkit.generate.reorder_state`` along ``batch_dim``.
-        device: where the token tensors fed to ``step`` live (the model's device).
-    """
-    K = beam_width
-    n_best = K if n_best is None else n_best
-    _check_search(beam_width, max_len, n_best)
-    if reorder is None:
-        def reorder(s, index):
-            return reorder_state(s, index, batch_dim)
-    tokens = torch.as_tensor(start_tokens, dtype=torch.long, device=device)
-    if tokens.dim() != 1 or tokens.numel() == 0:
-        raise ValueError(f"batch_beam_search: expected start tokens of shape (B,), got "
-                         f"{tuple(tokens.shape)}")
-    B = tokens.numel()
-    seqs: list[list[list[int]]] = [[[]] for _ in range(B)]  # live hypotheses per sequence
-    scores: list[list[float]] = [[0.0] for _ in range(B)]
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
-    active = list(range(B))  # sequences still searched, in row order
-
-    def normalised(log_prob: float, length: int) -> float:
-        return log_prob / (length ** length_penalty)
-
-    for t in range(1, max_len + 1):
-        log_probs, state = step(tokens, state)  # (R, V)
-        V = log_probs.shape[-1]
-        flat = torch.tensor([s for b in active for s in scores[b]], device=log_probs.device)
-        cand_all = flat.unsqueeze(1) + log_probs.float()  # (R, V)
-        index, next_tokens, still = [], [], []
-        row = 0
-        for b in active:
-            n = len(seqs[b])
-            cand = cand_all[row:row + n].flatten()  # (n * V,)
-            top_scores, top_idx = cand.topk(min(2 * K, cand.numel()))
-            keep_parent, keep_token, keep_score = [], [], []
-            for rank, (s, i) in enumerate(zip(top_scores.tolist(), top_idx.tolist(),
-                                              strict=True)):
-                parent, token = divmod(i, V)
-                if eos_id is not None and token == eos_id:
-                    if rank < K:  # an <eos> among the K best ends its hypothesis
-                        finished[b].append(Hypothesis(seqs[b][parent], s, normalised(s, t)))
-                    continue
-                keep_parent.append(parent)
-                keep_token.append(token)
-                keep_score.append(s)
-                if len(keep_parent) == K:
-                    break
-            seqs[b] = [seqs[b][p] + [tok] for p, tok in zip(keep_parent, keep_token,
-                                                            strict=True)]
-            scores[b] = keep_score
-            done = t == max_len or not seqs[b]
-            if not done and len(finished[b]) >= K:  # can a live one still beat the K best?
-                worst_kept = sorted((h.score for h in finished[b]), reverse=True)[K - 1]
-                done = worst_kept >= normalised(max(keep_score), t)
-            if not done:
-                still.append(b)
-                index += [row + p for p in keep_parent]
-                next_tokens += keep_token
-            row += n
-        active = still
-        if not active:
-            break
-        state = reorder(state, torch.tensor(index, dtype=torch.long, device=log_probs.device))
-        tokens = torch.tensor(next_tokens, dtype=torch.long, device=device)
-    results = []
-    for b in range(B):  # the live hypotheses compete too, as in beam_search
-        hyps = finished[b] + [Hypothesis(s, sc, normalised(sc, len(s)))
-                              for s, sc in zip(seqs[b], scores[b], strict=True)]
-        hyps.sort(key=lambda h: -h.score)
-        results.append(hyps[:n_best])
-    return results
 
 
 @torch.no_grad()
