@@ -369,3 +369,28 @@ def test_cli_serves_and_sigterm_ends_open_streams(folders, tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.communicate()  # waits and closes the pipe
+
+
+def test_predict_anomaly_scores(tmp_path):
+    """An anomaly detector (trained here, tiny) scores a pasted stream."""
+    import numpy as np
+
+    from rnnkit.apps import anomaly
+
+    t = np.arange(240)
+    values = np.sin(t / 5) + 0.05 * np.cos(t / 3)
+    values[200] = 4.0  # a spike
+    csv = "time,value\n" + "".join(f"{i},{v:.5f}\n" for i, v in zip(t, values, strict=True))
+    (tmp_path / "stream.csv").write_text(csv)
+    config = anomaly.Config(data=str(tmp_path / "stream.csv"), checkpoint=str(tmp_path / "det"),
+                            window=8, hidden_size=4, epochs=1, learning_rows=100)
+    anomaly.train(config)
+    app = create_app(load_models([tmp_path / "det"]))
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        r = client.post("/v1/models/det/predict", json={"csv": csv})
+        assert r.status_code == 200, r.text
+        scores = r.json()["scores"]
+        assert len(scores["score"]) == len(t) and set(scores["flag"]) <= {0, 1}
+        assert int(np.argmax(scores["score"])) in (200, 201)  # the spike, or the step after
+        r = client.post("/v1/models/det/predict", json={"csv": "time,other\n1,2\n"})
+        assert r.status_code == 422 and "rnnkit-serve-" not in r.json()["detail"]
