@@ -195,6 +195,10 @@ def test_bad_files(tmp_path, capsys):
     k = _randomise(keras.Sequential([keras.Input((3, 1)), layers.LSTM(4), layers.Dense(1)]))
     k.save(tmp_path / "good.keras")
     data = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "file").write_text("x")
+    assert main(["import-keras", str(tmp_path / "good.keras"), "--checkpoint",
+                 str(tmp_path / "file" / "ckpt")]) == 2  # unwritable checkpoint folder
+    assert "is not a folder" in capsys.readouterr().err
     (tmp_path / "text.keras").write_text("not a model")
     assert "neither a .keras (zip) nor an HDF5" in _bad(capsys, tmp_path / "text.keras",
                                                        tmp_path)

@@ -4,6 +4,10 @@ The graph is traced with PyTorch's TorchScript-based exporter (``dynamo=False``)
 ``rnnkit.RNN`` layer become ONNX's own LSTM/GRU/RNN operator (``onnx_rnn.py``), so the time
 axis stays dynamic without a Loop; everything around the recurrence (embeddings, pooling,
 heads, attention, normalisation) is the model's own forward, traced.
+
+That exporter is deprecated in torch 2.13 (it still works and is pinned by the tests). When it
+goes, the same ``onnx_rnn`` idea carries over to the torch.export-based exporter: a custom op
+for the layer plus a ``custom_translation_table`` entry emitting the same ONNX operators.
 """
 
 from __future__ import annotations
