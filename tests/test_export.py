@@ -401,3 +401,13 @@ def test_predictor_and_models_left_as_they_were(tmp_path):
     model = rnnkit.SequenceRegressor(2, 4).double().train()
     rnnkit.export(model, tmp_path / "m")
     assert model.training and next(model.parameters()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("verb", ["export", "import-keras"])
+def test_help_ends_with_real_examples(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert text.rstrip().splitlines()[-1].strip().startswith(f"rnnkit {verb} ")
+    assert "examples:" in text and "--checkpoint" in text

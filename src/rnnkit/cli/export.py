@@ -12,8 +12,9 @@ from __future__ import annotations
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
-    "rnnkit export --checkpoint runs/shakespeare --format onnx --out exported/shakespeare",
     "python examples/onnx_generate.py exported/shakespeare --prompt ROMEO: --length 200",
+    "rnnkit export --checkpoint runs/etth1 --out exported/etth1 --tolerance 1e-5",
+    "rnnkit export --checkpoint runs/shakespeare --format onnx --out exported/shakespeare",
 )
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
-    "rnnkit import-keras next_number.keras --checkpoint runs/next_number",
     "rnnkit export --checkpoint runs/next_number --format onnx --out exported/next_number",
+    "rnnkit import-keras legacy_model.h5 --checkpoint runs/legacy --quiet",
+    "rnnkit import-keras next_number.keras --checkpoint runs/next_number",
 )
 
 
