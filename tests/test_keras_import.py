@@ -112,9 +112,16 @@ def test_mixed_stack_keras_and_h5(tmp_path):
         layers.Dense(2)])
     _randomise(k)
     x = np.random.default_rng(2).standard_normal((7, 5, 3)).astype(np.float32)
-    model, _ = _check(k, x, tmp_path, formats=("keras", "h5"))
+    model, want = _check(k, x, tmp_path, formats=("keras", "h5"))
     assert [s["type"] for s in model.specs] == ["rnn", "rnn", "dropout", "dense", "rnn",
                                                 "dense", "dense"]
+    # Keras -> rnnkit -> ONNX equals Keras (bidirectional, go_backwards: no step graph)
+    from rnnkit.export.onnx_export import session
+
+    out = rnnkit.export(model, tmp_path / "onnx")
+    assert not (out / "step.onnx").exists()
+    got = session(out / "model.onnx").run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
 
 
 @pytest.mark.parametrize("merge", ["sum", "mul", "ave", "concat"])
@@ -143,7 +150,12 @@ def test_functional_chain_with_mask_zero(tmp_path):
     x[1, 5:] = 0  # post-padded
     x[2, :4] = 0  # pre-padded
     x[3, 1:] = 0  # one real id
-    _check(k, x, tmp_path)
+    model, want = _check(k, x, tmp_path)
+    from rnnkit.export.onnx_export import session
+
+    out = rnnkit.export(model, tmp_path / "onnx")  # the masking exports too
+    got = session(out / "model.onnx").run(None, {"tokens": x.astype(np.int64)})[0]
+    np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL)
 
 
 # ----------------------------------------------------- a registered model: trains, exports
