@@ -394,3 +394,34 @@ def test_predict_anomaly_scores(tmp_path):
         assert int(np.argmax(scores["score"])) in (200, 201)  # the spike, or the step after
         r = client.post("/v1/models/det/predict", json={"csv": "time,other\n1,2\n"})
         assert r.status_code == 422 and "rnnkit-serve-" not in r.json()["detail"]
+
+
+def test_scheduler_streams_joining_together_match_alone():
+    """The scheduler alone: 12 streams submitted at once (prompts of equal and different
+    lengths read together, mixed settings) give each stream's tokens generated alone."""
+    import asyncio
+
+    from rnnkit.serve.scheduler import BatchScheduler, GenerationSettings
+
+    torch.manual_seed(1)
+    lm = LanguageModel(30, 16, 2, embedding_dim=6).eval()
+    cases = [([1 + i % 5, 2, 3] if i % 3 else [7] * (i + 1),
+              dict(temperature=[1.0, 0.7, 0.0, 1.5][i % 4], top_k=[None, 4][i % 2],
+                   top_p=[None, 0.85, None][i % 3], seed=None if i % 4 == 2 else i))
+             for i in range(12)]
+
+    async def run():
+        scheduler = BatchScheduler(lm, max_streams=16)
+        handles = [scheduler.submit(p, GenerationSettings(max_tokens=20 + i, **o))
+                   for i, (p, o) in enumerate(cases)]
+        out = []
+        for h in handles:
+            tokens = []
+            while (event := await h.events.get())[0] is not None:
+                tokens.append(event[0])
+            out.append(tokens)
+        await scheduler.aclose()
+        return out
+
+    for i, ((prompt, options), tokens) in enumerate(zip(cases, asyncio.run(run()), strict=True)):
+        assert tokens == generate(lm, prompt, 20 + i, **options), i

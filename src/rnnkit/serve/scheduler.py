@@ -2,9 +2,10 @@
 
 A recurrent model's state has the same small size for every stream however long it has run,
 so all the streams of one model can advance together: one ``model(tokens (B, 1), state)``
-call per tick for B streams. A new stream joins at the next tick (its prompt is read alone,
-in one call, exactly as ``rnnkit.generate.stream`` reads it); a finished, cancelled or
-timed-out stream leaves at the next tick and its rows of the batched state are dropped then.
+call per tick for B streams. A new stream joins at the next tick (its prompt read in one
+call, as ``rnnkit.generate.stream`` reads it, together with the other new prompts of the same
+length); a finished, cancelled or timed-out stream leaves at the next tick and its rows of the
+batched state are dropped then.
 
 Each stream's tokens are the ones ``rnnkit.generate.stream(model, prompt, seed=...)`` would
 give alone: the logits of its row go through the same temperature, top-k and top-p
@@ -171,16 +172,18 @@ class _Batch:
             else:
                 keep.append(i)
         self.keep(keep)
-        for s in joining:  # the prompt alone, in one call, as generate.stream reads it
+        groups: dict[int, list[StreamHandle]] = {}
+        for s in joining:
             if s.stop_reason(now):
                 s.finish_reason = s.stop
                 out.append((s, None))
                 continue
             if s.settings.seed is not None:
                 s.generator = torch.Generator().manual_seed(s.settings.seed)
-            ids = torch.tensor([s.prompt], dtype=torch.long)
-            logits, state = self.model(ids)
-            self.streams.append(s)
+            groups.setdefault(len(s.prompt), []).append(s)
+        for group in groups.values():  # prompts of one length: read together, in one call
+            logits, state = self.model(torch.tensor([s.prompt for s in group], dtype=torch.long))
+            self.streams += group
             self.sampler = None
             self.state = state if self.state is None else tree_map(
                 lambda a, b: torch.cat([a, b], 1), self.state, state)
