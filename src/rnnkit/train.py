@@ -313,7 +313,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         history.rows.append(row)
         history.grad_norms.extend(norms)
         loss_now = row["val_loss"] if val is not None else row["train_loss"]
-        value = _monitored(monitor, monitor_name, row, model, loss_now)
+        value = run.agree(_monitored(monitor, monitor_name, row, model, loss_now))  # rank 0's
         key = value if mode == "min" else -value  # lower is better
         key = math.inf if math.isnan(key) else key  # NaN never counts as an improvement
         if isinstance(sched, ReduceLROnPlateau):

@@ -181,6 +181,10 @@ class Local:
     def any(self, flag: bool) -> bool:
         return bool(flag)
 
+    def agree(self, value: float) -> float:
+        """Rank 0's ``value`` on every rank (e.g. a monitored number computed per rank)."""
+        return value
+
     def finish(self) -> None:
         pass
 
@@ -279,6 +283,11 @@ class Parallel(Local):
         t = torch.tensor([1.0 if flag else 0.0], device=self.cdev)
         self._collective("a stop decision", dist.all_reduce, t, dist.ReduceOp.MAX)
         return bool(t.item())
+
+    def agree(self, value):
+        t = torch.tensor([value], dtype=torch.float64, device=self.cdev)
+        self._collective("a shared decision", dist.broadcast, t, 0)
+        return t.item()
 
     def finish(self):
         self.any(False)  # a barrier: rank 0's last checkpoint is written when fit returns
