@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -50,10 +50,10 @@ def nab_root() -> Path:
 
 def default_config(args) -> anomaly.Config:
     return anomaly.Config(
-        detector=args.detector, cell=args.cell, hidden_size=args.hidden_size,
+        detector=args.detector, calendar=args.calendar, cell=args.cell, hidden_size=args.hidden_size,
         epochs=args.epochs, lr=args.lr, chunk=args.chunk, learning_fraction=0.15,
         learning_rows=750, update_every=args.update_every, update_epochs=args.update_epochs,
-        short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
+        score_scale=args.score_scale, short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
         holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_column="timestamp",
         value_columns=["value"], seed=args.seed)
@@ -93,9 +93,10 @@ def write_results(name: str, result: pd.DataFrame, windows: dict, out: Path) -> 
 
 def quick_score(root: Path, results: dict[str, pd.DataFrame], windows: dict) -> dict:
     """NAB's sweeper in-process over ``results`` (optimised threshold per profile)."""
-    sys.path.insert(0, str(root))
-    sys.dont_write_bytecode = True
-    from nab.sweeper import Sweeper
+    spec = importlib.util.spec_from_file_location("nab_sweeper", root / "nab" / "sweeper.py")
+    sweeper_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweeper_module)  # NAB's own scoring arithmetic
+    Sweeper = sweeper_module.Sweeper
 
     out = {}
     for profile, (tp, fp, fn) in PROFILES.items():
@@ -137,6 +138,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="/tmp/nab-rnnkit", help="results folder")
     p.add_argument("--files", default="*", help="glob over folder/file.csv (default: all 58)")
     p.add_argument("--detector", default="forecast")
+    p.add_argument("--calendar", action="store_true", help="time of day/week as inputs")
     p.add_argument("--cell", default="lstm")
     p.add_argument("--hidden-size", type=int, default=16)
     p.add_argument("--epochs", type=int, default=30)
@@ -144,6 +146,7 @@ def main(argv=None) -> None:
     p.add_argument("--chunk", type=int, default=32)
     p.add_argument("--update-every", type=int, default=None)
     p.add_argument("--update-epochs", type=int, default=3)
+    p.add_argument("--score-scale", default="log")
     p.add_argument("--short-window", type=int, default=10)
     p.add_argument("--long-window", type=int, default=8640)
     p.add_argument("--min-std", type=float, default=0.05)

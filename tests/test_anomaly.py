@@ -32,7 +32,7 @@ def stream_frame():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, stream_frame):
     tmp = tmp_path_factory.mktemp("anomaly")
-    config = _config(tmp, holdoff=5)
+    config = _config(tmp, holdoff=5, threshold=0.99)
     anomaly.train(config, data=stream_frame)
     return config.checkpoint
 

@@ -33,6 +33,7 @@ class _Standardised(nn.Module):
     """Per-feature ``mean``/``std`` buffers and the configuration every detector keeps."""
 
     def _init_scaler(self, input_size: int) -> None:
+        self.input_size = input_size
         self.register_buffer("mean", torch.zeros(input_size))
         self.register_buffer("std", torch.ones(input_size))
 
@@ -44,7 +45,8 @@ class _Standardised(nn.Module):
         self.std.copy_(torch.where(std > 1e-12, std, torch.ones_like(std)))
 
     def standardise(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        """The standardised values (..., F) of ``x`` (..., F + covariates)."""
+        return (x[..., :self.input_size] - self.mean) / self.std
 
 
 @register_model
@@ -52,15 +54,17 @@ class StreamForecaster(_Standardised):
     """Predicts the next reading of a stream from the recurrent state: (B, T, F) → (B, T, F).
 
     Args:
-        input_size: F, values per reading.
+        input_size: F, values per reading (forecast).
         hidden_size: H.
         cell: "lstm" | "gru" | "rnn" (unidirectional: it streams).
         num_layers, dropout: the RNN's.
+        covariates: C known inputs per reading that are not forecast (e.g. time of day),
+            appended to each reading after its F values.
 
     Shapes:
-        x: (B, T, F) raw readings; returns (pred (B, T, F), state) where ``pred[:, t]`` is the
-        standardised forecast of reading t + 1. ``step(x_t (B, F), state)`` is one step of
-        the same computation (O(1) per reading).
+        x: (B, T, F + C) raw readings; returns (pred (B, T, F), state) where ``pred[:, t]``
+        is the standardised forecast of reading t + 1. ``step(x_t (B, F + C), state)`` is one
+        step of the same computation (O(1) per reading).
 
     Example:
         >>> model = StreamForecaster(2, 16)
@@ -70,25 +74,29 @@ class StreamForecaster(_Standardised):
     """
 
     def __init__(self, input_size: int, hidden_size: int = 32, *, cell: str = "lstm",
-                 num_layers: int = 1, dropout: float = 0.0):
+                 num_layers: int = 1, dropout: float = 0.0, covariates: int = 0):
         super().__init__()
         self.config = dict(input_size=input_size, hidden_size=hidden_size, cell=cell,
-                           num_layers=num_layers, dropout=dropout)
-        self.input_size = input_size
-        self.rnn = RNN(cell, input_size, hidden_size, num_layers, dropout=dropout)
+                           num_layers=num_layers, dropout=dropout, covariates=covariates)
+        self.covariates = covariates
+        self.rnn = RNN(cell, input_size + covariates, hidden_size, num_layers, dropout=dropout)
         self.head = nn.Linear(hidden_size, input_size)
         self._init_scaler(input_size)
 
-    def forward(self, x: Tensor, state=None):
-        check_x("StreamForecaster", x, self.input_size)
+    def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
         z = self.standardise(x)
-        outputs, state = self.rnn(z, state)  # (B, T, H)
+        return z, (torch.cat([z, x[..., self.input_size:]], -1) if self.covariates else z)
+
+    def forward(self, x: Tensor, state=None):
+        check_x("StreamForecaster", x, self.input_size + self.covariates)
+        z, inputs = self._inputs(x)
+        outputs, state = self.rnn(inputs, state)  # (B, T, H)
         return z + self.head(outputs), state  # (B, T, F)
 
     def step(self, x_t: Tensor, state=None):
-        """One reading (B, F) → (forecast of the next one (B, F), new state)."""
-        z = self.standardise(x_t)
-        y, state = self.rnn.step(z, state)
+        """One reading (B, F + C) → (forecast of the next one (B, F), new state)."""
+        z, inputs = self._inputs(x_t)
+        y, state = self.rnn.step(inputs, state)
         return z + self.head(y), state
 
 
@@ -117,7 +125,6 @@ class SequenceAutoencoder(_Standardised):
         super().__init__()
         self.config = dict(input_size=input_size, hidden_size=hidden_size, cell=cell,
                            num_layers=num_layers, dropout=dropout)
-        self.input_size = input_size
         self.encoder = RNN(cell, input_size, hidden_size, num_layers, dropout=dropout)
         self.decoder = RNN(cell, hidden_size, hidden_size, num_layers, dropout=dropout)
         self.head = nn.Linear(hidden_size, input_size)

@@ -16,7 +16,7 @@ from ...runtime import seed_everything
 from ...train import History
 from ..base import TASK_KEY, Predictor
 from .config import Config
-from .data import read_sequences, read_stream
+from .data import calendar_features, read_sequences, read_stream
 from .plot import plot_scores
 from .detector import (
     StreamScorer,
@@ -63,16 +63,16 @@ def train(config: Config, data=None) -> History:
     if config.layout == "stream":
         stream = read_stream(source, config, min_rows=config.window)
         n = learning_rows(len(stream), config)
-        values = stream.values[:n]
+        values, inputs = stream.values[:n], stream.inputs[:n]
         if n < max(config.window, 3):
             raise ValueError(f"the learning period of {stream.source} has {n} readings "
                              f"({config.learning_fraction:g} of {len(stream)}), shorter than "
                              f"the window ({config.window}); give a longer stream")
         _check_constant(values, stream.columns, stream.source, config, "the learning period")
-        model = build_model(config, values.shape[1])
+        model = build_model(config, values.shape[1], inputs.shape[1] - values.shape[1])
         model.set_scaler(values.mean(0), values.std(0))
-        history = fit_stream(model, values, config, epochs=config.epochs, seed=config.seed)
-        err = stream_errors(model, values, config.window)[1:]
+        history = fit_stream(model, inputs, config, epochs=config.epochs, seed=config.seed)
+        err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
         meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
                 "threshold": STREAM_THRESHOLD if config.threshold is None
@@ -117,7 +117,7 @@ class AnomalyPredictor(Predictor):
     """A trained detector.
 
     Stream checkpoints: ``predict(csv_or_frame, online=False) -> DataFrame`` with the time
-    column, the value columns, ``score`` (normalised error), ``likelihood`` and ``flag``
+    column, the value columns, ``score`` (log of 1 + the normalised error), ``likelihood`` and ``flag``
     (+ ``label`` when the data has one); ``stream(readings)`` yields ``(score, likelihood,
     flag)`` one reading at a time, carrying the recurrent state (the same numbers as
     ``predict``). Sequence checkpoints: ``predict`` returns one row per sequence (``line``,
@@ -153,15 +153,23 @@ class AnomalyPredictor(Predictor):
             raise ValueError(f"anomaly {what}: this checkpoint scores sequences, not streams")
 
     def stream(self, readings: Iterable) -> Iterator[tuple[float, float, bool]]:
-        """``(score, likelihood, flag)`` per reading (a number, or F numbers), in order."""
+        """``(score, likelihood, flag)`` per reading (a number, or F numbers; with
+        ``calendar``, a pair (timestamp, number(s))), in order."""
         self._stream_only("stream")
         scorer, F = self.scorer(), len(self.meta["columns"])
         for i, reading in enumerate(readings):
+            cov = None
+            if self.config.calendar:
+                if not isinstance(reading, (tuple, list)) or len(reading) != 2:
+                    raise ValueError(f"anomaly stream: reading {i + 1} is {reading!r}; this "
+                                     "model uses the calendar: pass (timestamp, value(s))")
+                cov = calendar_features([reading[0]], f"reading {i + 1}")[0]
+                reading = reading[1]
             value = np.asarray(reading, dtype=np.float64).reshape(-1)
             if value.shape != (F,) or not np.isfinite(value).all():
                 raise ValueError(f"anomaly stream: reading {i + 1} is {reading!r}; expected "
                                  f"{F} finite number(s)")
-            yield scorer.step(value)
+            yield scorer.step(value if cov is None else np.concatenate([value, cov]))
 
     def predict(self, data, *, online: bool = False) -> pd.DataFrame:
         """Scores of a stream CSV/DataFrame (or sequences); see the class docstring.
@@ -170,8 +178,8 @@ class AnomalyPredictor(Predictor):
             return self._predict_sequences(data)
         stream = self._read(data)
         scorer = self.scorer()
-        rows = ([scorer.step(v) for v in stream.values] if online
-                else scorer.run(stream.values))
+        rows = ([scorer.step(v) for v in stream.inputs] if online
+                else scorer.run(stream.inputs))
         out = pd.DataFrame({stream.time_column: stream.times})
         for j, c in enumerate(stream.columns):
             out[c] = stream.values[:, j]

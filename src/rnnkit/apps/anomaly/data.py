@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Stream", "Sequences", "read_stream", "read_sequences", "lines_text"]
+__all__ = ["Stream", "Sequences", "read_stream", "read_sequences", "lines_text",
+           "calendar_features"]
 
 log = logging.getLogger("rnnkit.anomaly")
 
@@ -39,9 +40,29 @@ class Stream:
     lines: np.ndarray | None = None  # (N,) file line of each row
     source: str = ""
     filled: list[int] = field(default_factory=list)  # lines whose NaN readings were filled
+    covariates: np.ndarray | None = None  # (N, C) known inputs (calendar), or None
 
     def __len__(self) -> int:
         return len(self.values)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """What the model reads per reading: the values, then the covariates (N, F + C)."""
+        return self.values if self.covariates is None else np.hstack([self.values,
+                                                                      self.covariates])
+
+
+def calendar_features(times, source: str = "the data") -> np.ndarray:
+    """(N, 4): sin/cos of the time of day and of the day of the week of each timestamp."""
+    parsed = pd.to_datetime(pd.Series(times), errors="coerce", format="mixed")
+    if parsed.isna().any():
+        i = int(np.argmax(parsed.isna().to_numpy()))
+        raise ValueError(f"calendar features need dates; {source} has "
+                         f"{pd.Series(times).iloc[i]!r} at row {i + 1}")
+    day = (parsed.dt.hour * 3600 + parsed.dt.minute * 60 + parsed.dt.second).to_numpy() / 86400
+    week = (parsed.dt.dayofweek.to_numpy() + day) / 7
+    angles = 2 * np.pi * np.stack([day, week], 1)  # (N, 2)
+    return np.concatenate([np.sin(angles), np.cos(angles)], 1)
 
 
 @dataclass
@@ -194,8 +215,10 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
             raise ValueError(f"label column {label_col!r} holds {frame[label_col].iloc[i]!r} "
                              f"at line {lines[i]} of {name}; expected 0 or 1")
         y = lab.astype(np.int64)
-    return Stream(values=values, columns=value_cols, times=frame[time_col].to_numpy(),
-                  time_column=time_col, labels=y, lines=lines, source=name, filled=filled)
+    times = frame[time_col].to_numpy()
+    cov = calendar_features(times, name) if getattr(config, "calendar", False) else None
+    return Stream(values=values, columns=value_cols, times=times, time_column=time_col,
+                  labels=y, lines=lines, source=name, filled=filled, covariates=cov)
 
 
 def read_sequences(source, config, *, length: int | None = None) -> Sequences:

@@ -10,6 +10,7 @@ the stream at the same positions, so both modes see the same weights at every re
 from __future__ import annotations
 
 import copy
+import math
 from collections import deque
 
 import numpy as np
@@ -24,9 +25,12 @@ __all__ = ["build_model", "fit_stream", "fit_sequences", "stream_errors", "Strea
            "sequence_scores"]
 
 
-def build_model(config, input_size: int):
-    cls = StreamForecaster if config.detector == "forecast" else SequenceAutoencoder
-    return cls(input_size, config.hidden_size, cell=config.cell, num_layers=config.num_layers)
+def build_model(config, input_size: int, covariates: int = 0):
+    if config.detector == "forecast":
+        return StreamForecaster(input_size, config.hidden_size, cell=config.cell,
+                                num_layers=config.num_layers, covariates=covariates)
+    return SequenceAutoencoder(input_size, config.hidden_size, cell=config.cell,
+                               num_layers=config.num_layers)
 
 
 def _tensor(x) -> torch.Tensor:
@@ -40,13 +44,13 @@ def _windows(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int):
-    """Train the stream model on ``values`` (N, F) (its scaler must already be set)."""
+    """Train the stream model on ``values`` (N, F + C) (its scaler must already be set)."""
     if isinstance(model, StreamForecaster):
         n = len(values) - 1  # readings with a next one to predict
         B = max(1, min(8, n // (4 * config.chunk)))  # parallel contiguous pieces of the stream
         seg = n // B
         z = model.standardise(_tensor(values)).numpy()
-        X = np.stack([values[i * seg:(i + 1) * seg] for i in range(B)])  # (B, seg, F)
+        X = np.stack([values[i * seg:(i + 1) * seg] for i in range(B)])  # (B, seg, F + C)
         Y = np.stack([z[i * seg + 1:(i + 1) * seg + 1] for i in range(B)])
         history = fit(model, (X.astype(np.float32), Y.astype(np.float32)), epochs=epochs, batch_size=B,
             tbptt=config.chunk, lr=config.lr, seed=seed, device=config.device,
@@ -131,7 +135,7 @@ class ErrorStream:
         past = np.asarray(self.past).reshape(-1, values.shape[1])
         full = np.concatenate([past, values])
         self.past.extend(values)
-        err = np.zeros_like(values, dtype=np.float64)
+        err = np.zeros((len(values), self.model.input_size))
         if len(full) >= self.window:
             win = _tensor(_windows(full, self.window))  # the window ending at each reading
             e = (self.model(win) - self.model.standardise(win)).abs().mean(1)  # (M, F)
@@ -164,6 +168,8 @@ class StreamScorer:
     # ------------------------------------------------------------------ post-processing
     def _row(self, value: np.ndarray, err: np.ndarray) -> tuple[float, float, bool]:
         score = float(np.mean(err / self.scale))
+        if self.config.score_scale == "log":
+            score = math.log1p(score)
         lik = self.likelihood.update(score)
         margin = self.config.extreme_margin
         if margin is not None and self.low is not None:
@@ -185,16 +191,16 @@ class StreamScorer:
                        seed=self.config.seed + self.t)
 
     def step(self, value) -> tuple[float, float, bool]:
-        """Score one reading (F,): (raw score, likelihood, flag). O(1) per reading."""
+        """Score one reading (F + C,): (raw score, likelihood, flag). O(1) per reading."""
         value = np.asarray(value, dtype=np.float64).reshape(-1)
         self._maybe_update()
         err = self.errors.errors(value[None])[0]
         self.recent.append(value)
         self.t += 1
-        return self._row(value, err)
+        return self._row(value[:len(self.scale)], err)
 
     def run(self, values: np.ndarray) -> list[tuple[float, float, bool]]:
-        """Score readings (n, F) in batches cut at the update positions; same as ``step``."""
+        """Score readings (n, F + C) in batches cut at the update positions; as ``step``."""
         values = np.asarray(values, dtype=np.float64)
         rows, i, every = [], 0, self.config.update_every
         while i < len(values):
@@ -203,7 +209,7 @@ class StreamScorer:
             err = self.errors.errors(values[i:j])
             for k in range(i, j):
                 self.recent.append(values[k])
-                rows.append(self._row(values[k], err[k - i]))
+                rows.append(self._row(values[k, :len(self.scale)], err[k - i]))
             self.t += j - i
             i = j
         return rows
