@@ -141,7 +141,9 @@ def main() -> None:
             r = measure(args, world)
             base = base or r["throughput"]
             unit = "chars" if name == "shakespeare" else "windows"
-            print(f"| {name} | {label} | {r['seconds']:.2f} | {r['throughput']:,.0f} {unit} | "
+            rate = r["throughput"]
+            rate = f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
+            print(f"| {name} | {label} | {r['seconds']:.2f} | {rate} {unit} | "
                   f"{r['throughput'] / base:.2f}x | {r['loss']:.4f} | {r['cpu']:.1f} |",
                   flush=True)
 
