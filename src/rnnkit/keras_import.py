@@ -213,8 +213,7 @@ def _rnn_spec(layer: dict, name: str, problems: list[str]) -> dict | None:
 def _layer_spec(layer: dict, problems: list[str]) -> dict | None:
     """The KerasSequential spec of one Keras layer (input sizes filled in later)."""
     cls, cfg = layer["class_name"], layer.get("config", {})
-    name = f"{cfg.get('name', '?')} ({cls})" if cls not in ("Bidirectional",) else \
-        f"{cfg.get('name', '?')} (Bidirectional)"
+    name = f"{cfg.get('name', '?')} ({cls})"
     if cls == "Embedding":
         return {"type": "embedding", "input_dim": int(cfg["input_dim"]),
                 "output_dim": int(cfg["output_dim"]), "mask_zero": bool(cfg.get("mask_zero"))}
