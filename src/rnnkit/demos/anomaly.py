@@ -71,7 +71,7 @@ def run(out_dir: Path, seed: int = 0, quiet: bool = False) -> None:
     stream = sensor_stream(seed=seed)
     stream.to_csv(out / "sensor.csv", index=False)
     config = anomaly.Config(data=str(out / "sensor.csv"), checkpoint=str(out / "sensor-model"),
-                            hidden_size=16, epochs=30, holdoff=50, seed=seed)
+                            hidden_size=16, epochs=30, holdoff=50, threshold=0.9995, seed=seed)
     anomaly.train(config)
     predictor = anomaly.load(config.checkpoint)
     scores = predictor.score_file(config.data, out=out / "sensor_scores.csv",
