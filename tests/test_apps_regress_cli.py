@@ -163,7 +163,7 @@ def test_train_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, caps
 
 def test_predict_bad_input_exits_2(tmp_path, series, capsys):
     assert main(["predict", "--checkpoint", str(tmp_path / "none"), "--csv", str(series)]) == 2
-    assert capsys.readouterr().err.startswith("rnnkit predict: error: rnnkit.load: no "
+    assert capsys.readouterr().err.startswith("rnnkit predict: error: no "
                                               "checkpoint at ")
     ckpt = tmp_path / "run"
     main(["train", "--csv", str(series), "--target", "value", "--window", "3", "--features",

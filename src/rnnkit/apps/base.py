@@ -25,7 +25,7 @@ from typing import Any
 from ..checkpoint import CheckpointError, load_extras
 
 __all__ = ["Predictor", "register_app", "registered_apps", "open", "task_of", "TASK_KEY",
-           "APP_MODULES"]
+           "APP_MODULES", "load_checkpoint"]
 
 TASK_KEY = "task"  # extras[TASK_KEY] names the application that wrote a checkpoint
 
@@ -84,6 +84,29 @@ class Predictor:
         n_params = sum(p.numel() for p in self.model.parameters())
         return {"task": self.task, "model_class": type(self.model).__name__,
                 "parameters": n_params, "streams": self.can_stream, "config": config}
+
+
+def load_checkpoint(path: str | os.PathLike, model_class: type, device: str = "cpu", *,
+                    app: str, accepts: Callable[[dict], bool] = lambda extras: True,
+                    refused: str = ""):
+    """``(model in eval mode, extras)`` of the checkpoint folder ``path`` written by ``rnnkit
+    APP train``; ``ValueError`` when it is missing, its extras fail ``accepts`` (the message:
+    ``refused``) or its model is not a ``model_class``."""
+    from ..checkpoint import load
+    from ..runtime import resolve_device
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"no checkpoint at {str(path)!r} (train one with rnnkit {app} train)")
+    extras = load_extras(path)
+    if not accepts(extras):
+        raise ValueError(f"checkpoint {str(path)!r} {refused or 'was not written by rnnkit '}"
+                         + ("" if refused else f"{app} train"))
+    model = load(path, device=str(resolve_device(device)))
+    if not isinstance(model, model_class):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
+                         f"{model_class.__name__}")
+    return model.eval(), extras
 
 
 def register_app(task: str, loader: Callable[..., Predictor]) -> None:

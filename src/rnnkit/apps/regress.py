@@ -33,7 +33,7 @@ from ..models.regressor import SequenceRegressor
 from ..runtime import evaluating, resolve_device, seed_everything
 from ..train import History, fit, predict
 from ..validate import positive_float, positive_int
-from .base import Predictor, register_app
+from .base import Predictor, load_checkpoint, register_app
 
 __all__ = ["TASK", "Config", "train", "load", "RegressPredictor", "read_samples",
            "predictions_csv"]
@@ -252,12 +252,10 @@ def predictions_csv(rows, pred, actual, target: str) -> str:
 
 def load(path: str | Path, device: str = "cpu") -> RegressPredictor:
     """The ``RegressPredictor`` of a regression checkpoint (0.1.0 ``rnnkit train`` ones too)."""
-    extras = checkpoint.load_extras(path)
-    if not {"mode", "target", "features"} <= set(extras):
-        raise ValueError(f"{path} was not written by rnnkit regress train (its extras lack "
-                         "mode/target/features)")
-    model = checkpoint.load(path, device=str(resolve_device(device)))
-    model.eval()
+    model, extras = load_checkpoint(
+        path, SequenceRegressor, device, app="regress",
+        accepts=lambda e: {"mode", "target", "features"} <= set(e),
+        refused="was not written by rnnkit regress train (its extras lack mode/target/features)")
     stored = extras.get("regress") or {"target": extras["target"],
                                        "window": extras.get("window"),
                                        "features": extras["features"]}

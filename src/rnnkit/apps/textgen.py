@@ -41,7 +41,7 @@ from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, Clock, LRByProgress, done_so_far, lr_factor
 from ..training.options import make_optimizer as build_optimizer
 from ..validate import non_negative_int, positive_float, positive_int
-from .base import Predictor, register_app
+from .base import Predictor, load_checkpoint, register_app
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
            "stream_loss", "block_loss", "sample_text", "lr_factor", "LRByProgress", "Clock",
@@ -424,18 +424,9 @@ class TextGenPredictor(Predictor):
 
 def load(path: str | Path, device: str = "cpu") -> TextGenPredictor:
     """The ``TextGenPredictor`` of a textgen checkpoint (0.1.0 ones included)."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no checkpoint at {str(path)!r} (train one with rnnkit textgen train)")
-    extras = checkpoint.load_extras(path)
-    if "tokenizer" not in extras:
-        raise ValueError(f"checkpoint {str(path)!r} holds no tokenizer; is it a textgen "
-                         "checkpoint?")
-    model = checkpoint.load(path, device=str(resolve_device(device)))
-    if not isinstance(model, LanguageModel):
-        raise ValueError(f"checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
-                         "LanguageModel")
-    model.eval()
+    model, extras = load_checkpoint(path, LanguageModel, device, app="textgen",
+                                    accepts=lambda e: "tokenizer" in e,
+                                    refused="holds no tokenizer; is it a textgen checkpoint?")
     config = Config.from_dict(extras.get("textgen", {}))
     return TextGenPredictor(model, config, tokenizer_from_dict(extras["tokenizer"]), path)
 

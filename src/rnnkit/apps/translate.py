@@ -42,7 +42,7 @@ from ..runtime import resolve_device, seed_everything
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import positive_float, positive_int
-from .base import Predictor, register_app
+from .base import Predictor, load_checkpoint, register_app
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
            "build_tokenizers", "build_model"]
@@ -290,19 +290,10 @@ class TranslatePredictor(Predictor):
 
 def load(path: str | Path, device: str = "cpu") -> TranslatePredictor:
     """The ``TranslatePredictor`` of a translation checkpoint (0.1.0 ones included)."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"no checkpoint at {str(path)!r} (train one with rnnkit translate "
-                         "train)")
-    extras = checkpoint.load_extras(path)
-    if extras.get("task") != TASK or "src_tokenizer" not in extras:
-        raise ValueError(f"checkpoint {str(path)!r} is not a translation model (written by "
-                         "rnnkit translate train)")
-    model = checkpoint.load(path, device=str(resolve_device(device)))
-    if not isinstance(model, Seq2Seq):
-        raise ValueError(f"checkpoint {str(path)!r} holds a {type(model).__name__}, not a "
-                         "Seq2Seq")
-    model.eval()
+    model, extras = load_checkpoint(
+        path, Seq2Seq, device, app="translate",
+        accepts=lambda e: e.get("task") == TASK and "src_tokenizer" in e,
+        refused="is not a translation model (written by rnnkit translate train)")
     return TranslatePredictor(model, Config.from_dict(extras.get("translation", {})),
                               tokenizer_from_dict(extras["src_tokenizer"]),
                               tokenizer_from_dict(extras["tgt_tokenizer"]), path)

@@ -27,6 +27,19 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                                  "only large models on idle cores)")
 
 
+def add_training_flags(parser: argparse.ArgumentParser, config_cls: type,
+                       checkpoint_help: str = "folder for the model (created)") -> None:
+    """What every training action takes: ``--checkpoint DIR``, ``--resume``, one flag per
+    field of the application's ``Config`` (``rnnkit.cli.config_flags``) and the common ones."""
+    from .config_flags import add_config_flags
+
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help=checkpoint_help)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run stored in --checkpoint (after a kill)")
+    add_config_flags(parser, config_cls, group="model and training")
+    add_common(parser)
+
+
 def _threads(text: str) -> int:
     try:
         n = int(text)

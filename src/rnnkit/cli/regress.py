@@ -11,8 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from .common import add_common, examples, new_parser, no_action, out_file
-from .config_flags import add_config_flags, config_from_args
+from .common import (
+    add_common,
+    add_training_flags,
+    examples,
+    new_parser,
+    no_action,
+    out_file,
+)
+from .config_flags import config_from_args
 
 TRAIN_EXAMPLES = (
     "rnnkit regress train --csv series.csv --target value --window 3 --checkpoint runs/next",
@@ -49,12 +56,7 @@ def add_train(subparsers, name: str, lines) -> None:
                    epilog=examples(*lines),
                    description="Windows of a series, or rows of features, in; one value out.")
     p.add_argument("--csv", required=True, help="the CSV file (header row, numeric columns)")
-    p.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="folder to write the model into")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run stored in --checkpoint (after a kill)")
-    add_config_flags(p, Config, group="model and training")
-    add_common(p)
+    add_training_flags(p, Config, "folder to write the model into")
     p.set_defaults(run=run_train)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_common, examples, new_parser, no_action
-from .config_flags import add_config_flags, config_from_args
+from .common import add_common, add_training_flags, examples, new_parser, no_action
+from .config_flags import config_from_args
 
 EXAMPLES = (
     "rnnkit textgen train --text ../shared/data/tinyshakespeare/input.txt --minutes 5 "
@@ -21,6 +21,8 @@ EXAMPLES = (
     'rnnkit textgen sample --checkpoint runs/notes --prompt "recurrent networks" --beam 5',
     "rnnkit textgen evaluate --checkpoint runs/shakespeare --text held-out.txt",
 )
+
+BEST_HELP = "folder for the best model (created; overwritten when it improves)"
 
 
 def register(subparsers) -> None:
@@ -49,12 +51,7 @@ def _register_train(actions) -> None:
     t.add_argument("--text", required=True, metavar="FILE", help="the training text file")
     t.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the text file's encoding (default utf-8; e.g. latin-1, cp1252)")
-    t.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="folder for the best model (created; overwritten when it improves)")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run stored in --checkpoint (after a kill)")
-    add_config_flags(t, Config, group="model and training")
-    add_common(t)
+    add_training_flags(t, Config, BEST_HELP)
     t.set_defaults(run=run_train)
 
 

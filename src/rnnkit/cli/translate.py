@@ -11,8 +11,16 @@ import argparse
 import sys
 import time
 
-from .common import add_common, examples, new_parser, no_action, out_file, write_lines
-from .config_flags import add_config_flags, config_from_args
+from .common import (
+    add_common,
+    add_training_flags,
+    examples,
+    new_parser,
+    no_action,
+    out_file,
+    write_lines,
+)
+from .config_flags import config_from_args
 
 EXAMPLES = examples(
     "D=../shared/data/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
@@ -24,6 +32,8 @@ EXAMPLES = examples(
     "rnnkit translate evaluate --checkpoint runs/de-en --src $D/test_2016_flickr.lc.norm.tok.de "
     "--tgt $D/test_2016_flickr.lc.norm.tok.en --beam 5 --length-penalty 1.5",
 )
+
+BEST_HELP = "folder for the best model (created; overwritten when it improves)"
 
 
 def register(subparsers) -> None:
@@ -63,13 +73,8 @@ def _register_train(actions) -> None:
     t.add_argument("--tgt", required=True, metavar="FILE", help="their translations, line by line")
     t.add_argument("--val-src", required=True, metavar="FILE", help="validation source sentences")
     t.add_argument("--val-tgt", required=True, metavar="FILE", help="validation translations")
-    t.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="folder for the best model (created; overwritten when it improves)")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run stored in --checkpoint (after a kill)")
     t.add_argument("--encoding", default="utf-8", metavar="NAME")
-    add_config_flags(t, Config, group="model and training")
-    add_common(t)
+    add_training_flags(t, Config, BEST_HELP)
     t.set_defaults(run=run_train)
 
 
