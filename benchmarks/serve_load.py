@@ -9,7 +9,8 @@ stream; ``--no-batched``: one stream at a time, first come first served) and eac
 concurrent clients (1, 8, 64, 256), every client keeps one streaming request open
 (``"stream": true``, ``--tokens`` new tokens, then the next request) for ``--seconds``.
 Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
-tokens of a stream (time to the first token is reported apart), server CPU seconds, and the
+token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
+sees between updates; time to the first token is reported apart), server CPU seconds, and the
 server's memory per open stream (RSS with 256 streams open minus idle, over 256).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
@@ -124,18 +125,26 @@ class Server:
             self.proc.kill()
 
 
-async def one_stream(port: int, body: bytes, record: list) -> list[float]:
-    """POST a streaming generate request; the arrival time of each token event."""
+class Tally:
+    """What the clients received: token counts, time to first token, gaps between tokens."""
+
+    def __init__(self):
+        self.tokens, self.first, self.gaps = 0, [], []
+
+
+async def one_stream(port: int, body: bytes, tally: Tally) -> None:
+    """POST a streaming generate request and count its token events as they arrive (a
+    stream cut off by the end of the run still counts what it received)."""
+    sent = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"POST /v1/models/lm/generate HTTP/1.1\r\nHost: bench\r\n"
                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
                  + body)
     await writer.drain()
-    arrivals: list[float] = []
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(head.decode(errors="replace"))
-    buffer, done = b"", False
+    buffer, done, last = b"", False, None
     try:
         while not done:
             data = await reader.read(65536)
@@ -145,33 +154,31 @@ async def one_stream(port: int, body: bytes, record: list) -> list[float]:
             *frames, buffer = (buffer + data).split(b"\n\n")  # whole SSE events, then a rest
             n = sum(b"event: token" in f for f in frames)
             done = any(b"event: done" in f or b"event: error" in f for f in frames)
-            arrivals.extend([now] * n)
-            record.append(n)
+            if n:
+                if last is None:
+                    tally.first.append(now - sent)
+                else:
+                    tally.gaps.append(now - last)
+                tally.tokens += n
+                last = now
     finally:
         writer.close()
-    return arrivals
 
 
 async def load(port: int, clients: int, seconds: float, tokens: int, rss_probe=None) -> dict:
     body = json.dumps({"prompt": "ROMEO:", "max_tokens": tokens, "temperature": 1.0,
                        "stream": True}).encode()
-    gaps: list[float] = []
-    first: list[float] = []
-    counts: list[int] = []
+    tally = Tally()
     start = time.perf_counter()
     end = start + seconds
 
     async def client():
         while time.perf_counter() < end:
-            sent = time.perf_counter()
-            task = asyncio.ensure_future(one_stream(port, body, counts))
             try:
-                arrivals = await asyncio.wait_for(task, max(end - time.perf_counter(), 0.01))
+                await asyncio.wait_for(one_stream(port, body, tally),
+                                       max(end - time.perf_counter(), 0.01))
             except asyncio.TimeoutError:
                 return
-            if arrivals:
-                first.append(arrivals[0] - sent)
-                gaps.extend(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
 
     tasks = [asyncio.ensure_future(client()) for _ in range(clients)]
     probe = None
@@ -180,7 +187,7 @@ async def load(port: int, clients: int, seconds: float, tokens: int, rss_probe=N
         probe = rss_probe()
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
-    received = sum(counts)
+    received, first, gaps = tally.tokens, tally.first, tally.gaps
 
     def pct(xs, q):
         return statistics.quantiles(xs, n=100)[q - 1] if len(xs) >= 2 else float("nan")

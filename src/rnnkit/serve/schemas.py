@@ -12,13 +12,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .settings import MAX_TOKENS_CEILING
+
 __all__ = ["GenerateRequest", "TextGenPredictRequest", "ClassifyRequest", "TranslateRequest",
            "ForecastRequest", "SeriesRequest", "PREDICT_SCHEMAS", "BodyError", "parse_body",
            "LIMITS"]
 
 # hard ceilings of the schemas; the server's own limits (``--max-tokens`` ...) may be lower
-LIMITS = {"prompt_chars": 20_000, "max_tokens": 100_000, "items": 1_000, "item_chars": 20_000,
-          "csv_chars": 5_000_000, "values": 1_000_000, "top": 1_000}
+LIMITS = {"prompt_chars": 20_000, "max_tokens": MAX_TOKENS_CEILING, "items": 1_000,
+          "item_chars": 20_000, "csv_chars": 5_000_000, "values": 1_000_000, "top": 1_000}
 
 Text = Annotated[str, Field(max_length=LIMITS["item_chars"])]
 Finite = Annotated[float, Field(allow_inf_nan=False)]

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from ..validate import positive_float, positive_int
 
-__all__ = ["ServeSettings"]
+__all__ = ["ServeSettings", "MAX_TOKENS_CEILING"]
+
+MAX_TOKENS_CEILING = 100_000  # the request schema's bound on max_tokens
 
 
 @dataclass
@@ -22,7 +24,7 @@ class ServeSettings:
     max_streams: int = 256  # open generations (per model) and predictions at once; then 429
     request_timeout: float = 120.0  # seconds per request (a stream ends with "timeout")
     shutdown_grace: float = 5.0  # on SIGTERM, open streams may finish for this long
-    batched: bool = True  # False: one stream at a time per model (the benchmark's baseline)
+    batched: bool = True  # one step per tick for all open streams (no: one stream at a time)
     predict_threads: int = 2  # worker threads for predictions
 
     def check(self) -> None:
@@ -31,5 +33,8 @@ class ServeSettings:
             positive_int(name.replace("_", "-"), getattr(self, name))
         for name in ("request_timeout", "shutdown_grace"):
             positive_float(name.replace("_", "-"), getattr(self, name))
+        if self.max_tokens > MAX_TOKENS_CEILING:
+            raise ValueError(f"max-tokens must be at most {MAX_TOKENS_CEILING}, got "
+                             f"{self.max_tokens}")
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api-key must not be empty")
