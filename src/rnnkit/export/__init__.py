@@ -62,14 +62,15 @@ def _tokenizers(extras: dict) -> dict[str, dict]:
 
 def _load(source) -> tuple[nn.Module, dict, str | None]:
     """(model, extras, task) of a checkpoint folder, a ``Predictor`` or an in-memory model."""
-    if isinstance(getattr(source, "model", None), nn.Module):  # rnnkit.open(...)'s Predictor
-        path = getattr(source, "path", None)
-        model, extras, task = _load(path) if path is not None else (source.model, {}, None)
-        return _export_copy(source.model), extras, getattr(source, "task", None) or task
-    if isinstance(source, nn.Module):
-        return _export_copy(source), {}, None
     from ..apps.base import task_of
     from ..checkpoint import CheckpointError, load, load_extras
+
+    if isinstance(getattr(source, "model", None), nn.Module):  # rnnkit.open(...)'s Predictor
+        path = getattr(source, "path", None)
+        extras = load_extras(path) if path is not None else {}
+        return _export_copy(source.model), extras, getattr(source, "task", None) or None
+    if isinstance(source, nn.Module):
+        return _export_copy(source), {}, None
 
     path = Path(source)
     if not path.is_dir():
