@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+import rnnkit
 from rnnkit.cli.main import main
 
 TRAIN = ["train", "--target", "value", "--window", "4", "--hidden", "6", "--batch-size", "10",
@@ -130,6 +131,7 @@ def test_killed_rank_ends_the_run_and_resume_finishes_it(tmp_path):
                         r".*--resume.*", last), err
     done = json.loads((ckpt / "history.json").read_text())["rows"]
     assert 1 <= len(done) < 12
+    assert rnnkit.load(ckpt) is not None  # the last checkpoint loads
     resumed = subprocess.run(rnnkit_cmd("launch", "--nproc", "2", *args, "--resume"),
                              env=env(), capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr
