@@ -10,7 +10,9 @@ concurrent clients (1, 8, 64, 256), every client keeps one streaming request ope
 (``"stream": true``, ``--tokens`` new tokens, then the next request) for ``--seconds``.
 Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
 token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
-sees between updates; time to the first token is reported apart), server CPU seconds, and the
+sees between updates; time to the first token is reported apart), the server's CPU seconds
+and CPU per token received (against the ceiling's CPU per token: the server's own overhead,
+less distorted by a loaded machine than wall time), server CPU seconds, and the
 server's memory per open stream (RSS with 256 streams open minus idle, over 256).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
@@ -62,8 +64,8 @@ def make_checkpoint(folder: Path) -> Path:
                                                "textgen": asdict(config)})
 
 
-def ceiling(path: Path, batches=(1, 8, 64, 256), steps: int = 60) -> dict[int, float]:
-    """Seconds per scheduler tick without a server (this process, 1 thread)."""
+def ceiling(path: Path, batches=(1, 8, 64, 256), steps: int = 60) -> dict:
+    """(wall, CPU) seconds per scheduler tick without a server (this process, 1 thread)."""
     from rnnkit.apps import open as open_app
     from rnnkit.serve.scheduler import GenerationSettings, StreamHandle, _Batch
 
@@ -78,10 +80,10 @@ def ceiling(path: Path, batches=(1, 8, 64, 256), steps: int = 60) -> dict[int, f
         batch.tick(asyncio.run(handles()))
         for _ in range(5):
             batch.tick([])
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
             batch.tick([])
-        out[b] = (time.perf_counter() - start) / steps
+        out[b] = ((time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps)
     return out
 
 
@@ -216,8 +218,9 @@ def main(argv=None) -> int:
     cpu0 = time.process_time()
     ticks = ceiling(path)
     print("\nceiling, no server (one tick: embedding, LSTM step, head, softmax, draw):")
-    for b, s in ticks.items():
-        print(f"  batch {b:4d}: {s * 1e3:7.2f} ms/tick  {b / s:9.0f} tokens/s")
+    for b, (s, c) in ticks.items():
+        print(f"  batch {b:4d}: {s * 1e3:7.2f} ms/tick  {b / s:9.0f} tokens/s  "
+              f"CPU {c / b * 1e6:7.0f} µs/token")
     results = {"ceiling_s_per_tick": ticks, "runs": []}
     for mode in args.modes:
         server = Server(path, batched=mode == "batched", max_tokens=args.tokens)
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
             idle_rss = proc_stats(server.proc.pid)[1]
             print(f"\n{mode} (server RSS idle {idle_rss / 2**20:.0f} MiB):")
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
-                  f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9}")
+                  f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9}")
             for n in args.clients:
                 cpu_before = proc_stats(server.proc.pid)[0]
                 pid = server.proc.pid
@@ -234,13 +237,15 @@ def main(argv=None) -> int:
                     mode == "batched" and n == max(args.clients)) else None
                 r = asyncio.run(load(server.port, n, args.seconds, args.tokens, probe))
                 r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
+                r["server_cpu_us_per_token"] = r["server_cpu_s"] / max(r["tokens"], 1) * 1e6
                 r["mode"] = mode
                 if r["rss_probe"]:
                     r["bytes_per_stream"] = (r["rss_probe"] - idle_rss) / n
                 results["runs"].append(r)
                 print(f"  {n:7d} {r['tokens_per_s']:9.0f} {r['gap_p50_ms']:7.1f}ms "
                       f"{r['gap_p99_ms']:7.1f}ms {r['first_p50_ms']:7.0f}ms "
-                      f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f}", flush=True)
+                      f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f} "
+                      f"{r['server_cpu_us_per_token']:7.0f}µs", flush=True)
                 time.sleep(0.5)
         finally:
             server.stop()
