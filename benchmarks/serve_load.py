@@ -12,8 +12,8 @@ Reported: aggregate tokens/s received by all clients, p50/p99 time between conse
 token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
 sees between updates; time to the first token is reported apart), the server's CPU seconds
 and CPU per token received (against the ceiling's CPU per token: the server's own overhead,
-less distorted by a loaded machine than wall time), server CPU seconds, and the
-server's memory per open stream (RSS with 256 streams open minus idle, over 256).
+less distorted by a loaded machine than wall time), and the server's memory per open
+stream (RSS with 256 streams open minus idle, over 256).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
 softmax, draw for every row) timed in this process at batch 1, 8, 64, 256.
