@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit import RNN, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, SimpleRNNCell
-from rnnkit import state_tree
+from rnnkit import RNN, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, SimpleRNNCell, state_tree
 
 B, T, I, H = 3, 5, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -81,7 +80,7 @@ def manual_loop(cell, x, state, lengths=None):
         y, new = cell(x[:, t], state)
         if lengths is not None:
             alive = (t < lengths).unsqueeze(-1)
-            new = state_tree.tree_map(lambda n, o: torch.where(alive, n, o), new, state)
+            new = state_tree.tree_map(lambda n, o, a=alive: torch.where(a, n, o), new, state)
             y = y * alive
         state = new
         outs.append(y)

@@ -419,9 +419,11 @@ def _read_config(path: Path) -> dict:
         except (json.JSONDecodeError, RecursionError):
             raise CheckpointError(f"rnnkit.load: {weights}: its header's config is not valid "
                                   "JSON") from None
-        newer = isinstance(doc, dict) and isinstance(inner, dict) and isinstance(
-            doc.get("saved_at"), (int, float)) and isinstance(inner.get("saved_at"), (int, float)
-                                                              ) and doc["saved_at"] > inner["saved_at"]
+        def saved_at(d):
+            t = d.get("saved_at") if isinstance(d, dict) else None
+            return t if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+
+        newer = None not in (saved_at(doc), saved_at(inner)) and saved_at(doc) > saved_at(inner)
         if not newer:  # a write killed between its two renames: the weights are the newer
             return _check_doc(inner, f"{weights} (header)")
     if doc is None:

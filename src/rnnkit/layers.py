@@ -99,15 +99,17 @@ def estimate_size(cell: str, input_size: int, hidden_size: int, num_layers: int 
     gates = getattr(CELLS[kind].cls, "num_gates", 1)
     recurrent = getattr(CELLS[kind].cls, "recurrent_weights", True)
     D = 2 if bidirectional else 1
-    params = 0
-    for layer in range(num_layers):
-        layer_input = input_size if layer == 0 else D * hidden_size
+    def per_layer(layer_input: int) -> int:
         per_cell = gates * hidden_size * (layer_input + 1)
         if recurrent:
             per_cell += gates * hidden_size * (hidden_size + 1)
-        params += D * per_cell
+        return D * per_cell
+
+    # closed form, not a loop: num_layers may be absurd (10**9) and must be refused quickly
+    params = per_layer(input_size) + (num_layers - 1) * per_layer(D * hidden_size)
     acts = batch_size * steps * num_layers * D * hidden_size * (gates + 2)
-    return {"parameters": params, "parameter_bytes": params * bytes_per_value,
+    cells = num_layers * D * 16384  # each cell is a Python module too: ~16 KiB of objects
+    return {"parameters": params, "parameter_bytes": params * bytes_per_value + cells,
             "activation_bytes": acts * bytes_per_value}
 
 
@@ -208,9 +210,9 @@ class RNN(nn.Module):
         self.bidirectional, self.dropout = bool(bidirectional), dropout
         self.backend = backend
         self.num_directions = 2 if bidirectional else 1
-        if self.kind is not None and torch.get_default_device().type != "meta":
+        if self.kind is not None:  # on the meta device too: building 10**9 cells hangs
             size = estimate_size(self.kind, input_size, hidden_size, num_layers, bidirectional,
-                                 bytes_per_value=torch.empty(0).element_size())
+                                 bytes_per_value=torch.empty(0, device="cpu").element_size())
             check_memory(f"{self.name}(input_size={input_size}, hidden_size={hidden_size}, "
                          f"num_layers={num_layers}, bidirectional={self.bidirectional}) with "
                          f"{size['parameters']:.3g} parameters", size["parameter_bytes"])

@@ -233,9 +233,9 @@ def set_rng_state(state: dict, extra_generators: dict[str, torch.Generator]) -> 
             if k in state["generators"]:
                 g.set_state(state["generators"][k])
     except (TypeError, ValueError, KeyError, IndexError, RuntimeError, OverflowError) as e:
+        detail = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise CheckpointError(f"fit: cannot resume: the stored random-number state does not "
-                              f"fit ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})"
-                              ) from None
+                              f"fit ({detail})") from None
 
 
 def _tuples(x):
