@@ -6,9 +6,9 @@ Protocol (the standard one, see ``../shared/data/README.md``): first 90 % of the
 train, last 10 % validate; 65 characters. Two validation figures, in nats per character:
 
 - stateful (the recurrent model's own): the *whole* validation split, read in ``--streams``
-  contiguous parallel streams with the state carried (``rnnkit.textgen.stream_loss``);
+  contiguous parallel streams with the state carried (``rnnkit.apps.textgen.stream_loss``);
 - blocks (the transformer-style one, nanoGPT's ``estimate_loss``): 1000 random 256-character
-  blocks, each from a zero state, every position scored (``rnnkit.textgen.block_loss``).
+  blocks, each from a zero state, every position scored (``rnnkit.apps.textgen.block_loss``).
 
 The clock counts training only: it is paused while the validation loss is measured. The lr
 follows the run's schedule over the time budget (warm-up, then cosine decay).
@@ -30,9 +30,7 @@ from pathlib import Path
 import torch
 
 import rnnkit
-from rnnkit.data import CharTokenizer
-from rnnkit.data.text import StreamBatches, data_root, read_text, split_text
-from rnnkit.textgen import (
+from rnnkit.apps.textgen import (
     Clock,
     LRByProgress,
     TextGenConfig,
@@ -42,6 +40,8 @@ from rnnkit.textgen import (
     stream_loss,
     trainable,
 )
+from rnnkit.data import CharTokenizer
+from rnnkit.data.text import StreamBatches, data_root, read_text, split_text
 
 # figures measured on this machine with the same split and 2 threads (issue 4): name ->
 # [(seconds, stateful-or-block val loss)]; nanoGPT's are its own (block) estimate
@@ -71,6 +71,10 @@ class TimeSlice:
             self.pos = (self.pos + 1) % len(self.batches)  # advances only when asked again
 
 
+NOT_FLAGS = ("level", "val_fraction", "lower", "min_freq", "max_vocab", "epochs", "minutes",
+             "sample_length")
+
+
 def parse_args(argv=None):
     d = TextGenConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -83,7 +87,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--streams", type=int, default=4, help="validation streams (4)")
     for f in fields(TextGenConfig):
-        if f.name in ("level", "val_fraction", "lower", "min_freq", "max_vocab"):
+        if f.name in NOT_FLAGS:  # fixed here, or the run length (--seconds says it)
             continue
         default, flag = getattr(d, f.name), "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
@@ -138,8 +142,7 @@ def main(argv=None) -> int:
           f"{chars} distinct (+4 specials); torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     print("config: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
-                                 if k not in ("level", "val_fraction", "lower", "min_freq",
-                                              "max_vocab")))
+                                 if k not in NOT_FLAGS))
     print(f"model: {config.num_layers}x{config.hidden_size} {config.cell}, embedding "
           f"{config.embedding_size()}, {n_params:,} parameters, backend "
           f"{'fused' if model.rnn._fused_mode else 'loop'}")
