@@ -23,6 +23,7 @@ from .models.forecaster import Forecaster
 from .models.language_model import LanguageModel
 from .models.seq2seq import Seq2Seq
 from .models.text_classifier import TextClassifier
+from .summary import summary
 from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
@@ -64,6 +65,8 @@ __all__ = [
     "History",
     "save",
     "load",
+    # a Keras-like table of a model's layers, parameters and state sizes
+    "summary",
     # any application checkpoint -> its Predictor (rnnkit.apps)
     "open",
     # take models out and in: ONNX graphs (rnnkit.export), Keras files (rnnkit.from_keras)

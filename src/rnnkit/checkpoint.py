@@ -65,7 +65,7 @@ except ImportError:  # not POSIX: the lock file alone (no stale detection by the
 
 __all__ = ["save", "load", "load_extras", "register_model", "registered_models",
            "CheckpointError", "FolderBusyError", "atomic_write", "check_folder", "writing",
-           "clean_stray_temps", "WEIGHTS", "CONFIG", "LOCK"]
+           "clean_stray_temps", "read_config", "WEIGHTS", "CONFIG", "LOCK"]
 
 WEIGHTS, CONFIG, LOCK = "model.safetensors", "config.json", ".rnnkit.lock"
 FORMAT = "rnnkit-checkpoint"
@@ -513,6 +513,12 @@ def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
                               f"{CONFIG}: missing {sorted(missing)}, "
                               f"unexpected {sorted(unexpected)}")
     return model.to(dev).eval()
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The checked config document of checkpoint folder ``path`` (model_class, model_config,
+    extras, rnnkit_version, saved_at...), read without building the model."""
+    return _read_config(Path(path))
 
 
 def load_extras(path: str | os.PathLike) -> dict:

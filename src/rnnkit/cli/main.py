@@ -30,6 +30,7 @@ VERB_MODULES = [
     "rnnkit.cli.launch",
     "rnnkit.cli.anomaly",
     "rnnkit.cli.serve",
+    "rnnkit.cli.info",
 ]
 
 
