@@ -329,8 +329,13 @@ def test_cell_table_and_register_cell():
 def test_models_still_accept_their_default_settings_for_any_cell():
     m = rnnkit.SequenceRegressor(1, 4, cell="lstm", activation="tanh", init="torch")
     assert isinstance(m.rnn.cells[0], LSTMCell)
-    with pytest.raises(ValueError, match=r"^LSTM: activation='relu' does not apply"):
+    with pytest.raises(ValueError, match=r"^SequenceRegressor: LSTM: activation='relu' does "
+                                         r"not apply"):
         rnnkit.SequenceRegressor(1, 4, cell="lstm", activation="relu")
+    # issue 14: SequenceRegressor(1, 0) named only LSTM
+    with pytest.raises(ValueError, match=r"^SequenceRegressor: LSTM: hidden_size must be a "
+                                         r"positive integer, got 0$"):
+        rnnkit.SequenceRegressor(1, 0)
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool, torch.uint8])

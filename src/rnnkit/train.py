@@ -28,7 +28,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write, check_folder, registered_models, save, writing
-from .runtime import resolve_device, seed_everything
+from .runtime import evaluating, resolve_device, seed_everything
 from .training.data import (
     Arrays,
     all_batches,
@@ -412,10 +412,8 @@ def _emit(callbacks, event, info) -> list:
 
 
 def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict:
-    was_training = model.training
-    model.eval()
     loss_sum, n_sum, state, sums = 0.0, 0, None, MetricSum(metric_fns)
-    with torch.no_grad():
+    with evaluating(model):
         for inputs, target in pieces(batches, tbptt):
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             if tbptt:
@@ -426,7 +424,6 @@ def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict
             loss_sum += float(loss_fn(pred, target)) * len(target)
             n_sum += len(target)
             sums.update(pred, target)
-    model.train(was_training)
     if run is not None:  # the shares of all processes
         loss_sum, n_sum = run.sum(loss_sum, n_sum)
         return {"loss": loss_sum / n_sum if n_sum else math.nan, **run.result(sums)}
@@ -478,12 +475,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
             raise ValueError("predict: X is empty (0 samples)")
         dummy = torch.zeros(n)
         batches = (b for b, _ in Arrays(conv, dummy, batch_size, False, None))
-    was_training = model.training
-    model.to(dev).eval()
-    try:
-        with torch.no_grad():
-            outs = [call_model(model, to_device(b, dev))[0].cpu() for b in batches]
-    finally:
-        model.train(was_training)
+    with evaluating(model.to(dev)):
+        outs = [call_model(model, to_device(b, dev))[0].cpu() for b in batches]
     out = torch.cat(outs)
     return out.numpy() if as_numpy else out

@@ -20,9 +20,12 @@ def encoder(name: str, cell: str, input_size: int, hidden_size: int, num_layers:
                          f"checkpoints can rebuild it, got {type(cell).__name__}")
     # the models' defaults (init "torch", activation "tanh") mean "not chosen": the layer
     # refuses settings its cell does not take (an LSTM given activation="relu")
-    return RNN(cell, input_size, hidden_size, num_layers, bidirectional=bidirectional,
-               dropout=dropout, init=None if init == "torch" else init,
-               activation=None if activation == "tanh" else activation)
+    try:
+        return RNN(cell, input_size, hidden_size, num_layers, bidirectional=bidirectional,
+                   dropout=dropout, init=None if init == "torch" else init,
+                   activation=None if activation == "tanh" else activation)
+    except ValueError as e:  # name the model the user built, then the layer inside it
+        raise ValueError(f"{name}: {e}") from None
 
 
 def check_x(name: str, x, input_size: int) -> None:
