@@ -235,3 +235,22 @@ def test_predictor_stream_equals_predict(tmp_path, series, rows):
     x = np.loadtxt(rows, delimiter=",", skiprows=1)[0, :4]
     prefixes = [predictor.predict(x[None, :t])[0] for t in range(1, 5)]
     np.testing.assert_allclose(list(predictor.stream(x)), prefixes, rtol=1e-5, atol=1e-6)
+
+
+def test_threads_flag_sets_torch_threads_and_bad_values_are_one_line(tmp_path, series, capsys):
+    ckpt = tmp_path / "run"
+    old = torch.get_num_threads()
+    try:
+        assert main(["regress", "train", "--csv", str(series), "--target", "value", "--window",
+                     "4", "--epochs", "1", "--hidden-size", "4", "--checkpoint", str(ckpt),
+                     "--quiet", "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["regress", "predict", "--checkpoint", str(ckpt), "--csv", str(series),
+              "--threads", "0"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("rnnkit regress predict: error: argument --threads: "
+                                       "expected a positive integer, got '0'\n")

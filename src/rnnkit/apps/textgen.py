@@ -82,7 +82,7 @@ class Config:
     lower: bool = False  # lower-case the text (word level: usually True)
     min_freq: int = 1  # word level: rarer words become <unk>
     max_vocab: int | None = None  # word level: keep at most this many ids
-    epochs: int | None = None  # passes over the training text (None: 10, or the --minutes)
+    epochs: int | None = None  # passes over the training text (None: 10, or the minutes)
     minutes: float | None = None  # wall-clock budget; the lr decays over it
     sample_length: int = 200  # tokens of the sample printed after each epoch (0: none)
 
