@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from ..checkpoint import register_model
 from ..layers import RNN
+from ..validate import positive_int
 from .segrnn import SegRNN
 
 __all__ = ["Forecaster", "Forecast", "MODES", "OUTPUTS", "NORMS", "gaussian_nll",
@@ -107,8 +108,7 @@ class Forecaster(nn.Module):
         for arg, value in (("input_size", input_size), ("lookback", lookback),
                            ("horizon", horizon), ("hidden_size", hidden_size),
                            ("num_layers", num_layers), ("segment_length", segment_length)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Forecaster: {arg} must be a positive integer, got {value!r}")
+            positive_int(arg, value, "Forecaster")
         for arg, value, allowed in (("mode", mode, MODES), ("output", output, OUTPUTS),
                                     ("norm", norm, NORMS), ("point_loss", point_loss,
                                                             POINT_LOSSES)):

@@ -21,6 +21,7 @@ from torch import nn
 from ..checkpoint import register_model
 from ..data.tokenizers import PAD_ID
 from ..layers import RNN
+from ..validate import positive_int, probability
 
 __all__ = ["LanguageModel", "NextToken"]
 
@@ -61,13 +62,10 @@ class LanguageModel(nn.Module):
         embedding_dim = hidden_size if embedding_dim is None else embedding_dim
         for arg, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size),
                            ("num_layers", num_layers), ("embedding_dim", embedding_dim)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"LanguageModel: {arg} must be a positive integer, got "
-                                 f"{value!r}")
+            positive_int(arg, value, "LanguageModel")
         embedding_dropout = dropout if embedding_dropout is None else embedding_dropout
         for arg, value in (("dropout", dropout), ("embedding_dropout", embedding_dropout)):
-            if not 0.0 <= float(value) < 1.0:
-                raise ValueError(f"LanguageModel: {arg} must lie in [0, 1), got {value!r}")
+            probability(arg, value, "LanguageModel")
         if tie_weights and embedding_dim != hidden_size:
             raise ValueError(f"LanguageModel: tie_weights needs embedding_dim == hidden_size, "
                              f"got {embedding_dim} and {hidden_size}")

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from ..checkpoint import register_model
 from ..data.tokenizers import PAD_ID
 from ..layers import RNN
+from ..validate import positive_int, probability
 
 __all__ = ["Seq2Seq", "ATTENTIONS", "plot_attention"]
 
@@ -100,8 +101,7 @@ class Seq2Seq(nn.Module):
         for arg, value in (("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
                            ("hidden_size", hidden_size), ("embedding_dim", E),
                            ("num_layers", num_layers), ("max_src_len", max_src_len)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Seq2Seq: {arg} must be a positive integer, got {value!r}")
+            positive_int(arg, value, "Seq2Seq")
         if cell not in CELLS:
             raise ValueError(f"Seq2Seq: cell must be one of {', '.join(CELLS)}, got {cell!r}")
         if attention not in ATTENTIONS:
@@ -110,11 +110,8 @@ class Seq2Seq(nn.Module):
         if bidirectional and hidden_size % 2:
             raise ValueError(f"Seq2Seq: a bidirectional encoder needs an even hidden_size (H/2 "
                              f"units per direction), got {hidden_size}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Seq2Seq: dropout must lie in [0, 1), got {dropout!r}")
-        if not 0.0 <= float(teacher_forcing_ratio) <= 1.0:
-            raise ValueError(f"Seq2Seq: teacher_forcing_ratio must lie in [0, 1], got "
-                             f"{teacher_forcing_ratio!r}")
+        probability("dropout", dropout, "Seq2Seq")
+        probability("teacher_forcing_ratio", teacher_forcing_ratio, "Seq2Seq", allow_one=True)
         if share_embeddings and src_vocab_size != tgt_vocab_size:
             raise ValueError(f"Seq2Seq: share_embeddings needs one joint vocabulary, got "
                              f"src_vocab_size={src_vocab_size} and tgt_vocab_size="
