@@ -117,21 +117,6 @@ def test_fused_and_loop_backends_agree(double, kind):
             torch.testing.assert_close(p, q, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("gru", {}), ("gru", {"reset_after": False}),
-                                     ("rnn", {"activation": "relu"})])
-def test_streaming_steps_equal_whole_sequence(double, kind, kw):
-    layer = RNN(kind, I, H, 2, **kw)
-    x = torch.randn(B, T, I)
-    out, final = layer(x)
-    state, steps = None, []
-    for x_t in x.unbind(1):
-        y, state = layer.step(x_t, state)
-        steps.append(y)
-    torch.testing.assert_close(torch.stack(steps, 1), out, atol=ATOL, rtol=0)
-    for a, b in zip(leaves(state), leaves(final), strict=True):
-        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
-
-
 @pytest.mark.parametrize("kind,bi,backend", list(itertools.product(
     ["lstm", "gru", "rnn"], [False, True], ["fused", "loop"])))
 def test_padded_batch_equals_each_sequence_alone(double, kind, bi, backend):

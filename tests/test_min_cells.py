@@ -51,19 +51,6 @@ def test_layer_scan_equals_loop_with_lengths_bidirectional(double, kind):
     assert RNN(kind, I, H).backend == "auto" and RNN(kind, I, H)._scannable
 
 
-@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
-def test_streaming_equals_parallel_training_call(double, kind):
-    layer = RNN(kind, I, H, 2)
-    x = torch.randn(B, T, I)
-    out, final = layer(x)
-    state, steps = None, []
-    for x_t in x.unbind(1):
-        y, state = layer.step(x_t, state)
-        steps.append(y)
-    torch.testing.assert_close(torch.stack(steps, 1), out, atol=ATOL, rtol=0)
-    torch.testing.assert_close(state, final, atol=ATOL, rtol=0)
-
-
 def test_log_scan_gradcheck(double):
     log_a = (-torch.rand(2, 5, 3)).requires_grad_()
     log_b = torch.randn(2, 5, 3).requires_grad_()
