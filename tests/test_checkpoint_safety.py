@@ -88,6 +88,11 @@ def test_stray_temp_files_of_killed_writes_are_removed(tmp_path):
 
 
 # ---------------------------------------------------------------- one writer per folder
+# Python >= 3.12 warns that fork() in a process with threads may deadlock; the child here
+# only takes a lock and writes files (no torch thread pools), so the warning does not apply
+FORK_OK = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
+
+
 def _hold(folder, conn, die: bool) -> None:
     """A second process (forked: no new interpreter to start) that writes ``folder``."""
     with writing(folder, "test"):
@@ -109,6 +114,7 @@ def _holder(folder: Path, die: bool = False):
     return proc, here
 
 
+@FORK_OK
 def test_two_writers_on_one_folder_the_second_is_refused_the_first_unharmed(tmp_path):
     folder = tmp_path / "run"
     proc, conn = _holder(folder)
@@ -133,6 +139,7 @@ def test_two_writers_on_one_folder_the_second_is_refused_the_first_unharmed(tmp_
     assert rnnkit.load(folder).head.bias.item() == 1.0
 
 
+@FORK_OK
 def test_a_stale_lock_of_a_killed_writer_is_taken_over(tmp_path):
     folder = tmp_path / "run"
     proc, conn = _holder(folder, die=True)
