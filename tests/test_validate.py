@@ -112,3 +112,25 @@ def test_check_folder(tmp_path):
                 check_folder(locked / "ckpt", "--checkpoint")
         finally:
             locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("seed", [2**70, -2**64, 1.5, "1", True])
+def test_seed_out_of_range_is_named(seed):
+    """Issue 14: --seed 2**70 said 'Overflow when unpacking long long' without naming it."""
+    from rnnkit.runtime import seed_everything
+
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[-2\*\*63, 2\*\*64\), "
+                                         r"got "):
+        seed_everything(seed)
+
+
+def test_memory_helpers():
+    from rnnkit.runtime import check_memory, format_bytes, memory_available
+
+    assert memory_available() > 0
+    assert format_bytes(1536) == "1.5 KiB" and format_bytes(12) == "12 B"
+    check_memory("a small thing", 10)
+    with pytest.raises(ValueError, match=r"^a huge thing would need about 8.0 EiB|^a huge thing "
+                                         r"would need about .* more than the .* of memory "
+                                         r"available here$"):
+        check_memory("a huge thing", 2**63)

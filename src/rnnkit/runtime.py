@@ -32,6 +32,8 @@ def seed_everything(seed: int | None) -> None:
     """Seed Python, NumPy and torch (all devices). ``None`` leaves the generators alone."""
     if seed is None:
         return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [-2**63, 2**64), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
