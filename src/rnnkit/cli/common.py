@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-# torch threads per process: measured for the small models the CLI trains (issue 13), one
-# thread was as fast as two on a quiet 2-core machine and far faster on a busy one
+# torch threads per process. Measured (benchmarks/threads.py: SequenceRegressor(1, 32), 2 epochs
+# of 1,971 windows) on the shared 2-core machine under load ~25: 1 thread 11-16 s wall, 0.75 CPU
+# s a run; 2 threads 83-522 s wall, 21-66 CPU s (threads spinning on busy cores). Quiet, the
+# two are within a few % for models this small (BENCHMARKS.md, seed examples: 0.41 vs 0.43 s).
 DEFAULT_THREADS = 1
 
 
