@@ -144,9 +144,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         app.state.loop = asyncio.get_running_loop()
         for name, served in models.items():
             if served.generative:
-                schedulers[name] = BatchScheduler(
-                    served.lm, max_streams=settings.max_streams, batched=settings.batched,
-                    on_tick=lambda tokens, s, name=name: metrics.tick(name, tokens, s))
+                scheduler_for(name)
         yield
         for s in schedulers.values():
             await s.aclose()
@@ -156,6 +154,14 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                   description="Recurrent models over HTTP: predictions, token streaming with "
                               "batched recurrent steps across clients, and a page at /.")
     app.state.settings, app.state.metrics, app.state.schedulers = settings, metrics, schedulers
+
+    def scheduler_for(name: str) -> BatchScheduler:
+        """The model's scheduler (made at start-up, or on first use without a lifespan)."""
+        if name not in schedulers:
+            schedulers[name] = BatchScheduler(
+                models[name].lm, max_streams=settings.max_streams, batched=settings.batched,
+                on_tick=lambda tokens, s: metrics.tick(name, tokens, s))
+        return schedulers[name]
 
     def drain() -> None:
         """Stop taking generations; let open streams run ``shutdown_grace`` s, then end them."""
@@ -277,7 +283,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                                  top_k=req.top_k, top_p=req.top_p, seed=req.seed,
                                  eos_id=model.eos_id())
         try:
-            handle = schedulers[name].submit(ids, gen, timeout=settings.request_timeout)
+            handle = scheduler_for(name).submit(ids, gen, timeout=settings.request_timeout)
         except Busy as e:
             metrics.rejected["streams_busy"] += 1
             status = 503 if state["draining"] else 429
