@@ -11,8 +11,8 @@ real data (real datasets live outside the repository: see README, "Data"):
 - ``notes.txt``: English-like sentences from a small grammar, for ``textgen``;
 - ``reviews.pos`` / ``reviews.neg``: short positive and negative review sentences, for
   ``classify``;
-- ``pairs.de`` / ``pairs.en``: toy German-English sentence pairs (line i translates line i),
-  for ``translate``;
+- ``pairs.de`` / ``pairs.en`` (and ``pairs.val.*``, held out): toy German-English sentence
+  pairs (line i translates line i), for ``translate``;
 - ``sensor.csv``: a machine temperature stream (timestamp, value) with two injected faults,
   for ``anomaly``.
 """
@@ -138,6 +138,7 @@ def main() -> None:
     notes(rng, out / "notes.txt")
     reviews(rng, out / "reviews.pos", out / "reviews.neg")
     pairs(rng, out / "pairs.de", out / "pairs.en")
+    pairs(rng, out / "pairs.val.de", out / "pairs.val.en", n=60)
     sensor(rng, out / "sensor.csv")
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
 
