@@ -51,7 +51,13 @@ def browser():
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("page")
-    models = load_models([write_lm(tmp / "shakespeare"), fixture_copy(tmp, "forecast"),
+    from rnnkit.apps import forecast
+
+    # a forecaster with intervals (gaussian output), tiny, one epoch on the fixture's series
+    config = forecast.Config(mode="segrnn", lookback=12, horizon=4, hidden_size=8,
+                             segment_length=4, epochs=1, batch_size=16, output="gaussian")
+    forecast.train(config, FIXTURES / "forecast" / "data.csv", tmp / "forecast", quiet=True)
+    models = load_models([write_lm(tmp / "shakespeare"), tmp / "forecast",
                           fixture_copy(tmp, "classify"), fixture_copy(tmp, "translate")])
     with BackgroundServer(create_app(models, ServeSettings())) as u:
         yield u
@@ -99,6 +105,8 @@ def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
     points = charts[0].find_element(By.CSS_SELECTOR, "polyline.forecast").get_attribute("points")
     assert len(points.split()) == 1 + 4  # the last observed value, then the horizon
     assert browser.find_elements(By.CSS_SELECTOR, "#chart svg polyline.history")
+    band = charts[0].find_element(By.CSS_SELECTOR, "polygon.band").get_attribute("points")
+    assert len(band.split()) == 2 * 4  # the interval: upper edge out, lower edge back
     assert browser.find_element(By.ID, "status").text == ""
     browser.save_screenshot(str(shots / "forecast.png"))
     browser.set_window_size(390, 1400)  # a phone's width: the panel still fits
