@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from .data.parallel import encode_sources
 from .data.tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
-from .generate import Hypothesis, _check_search, batch_beam_search
+from .generate import Hypothesis, _check_search, _device_of, batch_beam_search
 from .metrics import bleu, exact_match  # moved to rnnkit.metrics; importable here too
+from .runtime import evaluating
 
 __all__ = ["batch_beam_search", "greedy_decode", "translate_ids", "translate", "join_tokens",
            "attention_for", "bleu", "exact_match"]
@@ -49,11 +50,6 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor | None = No
     return out
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 @torch.no_grad()
 def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_width: int = 5,
                   length_penalty: float = 1.0, max_len: int | None = None, n_best: int = 1,
@@ -67,12 +63,10 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
     if not sources:
         return []
     _check_search(beam_width, max_len if max_len is not None else 1, n_best)
-    device = _model_device(model)
+    device = _device_of(model)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     results: list[list[Hypothesis]] = [[] for _ in sources]
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             src, lengths = pad_sequences([list(sources[i]) for i in chunk])
@@ -89,8 +83,6 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
                     device=device)
             for i, hyps in zip(chunk, found, strict=True):
                 results[i] = hyps
-    finally:
-        model.train(was_training)
     return results
 
 
@@ -125,13 +117,9 @@ def attention_for(model: nn.Module, src_ids: Sequence[int], tgt_ids: Sequence[in
     Teacher-forced on the given output, so for a translation the model produced it shows
     exactly the weights the search saw (the last row is the ``<eos>`` step).
     """
-    device = _model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    device = _device_of(model)
+    with evaluating(model):
         src = torch.tensor([list(src_ids)], dtype=torch.long, device=device)
         tgt_in = torch.tensor([[BOS_ID, *tgt_ids]], dtype=torch.long, device=device)
         _, weights = model(src, None, tgt_in)
-    finally:
-        model.train(was_training)
     return weights[0].cpu()

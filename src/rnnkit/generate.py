@@ -39,6 +39,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .runtime import evaluating
+
 __all__ = ["generate", "stream", "sample_next", "check_sampling", "beam_search",
            "batch_beam_search", "beam_generate", "lm_step", "reorder_state", "Hypothesis"]
 
@@ -323,15 +325,11 @@ def beam_generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_toke
     """
     device = _device_of(model)
     ids = _as_prompt(prompt, device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         state = None
         if len(ids) > 1:
             _, state = model(ids[:-1].unsqueeze(0), None)
         best = beam_search(lm_step(model), state, int(ids[-1]), beam_width=beam_width,
                            max_len=max_new_tokens, eos_id=eos_id, length_penalty=length_penalty,
                            device=device)[0]
-    finally:
-        model.train(was_training)
     return best.tokens
