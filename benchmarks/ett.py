@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 import rnnkit
-from rnnkit.forecast.prepare import prepare
+from rnnkit.apps.forecast.prepare import prepare
 from rnnkit.models.forecaster import Forecaster
 
 # published at look-back 96 (MSE, MAE): SegRNN from the table; DLinear as reported by

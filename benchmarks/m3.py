@@ -26,6 +26,7 @@ import json
 import os
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,30 +62,25 @@ def mase(y, f, hist, m):
     return np.mean(np.abs(y - f), 1) / np.maximum(scales, 1e-9)
 
 
-def statsforecast_baselines(hist, h, m):
-    """AutoETS, AutoTheta, SeasonalNaive in one StatsForecast call; (forecasts, CPU s)."""
+def seasonal_naive_sf(hist, h, m):
+    """statsforecast's SeasonalNaive (Naive when a series is shorter than a season)."""
     import pandas as pd
     from statsforecast import StatsForecast
-    from statsforecast.models import AutoETS, AutoTheta, Naive, SeasonalNaive
+    from statsforecast.models import Naive, SeasonalNaive
 
     df = pd.DataFrame({"unique_id": np.concatenate([np.full(len(x), i) for i, x in
                                                     enumerate(hist)]),
                        "ds": np.concatenate([np.arange(len(x)) for x in hist]),
                        "y": np.concatenate(hist)})
-    sf = StatsForecast(models=[AutoETS(season_length=m), AutoTheta(season_length=m),
-                               SeasonalNaive(season_length=m)], freq=1, n_jobs=1,
+    sf = StatsForecast(models=[SeasonalNaive(season_length=m)], freq=1, n_jobs=1,
                        fallback_model=Naive())
-    c0 = time.process_time()
     fc = sf.forecast(df=df, h=h).sort_values(["unique_id", "ds"], kind="stable")
-    cpu = time.process_time() - c0
-    names = {"AutoETS": "sf AutoETS", "AutoTheta": "sf AutoTheta",
-             "SeasonalNaive": "sf SeasonalNaive"}
-    return {v: fc[k].to_numpy().reshape(len(hist), h) for k, v in names.items()}, cpu
+    return fc["SeasonalNaive"].to_numpy().reshape(len(hist), h)
 
 
 def run_group(group: str, args) -> dict:
     from rnnkit.apps.forecast import Config
-    from rnnkit.apps.forecast.auto import forecast_methods, train_panel
+    from rnnkit.apps.forecast.auto import _with_combos, forecast_methods, train_panel
     from rnnkit.apps.forecast.panel import Panel, Series
 
     data = load_m3(group, args.dev, args.limit)
@@ -96,19 +92,26 @@ def run_group(group: str, args) -> dict:
     config = Config(horizon=h, test_horizons=0, val_windows=args.val_windows,
                     hidden_size=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                     lr=args.lr, patience=args.patience, dropout=args.dropout,
-                    switch_margin=args.switch_margin, seed=args.seed, period=m)
+                    switch_margin=args.switch_margin, seed=args.seed, period=m,
+                    max_windows=args.max_windows, jobs=args.jobs)
     c0, t0 = time.process_time(), time.perf_counter()
+    print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
+    cpu_train = time.process_time() - c0
     state, model = result["state"], result["model"]
+    print(f"{group}: trained and chose in {cpu_train:.0f} CPU s; forecasting ...", flush=True)
+    origins = [len(x) for x in hist]
+    c1 = time.process_time()
+    f, _ = forecast_methods(state, model, series, origins, ["ets", "theta"])
+    cpu_sf = time.process_time() - c1  # statsforecast AutoETS + AutoTheta fitted on all of x
+    f.update(forecast_methods(state, model, series, origins, ["rnn", "linear", "snaive"])[0])
     combos = sorted({c for c in [state.default, *state.choice.values()]
                      if c.startswith("mean(")})
-    f, _ = forecast_methods(state, model, series, [len(x) for x in hist],
-                            ["rnn", "linear", "ets", "theta", "snaive", *combos])
+    f = _with_combos(f, combos)
     f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
     cpu_rnnkit = time.process_time() - c0
     wall = time.perf_counter() - t0
-    base, cpu_sf = statsforecast_baselines(hist, h, m)
-    f.update(base)
+    f["sf SeasonalNaive"] = seasonal_naive_sf(hist, h, m)
     rows = {k: {"sMAPE": smape(test, v), "MASE": mase(test, v, hist, m)} for k, v in
             f.items() if not k.startswith("mean(")}
     return {"group": group, "n": len(data), "h": h, "m": m, "rows": rows,
@@ -119,14 +122,13 @@ def run_group(group: str, args) -> dict:
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
-ORDER = ("auto", "rnn", "linear", "ets", "theta", "snaive", "sf AutoETS", "sf AutoTheta",
-         "sf SeasonalNaive")
+ORDER = ("auto", "rnn", "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
 
 
 def print_group(r: dict) -> None:
     print(f"\n### {r['group']}: {r['n']} series, h={r['h']}, period {r['m']}; look-back "
           f"{r['lookback']}, hidden {r['hidden']}, {r['epochs']} epochs; {r['transform']}")
-    theta = np.mean(r["rows"]["sf AutoTheta"]["sMAPE"])
+    theta = np.mean(r["rows"]["theta"]["sMAPE"])
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
     for k in ORDER:
         if k in r["rows"]:
@@ -134,8 +136,9 @@ def print_group(r: dict) -> None:
             print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
     print("auto picked: " + ", ".join(f"{k} {v}" for k, v in r["picked"].most_common()))
     print(f"default: {r['default']} ({r['default_reason']})")
-    print(f"CPU s: rnnkit (train + validate + all methods' forecasts) {r['cpu_rnnkit']:.0f} "
-          f"(wall {r['wall_rnnkit']:.0f}); statsforecast baselines {r['cpu_sf']:.0f}")
+    print(f"CPU s: all of it (auto: network, validation of every method, final forecasts of "
+          f"every method) {r['cpu_rnnkit']:.0f} (wall {r['wall_rnnkit']:.0f}); of which the "
+          f"final AutoETS + AutoTheta fits {r['cpu_sf']:.0f}")
 
 
 def main():
@@ -152,17 +155,25 @@ def main():
     p.add_argument("--val-windows", type=int, default=1)
     p.add_argument("--switch-margin", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-windows", type=int, default=None,
+                   help="most recent training windows per series (default: all)")
+    p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")
     p.add_argument("--out", default="/tmp/rnnkit-m3", help="checkpoint folders")
-    p.add_argument("--json", default=None, help="write the per-group figures here")
+    p.add_argument("--json", default=None, help="write the per-series figures here")
+    p.add_argument("--combine", nargs="+", default=None,
+                   help="print the tables of earlier --json files (groups run apart)")
     args = p.parse_args()
-    from pathlib import Path
-
+    if args.combine:
+        return combine(args.combine)
     args.out = Path(args.out)
     torch.set_num_threads(1)
     groups = GROUPS if args.freq == "all" else tuple(args.freq.split(","))
     c0 = time.process_time()
     warm = time.process_time()
-    statsforecast_baselines([np.arange(30.0) + 1], 3, 4)  # numba compile, timed apart
+    from rnnkit.apps.forecast.methods import statsforecast_methods
+
+    statsforecast_methods([np.arange(30.0) + 1], 3, 4)  # numba compile, timed apart
+    seasonal_naive_sf([np.arange(30.0) + 1], 3, 4)
     warm = time.process_time() - warm
     print(f"M3{' (dev: last h of x as test)' if args.dev else ''}; torch "
           f"{torch.__version__}, 1 thread; statsforecast warm-up (numba compile) "
@@ -173,21 +184,42 @@ def main():
         print_group(r)
         results.append(r)
     if len(results) > 1:
-        print(f"\n### all {sum(r['n'] for r in results)} series")
-        theta = np.mean(np.concatenate([r["rows"]["sf AutoTheta"]["sMAPE"] for r in results]))
-        print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
-        for k in ORDER:
-            s = np.mean(np.concatenate([r["rows"][k]["sMAPE"] for r in results]))
-            q = np.mean(np.concatenate([r["rows"][k]["MASE"] for r in results]))
-            print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
+        print_all(results)
     print(f"\ntotal CPU {time.process_time() - c0:.0f} s (published Theta sMAPE: monthly 13.85, "
           "all 13.01)")
     if args.json:
-        Path(args.json).write_text(json.dumps([{**r, "rows": {k: {m: float(np.mean(v)) for m, v
-                                                                 in d.items()} for k, d in
-                                                             r["rows"].items()},
-                                                "picked": dict(r["picked"])} for r in results],
-                                              indent=1))
+        Path(args.json).write_text(json.dumps([
+            {**r, "rows": {k: {m: np.asarray(v).tolist() for m, v in d.items()} for k, d in
+                           r["rows"].items()}, "picked": dict(r["picked"])} for r in results]))
+
+
+def print_all(results: list[dict]) -> None:
+    """The whole set: every series' sMAPE and MASE averaged over all groups."""
+    print(f"\n### all {sum(r['n'] for r in results)} series")
+    theta = np.mean(np.concatenate([r["rows"]["theta"]["sMAPE"] for r in results]))
+    print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
+    for k in ORDER:
+        s = np.mean(np.concatenate([r["rows"][k]["sMAPE"] for r in results]))
+        q = np.mean(np.concatenate([r["rows"][k]["MASE"] for r in results]))
+        print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
+    cpu = sum(r["cpu_rnnkit"] for r in results)
+    print(f"CPU s, all groups: {cpu:.0f}")
+
+
+def combine(paths) -> None:
+    """Print the whole-set table from the --json files of runs made one group each."""
+    from collections import Counter as C
+
+    results = []
+    for path in paths:
+        for r in json.loads(Path(path).read_text()):
+            r["rows"] = {k: {m: np.asarray(v) for m, v in d.items()} for k, d in
+                         r["rows"].items()}
+            r["picked"] = C(r["picked"])
+            results.append(r)
+    for r in results:
+        print_group(r)
+    print_all(results)
 
 
 if __name__ == "__main__":

@@ -8,22 +8,13 @@ import pytest
 import torch
 from forecast_helpers import seasonal_series, write_csv
 
-from rnnkit.cli.main import main
 from rnnkit.apps.forecast.pipeline import (
     ForecastConfig,
     evaluate_forecaster,
     predict_forecast,
     train_forecaster,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: one thread is faster and immune to a busy neighbour on the cores."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+from rnnkit.cli.main import main
 
 
 @pytest.fixture(scope="module")

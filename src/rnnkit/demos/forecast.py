@@ -27,13 +27,13 @@ def make_series(path: Path, n: int = 1500, seed: int = 0) -> Path:
 
 
 def run(out_dir, seed: int = 0, quiet: bool = False) -> None:
-    from ..forecast.pipeline import (
+    from ..apps.forecast.pipeline import (
         ForecastConfig,
         predict_forecast,
         train_forecaster,
         write_forecast_csv,
     )
-    from ..forecast.plot import plot_forecast
+    from ..apps.forecast.plot import plot_forecast
 
     out_dir = Path(out_dir)
     csv_path = make_series(out_dir / "forecast-series.csv", seed=seed)

@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 
 from ..base import Predictor, register_app
-from . import plot, report
+from . import plot, report  # noqa: F401 - forecast.report / forecast.plot for the CLI
 from .auto import evaluate_panel, forecast_panel, load_panel, train_panel
 from .baselines import LinearBaseline, baseline_forecasts, detect_period
 from .config import Config, ForecastConfig

@@ -34,8 +34,14 @@ import torch
 from ...checkpoint import load, load_extras, save
 from ...data.timeseries import calendar_features
 from ...models.forecaster import Forecaster
-from .methods import CLASSICAL, LinearMap, Windowing, mase_scale_of, seasonal_naive, \
-    statsforecast_methods
+from .methods import (
+    CLASSICAL,
+    LinearMap,
+    Windowing,
+    mase_scale_of,
+    seasonal_naive,
+    statsforecast_methods,
+)
 from .panel import Panel, future_index, read_panel
 
 __all__ = ["METHODS", "PanelState", "train_panel", "forecast_panel", "evaluate_panel",
@@ -75,6 +81,7 @@ class PanelState:
     transform_reason: str = ""
     hidden_size: int = 0
     has_network: bool = True
+    jobs: int = 1  # statsforecast processes
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -92,10 +99,13 @@ class PanelState:
 
 
 def choose_lookback(period: int, horizon: int, lengths, given: int | None) -> int:
-    """``given``, or max(3 periods, 2 horizons, 8), shortened to fit the typical series."""
-    L = given or max(3 * period, 2 * horizon, 8)
+    """``given``, or max(3 periods, 2 horizons, 8), at most the typical (75th percentile)
+    training length: shorter series are padded (and masked) at the front."""
+    if given:
+        return int(given)
+    L = max(3 * period, 2 * horizon, 8)
     typical = int(np.percentile(lengths, 75)) if len(lengths) else L
-    return int(max(4, min(L, max(typical - horizon, 4)))) if not given else int(L)
+    return int(max(4, min(L, typical)))
 
 
 def _hidden(config_hidden: int, n_windows: int) -> int:
@@ -115,9 +125,10 @@ def covariate_rows(state: PanelState, s, rows: int) -> np.ndarray:
     for j, col in enumerate(state.covariates):
         v = s.future.get(col)
         if v is None or len(v) < rows:
-            raise ValueError(f"series {s.id!r}: covariate {col!r} is known for {0 if v is None else len(v)} "
-                             f"steps; the forecast needs {rows} (add rows for the horizon with "
-                             "an empty target)")
+            known = 0 if v is None else len(v)
+            raise ValueError(f"series {s.id!r}: covariate {col!r} is known for {known} steps; "
+                             f"the forecast needs {rows} (add rows for the horizon with an "
+                             "empty target)")
         mean, std = state.cov_stats[j]
         parts.append(((v[:rows] - mean) / std)[:, None])
     if state.calendar:
@@ -142,7 +153,7 @@ def _network_inputs(win: Windowing, state: PanelState, series, origins):
     fc = None
     if K:
         past, fut = [], []
-        for i, (s, o) in enumerate(zip(series, origins, strict=True)):
+        for s, o in zip(series, origins, strict=True):
             if not len(o):
                 continue
             cov = covariate_rows(state, s, int(o.max()) + win.H)
@@ -150,7 +161,6 @@ def _network_inputs(win: Windowing, state: PanelState, series, origins):
             for t in o:
                 past.append(padded[t:t + win.L])
                 fut.append(padded[t + win.L:t + win.L + win.H])
-            del i
         inputs = np.concatenate([inputs, np.stack(past)], -1)
         fc = torch.as_tensor(np.stack(fut), dtype=torch.float32)
     tx = torch.as_tensor(inputs, dtype=torch.float32)
@@ -179,7 +189,7 @@ def _method_forecasts(methods, state: PanelState, win: Windowing, model, series,
         out["rnn"] = win.back(z.astype(np.float64), level, scale)
     classical = [c for c in CLASSICAL if c in methods]
     if classical:
-        out.update(statsforecast_methods(hist, H, m, classical))
+        out.update(statsforecast_methods(hist, H, m, classical, state.jobs))
     return out
 
 
@@ -217,7 +227,7 @@ def _choose(val_mase: dict[str, np.ndarray], ids: list[str], margin: float):
             choice[sid], reason[sid] = default, "no validation window (short series): the default"
             continue
         best = min(own, key=own.get)
-        if best != default and own[best] < (1 - margin) * own[default]:
+        if best != default and margin < 1 and own[best] < (1 - margin) * own[default]:
             choice[sid] = best
             reason[sid] = (f"its validation MASE {own[best]:.3f} vs {own[default]:.3f} for the "
                            f"default {default}")
@@ -253,9 +263,16 @@ class _Cut:
 
 
 def _cuts(series, H: int, test_horizons: int, val_windows: int, min_history: int) -> _Cut:
+    """The validation part is the ``val_windows * H`` steps before the test part; with two
+    horizons or more it is scored from rolling origins ``H // 4`` apart (more, overlapping
+    windows: a steadier choice on short series), else from its one origin."""
     tests = [len(s) - test_horizons * H for s in series]
-    vals = [[t - k * H for k in range(val_windows, 0, -1) if t - k * H >= min_history]
-            for t in tests]
+    stride = max(1, H // 4) if val_windows > 1 else H
+    vals = []
+    for t in tests:
+        origins = sorted(set(range(t - val_windows * H, t - H + 1, stride)) | {t - H}) \
+            if val_windows else []
+        vals.append([o for o in origins if o >= min_history])
     return _Cut(tests, vals)
 
 
@@ -297,7 +314,26 @@ def _state_for(panel: Panel, config, H: int, L: int, log: bool, cut: _Cut) -> Pa
                       period=panel.period, freq=panel.freq, step=panel.step,
                       id_col=panel.id_col, time_col=panel.time_col, target=panel.target,
                       methods=methods, static=static, covariates=covs, cov_stats=stats,
-                      calendar=list(calendar), level=0.8)
+                      calendar=list(calendar), level=0.8, jobs=config.jobs)
+
+
+def _drop_global_without_windows(state: PanelState, win: Windowing, series, cut: _Cut,
+                                 min_history: int, warn) -> None:
+    """The global models (rnn, linear) need a training window before the validation part;
+    without one they are left out (said once), and no method left is an error."""
+    n = sum(len(win.train_origins(len(s), cut.first_val(i), min_history)) for i, s in
+            enumerate(series))
+    if n:
+        return
+    dropped = [m for m in ("rnn", "linear") if m in state.methods]
+    state.methods = [m for m in state.methods if m not in dropped]
+    if not state.methods:
+        raise ValueError(f"no method can be fitted: the series leave no training window "
+                         f"before the validation and test parts (horizon {win.H}); lower "
+                         "--horizon or --val-windows, or add ets, theta or snaive to --methods")
+    if dropped:
+        warn(f"left out {', '.join(dropped)}: no training window before the validation part "
+             f"(horizon {win.H})")
 
 
 def _fit_linear(win: Windowing, series, ends, min_history: int) -> LinearMap | None:
@@ -346,8 +382,8 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
                    min_history: int, *, checkpoint_dir, device, quiet, resume, extras):
     from ...train import fit
 
-    origins = [win.train_origins(len(s), cut.first_val(i), min_history) for i, s in
-               enumerate(series)]
+    origins = [win.train_origins(len(s), cut.first_val(i), min_history, config.max_windows)
+               for i, s in enumerate(series)]
     tx, fc, ty, *_ = _network_inputs(win, state, series, origins)
     if not len(tx):
         raise ValueError("no training window: the series are too short for the horizon; "
@@ -379,9 +415,11 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
     return model, history, n
 
 
-def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, linear,
-              margin: float) -> None:
-    """Every method on every validation window; sets the choices, reasons and intervals."""
+def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_history: int,
+              margin: float) -> dict[str, np.ndarray]:
+    """Every method on every validation window; sets the choices, reasons and intervals.
+    Like ETS and Theta, the closed-form linear model is refitted at each validation origin
+    (on the windows before it); the network is trained once, before the first."""
     S, H, singles = len(series), win.H, list(state.methods)
     sums = {k: np.zeros(S) for k in singles}
     counts = np.zeros(S)
@@ -390,6 +428,9 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, linea
         idx = [i for i in range(S) if len(cut.val[i]) > slot]
         ser = [series[i] for i in idx]
         origins = [cut.val[i][slot] for i in idx]
+        ends = [cut.val[i][slot] if len(cut.val[i]) > slot else cut.first_val(i)
+                for i in range(S)]
+        linear = _fit_linear(win, series, ends, min_history) if "linear" in singles else None
         f = _method_forecasts(singles, state, win, model, ser, origins, linear)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
         scales = np.asarray([mase_scale_of(s.y[:t], state.period) for s, t in zip(
@@ -414,7 +455,7 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, linea
         state.default, state.default_reason = ranked[0], "no validation windows: the first method"
         state.choice = {sid: state.default for sid in ids}
         state.reason = {sid: state.default_reason for sid in ids}
-        return
+        return {}
     (state.default, state.default_reason, state.choice, state.reason,
      state.validation) = _choose(val, ids, margin)
     abs_err = {k: [] for k in val}
@@ -424,6 +465,7 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, linea
             abs_err[k].append(np.abs(f[k] - act) / scales[:, None])
     state.intervals = _interval_quantiles({k: np.concatenate(v) for k, v in abs_err.items()},
                                           state.level)
+    return val
 
 
 def _needed(state: PanelState, chosen) -> list[str]:
@@ -475,7 +517,7 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
         raise ValueError(f"no series has the {test_horizons * H} + 2 steps an evaluation needs")
     combos = sorted({c for c in [state.default, *state.choice.values()] if c.startswith("mean(")})
     shown = [m for m in METHODS if m in state.methods or m in _needed(state, combos)]
-    shown += [m for m in ("linear", "ets", "theta", "snaive") if m not in shown]
+    shown += [m for m in ("linear", "snaive") if m not in shown]  # the cheap baselines
     if model is not None and "rnn" not in shown:
         shown.insert(0, "rnn")
     results = []
@@ -501,7 +543,8 @@ def forecast_panel(state: PanelState, model, panel: Panel, level: float | None =
 
     series = panel.series
     chosen = [state.choice.get(s.id, state.default) for s in series]
-    f, scales = forecast_methods(state, model, series, [len(s) for s in series], sorted(set(chosen)))
+    f, scales = forecast_methods(state, model, series, [len(s) for s in series],
+                                 sorted(set(chosen)))
     level = state.level if level is None else level
     if level != state.level:
         raise ValueError(f"level: this model's intervals are calibrated at {state.level:g} on "
@@ -546,12 +589,14 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     ckpt = Path(checkpoint_dir)
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"checkpoint {ckpt} exists and is not a folder")
-    _say(quiet, log, f"{len(panel.series)} series, period {m}"
-         f"{' (from the ' + panel.freq + ' timestamps)' if panel.freq and not config.period else ''}"
-         f", horizon {H}, look-back {L}, {why_t}")
+    source_of_m = f" (from the {panel.freq} timestamps)" if panel.freq and not config.period \
+        else ""
+    _say(quiet, log, f"{len(panel.series)} series, period {m}{source_of_m}, horizon {H}, "
+         f"look-back {L}, {why_t}")
+    _drop_global_without_windows(state, win, panel.series, cut, min_history, warn)
     t0 = time.perf_counter()
     linear = _fit_linear(win, panel.series, [cut.first_val(i) for i in range(len(
-        panel.series))], min_history)
+        panel.series))], min_history) if "linear" in state.methods else None
     state.linear = linear.to_dict() if linear is not None else {}
     model, history, n_windows = None, None, 0
     extras = {"task": "forecast", "forecast": {"kind": "panel", "config": config.to_dict(),
@@ -563,9 +608,9 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
         _say(quiet, log, f"global {config.cell.upper()} model: {n_windows} windows from "
              f"{len(panel.series)} series, hidden {state.hidden_size}, "
              f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
-    _validate(state, win, model, panel.series, cut, linear, config.switch_margin)
+    val = _validate(state, win, model, panel.series, cut, min_history, config.switch_margin)
     ends = [cut.test[i] for i in range(len(panel.series))]
-    refit = _fit_linear(win, panel.series, ends, min_history)
+    refit = _fit_linear(win, panel.series, ends, min_history) if linear is not None else None
     state.linear = refit.to_dict() if refit is not None else state.linear
     test = evaluate_panel(state, model, panel, config.test_horizons) if \
         config.test_horizons else None
@@ -578,7 +623,8 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     ckpt.mkdir(parents=True, exist_ok=True)
     save(model, ckpt, extras=extras)
     return {"state": state, "model": model if state.has_network else None, "history": history,
-            "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel}
+            "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel,
+            "validation": val}
 
 
 def load_panel(checkpoint):

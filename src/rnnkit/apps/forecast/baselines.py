@@ -85,8 +85,12 @@ class LinearBaseline:
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         A = self._design(x)
         Y = y.transpose(0, 2, 1).reshape(-1, y.shape[1])  # (B*T, H)
+        return self._solve(A, Y)
+
+    def _solve(self, A: np.ndarray, Y: np.ndarray):
+        """Ridge least squares ``A W = Y``; the last column of A is the (unpenalised) bias."""
         G = A.T @ A
-        G[np.diag_indices(len(G) - 1)] += self.ridge * len(A)  # no penalty on the bias
+        G[np.diag_indices(len(G) - 1)] += self.ridge * max(len(A), 1)
         self.weight = np.linalg.solve(G, A.T @ Y)
         return self
 

@@ -19,25 +19,27 @@ class Config:
     """Everything ``rnnkit forecast train`` takes besides the files."""
 
     # data
-    id_col: str | None = None  # long format: the series id column (none: each target column is a series)
+    id_col: str | None = None  # long format: series id column (none: a target column per series)
     time_col: str | None = None  # timestamp column (none: rows are steps)
-    target: str = "all"  # value column (long format), or column(s) to forecast: a name, a,b or all
+    target: str = "all"  # value column (long format), or columns to forecast: name, a,b or all
     static: str | None = None  # long format: per-series category columns, a,b (global model input)
     covariates: str | None = None  # known-future numeric columns, a,b (future rows: empty target)
     features: str = "all"  # segrnn/direct/recursive: inputs, all, target or a,b
-    lookback: int | None = None  # steps of history per forecast (none: from period and horizon; 96 in table modes)
-    horizon: int | None = None  # steps forecast (none: 18 monthly, 8 quarterly, 6 yearly, 14 daily, else 24)
+    lookback: int | None = None  # history steps per forecast (none: from period and horizon)
+    horizon: int | None = None  # steps forecast (none: 18 monthly, 8 quarterly, 6 yearly...)
     split: str = "0.7,0.1,0.2"  # segrnn/direct/recursive: train,val,test fractions or row counts
-    test_horizons: int = 1  # auto/rnn: horizons per series held back as the test part (0: none)
-    val_windows: int = 2  # auto/rnn: horizons per series before the test part that choose the method
-    fill: str | None = None  # missing values: none skips such series; ffill, bfill, interpolate, zero
+    test_horizons: int = 1  # auto/rnn: horizons per series held back as the test part
+    val_windows: int = 2  # auto/rnn: horizons per series before the test that choose the method
+    fill: str | None = None  # missing values: none skips series; ffill, bfill, interpolate, zero
     calendar: bool = False  # add calendar covariates (needs a date time column)
-    period: int | None = None  # seasonal period (none: from the timestamps' frequency, else detected)
+    period: int | None = None  # seasonal period (none: from the timestamps' frequency)
     # model
-    mode: str = "auto"  # auto (global RNN + baselines, best per series), rnn, segrnn, direct, recursive
+    mode: str = "auto"  # auto (RNN + baselines, best per series), rnn, segrnn, direct, recursive
     methods: str = "rnn,linear,ets,theta,snaive"  # auto: the methods weighed on validation
     transform: str = "auto"  # auto/rnn: log, none, or auto (chosen on validation)
-    switch_margin: float = 0.2  # auto: a series leaves the overall best for its own best only if this much better
+    max_windows: int | None = None  # auto/rnn: most recent training windows per series (none: all)
+    jobs: int = 1  # processes for the statsforecast fits (ETS, Theta)
+    switch_margin: float = 0.2  # auto: how much better a series' own best must be to replace it
     cell: str = "gru"  # recurrent cell: gru, lstm or rnn
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
@@ -80,6 +82,9 @@ class Config:
         for name in ("lookback", "horizon", "period"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
+        if self.max_windows is not None:
+            positive_int("max_windows", self.max_windows)
+        positive_int("jobs", self.jobs)
         for name in ("val_windows", "test_horizons"):
             non_negative_int(name, getattr(self, name))
         for name in ("hidden_size", "num_layers", "segment_length", "epochs", "batch_size",
@@ -98,8 +103,9 @@ class Config:
         if unknown or not self.methods.strip():
             raise ValueError(f"methods must list some of {', '.join(METHODS)}, got "
                              f"{self.methods!r}")
-        if not 0 <= self.switch_margin < 1:
-            raise ValueError(f"switch_margin must lie in [0, 1), got {self.switch_margin!r}")
+        if not 0 <= self.switch_margin <= 1:
+            raise ValueError(f"switch_margin must lie in [0, 1] (1: never), got "
+                             f"{self.switch_margin!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.id_col is not None and not self.panel:

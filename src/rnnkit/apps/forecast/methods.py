@@ -21,7 +21,11 @@ Methods, each mapping histories to ``H`` forecasts in original units:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from .baselines import LinearBaseline
 
 __all__ = ["CLASSICAL", "Windowing", "seasonal_naive", "statsforecast_methods", "LinearMap",
            "mase_scale_of"]
@@ -47,10 +51,10 @@ def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray
 
 
 def statsforecast_methods(histories: list[np.ndarray], horizon: int, period: int,
-                          methods=CLASSICAL) -> dict[str, np.ndarray]:
+                          methods=CLASSICAL, jobs: int = 1) -> dict[str, np.ndarray]:
     """``{method: (S, H)}`` forecasts of statsforecast's AutoETS / AutoTheta for each history.
 
-    One ``StatsForecast`` call for all series (integer time steps, one process); a series a
+    One ``StatsForecast`` call for all series (integer time steps, ``jobs`` processes); a series a
     model cannot fit falls back to the naive forecast (statsforecast's ``fallback_model``).
     """
     import pandas as pd
@@ -65,9 +69,11 @@ def statsforecast_methods(histories: list[np.ndarray], horizon: int, period: int
     ids = np.concatenate([np.full(len(h), i) for i, h in enumerate(histories)])
     ds = np.concatenate([np.arange(len(h)) for h in histories])
     df = pd.DataFrame({"unique_id": ids, "ds": ds, "y": np.concatenate(histories)})
-    sf = StatsForecast(models=[make[m]() for m in methods], freq=1, n_jobs=1,
+    sf = StatsForecast(models=[make[m]() for m in methods], freq=1, n_jobs=jobs,
                        fallback_model=Naive())
-    fc = sf.forecast(df=df, h=horizon)
+    with warnings.catch_warnings():  # its fits divide by zero on tiny or flat series
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fc = sf.forecast(df=df, h=horizon)
     fc = fc.sort_values(["unique_id", "ds"], kind="stable")
     return {m: fc[SF_NAMES[m]].to_numpy(np.float64).reshape(len(histories), horizon)
             for m in methods}
@@ -143,39 +149,29 @@ class Windowing:
         """Normalised forecasts (N, H) -> original units."""
         return self.inverse(out * scale[:, None] + level[:, None])
 
-    def train_origins(self, length: int, end: int, min_history: int) -> np.ndarray:
-        """Origins of the windows whose targets lie in ``[0, end)`` of a series of ``length``."""
+    def train_origins(self, length: int, end: int, min_history: int,
+                      most: int | None = None) -> np.ndarray:
+        """Origins of the windows whose targets lie in ``[0, end)`` of a series of ``length``
+        (the ``most`` recent ones when given)."""
         last = min(end, length) - self.H
-        return np.arange(min(max(min_history, 1), last + 1), last + 1) if last >= 1 else \
-            np.zeros(0, np.int64)
+        if last < 1:
+            return np.zeros(0, np.int64)
+        origins = np.arange(min(max(min_history, 1), last + 1), last + 1)
+        return origins[-most:] if most else origins
 
 
-class LinearMap:
-    """``yhat = W [x; mask; 1]``: closed-form ridge regression on normalised windows."""
+class LinearMap(LinearBaseline):
+    """``yhat = W [x; mask; 1]``: closed-form ridge regression on normalised windows (N, L)."""
 
     def __init__(self, ridge: float = 1e-2):
-        self.ridge = ridge
-        self.weight: np.ndarray | None = None
+        super().__init__(ridge)
 
     @staticmethod
-    def _design(x, mask):
+    def _design(x, mask=None):
         return np.concatenate([x, mask, np.ones((len(x), 1))], 1)
 
     def fit(self, x, mask, y) -> LinearMap:
-        A = self._design(x, mask)
-        G = A.T @ A
-        G[np.diag_indices(len(G) - 1)] += self.ridge * max(len(A), 1)
-        self.weight = np.linalg.solve(G, A.T @ y)
-        return self
+        return self._solve(self._design(x, mask), y)
 
     def predict(self, x, mask) -> np.ndarray:
         return self._design(x, mask) @ self.weight
-
-    def to_dict(self) -> dict:
-        return {"ridge": self.ridge, "weight": self.weight.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LinearMap:
-        m = cls(d["ridge"])
-        m.weight = np.asarray(d["weight"], np.float64)
-        return m

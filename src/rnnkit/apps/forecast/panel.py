@@ -223,6 +223,8 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
         ["__order", "__t"], kind="stable")
     series, skipped = _split_series(long, dated, static_cols, cov_cols, fill)
     freq, step = None, None
+    if not series:
+        _nothing_left(skipped)
     if dated:
         freq = _common_freq(series, skipped)
     elif time_col is not None:
@@ -237,14 +239,18 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
         if ids:
             warnings.append(f"skipped {len(ids)} series ({why}): {_names(ids)}")
     if not series:
-        raise ValueError("no series can be forecast: " + "; ".join(
-            f"{len(ids)} {why}" for why, ids in skipped.items() if ids))
+        _nothing_left(skipped)
     if period is None:
         period = period_from_freq(freq) or 1
     for line in warnings:
         if warn is not None:
             warn(line)
     return Panel(series, freq, step, int(period), warnings, id_col, time_col, target_name)
+
+
+def _nothing_left(skipped) -> None:
+    raise ValueError("no series can be forecast: " + "; ".join(
+        f"{len(ids)} {why}" for why, ids in skipped.items() if ids))
 
 
 def _split_series(long, dated, static_cols, cov_cols, fill):
