@@ -45,6 +45,7 @@ from .training.data import (
 from .training.distributed import start as start_distributed
 from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
+from .training.resume_check import check_same_run
 from .training.state import read_state, restore, set_rng_state, write_epoch
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
@@ -214,6 +215,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
     if stored is not None:
+        check_same_run(run_dir, extras, skip=(monitor_name,))  # not other data or settings
         history = History(**stored["history"])
         best_value, best_weights = stored["best_value"], stored["best_weights"]
         best_value, best_loss = best_value if isinstance(best_value, (tuple, list)) \

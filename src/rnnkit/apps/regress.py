@@ -34,6 +34,7 @@ from ..runtime import evaluating, resolve_device, seed_everything
 from ..train import History, fit, predict
 from ..validate import positive_float, positive_int
 from .base import Predictor, load_checkpoint, register_app
+from .extras_check import check_field, check_size, reading_extras
 
 __all__ = ["TASK", "Config", "train", "load", "RegressPredictor", "read_samples",
            "predictions_csv"]
@@ -256,10 +257,20 @@ def load(path: str | Path, device: str = "cpu") -> RegressPredictor:
         path, SequenceRegressor, device, app="regress",
         accepts=lambda e: {"mode", "target", "features"} <= set(e),
         refused="was not written by rnnkit regress train (its extras lack mode/target/features)")
-    stored = extras.get("regress") or {"target": extras["target"],
-                                       "window": extras.get("window"),
-                                       "features": extras["features"]}
-    return RegressPredictor(model, Config.from_dict(stored), extras, path)
+    mode, window, features = extras["mode"], extras.get("window"), extras["features"]
+    check_field(path, "mode", mode, mode in ("window", "rows"), "'window' or 'rows'")
+    check_field(path, "window", window, mode == "rows" or (
+        type(window) is int and window >= 1), "a positive whole number of steps")
+    check_field(path, "features", features, isinstance(features, list) and bool(features) and all(
+        isinstance(f, str) for f in features), "a list of column names")
+    check_field(path, "target", extras["target"], isinstance(extras["target"], str),
+                "a column name")
+    check_size(path, "features", len(features) if mode == "window" else 1, model, "input_size")
+    stored = extras.get("regress") or {"target": extras["target"], "window": window,
+                                       "features": features}
+    with reading_extras(path, "regress config"):
+        config = Config.from_dict(stored)
+    return RegressPredictor(model, config, extras, path)
 
 
 register_app(TASK, load)

@@ -42,6 +42,7 @@ from ..training.lr_progress import SCHEDULES, Clock, LRByProgress, done_so_far, 
 from ..training.options import make_optimizer as build_optimizer
 from ..validate import non_negative_int, positive_float, positive_int
 from .base import Predictor, load_checkpoint, register_app
+from .extras_check import check_size, reading_extras
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
            "stream_loss", "block_loss", "sample_text", "lr_factor", "LRByProgress", "Clock",
@@ -427,8 +428,12 @@ def load(path: str | Path, device: str = "cpu") -> TextGenPredictor:
     model, extras = load_checkpoint(path, LanguageModel, device, app="textgen",
                                     accepts=lambda e: "tokenizer" in e,
                                     refused="holds no tokenizer; is it a textgen checkpoint?")
-    config = Config.from_dict(extras.get("textgen", {}))
-    return TextGenPredictor(model, config, tokenizer_from_dict(extras["tokenizer"]), path)
+    with reading_extras(path, "textgen config"):
+        config = Config.from_dict(extras.get("textgen", {}))
+    with reading_extras(path, "tokenizer"):
+        tok = tokenizer_from_dict(extras["tokenizer"])
+    check_size(path, "tokenizer", tok.vocab_size, model, "vocab_size")
+    return TextGenPredictor(model, config, tok, path)
 
 
 register_app(TASK, load)

@@ -43,6 +43,7 @@ from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import positive_float, positive_int
 from .base import Predictor, load_checkpoint, register_app
+from .extras_check import check_size, reading_extras
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
            "build_tokenizers", "build_model"]
@@ -294,9 +295,14 @@ def load(path: str | Path, device: str = "cpu") -> TranslatePredictor:
         path, Seq2Seq, device, app="translate",
         accepts=lambda e: e.get("task") == TASK and "src_tokenizer" in e,
         refused="is not a translation model (written by rnnkit translate train)")
-    return TranslatePredictor(model, Config.from_dict(extras.get("translation", {})),
-                              tokenizer_from_dict(extras["src_tokenizer"]),
-                              tokenizer_from_dict(extras["tgt_tokenizer"]), path)
+    with reading_extras(path, "translation config"):
+        config = Config.from_dict(extras.get("translation", {}))
+    toks = []
+    for side in ("src", "tgt"):
+        with reading_extras(path, f"{side}_tokenizer"):
+            toks.append(tokenizer_from_dict(extras[f"{side}_tokenizer"]))
+        check_size(path, f"{side}_tokenizer", toks[-1].vocab_size, model, f"{side}_vocab_size")
+    return TranslatePredictor(model, config, *toks, path)
 
 
 def read_pairs(src: str | Path, tgt: str | Path, *, empty: str = "skip",

@@ -290,7 +290,15 @@ class LabelEncoder:
         if not isinstance(d, dict) or d.get("type") != "LabelEncoder":
             raise ValueError(f"LabelEncoder.from_dict: expected type 'LabelEncoder', got "
                              f"{d.get('type') if isinstance(d, dict) else type(d).__name__!r}")
-        return cls(d["classes"])
+        classes = d.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2 or not all(
+                isinstance(c, str) for c in classes):
+            raise ValueError(f"LabelEncoder.from_dict: classes must be a list of at least two "
+                             f"class names, got {classes!r:.80}")
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"LabelEncoder.from_dict: classes lists a class twice: "
+                             f"{classes!r:.80}")
+        return cls(classes)
 
     def __repr__(self) -> str:
         return f"LabelEncoder(classes={self.classes!r})"

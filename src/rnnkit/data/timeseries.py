@@ -374,7 +374,27 @@ class StandardScaler:
 
     @classmethod
     def from_dict(cls, d: dict) -> StandardScaler:
-        s = cls(d["columns"])
+        """Rebuild a scaler saved with ``to_dict``; a malformed one (columns not names, mean
+        or std not one finite number per column, a std that is not positive) is a
+        ``ValueError`` naming the field."""
+        if not isinstance(d, dict):
+            raise ValueError(f"StandardScaler.from_dict: expected a dict, got {type(d).__name__}")
+        columns = d.get("columns")
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise ValueError(f"StandardScaler.from_dict: columns must be a list of column "
+                             f"names, got {columns!r:.80}")
+        for key in ("mean", "std"):
+            v = d.get(key)
+            if not isinstance(v, list) or len(v) != len(columns) or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                    for x in v):
+                raise ValueError(f"StandardScaler.from_dict: {key} must list one finite number "
+                                 f"per column ({len(columns)}), got {v!r:.80}")
+        bad = next((i for i, x in enumerate(d["std"]) if x <= 0), None)
+        if bad is not None:
+            raise ValueError(f"StandardScaler.from_dict: std of column {columns[bad]!r} is "
+                             f"{d['std'][bad]!r}; a standard deviation must be positive")
+        s = cls(columns)
         s.mean, s.std = np.asarray(d["mean"], float), np.asarray(d["std"], float)
         s.n_rows = int(d.get("n_rows", 0))
         return s

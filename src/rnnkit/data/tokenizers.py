@@ -24,6 +24,7 @@ carry it (in ``extras``). ``CharTokenizer`` is lossless on its vocabulary:
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -173,16 +174,36 @@ class _Vocabulary:
 
     @classmethod
     def from_dict(cls, d: dict):
-        """Rebuild a tokenizer saved with ``to_dict``."""
-        if d.get("type") != cls.__name__:
-            raise ValueError(f"{cls.__name__}.from_dict: expected type {cls.__name__!r}, "
-                             f"got {d.get('type')!r}")
+        """Rebuild a tokenizer saved with ``to_dict``; anything malformed (an unknown or
+        ill-typed option, no ``itos`` table, a non-string or duplicated entry) is a
+        ``ValueError`` naming it."""
+        name = f"{cls.__name__}.from_dict"
+        if not isinstance(d, dict) or d.get("type") != cls.__name__:
+            got = d.get("type") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"{name}: expected type {cls.__name__!r}, got {got!r}")
         options = {k: v for k, v in d.items() if k not in ("type", "itos")}
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        unknown = sorted(set(options) - known, key=str)
+        if unknown:
+            raise ValueError(f"{name}: unknown option {unknown[0]!r} (known: "
+                             f"{', '.join(sorted(known))})")
+        if "lower" in options and not isinstance(options["lower"], bool):
+            raise ValueError(f"{name}: lower must be true or false, got {options['lower']!r}")
         tok = cls(**options)
-        itos = list(d["itos"])
+        itos = d.get("itos")
+        if not isinstance(itos, list):
+            raise ValueError(f"{name}: the vocabulary table 'itos' must be a list of tokens, "
+                             f"got {'nothing' if itos is None else type(itos).__name__}")
+        bad = next((i for i, t in enumerate(itos) if not isinstance(t, str) or not t), None)
+        if bad is not None:
+            raise ValueError(f"{name}: vocabulary entry {bad} is {itos[bad]!r}, not a token")
         if itos[: len(SPECIALS)] != list(SPECIALS):
-            raise ValueError(f"{cls.__name__}.from_dict: the vocabulary must start with "
-                             f"{', '.join(SPECIALS)}")
+            raise ValueError(f"{name}: the vocabulary must start with {', '.join(SPECIALS)}")
+        if len(set(itos)) != len(itos):
+            seen: set[str] = set()
+            dup = next(t for t in itos if t in seen or seen.add(t))
+            raise ValueError(f"{name}: the vocabulary lists {dup!r} twice (ids "
+                             f"{', '.join(str(i) for i, t in enumerate(itos) if t == dup)})")
         tok.itos, tok.stoi = itos, {s: i for i, s in enumerate(itos)}
         return tok
 

@@ -164,6 +164,7 @@ def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt:
     if isinstance(data, Dataset):
         if hasattr(data, "__len__") and len(data) == 0:
             raise ValueError(f"{what} is empty (the Dataset has 0 samples)")
+        check_finite_samples(data, what)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle and not tbptt,
                           generator=generator)
     if isinstance(data, tuple) or (isinstance(data, list) and not (
@@ -176,6 +177,33 @@ def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt:
         return data  # an iterable of (inputs, target) batches, e.g. StreamBatches
     raise ValueError(f"{what} must be (X, y) arrays, a Dataset, a DataLoader or an iterable "
                      f"of (inputs, target) batches, got {type(data).__name__}")
+
+
+def check_finite_samples(data: Dataset, what: str) -> None:
+    """A map-style Dataset's samples are read once up front: the first one holding a NaN or
+    inf (inputs or target) is refused naming its index, instead of its batch being skipped
+    as a non-finite loss every epoch. Iterable datasets are not read ahead."""
+    if isinstance(data, torch.utils.data.IterableDataset) or not hasattr(data, "__len__"):
+        return
+    for i in range(len(data)):
+        bad = _nonfinite(data[i])
+        if bad:
+            raise ValueError(f"{what}: sample {i} holds {bad}; fit refuses non-finite inputs "
+                             "and targets (clean or drop that sample)")
+
+
+def _nonfinite(item) -> str | None:
+    if isinstance(item, (tuple, list)):
+        return next((b for b in map(_nonfinite, item) if b), None)
+    if isinstance(item, dict):
+        return next((b for b in map(_nonfinite, item.values()) if b), None)
+    if isinstance(item, float):
+        item = np.float64(item)
+    if isinstance(item, (Tensor, np.ndarray, np.floating)):
+        t = torch.as_tensor(item) if not isinstance(item, Tensor) else item
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return "NaN" if bool(torch.isnan(t).any()) else "inf"
+    return None
 
 
 def split_tail(batches, fraction: float, generator):

@@ -13,6 +13,7 @@ import torch
 from ...checkpoint import CheckpointError, load_extras
 from ...data.classification import make_loader
 from ..base import Predictor
+from ..extras_check import check_size, reading_extras
 from .config import Config
 from .inputs import Examples, Preprocessing, read_examples
 from .training import EXTRAS_KEY, TASK
@@ -143,5 +144,9 @@ def load(path: str | os.PathLike, device: str = "cpu") -> ClassifyPredictor:
     if not isinstance(model, (TextClassifier, ClassifierEnsemble)):
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not a TextClassifier "
                               "or ClassifierEnsemble")
-    prep = Preprocessing.from_dict(extras[EXTRAS_KEY])
+    with reading_extras(path, "classify preprocessing"):
+        prep = Preprocessing.from_dict(extras[EXTRAS_KEY])
+    check_size(path, "class list", len(prep.labels.classes), model, "num_classes")
+    if prep.tokenizer is not None:
+        check_size(path, "tokenizer", prep.tokenizer.vocab_size, model, "vocab_size")
     return ClassifyPredictor(model.eval(), _config_of(extras), prep, path)
