@@ -40,7 +40,7 @@ from ..state_tree import tree_map
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, Clock, LRByProgress, done_so_far, lr_factor
 from ..training.options import make_optimizer as build_optimizer
-from ..validate import non_negative_int, positive_float, positive_int
+from ..validate import finite_float, non_negative_int, positive_float, positive_int
 from .base import Predictor, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
 
@@ -467,6 +467,7 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
         raise ValueError(f"length must be a positive integer, got {length!r}")
     if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or beam < 1):
         raise ValueError(f"beam width must be an integer >= 1, got {beam!r}")
+    finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
     ids = encode_prompt(tokenizer, prompt)
     context = ids or start_ids(tokenizer)
     if not context:

@@ -41,7 +41,7 @@ from ..models.seq2seq import ATTENTIONS, CELLS, Seq2Seq
 from ..runtime import resolve_device, seed_everything
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
-from ..validate import positive_float, positive_int
+from ..validate import finite_float, positive_float, positive_int
 from .base import Predictor, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
 
@@ -257,6 +257,7 @@ class TranslatePredictor(Predictor):
     def search(self, ids, beam: int = 5, length_penalty: float = 1.0,
                max_len: int | None = None, n_best: int = 1, batch_size: int = 64):
         """Hypotheses (``rnnkit.generate.Hypothesis``) per encoded source, best first."""
+        finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
         return translate_ids(self.model, ids, beam_width=beam, length_penalty=length_penalty,
                              max_len=max_len, n_best=n_best, batch_size=batch_size)
 

@@ -19,7 +19,8 @@ class UsageError(ValueError):
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """--seed, --device, --quiet, --threads: the options every verb takes."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, metavar="N",
+                        help="random seed, 0 to 2**63-1 (default 0)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="print only results, no progress")
@@ -40,6 +41,18 @@ def add_training_flags(parser: argparse.ArgumentParser, config_cls: type,
                         help="continue the run stored in --checkpoint (after a kill)")
     add_config_flags(parser, config_cls, group="model and training")
     add_common(parser)
+
+
+def seed_type(text: str) -> int:
+    """``--seed``: a whole number in [0, 2**63) (torch's generators take no more), checked
+    while parsing so that a bad one is refused before anything is read or written."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= n < 2**63:
+        raise argparse.ArgumentTypeError(f"must lie in 0 to 2**63-1, got {text}")
+    return n
 
 
 def _threads(text: str) -> int:

@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                                     getattr(args, "action", None)] if a)
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, UnicodeDecodeError):
-            message = f"cannot decode the input as {e.encoding}; pass --encoding (e.g. latin-1)"
+            fix = ("pass --encoding (e.g. latin-1)" if getattr(args, "encoding", None)
+                   else "save it as UTF-8")  # advise --encoding only where the verb has it
+            message = f"cannot decode the input as {e.encoding}; {fix}"
         print(f"{verb}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `rnnkit ... | head`: the reader left; not an error of ours

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from .common import (
     add_common,
@@ -107,7 +106,10 @@ def run_predict(args) -> int:
     if out is None:
         sys.stdout.write(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        from ..checkpoint import atomic_write
+
+        # a full disk or any write error leaves no truncated file (and an old one as it was)
+        atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         _say(args, f"wrote {len(rows)} predictions to {out}")
     if predictor.mode == "window":
         _say(args, f"next {predictor.target} after the last row: {pred[-1]:.6g}")

@@ -1,7 +1,10 @@
 """Numeric columns from a CSV file with a header row, with errors that name file, line, column.
 
-Used by ``rnnkit train`` / ``rnnkit predict``; the standard library's csv module only, so no
-pandas is needed.
+Used by ``rnnkit regress train`` / ``predict``; the standard library's csv module only, so no
+pandas is needed. Wide files are read in time linear in their cells (columns are found by a
+dict, not a list search), a UTF-8 byte-order mark before the header is dropped, and every
+problem is one ``ValueError`` line: a cell too large for a number, a value that does not fit
+in float32 (what the models compute in), bytes that are not text in the file's encoding.
 """
 
 from __future__ import annotations
@@ -14,14 +17,40 @@ import numpy as np
 
 __all__ = ["read_csv_columns", "csv_header"]
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_CELL = 128 * 1024  # csv's own default field limit; no number is this long
+
+
+def _encoding(encoding: str) -> str:
+    """utf-8 reads as utf-8-sig: a byte-order mark before the header is not part of it."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
+def _rows(path: Path, encoding: str):
+    """``(line, row)`` of ``path``; csv and decoding errors become one-line ValueErrors."""
+    with path.open(newline="", encoding=_encoding(encoding)) as f:
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as e:
+            detail = str(e)
+            if "field larger than field limit" in detail:
+                detail = (f"a cell is longer than {MAX_CELL // 1024} KiB; a number never is: "
+                          "is the file a CSV of numbers, with its quotes closed?")
+            raise ValueError(f"CSV {path}, line {reader.line_num}: {detail}") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"CSV {path} is not {encoding} text (byte "
+                             f"{e.object[e.start:e.start + 1]!r} near offset {e.start}); save "
+                             "it as UTF-8") from None
+
 
 def csv_header(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:
     """The column names of ``path`` (its first row)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such CSV file: {path}")
-    with path.open(newline="", encoding=encoding) as f:
-        header = next(csv.reader(f), None)
+    header = next((row for _, row in _rows(path, encoding)), None)
     if not header or not any(h.strip() for h in header):
         raise ValueError(f"CSV {path} is empty; expected a header row of column names")
     return [h.strip() for h in header]
@@ -32,32 +61,41 @@ def read_csv_columns(path: str | os.PathLike, columns: list[str],
     """The named columns of ``path`` as float64 arrays, in file order.
 
     Raises ValueError naming the missing column (and the ones present), or the first
-    non-numeric or empty cell with its line number; a file with no data rows is an error.
+    non-numeric, empty, non-finite or float32-overflowing cell with its line number; a file
+    with no data rows is an error.
     """
     header = csv_header(path, encoding)
-    missing = [c for c in columns if c not in header]
+    position: dict[str, int] = {}
+    for i, name in enumerate(header):
+        position.setdefault(name, i)  # the first of duplicated names
+    missing = [c for c in columns if c not in position]
     if missing:
+        shown = ", ".join(header[:50]) + (f", ... ({len(header)} in all)" if len(header) > 50
+                                          else "")
         raise ValueError(f"CSV {path} has no column {', '.join(map(repr, missing))}; "
-                         f"its columns are: {', '.join(header)}")
-    index = {c: header.index(c) for c in columns}
+                         f"its columns are: {shown}")
+    index = {c: position[c] for c in columns}
     values: dict[str, list[float]] = {c: [] for c in columns}
-    with Path(path).open(newline="", encoding=encoding) as f:
-        reader = csv.reader(f)
-        next(reader)
-        for line, row in enumerate(reader, start=2):
-            if not row or not any(cell.strip() for cell in row):
-                continue  # blank line
-            for c, i in index.items():
-                cell = row[i].strip() if i < len(row) else ""
-                try:
-                    v = float(cell)
-                except ValueError:
-                    what = "an empty value" if not cell else f"a non-numeric value {cell!r}"
-                    raise ValueError(f"CSV {path}, line {line}: column {c!r} has {what}") \
-                        from None
-                if not np.isfinite(v):
-                    raise ValueError(f"CSV {path}, line {line}: column {c!r} is {cell}")
-                values[c].append(v)
+    rows = _rows(Path(path), encoding)
+    next(rows)
+    for line, row in rows:
+        if not row or not any(cell.strip() for cell in row):
+            continue  # blank line
+        for c, i in index.items():
+            cell = row[i].strip() if i < len(row) else ""
+            try:
+                v = float(cell)
+            except ValueError:
+                what = "an empty value" if not cell else f"a non-numeric value {cell[:40]!r}"
+                raise ValueError(f"CSV {path}, line {line}: column {c!r} has {what}") \
+                    from None
+            if not np.isfinite(v):
+                raise ValueError(f"CSV {path}, line {line}: column {c!r} is {cell[:40]}")
+            if abs(v) > FLOAT32_MAX:
+                raise ValueError(f"CSV {path}: value {cell[:40]} in line {line}, column {c!r} "
+                                 f"overflows float32 (largest {FLOAT32_MAX:.4g}), which the "
+                                 "models compute in; rescale the column")
+            values[c].append(v)
     if not values[columns[0]] if columns else True:
         raise ValueError(f"CSV {path} has a header but no data rows")
     return {c: np.asarray(v, dtype=np.float64) for c, v in values.items()}
