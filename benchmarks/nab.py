@@ -56,10 +56,11 @@ def nab_root() -> Path:
 
 def default_config(args) -> anomaly.Config:
     return anomaly.Config(
-        detector=args.detector, calendar=args.calendar, cell=args.cell, hidden_size=args.hidden_size,
-        epochs=args.epochs, lr=args.lr, chunk=args.chunk, learning_fraction=0.15,
-        learning_rows=750, update_every=args.update_every, update_epochs=args.update_epochs,
-        score_scale=args.score_scale, short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
+        detector=args.detector, calendar=args.calendar, cell=args.cell,
+        hidden_size=args.hidden_size, epochs=args.epochs, lr=args.lr, chunk=args.chunk,
+        learning_fraction=0.15, learning_rows=750, update_every=args.update_every,
+        update_epochs=args.update_epochs, score_scale=args.score_scale,
+        short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
         holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_column="timestamp",
         value_columns=["value"], seed=args.seed)

@@ -25,7 +25,8 @@ EXAMPLES = (
 )
 # settings a trained detector takes at scoring time (the rest is fixed by training)
 SCORING = ("threshold", "holdoff", "update_every", "update_epochs", "score_scale",
-           "short_window", "long_window", "warmup", "min_std", "extreme_margin", "allow_gaps", "fill")
+           "short_window", "long_window", "warmup", "min_std", "extreme_margin", "allow_gaps",
+           "fill")
 
 
 def register(subparsers) -> None:

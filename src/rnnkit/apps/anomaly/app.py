@@ -17,7 +17,6 @@ from ...train import History
 from ..base import TASK_KEY, Predictor
 from .config import Config
 from .data import calendar_features, read_sequences, read_stream
-from .plot import plot_scores
 from .detector import (
     StreamScorer,
     build_model,
@@ -26,6 +25,7 @@ from .detector import (
     sequence_scores,
     stream_errors,
 )
+from .plot import plot_scores
 
 __all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
 
@@ -117,12 +117,12 @@ class AnomalyPredictor(Predictor):
     """A trained detector.
 
     Stream checkpoints: ``predict(csv_or_frame, online=False) -> DataFrame`` with the time
-    column, the value columns, ``score`` (log of 1 + the normalised error), ``likelihood`` and ``flag``
-    (+ ``label`` when the data has one); ``stream(readings)`` yields ``(score, likelihood,
-    flag)`` one reading at a time, carrying the recurrent state (the same numbers as
-    ``predict``). Sequence checkpoints: ``predict`` returns one row per sequence (``line``,
-    ``label``, ``score``, ``flag``). ``evaluate(labelled) -> dict`` of precision, recall, F1,
-    ROC-AUC, PR-AUC (and accuracy for sequences).
+    column, the value columns, ``score`` (log of 1 + the normalised error), ``likelihood``
+    and ``flag`` (+ ``label`` when the data has one); ``stream(readings)`` yields
+    ``(score, likelihood, flag)`` one reading at a time, carrying the recurrent state (the
+    same numbers as ``predict``). Sequence checkpoints: ``predict`` returns one row per
+    sequence (``line``, ``label``, ``score``, ``flag``). ``evaluate(labelled) -> dict`` of
+    precision, recall, F1, ROC-AUC, PR-AUC (and accuracy for sequences).
     """
 
     task = TASK

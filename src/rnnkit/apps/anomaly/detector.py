@@ -52,8 +52,8 @@ def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int):
         z = model.standardise(_tensor(values)).numpy()
         X = np.stack([values[i * seg:(i + 1) * seg] for i in range(B)])  # (B, seg, F + C)
         Y = np.stack([z[i * seg + 1:(i + 1) * seg + 1] for i in range(B)])
-        history = fit(model, (X.astype(np.float32), Y.astype(np.float32)), epochs=epochs, batch_size=B,
-            tbptt=config.chunk, lr=config.lr, seed=seed, device=config.device,
+        history = fit(model, (X.astype(np.float32), Y.astype(np.float32)), epochs=epochs,
+            batch_size=B, tbptt=config.chunk, lr=config.lr, seed=seed, device=config.device,
             progress=False, clip_norm=1.0)
     else:
         W = _windows(values, config.window).astype(np.float32)
