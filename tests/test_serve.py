@@ -333,36 +333,46 @@ def test_cli_serves_and_sigterm_ends_open_streams(folders, tmp_path):
     """`rnnkit serve` as a process: a stream open at SIGTERM gets its done event
     (finish_reason shutdown) after the grace period and the process exits 0."""
     import socket
+    import uuid
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RNNKIT_API_KEY": "k"}
+    # a key of this run's own: only our server answers 200 to it (another test run on this
+    # machine may have taken the port between our probe and the server's bind)
+    key = uuid.uuid4().hex
+    auth = {"Authorization": f"Bearer {key}"}
+    env = {**os.environ, "RNNKIT_API_KEY": key}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(folders["lm"]),
          "--port", str(port), "--shutdown-grace", "0.5", "--max-tokens", "100000",
          "--quiet", "--threads", "1"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
-        url, end = f"http://127.0.0.1:{port}", time.monotonic() + 90
+        url, end = f"http://127.0.0.1:{port}", time.monotonic() + 120
         while True:
             try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                if httpx.get(url + "/v1/models", headers=auth, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()
+            assert proc.poll() is None and time.monotonic() < end, "the server did not start"
             time.sleep(0.2)
         assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
-        with httpx.stream("POST", url + "/v1/models/lm/generate", timeout=30,
-                          headers={"Authorization": "Bearer k"},
+        rest = []
+        with httpx.stream("POST", url + "/v1/models/lm/generate", timeout=30, headers=auth,
                           json={"max_tokens": 100_000, "stream": True}) as r:
             lines = r.iter_lines()
             for line in lines:
                 if line.startswith("event: token"):
                     break
             proc.send_signal(signal.SIGTERM)
-            rest = [line for line in lines if line.startswith("data: ")]
+            stop = time.monotonic() + 60
+            for line in lines:  # bounded: a server that ignored SIGTERM fails, not hangs
+                if line.startswith("data: "):
+                    rest.append(line)
+                if time.monotonic() > stop:
+                    break
         assert json.loads(rest[-1][6:])["finish_reason"] == "shutdown"
         assert proc.wait(30) == 0
     finally:
