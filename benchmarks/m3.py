@@ -14,9 +14,12 @@ the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
     python benchmarks/m3.py                           # all four, and the whole set
     python benchmarks/m3.py --freq monthly --dev      # tune on x only: the last h of x as test
 
-One torch thread; statsforecast runs single-process (n_jobs=1). Its first call compiles its
-numba code (minutes of CPU, cached under ~/.cache afterwards): the table shows the baseline
-time separately, measured after a warm-up call.
+Rows: ``ets`` and ``theta`` are statsforecast's AutoETS and AutoTheta fitted on all of `x`
+(the same fits auto uses); ``sf SeasonalNaive`` is statsforecast's; ``snaive`` and
+``linear`` are rnnkit's; ``rnn`` is the global recurrent model alone.
+
+One torch thread; statsforecast in `--jobs` processes (default 1). Its numba code compiles
+on first use and is cached (here under ~/.cache: the warm-up line shows the CPU it took).
 """
 
 from __future__ import annotations

@@ -158,6 +158,9 @@ def test_train_prints_the_method_table_and_why(air, tmp_path, capsys):
     assert "the last 12 steps of 1 series (MASE with period 12)" in text
     assert "default method: linear: lowest mean validation MASE over 1 series" in text
     assert "passengers: linear (the default" in text
+    p = rnnkit.open(tmp_path / "ck")  # no network among the methods
+    assert p.model is None and p.describe()["parameters"] == 0
+    assert p.predict(tmp_path / "air.parquet")["method"].tolist() == ["linear"] * 12
 
 
 # ------------------------------------------------------------------ many series, one model

@@ -113,6 +113,14 @@ class ForecastPredictor(Predictor):
     def kind(self) -> str:
         return "panel" if self.state is not None else "table"
 
+    def describe(self) -> dict:
+        if self.model is not None:
+            return super().describe()
+        from dataclasses import asdict  # auto without a network: classical methods only
+
+        return {"task": self.task, "model_class": None, "parameters": 0, "streams": False,
+                "config": asdict(self.config)}
+
     def _panel(self, data):
         s = self.state
         return read_panel(data, id_col=s.id_col, time_col=s.time_col,
