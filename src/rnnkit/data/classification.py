@@ -203,11 +203,16 @@ def read_ucr(path: PathLike, encoding: str = "utf-8"
         if not row[0]:
             raise ValueError(f"empty label at line {n} of {source}")
         try:
-            values[i] = [float(f) for f in row[1:]]
+            row_values = np.array([float(f) for f in row[1:]], dtype=np.float64)
         except ValueError:
             bad = next(f for f in row[1:] if not _is_float(f))
             raise ValueError(f"{source} line {n}: {bad!r} is not a number; expected the label "
                              "first and then numeric values") from None
+        big = np.isfinite(row_values) & (np.abs(row_values) > np.finfo(np.float32).max)
+        if big.any():
+            raise ValueError(f"{source} line {n}: value {row[1 + int(np.argmax(big))]} "
+                             "overflows float32, which the models compute in; rescale the data")
+        values[i] = row_values
         nan = np.isnan(values[i])
         length = int(len(nan) - np.argmax(~nan[::-1])) if not nan.all() else 0
         if length == 0:

@@ -396,7 +396,11 @@ class StandardScaler:
                              f"{d['std'][bad]!r}; a standard deviation must be positive")
         s = cls(columns)
         s.mean, s.std = np.asarray(d["mean"], float), np.asarray(d["std"], float)
-        s.n_rows = int(d.get("n_rows", 0))
+        n_rows = d.get("n_rows", 0)
+        if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
+            raise ValueError(f"StandardScaler.from_dict: n_rows must be a whole number >= 0, "
+                             f"got {n_rows!r:.40}")
+        s.n_rows = n_rows
         return s
 
 

@@ -335,7 +335,8 @@ _CLASSES = {cls.__name__: cls for cls in (CharTokenizer, WordTokenizer)}
 
 def tokenizer_from_dict(d: dict) -> CharTokenizer | WordTokenizer:
     """Rebuild whichever tokenizer ``d`` (from ``to_dict``) describes."""
-    cls = _CLASSES.get(d.get("type")) if isinstance(d, dict) else None
+    kind = d.get("type") if isinstance(d, dict) else None
+    cls = _CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         got = d.get("type") if isinstance(d, dict) else type(d).__name__
         raise ValueError(f"tokenizer_from_dict: expected type CharTokenizer or WordTokenizer, "

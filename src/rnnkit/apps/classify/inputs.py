@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -236,11 +237,48 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
-        tok = WordTokenizer.from_dict(d["tokenizer"]) if d.get("tokenizer") else None
-        return cls(d["kind"], LabelEncoder.from_dict(d["labels"]), tokenizer=tok,
+        """Rebuild one saved with ``to_dict``; ``ValueError`` naming the first malformed field."""
+        _check_saved(d)
+        tok = WordTokenizer.from_dict(d["tokenizer"]) if d.get("tokenizer") is not None \
+            else None
+        return cls(d["kind"], LabelEncoder.from_dict(d.get("labels")), tokenizer=tok,
                    max_length=d.get("max_length"), mean=d.get("mean", 0.0),
                    std=d.get("std", 1.0), input_size=d.get("input_size"),
                    info=d.get("info") or {}, subword_buckets=d.get("subword_buckets", 0),
                    normalize=d.get("normalize", "global"))
 
 
+def _check_saved(d) -> None:
+    """The fields of a saved ``Preprocessing`` (hand-edited extras are refused, issue 14)."""
+    def bad(field: str, value, expected: str):
+        raise ValueError(f"Preprocessing.from_dict: {field} is {value!r:.60}; expected {expected}")
+
+    def whole(v, low: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    def numbers(v, positive: bool) -> bool:
+        vs = v if isinstance(v, list) and v else [v]
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                   and (x > 0 or not positive) for x in vs)
+
+    if not isinstance(d, dict):
+        bad("the preprocessing", d, "a dict")
+    kind = d.get("kind")
+    if kind not in ("text", "numeric"):
+        bad("kind", kind, "'text' or 'numeric'")
+    if kind == "text" and not isinstance(d.get("tokenizer"), dict):
+        bad("tokenizer", d.get("tokenizer"), "a tokenizer table for a text classifier")
+    if kind == "numeric" and not whole(d.get("input_size"), 1):
+        bad("input_size", d.get("input_size"), "a positive whole number of features")
+    if d.get("max_length") is not None and not whole(d["max_length"], 1):
+        bad("max_length", d["max_length"], "a positive whole number or null")
+    if not whole(d.get("subword_buckets", 0), 0):
+        bad("subword_buckets", d.get("subword_buckets"), "a whole number >= 0")
+    if d.get("normalize", "global") not in ("series", "global", "none"):
+        bad("normalize", d.get("normalize"), "series, global or none")
+    if not numbers(d.get("mean", 0.0), False):
+        bad("mean", d.get("mean"), "finite numbers")
+    if not numbers(d.get("std", 1.0), True):
+        bad("std", d.get("std"), "positive finite numbers")
+    if not isinstance(d.get("info") or {}, dict):
+        bad("info", d.get("info"), "a dict")
