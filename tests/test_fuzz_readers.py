@@ -5,7 +5,7 @@ preprocessing, and whole extras of real checkpoints opened with ``rnnkit.open``)
 
 Whatever they are given, only the documented exceptions may escape: ``ValueError`` (and its
 subclasses ``CheckpointError``, ``UnicodeDecodeError``) and ``FileNotFoundError``. About
-1,350 generated cases per run; hypothesis' database is off and the runs are derandomized,
+1,180 generated cases per run; hypothesis' database is off and the runs are derandomized,
 so the suite stays deterministic.
 """
 
@@ -81,7 +81,7 @@ BYTES = st.one_of(st.binary(max_size=300), TABLES.map(lambda t: t.encode("utf-8"
 
 
 # --------------------------------------------------------------------------- the CSV reader
-@fuzz(250)
+@fuzz(200)
 @given(data=BYTES, pick=st.lists(st.sampled_from(["value", "a", "", "x", "label", "1"]),
                                  max_size=3, unique=True))
 def test_csv_reader_raises_only_documented_errors(data, pick):
@@ -152,7 +152,7 @@ def test_classify_text_csv_reader(data, text_col, label_col):
 
 
 # --------------------------------------------------------------------------- the UCR reader
-@fuzz(200)
+@fuzz(170)
 @given(data=BYTES)
 def test_ucr_reader(data):
     with tempfile.TemporaryDirectory() as d:
@@ -201,7 +201,7 @@ def mutated(draw):
 PARTS = st.one_of(JSON, mutated())
 
 
-@fuzz(250)
+@fuzz(200)
 @given(part=PARTS)
 def test_extras_parts_raise_only_documented_errors(part):
     from rnnkit.apps.classify.inputs import Preprocessing
@@ -266,7 +266,7 @@ def tampered_extras(draw):
     return task, doc
 
 
-@fuzz(120)
+@fuzz(60)
 @given(case=tampered_extras())
 def test_open_with_tampered_extras_raises_only_documented_errors(case):
     task, doc = case
