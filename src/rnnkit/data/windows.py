@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..validate import positive_int
+
 __all__ = ["make_windows", "last_window", "split_origins", "ForecastWindows"]
 
 
@@ -51,8 +53,7 @@ def _series(series, name: str) -> np.ndarray:
 
 
 def _positive(name: str, arg: str, v) -> None:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
+    positive_int(arg, v, owner=name)
 
 
 def make_windows(series, window: int, horizon: int = 1, *, stride: int = 1,
