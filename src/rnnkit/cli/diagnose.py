@@ -29,9 +29,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from .common import UsageError, add_common, examples, new_parser
 
 DEFAULT_CELLS = "rnn-tanh,irnn,lstm,gru"
@@ -55,7 +52,15 @@ def register(subparsers) -> None:
     source.add_argument("--checkpoint", action="append", metavar="DIR",
                         help="a checkpoint folder (repeat to compare several)")
     p.add_argument("--out", required=True, help="folder for the report, plots and JSON")
-    t = p.add_argument_group("task mode")
+    _task_flags(p.add_argument_group("task mode"))
+    _checkpoint_flags(p.add_argument_group("checkpoint mode"))
+    p.add_argument("--probes", type=int, default=None,
+                   help="random probes for ‖∂h_T/∂h_t‖ (default: exact up to H = 64)")
+    add_common(p)
+    p.set_defaults(run=run)
+
+
+def _task_flags(t) -> None:
     t.add_argument("--length", type=int, default=100,
                    help="T: the adding problem's length / the copy task's delay (default 100)")
     t.add_argument("--cells", default=DEFAULT_CELLS,
@@ -75,16 +80,14 @@ def register(subparsers) -> None:
                         "--clip-norm (exploding.png)")
     t.add_argument("--save-models", action="store_true",
                    help="save each trained model under OUT/models/CELL (rnnkit.save)")
-    c = p.add_argument_group("checkpoint mode")
+
+
+def _checkpoint_flags(c) -> None:
     c.add_argument("--data", help="inputs (and targets): .npz, .npy or .csv (see above)")
     c.add_argument("--loss", default=None,
                    help="mse, mae, huber, cross_entropy, bce (default: cross_entropy for "
                         "integer targets, else mse)")
     c.add_argument("--limit", type=int, default=64, help="sequences analysed (default 64)")
-    p.add_argument("--probes", type=int, default=None,
-                   help="random probes for ‖∂h_T/∂h_t‖ (default: exact up to H = 64)")
-    add_common(p)
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -119,7 +122,7 @@ def _check_task_args(args) -> tuple[object, list[str]]:
 
 
 def _run_task(args, say) -> int:
-    from ..diagnostics.experiment import compare_cells, exploding_gradients
+    from ..diagnostics.experiment import compare_cells
     from ..diagnostics.report import write_task_report
     from ..runtime import resolve_device
 
@@ -144,23 +147,29 @@ def _run_task(args, say) -> int:
         batch_size=args.batch_size, lr=args.lr, clip_norm=args.clip_norm or None,
         eval_every=args.eval_every, seed=args.seed, device=device, probes=args.probes, log=say,
         time_budget=budget, on_result=partial)
-    exploding = None
-    if args.exploding:
-        exploding = exploding_gradients(task.name, args.length, steps=args.steps,
-                                        hidden_size=args.hidden_size,
-                                        batch_size=args.batch_size,
-                                        clip_norm=args.clip_norm or 1.0, seed=args.seed,
-                                        device=device, log=say)
+    exploding = _exploding(args, task, device, say) if args.exploding else None
     if args.save_models:
-        from ..checkpoint import save
-
-        for name, r in results.items():
-            save(r.model, out / "models" / name, extras={"task": task.name,
-                                                        "length": args.length})
+        _save_models(results, out, task.name, args.length)
     files = write_task_report(out, task.name, args.length, results, exploding,
                               command=command)
     say(f"wrote {', '.join(str(f) for f in files)}")
     return 0
+
+
+def _exploding(args, task, device, say):
+    from ..diagnostics.experiment import exploding_gradients
+
+    return exploding_gradients(task.name, args.length, steps=args.steps,
+                               hidden_size=args.hidden_size, batch_size=args.batch_size,
+                               clip_norm=args.clip_norm or 1.0, seed=args.seed, device=device,
+                               log=say)
+
+
+def _save_models(results, out: Path, task: str, length: int) -> None:
+    from ..checkpoint import save
+
+    for name, r in results.items():
+        save(r.model, out / "models" / name, extras={"task": task, "length": length})
 
 
 def _argv(args) -> list[str]:
@@ -222,65 +231,10 @@ def _labels(dirs: list[str]) -> list[str]:
 
 
 def load_data(path: str, limit: int | None = None):
-    """``(x, y or None, lengths or None)`` tensors from a .npz, .npy or .csv file."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no data file {path}")
-    suffix = p.suffix.lower()
-    y = lengths = None
-    if suffix == ".npz":
-        with np.load(p, allow_pickle=False) as f:
-            keys = set(f.files)
-            key = "x" if "x" in keys else "inputs" if "inputs" in keys else None
-            if key is None:
-                raise UsageError(f"{path}: expected an array named x (or inputs), found "
-                                 f"{', '.join(sorted(keys)) or 'none'}")
-            x = f[key]
-            y = f["y"] if "y" in keys else f["targets"] if "targets" in keys else None
-            lengths = f["lengths"] if "lengths" in keys else None
-    elif suffix == ".npy":
-        x = np.load(p, allow_pickle=False)
-    elif suffix == ".csv":
-        x = _read_csv(p)[None]  # one sequence: (1, T, I)
-    else:
-        raise UsageError(f"{path}: unknown data format {suffix or '(none)'}; expected .npz, "
-                         ".npy or .csv")
-    if x.dtype.kind not in "biuf":
-        raise UsageError(f"{path}: inputs must be numeric, got dtype {x.dtype}")
-    if x.ndim not in (2, 3) or x.shape[0] < 1 or x.shape[1] < 2:
-        raise UsageError(f"{path}: expected inputs of shape (N, T, I) or (N, T) with T >= 2, "
-                         f"got {x.shape}")
-    n = x.shape[0] if limit is None else min(limit, x.shape[0])
-    for name, a in (("targets", y), ("lengths", lengths)):
-        if a is not None and a.shape[0] != x.shape[0]:
-            raise UsageError(f"{path}: {name} hold {a.shape[0]} sequences but inputs hold "
-                             f"{x.shape[0]}")
+    """``(x, y or None, lengths or None)``: see ``rnnkit.diagnostics.data.load_data``."""
+    from ..diagnostics.data import load_data as read
 
-    def as_t(a: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(a[:n]))
-        return t.long() if a.dtype.kind in "biu" else t.float()
-
-    x_t = as_t(x)
-    if x_t.is_floating_point() and not bool(torch.isfinite(x_t).all()):
-        raise UsageError(f"{path}: inputs contain NaN or Inf")
-    return (x_t, None if y is None else as_t(y),
-            None if lengths is None else torch.from_numpy(lengths[:n]).long())
-
-
-def _read_csv(p: Path) -> np.ndarray:
-    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if lines:
-        try:
-            [float(v) for v in lines[0].split(",")]
-        except ValueError:
-            lines = lines[1:]  # a header
-    try:
-        rows = [[float(v) for v in ln.split(",")] for ln in lines]
-    except ValueError as e:
-        raise UsageError(f"{p}: every value must be a number ({e})") from None
-    if not rows or len({len(r) for r in rows}) != 1:
-        raise UsageError(f"{p}: expected a row per time step with the same number of columns")
-    return np.asarray(rows, dtype=np.float32)
+    return read(path, limit)
 
 
 def _check_probes(args) -> None:

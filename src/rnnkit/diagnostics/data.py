@@ -1,0 +1,79 @@
+"""Inputs (and targets) for diagnosing a trained checkpoint, read from .npz, .npy or .csv.
+
+See ``rnnkit diagnose --help`` for the formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["load_data"]
+
+
+class DataError(ValueError):
+    """A data file that cannot be diagnosed on: one line, naming the file."""
+
+
+def load_data(path: str, limit: int | None = None):
+    """``(x, y or None, lengths or None)`` tensors from a .npz, .npy or .csv file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no data file {path}")
+    suffix = p.suffix.lower()
+    y = lengths = None
+    if suffix == ".npz":
+        with np.load(p, allow_pickle=False) as f:
+            keys = set(f.files)
+            key = "x" if "x" in keys else "inputs" if "inputs" in keys else None
+            if key is None:
+                raise DataError(f"{path}: expected an array named x (or inputs), found "
+                                 f"{', '.join(sorted(keys)) or 'none'}")
+            x = f[key]
+            y = f["y"] if "y" in keys else f["targets"] if "targets" in keys else None
+            lengths = f["lengths"] if "lengths" in keys else None
+    elif suffix == ".npy":
+        x = np.load(p, allow_pickle=False)
+    elif suffix == ".csv":
+        x = _read_csv(p)[None]  # one sequence: (1, T, I)
+    else:
+        raise DataError(f"{path}: unknown data format {suffix or '(none)'}; expected .npz, "
+                         ".npy or .csv")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: inputs must be numeric, got dtype {x.dtype}")
+    if x.ndim not in (2, 3) or x.shape[0] < 1 or x.shape[1] < 2:
+        raise DataError(f"{path}: expected inputs of shape (N, T, I) or (N, T) with T >= 2, "
+                         f"got {x.shape}")
+    n = x.shape[0] if limit is None else min(limit, x.shape[0])
+    for name, a in (("targets", y), ("lengths", lengths)):
+        if a is not None and a.shape[0] != x.shape[0]:
+            raise DataError(f"{path}: {name} hold {a.shape[0]} sequences but inputs hold "
+                             f"{x.shape[0]}")
+
+    def as_t(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a[:n]))
+        return t.long() if a.dtype.kind in "biu" else t.float()
+
+    x_t = as_t(x)
+    if x_t.is_floating_point() and not bool(torch.isfinite(x_t).all()):
+        raise DataError(f"{path}: inputs contain NaN or Inf")
+    return (x_t, None if y is None else as_t(y),
+            None if lengths is None else torch.from_numpy(lengths[:n]).long())
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    lines = [ln for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if lines:
+        try:
+            [float(v) for v in lines[0].split(",")]
+        except ValueError:
+            lines = lines[1:]  # a header
+    try:
+        rows = [[float(v) for v in ln.split(",")] for ln in lines]
+    except ValueError as e:
+        raise DataError(f"{p}: every value must be a number ({e})") from None
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise DataError(f"{p}: expected a row per time step with the same number of columns")
+    return np.asarray(rows, dtype=np.float32)
