@@ -295,3 +295,16 @@ def test_nan_length_penalty_is_refused():
     translate = rnnkit.open(FIXTURES / "translate")
     with pytest.raises(ValueError, match=r"length penalty must be a finite number, got inf"):
         translate.predict(["ein hund"], length_penalty=float("inf"))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda e: e["forecast"]["config"].update(mode="banana"), r"forecast config .*mode"),
+    (lambda e: e["forecast"]["config"].update(lookback="12"), r"forecast config .*lookback"),
+    (lambda e: e["forecast"]["data"]["scaler"].update(std=[0.0, 1.0]),
+     r"forecast scaler .*std of column 'a' is 0.0"),
+])
+def test_hand_edited_forecast_extras_are_refused_at_load(tmp_path, edit, message):
+    folder = _tampered(tmp_path, "forecast", edit)
+    with pytest.raises(CheckpointError, match=message) as e:
+        rnnkit.open(folder)
+    assert "\n" not in str(e.value)

@@ -34,6 +34,7 @@ import json
 from pathlib import Path
 
 from ..base import Predictor, register_app
+from ..extras_check import reading_extras
 from . import plot, report  # noqa: F401 - forecast.report / forecast.plot for the CLI
 from .auto import evaluate_panel, forecast_panel, load_panel, train_panel
 from .baselines import LinearBaseline, baseline_forecasts, detect_period
@@ -158,8 +159,17 @@ def load(path, device: str = "cpu") -> ForecastPredictor:
         state, model, config = load_panel(path)
         if model is not None:
             model.to(device)
-        return ForecastPredictor(model, Config.from_dict(config), path, state=state)
+        with reading_extras(path, "forecast config"):  # hand-edited: mode banana, ...
+            config = Config.from_dict(config).check()
+        return ForecastPredictor(model, config, path, state=state)
     model, spec, config = load_forecaster(path)
+    with reading_extras(path, "forecast config"):
+        config.check()
+    if spec.scaler is not None:
+        from ...data.timeseries import StandardScaler
+
+        with reading_extras(path, "forecast scaler"):
+            StandardScaler.from_dict(spec.scaler)
     return ForecastPredictor(model.to(device), config, path, spec=spec)
 
 
