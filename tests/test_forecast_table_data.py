@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from forecast_helpers import hourly_times, seasonal_series, write_csv
 
+from rnnkit.apps.forecast import baselines, metrics
+from rnnkit.apps.forecast.prepare import prepare
+from rnnkit.apps.forecast.windows import ForecastWindows, split_origins
 from rnnkit.data.timeseries import (
     StandardScaler,
     calendar_features,
     chronological_split,
     read_timeseries,
 )
-from rnnkit.apps.forecast import baselines, metrics
-from rnnkit.apps.forecast.prepare import prepare
-from rnnkit.apps.forecast.windows import ForecastWindows, split_origins
 
 
 @pytest.fixture
