@@ -62,8 +62,8 @@ def default_config(args) -> anomaly.Config:
         update_epochs=args.update_epochs, score_scale=args.score_scale,
         short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
-        holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_column="timestamp",
-        value_columns=["value"], seed=args.seed)
+        holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_col="timestamp",
+        value_cols=["value"], seed=args.seed)
 
 
 def detect(path: Path, config: anomaly.Config, work: Path) -> pd.DataFrame:

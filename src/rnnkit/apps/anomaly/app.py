@@ -180,7 +180,7 @@ class AnomalyPredictor(Predictor):
         scorer = self.scorer()
         rows = ([scorer.step(v) for v in stream.inputs] if online
                 else scorer.run(stream.inputs))
-        out = pd.DataFrame({stream.time_column: stream.times})
+        out = pd.DataFrame({stream.time_col: stream.times})
         for j, c in enumerate(stream.columns):
             out[c] = stream.values[:, j]
         out["score"] = [r[0] for r in rows]
@@ -201,7 +201,7 @@ class AnomalyPredictor(Predictor):
         return out
 
     def _read(self, data, labels: bool | None = None):
-        config = replace(self.config, value_columns=self.meta["columns"])
+        config = replace(self.config, value_cols=self.meta["columns"])
         return read_stream(data, config, min_rows=config.window, labels=labels)
 
     def evaluate(self, data) -> dict[str, float]:

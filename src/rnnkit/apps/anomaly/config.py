@@ -20,10 +20,10 @@ class Config:
 
     data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row)
     layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row)
-    time_column: str | None = None  # stream: the timestamp column (default: the first column)
-    value_columns: list[str] = field(default_factory=list)  # stream: value columns (default:
+    time_col: str | None = None  # stream: the timestamp column (default: the first column)
+    value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:
     # every column but the time and label columns)
-    label_column: str | None = None  # stream: 0/1 labels (default: a column named label, if
+    label_col: str | None = None  # stream: 0/1 labels (default: a column named label, if
     # any); sequences: the class column (default: the first column)
     normal_label: str | None = None  # sequences: the normal class (default: the most common)
     detector: str = "forecast"  # "forecast" (next-step residuals) or "reconstruct" (autoencoder)

@@ -35,7 +35,7 @@ class Stream:
     values: np.ndarray  # (N, F) float64
     columns: list[str]  # the value columns
     times: np.ndarray | None = None  # (N,) as written in the file (None: row numbers)
-    time_column: str | None = None
+    time_col: str | None = None
     labels: np.ndarray | None = None  # (N,) 0/1
     lines: np.ndarray | None = None  # (N,) file line of each row
     source: str = ""
@@ -181,8 +181,8 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
     frame, name = _frame(source, "a stream (a time column and value columns)")
     cols = [str(c) for c in frame.columns]
     frame.columns = cols
-    time_col = config.time_column if config.time_column is not None else cols[0]
-    label_col = config.label_column or ("label" if "label" in cols else None)
+    time_col = config.time_col if config.time_col is not None else cols[0]
+    label_col = config.label_col or ("label" if "label" in cols else None)
     for what, c in (("time", time_col), ("label", label_col)):
         if c is not None and c not in cols:
             if what == "label" and labels is None:
@@ -191,8 +191,8 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
             raise ValueError(f"{what} column {c!r} not found in {name}; its columns are: "
                              f"{', '.join(cols)}")
     if labels and label_col is None:
-        raise ValueError(f"{name} has no label column; pass --label-column (0/1 per row)")
-    value_cols = list(config.value_columns) or [c for c in cols if c not in (time_col,
+        raise ValueError(f"{name} has no label column; pass --label-col (0/1 per row)")
+    value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col,
                                                                                  label_col)]
     missing = [c for c in value_cols if c not in cols]
     if missing:
@@ -217,19 +217,19 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         y = lab.astype(np.int64)
     times = frame[time_col].to_numpy()
     cov = calendar_features(times, name) if getattr(config, "calendar", False) else None
-    return Stream(values=values, columns=value_cols, times=times, time_column=time_col,
+    return Stream(values=values, columns=value_cols, times=times, time_col=time_col,
                   labels=y, lines=lines, source=name, filled=filled, covariates=cov)
 
 
 def read_sequences(source, config, *, length: int | None = None) -> Sequences:
-    """Read sequences, one per row, label first (UCR layout) or in ``config.label_column``.
+    """Read sequences, one per row, label first (UCR layout) or in ``config.label_col``.
 
     ``length``: the trained length; rows of ``length`` values carry no label, rows of
     ``length + 1`` values carry one. Any other width is refused.
     """
     frame, name = _frame(source, "sequences, one per row", header=None)
     first = frame.iloc[0].astype(str).str.strip()
-    has_header = config.label_column is not None and config.label_column in set(first)
+    has_header = config.label_col is not None and config.label_col in set(first)
     offset = 1
     if has_header or pd.to_numeric(first.iloc[1:], errors="coerce").isna().all():
         frame = frame.iloc[1:].reset_index(drop=True)
@@ -243,8 +243,8 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
                          f"{width}; the model was trained on sequences of length {length}")
     if length is not None and width == length:
         label_idx = None
-    elif config.label_column is not None and has_header:
-        label_idx = cols.index(config.label_column)
+    elif config.label_col is not None and has_header:
+        label_idx = cols.index(config.label_col)
     else:
         label_idx = 0
     value_cols = [c for k, c in enumerate(cols) if k != label_idx]
