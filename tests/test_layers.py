@@ -353,7 +353,7 @@ def test_other_float_precisions_are_cast_to_the_layers(kind, dtype):
     assert layer(x.to(dtype), state)[0].dtype == torch.float32
 
 
-@pytest.mark.parametrize("kind, hidden, layers", [("lstm", 10_000_000, 1), ("gru", 40_000, 1),
+@pytest.mark.parametrize("kind, hidden, layers", [("lstm", 10_000_000, 1), ("gru", 400_000, 1),
                                                   ("rnn", 50_000, 1000)])
 def test_absurd_sizes_are_refused_before_allocating(kind, hidden, layers):
     name = rnnkit.layers.KINDS[kind]
