@@ -11,16 +11,16 @@ from pathlib import Path
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
-    "rnnkit forecast train --csv sales.csv --id-col unique_id --time-col ds --target y "
-    "--horizon 12 --checkpoint runs/sales",
-    "rnnkit forecast train --csv air.csv --time-col month --target passengers --horizon 12 "
-    "--checkpoint runs/air",
-    "rnnkit forecast train --csv ETTh1.csv --time-col date --target OT --mode segrnn "
-    "--lookback 96 --horizon 96 --split 8640,2880,2880 --checkpoint runs/etth1",
-    "rnnkit forecast predict --checkpoint runs/sales --csv sales.csv --out forecast.csv",
-    "rnnkit forecast predict --checkpoint runs/etth1 --csv ETTh1.csv --origin "
+    "rnnkit forecast train --csv examples/data/sales.csv --id-col unique_id --time-col ds "
+    "--target y --horizon 6 --checkpoint runs/sales",
+    "rnnkit forecast predict --checkpoint runs/sales --csv examples/data/sales.csv "
+    "--out forecast.csv",
+    "rnnkit forecast evaluate --checkpoint runs/sales --csv examples/data/sales.csv "
+    "--json metrics.json",
+    "rnnkit forecast train --csv $RNNKIT_DATA/ett/ETTh1.csv --time-col date --target OT "
+    "--mode segrnn --lookback 96 --horizon 96 --split 8640,2880,2880 --checkpoint runs/etth1",
+    "rnnkit forecast predict --checkpoint runs/etth1 --csv $RNNKIT_DATA/ett/ETTh1.csv --origin "
     "'2018-02-01 00:00:00' --plot backtest.png",
-    "rnnkit forecast evaluate --checkpoint runs/sales --csv sales.csv --json metrics.json",
 )
 
 
@@ -40,7 +40,7 @@ def _train_parser(actions) -> None:
     from .config_flags import add_config_flags
 
     t = new_parser(actions, "train", help="train on a CSV/Parquet file and save a checkpoint",
-                   epilog=examples(*EXAMPLES[:3]))
+                   epilog=examples(EXAMPLES[0], EXAMPLES[3]))
     t.add_argument("--csv", required=True, help="the data: CSV or Parquet (.parquet)")
     t.add_argument("--checkpoint", required=True, help="folder for the trained model")
     t.add_argument("--resume", action="store_true",
@@ -52,7 +52,7 @@ def _train_parser(actions) -> None:
 
 def _predict_parser(actions) -> None:
     pr = new_parser(actions, "predict", help="forecast the steps after each series' last row",
-                    epilog=examples(EXAMPLES[3], EXAMPLES[4]))
+                    epilog=examples(EXAMPLES[1], EXAMPLES[4]))
     pr.add_argument("--checkpoint", required=True)
     pr.add_argument("--csv", required=True, help="history to forecast from (CSV or Parquet)")
     pr.add_argument("--out", default=None, help="write the forecast (long format) to this CSV")
@@ -70,7 +70,7 @@ def _predict_parser(actions) -> None:
 def _evaluate_parser(actions) -> None:
     ev = new_parser(actions, "evaluate",
                     help="metrics of the model and every baseline on the test part",
-                    epilog=examples(EXAMPLES[5]))
+                    epilog=examples(EXAMPLES[2]))
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument("--csv", required=True)
     ev.add_argument("--json", default=None,
