@@ -75,6 +75,36 @@ def test_history_rows_files_and_metrics(tmp_path):
     assert rnnkit.load(tmp_path / "run").config == small().config
 
 
+def test_history_plot_writes_a_png(tmp_path):
+    X, y = sum_task()
+    h = rnnkit.fit(small(), (X, y), epochs=3, val_split=0.25, metrics=["mae"], progress=False)
+    png = h.plot(tmp_path / "history.png")
+    assert png == tmp_path / "history.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["history.png"]  # no temporary left
+    empty = rnnkit.History().plot(tmp_path / "empty.png")  # no rows: a figure that says so
+    assert empty.stat().st_size > 0
+
+
+@pytest.mark.parametrize("event", ["batch_end", "epoch_end"])
+def test_an_exception_mid_run_releases_the_folder_lock(tmp_path, event):
+    """Not only NonFiniteError: any exception leaves the checkpoint folder writable."""
+    from rnnkit import checkpoint
+
+    def boom(name, info):
+        if name == event and info["epoch"] == 2:
+            raise KeyboardInterrupt  # as a Ctrl-C mid-run
+    run = tmp_path / "run"
+    X, y = sum_task()
+    with pytest.raises(KeyboardInterrupt):
+        rnnkit.fit(small(), (X, y), epochs=5, callbacks=[boom], checkpoint_dir=run,
+                   progress=False)
+    assert not (run / checkpoint.LOCK).exists()
+    assert str(run.resolve()) not in checkpoint._HELD
+    h = rnnkit.fit(small(), (X, y), epochs=5, checkpoint_dir=run, resume=True, progress=False)
+    assert len(h) == 5 and h[0]["epoch"] == 1  # epoch 1 kept, 2..5 trained on resume
+
+
 def test_val_mae_matches_evaluate():
     X, y = sum_task()
     model = small()

@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ class History:
                 w.writeheader()
                 w.writerows(self.rows)
         atomic_write(folder / "history.csv", write_csv)
+
+    def plot(self, path: str | os.PathLike) -> Path:
+        """The loss curves (and metrics) per epoch as a PNG at ``path``; returns ``path``.
+        Under torchrun only rank 0 writes (as ``rnnkit.save``)."""
+        from .checkpoint import _another_rank
+        from .training.plot import plot_history
+
+        return Path(path) if _another_rank() else plot_history(self, path)
 
 
 class NonFiniteError(RuntimeError):
@@ -235,123 +244,125 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
 
     # one writer per run_dir for the whole run (checkpoint.writing): a second one is refused
     writer = writing(run_dir, "fit").acquire() if run_dir is not None and run.is_main else None
-    # 3. the loop (under torchrun: this rank's share of every batch, the model in DDP)
-    train, val = run.shard(train), run.shard(val, train=False)
-    net = run.wrap(model, opt)
-    run.seed(seed, start)
-    t_begin, steps_per_epoch = time.perf_counter(), length(train)
-    lines = progress and not _is_terminal(sys.stderr)  # a log file: one line per epoch
-    bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
-               disable=not progress or lines or start >= epochs or not run.is_main, unit="step",
-               desc="fit", leave=False)
-    nonfinite_run = 0
-    for epoch in range(start, epochs):
-        model.train()
-        run.epoch(epoch)
-        t0, state = time.perf_counter(), None  # tbptt: every epoch starts from a zero state
-        loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
-        sums = MetricSum(metric_fns)
-        for step, (inputs, target) in enumerate(pieces(train, tbptt)):
-            inputs, target = to_device(inputs, dev), to_device(target, dev)
-            if tbptt:
-                pred, rest = call_model(net, inputs, state)
-                state = detach(rest[0]) if rest else None  # truncate: no gradient past here
-            else:
-                pred, _ = call_model(net, inputs)
-            loss_t = loss_fn(pred, target)
-            loss_v, n, finite = run.step(loss_t, target, loss_fn)  # summed over processes
-            opt.zero_grad(set_to_none=True)
-            norm, bad = None, "loss"
-            if finite:
-                run.backward(loss_t)
-                norm = float(get_total_norm([p.grad for p in params if p.grad is not None]))
-                bad = None if math.isfinite(norm) else "gradient"
-            if bad:  # skip the step: weights and optimizer state stay as they were
-                skipped, nonfinite_run, state = skipped + 1, nonfinite_run + 1, None
-                log.warning("fit: non-finite %s at epoch %d step %d; step skipped (%d in a row)",
-                            bad, epoch + 1, step + 1, nonfinite_run)
-                if nonfinite_run >= max_nonfinite:
-                    bar.close()
-                    writer and writer.release()
-                    kept = (f"; {run_dir} keeps the last good epoch ({len(history)})"
-                            if run_dir is not None and len(history) else "")
-                    raise NonFiniteError(
-                        f"fit: stopped after {nonfinite_run} non-finite losses or gradients in "
-                        f"a row (epoch {epoch + 1}, step {step + 1}){kept}; lower lr, set "
-                        "clip_norm, or check the data", history)
-                continue
-            nonfinite_run = 0
-            fired = bool(clip_norm is not None and norm > clip_norm)
-            if fired:
-                clip_grads_with_norm_(params, clip_norm, torch.tensor(norm))
-            if clip_value is not None:
-                fired |= any(bool(p.grad.abs().max() > clip_value) for p in params
-                             if p.grad is not None)
-                clip_grad_value_(params, clip_value)
-            opt.step()
-            loss_sum, n_sum, clipped = loss_sum + loss_v * n, n_sum + n, clipped + fired
-            norms.append(norm)
-            run.update(sums, pred, target)
-            bar.update(1)
-            _emit(callbacks, "batch_end", {"epoch": epoch + 1, "step": step + 1, "loss": loss_v,
-                                           "grad_norm": norm, "clipped": fired, "model": model})
-            if time_budget is not None and run.any(time.perf_counter() - t_begin > time_budget):
-                history.stop_reason = "time_budget"
-                break
+    try:
+        # 3. the loop (under torchrun: this rank's share of every batch, the model in DDP)
+        train, val = run.shard(train), run.shard(val, train=False)
+        net = run.wrap(model, opt)
+        run.seed(seed, start)
+        t_begin, steps_per_epoch = time.perf_counter(), length(train)
+        lines = progress and not _is_terminal(sys.stderr)  # a log file: one line per epoch
+        bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
+                   disable=not progress or lines or start >= epochs or not run.is_main, unit="step",
+                   desc="fit", leave=False)
+        nonfinite_run = 0
+        for epoch in range(start, epochs):
+            model.train()
+            run.epoch(epoch)
+            t0, state = time.perf_counter(), None  # tbptt: every epoch starts from a zero state
+            loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
+            sums = MetricSum(metric_fns)
+            for step, (inputs, target) in enumerate(pieces(train, tbptt)):
+                inputs, target = to_device(inputs, dev), to_device(target, dev)
+                if tbptt:
+                    pred, rest = call_model(net, inputs, state)
+                    state = detach(rest[0]) if rest else None  # truncate: no gradient past here
+                else:
+                    pred, _ = call_model(net, inputs)
+                loss_t = loss_fn(pred, target)
+                loss_v, n, finite = run.step(loss_t, target, loss_fn)  # summed over processes
+                opt.zero_grad(set_to_none=True)
+                norm, bad = None, "loss"
+                if finite:
+                    run.backward(loss_t)
+                    norm = float(get_total_norm([p.grad for p in params if p.grad is not None]))
+                    bad = None if math.isfinite(norm) else "gradient"
+                if bad:  # skip the step: weights and optimizer state stay as they were
+                    skipped, nonfinite_run, state = skipped + 1, nonfinite_run + 1, None
+                    log.warning("fit: non-finite %s at epoch %d step %d; step skipped (%d in "
+                                "a row)", bad, epoch + 1, step + 1, nonfinite_run)
+                    if nonfinite_run >= max_nonfinite:
+                        bar.close()
+                        kept = (f"; {run_dir} keeps the last good epoch ({len(history)})"
+                                if run_dir is not None and len(history) else "")
+                        raise NonFiniteError(
+                            f"fit: stopped after {nonfinite_run} non-finite losses or gradients in "
+                            f"a row (epoch {epoch + 1}, step {step + 1}){kept}; lower lr, set "
+                            "clip_norm, or check the data", history)
+                    continue
+                nonfinite_run = 0
+                fired = bool(clip_norm is not None and norm > clip_norm)
+                if fired:
+                    clip_grads_with_norm_(params, clip_norm, torch.tensor(norm))
+                if clip_value is not None:
+                    fired |= any(bool(p.grad.abs().max() > clip_value) for p in params
+                                 if p.grad is not None)
+                    clip_grad_value_(params, clip_value)
+                opt.step()
+                loss_sum, n_sum, clipped = loss_sum + loss_v * n, n_sum + n, clipped + fired
+                norms.append(norm)
+                run.update(sums, pred, target)
+                bar.update(1)
+                _emit(callbacks, "batch_end", {"epoch": epoch + 1, "step": step + 1, "loss": loss_v,
+                                               "grad_norm": norm, "clipped": fired, "model": model})
+                if time_budget is not None and run.any(time.perf_counter() - t_begin > time_budget):
+                    history.stop_reason = "time_budget"
+                    break
 
-        # end of epoch: validate, record, schedule, stop early, call back, checkpoint
-        steps = len(norms) + skipped
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / n_sum if n_sum else math.nan,
-               **run.result(sums)}
-        row["val_loss"] = None
-        if val is not None:
-            v = _evaluate(model, val, loss_fn, metric_fns, dev, tbptt, run)
-            row.update({"val_loss": v.pop("loss"), **{f"val_{k}": x for k, x in v.items()}})
-        row.update(lr=opt.param_groups[0]["lr"],
-                   grad_norm_mean=float(np.mean(norms)) if norms else math.nan,
-                   grad_norm_max=float(np.max(norms)) if norms else math.nan,
-                   clipped=clipped / steps if steps else 0.0, skipped=skipped, steps=steps,
-                   seconds=round(time.perf_counter() - t0, 4))
-        history.rows.append(row)
-        history.grad_norms.extend(norms)
-        loss_now = row["val_loss"] if val is not None else row["train_loss"]
-        value = run.agree(_monitored(monitor, monitor_name, row, model, loss_now))  # rank 0's
-        key = value if mode == "min" else -value  # lower is better
-        key = math.inf if math.isnan(key) else key  # NaN never counts as an improvement
-        if isinstance(sched, ReduceLROnPlateau):
-            sched.step(key)
-        elif sched is not None:
-            sched.step()
-        if key < best_value - min_delta or (key == best_value and loss_now < best_loss):
-            best_value, best_loss, history.best_epoch, bad_epochs = key, loss_now, epoch + 1, 0
-            if keep_best:
-                best_weights = {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}
-            if best_dir is not None and run.is_main:
-                save(_savable(model), best_dir, extras={**(extras or {}), "epoch": epoch + 1,
-                                                       monitor_name: value})
-        else:
-            bad_epochs += 1
-        if early_stopping is not None and bad_epochs >= early_stopping:
-            history.stop_reason = "early_stopping"
-        if run.any(any(r is True for r in _emit(callbacks, "epoch_end",
-                                        {**row, "model": model, "history": history}))):
-            history.stop_reason = "callback"
-        done = history.stop_reason is not None or epoch + 1 == epochs
-        if done and best_weights is not None and history.best_epoch != epoch + 1:
-            model.load_state_dict(best_weights)  # restore_best
-        if run_dir is not None and run.is_main:
-            write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
-                        (best_value, best_loss), best_weights, bad_epochs,
-                        save_model=best_dir is None or best_dir.resolve() != run_dir.resolve())
-        summary = f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
-            f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else "")
-        bar.set_postfix_str(summary)
-        if lines and run.is_main:
-            print(f"fit: {summary} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
-        if history.stop_reason is not None:
-            break
-    bar.close()
-    writer and writer.release()
+            # end of epoch: validate, record, schedule, stop early, call back, checkpoint
+            steps = len(norms) + skipped
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / n_sum if n_sum else math.nan,
+                   **run.result(sums)}
+            row["val_loss"] = None
+            if val is not None:
+                v = _evaluate(model, val, loss_fn, metric_fns, dev, tbptt, run)
+                row.update({"val_loss": v.pop("loss"), **{f"val_{k}": x for k, x in v.items()}})
+            row.update(lr=opt.param_groups[0]["lr"],
+                       grad_norm_mean=float(np.mean(norms)) if norms else math.nan,
+                       grad_norm_max=float(np.max(norms)) if norms else math.nan,
+                       clipped=clipped / steps if steps else 0.0, skipped=skipped, steps=steps,
+                       seconds=round(time.perf_counter() - t0, 4))
+            history.rows.append(row)
+            history.grad_norms.extend(norms)
+            loss_now = row["val_loss"] if val is not None else row["train_loss"]
+            value = run.agree(_monitored(monitor, monitor_name, row, model, loss_now))  # rank 0's
+            key = value if mode == "min" else -value  # lower is better
+            key = math.inf if math.isnan(key) else key  # NaN never counts as an improvement
+            if isinstance(sched, ReduceLROnPlateau):
+                sched.step(key)
+            elif sched is not None:
+                sched.step()
+            if key < best_value - min_delta or (key == best_value and loss_now < best_loss):
+                best_value, best_loss, history.best_epoch, bad_epochs = key, loss_now, epoch + 1, 0
+                if keep_best:
+                    best_weights = {k: t.detach().cpu().clone()
+                                    for k, t in model.state_dict().items()}
+                if best_dir is not None and run.is_main:
+                    save(_savable(model), best_dir, extras={**(extras or {}), "epoch": epoch + 1,
+                                                           monitor_name: value})
+            else:
+                bad_epochs += 1
+            if early_stopping is not None and bad_epochs >= early_stopping:
+                history.stop_reason = "early_stopping"
+            if run.any(any(r is True for r in _emit(callbacks, "epoch_end",
+                                            {**row, "model": model, "history": history}))):
+                history.stop_reason = "callback"
+            done = history.stop_reason is not None or epoch + 1 == epochs
+            if done and best_weights is not None and history.best_epoch != epoch + 1:
+                model.load_state_dict(best_weights)  # restore_best
+            if run_dir is not None and run.is_main:
+                write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
+                            (best_value, best_loss), best_weights, bad_epochs,
+                            save_model=best_dir is None or best_dir.resolve() != run_dir.resolve())
+            summary = f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
+                f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else "")
+            bar.set_postfix_str(summary)
+            if lines and run.is_main:
+                print(f"fit: {summary} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            if history.stop_reason is not None:
+                break
+        bar.close()
+    finally:  # on any exception too, not only NonFiniteError: no lock is left held
+        writer and writer.release()
     run.finish()
     _emit(callbacks, "train_end", {"model": model, "history": history})
     return history
