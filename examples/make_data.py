@@ -10,11 +10,14 @@ real data (real datasets live outside the repository: see README, "Data"):
   multiplicative seasonality, for ``forecast --id-col``;
 - ``notes.txt``: English-like sentences from a small grammar, for ``textgen``;
 - ``reviews.pos`` / ``reviews.neg``: short positive and negative review sentences, for
-  ``classify``;
+  ``classify``; ``reviews.csv``: more of them as a table (text, label), for ``classify --csv``;
 - ``pairs.de`` / ``pairs.en`` (and ``pairs.val.*``, held out): toy German-English sentence
   pairs (line i translates line i), for ``translate``;
 - ``sensor.csv``: a machine temperature stream (timestamp, value) with two injected faults,
-  for ``anomaly``.
+  for ``anomaly``;
+- ``waves_TRAIN.tsv`` / ``waves_TEST.tsv``: numeric series in the UCR layout (label, then the
+  values, tab separated) of three shapes (sine, square, sawtooth) with random phase and
+  noise, for ``classify --ucr``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,34 @@ def sensor(rng: random.Random, path: Path, n: int = 1200) -> None:
             w.writerow([f"2024-01-{day + 1:02d} {hour:02d}:{minute:02d}:00", f"{value:.3f}"])
 
 
+def reviews_csv(rng: random.Random, path: Path, n: int = 200) -> None:
+    """A fresh draw of ``reviews``'s sentences, one per row with its label."""
+    pos, neg = path.with_suffix(".pos.tmp"), path.with_suffix(".neg.tmp")
+    reviews(rng, pos, neg, n // 2)
+    rows = [(t, lab) for f, lab in ((pos, "pos"), (neg, "neg"))
+            for t in f.read_text(encoding="utf-8").splitlines()]
+    pos.unlink()
+    neg.unlink()
+    rng.shuffle(rows)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+
+
+def waves(rng: random.Random, path: Path, n: int = 60, length: int = 48) -> None:
+    shapes = {"sine": lambda u: math.sin(2 * math.pi * u),
+              "square": lambda u: 1.0 if u % 1 < 0.5 else -1.0,
+              "sawtooth": lambda u: 2 * (u % 1) - 1}
+    with path.open("w", encoding="utf-8") as f:
+        for k in range(n):
+            name = list(shapes)[k % 3]
+            phase, cycles = rng.random(), rng.uniform(1.5, 3)
+            values = [shapes[name](phase + cycles * t / length) + rng.gauss(0, 0.2)
+                      for t in range(length)]
+            f.write("\t".join([name, *(f"{v:.3f}" for v in values)]) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(HERE), help="folder to write (default: "
@@ -140,6 +171,9 @@ def main() -> None:
     pairs(rng, out / "pairs.de", out / "pairs.en")
     pairs(rng, out / "pairs.val.de", out / "pairs.val.en", n=60)
     sensor(rng, out / "sensor.csv")
+    reviews_csv(rng, out / "reviews.csv")  # after the others: their draws stay as they were
+    waves(rng, out / "waves_TRAIN.tsv")
+    waves(rng, out / "waves_TEST.tsv")
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from .common import add_common, examples, new_parser
 from .config_flags import add_config_flags, config_from_args
 
+DATA = "examples/data"  # examples/make_data.py writes these
 CKPT_HELP = "checkpoint folder (written by train, read by predict and evaluate)"
 SOURCES = ("csv", "text_col", "label_col", "text_files", "ucr", "encoding", "class_names")
 
@@ -47,11 +48,11 @@ def register(subparsers) -> None:
         description="Train a recurrent classifier on labelled sequences (texts or numeric "
                     "series), then predict labels or evaluate it.",
         epilog=examples(
-            "rnnkit classify train --text-files pos.txt neg.txt --encoding latin-1 "
-            "--checkpoint mr-clf --ensemble 5",
-            "rnnkit classify train --ucr ECG200_TRAIN.txt --checkpoint ecg",
-            "rnnkit classify predict --checkpoint mr-clf --text \"a gorgeous, witty film\"",
-            "rnnkit classify evaluate --checkpoint ecg --ucr ECG200_TEST.txt"))
+            "rnnkit classify train --text-files $RNNKIT_DATA/mr/rt-polarity.pos "
+            "$RNNKIT_DATA/mr/rt-polarity.neg --encoding latin-1 --checkpoint runs/mr --ensemble 5",
+            f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv --checkpoint runs/waves",
+            "rnnkit classify predict --checkpoint runs/mr --text \"a gorgeous, witty film\"",
+            f"rnnkit classify evaluate --checkpoint runs/waves --ucr {DATA}/waves_TEST.tsv"))
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     _register_train(actions)
     for name, helptext, fn in (
@@ -66,12 +67,15 @@ def _register_train(actions) -> None:
 
     t = new_parser(actions, "train", help="train a classifier (or an ensemble) and save it",
                    epilog=examples(
-                       "rnnkit classify train --text-files pos.txt neg.txt --checkpoint clf",
-                       "rnnkit classify train --csv data.csv --text-col text --label-col label "
-                       "--checkpoint clf --pooling attention --class-weights balanced",
-                       "rnnkit classify train --ucr Gun_Point_TRAIN.tsv --checkpoint gun",
-                       "rnnkit classify train --text-files pos.txt neg.txt --checkpoint clf "
-                       "--ensemble 5 --resume"))
+                       f"rnnkit classify train --text-files {DATA}/reviews.pos "
+                       f"{DATA}/reviews.neg --epochs 5 --checkpoint runs/reviews",
+                       f"rnnkit classify train --csv {DATA}/reviews.csv --text-col text "
+                       "--label-col label --checkpoint runs/reviews-csv --pooling attention "
+                       "--class-weights balanced",
+                       f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv "
+                       "--checkpoint runs/waves",
+                       f"rnnkit classify train --text-files {DATA}/reviews.pos "
+                       f"{DATA}/reviews.neg --epochs 5 --checkpoint runs/reviews --resume"))
     _add_inputs(t, train=True)
     t.add_argument("--resume", action="store_true",
                    help="continue the interrupted run stored in --checkpoint")
@@ -82,12 +86,13 @@ def _register_train(actions) -> None:
 
 def _register_use(actions, name: str, helptext: str, fn) -> None:
     a = new_parser(actions, name, help=helptext, epilog=examples(
-        f"rnnkit classify {name} --checkpoint clf "
+        f"rnnkit classify {name} --checkpoint runs/reviews "
         + ("--text \"what a waste of two hours\"" if name == "predict"
-           else "--text-files test.pos test.neg"),
-        f"rnnkit classify {name} --checkpoint clf --csv test.csv --text-col text"
-        + (" --label-col label" if name == "evaluate" else ""),
-        f"rnnkit classify {name} --checkpoint ecg --ucr ECG200_TEST.txt"))
+           else f"--csv {DATA}/reviews.csv --text-col text --label-col label"),
+        f"rnnkit classify {name} --checkpoint runs/reviews --csv {DATA}/reviews.csv"
+        + (" --text-col text --out predictions.csv" if name == "predict"
+           else " --json report.json"),
+        f"rnnkit classify {name} --checkpoint runs/waves --ucr {DATA}/waves_TEST.tsv"))
     _add_inputs(a, train=False)
     if name == "predict":
         a.add_argument("--out", metavar="FILE.csv",

@@ -44,8 +44,10 @@ def register(subparsers) -> None:
             "--out report/",
             "rnnkit diagnose --task copy --length 50 --cells lstm,gru --steps 300 --out copy/",
             "rnnkit diagnose --task adding --length 100 --cells lstm --exploding --out rep/",
-            "rnnkit diagnose --checkpoint runs/lstm --data val.npz --out report/",
-            "rnnkit diagnose --checkpoint runs/ep5 --checkpoint runs/ep50 --data x.npy "
+            "rnnkit diagnose --task adding --length 100 --cells lstm,gru --steps 200 "
+            "--save-models --out runs/diagnose",
+            "rnnkit diagnose --checkpoint runs/diagnose/models/lstm "
+            "--checkpoint runs/diagnose/models/gru --data examples/data/series.csv "
             "--out compare/"))
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="a generated task: adding or copy")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
-    "python examples/onnx_generate.py exported/shakespeare --prompt ROMEO: --length 200",
-    "rnnkit export --checkpoint runs/etth1 --out exported/etth1 --tolerance 1e-5",
-    "rnnkit export --checkpoint runs/shakespeare --format onnx --out exported/shakespeare",
+    "rnnkit export --checkpoint runs/next --out exported/next --tolerance 1e-5",
+    "rnnkit export --checkpoint runs/notes --format onnx --out exported/notes",
+    'python examples/onnx_generate.py exported/notes --prompt "The old" --length 200',
 )
 
 

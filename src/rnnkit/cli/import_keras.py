@@ -13,9 +13,10 @@ from pathlib import Path
 from .common import UsageError, add_common, examples, new_parser
 
 EXAMPLES = (
-    "rnnkit export --checkpoint runs/next_number --format onnx --out exported/next_number",
-    "rnnkit import-keras legacy_model.h5 --checkpoint runs/legacy --quiet",
-    "rnnkit import-keras next_number.keras --checkpoint runs/next_number",
+    "python examples/keras_next_number.py --out runs",
+    "rnnkit import-keras runs/next_number.keras --checkpoint runs/keras-next",
+    "rnnkit import-keras runs/next_number.h5 --checkpoint runs/keras-next-h5 --quiet",
+    "rnnkit export --checkpoint runs/keras-next --format onnx --out exported/keras-next",
 )
 
 

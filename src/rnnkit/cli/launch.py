@@ -21,11 +21,12 @@ import sys
 from .common import UsageError, examples, new_parser
 
 EXAMPLES = (
-    "rnnkit launch --nproc 2 train --csv series.csv --target value --window 3 "
-    "--checkpoint runs/next",
-    "rnnkit launch --nproc 2 textgen train --text input.txt --checkpoint runs/lm",
+    "rnnkit launch --nproc 2 train --csv examples/data/series.csv --target value --window 3 "
+    "--checkpoint runs/next-ddp",
+    "rnnkit launch --nproc 2 textgen train --text examples/data/notes.txt --epochs 5 "
+    "--checkpoint runs/notes-ddp",
     "rnnkit launch --nnodes 2 --node-rank 0 --nproc 1 --rdzv-endpoint 10.0.0.1:29500 "
-    "train --csv series.csv --target value --window 3 --checkpoint runs/next",
+    "train --csv examples/data/series.csv --target value --window 3 --checkpoint runs/next",
 )
 
 

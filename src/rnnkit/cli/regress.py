@@ -21,16 +21,20 @@ from .common import (
 from .config_flags import config_from_args
 
 TRAIN_EXAMPLES = (
-    "rnnkit regress train --csv series.csv --target value --window 3 --checkpoint runs/next",
-    "rnnkit regress train --csv prices.csv --target close --features open,volume --window 30 "
-    "--cell gru --hidden-size 64 --epochs 100 --checkpoint runs/prices",
-    "rnnkit regress train --csv sequences.csv --target y --checkpoint runs/seq --quiet",
+    "rnnkit regress train --csv examples/data/series.csv --target value --window 3 "
+    "--checkpoint runs/next",
+    "rnnkit regress train --csv $RNNKIT_DATA/ett/ETTh1.csv --target OT --features HUFL,MUFL,OT "
+    "--window 24 --cell gru --hidden-size 64 --epochs 5 --checkpoint runs/ett",
+    "rnnkit regress train --csv $RNNKIT_DATA/ett/ETTh1.csv --target OT "
+    "--features HUFL,HULL,MUFL,MULL,LUFL,LULL --epochs 5 --checkpoint runs/ett-rows --quiet",
 )
 PREDICT_EXAMPLES = (
-    "rnnkit regress predict --checkpoint runs/next --csv series.csv",
-    "rnnkit regress predict --checkpoint runs/prices --csv prices.csv --out predictions.csv",
+    "rnnkit regress predict --checkpoint runs/next --csv examples/data/series.csv",
+    "rnnkit regress predict --checkpoint runs/ett --csv $RNNKIT_DATA/ett/ETTh1.csv "
+    "--out predictions.csv",
 )
-EVALUATE_EXAMPLES = ("rnnkit regress evaluate --checkpoint runs/next --csv series.csv",)
+EVALUATE_EXAMPLES = (
+    "rnnkit regress evaluate --checkpoint runs/next --csv examples/data/series.csv",)
 
 
 def register(subparsers) -> None:

@@ -12,9 +12,9 @@ from .common import examples, new_parser
 from .config_flags import add_config_flags, config_from_args
 
 EXAMPLES = (
-    "rnnkit serve --checkpoint runs/shakespeare",
-    "rnnkit serve --checkpoint runs/shakespeare --checkpoint runs/ett --port 8080",
-    "RNNKIT_API_KEY=secret rnnkit serve --checkpoint runs/mr --host 0.0.0.0",
+    "rnnkit serve --checkpoint rnnkit-demo/classify-model",
+    "rnnkit serve --checkpoint runs/notes --checkpoint runs/sales --port 8080",
+    "RNNKIT_API_KEY=secret rnnkit serve --checkpoint runs/reviews --host 0.0.0.0",
 )
 
 

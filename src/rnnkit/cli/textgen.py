@@ -12,14 +12,16 @@ from .common import add_common, add_training_flags, examples, new_parser, no_act
 from .config_flags import config_from_args
 
 EXAMPLES = (
-    "rnnkit textgen train --text ../shared/data/tinyshakespeare/input.txt --minutes 5 "
+    "rnnkit textgen train --text examples/data/notes.txt --minutes 1 --checkpoint runs/notes",
+    "rnnkit textgen train --text $RNNKIT_DATA/tinyshakespeare/input.txt --minutes 5 "
     "--checkpoint runs/shakespeare",
-    "rnnkit textgen train --text notes.txt --level word --cell gru --num-layers 2 "
-    "--hidden-size 256 --epochs 20 --checkpoint runs/notes",
+    "rnnkit textgen train --text examples/data/notes.txt --level word --cell gru --num-layers 2 "
+    "--hidden-size 128 --epochs 10 --checkpoint runs/notes-words",
+    'rnnkit textgen sample --checkpoint runs/notes --prompt "The old" --length 200',
     'rnnkit textgen sample --checkpoint runs/shakespeare --prompt "ROMEO:" --temperature 0.8 '
     "--top-k 40 --length 500",
-    'rnnkit textgen sample --checkpoint runs/notes --prompt "recurrent networks" --beam 5',
-    "rnnkit textgen evaluate --checkpoint runs/shakespeare --text held-out.txt",
+    'rnnkit textgen sample --checkpoint runs/notes-words --prompt "the old sailor" --beam 5',
+    "rnnkit textgen evaluate --checkpoint runs/shakespeare --text examples/data/notes.txt",
 )
 
 BEST_HELP = "folder for the best model (created; overwritten when it improves)"
@@ -33,7 +35,7 @@ def register(subparsers) -> None:
     _register_train(actions)
     _register_sample(actions)
     e = new_parser(actions, "evaluate", help="nats per token of a trained model on a text file",
-                   epilog=examples(EXAMPLES[4]))
+                   epilog=examples(EXAMPLES[6]))
     e.add_argument("--checkpoint", required=True, metavar="DIR", help="a textgen checkpoint")
     e.add_argument("--text", required=True, metavar="FILE", help="the text to score")
     e.add_argument("--encoding", default="utf-8", metavar="NAME", help="its encoding")
@@ -47,7 +49,7 @@ def _register_train(actions) -> None:
 
     t = new_parser(actions, "train",
                    help="train a char- or word-level language model; keep the best checkpoint",
-                   epilog=examples(EXAMPLES[0], EXAMPLES[1]))
+                   epilog=examples(*EXAMPLES[:3]))
     t.add_argument("--text", required=True, metavar="FILE", help="the training text file")
     t.add_argument("--encoding", default="utf-8", metavar="NAME",
                    help="the text file's encoding (default utf-8; e.g. latin-1, cp1252)")
@@ -57,7 +59,7 @@ def _register_train(actions) -> None:
 
 def _register_sample(actions) -> None:
     s = new_parser(actions, "sample", help="continue a prompt with a trained model",
-                   epilog=examples(EXAMPLES[2], EXAMPLES[3]))
+                   epilog=examples(*EXAMPLES[3:6]))
     s.add_argument("--checkpoint", required=True, metavar="DIR", help="a textgen checkpoint")
     s.add_argument("--prompt", default="", help="text to continue (default: start a new line)")
     s.add_argument("--length", type=int, metavar="N", default=500,

@@ -23,14 +23,16 @@ from .common import (
 from .config_flags import config_from_args
 
 EXAMPLES = examples(
-    "D=../shared/data/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
+    "D=$RNNKIT_DATA/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
     "$D/train.lc.norm.tok.en --val-src $D/val.lc.norm.tok.de --val-tgt $D/val.lc.norm.tok.en "
     "--checkpoint runs/de-en --minutes 30",
     'rnnkit translate predict --checkpoint runs/de-en --text "ein mann fährt fahrrad ." '
     "--beam 5",
-    "rnnkit translate predict --checkpoint runs/de-en --src test.de --out test.hyp.en",
-    "rnnkit translate evaluate --checkpoint runs/de-en --src $D/test_2016_flickr.lc.norm.tok.de "
-    "--tgt $D/test_2016_flickr.lc.norm.tok.en --beam 5 --length-penalty 1.5",
+    "D=$RNNKIT_DATA/multi30k; rnnkit translate predict --checkpoint runs/de-en "
+    "--src $D/test_2016_flickr.lc.norm.tok.de --out test.hyp.en",
+    "D=$RNNKIT_DATA/multi30k; rnnkit translate evaluate --checkpoint runs/de-en "
+    "--src $D/test_2016_flickr.lc.norm.tok.de --tgt $D/test_2016_flickr.lc.norm.tok.en "
+    "--beam 5 --length-penalty 1.5",
 )
 
 BEST_HELP = "folder for the best model (created; overwritten when it improves)"
