@@ -56,13 +56,17 @@ def load_m3(group: str, dev: bool, limit: int | None):
 
 
 def smape(y, f):
-    return 200 * np.mean(np.abs(y - f) / (np.abs(y) + np.abs(f)), 1)
+    """Per series (S,): the M3 competition's sMAPE of (S, h) forecasts."""
+    from rnnkit.metrics import smape as smape_of
+
+    return smape_of(y, f, axis=1)
 
 
 def mase(y, f, hist, m):
-    scales = np.asarray([np.mean(np.abs(h[m:] - h[:-m])) if len(h) > m else
-                         np.mean(np.abs(np.diff(h))) for h in hist])
-    return np.mean(np.abs(y - f), 1) / np.maximum(scales, 1e-9)
+    """Per series (S,): MAE over the in-sample MAE of the seasonal naive forecast (lag m)."""
+    from rnnkit.metrics import mae, series_scale
+
+    return mae(y, f, axis=1) / np.asarray([series_scale(h, m) for h in hist])
 
 
 def seasonal_naive_sf(hist, h, m):
@@ -83,7 +87,12 @@ def seasonal_naive_sf(hist, h, m):
 
 def run_group(group: str, args) -> dict:
     from rnnkit.apps.forecast import Config
-    from rnnkit.apps.forecast.auto import _with_combos, forecast_methods, train_panel
+    from rnnkit.apps.forecast.auto import (
+        _with_combos,
+        forecast_methods,
+        is_combination,
+        train_panel,
+    )
     from rnnkit.apps.forecast.panel import Panel, Series
 
     data = load_m3(group, args.dev, args.limit)
@@ -108,18 +117,19 @@ def run_group(group: str, args) -> dict:
     f, _ = forecast_methods(state, model, series, origins, ["ets", "theta"])
     cpu_sf = time.process_time() - c1  # statsforecast AutoETS + AutoTheta fitted on all of x
     f.update(forecast_methods(state, model, series, origins, ["rnn", "linear", "snaive"])[0])
-    combos = sorted({c for c in [state.default, *state.choice.values()]
-                     if c.startswith("mean(")})
+    combos = sorted({c for c in [state.default, *state.choice.values()] if is_combination(c)})
     f = _with_combos(f, combos)
     f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
     cpu_rnnkit = time.process_time() - c0
     wall = time.perf_counter() - t0
     f["sf SeasonalNaive"] = seasonal_naive_sf(hist, h, m)
     rows = {k: {"sMAPE": smape(test, v), "MASE": mase(test, v, hist, m)} for k, v in
-            f.items() if not k.startswith("mean(")}
+            f.items() if not is_combination(k)}
     return {"group": group, "n": len(data), "h": h, "m": m, "rows": rows,
             "picked": Counter(state.choice.values()), "default": state.default,
             "default_reason": state.default_reason, "transform": state.transform_reason,
+            "switching": state.switch_reason, "validation": state.validation,
+            "choice": state.choice,
             "hidden": state.hidden_size, "lookback": state.windowing["lookback"],
             "epochs": len(result["history"]) if result["history"] else 0,
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
@@ -139,6 +149,10 @@ def print_group(r: dict) -> None:
             print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")
     print("auto picked: " + ", ".join(f"{k} {v}" for k, v in r["picked"].most_common()))
     print(f"default: {r['default']} ({r['default_reason']})")
+    print(r["switching"])
+    val = sorted(r["validation"].items(), key=lambda kv: kv[1])
+    print("validation MASE (mean over series), every candidate: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in val))
     print(f"CPU s: all of it (auto: network, validation of every method, final forecasts of "
           f"every method) {r['cpu_rnnkit']:.0f} (wall {r['wall_rnnkit']:.0f}); of which the "
           f"final AutoETS + AutoTheta fits {r['cpu_sf']:.0f}")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from forecast_helpers import hourly_times, seasonal_series, write_csv
 
-from rnnkit.apps.forecast import baselines, metrics
+from rnnkit import metrics
+from rnnkit.apps.forecast import baselines
 from rnnkit.apps.forecast.prepare import prepare
 from rnnkit.apps.forecast.windows import ForecastWindows, split_origins
 from rnnkit.data.timeseries import (
@@ -217,6 +218,23 @@ def test_metrics_by_hand():
     assert np.isnan(metrics.mape(np.zeros(3), np.ones(3)))
     with pytest.raises(ValueError, match=r"metrics: expected forecasts of the actuals' shape"):
         metrics.mae(y, p[:1])
+
+
+def test_per_series_metrics_by_hand():
+    """axis=1 keeps one value per series (row), as the M3 competition averages sMAPE."""
+    y = np.array([[1.0, 2.0], [4.0, 0.0]])
+    p = np.array([[2.0, 2.0], [2.0, 1.0]])
+    np.testing.assert_allclose(metrics.mae(y, p, axis=1), [0.5, 1.5])
+    np.testing.assert_allclose(metrics.rmse(y, p, axis=1), [0.5 ** 0.5, 2.5 ** 0.5])
+    np.testing.assert_allclose(metrics.smape(y, p, axis=1), [100 * (1 / 3 + 0),
+                                                              100 * (2 / 6 + 1)])
+    assert metrics.smape(y, p, axis=1).mean() == pytest.approx(metrics.smape(y, p))
+    # MASE's denominator of one series: mean |y_t - y_{t-m}|; lag 1 when not longer than m + 1
+    assert metrics.series_scale([1.0, 2.0, 4.0, 7.0, 11.0], period=2) == pytest.approx(
+        (3 + 5 + 7) / 3)
+    assert metrics.series_scale([1.0, 2.0, 4.0], period=2) == pytest.approx(1.5)
+    assert metrics.series_scale([5.0, 5.0, 5.0], period=1) == pytest.approx(5e-3)  # flat
+    assert metrics.series_scale([3.0], period=1) == 1.0
 
 
 def test_baselines_by_hand():

@@ -24,8 +24,14 @@ Point-forecast metrics, all over arrays of the same shape (..., H, T):
     MASE  = MAE / mean |y_t - y_{t-m}| over the training series, per channel then averaged
             (Hyndman & Koehler 2006; m = the seasonal period, 1 for the naive scale).
 
+``mae``, ``mse``, ``rmse`` and ``smape`` take ``axis=``: ``None`` (a float over everything)
+or an axis to keep the others (``smape(y, f, axis=1)`` of (S, H) arrays: one value per
+series, as the M3 competition averages them). ``series_scale(history, m)``: one series' MASE
+denominator (with fallbacks for short or flat histories), for per-series MASE.
+
 MAPE and sMAPE only mean something on a ratio scale with a true zero (not on standardised
-values). Every forecast metric takes NumPy arrays or tensors and returns a float.
+values). Every forecast metric takes NumPy arrays or tensors and returns a float (with
+``axis=``: an array).
 
 Translation
 -----------
@@ -45,7 +51,8 @@ __all__ = [
     "accuracy", "confusion_matrix", "per_class_f1", "macro_f1", "classification_report",
     "format_confusion", "plot_confusion",
     # point forecasts
-    "mae", "mse", "rmse", "mape", "smape", "mase", "mase_scale", "METRICS", "all_metrics",
+    "mae", "mse", "rmse", "mape", "smape", "mase", "mase_scale", "series_scale", "METRICS",
+    "all_metrics",
     # translation
     "bleu", "exact_match",
 ]
@@ -158,18 +165,23 @@ def _pair(y, yhat):
     return y, yhat
 
 
-def mae(y, yhat) -> float:
+def _reduce(values: np.ndarray, axis):
+    """The mean over everything (a float) or along ``axis`` (an array: per series, per step)."""
+    return float(np.mean(values)) if axis is None else np.mean(values, axis=axis)
+
+
+def mae(y, yhat, axis=None):
     y, yhat = _pair(y, yhat)
-    return float(np.mean(np.abs(y - yhat)))
+    return _reduce(np.abs(y - yhat), axis)
 
 
-def mse(y, yhat) -> float:
+def mse(y, yhat, axis=None):
     y, yhat = _pair(y, yhat)
-    return float(np.mean((y - yhat) ** 2))
+    return _reduce((y - yhat) ** 2, axis)
 
 
-def rmse(y, yhat) -> float:
-    return float(np.sqrt(mse(y, yhat)))
+def rmse(y, yhat, axis=None):
+    return np.sqrt(mse(y, yhat, axis)) if axis is not None else float(np.sqrt(mse(y, yhat)))
 
 
 def mape(y, yhat) -> float:
@@ -180,11 +192,24 @@ def mape(y, yhat) -> float:
     return float(100 * np.mean(np.abs(y - yhat)[keep] / np.abs(y[keep])))
 
 
-def smape(y, yhat) -> float:
+def smape(y, yhat, axis=None):
     y, yhat = _pair(y, yhat)
     den = np.abs(y) + np.abs(yhat)
     ratio = np.divide(np.abs(y - yhat), den, out=np.zeros_like(den), where=den > 0)
-    return float(200 * np.mean(ratio))
+    return 200 * _reduce(ratio, axis)
+
+
+def series_scale(history, period: int = 1) -> float:
+    """MASE's denominator for one series: the in-sample MAE of its seasonal naive forecast
+    (lag ``period``; lag 1 when the history is not longer than a season and one step). A flat
+    history gets 1e-3 of its mean absolute value (at least 1e-12) instead of 0; a history of
+    one value gets 1."""
+    y = _np(history).reshape(-1)
+    m = period if len(y) > period + 1 else 1
+    if len(y) <= m:
+        return 1.0
+    s = float(np.mean(np.abs(y[m:] - y[:-m])))
+    return s if s > 1e-12 else max(float(np.mean(np.abs(y))) * 1e-3, 1e-12)
 
 
 def mase_scale(train: np.ndarray, period: int = 1) -> np.ndarray:

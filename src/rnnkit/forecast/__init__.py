@@ -7,5 +7,6 @@ import sys
 from ..apps.forecast import *  # noqa: F403
 from ..apps.forecast import __all__  # noqa: F401
 
-for _name in ("baselines", "metrics", "pipeline", "plot", "prepare", "report", "windows"):
+for _name in ("baselines", "pipeline", "plot", "prepare", "report", "windows"):
     sys.modules[f"{__name__}.{_name}"] = importlib.import_module(f"rnnkit.apps.forecast.{_name}")
+sys.modules[f"{__name__}.metrics"] = importlib.import_module("rnnkit.metrics")  # one home

@@ -18,7 +18,7 @@ Two kinds of run, chosen by ``Config.mode``:
     prepare.py   CSV -> split, standardised table and its DataSpec (the table path)
     windows.py   (look-back, future covariates, horizon) windows of a table
     pipeline.py  train_forecaster / evaluate_forecaster / predict_forecast (the table path)
-    baselines.py, metrics.py, report.py, plot.py
+    baselines.py, report.py, plot.py (metrics: rnnkit.metrics)
 
 Example:
     >>> from rnnkit.apps import forecast
@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ...metrics import all_metrics, mae, mape, mase, mse, rmse, smape
 from ..base import Predictor, register_app
 from ..extras_check import reading_extras
 from . import plot, report  # noqa: F401 - forecast.report / forecast.plot for the CLI
 from .auto import evaluate_panel, forecast_panel, load_panel, train_panel
 from .baselines import LinearBaseline, baseline_forecasts, detect_period
 from .config import Config, ForecastConfig
-from .metrics import all_metrics, mae, mape, mase, mse, rmse, smape
 from .panel import Panel, period_from_freq, read_panel
 from .pipeline import (
     Evaluation,

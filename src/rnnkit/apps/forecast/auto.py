@@ -14,12 +14,20 @@ simple methods.
    (per-window level and scale normalisation, ``methods.Windowing``), early stopping on the
    validation windows;
 5. every method (``rnn``, ``linear``, ``ets``, ``theta``, ``snaive``) forecasts each validation
-   window; the mean of the best two and three methods are candidates too. The method with the
-   lowest mean validation MASE over all series is the default; a series keeps its own best
-   only where that is at least ``switch_margin`` better on its own validation windows. The
-   choice and the reason are stored per series;
+   window; combinations are candidates too: the mean of the best k methods (k = 2..n) and
+   the median of the best k (k = 3..n), ranked by mean validation MASE. The candidate with the
+   lowest mean validation MASE over all series is the default for every series: one choice
+   from thousands of windows, where a choice per series rests on one or two of its own.
+   Per-series switching (a series takes its own best where that is at least
+   ``switch_margin`` better on its own windows) is used only where it validates: choosing
+   per series on each series' earlier validation windows must beat the common choice on
+   its last window, which those earlier windows do not overlap (needs ``val_windows >= 2``).
+   The choice and the reason are stored per series, the switching verdict once;
 6. the test part is forecast by every method (ETS/Theta refitted on the history up to it)
    and scored: sMAPE, MASE, MAE, RMSE per method, overall and per series.
+
+Nothing is written until the end: one ``rnnkit.save`` of the network with every choice in its
+extras (``fit`` runs without a checkpoint folder; a many-series run has no ``resume``).
 """
 
 from __future__ import annotations
@@ -33,19 +41,13 @@ import torch
 
 from ...checkpoint import load, load_extras, save
 from ...data.timeseries import calendar_features
+from ...metrics import mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
-from .methods import (
-    CLASSICAL,
-    LinearMap,
-    Windowing,
-    mase_scale_of,
-    seasonal_naive,
-    statsforecast_methods,
-)
+from .methods import CLASSICAL, LinearMap, Windowing, seasonal_naive, statsforecast_methods
 from .panel import Panel, future_index, read_panel
 
 __all__ = ["METHODS", "PanelState", "train_panel", "forecast_panel", "evaluate_panel",
-           "forecast_methods",
+           "forecast_methods", "combinations", "parts_of", "is_combination",
            "score", "choose_lookback", "panel_metrics"]
 
 METHODS = ("rnn", "linear", "ets", "theta", "snaive")
@@ -78,6 +80,8 @@ class PanelState:
     intervals: dict = field(default_factory=dict)  # method -> scaled |error| quantile per step
     level: float = 0.8
     validation: dict = field(default_factory=dict)  # method -> mean validation MASE
+    switching: bool = False  # per-series switching validated (else the default everywhere)
+    switch_reason: str = ""  # why switching is on or off (the held-out check's figures)
     transform_reason: str = ""
     hidden_size: int = 0
     has_network: bool = True
@@ -193,28 +197,104 @@ def _method_forecasts(methods, state: PanelState, win: Windowing, model, series,
     return out
 
 
+def parts_of(name: str) -> list[str]:
+    """The methods in a method or combination name: ``mean(ets+theta)`` -> ``[ets, theta]``."""
+    return name[name.index("(") + 1:-1].split("+") if is_combination(name) else [name]
+
+
+def is_combination(name: str) -> bool:
+    return name.endswith(")") and name.split("(")[0] in ("mean", "median")
+
+
+def combinations(ranked: list[str]) -> list[str]:
+    """The combinations weighed beside the single methods, from the methods ranked best first
+    on validation: the mean of the best k (k = 2..n) and the median of the best k (k = 3..n)."""
+    top = [sorted(ranked[:k]) for k in range(2, len(ranked) + 1)]
+    return ([f"mean({'+'.join(t)})" for t in top]
+            + [f"median({'+'.join(t)})" for t in top if len(t) >= 3])
+
+
 def _with_combos(forecasts: dict[str, np.ndarray], combos) -> dict[str, np.ndarray]:
     out = dict(forecasts)
     for name in combos:
-        parts = name[len("mean("):-1].split("+")
-        out[name] = np.mean([forecasts[p] for p in parts], axis=0)
+        how = np.median if name.startswith("median(") else np.mean
+        out[name] = how([forecasts[p] for p in parts_of(name)], axis=0)
     return out
 
 
 def score(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-series sMAPE, MASE, MAE, RMSE (each (S,)) of (S, H) forecasts."""
-    err = forecast - actual
-    den = np.abs(actual) + np.abs(forecast)
-    ratio = np.divide(np.abs(err), den, out=np.zeros_like(den), where=den > 0)
-    mae = np.mean(np.abs(err), 1)
-    return {"sMAPE": 200 * np.mean(ratio, 1), "MASE": mae / scales, "MAE": mae,
-            "RMSE": np.sqrt(np.mean(err ** 2, 1))}
+    """Per-series sMAPE, MASE, MAE, RMSE (each (S,)) of (S, H) forecasts (``rnnkit.metrics``)."""
+    per_mae = mae(actual, forecast, axis=1)
+    return {"sMAPE": smape(actual, forecast, axis=1), "MASE": per_mae / scales, "MAE": per_mae,
+            "RMSE": rmse(actual, forecast, axis=1)}
 
 
 # ------------------------------------------------------------------------------ choice
-def _choose(val_mase: dict[str, np.ndarray], ids: list[str], margin: float):
-    """Default method (lowest mean validation MASE) and per-series choices with reasons."""
-    means = {k: float(np.nanmean(v)) for k, v in val_mase.items()}
+def _row_means(m: np.ndarray) -> np.ndarray:
+    """(S, W) scores with NaN where a series has no such window -> per-series means (S,)."""
+    ok = np.isfinite(m)
+    n = ok.sum(1)
+    return np.where(n > 0, np.where(ok, m, 0.0).sum(1) / np.maximum(n, 1), np.nan)
+
+
+def _mean(v: np.ndarray) -> float:
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("inf")
+
+
+def _best(scores: dict[str, float]) -> str:
+    return min(scores, key=scores.get)
+
+
+def _own_best(own: dict[str, float], default: str, margin: float) -> str:
+    """A series' own best where it beats the default by ``margin``, else the default."""
+    own = {k: v for k, v in own.items() if np.isfinite(v)}
+    if not own or default not in own:
+        return default
+    best = _best(own)
+    return best if margin < 1 and own[best] < (1 - margin) * own[default] else default
+
+
+def _switch_check(mase: dict[str, np.ndarray], origins: list[list[int]], H: int,
+                  margin: float) -> tuple[bool, str]:
+    """Whether choosing per series beats one choice for all, on held-out windows: both
+    choose on each series' validation windows that end before its last one begins, and are
+    scored on that last window."""
+    if margin >= 1:
+        return False, "per-series switching off (switch_margin 1)"
+    rows, early_cols, last_cols = [], [], []
+    for i, o in enumerate(origins):
+        early = [j for j, t in enumerate(o) if t + H <= o[-1]] if o else []
+        if early:
+            rows.append(i)
+            early_cols.append(early)
+            last_cols.append(len(o) - 1)
+    if not rows:
+        return False, ("per-series switching off: checking it needs two validation windows "
+                       "that do not overlap (val_windows >= 2)")
+    early = {k: np.asarray([_mean(m[i, c]) for i, c in zip(rows, early_cols, strict=True)])
+             for k, m in mase.items()}
+    held = {k: m[rows, last_cols] for k, m in mase.items()}
+    common = _best({k: _mean(v) for k, v in early.items()})
+    picks = [_own_best({k: v[r] for k, v in early.items()}, common, margin)
+             for r in range(len(rows))]
+    mine = np.asarray([held[p][r] for r, p in enumerate(picks)])
+    theirs = held[common]
+    ok = np.isfinite(mine) & np.isfinite(theirs)
+    a, b = float(mine[ok].mean()) if ok.any() else np.inf, float(theirs[ok].mean()) if \
+        ok.any() else np.inf
+    on = a < b
+    moved = sum(p != common for p in picks)
+    return on, (f"per-series switching {'on' if on else 'off'}: chosen on the earlier "
+                f"validation windows of {len(rows)} series ({moved} switched), it scored a mean "
+                f"MASE of {a:.3f} on their last window against {b:.3f} for {common} on all")
+
+
+def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switching: bool):
+    """Default candidate (lowest mean validation MASE over all series) and per-series
+    choices with reasons; a series leaves the default only when ``switching``."""
+    val = {k: _row_means(m) for k, m in mase.items()}
+    means = {k: _mean(v) for k, v in val.items()}
     ranked = sorted(means, key=means.get)
     default = ranked[0]
     runner = ranked[1] if len(ranked) > 1 else None
@@ -222,12 +302,12 @@ def _choose(val_mase: dict[str, np.ndarray], ids: list[str], margin: float):
            + (f"; next {runner} {means[runner]:.3f})" if runner else ")"))
     choice, reason = {}, {}
     for i, sid in enumerate(ids):
-        own = {k: v[i] for k, v in val_mase.items() if np.isfinite(v[i])}
+        own = {k: v[i] for k, v in val.items() if np.isfinite(v[i])}
         if not own:
             choice[sid], reason[sid] = default, "no validation window (short series): the default"
             continue
-        best = min(own, key=own.get)
-        if best != default and margin < 1 and own[best] < (1 - margin) * own[default]:
+        best = _own_best(own, default, margin) if switching else default
+        if best != default:
             choice[sid] = best
             reason[sid] = (f"its validation MASE {own[best]:.3f} vs {own[default]:.3f} for the "
                            f"default {default}")
@@ -370,7 +450,7 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
                                           with_targets=False)
         f = win.back(lin.predict(x, mask), lv, sc)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
-        scales = np.asarray([mase_scale_of(s.y[:t], panel.period) for s, t in zip(
+        scales = np.asarray([series_scale(s.y[:t], panel.period) for s, t in zip(
             ser, origins, strict=True)])
         err[log] = float(np.mean(score(act, f, scales)["MASE"]))
     log = err[True] < err[False]
@@ -379,7 +459,9 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
 
 
 def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
-                   min_history: int, *, checkpoint_dir, device, quiet, resume, extras):
+                   min_history: int, *, device, quiet):
+    """The global network, trained in memory (the best epoch's weights restored): the
+    checkpoint is written once, by ``train_panel``, with every choice in it."""
     from ...train import fit
 
     origins = [win.train_origins(len(s), cut.first_val(i), min_history, config.max_windows)
@@ -408,23 +490,22 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
                   epochs=config.epochs, batch_size=batch, loss=model.loss,
                   lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
                   clip_norm=config.clip_norm, early_stopping=config.patience,
-                  checkpoint_dir=checkpoint_dir, resume=resume, seed=config.seed,
-                  device=device, progress=not quiet, time_budget=config.time_budget,
-                  extras=extras)
+                  seed=config.seed, device=device, progress=not quiet,
+                  time_budget=config.time_budget)
     model.cpu().eval()
     return model, history, n
 
 
 def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_history: int,
               margin: float) -> dict[str, np.ndarray]:
-    """Every method on every validation window; sets the choices, reasons and intervals.
-    Like ETS and Theta, the closed-form linear model is refitted at each validation origin
-    (on the windows before it); the network is trained once, before the first."""
+    """Every method and combination on every validation window; sets the default, the
+    switching verdict, the choices, reasons and intervals. Like ETS and Theta, the closed-form
+    linear model is refitted at each validation origin (on the windows before it); the network
+    is trained once, before the first."""
     S, H, singles = len(series), win.H, list(state.methods)
-    sums = {k: np.zeros(S) for k in singles}
-    counts = np.zeros(S)
+    W = max((len(v) for v in cut.val), default=0)
     per_slot: list[tuple[list[int], dict, np.ndarray, np.ndarray]] = []
-    for slot in range(max((len(v) for v in cut.val), default=0)):
+    for slot in range(W):
         idx = [i for i in range(S) if len(cut.val[i]) > slot]
         ser = [series[i] for i in idx]
         origins = [cut.val[i][slot] for i in idx]
@@ -433,45 +514,43 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_h
         linear = _fit_linear(win, series, ends, min_history) if "linear" in singles else None
         f = _method_forecasts(singles, state, win, model, ser, origins, linear)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
-        scales = np.asarray([mase_scale_of(s.y[:t], state.period) for s, t in zip(
+        scales = np.asarray([series_scale(s.y[:t], state.period) for s, t in zip(
             ser, origins, strict=True)])
         per_slot.append((idx, f, act, scales))
-        for k in singles:
-            sums[k][idx] += score(act, f[k], scales)["MASE"]
-        counts[idx] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        val = {k: np.where(counts > 0, v / np.maximum(counts, 1), np.nan) for k, v in
-               sums.items()}
-    ranked = sorted(singles, key=lambda k: np.nanmean(val[k]) if counts.any() else 0)
-    combos = [f"mean({'+'.join(sorted(ranked[:k]))})" for k in (2, 3) if len(ranked) >= k]
-    for name in combos:
-        tot = np.zeros(S)
-        for idx, f, act, scales in per_slot:
-            tot[idx] += score(act, _with_combos(f, [name])[name], scales)["MASE"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            val[name] = np.where(counts > 0, tot / np.maximum(counts, 1), np.nan)
     ids = [s.id for s in series]
-    if not counts.any():
-        state.default, state.default_reason = ranked[0], "no validation windows: the first method"
+    if not per_slot:
+        state.default, state.default_reason = singles[0], "no validation windows: the first method"
         state.choice = {sid: state.default for sid in ids}
         state.reason = {sid: state.default_reason for sid in ids}
         return {}
+    mase = {}  # candidate -> (S, W) validation MASE, NaN where a series has no such window
+    for k in singles:
+        mase[k] = np.full((S, W), np.nan)
+        for slot, (idx, f, act, scales) in enumerate(per_slot):
+            mase[k][idx, slot] = score(act, f[k], scales)["MASE"]
+    ranked = sorted(singles, key=lambda k: _mean(_row_means(mase[k])))
+    combos = combinations(ranked)
+    for name in combos:
+        mase[name] = np.full((S, W), np.nan)
+        for slot, (idx, f, act, scales) in enumerate(per_slot):
+            mase[name][idx, slot] = score(act, _with_combos(f, [name])[name], scales)["MASE"]
+    state.switching, state.switch_reason = _switch_check(mase, cut.val, H, margin)
     (state.default, state.default_reason, state.choice, state.reason,
-     state.validation) = _choose(val, ids, margin)
-    abs_err = {k: [] for k in val}
+     state.validation) = _choose(mase, ids, margin, state.switching)
+    abs_err = {k: [] for k in mase}
     for _idx, f, act, scales in per_slot:
         f = _with_combos(f, combos)
-        for k in val:
+        for k in mase:
             abs_err[k].append(np.abs(f[k] - act) / scales[:, None])
     state.intervals = _interval_quantiles({k: np.concatenate(v) for k, v in abs_err.items()},
                                           state.level)
-    return val
+    return {k: _row_means(m) for k, m in mase.items()}
 
 
 def _needed(state: PanelState, chosen) -> list[str]:
     need = set()
     for c in chosen:
-        need.update(c[len("mean("):-1].split("+") if c.startswith("mean(") else [c])
+        need.update(parts_of(c))
     return [m for m in METHODS if m in need]
 
 
@@ -481,8 +560,8 @@ def forecast_methods(state: PanelState, model, series, origins, methods):
     linear = LinearMap.from_dict(state.linear) if state.linear else None
     singles = _needed(state, methods)
     f = _method_forecasts(singles, state, win, model, series, origins, linear)
-    f = _with_combos(f, [c for c in methods if c.startswith("mean(")])
-    scales = np.asarray([mase_scale_of(s.y[:t], state.period) for s, t in zip(
+    f = _with_combos(f, [c for c in methods if is_combination(c)])
+    scales = np.asarray([series_scale(s.y[:t], state.period) for s, t in zip(
         series, origins, strict=True)])
     return f, scales
 
@@ -515,7 +594,7 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
     series = [s for s in panel.series if len(s) >= test_horizons * H + 2]
     if not series:
         raise ValueError(f"no series has the {test_horizons * H} + 2 steps an evaluation needs")
-    combos = sorted({c for c in [state.default, *state.choice.values()] if c.startswith("mean(")})
+    combos = sorted({c for c in [state.default, *state.choice.values()] if is_combination(c)})
     shown = [m for m in METHODS if m in state.methods or m in _needed(state, combos)]
     shown += [m for m in ("linear", "snaive") if m not in shown]  # the cheap baselines
     if model is not None and "rnn" not in shown:
@@ -532,6 +611,10 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
     f = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
     out = panel_metrics(act, f, scales, [s.id for s in series] * test_horizons)
     out["choice"] = {s.id: state.choice.get(s.id, state.default) for s in series}
+    out["reason"] = {s.id: state.reason.get(s.id, "the default (a series not seen in training)")
+                     for s in series}
+    out["default"] = {"method": state.default, "reason": state.default_reason,
+                      "switching": state.switch_reason, "validation_MASE": state.validation}
     out["series"], out["horizon"], out["period"] = len(series), H, state.period
     return out
 
@@ -571,6 +654,9 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     history, the test metrics and the seconds taken. Nothing is written before the data and
     options have passed every check."""
     warn = warn or (lambda line: log(f"warning: {line}"))
+    if resume:
+        raise ValueError("resume: a many-series run (mode auto or rnn) is trained and saved in "
+                         "one go, so there is no run to resume; train again without resume")
     panel = source if isinstance(source, Panel) else read_panel(
         source, id_col=config.id_col, time_col=config.time_col, target=config.target,
         static=config.static, covariates=config.covariates, fill=config.fill,
@@ -599,12 +685,9 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
         panel.series))], min_history) if "linear" in state.methods else None
     state.linear = linear.to_dict() if linear is not None else {}
     model, history, n_windows = None, None, 0
-    extras = {"task": "forecast", "forecast": {"kind": "panel", "config": config.to_dict(),
-                                               "panel": state.to_dict()}}
     if "rnn" in state.methods:
         model, history, n_windows = _train_network(
-            config, state, win, panel.series, cut, min_history, checkpoint_dir=ckpt,
-            device=device, quiet=quiet, resume=resume, extras=extras)
+            config, state, win, panel.series, cut, min_history, device=device, quiet=quiet)
         _say(quiet, log, f"global {config.cell.upper()} model: {n_windows} windows from "
              f"{len(panel.series)} series, hidden {state.hidden_size}, "
              f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
@@ -616,12 +699,12 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
         config.test_horizons else None
     seconds = time.perf_counter() - t0
     state.has_network = model is not None
-    extras["forecast"].update(panel=state.to_dict(), train_seconds=round(seconds, 1),
-                              test=None if test is None else test["overall"])
+    extras = {"task": "forecast", "forecast": {
+        "kind": "panel", "config": config.to_dict(), "panel": state.to_dict(),
+        "train_seconds": round(seconds, 1), "test": None if test is None else test["overall"]}}
     if model is None:
         model = Forecaster(2, L, H, hidden_size=8, mode="direct", target_index=[0], norm="none")
-    ckpt.mkdir(parents=True, exist_ok=True)
-    save(model, ckpt, extras=extras)
+    save(model, ckpt, extras=extras)  # the one write: atomic, weights and every choice
     return {"state": state, "model": model if state.has_network else None, "history": history,
             "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel,
             "validation": val}

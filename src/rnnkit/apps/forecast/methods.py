@@ -27,21 +27,10 @@ import numpy as np
 
 from .baselines import LinearBaseline
 
-__all__ = ["CLASSICAL", "Windowing", "seasonal_naive", "statsforecast_methods", "LinearMap",
-           "mase_scale_of"]
+__all__ = ["CLASSICAL", "Windowing", "seasonal_naive", "statsforecast_methods", "LinearMap"]
 
 CLASSICAL = ("ets", "theta")
 SF_NAMES = {"ets": "AutoETS", "theta": "AutoTheta"}
-
-
-def mase_scale_of(history: np.ndarray, period: int) -> float:
-    """In-sample MAE of the seasonal naive forecast (naive when the history is too short)."""
-    y = np.asarray(history, np.float64)
-    m = period if len(y) > period + 1 else 1
-    if len(y) <= m:
-        return 1.0
-    s = float(np.mean(np.abs(y[m:] - y[:-m])))
-    return s if s > 1e-12 else max(float(np.mean(np.abs(y))) * 1e-3, 1e-12)
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray:

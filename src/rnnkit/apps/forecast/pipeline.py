@@ -23,11 +23,11 @@ import torch
 
 from ...checkpoint import atomic_write, load, load_extras, save
 from ...data.timeseries import calendar_features, format_time
+from ...metrics import all_metrics
 from ...models.forecaster import Forecaster
 from ...runtime import resolve_device
 from .baselines import LinearBaseline, baseline_forecasts
 from .config import TABLE_MODES, Config, ForecastConfig
-from .metrics import all_metrics
 from .prepare import DataSpec, Prepared, prepare, prepare_like
 from .report import metric_table, verdict_lines
 

@@ -23,8 +23,8 @@ from ...data.timeseries import (
     infer_step,
     read_timeseries,
 )
+from ...metrics import mase_scale
 from .baselines import LinearBaseline, detect_period
-from .metrics import mase_scale
 from .windows import ForecastWindows, split_origins
 
 __all__ = ["DataSpec", "Prepared", "prepare", "prepare_like"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .metrics import METRICS
+from ...metrics import METRICS
 
 __all__ = ["metric_table", "verdict_lines"]
 
@@ -78,6 +78,8 @@ def choice_lines(state, limit: int = 10) -> list[str]:
     from collections import Counter
 
     lines = [f"default method: {state.default}: {state.default_reason}"]
+    if state.switch_reason:
+        lines.append(state.switch_reason)
     counts = Counter(state.choice.values())
     lines.append("methods chosen: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
     shown = list(state.choice.items())
@@ -91,17 +93,19 @@ def choice_lines(state, limit: int = 10) -> list[str]:
 
 
 def panel_verdict(overall: dict[str, dict[str, float]]) -> str:
-    """A line saying whether ``auto`` beats each simple baseline on the test part."""
+    """A line saying whether ``auto`` beats each of its single methods on the test part."""
     auto = overall.get("auto")
     if auto is None:
         return ""
-    worse = [n for n in ("snaive", "linear") if n in overall and
-             overall[n]["MASE"] < auto["MASE"]]
+    from .auto import METHODS
+
+    worse = [n for n in METHODS if n in overall and overall[n]["MASE"] < auto["MASE"]]
     if worse:
         return ("WARNING: auto loses to " + ", ".join(f"{n} (MASE {overall[n]['MASE']:.4f} vs "
                                                       f"{auto['MASE']:.4f})" for n in worse)
                 + " on the test part")
-    return "auto is at least as good as seasonal naive and the linear model on the test part"
+    shown = [n for n in METHODS if n in overall]
+    return f"auto is at least as good as each of {', '.join(shown)} on the test part (MASE)"
 
 
 # ---------------------------------------------------------------- what the verbs print

@@ -1,0 +1,103 @@
+"""``--mode auto``'s choice: a combination of methods is the default when it validates best
+over all series (and the JSON says so), and per-series switching is kept only where it wins
+on held-out validation windows."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnkit.apps import forecast
+from rnnkit.apps.forecast import auto
+from rnnkit.cli.main import main
+
+
+def _table(n: int = 60, series: int = 5) -> pd.DataFrame:
+    """A wide table: every column one positive series with a trend and a season of 4."""
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    return pd.DataFrame({f"s{i}": 50 + (i + 1) * 0.5 * t + 5 * np.sin(2 * np.pi * t / 4)
+                         + rng.normal(0, 1, n) for i in range(series)})
+
+
+def _opposite_errors(methods, state, win, model, series, origins, linear):
+    """An oracle pair: seasonal naive forecasts the truth + 2, the linear model the truth - 2,
+    so each alone is 2 off at every step and their mean is exact."""
+    truth = []
+    for s, t in zip(series, origins, strict=True):
+        part = s.y[t:t + win.H]
+        truth.append(np.concatenate([part, np.full(win.H - len(part), s.y[-1])]))
+    truth = np.stack(truth)
+    return {"snaive": truth + 2.0, "linear": truth - 2.0}
+
+
+def test_a_combination_is_chosen_when_it_validates_better_and_the_json_says_so(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(auto, "_method_forecasts", _opposite_errors)
+    path = tmp_path / "wide.csv"
+    _table().to_csv(path, index=False)
+    ck = tmp_path / "ck"
+    assert main(["forecast", "train", "--csv", str(path), "--horizon", "6", "--period", "4",
+                 "--methods", "linear,snaive", "--checkpoint", str(ck), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert ("default method: mean(linear+snaive): lowest mean validation MASE over 5 series "
+            "(0.000; next") in printed
+    out = tmp_path / "m.json"
+    assert main(["forecast", "evaluate", "--checkpoint", str(ck), "--csv", str(path), "--json",
+                 str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["choice"] == {f"s{i}": "mean(linear+snaive)" for i in range(5)}
+    assert metrics["default"]["method"] == "mean(linear+snaive)"
+    assert metrics["default"]["reason"].startswith("lowest mean validation MASE over 5 series")
+    assert metrics["reason"]["s3"].startswith("the default (lowest mean validation MASE")
+    val = metrics["default"]["validation_MASE"]
+    assert val["mean(linear+snaive)"] == 0.0 < val["linear"] and val["snaive"] > 0
+    overall = metrics["overall"]
+    assert overall["auto"]["MAE"] == pytest.approx(0.0, abs=1e-9)
+    assert overall["linear"]["MAE"] == pytest.approx(2.0)  # the singles: 2 off at every step
+    assert overall["snaive"]["MAE"] == pytest.approx(2.0)
+
+
+def test_combinations_are_the_mean_and_median_of_the_best_k():
+    assert auto.combinations(["theta", "ets", "rnn", "snaive"]) == [
+        "mean(ets+theta)", "mean(ets+rnn+theta)", "mean(ets+rnn+snaive+theta)",
+        "median(ets+rnn+theta)", "median(ets+rnn+snaive+theta)"]
+    assert auto.parts_of("median(ets+rnn+theta)") == ["ets", "rnn", "theta"]
+    assert auto.parts_of("ets") == ["ets"] and not auto.is_combination("ets")
+    f = {"a": np.array([[1.0, 9.0]]), "b": np.array([[2.0, 0.0]]), "c": np.array([[6.0, 3.0]])}
+    both = auto._with_combos(f, ["mean(a+b+c)", "median(a+b+c)"])
+    assert both["mean(a+b+c)"].tolist() == [[3.0, 4.0]]
+    assert both["median(a+b+c)"].tolist() == [[2.0, 3.0]]
+
+
+@pytest.mark.parametrize("held_out, on, figures", [
+    # each series' best on its first window is its best on its last one too: switching wins
+    ([[0.1, 0.1], [1.0, 1.0]], True, "it scored a mean MASE of 0.100 on their last window "
+                                     "against 0.550 for a on all"),
+    # the first window's winner loses the last one: one method for all is better
+    ([[0.1, 1.0], [1.0, 0.1]], False, "it scored a mean MASE of 1.000 on their last window "
+                                      "against 0.550 for a on all"),
+])
+def test_per_series_switching_only_where_it_wins_on_a_held_out_window(held_out, on, figures):
+    a = np.asarray(held_out)  # (2 series, 2 windows) validation MASE of method a
+    b = a[::-1].copy()  # method b: the mirror image (best where a is worst)
+    got, why = auto._switch_check({"a": a, "b": b}, [[0, 6], [0, 6]], 6, 0.2)
+    assert got is on
+    assert why == (f"per-series switching {'on' if on else 'off'}: chosen on the earlier "
+                   f"validation windows of 2 series (1 switched), {figures}")
+
+
+def test_switching_needs_two_windows_that_do_not_overlap():
+    a = np.array([[0.1, 0.2]])
+    got, why = auto._switch_check({"a": a, "b": a + 1}, [[0, 3]], 6, 0.2)  # overlapping
+    assert not got and why == ("per-series switching off: checking it needs two validation "
+                               "windows that do not overlap (val_windows >= 2)")
+
+
+def test_resume_of_a_many_series_run_is_refused_before_anything_is_written(tmp_path):
+    cfg = forecast.Config(horizon=6, period=4, methods="linear,snaive")
+    with pytest.raises(ValueError, match=r"^resume: a many-series run \(mode auto or rnn\) is "
+                                         r"trained and saved in one go"):
+        forecast.run(cfg, _table(), tmp_path / "ck", quiet=True, resume=True)
+    assert not (tmp_path / "ck").exists()
