@@ -5,8 +5,10 @@ method, and CPU time.
 
 Protocol: each series' `x` is the history, `xx` (horizon `h`: yearly 6, quarterly 8, monthly
 18, other 8) the test; one global model per frequency group (yearly, quarterly, monthly,
-other); auto chooses per series on the last `h` steps of `x` (validation, `--val-windows`);
-nothing sees `xx` before scoring. sMAPE = 200/h sum |y - f| / (|y| + |f|) per series,
+other); auto chooses one method or combination (mean or median of the best k) for the whole
+group on the last `h` steps of `x` (validation; `--val-windows 2`: two horizons, rolling
+origins, and per-series switching where it wins on a held-out window); nothing sees `xx`
+before scoring. sMAPE = 200/h sum |y - f| / (|y| + |f|) per series,
 averaged over series (the M3 definition); MASE scales each series' MAE by the in-sample MAE of
 the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
 
