@@ -5,8 +5,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rnnkit-installed
+KERNELS := $(VENV)/.rnnkit-kernels
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean kernels
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,11 +17,22 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the compiled CPU kernels (rnnkit.compiled), ~40 s of compiling: `make test` and `make bench`
+# build them; the demo does not wait for them (layers run without them, more slowly)
+$(KERNELS): $(STAMP) $(wildcard src/rnnkit/compiled/csrc/*)
+	$(BIN)/python -m rnnkit.compiled
+	touch $(KERNELS)
+
+kernels: $(KERNELS)
+
 demo: $(STAMP)
 	$(BIN)/rnnkit demo
 
-test: $(STAMP)
+# the whole suite on the compiled kernels, then the layer tests again with them turned off
+test: $(KERNELS)
 	$(BIN)/python -m pytest
+	RNNKIT_COMPILED=0 $(BIN)/python -m pytest tests/test_compiled.py tests/test_layers.py \
+		tests/test_cells.py tests/test_min_cells.py tests/test_torch_interop.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -30,8 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import torch_interop
+from . import compiled, torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .compiled.functions import kind_of as compiled_kind
+from .compiled.functions import run_cell as compiled_cell
+from .compiled.step import stack_step as compiled_step
+from .compiled.step import step_kind
 from .min_cells import MinGRUCell, MinLSTMCell
 from .runtime import check_memory
 from .state_tree import leaves as _leaves
@@ -71,7 +75,7 @@ _ALIASES: dict[str, tuple[str, dict]] = {
     "irnn": ("rnn", {"activation": "relu", "init": "irnn"}),  # Le et al. 2015
 }
 KINDS = {kind: row.name for kind, row in CELLS.items()}  # kind -> display name (errors)
-BACKENDS = ("auto", "fused", "loop", "scan")
+BACKENDS = ("auto", "fused", "loop", "scan", "compiled")
 
 
 def register_cell(kind: str, cls: type, name: str | None = None, **options) -> None:
@@ -241,6 +245,8 @@ class RNN(nn.Module):
         self.cells = nn.ModuleList(cells)
         self._fused_mode = torch_interop.fused_mode(self.cells)
         self._scannable = all(hasattr(c, "scan") for c in self.cells)
+        self._compiled_all = all(compiled_kind(c) is not None for c in self.cells)
+        self._step_kind = step_kind(self.cells)
         if backend == "fused" and self._fused_mode is None:
             raise ValueError(f"{self.name}: backend='fused' needs a configuration torch.nn runs "
                              "(tanh/ReLU SimpleRNN, LSTM, GRU with reset_after=True)")
@@ -316,7 +322,9 @@ class RNN(nn.Module):
         if not x.is_floating_point():
             raise ValueError(f"{self.name}: expected a floating-point input, got {x.dtype} "
                              "(token ids go through an nn.Embedding first; else call .float())")
-        p = next(self.cells[0].parameters(), None)
+        first = self.cells[0]._parameters  # not .parameters(): this runs every streaming step
+        p = next((v for v in first.values() if v is not None), None) if first else \
+            next(self.cells[0].parameters(), None)
         if p is None or p.dtype == x.dtype or not p.is_floating_point() or \
                 torch.is_autocast_enabled(x.device.type):
             return x
@@ -377,6 +385,8 @@ class RNN(nn.Module):
                          size["activation_bytes"], x.device)
         if lengths is not None and bool((lengths == T).all()):
             lengths = None  # nothing is padded: take the cheaper path
+        if self._use_compiled(x):
+            return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
         if use_fused and not return_all_states:
@@ -386,11 +396,24 @@ class RNN(nn.Module):
             self.backend == "auto" and x.device.type != "cpu"))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
+    def _use_compiled(self, x: Tensor) -> bool:
+        """``compiled``: build the kernels if needed (the loop, with a notice, if that fails);
+        ``auto``: on a CPU when they are already built and cover every cell (BENCHMARKS.md)."""
+        if self.backend not in ("compiled", "auto") or x.device.type != "cpu":
+            return False
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return False  # export and torch.compile see the plain torch ops, not our kernels
+        if self.backend == "auto" and not (compiled.available() and self._compiled_all):
+            return False
+        return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
+            and x.dtype in (torch.float32, torch.float64)
+
     def _forward_fused(self, x, state, lengths):
         """The ATen kernel torch.nn.RNN/LSTM/GRU run, fed with our cells' parameters."""
         return torch_interop.run_fused(self, x, state, lengths)
 
-    def _forward_loop(self, x, state, lengths, return_all_states, use_scan=False):
+    def _forward_loop(self, x, state, lengths, return_all_states, use_scan=False,
+                      compiled=False):
         B, T, _ = x.shape
         mask = None
         if lengths is not None:
@@ -404,7 +427,7 @@ class RNN(nn.Module):
                 s0 = (cell.init_state(B, device=x.device, dtype=x.dtype) if state is None
                       else self._cell_state(state, k))
                 inp = layer_input if d == 0 else _reverse_padded(layer_input, lengths)
-                run = _scan_cell if use_scan else _run_cell
+                run = compiled_cell if compiled else _scan_cell if use_scan else _run_cell
                 out, final, states = run(cell, inp, s0, mask, lengths, return_all_states)
                 if d == 1:
                     out = _reverse_padded(out, lengths)
@@ -427,7 +450,8 @@ class RNN(nn.Module):
 
         Feeding a sequence step by step, carrying the state, gives the same outputs and final
         state as one call on the whole sequence. Runs the cells directly (no fused set-up cost
-        per call). Unidirectional layers only: a backward direction needs the future.
+        per call). Unidirectional layers only: a backward direction needs the future. Under
+        ``no_grad`` on a CPU with the compiled kernels, every layer runs in one C++ call.
         """
         if self.bidirectional:
             raise ValueError(f"{self.name}: step() needs a unidirectional layer; a bidirectional "
@@ -439,6 +463,9 @@ class RNN(nn.Module):
         x_t = self._cast(x_t)
         B = x_t.shape[0]
         state = self._check_state(state, B, x_t)
+        if self._step_kind is not None and not torch.is_grad_enabled() and \
+                not (self.training and self.dropout > 0) and self._use_compiled(x_t):
+            return compiled_step(self, self._step_kind, x_t, state)  # all layers in one call
         y, finals = x_t, []
         for layer, cell in enumerate(self.cells):
             s = (cell.init_state(B, device=x_t.device, dtype=x_t.dtype) if state is None

@@ -1,0 +1,112 @@
+"""Autograd functions over the compiled operators, and which cells they run.
+
+``run_cell(cell, x, state, mask, lengths, keep_states)`` has ``layers._run_cell``'s contract:
+the input projections of all steps go through autograd as one matmul (``cell.project_input``),
+the recurrence through ``torch.ops.rnnkit`` with its written-out backward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..cells import GRUCell, LSTMCell, SimpleRNNCell
+from ..min_cells import MinGRUCell, MinLSTMCell
+
+__all__ = ["kind_of", "run_cell"]
+
+# the kernels' cell numbering (gated.cpp: Kind, linear.cpp: MinKind)
+_ELMAN = {"tanh": 0, "relu": 1, "sigmoid": 2}
+_LSTM, _GRU_AFTER, _GRU_BEFORE = 3, 4, 5
+_MIN_GRU, _MIN_LSTM = 0, 1
+_DTYPES = (torch.float32, torch.float64)
+
+
+def kind_of(cell) -> tuple[str, int] | None:
+    """``("gated" | "linear", kernel kind)`` when a kernel computes exactly this cell, else None.
+
+    Exact classes only: a subclass may override ``recur`` with other equations.
+    """
+    t = type(cell)
+    if t is SimpleRNNCell and cell.activation_name in _ELMAN:
+        return "gated", _ELMAN[cell.activation_name]
+    if t is LSTMCell:
+        return "gated", _LSTM
+    if t is GRUCell:
+        return "gated", _GRU_AFTER if cell.reset_after else _GRU_BEFORE
+    if t is MinGRUCell:
+        return "linear", _MIN_GRU
+    if t is MinLSTMCell:
+        return "linear", _MIN_LSTM
+    return None
+
+
+def supports(cell, x: Tensor) -> bool:
+    """A kernel for this cell, on this device and dtype."""
+    return x.device.type == "cpu" and x.dtype in _DTYPES and kind_of(cell) is not None
+
+
+class _Gated(torch.autograd.Function):
+    """xp (B, T, G*H), h0, c0 (LSTM), W_hh, b_hh -> all states hs (T, B, H), cs (T, B, H)."""
+
+    @staticmethod
+    def forward(ctx, kind, xp, h0, c0, w_hh, b_hh, lengths):
+        hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths)
+        ctx.kind, ctx.has_bias = kind, b_hh is not None
+        ctx.save_for_backward(h0, c0, hs, cs, work, w_hh, lengths)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs, grad_cs):
+        h0, c0, hs, cs, work, w_hh, lengths = ctx.saved_tensors
+        d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
+            ctx.kind, grad_hs, grad_cs if ctx.kind == _LSTM else None, h0, c0, hs, cs, work,
+            w_hh, lengths, ctx.has_bias)
+        return (None, d_xp, d_h0, d_c0 if ctx.kind == _LSTM else None, d_w,
+                d_b if ctx.has_bias else None, None)
+
+
+class _Linear(torch.autograd.Function):
+    """xp (B, T, G*H), h0 (B, H) -> all states hs (B, T, H) of minGRU / minLSTM."""
+
+    @staticmethod
+    def forward(ctx, kind, xp, h0, lengths):
+        hs = torch.ops.rnnkit.linear_forward(kind, xp, h0, lengths)
+        ctx.kind = kind
+        ctx.save_for_backward(xp, h0, hs, lengths)
+        return hs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs):
+        xp, h0, hs, lengths = ctx.saved_tensors
+        d_xp, d_h0 = torch.ops.rnnkit.linear_backward(ctx.kind, grad_hs, xp, h0, hs, lengths)
+        return None, d_xp, d_h0, None
+
+
+def run_cell(cell, x, state, mask, lengths, keep_states):
+    """Run ``cell`` over (B, T, I) on the kernels: (outputs (B, T, H), final, all states).
+
+    Past a sequence's end the state is held and the output is zero, as in the loop.
+    """
+    family, kind = kind_of(cell)
+    xp = cell.project_input(x)  # every step's W_ih x + b_ih: one matmul, autograd's
+    if family == "linear":
+        if bool((state < 0).any()):
+            raise ValueError(f"{type(cell).__name__}: the compiled recurrence needs a "
+                             "non-negative state; states this cell produces always are")
+        states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
+        out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+        return out, states[:, -1], (states if keep_states else None)
+    h0, c0 = state if kind == _LSTM else (state, None)
+    hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
+    states = hs.transpose(0, 1)  # (B, T, H), held past each end
+    out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+    if kind == _LSTM:
+        final = (hs[-1], cs[-1])
+        every = (states, cs.transpose(0, 1)) if keep_states else None
+    else:
+        final, every = hs[-1], (states if keep_states else None)
+    return out, final, every

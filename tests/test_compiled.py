@@ -1,0 +1,189 @@
+"""The compiled CPU path (rnnkit.compiled) equals the Python loop, its oracle, in float64:
+values and gradients for every cell it runs, stacked and bidirectional, with and without
+lengths, with an initial state; gradcheck on each kernel; the streaming step; and the
+fallbacks (disabled, no compiler, cells it has no kernel for).
+
+With the kernels absent or RNNKIT_COMPILED=0 (CI runs this file both ways) the equality tests
+compare the loop with itself through backend="compiled"'s fallback, and still must pass."""
+
+import os
+import warnings
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit import compiled
+from rnnkit.state_tree import leaves, tree_map
+
+CELLS = [
+    ("rnn", {"activation": "tanh"}), ("rnn", {"activation": "relu"}),
+    ("rnn", {"activation": "sigmoid"}), ("lstm", {}), ("gru", {"reset_after": True}),
+    ("gru", {"reset_after": False}), ("mingru", {}), ("minlstm", {}),
+]
+IDS = [k + "-" + "-".join(str(v) for v in o.values()) for k, o in CELLS]
+B, T, I, H = 4, 7, 3, 5
+LENGTHS = torch.tensor([7, 3, 5, 1])
+BUILT = compiled.available()
+
+
+def pair(kind, options, **kwargs):
+    loop = rnnkit.RNN(kind, I, H, backend="loop", **options, **kwargs).double()
+    fast = rnnkit.RNN(kind, I, H, backend="compiled", **options, **kwargs).double()
+    fast.load_state_dict(loop.state_dict())
+    return loop, fast
+
+
+def random_state(layer, kind):
+    s = layer.init_state(B, dtype=torch.float64)
+    positive = kind.startswith("min")  # their states are positive
+    return tree_map(lambda t: (torch.rand_like(t) if positive else torch.randn_like(t)), s)
+
+
+def run(layer, x, state, lengths, all_states=False):
+    """Outputs, final state and gradients of a loss that reads all of them."""
+    layer.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    state = None if state is None else tree_map(lambda s: s.clone().requires_grad_(), state)
+    result = layer(x, state, lengths=lengths, return_all_states=all_states)
+    y, final = result[0], result[1]
+    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
+    loss = loss + sum((s ** 3).sum() for s in leaves(final))
+    if all_states:
+        loss = loss + sum((s * 0.5).sum() for s in leaves(result[2]))
+    loss.backward()
+    grads = [p.grad for p in layer.parameters()] + [x.grad]
+    if state is not None:
+        grads += [s.grad for s in leaves(state)]
+    return [y, *leaves(final)], grads
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("padded", [False, True], ids=["full", "lengths"])
+@pytest.mark.parametrize("initial", [False, True], ids=["zero", "state"])
+def test_compiled_equals_loop(kind, options, bidirectional, padded, initial):
+    loop, fast = pair(kind, options, num_layers=2, bidirectional=bidirectional)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    state = random_state(loop, kind) if initial else None
+    lengths = LENGTHS if padded else None
+    values_a, grads_a = run(loop, x, state, lengths)
+    values_b, grads_b = run(fast, x, state, lengths)
+    for a, b in zip(values_a + grads_a, values_b + grads_b, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+def test_all_states_equal_loop(kind, options):
+    loop, fast = pair(kind, options)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    a = run(loop, x, None, LENGTHS, all_states=True)
+    b = run(fast, x, None, LENGTHS, all_states=True)
+    for u, v in zip(a[0] + a[1], b[0] + b[1], strict=True):
+        torch.testing.assert_close(v, u, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+def test_gradcheck(kind, options):
+    layer = rnnkit.RNN(kind, 2, 3, backend="compiled", **options).double()
+    x = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    h0 = random_state(layer, kind)
+    h0 = tree_map(lambda s: s[:, :2].clone().requires_grad_(), h0)
+    lengths = torch.tensor([4, 2])
+
+    def f(x, *state):
+        state = tuple(state) if len(state) == 2 else state[0]
+        y, final = layer(x, state, lengths=lengths)
+        return (y, *leaves(final))
+
+    assert torch.autograd.gradcheck(f, (x, *leaves(h0)))
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_streaming_step_equals_loop(kind, options, bias):
+    loop, fast = pair(kind, options, num_layers=3, bias=bias)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    state = random_state(loop, kind)
+    want, final = loop(x, state)
+    outs = []
+    with torch.no_grad():
+        for x_t in x.unbind(1):
+            y, state = fast.step(x_t, state)
+            outs.append(y)
+    torch.testing.assert_close(torch.stack(outs, 1), want, atol=1e-10, rtol=0)
+    for a, b in zip(leaves(state), leaves(final), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+def test_float32_close_to_loop(kind, options):
+    loop = rnnkit.RNN(kind, 8, 16, num_layers=2, backend="loop", **options)
+    fast = rnnkit.RNN(kind, 8, 16, num_layers=2, backend="compiled", **options)
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(3, 20, 8)
+    torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=2e-5, rtol=1e-4)
+
+
+def test_user_cell_runs_on_the_loop():
+    """A cell without a kernel (here a subclass, which may change the equations) is looped."""
+
+    class Leaky(rnnkit.SimpleRNNCell):
+        def recur(self, xp_t, h):
+            h = 0.5 * h + 0.5 * torch.tanh(xp_t + h @ self.weight_hh.T)
+            return h, h
+
+    loop = rnnkit.RNN(Leaky, I, H, backend="loop").double()
+    fast = rnnkit.RNN(Leaky, I, H, backend="compiled").double()
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=1e-12, rtol=0)
+
+
+def test_half_precision_falls_back_to_the_loop():
+    layer = rnnkit.GRU(I, H, backend="compiled").to(torch.bfloat16)
+    y, _ = layer(torch.randn(B, T, I, dtype=torch.bfloat16))
+    assert y.dtype == torch.bfloat16 and y.shape == (B, T, H)
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("RNNKIT_COMPILED", "0")
+    assert compiled.disabled() and not compiled.available() and not compiled.ensure()
+    loop, fast = pair("gru", {"reset_after": False})
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no notice: the user asked for the loop
+        torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=0, rtol=0)
+
+
+def test_no_compiler_falls_back_with_one_notice(monkeypatch, tmp_path):
+    """A build that fails (no compiler here) warns once, in one line, and the loop runs."""
+    from torch.utils import cpp_extension
+
+    def no_compiler(**kwargs):
+        raise RuntimeError("Error building extension 'rnnkit_kernels'\nc++: not found")
+
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    monkeypatch.setenv("RNNKIT_KERNELS_DIR", str(tmp_path))  # nothing built there
+    monkeypatch.delenv("RNNKIT_COMPILED", raising=False)
+    monkeypatch.setattr(compiled, "_state", {})
+    loop, fast = pair("lstm", {})
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match=r"could not build .*c\+\+: not found; using the "
+                                            r"Python loop") as caught:
+        y = fast(x)[0]
+        fast(x)  # a second call does not warn again
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    torch.testing.assert_close(y, loop(x)[0], atol=0, rtol=0)
+
+
+@pytest.mark.skipif(not BUILT, reason="compiled kernels not built here "
+                    f"(RNNKIT_COMPILED={os.environ.get('RNNKIT_COMPILED', '1')})")
+def test_auto_uses_the_kernels_when_built():
+    layer = rnnkit.GRU(I, H, reset_after=False)
+    assert layer._use_compiled(torch.randn(1, 1, I))
+
+
+def test_unknown_backend_names_compiled():
+    with pytest.raises(ValueError, match="compiled"):
+        rnnkit.GRU(I, H, backend="fast")
