@@ -11,9 +11,12 @@ concurrent clients (1, 8, 64, 256), every client keeps one streaming request ope
 Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
 token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
 sees between updates; time to the first token is reported apart), the server's CPU seconds
-and CPU per token received (against the ceiling's CPU per token: the server's own overhead,
-less distorted by a loaded machine than wall time), and the server's memory per open
-stream (RSS with 256 streams open minus idle, over 256).
+and CPU per token received, the part of it spent in the event loop's thread (HTTP, SSE,
+scheduling; the steps run in a worker thread), and the overhead: CPU per token less the
+ceiling's CPU per token at that batch size (less distorted by a loaded machine than wall
+time), and the server's memory per open stream (RSS with 256 streams open minus idle, over
+256). ``--stream-interval S`` is passed to the server (``rnnkit serve --stream-interval``:
+at most one send per S seconds to a stream, its tokens since the last send in one write).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
 softmax, draw for every row) timed in this process at batch 1, 8, 64, 256.
@@ -23,6 +26,7 @@ Server and clients are separate processes, each on 1 torch thread, niced. Bounde
 
     python benchmarks/serve_load.py                       # about 2.5 minutes
     python benchmarks/serve_load.py --seconds 5 --clients 1 64
+    python benchmarks/serve_load.py --stream-interval 0.02
 """
 
 from __future__ import annotations
@@ -102,12 +106,20 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
+def loop_cpu(pid: int) -> float:
+    """CPU seconds of a process's main thread: uvicorn's event loop (HTTP, SSE, scheduling);
+    the batched steps run in a worker thread."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
-    def __init__(self, path: Path, batched: bool, max_tokens: int):
+    def __init__(self, path: Path, batched: bool, max_tokens: int, interval: float = 0.0):
         self.port = free_port()
         cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(path),
                "--port", str(self.port), "--threads", "1", "--quiet", "--max-streams", "1024",
-               "--max-tokens", str(max_tokens), "--batched" if batched else "--no-batched"]
+               "--max-tokens", str(max_tokens), "--stream-interval", str(interval),
+               "--batched" if batched else "--no-batched"]
         self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], stderr=subprocess.PIPE)
         end = time.monotonic() + 180
         while True:
@@ -206,6 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tokens", type=int, default=200, help="new tokens per request")
     ap.add_argument("--checkpoint", default=None, help="a trained textgen checkpoint instead")
     ap.add_argument("--modes", nargs="+", default=["batched", "one-at-a-time"])
+    ap.add_argument("--stream-interval", type=float, default=0.0,
+                    help="the server's --stream-interval (s between two sends to a stream)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -223,21 +237,30 @@ def main(argv=None) -> int:
               f"CPU {c / b * 1e6:7.0f} µs/token")
     results = {"ceiling_s_per_tick": ticks, "runs": []}
     for mode in args.modes:
-        server = Server(path, batched=mode == "batched", max_tokens=args.tokens)
+        server = Server(path, batched=mode == "batched", max_tokens=args.tokens,
+                        interval=args.stream_interval)
         try:
             time.sleep(1.0)
             idle_rss = proc_stats(server.proc.pid)[1]
             print(f"\n{mode} (server RSS idle {idle_rss / 2**20:.0f} MiB):")
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
-                  f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9}")
+                  f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9} "
+                  f"{'loop/tok':>8} {'overhead':>8}")
             for n in args.clients:
-                cpu_before = proc_stats(server.proc.pid)[0]
                 pid = server.proc.pid
+                cpu_before, loop_before = proc_stats(pid)[0], loop_cpu(pid)
                 probe = (lambda pid=pid: proc_stats(pid)[1]) if (
                     mode == "batched" and n == max(args.clients)) else None
                 r = asyncio.run(load(server.port, n, args.seconds, args.tokens, probe))
                 r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
                 r["server_cpu_us_per_token"] = r["server_cpu_s"] / max(r["tokens"], 1) * 1e6
+                r["loop_cpu_us_per_token"] = (loop_cpu(pid) - loop_before) / max(
+                    r["tokens"], 1) * 1e6
+                # the server's own work: its CPU per token less the ceiling's CPU per token
+                # at the batch it ran (one at a time: batch 1)
+                near = min(ticks, key=lambda b: abs(b - (n if mode == "batched" else 1)))
+                r["overhead_us_per_token"] = (r["server_cpu_us_per_token"]
+                                              - ticks[near][1] / near * 1e6)
                 r["mode"] = mode
                 if r["rss_probe"]:
                     r["bytes_per_stream"] = (r["rss_probe"] - idle_rss) / n
@@ -245,7 +268,9 @@ def main(argv=None) -> int:
                 print(f"  {n:7d} {r['tokens_per_s']:9.0f} {r['gap_p50_ms']:7.1f}ms "
                       f"{r['gap_p99_ms']:7.1f}ms {r['first_p50_ms']:7.0f}ms "
                       f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f} "
-                      f"{r['server_cpu_us_per_token']:7.0f}µs", flush=True)
+                      f"{r['server_cpu_us_per_token']:7.0f}µs "
+                      f"{r['loop_cpu_us_per_token']:6.0f}µs {r['overhead_us_per_token']:6.0f}µs",
+                      flush=True)
                 time.sleep(0.5)
         finally:
             server.stop()

@@ -406,9 +406,11 @@ def test_predict_anomaly_scores(tmp_path):
         assert r.status_code == 422 and "rnnkit-serve-" not in r.json()["detail"]
 
 
-def test_scheduler_streams_joining_together_match_alone():
+@pytest.mark.parametrize("interval", [0.0, 0.02])
+def test_scheduler_streams_joining_together_match_alone(interval):
     """The scheduler alone: 12 streams submitted at once (prompts of equal and different
-    lengths read together, mixed settings) give each stream's tokens generated alone."""
+    lengths read together, mixed settings) give each stream's tokens generated alone; with
+    a send interval the reader gets them several at a time, the same tokens."""
     import asyncio
 
     from rnnkit.serve.scheduler import BatchScheduler, GenerationSettings
@@ -421,17 +423,27 @@ def test_scheduler_streams_joining_together_match_alone():
              for i in range(12)]
 
     async def run():
-        scheduler = BatchScheduler(lm, max_streams=16)
+        scheduler = BatchScheduler(lm, max_streams=16, interval=interval)
         handles = [scheduler.submit(p, GenerationSettings(max_tokens=20 + i, **o))
                    for i, (p, o) in enumerate(cases)]
         out = []
         for h in handles:
-            tokens = []
-            while (event := await h.events.get())[0] is not None:
-                tokens.append(event[0])
+            tokens, ended = [], None
+            while ended is None:
+                new, ended = await h.take()
+                tokens += new
+            assert ended == "length"
             out.append(tokens)
         await scheduler.aclose()
         return out
 
     for i, ((prompt, options), tokens) in enumerate(zip(cases, asyncio.run(run()), strict=True)):
         assert tokens == generate(lm, prompt, 20 + i, **options), i
+
+
+def test_stream_interval_setting():
+    with pytest.raises(ValueError, match=r"^stream-interval must be a non-negative number, "
+                                         r"got -0.5$"):
+        ServeSettings(stream_interval=-0.5).check()
+    with pytest.raises(ValueError, match=r"^stream-interval must be a finite number, got nan$"):
+        ServeSettings(stream_interval=float("nan")).check()

@@ -26,6 +26,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -160,6 +161,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         if name not in schedulers:
             schedulers[name] = BatchScheduler(
                 models[name].lm, max_streams=settings.max_streams, batched=settings.batched,
+                interval=settings.stream_interval,
                 on_tick=lambda tokens, s: metrics.tick(name, tokens, s))
         return schedulers[name]
 
@@ -296,45 +298,43 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def _whole(name, handle, renderer, prompt_tokens) -> dict:
-        pieces, tokens, why = [], 0, None
+        pieces, why = [], None
         try:
-            while True:
-                token, why = await handle.events.get()
-                if token is None:
-                    break
-                pieces.append(renderer.add(token))
-                tokens += 1
+            while why is None:
+                tokens, why = await handle.take()
+                pieces += [renderer.add(t) for t in tokens]
         finally:
             handle.cancel()
-        if why is not None and why.startswith("error"):
+        if why.startswith("error"):
             return _error(500, why)
-        return {"model": name, "text": "".join(pieces), "tokens": tokens,
+        return {"model": name, "text": "".join(pieces), "tokens": len(pieces),
                 "prompt_tokens": prompt_tokens, "finish_reason": why}
 
     async def _events(name, handle, renderer, prompt_tokens):
-        """SSE text; the tokens already waiting are sent in one write (fewer sends when the
-        client or the loop falls behind the steps)."""
-        index, last = 0, time.monotonic()
+        """SSE bytes: one ``token`` event per token; the tokens drawn since the last send go
+        out in one write (a send per tick at most; fewer when the client or the loop falls
+        behind the steps, or with ``stream_interval``)."""
+        index, last = 0, None
         try:
-            yield _sse("start", {"model": name, "prompt_tokens": prompt_tokens})
+            yield _sse("start", {"model": name, "prompt_tokens": prompt_tokens}).encode()
             while True:
-                events = [await handle.events.get()]
-                while not handle.events.empty():
-                    events.append(handle.events.get_nowait())
-                now, parts = time.monotonic(), []
-                for token, why in events:
-                    if token is None:
-                        kind = "error" if why.startswith("error") else "done"
-                        parts.append(_sse(kind, {"finish_reason": why, "tokens": index}))
-                        yield "".join(parts)
-                        return
-                    if index:
+                tokens, why = await handle.take()
+                parts = []
+                if tokens:
+                    now = time.monotonic()
+                    if last is not None:
                         metrics.token_gap.observe((name,), now - last)
                     last = now
-                    parts.append(_sse("token", {"text": renderer.add(token), "token": token,
-                                                "index": index}))
-                    index += 1
-                yield "".join(parts)
+                    for token in tokens:
+                        parts.append(_token_frame(renderer.add(token), token))
+                        parts.append(b"%d}\n\n" % index)
+                        index += 1
+                if why is not None:
+                    kind = "error" if why.startswith("error") else "done"
+                    parts.append(_sse(kind, {"finish_reason": why, "tokens": index}).encode())
+                    yield b"".join(parts)
+                    return
+                yield b"".join(parts)
         finally:
             handle.cancel()  # a disconnected client: the stream leaves at the next tick
 
@@ -367,6 +367,14 @@ def _openapi(app: FastAPI) -> dict:
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@lru_cache(maxsize=8192)
+def _token_frame(text: str, token: int) -> bytes:
+    """A token event up to its index: ``_sse("token", {"text", "token", "index"})`` is this
+    plus ``b"%d}\\n\\n" % index`` (built once per text and token, not once per token sent)."""
+    head = json.dumps({"text": text, "token": token}, ensure_ascii=False)[:-1]
+    return f"event: token\ndata: {head}, \"index\": ".encode()
 
 
 def _one_line(e: Exception) -> str:

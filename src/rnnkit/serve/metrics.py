@@ -59,7 +59,7 @@ class Metrics:
         self.started = time.time()
         self.requests = defaultdict(int)  # (endpoint, status) -> n
         self.latency = _Histogram(LATENCY_BUCKETS)  # by endpoint
-        self.token_gap = _Histogram(GAP_BUCKETS)  # by model: time between a stream's tokens
+        self.token_gap = _Histogram(GAP_BUCKETS)  # by model: time between a stream's sends
         self.step = _Histogram(STEP_BUCKETS)  # by model: one batched tick
         self.tokens = defaultdict(int)  # model -> n
         self.rejected = defaultdict(int)  # reason -> n
@@ -97,8 +97,9 @@ class Metrics:
         lines += ["# HELP rnnkit_request_seconds Time to answer a request (a stream: until "
                   "its last event).", "# TYPE rnnkit_request_seconds histogram"]
         lines += self.latency.lines("rnnkit_request_seconds", ("endpoint",))
-        lines += ["# HELP rnnkit_token_interval_seconds Time between consecutive tokens of a "
-                  "stream.", "# TYPE rnnkit_token_interval_seconds histogram"]
+        lines += ["# HELP rnnkit_token_interval_seconds Time between consecutive sends of "
+                  "tokens to a stream (tokens drawn together go in one send).",
+                  "# TYPE rnnkit_token_interval_seconds histogram"]
         lines += self.token_gap.lines("rnnkit_token_interval_seconds", ("model",))
         lines += ["# HELP rnnkit_step_seconds One batched recurrent step (all open streams).",
                   "# TYPE rnnkit_step_seconds histogram"]

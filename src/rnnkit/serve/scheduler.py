@@ -16,6 +16,11 @@ the tokens against ``generate.stream``).
 
 The torch work of a tick runs in a worker thread (``run_in_executor``), so the event loop
 keeps answering requests and sending the previous tick's tokens while the next one computes.
+A tick's tokens are appended to each stream's ``pending`` list and its reader is woken (one
+future, no queue per token); the reader sends every token drawn since its last send in one
+write. With ``interval`` > 0 a reader is woken at most once per ``interval`` seconds, so a
+fast step's tokens go out a few at a time (each still its own SSE event): fewer socket sends,
+the event loop's main cost per token.
 """
 
 from __future__ import annotations
@@ -52,17 +57,25 @@ class GenerationSettings:
 
 @dataclass(eq=False)
 class StreamHandle:
-    """One open stream: what the HTTP handler reads from and cancels."""
+    """One open stream: what the HTTP handler reads from (``await take()``) and cancels.
+
+    The scheduler appends each tick's token to ``pending`` on the event loop and wakes the
+    reader (at most once per ``interval`` of the scheduler); the reader takes everything
+    drawn since its last take in one go, so a reader that fell behind catches up in one send.
+    """
 
     prompt: list[int]
     settings: GenerationSettings
     deadline: float | None = None  # time.monotonic() after which the stream is ended
-    events: asyncio.Queue = field(default_factory=asyncio.Queue)  # (token, None) | (None, why)
+    pending: list[int] = field(default_factory=list)  # drawn, not yet taken (event loop side)
+    ended: str | None = None  # why the stream ended, once its last token is in pending
     generated: int = 0
     stop: str | None = None  # set by cancel(): why the stream leaves at the next tick
-    finish_reason: str | None = None
+    finish_reason: str | None = None  # set by the step thread when the stream leaves
     started: float = field(default_factory=time.monotonic)
     generator: torch.Generator | None = None
+    next_wake: float = 0.0  # the reader is woken again no earlier than this
+    _waiter: asyncio.Future | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Leave at the next tick (the client went away); its state rows are freed then."""
@@ -73,6 +86,27 @@ class StreamHandle:
         if self.stop is None and self.deadline is not None and now > self.deadline:
             self.stop = "timeout"
         return self.stop
+
+    async def take(self) -> tuple[list[int], str | None]:
+        """``(tokens, ended)``: every token drawn since the last take (waiting until there is
+        one or the stream ends), and why the stream ended (None while it runs)."""
+        if not self.pending and self.ended is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        tokens, self.pending = self.pending, []
+        return tokens, self.ended
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def end(self, reason: str) -> None:
+        """The stream is over (event loop side): its reader gets the rest and ``reason``."""
+        self.ended = reason
+        self.wake()
 
 
 class RowSampler:
@@ -221,6 +255,8 @@ class BatchScheduler:
             along dim 1 (``rnnkit.LanguageModel``).
         max_streams: open streams at most; ``submit`` raises ``Busy`` beyond.
         executor: where the torch work runs (default: a thread of its own).
+        interval: seconds between wake-ups of one stream's reader at least (0: after every
+            tick); the tokens of the ticks in between go out together, one event each.
         on_tick: called on the event loop after each tick with ``(tokens, seconds)``.
         batched: False serves one stream at a time, first come first served (the baseline
             the load benchmark compares with).
@@ -228,8 +264,10 @@ class BatchScheduler:
 
     def __init__(self, model: nn.Module, *, max_streams: int = 64,
                  executor: ThreadPoolExecutor | None = None,
-                 on_tick: Callable[[int, float], None] | None = None, batched: bool = True):
+                 on_tick: Callable[[int, float], None] | None = None, batched: bool = True,
+                 interval: float = 0.0):
         self.model = model.eval()
+        self.interval = interval
         self.max_streams = max_streams
         self.batched = batched
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="rnnkit-step")
@@ -253,7 +291,7 @@ class BatchScheduler:
 
     def submit(self, prompt: list[int], settings: GenerationSettings,
                timeout: float | None = None) -> StreamHandle:
-        """Open a stream; its tokens arrive on ``handle.events``. Raises ``Busy`` when full."""
+        """Open a stream; read it with ``await handle.take()``. Raises ``Busy`` when full."""
         if self._closing:
             raise Busy("the server is shutting down")
         if len(self._open) >= self.max_streams:
@@ -318,19 +356,27 @@ class BatchScheduler:
                 self._fail(joining, e)
                 continue
             seconds = time.perf_counter() - start
-            for s, token in results:
-                if token is not None:
-                    s.events.put_nowait((token, None))
-                if s.finish_reason is not None:
-                    s.events.put_nowait((None, s.finish_reason))
-                    self._open.discard(s)
+            self._deliver(results)
             if self._on_tick is not None:
                 self._on_tick(sum(t is not None for _, t in results), seconds)
+
+    def _deliver(self, results: list[tuple[StreamHandle, int | None]]) -> None:
+        """A tick's tokens to their streams; wake the readers that are due (event loop)."""
+        now = time.monotonic()
+        for s, token in results:
+            if token is not None:
+                s.pending.append(token)
+            if s.finish_reason is not None:
+                self._open.discard(s)
+                s.end(s.finish_reason)
+            elif s._waiter is not None and now >= s.next_wake:
+                s.next_wake = now + self.interval
+                s.wake()
 
     def _fail(self, joining: list[StreamHandle], error: Exception) -> None:
         streams = self._batch.streams + joining
         self._batch = _Batch(self.model)
         for s in streams:
             s.finish_reason = "error"
-            s.events.put_nowait((None, f"error: {type(error).__name__}: {error}"))
             self._open.discard(s)
+            s.end(f"error: {type(error).__name__}: {error}")

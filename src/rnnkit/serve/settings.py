@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..validate import positive_float, positive_int
+from ..validate import non_negative_float, positive_float, positive_int
 
 __all__ = ["ServeSettings", "MAX_TOKENS_CEILING"]
 
@@ -26,6 +26,7 @@ class ServeSettings:
     shutdown_grace: float = 5.0  # on SIGTERM, open streams may finish for this long
     batched: bool = True  # one step per tick for all open streams (no: one stream at a time)
     predict_threads: int = 2  # worker threads for predictions
+    stream_interval: float = 0.0  # s between two sends to a stream at least (0: every step)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting out of range."""
@@ -33,6 +34,7 @@ class ServeSettings:
             positive_int(name.replace("_", "-"), getattr(self, name))
         for name in ("request_timeout", "shutdown_grace"):
             positive_float(name.replace("_", "-"), getattr(self, name))
+        non_negative_float("stream-interval", self.stream_interval)
         if self.max_tokens > MAX_TOKENS_CEILING:
             raise ValueError(f"max-tokens must be at most {MAX_TOKENS_CEILING}, got "
                              f"{self.max_tokens}")

@@ -99,16 +99,20 @@ class _TextRenderer:
     what was shown (decoding is prefix-stable); ``<eos>`` is a line break.
     """
 
-    def __init__(self, tokenizer, prompt_ids: list[int]):
+    def __init__(self, tokenizer, prompt_ids: list[int], chars: dict[int, str] | None = None):
         self.tokenizer = tokenizer
         self.char = isinstance(tokenizer, CharTokenizer)
+        self.chars = {} if chars is None else chars  # char level: token -> its text, shared
         self.line: list[int] = []
         self.shown = ""
         self.space = bool(prompt_ids) and prompt_ids[-1] != EOS_ID  # after a prompt's word
 
     def add(self, token: int) -> str:
         if self.char:
-            return self.tokenizer.decode([token])
+            text = self.chars.get(token)
+            if text is None:
+                text = self.chars[token] = self.tokenizer.decode([token])
+            return text
         if token == EOS_ID:
             self.line, self.shown, self.space = [], "", False
             return "\n"
@@ -130,6 +134,7 @@ class ServedModel:
         self.schema = schemas.PREDICT_SCHEMAS.get(self.task)
         self._predict: Callable[[Any], dict] | None = getattr(self, f"_predict_{self.task}",
                                                               None)
+        self._chars: dict[int, str] = {}  # a char LM's token texts, for every stream
 
     # ------------------------------------------------------------------------- describe
     @property
@@ -171,7 +176,7 @@ class ServedModel:
         return None if isinstance(self.tokenizer, CharTokenizer) else EOS_ID
 
     def renderer(self, prompt_ids: list[int]) -> _TextRenderer:
-        return _TextRenderer(self.tokenizer, prompt_ids)
+        return _TextRenderer(self.tokenizer, prompt_ids, self._chars)
 
     # ------------------------------------------------------------------------------ predict
     def predict(self, request) -> dict:
