@@ -34,8 +34,7 @@ from . import compiled, torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .compiled.functions import kind_of as compiled_kind
 from .compiled.functions import run_cell as compiled_cell
-from .compiled.step import stack_step as compiled_step
-from .compiled.step import step_kind
+from .compiled.step import StepPlan, step_kind
 from .min_cells import MinGRUCell, MinLSTMCell
 from .runtime import check_memory
 from .state_tree import leaves as _leaves
@@ -246,7 +245,9 @@ class RNN(nn.Module):
         self._fused_mode = torch_interop.fused_mode(self.cells)
         self._scannable = all(hasattr(c, "scan") for c in self.cells)
         self._compiled_all = all(compiled_kind(c) is not None for c in self.cells)
-        self._step_kind = step_kind(self.cells)
+        # the compiled streaming step: same built-in cell in every layer, one direction
+        self._step_kind = None if self.bidirectional else step_kind(self.cells)
+        self._step_plan, self._last_step_state = None, None
         if backend == "fused" and self._fused_mode is None:
             raise ValueError(f"{self.name}: backend='fused' needs a configuration torch.nn runs "
                              "(tanh/ReLU SimpleRNN, LSTM, GRU with reset_after=True)")
@@ -453,6 +454,15 @@ class RNN(nn.Module):
         per call). Unidirectional layers only: a backward direction needs the future. Under
         ``no_grad`` on a CPU with the compiled kernels, every layer runs in one C++ call.
         """
+        plan = self._step_plan
+        if plan is not None and state is not None and state is self._last_step_state and \
+                plan.fits(x_t) and not torch.is_grad_enabled() and \
+                not (self.training and self.dropout > 0):
+            # the hot path: this stream was validated at its first step, and the state is the
+            # one this layer returned last (validated once per stream, not per call)
+            y, new = plan(self, x_t, state)
+            self._last_step_state = new
+            return y, new
         if self.bidirectional:
             raise ValueError(f"{self.name}: step() needs a unidirectional layer; a bidirectional "
                              "layer must see the whole sequence")
@@ -465,7 +475,7 @@ class RNN(nn.Module):
         state = self._check_state(state, B, x_t)
         if self._step_kind is not None and not torch.is_grad_enabled() and \
                 not (self.training and self.dropout > 0) and self._use_compiled(x_t):
-            return compiled_step(self, self._step_kind, x_t, state)  # all layers in one call
+            return self._compiled_step(x_t, state)
         y, finals = x_t, []
         for layer, cell in enumerate(self.cells):
             s = (cell.init_state(B, device=x_t.device, dtype=x_t.dtype) if state is None
@@ -475,6 +485,15 @@ class RNN(nn.Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 y = F.dropout(y, self.dropout, training=True)
         return y, _stack(finals)
+
+    def _compiled_step(self, x_t: Tensor, state):
+        """Every layer in one C++ call; a new plan (hot path) per validated stream start."""
+        plan = self._step_plan
+        if plan is None or state is None or not plan.fits(x_t):
+            plan = self._step_plan = StepPlan(self, self._step_kind, x_t)
+        y, new = plan(self, x_t, state)
+        self._last_step_state = new
+        return y, new
 
     # ------------------------------------------------------------------- torch.nn interop
     def load_torch_state_dict(self, state_dict: dict[str, Tensor]) -> None:

@@ -1,4 +1,9 @@
-"""The streaming step of a whole layer stack in one compiled call (inference only)."""
+"""The streaming step of a whole layer stack in one compiled call (inference only).
+
+A ``StepPlan`` is made once per stream, after the layer has validated the first step: it holds
+the kernel's cell kind, the weights in the kernel's order and what the input must look like,
+so that the following steps cost one C++ call and a few comparisons.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from torch import Tensor
 
 from .functions import kind_of
 
-__all__ = ["step_kind", "stack_step"]
+__all__ = ["step_kind", "StepPlan"]
 
 _LSTM = 3
 _LINEAR_OFFSET = 6  # step.cpp numbers minGRU/minLSTM after the six gated kinds
@@ -22,20 +27,28 @@ def step_kind(cells) -> int | None:
     return kind + _LINEAR_OFFSET if family == "linear" else kind
 
 
-def _weights(cells, recurrent: bool, has_bias: bool) -> list[Tensor]:
-    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if recurrent else ("weight_ih",
-                                                                                "bias_ih")
-    names = names if has_bias else names[: len(names) // 2]
-    # the parameter dicts directly: nn.Module.__getattr__ costs a microsecond a name
-    return [c._parameters[n] for c in cells for n in names]
+class StepPlan:
+    """One validated stream's fixed facts: batch size, input width, dtype, weights."""
 
+    def __init__(self, layer, kind: int, x_t: Tensor):
+        recurrent = kind < _LINEAR_OFFSET
+        self.has_bias = layer.cells[0].bias_ih is not None
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if recurrent else (
+            "weight_ih", "bias_ih")
+        names = names if self.has_bias else names[: len(names) // 2]
+        # the parameter dicts directly: nn.Module.__getattr__ costs a microsecond a name
+        self.weights = [c._parameters[n] for c in layer.cells for n in names]
+        self.kind, self.shape, self.dtype = kind, x_t.shape, x_t.dtype
 
-def stack_step(layer, kind: int, x_t: Tensor, state):
-    """``layer.step`` on the kernel: (y_t (B, H), new state in torch.nn's layout)."""
-    if state is None:
-        state = layer.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-    h, c = state if kind == _LSTM else (state, None)
-    has_bias = layer.cells[0].bias_ih is not None
-    weights = _weights(layer.cells, kind < _LINEAR_OFFSET, has_bias)
-    y, h, c = torch.ops.rnnkit.stack_step(kind, x_t, h, c, weights, has_bias)
-    return y, ((h, c) if kind == _LSTM else h)
+    def fits(self, x_t) -> bool:
+        """Whether ``x_t`` is what this stream validated: same shape and dtype, on the CPU."""
+        return isinstance(x_t, Tensor) and x_t.shape == self.shape and \
+            x_t.dtype == self.dtype and x_t.is_cpu
+
+    def __call__(self, layer, x_t: Tensor, state):
+        """(y_t (B, H), new state in torch.nn's layout)."""
+        if state is None:
+            state = layer.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        h, c = state if self.kind == _LSTM else (state, None)
+        y, h, c = torch.ops.rnnkit.stack_step(self.kind, x_t, h, c, self.weights, self.has_bias)
+        return y, ((h, c) if self.kind == _LSTM else h)

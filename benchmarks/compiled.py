@@ -1,0 +1,157 @@
+"""The compiled CPU path (rnnkit.compiled) against torch.nn, side by side in one process.
+
+Forward + backward of one layer (input size = H), interleaved rounds, median time; each row
+also as a fraction of the fp32 matmul peak measured in the same run (a 1024^3 matmul), taking
+a layer's work as 3x its forward multiply-adds. Then minGRU's training step against nn.GRU,
+and the streaming step (B 1, H 128, no_grad) against one nn.LSTMCell call.
+
+    make kernels && .venv/bin/python benchmarks/compiled.py --threads 1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+import rnnkit
+from rnnkit import compiled
+
+
+def peak_gflops(repeats: int = 5) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * 1024 ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def train_step(layer, x):
+    def run():
+        layer.zero_grad(set_to_none=True)
+        layer(x)[0].sum().backward()
+    return run
+
+
+def race(contenders: dict, rounds: int) -> dict:
+    """Median seconds of each contender, run in interleaved rounds (one warm-up each)."""
+    for fn in contenders.values():
+        fn()
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            times[name].append(_timed(fn))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def layer_flops(gates: int, B: int, T: int, H: int) -> float:
+    return 3 * 2 * B * T * gates * H * (H + H)  # forward W_ih and W_hh, backward twice that
+
+
+def gated_table(threads: int, rounds: int, peak: float, grid) -> None:
+    print(f"\n### forward+backward, {threads} thread(s); matmul peak {peak:.0f} GFLOP/s")
+    print("| B | T | H | nn.GRU ms | articles' GRU (reset-before) | rnnkit GRU | nn.LSTM ms "
+          "| rnnkit LSTM | SimpleRNN vs nn.RNN |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for B, T, H in grid:
+        torch.manual_seed(0)
+        x = torch.randn(B, T, H)
+        nets = {
+            "nn.GRU": torch.nn.GRU(H, H, batch_first=True),
+            "gru_before": rnnkit.GRU(H, H, reset_after=False, backend="compiled"),
+            "gru": rnnkit.GRU(H, H, backend="compiled"),
+            "nn.LSTM": torch.nn.LSTM(H, H, batch_first=True),
+            "lstm": rnnkit.LSTM(H, H, backend="compiled"),
+            "nn.RNN": torch.nn.RNN(H, H, batch_first=True),
+            "rnn": rnnkit.SimpleRNN(H, H, backend="compiled"),
+        }
+        t = race({k: train_step(m, x) for k, m in nets.items()}, rounds)
+
+        def cell(name, anchor, gates, t=t, size=(B, T, H)):
+            share = layer_flops(gates, *size) / t[name] / 1e9 / peak
+            return f"{t[anchor] / t[name]:.2f}x ({share:.0%} of peak)"
+
+        print(f"| {B} | {T} | {H} | {t['nn.GRU'] * 1e3:.0f} | {cell('gru_before', 'nn.GRU', 3)} "
+              f"| {cell('gru', 'nn.GRU', 3)} | {t['nn.LSTM'] * 1e3:.0f} "
+              f"| {cell('lstm', 'nn.LSTM', 4)} | {cell('rnn', 'nn.RNN', 1)} |", flush=True)
+
+
+def min_gru_row(rounds: int) -> None:
+    B, T, H = 16, 1000, 256
+    x = torch.randn(B, T, H)
+    nets = {"nn.GRU": torch.nn.GRU(H, H, batch_first=True),
+            "minGRU compiled": rnnkit.RNN("mingru", H, H, backend="compiled"),
+            "minGRU loop": rnnkit.RNN("mingru", H, H, backend="loop"),
+            "minGRU scan": rnnkit.RNN("mingru", H, H, backend="scan"),
+            "minLSTM compiled": rnnkit.RNN("minlstm", H, H, backend="compiled")}
+    t = race({k: train_step(m, x) for k, m in nets.items()}, rounds)
+    print(f"\n### minGRU training step, B {B}, T {T}, H {H} (ratio = nn.GRU time / this)")
+    print("| layer | ms | vs nn.GRU |\n|---|---|---|")
+    for name, s in t.items():
+        print(f"| {name} | {s * 1e3:.0f} | {t['nn.GRU'] / s:.2f}x |")
+
+
+def step_row(calls: int = 3000) -> None:
+    H = 128
+    x = torch.randn(1, H)
+    cell = torch.nn.LSTMCell(H, H)
+    hc = (torch.zeros(1, H), torch.zeros(1, H))
+    layers = {"nn.LSTMCell call": None, "rnnkit LSTM.step": rnnkit.LSTM(H, H),
+              "rnnkit GRU.step": rnnkit.GRU(H, H),
+              "rnnkit 2-layer LSTM.step": rnnkit.LSTM(H, H, num_layers=2),
+              "rnnkit LSTM.step, loop": rnnkit.LSTM(H, H, backend="loop")}
+
+    def loop_of(name):
+        if layers[name] is None:
+            def run_cell():
+                state = hc
+                for _ in range(calls):
+                    state = cell(x, state)
+            return run_cell
+        layer = layers[name]
+
+        def stream():  # a stream: each step gets the state the last one returned
+            state = layer.init_state(1)
+            for _ in range(calls):
+                _, state = layer.step(x, state)
+        return stream
+
+    with torch.no_grad():
+        t = race({name: loop_of(name) for name in layers}, 5)
+    print(f"\n### streaming step, B 1, H {H}, no_grad (µs per call)")
+    print("| call | µs | vs nn.LSTMCell |\n|---|---|---|")
+    for name, s in t.items():
+        print(f"| {name} | {s / calls * 1e6:.1f} | {t['nn.LSTMCell call'] / s:.2f}x |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--grid", default="32x100x128,32x100x256,64x100x128,64x100x256,"
+                                          "32x1000x128,32x1000x256,64x1000x128,64x1000x256")
+    args = parser.parse_args()
+    if not compiled.ensure():
+        raise SystemExit("compiled kernels unavailable: nothing to compare")
+    grid = [tuple(int(v) for v in cell.split("x")) for cell in args.grid.split(",")]
+    print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        gated_table(threads, args.rounds, peak_gflops(), grid)
+    torch.set_num_threads(1)
+    min_gru_row(max(3, args.rounds // 2))
+    step_row()
+    print(f"\nload average {os.getloadavg()[0]:.1f} at end")
+
+
+if __name__ == "__main__":
+    main()
