@@ -184,6 +184,27 @@ def test_auto_uses_the_kernels_when_built():
     assert layer._use_compiled(torch.randn(1, 1, I))
 
 
+def test_autocast_runs_torch_ops():
+    """Under CPU autocast (bf16 matmuls) the layer runs torch's ops, as without the kernels."""
+    loop, fast = pair("lstm", {})
+    loop, fast = loop.float(), fast.float()
+    x = torch.randn(B, T, I)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=2e-2, rtol=0)
+
+
+def test_textgen_trains_a_min_gru_language_model(tmp_path):
+    from rnnkit.apps import textgen
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    config = textgen.Config(cell="mingru", hidden_size=16, seq_len=8, batch_size=4, epochs=1,
+                            sample_length=0)
+    config.check()
+    history = textgen.train(config, path=text, checkpoint_dir=tmp_path / "lm", quiet=True)
+    assert len(history) == 1 and history["train_loss"][0] == history["train_loss"][0]  # not NaN
+
+
 def test_unknown_backend_names_compiled():
     with pytest.raises(ValueError, match="compiled"):
         rnnkit.GRU(I, H, backend="fast")

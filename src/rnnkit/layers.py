@@ -404,6 +404,8 @@ class RNN(nn.Module):
             return False
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
             return False  # export and torch.compile see the plain torch ops, not our kernels
+        if torch.is_autocast_enabled("cpu"):
+            return False  # bf16 projections: torch's ops under autocast, the kernels are fp32/64
         if self.backend == "auto" and not (compiled.available() and self._compiled_all):
             return False
         return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
