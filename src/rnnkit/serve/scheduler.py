@@ -14,21 +14,22 @@ with the draw ``torch.multinomial`` makes for one sample (an exponential race: t
 ``p / q``, ``q ~ Exp(1)`` drawn from the stream's generator; ``tests/test_serve.py`` checks
 the tokens against ``generate.stream``).
 
-The torch work of a tick runs in a worker thread (``run_in_executor``), so the event loop
-keeps answering requests and sending the previous tick's tokens while the next one computes.
-A tick's tokens are appended to each stream's ``pending`` list and its reader is woken (one
-future, no queue per token); the reader sends every token drawn since its last send in one
-write. With ``interval`` > 0 a reader is woken at most once per ``interval`` seconds, so a
-fast step's tokens go out a few at a time (each still its own SSE event): fewer socket sends,
-the event loop's main cost per token.
+The ticks run back to back in a thread of their own, so the event loop keeps answering
+requests and sending the previous ticks' tokens while the next one computes. A tick's tokens
+are appended to each stream's ``pending`` list and its reader is woken (one future, no queue
+per token); the reader sends every token drawn since its last send in one write. With
+``interval`` > 0 a reader is woken at most once per ``interval`` seconds, so a fast step's
+tokens go out a few at a time (each still its own SSE event): fewer socket sends, the event
+loop's main cost per token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -194,15 +195,16 @@ class _Batch:
     def tick(self, joining: list[StreamHandle]) -> list[tuple[StreamHandle, int | None]]:
         """Admit ``joining``, drop cancelled/expired rows, draw one token per stream, step.
 
-        Returns ``(stream, token)`` pairs; ``token`` None for a stream that left without one.
+        Returns ``(stream, token, finish)`` triples; ``token`` None for a stream that left
+        without one, ``finish`` why the stream ended with this tick (None while it runs).
         """
         now = time.monotonic()
-        out: list[tuple[StreamHandle, int | None]] = []
+        out: list[tuple[StreamHandle, int | None, str | None]] = []
         keep = []
         for i, s in enumerate(self.streams):
             if s.stop_reason(now):
                 s.finish_reason = s.stop
-                out.append((s, None))
+                out.append((s, None, s.stop))
             else:
                 keep.append(i)
         self.keep(keep)
@@ -210,7 +212,7 @@ class _Batch:
         for s in joining:
             if s.stop_reason(now):
                 s.finish_reason = s.stop
-                out.append((s, None))
+                out.append((s, None, s.stop))
                 continue
             if s.settings.seed is not None:
                 s.generator = torch.Generator().manual_seed(s.settings.seed)
@@ -231,7 +233,6 @@ class _Batch:
         keep, step = [], []
         for i, (s, token) in enumerate(zip(self.streams, tokens, strict=True)):
             s.generated += 1
-            out.append((s, token))
             if s.settings.eos_id is not None and token == s.settings.eos_id:
                 s.finish_reason = "eos"
             elif s.generated >= s.settings.max_tokens:
@@ -239,6 +240,7 @@ class _Batch:
             else:
                 keep.append(i)
                 step.append(token)
+            out.append((s, token, s.finish_reason))
         self.keep(keep)
         if self.streams:
             x = torch.tensor(step, dtype=torch.long).unsqueeze(1)  # (B, 1): one new token each
@@ -250,11 +252,16 @@ class _Batch:
 class BatchScheduler:
     """Advances every open stream of one language model by one batched step per tick.
 
+    The ticks run back to back in a thread of their own (``rnnkit-step``) while any stream is
+    open; each tick's tokens are handed to the event loop with one ``call_soon_threadsafe``,
+    so the loop never waits for a step and a step never waits for the loop. When the loop
+    falls behind, the tokens of several ticks reach a stream's reader together and go out in
+    one write.
+
     Args:
         model: ``model(tokens (B, T), state) -> (logits (B, T, V), state)``, state batched
             along dim 1 (``rnnkit.LanguageModel``).
         max_streams: open streams at most; ``submit`` raises ``Busy`` beyond.
-        executor: where the torch work runs (default: a thread of its own).
         interval: seconds between wake-ups of one stream's reader at least (0: after every
             tick); the tokens of the ticks in between go out together, one event each.
         on_tick: called on the event loop after each tick with ``(tokens, seconds)``.
@@ -263,22 +270,22 @@ class BatchScheduler:
     """
 
     def __init__(self, model: nn.Module, *, max_streams: int = 64,
-                 executor: ThreadPoolExecutor | None = None,
                  on_tick: Callable[[int, float], None] | None = None, batched: bool = True,
                  interval: float = 0.0):
         self.model = model.eval()
         self.interval = interval
         self.max_streams = max_streams
         self.batched = batched
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="rnnkit-step")
-        self._own_executor = executor is None
         self._on_tick = on_tick
         self._batch = _Batch(self.model)
-        self._waiting: list[StreamHandle] = []
-        self._open: set[StreamHandle] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._open: set[StreamHandle] = set()  # event loop side
+        self._incoming: deque[StreamHandle] = deque()  # submitted, not yet seen by the thread
+        self._queued: list[StreamHandle] = []  # step thread side: waiting to join
+        self._signal = threading.Event()  # wakes the idle step thread
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._stopped = False
 
     @property
     def open_streams(self) -> int:
@@ -299,10 +306,12 @@ class BatchScheduler:
         deadline = None if timeout is None else time.monotonic() + timeout
         handle = StreamHandle(list(prompt), settings, deadline)
         self._open.add(handle)
-        self._waiting.append(handle)
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop = asyncio.get_running_loop()
+        self._incoming.append(handle)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._steps, name="rnnkit-step", daemon=True)
+            self._thread.start()
+        self._signal.set()
         return handle
 
     def stop_admitting(self) -> None:
@@ -314,68 +323,78 @@ class BatchScheduler:
         self._closing = True
         for s in list(self._open):
             s.cancel(reason)
-        self._wake.set()
 
     async def aclose(self) -> None:
+        """End every stream, then the step thread (at most 5 s)."""
         self.close_all()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 5.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
-        if self._own_executor:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stopped = True
+        self._signal.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5.0)
 
+    # ------------------------------------------------------------------ step thread side
     def _joining(self) -> list[StreamHandle]:
+        while self._incoming:
+            self._queued.append(self._incoming.popleft())
         if self.batched:
-            joining, self._waiting = self._waiting, []
+            joining, self._queued = self._queued, []
             return joining
         # one at a time: the next waiting stream starts only when the batch is empty;
         # cancelled waiting streams leave now
         now = time.monotonic()
-        gone = [s for s in self._waiting if s.stop_reason(now) is not None]
-        self._waiting = [s for s in self._waiting if s.stop is None]
-        if not self._batch.streams and self._waiting:
-            return gone + [self._waiting.pop(0)]
+        gone = [s for s in self._queued if s.stop_reason(now) is not None]
+        self._queued = [s for s in self._queued if s.stop is None]
+        if not self._batch.streams and self._queued:
+            return gone + [self._queued.pop(0)]
         return gone
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _steps(self) -> None:
+        """The step thread: ticks back to back while streams are open, then sleeps."""
         while True:
-            if not self._batch.streams and not self._waiting:
-                self._wake.clear()
-                if not self._open:
-                    return
-                await self._wake.wait()
-                continue
             joining = self._joining()
+            if not joining and not self._batch.streams:
+                if self._stopped:
+                    return
+                self._signal.wait()
+                self._signal.clear()
+                continue
             start = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self._executor, self._batch.tick, joining)
-            except Exception as e:  # noqa: BLE001 - a failed step ends its streams, not the loop
-                self._fail(joining, e)
+                results = self._batch.tick(joining)
+            except Exception as e:  # noqa: BLE001 - a failed step ends its streams, not the thread
+                streams = self._batch.streams + [s for s in joining
+                                                 if s not in self._batch.streams]
+                self._batch = _Batch(self.model)
+                self._post(self._fail, streams, e)
                 continue
-            seconds = time.perf_counter() - start
-            self._deliver(results)
-            if self._on_tick is not None:
-                self._on_tick(sum(t is not None for _, t in results), seconds)
+            self._post(self._deliver, results, time.perf_counter() - start)
 
-    def _deliver(self, results: list[tuple[StreamHandle, int | None]]) -> None:
-        """A tick's tokens to their streams; wake the readers that are due (event loop)."""
+    def _post(self, fn, *args) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the event loop is closed: nobody is reading any more
+            pass
+
+    # ------------------------------------------------------------------ event loop side
+    def _deliver(self, results: list[tuple[StreamHandle, int | None, str | None]],
+                 seconds: float) -> None:
+        """A tick's tokens to their streams; wake the readers that are due."""
         now = time.monotonic()
-        for s, token in results:
+        tokens = 0
+        for s, token, finish in results:
             if token is not None:
                 s.pending.append(token)
-            if s.finish_reason is not None:
+                tokens += 1
+            if finish is not None:
                 self._open.discard(s)
-                s.end(s.finish_reason)
+                s.end(finish)
             elif s._waiter is not None and now >= s.next_wake:
                 s.next_wake = now + self.interval
                 s.wake()
+        if self._on_tick is not None:
+            self._on_tick(tokens, seconds)
 
-    def _fail(self, joining: list[StreamHandle], error: Exception) -> None:
-        streams = self._batch.streams + joining
-        self._batch = _Batch(self.model)
+    def _fail(self, streams: list[StreamHandle], error: Exception) -> None:
         for s in streams:
             s.finish_reason = "error"
             self._open.discard(s)
