@@ -107,7 +107,7 @@ def run_group(group: str, args) -> dict:
                     hidden_size=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                     lr=args.lr, patience=args.patience, dropout=args.dropout,
                     switch_margin=args.switch_margin, seed=args.seed, period=m,
-                    max_windows=args.max_windows, jobs=args.jobs)
+                    max_windows=args.max_windows, jobs=args.jobs, methods=args.methods)
     c0, t0 = time.process_time(), time.perf_counter()
     print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
@@ -116,12 +116,15 @@ def run_group(group: str, args) -> dict:
     print(f"{group}: trained and chose in {cpu_train:.0f} CPU s; forecasting ...", flush=True)
     origins = [len(x) for x in hist]
     c1 = time.process_time()
-    f, _ = forecast_methods(state, model, series, origins, ["ets", "theta"])
+    f, _ = forecast_methods(state, model, series, origins,
+                            [m for m in ("ets", "theta") if m in state.methods])
     cpu_sf = time.process_time() - c1  # statsforecast AutoETS + AutoTheta fitted on all of x
     f.update(forecast_methods(state, model, series, origins, ["rnn", "linear", "snaive"])[0])
     combos = sorted({c for c in [state.default, *state.choice.values()] if is_combination(c)})
     f = _with_combos(f, combos)
     f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
+    if state.switching:  # what switching added: the group's default on every series
+        f["auto, no switch"] = _with_combos(f, [state.default])[state.default]
     cpu_rnnkit = time.process_time() - c0
     wall = time.perf_counter() - t0
     f["sf SeasonalNaive"] = seasonal_naive_sf(hist, h, m)
@@ -137,13 +140,13 @@ def run_group(group: str, args) -> dict:
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
-ORDER = ("auto", "rnn", "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
+ORDER = ("auto", "auto, no switch", "rnn", "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
 
 
 def print_group(r: dict) -> None:
     print(f"\n### {r['group']}: {r['n']} series, h={r['h']}, period {r['m']}; look-back "
           f"{r['lookback']}, hidden {r['hidden']}, {r['epochs']} epochs; {r['transform']}")
-    theta = np.mean(r["rows"]["theta"]["sMAPE"])
+    theta = np.mean(r["rows"]["theta"]["sMAPE"]) if "theta" in r["rows"] else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
     for k in ORDER:
         if k in r["rows"]:
@@ -177,6 +180,8 @@ def main():
     p.add_argument("--max-windows", type=int, default=None,
                    help="most recent training windows per series (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")
+    p.add_argument("--methods", default="rnn,linear,ets,theta,snaive",
+                   help="the methods auto weighs (rnn alone: tune the network quickly)")
     p.add_argument("--out", default="/tmp/rnnkit-m3", help="checkpoint folders")
     p.add_argument("--json", default=None, help="write the per-series figures here")
     p.add_argument("--combine", nargs="+", default=None,
@@ -215,9 +220,10 @@ def main():
 def print_all(results: list[dict]) -> None:
     """The whole set: every series' sMAPE and MASE averaged over all groups."""
     print(f"\n### all {sum(r['n'] for r in results)} series")
-    theta = np.mean(np.concatenate([r["rows"]["theta"]["sMAPE"] for r in results]))
+    theta = np.mean(np.concatenate([r["rows"]["theta"]["sMAPE"] for r in results])) if all(
+        "theta" in r["rows"] for r in results) else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
-    for k in ORDER:
+    for k in [k for k in ORDER if all(k in r["rows"] for r in results)]:
         s = np.mean(np.concatenate([r["rows"][k]["sMAPE"] for r in results]))
         q = np.mean(np.concatenate([r["rows"][k]["MASE"] for r in results]))
         print(f"{k:<18}{s:8.2f}{q:8.3f}{s / theta:13.3f}")

@@ -71,21 +71,35 @@ def test_combinations_are_the_mean_and_median_of_the_best_k():
     assert both["median(a+b+c)"].tolist() == [[2.0, 3.0]]
 
 
-@pytest.mark.parametrize("held_out, on, figures", [
+@pytest.mark.parametrize("first, last, on, figures", [
     # each series' best on its first window is its best on its last one too: switching wins
-    ([[0.1, 0.1], [1.0, 1.0]], True, "it scored a mean MASE of 0.100 on their last window "
-                                     "against 0.550 for a on all"),
+    (0.1, 0.1, True, "it scored a mean MASE of 0.100 on their last window against 0.550 for a "
+                     "on all (difference -0.450 +- 0.402"),
     # the first window's winner loses the last one: one method for all is better
-    ([[0.1, 1.0], [1.0, 0.1]], False, "it scored a mean MASE of 1.000 on their last window "
-                                      "against 0.550 for a on all"),
+    (0.1, 1.0, False, "it scored a mean MASE of 1.000 on their last window against 0.550 for "
+                      "a on all (difference +0.450 +- 0.402"),
 ])
-def test_per_series_switching_only_where_it_wins_on_a_held_out_window(held_out, on, figures):
-    a = np.asarray(held_out)  # (2 series, 2 windows) validation MASE of method a
-    b = a[::-1].copy()  # method b: the mirror image (best where a is worst)
-    got, why = auto._switch_check({"a": a, "b": b}, [[0, 6], [0, 6]], 6, 0.2)
+def test_per_series_switching_only_where_it_wins_on_a_held_out_window(first, last, on, figures):
+    # method a: MASE `first` then `last` on series 0-2, the mirror image on series 3-5;
+    # method b: a's rows reversed (best where a is worst)
+    a = np.array([[first, last]] * 3 + [[1.1 - first, 1.1 - last]] * 3)
+    b = a[::-1].copy()
+    got, why = auto._switch_check({"a": a, "b": b}, [[0, 6]] * 6, 6, 0.2)
     assert got is on
     assert why == (f"per-series switching {'on' if on else 'off'}: chosen on the earlier "
-                   f"validation windows of 2 series (1 switched), {figures}")
+                   f"validation windows of 6 series (3 switched), {figures}, two standard "
+                   "errors; on only when better by more than that)")
+
+
+def test_switching_needs_more_than_a_mean_gain_from_one_series():
+    """One series of six gains a lot by switching, the rest nothing: the mean improves, by
+    less than the noise of the per-series differences."""
+    a = np.array([[0.5, 0.5]] * 5 + [[2.0, 2.0]])  # the common choice (mean 0.75 vs 0.833)
+    b = np.array([[0.9, 0.9]] * 5 + [[0.5, 0.5]])
+    got, why = auto._switch_check({"a": a, "b": b}, [[0, 6]] * 6, 6, 0.0)
+    assert not got
+    assert "(1 switched), it scored a mean MASE of 0.500 on their last window against 0.750 " \
+           "for a on all (difference -0.250 +- 0.500, two standard errors" in why
 
 
 def test_switching_needs_two_windows_that_do_not_overlap():

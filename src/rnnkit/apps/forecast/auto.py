@@ -21,7 +21,9 @@ simple methods.
    Per-series switching (a series takes its own best where that is at least
    ``switch_margin`` better on its own windows) is used only where it validates: choosing
    per series on each series' earlier validation windows must beat the common choice on
-   its last window, which those earlier windows do not overlap (needs ``val_windows >= 2``).
+   its last window, which those earlier windows do not overlap (needs ``val_windows >= 2``),
+   by more than two standard errors of the per-series differences (MASE is heavy-tailed
+   across series: a mean gain from a few series is noise).
    The choice and the reason are stored per series, the switching verdict once;
 6. the test part is forecast by every method (ETS/Theta refitted on the history up to it)
    and scored: sMAPE, MASE, MAE, RMSE per method, overall and per series.
@@ -281,13 +283,16 @@ def _switch_check(mase: dict[str, np.ndarray], origins: list[list[int]], H: int,
     mine = np.asarray([held[p][r] for r, p in enumerate(picks)])
     theirs = held[common]
     ok = np.isfinite(mine) & np.isfinite(theirs)
-    a, b = float(mine[ok].mean()) if ok.any() else np.inf, float(theirs[ok].mean()) if \
-        ok.any() else np.inf
-    on = a < b
+    d = mine[ok] - theirs[ok]  # per series: switched minus common, on the held-out window
+    a, b = (float(mine[ok].mean()), float(theirs[ok].mean())) if ok.any() else (np.inf, np.inf)
+    two_se = 2 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else np.inf
+    on = bool(len(d)) and bool(float(d.mean()) + two_se < 0)
     moved = sum(p != common for p in picks)
     return on, (f"per-series switching {'on' if on else 'off'}: chosen on the earlier "
                 f"validation windows of {len(rows)} series ({moved} switched), it scored a mean "
-                f"MASE of {a:.3f} on their last window against {b:.3f} for {common} on all")
+                f"MASE of {a:.3f} on their last window against {b:.3f} for {common} on all "
+                f"(difference {a - b:+.3f} +- {two_se:.3f}, two standard errors; on only when "
+                "better by more than that)")
 
 
 def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switching: bool):
