@@ -15,14 +15,6 @@ from rnnkit.checkpoint import load_extras
 from rnnkit.cli.main import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: see test_train._one_thread
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture
 def series(tmp_path):
     path = tmp_path / "series.csv"
@@ -53,7 +45,8 @@ def test_train_on_a_windowed_series_writes_the_checkpoint(tmp_path, series, caps
                  "--quiet"])
     assert code == 0
     assert {p.name for p in ckpt.iterdir()} == {"config.json", "model.safetensors",
-                                                 "history.csv", "history.json", "resume"}
+                                                 "history.csv", "history.json", "history.png",
+                                                 "resume"}
     extras = load_extras(ckpt)
     assert {k: extras[k] for k in ("task", "mode", "window", "features", "target")} == {
         "task": "regress", "mode": "window", "window": 5, "features": ["value"],

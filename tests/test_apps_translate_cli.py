@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-import torch
 
 import rnnkit
 from rnnkit.checkpoint import load_extras
@@ -15,15 +14,6 @@ from rnnkit.data.parallel import reversal_pairs
 
 TRAIN = ["--hidden-size", "32", "--embedding-dim", "16", "--epochs", "3", "--attention",
          "bahdanau", "--input-feeding", "--min-freq", "1", "--max-len", "8", "--lr", "5e-3"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models run far faster on one thread (and do not fight over two busy cores)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _write(path, lines):
@@ -63,6 +53,7 @@ def test_train_keeps_the_best_epoch_with_tokenizers_and_config(corpus, capsys):
     assert src_tok.encode("w1 w2") == [src_tok.stoi["w1"], src_tok.stoi["w2"]]
     config = json.loads((corpus["ckpt"] / "config.json").read_text())
     assert config["model_class"] == "Seq2Seq"
+    assert (corpus["ckpt"] / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_train_logs_the_data_and_every_epoch(corpus, tmp_path, capsys):

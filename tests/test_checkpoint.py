@@ -17,14 +17,6 @@ from rnnkit.checkpoint import CheckpointError
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: see test_train._one_thread
-    yield
-    torch.set_num_threads(old)
-
-
 MODELS = [
     lambda: rnnkit.SequenceRegressor(2, 6, cell="gru", num_layers=2, bidirectional=True,
                                      pooling="max", standardize=True),

@@ -48,6 +48,7 @@ def test_train_predict_evaluate_end_to_end(trained, capsys):
     d = trained
     saved = json.loads((d / "ck" / "config.json").read_text())
     assert saved["model_class"] == "TextClassifier"
+    assert (d / "ck" / "history.png").read_bytes()[:4] == b"\x89PNG"
     assert saved["extras"]["classify"]["labels"]["classes"] == ["neg", "pos"]
 
     assert main(["classify", "predict", "--checkpoint", str(d / "ck"), "--text",

@@ -35,6 +35,7 @@ def trained(tmp_path_factory):
 def test_train_evaluate_predict_end_to_end(trained, tmp_path, capsys):
     path, ck = trained
     assert (ck / "model.safetensors").is_file() and (ck / "config.json").is_file()
+    assert (ck / "history.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["forecast", "evaluate", "--checkpoint", str(ck), "--csv", str(path)]) == 0
     text = capsys.readouterr().out
     for name in ("forecaster", "last value", "seasonal naive (m=24)", "mean",

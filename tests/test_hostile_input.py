@@ -16,14 +16,6 @@ from rnnkit.checkpoint import CheckpointError
 from rnnkit.cli.main import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture
 def series(tmp_path):
     path = tmp_path / "series.csv"

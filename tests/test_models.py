@@ -13,14 +13,6 @@ from rnnkit.models._sequence import POOLINGS
 CELLS = ["rnn", "irnn", "lstm", "gru"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: see test_train._one_thread
-    yield
-    torch.set_num_threads(old)
-
-
 # --------------------------------------------------------------------------- many-to-one
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("pooling", POOLINGS)

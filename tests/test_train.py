@@ -23,16 +23,6 @@ from rnnkit.train import NonFiniteError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine their
-    synchronisation made the next-number fit 40x slower (68 s vs 1.6 s); restored after."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def sum_task(n=64, T=5, seed=0):
     """X (n, T, 1) uniform, y (n, 1) = sum over time: needs memory of every step."""
     g = np.random.default_rng(seed)

@@ -127,7 +127,7 @@ def train(config: Config, csv: str | Path, checkpoint_dir: str | Path, *, seed: 
 
     Every input is checked before anything is written. The folder then holds the model (the
     last epoch's, or with ``val_split`` the best epoch's by validation loss),
-    ``history.csv`` and the resume state (``resume`` continues it exactly).
+    ``history.csv``, ``history.png`` and the resume state (``resume`` continues it exactly).
     """
     config.check()
     log = log or print
@@ -141,12 +141,14 @@ def train(config: Config, csv: str | Path, checkpoint_dir: str | Path, *, seed: 
         log(f"regress: {len(X)} samples of {X.shape[1]} steps x {X.shape[2]} features from "
             f"{csv}; {config.num_layers}x{config.hidden_size} {config.cell}; "
             f"epochs={config.epochs} lr={config.lr} batch_size={config.batch_size} seed={seed}")
-    return fit(model, (X, y), epochs=config.epochs, lr=config.lr,
-               batch_size=config.batch_size, val_split=config.val_split, checkpoint_dir=ckpt,
-               resume=resume, seed=seed, device=device, progress=not quiet,
-               time_budget=None if config.minutes is None else config.minutes * 60,
-               save_best=ckpt if config.val_split else None,
-               extras={"task": TASK, **info, "regress": asdict(config)})
+    history = fit(model, (X, y), epochs=config.epochs, lr=config.lr,
+                  batch_size=config.batch_size, val_split=config.val_split, checkpoint_dir=ckpt,
+                  resume=resume, seed=seed, device=device, progress=not quiet,
+                  time_budget=None if config.minutes is None else config.minutes * 60,
+                  save_best=ckpt if config.val_split else None,
+                  extras={"task": TASK, **info, "regress": asdict(config)})
+    history.plot(ckpt / "history.png")
+    return history
 
 
 # ------------------------------------------------------------------------------- predicting

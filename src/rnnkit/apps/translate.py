@@ -210,6 +210,8 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     model.eval()
     history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
+    if ckpt is not None:
+        history.plot(ckpt / "history.png")
     return history
 
 

@@ -161,6 +161,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         save(model, folder, extras={"task": TASK, EXTRAS_KEY: prep.to_dict(),
                                     "config": config.to_dict()})
         history.write(folder)
+        history.plot(folder / "history.png")
         shutil.rmtree(folder / "members", ignore_errors=True)  # the run is complete
     return history
 
