@@ -118,8 +118,9 @@ class Server:
         self.port = free_port()
         cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(path),
                "--port", str(self.port), "--threads", "1", "--quiet", "--max-streams", "1024",
-               "--max-tokens", str(max_tokens), "--stream-interval", str(interval),
-               "--batched" if batched else "--no-batched"]
+               "--max-tokens", str(max_tokens), "--batched" if batched else "--no-batched"]
+        if interval:
+            cmd += ["--stream-interval", str(interval)]
         self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], stderr=subprocess.PIPE)
         end = time.monotonic() + 180
         while True:
