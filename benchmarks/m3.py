@@ -155,9 +155,9 @@ def print_group(r: dict) -> None:
     print("auto picked: " + ", ".join(f"{k} {v}" for k, v in r["picked"].most_common()))
     print(f"default: {r['default']} ({r['default_reason']})")
     print(r["switching"])
-    val = sorted(r["validation"].items(), key=lambda kv: kv[1])
+    val = sorted(r["validation"].items(), key=lambda kv: np.inf if kv[1] is None else kv[1])
     print("validation MASE (mean over series), every candidate: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in val))
+          + ", ".join(f"{k} {'-' if v is None else f'{v:.3f}'}" for k, v in val))
     print(f"CPU s: all of it (auto: network, validation of every method, final forecasts of "
           f"every method) {r['cpu_rnnkit']:.0f} (wall {r['wall_rnnkit']:.0f}); of which the "
           f"final AutoETS + AutoTheta fits {r['cpu_sf']:.0f}")

@@ -115,3 +115,10 @@ def test_resume_of_a_many_series_run_is_refused_before_anything_is_written(tmp_p
                                          r"trained and saved in one go"):
         forecast.run(cfg, _table(), tmp_path / "ck", quiet=True, resume=True)
     assert not (tmp_path / "ck").exists()
+
+
+def test_a_candidate_without_a_finite_score_is_never_the_default_and_stores_as_null():
+    mase = {"a": np.array([[1.0, 2.0]]), "b": np.array([[np.inf, np.nan]])}
+    default, why, choice, reason, stored = auto._choose(mase, ["s0"], 0.2, switching=False)
+    assert default == "a" and choice == {"s0": "a"} and stored == {"a": 1.5, "b": None}
+    assert why == "lowest mean validation MASE over 1 series (1.500; next b inf)"

@@ -319,7 +319,8 @@ def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switchin
         else:
             choice[sid] = default
             reason[sid] = f"the default ({why})"
-    return default, why, choice, reason, means
+    stored = {k: round(v, 6) if np.isfinite(v) else None for k, v in means.items()}  # JSON
+    return default, why, choice, reason, stored
 
 
 def _interval_quantiles(val_abs: dict[str, np.ndarray], level: float) -> dict[str, list]:
