@@ -26,6 +26,7 @@ def run(tmp_path_factory):
 
 def test_round_trip_score_and_evaluate(run, capsys):
     tmp, data, ck = run
+    assert (ck / "history.png").read_bytes()[:4] == b"\x89PNG"
     out, png = tmp / "scores.csv", tmp / "scores.png"
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
                  "--out", str(out), "--plot", str(png)]) == 0

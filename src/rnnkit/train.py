@@ -216,8 +216,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     sched = make_schedule(schedule, opt, epochs)
     params = [p for g in opt.param_groups for p in g["params"]]
     generators = {"shuffle": gen}
-    if isinstance(train, torch.utils.data.DataLoader) and train.generator is not None:
-        generators["loader"] = train.generator
+    if isinstance(train, torch.utils.data.DataLoader):  # and a sampler's own, saved on resume
+        for name, owner in (("loader", train), ("sampler", train.sampler),
+                            ("batch_sampler", train.batch_sampler)):
+            if isinstance(getattr(owner, "generator", None), torch.Generator):
+                generators[name] = owner.generator
 
     # 2. a fresh start, or the stored run continued exactly
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0

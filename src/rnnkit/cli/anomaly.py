@@ -58,6 +58,8 @@ def _train_parser(actions) -> None:
 
     t = new_parser(actions, "train", help="learn normal behaviour and save a checkpoint",
                    epilog=examples(EXAMPLES[1], EXAMPLES[5]))
+    t.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run stored in --checkpoint")
     add_config_flags(t, Config, skip={"seed", "device"})
     add_common(t)
     _threads(t)
@@ -98,7 +100,7 @@ def run_train(args) -> int:
 
     _setup(args)
     config = config_from_args(anomaly.Config, args).check()
-    history = anomaly.train(config)
+    history = anomaly.train(config, resume=args.resume)
     predictor = anomaly.load(config.checkpoint)
     meta = predictor.meta
     what = (f"{meta['learned_rows']} readings of {len(meta['columns'])} value column(s)"

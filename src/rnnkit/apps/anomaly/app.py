@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from .plot import plot_scores
 __all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
 
 TASK = "anomaly"
+RUN_DIR = "training"  # fit's resumable state while training (removed once saved)
 STREAM_THRESHOLD = 0.9999  # the likelihood a stream flag needs unless Config.threshold says
 
 
@@ -48,8 +50,12 @@ def _check_constant(values: np.ndarray, columns, source: str, config: Config, wh
                          "nothing to learn; pass --allow-constant to accept it")
 
 
-def train(config: Config, data=None) -> History:
+def train(config: Config, data=None, *, resume: bool = False) -> History:
     """Learn normal behaviour and write ``config.checkpoint``; returns the fit History.
+
+    While it trains, ``fit``'s per-epoch state lives in ``config.checkpoint/training`` (the
+    folder holds no model until the run is complete); ``resume`` continues an interrupted
+    run from there exactly, and the folder is removed when the checkpoint is saved.
 
     Stream: the model learns the first ``learning_rows`` readings of ``data`` (a CSV path or
     DataFrame; default ``config.data``); the mean absolute error per value column there
@@ -58,7 +64,9 @@ def train(config: Config, data=None) -> History:
     """
     config.check()
     source = config.data if data is None else data
-    check_folder(config.checkpoint, "--checkpoint")
+    folder = check_folder(config.checkpoint, "--checkpoint")
+    run = {"checkpoint_dir": folder / RUN_DIR, "resume": resume,
+           "extras": {TASK_KEY: TASK, "config": asdict(config)}}  # resume: the same settings
     seed_everything(config.seed)
     if config.layout == "stream":
         stream = read_stream(source, config, min_rows=config.window)
@@ -71,7 +79,8 @@ def train(config: Config, data=None) -> History:
         _check_constant(values, stream.columns, stream.source, config, "the learning period")
         model = build_model(config, values.shape[1], inputs.shape[1] - values.shape[1])
         model.set_scaler(values.mean(0), values.std(0))
-        history = fit_stream(model, inputs, config, epochs=config.epochs, seed=config.seed)
+        history = fit_stream(model, inputs, config, epochs=config.epochs, seed=config.seed,
+                             **run)
         err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
         meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
@@ -92,7 +101,7 @@ def train(config: Config, data=None) -> History:
         model = build_model(config, values.shape[2])
         model.set_scaler(values.reshape(-1, values.shape[2]).mean(0),
                          values.reshape(-1, values.shape[2]).std(0))
-        history = fit_sequences(model, values, config)
+        history = fit_sequences(model, values, config, **run)
         scores = sequence_scores(model, values)
         threshold = (float(np.quantile(scores, config.quantile)) if config.threshold is None
                      else config.threshold)
@@ -101,7 +110,9 @@ def train(config: Config, data=None) -> History:
                                                          float(np.max(scores))]}
     checkpoint.save(model, config.checkpoint,
                     extras={TASK_KEY: TASK, "config": asdict(config), **meta})
-    history.write(check_folder(config.checkpoint))
+    history.write(folder)
+    history.plot(folder / "history.png")
+    shutil.rmtree(folder / RUN_DIR, ignore_errors=True)  # the run is complete
     return history
 
 

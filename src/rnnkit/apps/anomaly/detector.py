@@ -43,8 +43,9 @@ def _windows(values: np.ndarray, window: int) -> np.ndarray:
     return view.transpose(0, 2, 1).copy()
 
 
-def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int):
-    """Train the stream model on ``values`` (N, F + C) (its scaler must already be set)."""
+def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int, **run):
+    """Train the stream model on ``values`` (N, F + C) (its scaler must already be set).
+    ``run``: ``fit``'s ``checkpoint_dir``, ``resume`` and ``extras``, for a resumable run."""
     if isinstance(model, StreamForecaster):
         n = len(values) - 1  # readings with a next one to predict
         B = max(1, min(8, n // (4 * config.chunk)))  # parallel contiguous pieces of the stream
@@ -54,28 +55,28 @@ def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int):
         Y = np.stack([z[i * seg + 1:(i + 1) * seg + 1] for i in range(B)])
         history = fit(model, (X.astype(np.float32), Y.astype(np.float32)), epochs=epochs,
             batch_size=B, tbptt=config.chunk, lr=config.lr, seed=seed, device=config.device,
-            progress=False, clip_norm=1.0)
+            progress=False, clip_norm=1.0, **run)
     else:
         W = _windows(values, config.window).astype(np.float32)
         history = fit(model, (W, model.standardise(_tensor(W)).numpy()), epochs=epochs,
             batch_size=config.batch_size, lr=config.lr, seed=seed, device=config.device,
-            progress=False, clip_norm=1.0)
+            progress=False, clip_norm=1.0, **run)
     model.eval()
     return history
 
 
-def fit_sequences(model, values: np.ndarray, config):
-    """Train on normal sequences ``values`` (N, T, F) (scaler set)."""
+def fit_sequences(model, values: np.ndarray, config, **run):
+    """Train on normal sequences ``values`` (N, T, F) (scaler set); ``run`` as ``fit_stream``."""
     X = values.astype(np.float32)
     if isinstance(model, StreamForecaster):
         z = model.standardise(_tensor(X)).numpy()
         history = fit(_NextStep(model), (X[:, :-1], z[:, 1:]), epochs=config.epochs,
             batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-            device=config.device, progress=False, clip_norm=1.0)
+            device=config.device, progress=False, clip_norm=1.0, **run)
     else:
         history = fit(model, (X, model.standardise(_tensor(X)).numpy()), epochs=config.epochs,
             batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-            device=config.device, progress=False, clip_norm=1.0)
+            device=config.device, progress=False, clip_norm=1.0, **run)
     model.eval()
     return history
 
