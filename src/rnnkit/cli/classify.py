@@ -86,12 +86,12 @@ def _register_train(actions) -> None:
 
 def _register_use(actions, name: str, helptext: str, fn) -> None:
     a = new_parser(actions, name, help=helptext, epilog=examples(
-        f"rnnkit classify {name} --checkpoint runs/reviews "
-        + ("--text \"what a waste of two hours\"" if name == "predict"
-           else f"--csv {DATA}/reviews.csv --text-col text --label-col label"),
+        ("rnnkit classify predict --checkpoint runs/reviews --text \"what a waste of two hours\""
+         if name == "predict" else "rnnkit classify evaluate --checkpoint runs/reviews-csv "
+         f"--text-files {DATA}/reviews.pos {DATA}/reviews.neg"),
         f"rnnkit classify {name} --checkpoint runs/reviews --csv {DATA}/reviews.csv"
-        + (" --text-col text --out predictions.csv" if name == "predict"
-           else " --json report.json"),
+        + " --text-col text" + (" --out predictions.csv" if name == "predict"
+                                else " --label-col label --json report.json"),
         f"rnnkit classify {name} --checkpoint runs/waves --ucr {DATA}/waves_TEST.tsv"))
     _add_inputs(a, train=False)
     if name == "predict":

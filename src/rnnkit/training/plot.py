@@ -49,6 +49,7 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None) -> 
     """Write ``history``'s curves to the PNG ``path`` (atomically) and return ``path``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.ticker import MaxNLocator
 
     from ..checkpoint import atomic_write
 
@@ -76,6 +77,7 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None) -> 
         _curve(other_ax, groups, "grad_norm_mean", "mean gradient norm")
         other_ax.set(xlabel="epoch", title="gradient norm (before clipping)")
     for ax in (loss_ax, other_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         if ax.lines:
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -83,7 +85,8 @@ def plot_history(history, path: str | os.PathLike, title: str | None = None) -> 
     if best is not None and len(groups) == 1:
         for ax in (loss_ax, other_ax):
             ax.axvline(best, color="gray", lw=0.8, ls=":")
-    fig.suptitle(title or f"{len(rows)} epochs" + (f", best {best}" if best else ""))
+    fig.suptitle(title or f"{len(rows)} epoch{'s' if len(rows) != 1 else ''}"
+                 + (f", best {best}" if best else ""))
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
