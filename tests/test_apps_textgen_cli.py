@@ -43,8 +43,8 @@ def test_train_prints_validation_and_samples_and_keeps_the_best(tmp_path, traine
     assert "epoch   1  train" in out and "epoch   2  train" in out and "nats/char" in out
     assert out.count("  sample: ") == 2
     assert "best validation loss" in out
-    assert {"config.json", "model.safetensors", "history.csv"} <= {p.name for p in
-                                                                   out_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "history.csv", "history.png"} <= {
+        p.name for p in out_dir.iterdir()}
     predictor = rnnkit.open(out_dir)
     model, tok, extras = predictor.model, predictor.tokenizer, load_extras(out_dir)
     history = json.loads((out_dir / "history.json").read_text())["rows"]

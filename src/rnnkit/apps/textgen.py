@@ -358,6 +358,8 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
                   restore_best=False, extras={"task": TASK, "tokenizer": tok.to_dict(),
                                               "textgen": asdict(config)})
     history.model, history.tokenizer = model, tok
+    if ckpt is not None:
+        history.plot(ckpt / "history.png")
     return history
 
 
