@@ -1,9 +1,9 @@
-"""Issue 14's kill test (slow): random SIGKILLs during ``rnnkit regress train`` and ``rnnkit
-textgen train`` with ``--checkpoint``. After every kill the folder loads (``rnnkit.open``)
-whenever it holds a model at all, and ``--resume`` finally finishes with exactly the
-uninterrupted run's history and weights.
+"""Issue 14's kill test (slow): random SIGKILLs during ``rnnkit regress train``, ``textgen
+train``, ``translate train``, ``forecast train`` and ``anomaly train`` with ``--checkpoint``.
+After every kill the folder loads (``rnnkit.open``) whenever it holds a model at all, and
+``--resume`` finally finishes with exactly the uninterrupted run's history and weights.
 
-``RNNKIT_KILLS`` sets the kills per verb (default 25: 50 in all). Kill moments are drawn from
+``RNNKIT_KILLS`` sets the kills per verb (default 25: 125 in all). Kill moments are drawn from
 a seeded generator over the uninterrupted run's wall time, so some land while the process
 starts, most while it trains or writes.
 """
@@ -93,3 +93,41 @@ def test_kills_during_textgen_train_resume_to_the_same_result(tmp_path):
                                 "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "8",
                                 "--epochs", "6", "--sample-length", "0", "--quiet",
                                 "--threads", "1"], seed=2)
+
+
+def test_kills_during_translate_train_resume_to_the_same_result(tmp_path):
+    from rnnkit.data.parallel import reversal_pairs
+
+    files = []
+    for name, (src, tgt) in (("train", reversal_pairs(200, vocab=6, max_len=5, seed=0)),
+                             ("val", reversal_pairs(20, vocab=6, max_len=5, seed=1))):
+        for side, lines in (("src", src), ("tgt", tgt)):
+            path = tmp_path / f"{name}.{side}"
+            path.write_text("".join(s + "\n" for s in lines), encoding="utf-8")
+            files += [f"--{'val-' if name == 'val' else ''}{side}", str(path)]
+    _kill_and_resume(tmp_path, ["translate", "train", *files, "--hidden-size", "16",
+                                "--embedding-dim", "8", "--epochs", "6", "--min-freq", "1",
+                                "--max-len", "8", "--quiet", "--threads", "1"], seed=3)
+
+
+def test_kills_during_forecast_train_resume_to_the_same_result(tmp_path):
+    t = np.arange(400)
+    series = tmp_path / "series.csv"
+    series.write_text("date,load\n" + "".join(
+        f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00:00,{10 + np.sin(2 * np.pi * i / 24):.6f}\n"
+        for i in t[:24 * 16]))
+    _kill_and_resume(tmp_path, ["forecast", "train", "--csv", str(series), "--time-col", "date",
+                                "--target", "load", "--mode", "direct", "--lookback", "24",
+                                "--horizon", "6", "--hidden-size", "8", "--epochs", "8",
+                                "--quiet", "--threads", "1"], seed=4)
+
+
+def test_kills_during_anomaly_train_resume_to_the_same_result(tmp_path):
+    from rnnkit.demos.anomaly import sensor_stream
+
+    data = tmp_path / "sensor.csv"
+    sensor_stream(n=600, seed=2, faults=(("spike", 400, 3),)).to_csv(data, index=False)
+    _kill_and_resume(tmp_path, ["anomaly", "train", "--data", str(data), "--hidden-size", "8",
+                                "--epochs", "10", "--chunk", "16", "--window", "16",
+                                "--learning-fraction", "0.5", "--quiet", "--threads", "1"],
+                     seed=5)
