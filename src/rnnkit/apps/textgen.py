@@ -49,6 +49,7 @@ __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor
            "LEVELS", "SCHEDULES"]
 
 TASK = "textgen"
+CELL_KINDS = ("lstm", "gru", "rnn", "mingru", "minlstm")
 LEVELS = ("char", "word")
 PRECISIONS = ("fp32", "bf16")
 
@@ -63,7 +64,7 @@ class Config:
     """
 
     level: str = "char"  # "char" or "word" tokens
-    cell: str = "lstm"  # recurrent cell: lstm | gru | rnn
+    cell: str = "lstm"  # recurrent cell: lstm | gru | rnn | mingru | minlstm
     num_layers: int = 1  # stacked recurrent layers
     hidden_size: int = 512  # H of each layer
     embedding_dim: int | None = None  # E; None: 64 at char level, H at word level
@@ -91,8 +92,8 @@ class Config:
         """Raise ``ValueError`` naming the first setting out of range."""
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
-        if self.cell not in ("lstm", "gru", "rnn"):
-            raise ValueError(f"cell must be one of lstm, gru, rnn, got {self.cell!r}")
+        if self.cell not in CELL_KINDS:
+            raise ValueError(f"cell must be one of {', '.join(CELL_KINDS)}, got {self.cell!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
