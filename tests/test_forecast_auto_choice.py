@@ -109,6 +109,23 @@ def test_switching_needs_two_windows_that_do_not_overlap():
                                "windows that do not overlap (val_windows >= 2)")
 
 
+def test_the_checkpoint_is_saved_once_with_every_choice_in_it(tmp_path, monkeypatch):
+    import rnnkit.train
+    import rnnkit.training.state
+
+    saves = []
+    real = auto.save
+    monkeypatch.setattr(auto, "save", lambda *a, **k: saves.append(a[1]) or real(*a, **k))
+    for module in (rnnkit.train, rnnkit.training.state):  # fit's per-epoch and best saves
+        monkeypatch.setattr(module, "save", lambda *a, **k: saves.append(a[1]))
+    cfg = forecast.Config(horizon=6, period=4, methods="rnn,snaive", epochs=2, hidden_size=8)
+    result = forecast.run(cfg, _table(), tmp_path / "ck", quiet=True)
+    assert saves == [tmp_path / "ck"]
+    assert (tmp_path / "ck" / "history.csv").is_file()
+    p = forecast.load(tmp_path / "ck")
+    assert p.state.choice == result["state"].choice and p.state.switch_reason
+
+
 def test_resume_of_a_many_series_run_is_refused_before_anything_is_written(tmp_path):
     cfg = forecast.Config(horizon=6, period=4, methods="linear,snaive")
     with pytest.raises(ValueError, match=r"^resume: a many-series run \(mode auto or rnn\) is "

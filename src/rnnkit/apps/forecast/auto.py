@@ -29,7 +29,8 @@ simple methods.
    and scored: sMAPE, MASE, MAE, RMSE per method, overall and per series.
 
 Nothing is written until the end: one ``rnnkit.save`` of the network with every choice in its
-extras (``fit`` runs without a checkpoint folder; a many-series run has no ``resume``).
+extras, then the training history beside it (``fit`` runs without a checkpoint folder, so a
+many-series run has no ``resume``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...checkpoint import load, load_extras, save
+from ...checkpoint import load, load_extras, save, writing
 from ...data.timeseries import calendar_features
 from ...metrics import mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
@@ -710,7 +711,10 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
         "train_seconds": round(seconds, 1), "test": None if test is None else test["overall"]}}
     if model is None:
         model = Forecaster(2, L, H, hidden_size=8, mode="direct", target_index=[0], norm="none")
-    save(model, ckpt, extras=extras)  # the one write: atomic, weights and every choice
+    with writing(ckpt):
+        save(model, ckpt, extras=extras)  # the one write: atomic, weights and every choice
+        if history is not None:
+            history.write(ckpt)  # history.csv / history.json beside it, as fit writes them
     return {"state": state, "model": model if state.has_network else None, "history": history,
             "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel,
             "validation": val}
