@@ -48,7 +48,7 @@ def supports(cell, x: Tensor) -> bool:
 
 
 class _Gated(torch.autograd.Function):
-    """xp (B, T, G*H), h0, c0 (LSTM), W_hh, b_hh -> all states hs (T, B, H), cs (T, B, H)."""
+    """xp (B, T, G*H), h0, c0 (LSTM), W_hh, b_hh -> all states hs (B, T, H), cs (B, T, H)."""
 
     @staticmethod
     def forward(ctx, kind, xp, h0, c0, w_hh, b_hh, lengths):
@@ -102,11 +102,8 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
         return out, states[:, -1], (states if keep_states else None)
     h0, c0 = state if kind == _LSTM else (state, None)
     hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
-    states = hs.transpose(0, 1)  # (B, T, H), held past each end
-    out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+    # hs (B, T, H): every state, held past each end; the outputs are zero there
+    out = hs if mask is None else hs.masked_fill(~mask.unsqueeze(-1), 0.0)
     if kind == _LSTM:
-        final = (hs[-1], cs[-1])
-        every = (states, cs.transpose(0, 1)) if keep_states else None
-    else:
-        final, every = hs[-1], (states if keep_states else None)
-    return out, final, every
+        return out, (hs[:, -1], cs[:, -1]), ((hs, cs) if keep_states else None)
+    return out, hs[:, -1], (hs if keep_states else None)
