@@ -182,6 +182,15 @@ def test_no_compiler_falls_back_with_one_notice(monkeypatch, tmp_path):
 def test_auto_uses_the_kernels_when_built():
     layer = rnnkit.GRU(I, H, reset_after=False)
     assert layer._use_compiled(torch.randn(1, 1, I))
+    lstm, x = rnnkit.LSTM(I, H), torch.randn(1, 1, I)
+    threads = torch.get_num_threads()
+    try:  # the LSTM's whole sequences: oneDNN on 2+ threads; its streaming step: the kernel
+        torch.set_num_threads(2)
+        assert not lstm._use_compiled(x) and lstm._use_compiled(x[:, 0], whole_sequence=False)
+        torch.set_num_threads(1)
+        assert lstm._use_compiled(x)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_autocast_runs_torch_ops():

@@ -397,9 +397,10 @@ class RNN(nn.Module):
             self.backend == "auto" and x.device.type != "cpu"))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
-    def _use_compiled(self, x: Tensor) -> bool:
+    def _use_compiled(self, x: Tensor, whole_sequence: bool = True) -> bool:
         """``compiled``: build the kernels if needed (the loop, with a notice, if that fails);
-        ``auto``: on a CPU when they are already built and cover every cell (BENCHMARKS.md)."""
+        ``auto``: on a CPU when they are already built and cover every cell, except the LSTM
+        on more than one thread, where torch's oneDNN kernel measured faster (BENCHMARKS.md)."""
         if self.backend not in ("compiled", "auto") or x.device.type != "cpu":
             return False
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
@@ -408,6 +409,9 @@ class RNN(nn.Module):
             return False  # bf16 projections: torch's ops under autocast, the kernels are fp32/64
         if self.backend == "auto" and not (compiled.available() and self._compiled_all):
             return False
+        if self.backend == "auto" and self.kind == "lstm" and whole_sequence and \
+                torch.get_num_threads() > 1:
+            return False  # oneDNN's LSTM (the fused path) is faster on 2+ threads (BENCHMARKS.md)
         return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
             and x.dtype in (torch.float32, torch.float64)
 
@@ -476,7 +480,8 @@ class RNN(nn.Module):
         B = x_t.shape[0]
         state = self._check_state(state, B, x_t)
         if self._step_kind is not None and not torch.is_grad_enabled() and \
-                not (self.training and self.dropout > 0) and self._use_compiled(x_t):
+                not (self.training and self.dropout > 0) and \
+                self._use_compiled(x_t, whole_sequence=False):
             return self._compiled_step(x_t, state)
         y, finals = x_t, []
         for layer, cell in enumerate(self.cells):
