@@ -125,6 +125,25 @@ def test_float32_close_to_loop(kind, options):
     torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=2e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("kind,options", [c for c in CELLS if c[0] != "minlstm"],
+                         ids=[i for i in IDS if not i.startswith("minlstm")])
+def test_saturated_gates_stay_finite(kind, options):
+    """Pre-activations in the hundreds or thousands: the gates saturate, nothing overflows
+    (fast-math's vector exp is undefined past overflow; the kernels clamp its argument).
+    minLSTM is left out: its f / (f + i) is 0/0 there in the loop too."""
+    loop = rnnkit.RNN(kind, 4, 8, backend="loop", **options)
+    fast = rnnkit.RNN(kind, 4, 8, backend="compiled", **options)
+    fast.load_state_dict(loop.state_dict())
+    for scale in (100.0, 1000.0):
+        x = torch.randn(3, 20, 4) * scale
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = loop(xa)[0], fast(xb)[0]
+        ya.sum().backward()
+        yb.sum().backward()
+        assert torch.isfinite(yb).all() and torch.isfinite(xb.grad).all()
+        torch.testing.assert_close(yb, ya, atol=1e-4, rtol=1e-4)
+
+
 def test_user_cell_runs_on_the_loop():
     """A cell without a kernel (here a subclass, which may change the equations) is looped."""
 

@@ -1,12 +1,23 @@
 // Scalar activations shared by the kernels; written so that GCC vectorises loops over them
 // (with -ffast-math, exp becomes glibc's vector exp).
+//
+// -ffast-math also lets the compiler assume no infinities, and the vector exp is not defined
+// past overflow, so exp's argument is clamped first: at |x| = 88 (float) sigmoid and tanh are
+// already 0/±1 to the type's precision, so the clamp changes no result and no inf is ever made.
 #pragma once
 #include <cmath>
+#include <type_traits>
 
 namespace rnnkit_math {
 
-template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
-template <typename T> inline T tanh_(T x) { return T(2) / (T(1) + std::exp(T(-2) * x)) - T(1); }
+template <typename T> inline T safe_exp(T x) {
+  constexpr T lim = std::is_same_v<T, float> ? T(88) : T(700);
+  x = x > lim ? lim : x;
+  x = x < -lim ? -lim : x;
+  return std::exp(x);
+}
+template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + safe_exp(-x)); }
+template <typename T> inline T tanh_(T x) { return T(2) / (T(1) + safe_exp(T(-2) * x)) - T(1); }
 // minGRU/minLSTM's g: x + 1/2 for x >= 0, sigmoid below (positive, so states stay positive)
 template <typename T> inline T g_act(T x) { return x >= T(0) ? x + T(0.5) : sigmoid(x); }
 template <typename T> inline T g_grad(T x) {
