@@ -409,5 +409,9 @@ def test_help_ends_with_real_examples(verb, capsys):
         main([verb, "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    assert text.rstrip().splitlines()[-1].strip().startswith(f"rnnkit {verb} ")
-    assert "examples:" in text and "--checkpoint" in text
+    examples = text.split("examples:")[-1].strip().splitlines()
+    # each line a real command: the verb itself, or a script of examples/ it feeds or reads
+    assert examples and all(line.strip().startswith(("rnnkit ", "python examples/"))
+                            for line in examples)
+    assert any(line.strip().startswith(f"rnnkit {verb} ") for line in examples)
+    assert "--checkpoint" in text
