@@ -143,8 +143,10 @@ class MinLSTMCell(_MinCell):
 
     def recur(self, xp_t, h):
         k_f, k_i, pre_h = xp_t.chunk(3, dim=-1)
-        f, i = torch.sigmoid(k_f), torch.sigmoid(k_i)
-        f, i = f / (f + i), i / (f + i)
+        # f/(f+i) = σ(log f − log i): the same value, finite where both gates underflow to 0
+        # (f / (f + i) is 0/0 there)
+        diff = F.softplus(-k_f) - F.softplus(-k_i)  # log i − log f
+        f, i = torch.sigmoid(-diff), torch.sigmoid(diff)
         h = f * h + i * g(pre_h)
         return h, h
 

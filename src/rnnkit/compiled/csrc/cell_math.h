@@ -18,6 +18,14 @@ template <typename T> inline T safe_exp(T x) {
 }
 template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + safe_exp(-x)); }
 template <typename T> inline T tanh_(T x) { return T(2) / (T(1) + safe_exp(T(-2) * x)) - T(1); }
+// log(1 + e^x), stably: max(x, 0) + log(1 + e^-|x|)
+template <typename T> inline T softplus(T x) {
+  T ax = x < T(0) ? -x : x;
+  return (x > T(0) ? x : T(0)) + std::log(T(1) + safe_exp(-ax));
+}
+// minLSTM's normalised gates f/(f+i) and i/(f+i), f = σ(kf), i = σ(ki), as σ(∓δ) with
+// δ = log i − log f: finite where both gates underflow (f / (f + i) is 0/0 there)
+template <typename T> inline T min_lstm_delta(T kf, T ki) { return softplus(-kf) - softplus(-ki); }
 // minGRU/minLSTM's g: x + 1/2 for x >= 0, sigmoid below (positive, so states stay positive)
 template <typename T> inline T g_act(T x) { return x >= T(0) ? x + T(0.5) : sigmoid(x); }
 template <typename T> inline T g_grad(T x) {

@@ -33,10 +33,9 @@ inline void coefficients(int64_t kind, const T* x, int64_t H, int64_t j, T& a, T
     a = T(1) - z;
     b = z * g_act(x[H + j]);
   } else {
-    T f = sigmoid(x[j]), i = sigmoid(x[H + j]);
-    T s = f + i;
-    a = f / s;
-    b = i / s * g_act(x[2 * H + j]);
+    T delta = min_lstm_delta(x[j], x[H + j]);
+    a = sigmoid(-delta);
+    b = sigmoid(delta) * g_act(x[2 * H + j]);
   }
 }
 
@@ -114,7 +113,8 @@ void backward_impl(int64_t kind, int64_t B, int64_t T, int64_t G, int64_t H,
           for (int64_t j = 0; j < H; ++j) {
             scalar_t dh = d[j] + carry[j];
             scalar_t f = sigmoid(x[j]), i = sigmoid(x[H + j]), p = x[2 * H + j];
-            scalar_t s = f + i, fa = f / s, ia = i / s, gp = g_act(p);
+            scalar_t delta = min_lstm_delta(x[j], x[H + j]);
+            scalar_t fa = sigmoid(-delta), ia = sigmoid(delta), gp = g_act(p);
             // h = fa h_prev + ia g(p), fa = σ(−δ), ia = σ(δ), δ = log i − log f
             scalar_t d_delta = fa * ia * (dh * gp - dh * hp[j]);
             dx[j] = -d_delta * (scalar_t(1) - f);

@@ -74,8 +74,8 @@ void gates(int64_t kind, int64_t B, int64_t H, const T* xp, const T* acc, const 
     } else {
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T f = sigmoid(x[j]), i = sigmoid(x[H + j]);
-        ho[j] = (f * hp[j] + i * g_act(x[2 * H + j])) / (f + i);
+        T delta = min_lstm_delta(x[j], x[H + j]);
+        ho[j] = sigmoid(-delta) * hp[j] + sigmoid(delta) * g_act(x[2 * H + j]);
       }
     }
   }
