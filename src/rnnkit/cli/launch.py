@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from .common import UsageError, examples, new_parser
@@ -78,14 +79,30 @@ def torchrun_args(args) -> list[str]:
 
 def run(args) -> int:
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
 
     argv = torchrun_args(args)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # one line
+    # Ctrl-C while the rendezvous waits for other machines: that wait is a C++ call Python's
+    # KeyboardInterrupt never reaches (it was ignored for 10 minutes), so let the signal's
+    # default action end the launcher; once workers run, torchrun's own handlers take over
+    # (SignalException below)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         torchrun.run(torchrun.parse_args(argv))
     except ChildFailedError as e:
         print(f"rnnkit launch: error: {failure_line(e)}", file=sys.stderr, flush=True)
+        return 1
+    except SignalException as e:  # SIGTERM/SIGINT to the launcher: it stopped its workers
+        print(f"rnnkit launch: stopped by {e.sigval.name}; the last checkpoint is complete: "
+              "rerun with --resume to continue", file=sys.stderr, flush=True)
+        return 128 + int(e.sigval)
+    except RendezvousError as e:  # the other machines never came, or the endpoint is wrong
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"rnnkit launch: error: rendezvous at {args.rdzv_endpoint} failed: {reason}",
+              file=sys.stderr, flush=True)
         return 1
     return 0
 
