@@ -76,7 +76,9 @@ def build(verbose: bool = False) -> Path:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     try:
         cpp_extension.load(name=_NAME, sources=[str(p) for p in _SOURCES],
-                           extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
+                           # copies: load() appends to the lists it is given, which
+                           # changed build_dir()'s hash after a build
+                           extra_cflags=list(_CFLAGS), extra_ldflags=list(_LDFLAGS),
                            build_directory=str(folder), verbose=verbose,
                            is_python_module=False)
     except Exception as err:  # no compiler, no ninja, a compile error: say which, once
