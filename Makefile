@@ -17,8 +17,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# the compiled CPU kernels (rnnkit.compiled), ~40 s of compiling: `make test` and `make bench`
-# build them; the demo does not wait for them (layers run without them, more slowly)
+# the compiled CPU kernels (rnnkit.compiled), ~30 s of compiling: `make test` builds them
+# (or `make kernels`); the demo does not wait for them (layers run without them, more slowly)
 $(KERNELS): $(STAMP) $(wildcard src/rnnkit/compiled/csrc/*)
 	$(BIN)/python -m rnnkit.compiled
 	touch $(KERNELS)

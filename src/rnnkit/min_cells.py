@@ -65,10 +65,15 @@ class _MinCell(RecurrentCell):
             m = mask.unsqueeze(-1)
             log_a = log_a.masked_fill(~m, 0.0)
             log_b = log_b.masked_fill(~m, float("-inf"))
-        if bool((h0 < 0).any()):
-            raise ValueError(f"{type(self).__name__}: the scan needs a non-negative state; "
-                             "states this cell produces always are")
+        self.check_state(h0, "the scan")
         return log_scan(log_a, log_b, torch.log(h0))
+
+    def check_state(self, h0: Tensor, path: str) -> None:
+        """Refuse a negative initial state: ``path`` (the scan, the compiled recurrence)
+        relies on states being positive, as every state this cell produces is."""
+        if bool((h0 < 0).any()):
+            raise ValueError(f"{type(self).__name__}: {path} needs a non-negative state; "
+                             "states this cell produces always are")
 
 
 class MinGRUCell(_MinCell):

@@ -8,7 +8,6 @@ the recurrence through ``torch.ops.rnnkit`` with its written-out backward.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..cells import GRUCell, LSTMCell, SimpleRNNCell
@@ -20,7 +19,6 @@ __all__ = ["kind_of", "run_cell"]
 _ELMAN = {"tanh": 0, "relu": 1, "sigmoid": 2}
 _LSTM, _GRU_AFTER, _GRU_BEFORE = 3, 4, 5
 _MIN_GRU, _MIN_LSTM = 0, 1
-_DTYPES = (torch.float32, torch.float64)
 
 
 def kind_of(cell) -> tuple[str, int] | None:
@@ -40,11 +38,6 @@ def kind_of(cell) -> tuple[str, int] | None:
     if t is MinLSTMCell:
         return "linear", _MIN_LSTM
     return None
-
-
-def supports(cell, x: Tensor) -> bool:
-    """A kernel for this cell, on this device and dtype."""
-    return x.device.type == "cpu" and x.dtype in _DTYPES and kind_of(cell) is not None
 
 
 class _Gated(torch.autograd.Function):
@@ -94,9 +87,7 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     family, kind = kind_of(cell)
     xp = cell.project_input(x)  # every step's W_ih x + b_ih: one matmul, autograd's
     if family == "linear":
-        if bool((state < 0).any()):
-            raise ValueError(f"{type(cell).__name__}: the compiled recurrence needs a "
-                             "non-negative state; states this cell produces always are")
+        cell.check_state(state, "the compiled recurrence")
         states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
         out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
         return out, states[:, -1], (states if keep_states else None)

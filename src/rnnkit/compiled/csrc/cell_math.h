@@ -6,6 +6,7 @@
 // already 0/±1 to the type's precision, so the clamp changes no result and no inf is ever made.
 #pragma once
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 namespace rnnkit_math {
@@ -26,6 +27,18 @@ template <typename T> inline T softplus(T x) {
 // minLSTM's normalised gates f/(f+i) and i/(f+i), f = σ(kf), i = σ(ki), as σ(∓δ) with
 // δ = log i − log f: finite where both gates underflow (f / (f + i) is 0/0 there)
 template <typename T> inline T min_lstm_delta(T kf, T ki) { return softplus(-kf) - softplus(-ki); }
+// the Elman cell's activation by its kernel number: 0 tanh, 1 relu, 2 sigmoid
+template <typename T> inline T activate(int64_t kind, T x) {
+  if (kind == 0) return tanh_(x);
+  if (kind == 1) return x > T(0) ? x : T(0);
+  return sigmoid(x);
+}
+// its derivative, from its output y
+template <typename T> inline T activate_grad(int64_t kind, T y) {
+  if (kind == 0) return T(1) - y * y;
+  if (kind == 1) return y > T(0) ? T(1) : T(0);
+  return y * (T(1) - y);
+}
 // minGRU/minLSTM's g: x + 1/2 for x >= 0, sigmoid below (positive, so states stay positive)
 template <typename T> inline T g_act(T x) { return x >= T(0) ? x + T(0.5) : sigmoid(x); }
 template <typename T> inline T g_grad(T x) {

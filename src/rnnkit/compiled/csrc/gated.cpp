@@ -48,17 +48,6 @@ int64_t work_of(int64_t kind) {
   }
 }
 
-template <typename T> inline T activate(int64_t kind, T x) {
-  if (kind == kTanh) return tanh_(x);
-  if (kind == kRelu) return x > T(0) ? x : T(0);
-  return sigmoid(x);
-}
-// derivative of the activation, from its output y
-template <typename T> inline T activate_grad(int64_t kind, T y) {
-  if (kind == kTanh) return T(1) - y * y;
-  if (kind == kRelu) return y > T(0) ? T(1) : T(0);
-  return y * (T(1) - y);
-}
 
 // One step's (B, X) slice of a buffer: row b starts at p + b * stride.
 template <typename T> struct Rows {

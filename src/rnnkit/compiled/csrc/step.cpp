@@ -27,9 +27,9 @@ at::Tensor affine(const at::Tensor& x, const at::Tensor& w, const at::Tensor* b)
 template <typename T>
 void gates(int64_t kind, int64_t B, int64_t H, const T* xp, const T* acc, const T* acc2,
            const T* h, const T* c, T* h_out, T* c_out) {
+  const int64_t G = kind == kLstm ? 4 : (kind == kGruAfter || kind == kGruBefore) ? 3
+                    : kind == kMinGru ? 2 : kind == kMinLstm ? 3 : 1;
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t G = kind == kLstm ? 4 : (kind == kGruAfter || kind == kGruBefore) ? 3
-                      : kind == kMinGru ? 2 : kind == kMinLstm ? 3 : 1;
     const T* x = xp + b * G * H;
     const T* a = acc ? acc + b * (kind == kGruBefore ? 2 : G) * H : nullptr;
     const T* hp = h + b * H;
@@ -37,8 +37,7 @@ void gates(int64_t kind, int64_t B, int64_t H, const T* xp, const T* acc, const 
     if (kind <= kSigmoid) {
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T v = x[j] + a[j];
-        ho[j] = kind == kTanh ? tanh_(v) : kind == kRelu ? (v > T(0) ? v : T(0)) : sigmoid(v);
+        ho[j] = activate(kind, x[j] + a[j]);
       }
     } else if (kind == kLstm) {
       const T* cp = c + b * H;
