@@ -91,6 +91,7 @@ def run_group(group: str, args) -> dict:
     from rnnkit.apps.forecast import Config
     from rnnkit.apps.forecast.auto import (
         _with_combos,
+        epochs_run,
         forecast_methods,
         is_combination,
         train_panel,
@@ -107,7 +108,9 @@ def run_group(group: str, args) -> dict:
                     hidden_size=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                     lr=args.lr, patience=args.patience, dropout=args.dropout,
                     switch_margin=args.switch_margin, seed=args.seed, period=m,
-                    max_windows=args.max_windows, jobs=args.jobs, methods=args.methods)
+                    max_windows=args.max_windows, jobs=args.jobs, methods=args.methods,
+                    ensemble=args.ensemble, ensemble_combine=args.ensemble_combine,
+                    ensemble_lookbacks=args.ensemble_lookbacks)
     c0, t0 = time.process_time(), time.perf_counter()
     print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
@@ -120,6 +123,8 @@ def run_group(group: str, args) -> dict:
                             [m for m in ("ets", "theta") if m in state.methods])
     cpu_sf = time.process_time() - c1  # statsforecast AutoETS + AutoTheta fitted on all of x
     f.update(forecast_methods(state, model, series, origins, ["rnn", "linear", "snaive"])[0])
+    if model is not None and hasattr(model, "member_outputs"):
+        f.update(member_forecasts(state, model, series, origins))
     combos = sorted({c for c in [state.default, *state.choice.values()] if is_combination(c)})
     f = _with_combos(f, combos)
     f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
@@ -136,16 +141,40 @@ def run_group(group: str, args) -> dict:
             "switching": state.switch_reason, "validation": state.validation,
             "choice": state.choice,
             "hidden": state.hidden_size, "lookback": state.windowing["lookback"],
-            "epochs": len(result["history"]) if result["history"] else 0,
+            "epochs": "+".join(map(str, epochs_run(result["history"]))) if result["history"]
+            else "0", "ensemble": args.ensemble,
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
-ORDER = ("auto", "auto, no switch", "rnn", "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
+def member_forecasts(state, model, series, origins) -> dict[str, np.ndarray]:
+    """An ensemble's first network alone and its other combination (mean / median), from the
+    same trained members: what one network gives, and what the other combination would."""
+    from rnnkit.apps.forecast.auto import _network_inputs
+    from rnnkit.apps.forecast.ensemble import combine
+    from rnnkit.apps.forecast.methods import Windowing
+
+    win = Windowing.from_dict(state.windowing)
+    tx, fc, _, level, scale, _ = _network_inputs(win, state, series,
+                                                 [np.asarray([t]) for t in origins])
+    with torch.no_grad():
+        outs = model.eval().member_outputs(tx, fc)[..., 0]  # (K, S, H) normalised
+
+    def back(z):
+        return win.back(z.numpy().astype(np.float64), level, scale)
+
+    other = "mean" if model.combine == "median" else "median"
+    return {"rnn, 1st network": back(outs[0]), f"rnn, {other}": back(combine(outs, other))}
+
+
+ORDER = ("auto", "auto, no switch", "rnn", "rnn, 1st network", "rnn, mean", "rnn, median",
+         "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
 
 
 def print_group(r: dict) -> None:
+    k = r.get("ensemble", 1)
     print(f"\n### {r['group']}: {r['n']} series, h={r['h']}, period {r['m']}; look-back "
-          f"{r['lookback']}, hidden {r['hidden']}, {r['epochs']} epochs; {r['transform']}")
+          f"{r['lookback']}, hidden {r['hidden']}, "
+          + (f"{k} networks, " if k > 1 else "") + f"{r['epochs']} epochs; {r['transform']}")
     theta = np.mean(r["rows"]["theta"]["sMAPE"]) if "theta" in r["rows"] else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
     for k in ORDER:
@@ -177,6 +206,10 @@ def main():
     p.add_argument("--val-windows", type=int, default=1)
     p.add_argument("--switch-margin", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ensemble", type=int, default=1, help="networks (seeds seed + 100 k)")
+    p.add_argument("--ensemble-combine", default="median", help="median or mean")
+    p.add_argument("--ensemble-lookbacks", default=None,
+                   help="members' look-backs as multiples of the chosen one, a,b (cycled)")
     p.add_argument("--max-windows", type=int, default=None,
                    help="most recent training windows per series (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")

@@ -7,7 +7,8 @@ Two kinds of run, chosen by ``Config.mode``:
   of a wide table as its own series), one global ``Forecaster`` trained on windows from all
   of them; ``auto`` also fits seasonal naive, the closed-form linear model and statsforecast's
   ETS and Theta, and forecasts each series with the method (or mean of methods) that did best
-  on validation (``auto.py``).
+  on validation (``auto.py``). ``ensemble=K``: K such networks (seeds, optionally
+  look-backs), their forecasts' median or mean (``ensemble.py``), held in one checkpoint.
 - ``segrnn``, ``direct``, ``recursive``: one multivariate table, one network, the windows of a
   chronological split (``pipeline.py``; ETTh1's protocol). 0.1.0 checkpoints are of this kind.
 
@@ -15,6 +16,7 @@ Two kinds of run, chosen by ``Config.mode``:
     panel.py     long-format reading and checks; the period from the timestamps' frequency
     methods.py   per-window normalisation, seasonal naive, linear map, statsforecast ETS/Theta
     auto.py      global model + validation choice + test scoring (the many-series path)
+    ensemble.py  ForecasterEnsemble: K global networks, their forecasts' median or mean
     prepare.py   CSV -> split, standardised table and its DataSpec (the table path)
     windows.py   (look-back, future covariates, horizon) windows of a table
     pipeline.py  train_forecaster / evaluate_forecaster / predict_forecast (the table path)

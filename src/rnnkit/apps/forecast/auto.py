@@ -46,12 +46,13 @@ from ...checkpoint import load, load_extras, save, writing
 from ...data.timeseries import calendar_features
 from ...metrics import mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
+from .ensemble import ForecasterEnsemble
 from .methods import CLASSICAL, LinearMap, Windowing, seasonal_naive, statsforecast_methods
 from .panel import Panel, future_index, read_panel
 
 __all__ = ["METHODS", "PanelState", "train_panel", "forecast_panel", "evaluate_panel",
            "forecast_methods", "combinations", "parts_of", "is_combination",
-           "score", "choose_lookback", "panel_metrics"]
+           "score", "choose_lookback", "panel_metrics", "member_lookbacks", "epochs_run"]
 
 METHODS = ("rnn", "linear", "ets", "theta", "snaive")
 HORIZON_BY_PERIOD = {12: 18, 4: 8, 1: 6, 7: 14, 24: 24, 52: 13, 5: 10}
@@ -466,10 +467,13 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
 
 
 def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
-                   min_history: int, *, device, quiet):
+                   min_history: int, lookbacks: list[int], *, device, quiet):
     """The global network, trained in memory (the best epoch's weights restored): the
-    checkpoint is written once, by ``train_panel``, with every choice in it."""
-    from ...train import fit
+    checkpoint is written once, by ``train_panel``, with every choice in it. With
+    ``config.ensemble`` K > 1: K networks (seeds ``seed + 100 k``, look-backs ``lookbacks``),
+    each its own ``fit`` with early stopping, combined in a ``ForecasterEnsemble``; the
+    history's rows carry their ``member``."""
+    from ...train import History, fit
 
     origins = [win.train_origins(len(s), cut.first_val(i), min_history, config.max_windows)
                for i, s in enumerate(series)]
@@ -480,11 +484,6 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
     vi = [np.asarray(v, np.int64) for v in cut.val]
     vx, vfc, vy, *_ = _network_inputs(win, state, series, vi)
     state.hidden_size = _hidden(config.hidden_size, len(tx))
-    torch.manual_seed(config.seed)
-    model = Forecaster(2, win.L, win.H, cell=config.cell, hidden_size=state.hidden_size,
-                       num_layers=config.num_layers, mode="direct", target_index=[0],
-                       covariate_size=state.covariate_size, dropout=config.dropout,
-                       norm="none", point_loss=config.point_loss)
     val = None if not len(vx) else ((vx, vfc) if vfc is not None else vx, vy)
     # few windows (one short series): smaller batches, repeated so an epoch has >= 20 steps
     n = len(tx)
@@ -493,14 +492,46 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
     if reps > 1:
         tx, ty = tx.repeat(reps, 1, 1), ty.repeat(reps, 1, 1)
         fc = None if fc is None else fc.repeat(reps, 1, 1)
-    history = fit(model, ((tx, fc) if fc is not None else tx, ty), val_data=val,
-                  epochs=config.epochs, batch_size=batch, loss=model.loss,
-                  lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
-                  clip_norm=config.clip_norm, early_stopping=config.patience,
-                  seed=config.seed, device=device, progress=not quiet,
-                  time_budget=config.time_budget)
-    model.cpu().eval()
-    return model, history, n
+    members, history = [], History()
+    for k, L_k in enumerate(lookbacks):
+        seed = config.seed + 100 * k
+        torch.manual_seed(seed)
+        model = Forecaster(2, L_k, win.H, cell=config.cell, hidden_size=state.hidden_size,
+                           num_layers=config.num_layers, mode="direct", target_index=[0],
+                           covariate_size=state.covariate_size, dropout=config.dropout,
+                           norm="none", point_loss=config.point_loss)
+        x_k = tx[:, win.L - L_k:]  # a shorter look-back: the last L_k steps of the windows
+        val_k = None if val is None else (
+            (vx[:, win.L - L_k:], vfc) if vfc is not None else vx[:, win.L - L_k:], vy)
+        h = fit(model, ((x_k, fc) if fc is not None else x_k, ty), val_data=val_k,
+                epochs=config.epochs, batch_size=batch, loss=model.loss,
+                lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
+                clip_norm=config.clip_norm, early_stopping=config.patience,
+                seed=seed, device=device, progress=not quiet,
+                time_budget=config.time_budget)
+        members.append(model.cpu().eval())
+        if config.ensemble == 1:
+            return model, h, n
+        history.rows += [{"member": k, **row} for row in h.rows]
+        history.grad_norms += h.grad_norms
+        history.stop_reason, history.best_epoch = h.stop_reason, h.best_epoch
+    return ForecasterEnsemble.of(members, config.ensemble_combine).eval(), history, n
+
+
+def epochs_run(history) -> list[int]:
+    """Epochs each network trained (one entry per ensemble member)."""
+    per: dict = {}
+    for row in history.rows:
+        per[row.get("member", 0)] = per.get(row.get("member", 0), 0) + 1
+    return list(per.values()) or [0]
+
+
+def member_lookbacks(config, L: int) -> list[int]:
+    """The look-back of each of the ``config.ensemble`` networks: the chosen ``L`` times the
+    multiples ``config.ensemble_lookbacks`` cycled over the members (all ``L`` without them).
+    The windows carry the longest; a member reads its last ``L_k`` steps."""
+    factors = config.lookback_factors()
+    return [max(4, round(f * L)) for f in (factors * config.ensemble)[:config.ensemble]]
 
 
 def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_history: int,
@@ -675,6 +706,8 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     cut = _cuts(panel.series, H, config.test_horizons, config.val_windows, min_history)
     L = choose_lookback(m, H, [cut.first_val(i) for i in range(len(panel.series))],
                         config.lookback)
+    lookbacks = member_lookbacks(config, L)
+    L = max(lookbacks)  # the windows carry the longest member look-back
     log_t, why_t = _choose_transform(config, panel, L, H, cut, min_history)
     state = _state_for(panel, config, H, L, log_t, cut)
     state.transform_reason = why_t
@@ -685,7 +718,8 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     source_of_m = f" (from the {panel.freq} timestamps)" if panel.freq and not config.period \
         else ""
     _say(quiet, log, f"{len(panel.series)} series, period {m}{source_of_m}, horizon {H}, "
-         f"look-back {L}, {why_t}")
+         f"look-back {L}, {why_t}" + (f" (networks' look-backs {', '.join(map(str, lookbacks))})"
+                                      if len(set(lookbacks)) > 1 else ""))
     _drop_global_without_windows(state, win, panel.series, cut, min_history, warn)
     t0 = time.perf_counter()
     linear = _fit_linear(win, panel.series, [cut.first_val(i) for i in range(len(
@@ -694,10 +728,14 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     model, history, n_windows = None, None, 0
     if "rnn" in state.methods:
         model, history, n_windows = _train_network(
-            config, state, win, panel.series, cut, min_history, device=device, quiet=quiet)
-        _say(quiet, log, f"global {config.cell.upper()} model: {n_windows} windows from "
+            config, state, win, panel.series, cut, min_history, lookbacks, device=device,
+            quiet=quiet)
+        what = (f"{config.ensemble} networks ({config.ensemble_combine} of their forecasts), "
+                if config.ensemble > 1 else "")
+        _say(quiet, log, f"global {config.cell.upper()} model: {what}{n_windows} windows from "
              f"{len(panel.series)} series, hidden {state.hidden_size}, "
-             f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
+             f"{sum(p.numel() for p in model.parameters()):,} parameters, "
+             f"{'+'.join(map(str, epochs_run(history)))} epochs")
     val = _validate(state, win, model, panel.series, cut, min_history, config.switch_margin)
     ends = [cut.test[i] for i in range(len(panel.series))]
     refit = _fit_linear(win, panel.series, ends, min_history) if linear is not None else None

@@ -40,6 +40,9 @@ class Config:
     max_windows: int | None = None  # auto/rnn: most recent training windows per series (none: all)
     jobs: int = 1  # processes for the statsforecast fits (ETS, Theta)
     switch_margin: float = 0.2  # auto: how much better a series' own best must be to replace it
+    ensemble: int = 1  # auto/rnn: train K networks (seeds seed, seed+100, ...), combine them
+    ensemble_combine: str = "median"  # auto/rnn: the K networks' forecasts: median or mean
+    ensemble_lookbacks: str | None = None  # auto/rnn: look-backs as multiples a,b (cycled over K)
     cell: str = "gru"  # recurrent cell: gru, lstm or rnn
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
@@ -74,6 +77,19 @@ class Config:
         """True for the many-series modes (auto, rnn)."""
         return self.mode in PANEL_MODES
 
+    def lookback_factors(self) -> list[float]:
+        """The members' look-backs as multiples of the look-back (``[1.0]``: all the same)."""
+        if not self.ensemble_lookbacks:
+            return [1.0]
+        try:
+            factors = [float(f) for f in str(self.ensemble_lookbacks).split(",")]
+        except ValueError:
+            factors = []
+        if not factors or not all(0 < f < 100 for f in factors):
+            raise ValueError(f"ensemble_lookbacks must list positive multiples of the "
+                             f"look-back, a,b (e.g. 1,1.5,2), got {self.ensemble_lookbacks!r}")
+        return factors
+
     def check(self) -> Config:
         """Raise ValueError naming the first setting out of range."""
         from ...models.forecaster import NORMS, OUTPUTS, POINT_LOSSES
@@ -88,11 +104,12 @@ class Config:
         for name in ("val_windows", "test_horizons"):
             non_negative_int(name, getattr(self, name))
         for name in ("hidden_size", "num_layers", "segment_length", "epochs", "batch_size",
-                     "patience"):
+                     "patience", "ensemble"):
             positive_int(name, getattr(self, name))
         probability("dropout", self.dropout)
         for name, allowed in (("mode", PANEL_MODES + TABLE_MODES), ("transform", TRANSFORMS),
                               ("norm", NORMS), ("output", OUTPUTS),
+                              ("ensemble_combine", ("median", "mean")),
                               ("point_loss", POINT_LOSSES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
@@ -108,6 +125,10 @@ class Config:
                              f"{self.switch_margin!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        self.lookback_factors()
+        if (self.ensemble > 1 or self.ensemble_lookbacks) and not self.panel:
+            raise ValueError(f"ensemble needs mode auto or rnn (many series), got mode "
+                             f"{self.mode!r}")
         if self.id_col is not None and not self.panel:
             raise ValueError(f"id_col needs mode auto or rnn (many series), got mode "
                              f"{self.mode!r}")
