@@ -278,7 +278,8 @@ def test_cells_are_exported():
 # --------------------------------------------- settings that do not apply, dtypes, sizes
 @pytest.mark.parametrize("make, message", [
     (lambda: RNN("lstm", 3, 4, activation="relu"),
-     r"^LSTM: activation='relu' does not apply to a LSTM cell \(it takes init=\)$"),
+     r"^LSTM: activation='relu' does not apply to a LSTM cell \(it takes init=, "
+     r"recurrent_dropout=\)$"),
     (lambda: rnnkit.LSTM(3, 4, activation="tanh"),
      r"^LSTM: activation='tanh' does not apply to a LSTM cell"),
     (lambda: RNN("rnn", 3, 4, reset_after=False),

@@ -11,6 +11,7 @@ from .data.tokenizers import CharTokenizer, WordTokenizer
 from .export import export  # the function; the package stays importable as rnnkit.export.*
 from .keras_import import from_keras
 from .layers import GRU, LSTM, RNN, SimpleRNN
+from .ln_cells import LayerNormGRUCell, LayerNormLSTMCell
 from .min_cells import MinGRUCell, MinLSTMCell
 from .models import (
     FeedForward,
@@ -37,6 +38,8 @@ __all__ = [
     "GRUCell",
     "MinGRUCell",
     "MinLSTMCell",
+    "LayerNormLSTMCell",
+    "LayerNormGRUCell",
     # layers
     "RNN",
     "SimpleRNN",

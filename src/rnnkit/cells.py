@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .validate import positive_int
+from .validate import positive_int, probability
 
 __all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
 
@@ -60,6 +60,7 @@ class RecurrentCell(nn.Module):
     num_gates: int = 1
     recurrent_weights: bool = True
     inits: tuple[str, ...] = INITS
+    recurrent_dropout: float = 0.0  # gated cells take it as an option; see recurrent_input
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, init: str = "torch"):
         super().__init__()
@@ -119,6 +120,26 @@ class RecurrentCell(nn.Module):
         """``W_ih x + b_ih`` for any leading shape: (..., I) -> (..., G*H)."""
         return F.linear(x, self.weight_ih, self.bias_ih)
 
+    def recurrent_input(self, h: Tensor) -> Tensor:
+        """``h_{t-1}`` as the recurrent matmul reads it: ``h`` itself, or in training with
+        ``recurrent_dropout`` p > 0, ``h ⊙ m / (1 − p)`` with one Bernoulli mask m per sequence
+        (Gal & Ghahramani 2016, variational dropout), drawn at the first step and kept until
+        ``reset_recurrent_dropout()`` (``RNN`` calls it as each sequence starts)."""
+        if not (self.training and self.recurrent_dropout > 0):
+            return h
+        mask = getattr(self, "_recurrent_mask", None)
+        if mask is None or mask.shape != h.shape or mask.dtype != h.dtype or \
+                mask.device != h.device:
+            mask = self._recurrent_mask = F.dropout(torch.ones_like(h), self.recurrent_dropout)
+        return h * mask
+
+    def reset_recurrent_dropout(self) -> None:
+        """Forget the recurrent dropout mask: the next step draws a new one."""
+        self._recurrent_mask = None
+
+    def _set_recurrent_dropout(self, p) -> None:
+        self.recurrent_dropout = probability("recurrent_dropout", p, owner=type(self).__name__)
+
     def recur(self, xp_t: Tensor, state):
         """One step from an already projected input ``xp_t = W_ih x_t + b_ih`` (B, G*H)."""
         raise NotImplementedError
@@ -130,7 +151,8 @@ class RecurrentCell(nn.Module):
         return self.recur(self.project_input(x_t), state)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, init={self.init!r}"
+        drop = f", recurrent_dropout={self.recurrent_dropout}" if self.recurrent_dropout else ""
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, init={self.init!r}{drop}"
 
 
 class SimpleRNNCell(RecurrentCell):
@@ -205,6 +227,8 @@ class LSTMCell(RecurrentCell):
         hidden_size: H.
         bias: learn ``b_ih`` and ``b_hh``.
         init: "torch" | "keras" (adds a forget-gate bias of 1) | "irnn".
+        recurrent_dropout: p of variational dropout on ``h`` where ``W_h*`` reads it (one mask
+            per sequence, training only; ``recurrent_input``). 0 (default): none.
 
     Shapes:
         x_t: (B, I); state ``(h, c)``, each (B, H); returns (y_t (B, H), (h', c')).
@@ -219,6 +243,10 @@ class LSTMCell(RecurrentCell):
 
     num_gates = 4
 
+    def __init__(self, input_size, hidden_size, bias=True, init="torch", recurrent_dropout=0.0):
+        self._set_recurrent_dropout(recurrent_dropout)
+        super().__init__(input_size, hidden_size, bias, init)
+
     def _gate_bias_init(self):
         if self.bias and self.init == "keras":
             H = self.hidden_size
@@ -231,7 +259,7 @@ class LSTMCell(RecurrentCell):
 
     def recur(self, xp_t, state):
         h, c = state
-        gates = xp_t + F.linear(h, self.weight_hh, self.bias_hh)  # (B, 4H)
+        gates = xp_t + F.linear(self.recurrent_input(h), self.weight_hh, self.bias_hh)  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c = f * c + i * g
@@ -261,6 +289,8 @@ class GRUCell(RecurrentCell):
         bias: learn ``b_ih`` and ``b_hh``.
         reset_after: where the reset gate acts (see above); True is torch.nn's form.
         init: "torch" | "keras" | "irnn".
+        recurrent_dropout: p of variational dropout on ``h`` where ``W_h*`` reads it (not in
+            ``z ⊙ h``; one mask per sequence, training only). 0 (default): none.
 
     Shapes:
         x_t: (B, I); h: (B, H); returns (y_t, h') both (B, H).
@@ -275,26 +305,28 @@ class GRUCell(RecurrentCell):
 
     num_gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, init="torch"):
+    def __init__(self, input_size, hidden_size, bias=True, reset_after=True, init="torch",
+                 recurrent_dropout=0.0):
         self.reset_after = bool(reset_after)
+        self._set_recurrent_dropout(recurrent_dropout)
         super().__init__(input_size, hidden_size, bias, init)
 
     def recur(self, xp_t, h):
         H = self.hidden_size
         x_r, x_z, x_n = xp_t.chunk(3, dim=1)
-        b_hh = self.bias_hh
+        b_hh, hd = self.bias_hh, self.recurrent_input(h)  # hd is h unless recurrent dropout
         if self.reset_after:
-            h_r, h_z, h_n = F.linear(h, self.weight_hh, b_hh).chunk(3, dim=1)  # (B, H) each
+            h_r, h_z, h_n = F.linear(hd, self.weight_hh, b_hh).chunk(3, dim=1)  # (B, H) each
             r = torch.sigmoid(x_r + h_r)
             z = torch.sigmoid(x_z + h_z)
             n = torch.tanh(x_n + r * h_n)
         else:
             w_rz, w_n = self.weight_hh[: 2 * H], self.weight_hh[2 * H :]
             b_rz, b_n = (None, None) if b_hh is None else (b_hh[: 2 * H], b_hh[2 * H :])
-            h_r, h_z = F.linear(h, w_rz, b_rz).chunk(2, dim=1)
+            h_r, h_z = F.linear(hd, w_rz, b_rz).chunk(2, dim=1)
             r = torch.sigmoid(x_r + h_r)
             z = torch.sigmoid(x_z + h_z)
-            n = torch.tanh(x_n + F.linear(r * h, w_n, b_n))
+            n = torch.tanh(x_n + F.linear(r * hd, w_n, b_n))
         h = (1 - z) * n + z * h
         return h, h
 

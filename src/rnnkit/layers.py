@@ -35,6 +35,7 @@ from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .compiled.functions import kind_of as compiled_kind
 from .compiled.functions import run_cell as compiled_cell
 from .compiled.step import StepPlan, step_kind
+from .ln_cells import LayerNormGRUCell, LayerNormLSTMCell
 from .min_cells import MinGRUCell, MinLSTMCell
 from .runtime import check_memory
 from .state_tree import leaves as _leaves
@@ -62,10 +63,15 @@ class CellKind:
 # kind -> cell; add one with ``register_cell``
 CELLS: dict[str, CellKind] = {
     "rnn": CellKind(SimpleRNNCell, "SimpleRNN", {"activation": "tanh", "init": "torch"}),
-    "lstm": CellKind(LSTMCell, "LSTM", {"init": "torch"}),
-    "gru": CellKind(GRUCell, "GRU", {"reset_after": True, "init": "torch"}),
+    "lstm": CellKind(LSTMCell, "LSTM", {"init": "torch", "recurrent_dropout": 0.0}),
+    "gru": CellKind(GRUCell, "GRU", {"reset_after": True, "init": "torch",
+                                     "recurrent_dropout": 0.0}),
     "mingru": CellKind(MinGRUCell, "MinGRU", {"init": "torch"}),
     "minlstm": CellKind(MinLSTMCell, "MinLSTM", {"init": "torch"}),
+    "ln_lstm": CellKind(LayerNormLSTMCell, "LayerNormLSTM",
+                        {"init": "torch", "recurrent_dropout": 0.0}),
+    "ln_gru": CellKind(LayerNormGRUCell, "LayerNormGRU",
+                       {"init": "torch", "recurrent_dropout": 0.0}),
 }
 # other names for a kind, with the settings they fix
 _ALIASES: dict[str, tuple[str, dict]] = {
@@ -133,8 +139,9 @@ class RNN(nn.Module):
 
     Args:
         cell: a kind from ``CELLS`` (``"rnn"``, ``"lstm"``, ``"gru"``, ``"mingru"``,
-            ``"minlstm"``; aliases ``"irnn"``, ``"rnn_relu"``...), a cell instance (one layer,
-            one direction; copied and re-initialised for the backward direction) or a factory
+            ``"minlstm"``, ``"ln_lstm"``, ``"ln_gru"``; aliases ``"irnn"``, ``"rnn_relu"``...),
+            a cell instance (one layer, one direction; copied and re-initialised for the
+            backward direction) or a factory
             ``cell(input_size, hidden_size) -> cell`` called once per layer and direction.
             A cell follows the contract ``y_t, state = cell(x_t, state)`` and
             ``cell.init_state(batch_size, device=, dtype=)``.
@@ -144,8 +151,11 @@ class RNN(nn.Module):
         bidirectional: D = 2, a backward direction per layer, outputs concatenated.
         dropout: dropout on the outputs of every layer but the last (training only).
         bias (default True), activation ("tanh" | "relu" | "sigmoid" | callable; Elman only),
-        reset_after (GRU only; default True), init ("torch" | "keras" | "irnn"): settings of
-            the built-in cells. A setting the cell does not take is refused, never dropped
+        reset_after (GRU only; default True), init ("torch" | "keras" | "irnn"),
+            recurrent_dropout (LSTM, GRU and the LayerNorm cells; default 0: variational
+            dropout on h_{t-1} where the recurrent weights read it, one mask per sequence,
+            training only; training then runs the loop): settings of the built-in cells.
+            A setting the cell does not take is refused, never dropped
             (``LSTM(..., activation="relu")`` is a ``ValueError``); user cells take none.
         backend: "auto" | "fused" | "loop" | "scan".
 
@@ -187,6 +197,7 @@ class RNN(nn.Module):
         activation: str | Callable | None = None,
         reset_after: bool | None = None,
         init: str | None = None,
+        recurrent_dropout: float | None = None,
         backend: str = "auto",
     ):
         super().__init__()
@@ -195,7 +206,8 @@ class RNN(nn.Module):
                      else getattr(cell, "__name__", "cell"))
         self.name = CELLS[self.kind].name if self.kind else f"RNN({cell_name})"
         given = {k: v for k, v in (("activation", activation), ("reset_after", reset_after),
-                                   ("init", init)) if v is not None}
+                                   ("init", init), ("recurrent_dropout", recurrent_dropout))
+                 if v is not None}
         options = self._options(preset, given, bias)
         if isinstance(cell, nn.Module):
             if input_size is None:
@@ -251,6 +263,9 @@ class RNN(nn.Module):
         if backend == "fused" and self._fused_mode is None:
             raise ValueError(f"{self.name}: backend='fused' needs a configuration torch.nn runs "
                              "(tanh/ReLU SimpleRNN, LSTM, GRU with reset_after=True)")
+        if backend == "fused" and self._recurrent_dropout():
+            raise ValueError(f"{self.name}: backend='fused' cannot apply recurrent_dropout "
+                             "(torch's kernels have no such option); use 'auto' or 'loop'")
         if backend == "scan" and not self._scannable:
             raise ValueError(f"{self.name}: backend='scan' needs cells with a linear recurrence "
                              "and a scan method (mingru, minlstm)")
@@ -287,6 +302,14 @@ class RNN(nn.Module):
                 raise ValueError(f"{self.name}: {key}={value!r} contradicts the cell kind, "
                                  f"which fixes {key}={preset[key]!r}")
         return {**takes, **preset, **given}
+
+    def _recurrent_dropout(self) -> bool:
+        """Whether a cell drops recurrent inputs (only the loop applies that, in training)."""
+        return any(getattr(c, "recurrent_dropout", 0.0) > 0 for c in self.cells)
+
+    def _drops(self) -> bool:
+        """Whether this call draws dropout masks (training with either dropout)."""
+        return self.training and (self.dropout > 0 or self._recurrent_dropout())
 
     @property
     def output_size(self) -> int:
@@ -365,7 +388,7 @@ class RNN(nn.Module):
                 for g, w in zip(got, want, strict=True)):
             shown = (" and ".join(str(tuple(g.shape)) if isinstance(g, Tensor) else type(g).__name__
                                   for g in got) if got else type(state).__name__)
-            form = "(h, c) of shapes" if self.kind == "lstm" else "state of shape"
+            form = "(h, c) of shapes" if is_tuple else "state of shape"
             raise ValueError(f"{self.name}: expected {form} {' and '.join(map(str, want))} "
                              f"(L*D, B, H), got {shown}")
         if all(g.dtype == x.dtype for g in got):
@@ -386,6 +409,11 @@ class RNN(nn.Module):
                          size["activation_bytes"], x.device)
         if lengths is not None and bool((lengths == T).all()):
             lengths = None  # nothing is padded: take the cheaper path
+        if self.training and self._recurrent_dropout():  # masks: the cells' own equations
+            for cell in self.cells:
+                if hasattr(cell, "reset_recurrent_dropout"):
+                    cell.reset_recurrent_dropout()  # a new mask per sequence
+            return self._forward_loop(x, state, lengths, return_all_states)
         if self._use_compiled(x):
             return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
@@ -462,8 +490,7 @@ class RNN(nn.Module):
         """
         plan = self._step_plan
         if plan is not None and state is not None and state is self._last_step_state and \
-                plan.fits(x_t) and not torch.is_grad_enabled() and \
-                not (self.training and self.dropout > 0):
+                plan.fits(x_t) and not torch.is_grad_enabled() and not self._drops():
             # the hot path: this stream was validated at its first step, and the state is the
             # one this layer returned last (validated once per stream, not per call)
             y, new = plan(self, x_t, state)
@@ -480,10 +507,13 @@ class RNN(nn.Module):
         B = x_t.shape[0]
         state = self._check_state(state, B, x_t)
         if self._step_kind is not None and not torch.is_grad_enabled() and \
-                not (self.training and self.dropout > 0) and \
-                self._use_compiled(x_t, whole_sequence=False):
+                not self._drops() and self._use_compiled(x_t, whole_sequence=False):
             return self._compiled_step(x_t, state)
         y, finals = x_t, []
+        if state is None and self.training and self._recurrent_dropout():
+            for cell in self.cells:
+                if hasattr(cell, "reset_recurrent_dropout"):
+                    cell.reset_recurrent_dropout()  # a new stream: a new mask
         for layer, cell in enumerate(self.cells):
             s = (cell.init_state(B, device=x_t.device, dtype=x_t.dtype) if state is None
                  else self._cell_state(state, layer))

@@ -2,7 +2,8 @@
 
 ``torch.utils.cpp_extension`` builds ``csrc/`` into one library of ``torch.ops.rnnkit``
 operators: gated cells (Elman, LSTM, both GRU forms) one fused pass per step with a written-out
-backward (``gated.cpp``), and minGRU/minLSTM's linear recurrence in one sequential pass
+backward (``gated.cpp``), the LayerNorm-LSTM/GRU the same way with their norms in that pass
+(``layernorm.cpp``), minGRU/minLSTM's linear recurrence in one sequential pass
 (``linear.cpp``), and a streaming step of a whole layer stack in one call (``step.cpp``).
 ``python -m rnnkit.compiled`` builds it (``make`` does, at install time);
 ``backend="compiled"`` builds on first use; ``backend="auto"`` uses it only when it is

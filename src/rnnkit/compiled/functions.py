@@ -11,6 +11,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ..cells import GRUCell, LSTMCell, SimpleRNNCell
+from ..ln_cells import LayerNormGRUCell, LayerNormLSTMCell
 from ..min_cells import MinGRUCell, MinLSTMCell
 
 __all__ = ["kind_of", "run_cell"]
@@ -19,10 +20,12 @@ __all__ = ["kind_of", "run_cell"]
 _ELMAN = {"tanh": 0, "relu": 1, "sigmoid": 2}
 _LSTM, _GRU_AFTER, _GRU_BEFORE = 3, 4, 5
 _MIN_GRU, _MIN_LSTM = 0, 1
+_LN_LSTM, _LN_GRU = 0, 1  # layernorm.cpp: Kind
 
 
 def kind_of(cell) -> tuple[str, int] | None:
-    """``("gated" | "linear", kernel kind)`` when a kernel computes exactly this cell, else None.
+    """``("gated" | "linear" | "layernorm", kernel kind)`` when a kernel computes exactly this
+    cell, else None.
 
     Exact classes only: a subclass may override ``recur`` with other equations.
     """
@@ -37,6 +40,10 @@ def kind_of(cell) -> tuple[str, int] | None:
         return "linear", _MIN_GRU
     if t is MinLSTMCell:
         return "linear", _MIN_LSTM
+    if t is LayerNormLSTMCell:
+        return "layernorm", _LN_LSTM
+    if t is LayerNormGRUCell:
+        return "layernorm", _LN_GRU
     return None
 
 
@@ -79,6 +86,31 @@ class _Linear(torch.autograd.Function):
         return None, d_xp, d_h0, None
 
 
+class _LayerNorm(torch.autograd.Function):
+    """xp (B, T, G*H) (the normalised input side), h0, c0 (LSTM), W_hh, the recurrent norm's
+    gain, the cell norm's gain and bias (LSTM) -> all states hs, cs (B, T, H)."""
+
+    @staticmethod
+    def forward(ctx, kind, xp, h0, c0, w_hh, gain_hh, gain_c, bias_c, eps, lengths):
+        hs, cs, work = torch.ops.rnnkit.ln_forward(kind, xp, h0, c0, w_hh, gain_hh, gain_c,
+                                                   bias_c, eps, lengths)
+        ctx.kind, ctx.has_bias_c = kind, bias_c is not None
+        ctx.save_for_backward(h0, c0, hs, cs, work, w_hh, gain_hh, gain_c, lengths)
+        return hs, cs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_hs, grad_cs):
+        h0, c0, hs, cs, work, w_hh, gain_hh, gain_c, lengths = ctx.saved_tensors
+        lstm = ctx.kind == _LN_LSTM
+        d_xp, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c = torch.ops.rnnkit.ln_backward(
+            ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work, w_hh, gain_hh,
+            gain_c, lengths)
+        return (None, d_xp, d_h0, d_c0 if lstm else None, d_w, d_gain,
+                d_gain_c if lstm else None, d_bias_c if lstm and ctx.has_bias_c else None,
+                None, None)
+
+
 def run_cell(cell, x, state, mask, lengths, keep_states):
     """Run ``cell`` over (B, T, I) on the kernels: (outputs (B, T, H), final, all states).
 
@@ -91,10 +123,18 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
         states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
         out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
         return out, states[:, -1], (states if keep_states else None)
-    h0, c0 = state if kind == _LSTM else (state, None)
-    hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
+    if family == "layernorm":
+        lstm = kind == _LN_LSTM
+        h0, c0 = state if lstm else (state, None)
+        hs, cs = _LayerNorm.apply(kind, xp, h0, c0, cell.weight_hh, cell.gain_hh,
+                                  getattr(cell, "gain_c", None), getattr(cell, "bias_c", None),
+                                  cell.eps, lengths)
+    else:
+        lstm = kind == _LSTM
+        h0, c0 = state if lstm else (state, None)
+        hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
     # hs (B, T, H): every state, held past each end; the outputs are zero there
     out = hs if mask is None else hs.masked_fill(~mask.unsqueeze(-1), 0.0)
-    if kind == _LSTM:
+    if lstm:
         return out, (hs[:, -1], cs[:, -1]), ((hs, cs) if keep_states else None)
     return out, hs[:, -1], (hs if keep_states else None)

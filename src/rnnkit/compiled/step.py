@@ -24,6 +24,8 @@ def step_kind(cells) -> int | None:
     if len(kinds) != 1 or None in kinds:
         return None
     family, kind = kinds.pop()
+    if family == "layernorm":
+        return None  # no streaming kernel: the cells' own step
     return kind + _LINEAR_OFFSET if family == "linear" else kind
 
 
