@@ -114,14 +114,15 @@ def loop_cpu(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, path: Path, batched: bool, max_tokens: int, interval: float = 0.0):
+    def __init__(self, path: Path, batched: bool, max_tokens: int,
+                 interval: float | None = None, nice: int = 10):
         self.port = free_port()
         cmd = [sys.executable, "-m", "rnnkit.cli.main", "serve", "--checkpoint", str(path),
                "--port", str(self.port), "--threads", "1", "--quiet", "--max-streams", "1024",
                "--max-tokens", str(max_tokens), "--batched" if batched else "--no-batched"]
-        if interval:
+        if interval is not None:
             cmd += ["--stream-interval", str(interval)]
-        self.proc = subprocess.Popen(["nice", "-n", "10", *cmd], stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(["nice", "-n", str(nice), *cmd], stderr=subprocess.PIPE)
         end = time.monotonic() + 180
         while True:
             try:
@@ -219,8 +220,11 @@ def main(argv=None) -> int:
     ap.add_argument("--tokens", type=int, default=200, help="new tokens per request")
     ap.add_argument("--checkpoint", default=None, help="a trained textgen checkpoint instead")
     ap.add_argument("--modes", nargs="+", default=["batched", "one-at-a-time"])
-    ap.add_argument("--stream-interval", type=float, default=0.0,
-                    help="the server's --stream-interval (s between two sends to a stream)")
+    ap.add_argument("--stream-interval", type=float, default=None,
+                    help="the server's --stream-interval (s between two sends to a stream; "
+                         "default: the server's default)")
+    ap.add_argument("--server-nice", type=int, default=10,
+                    help="the server's niceness (default 10: yields to other work)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -239,7 +243,7 @@ def main(argv=None) -> int:
     results = {"ceiling_s_per_tick": ticks, "runs": []}
     for mode in args.modes:
         server = Server(path, batched=mode == "batched", max_tokens=args.tokens,
-                        interval=args.stream_interval)
+                        interval=args.stream_interval, nice=args.server_nice)
         try:
             time.sleep(1.0)
             idle_rss = proc_stats(server.proc.pid)[1]
