@@ -15,12 +15,14 @@ with the draw ``torch.multinomial`` makes for one sample (an exponential race: t
 the tokens against ``generate.stream``).
 
 The ticks run back to back in a thread of their own, so the event loop keeps answering
-requests and sending the previous ticks' tokens while the next one computes. A tick's tokens
-are appended to each stream's ``pending`` list and its reader is woken (one future, no queue
-per token); the reader sends every token drawn since its last send in one write. With
-``interval`` > 0 a reader is woken at most once per ``interval`` seconds, so a fast step's
-tokens go out a few at a time (each still its own SSE event): fewer socket sends, the event
-loop's main cost per token.
+requests and sending the previous ticks' tokens while the next one computes. The step thread
+appends each tick's tokens to the streams' ``pending`` deques itself and calls the event loop
+only when a reader is due (it waits and its ``interval`` has passed) or a stream ended: one
+``call_soon_threadsafe`` then wakes them all (one future each, no queue per token), and each
+reader sends every token drawn since its last send in one write. With ``interval`` > 0 a
+reader is woken at most once per ``interval`` seconds, so a fast step's tokens go out a few at
+a time (each still its own SSE event): fewer socket sends and event-loop wake-ups, the
+server's main cost per token.
 """
 
 from __future__ import annotations
@@ -60,22 +62,23 @@ class GenerationSettings:
 class StreamHandle:
     """One open stream: what the HTTP handler reads from (``await take()``) and cancels.
 
-    The scheduler appends each tick's token to ``pending`` on the event loop and wakes the
-    reader (at most once per ``interval`` of the scheduler); the reader takes everything
-    drawn since its last take in one go, so a reader that fell behind catches up in one send.
+    The step thread appends each tick's token to ``pending`` (a deque: appends and pops are
+    atomic, so neither side locks) and has the reader woken at most once per ``interval`` of
+    the scheduler; the reader takes everything drawn since its last take in one go, so a
+    reader that fell behind catches up in one send.
     """
 
     prompt: list[int]
     settings: GenerationSettings
     deadline: float | None = None  # time.monotonic() after which the stream is ended
-    pending: list[int] = field(default_factory=list)  # drawn, not yet taken (event loop side)
+    pending: deque[int] = field(default_factory=deque)  # drawn (step thread), not yet taken
     ended: str | None = None  # why the stream ended, once its last token is in pending
     generated: int = 0
     stop: str | None = None  # set by cancel(): why the stream leaves at the next tick
     finish_reason: str | None = None  # set by the step thread when the stream leaves
     started: float = field(default_factory=time.monotonic)
     generator: torch.Generator | None = None
-    next_wake: float = 0.0  # the reader is woken again no earlier than this
+    next_wake: float = 0.0  # the reader is woken again no earlier than this (step thread)
     _waiter: asyncio.Future | None = None
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -91,13 +94,15 @@ class StreamHandle:
     async def take(self) -> tuple[list[int], str | None]:
         """``(tokens, ended)``: every token drawn since the last take (waiting until there is
         one or the stream ends), and why the stream ended (None while it runs)."""
-        if not self.pending and self.ended is None:
+        while not self.pending and self.ended is None:  # (a wake may come early: wait on)
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        tokens, self.pending = self.pending, []
+        pending, tokens = self.pending, []
+        while pending:  # (not list(pending): the step thread may append meanwhile)
+            tokens.append(pending.popleft())
         return tokens, self.ended
 
     def wake(self) -> None:
@@ -350,6 +355,7 @@ class BatchScheduler:
 
     def _steps(self) -> None:
         """The step thread: ticks back to back while streams are open, then sleeps."""
+        ticks: list[tuple[int, float]] = []  # (tokens, seconds) of ticks not yet reported
         while True:
             joining = self._joining()
             if not joining and not self._batch.streams:
@@ -367,7 +373,24 @@ class BatchScheduler:
                 self._batch = _Batch(self.model)
                 self._post(self._fail, streams, e)
                 continue
-            self._post(self._deliver, results, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            tokens, finished = 0, []
+            for s, token, finish in results:
+                if token is not None:
+                    s.pending.append(token)
+                    tokens += 1
+                if finish is not None:
+                    finished.append((s, finish))
+            ticks.append((tokens, seconds))
+            now = time.monotonic()
+            due = []
+            for s in self._batch.streams:  # readers waiting whose interval has passed
+                if s._waiter is not None and now >= s.next_wake:
+                    s.next_wake = now + self.interval
+                    due.append(s)
+            if finished or due or len(ticks) >= 256:  # (the ticks are reported by then)
+                self._post(self._deliver, finished, due, ticks)
+                ticks = []
 
     def _post(self, fn, *args) -> None:
         try:
@@ -376,23 +399,18 @@ class BatchScheduler:
             pass
 
     # ------------------------------------------------------------------ event loop side
-    def _deliver(self, results: list[tuple[StreamHandle, int | None, str | None]],
-                 seconds: float) -> None:
-        """A tick's tokens to their streams; wake the readers that are due."""
-        now = time.monotonic()
-        tokens = 0
-        for s, token, finish in results:
-            if token is not None:
-                s.pending.append(token)
-                tokens += 1
-            if finish is not None:
-                self._open.discard(s)
-                s.end(finish)
-            elif s._waiter is not None and now >= s.next_wake:
-                s.next_wake = now + self.interval
-                s.wake()
+    def _deliver(self, finished: list[tuple[StreamHandle, str]], due: list[StreamHandle],
+                 ticks: list[tuple[int, float]]) -> None:
+        """End the finished streams, wake the due readers, report the ticks since the last
+        call (their tokens are in the streams' ``pending`` already)."""
+        for s, finish in finished:
+            self._open.discard(s)
+            s.end(finish)
+        for s in due:
+            s.wake()
         if self._on_tick is not None:
-            self._on_tick(tokens, seconds)
+            for tokens, seconds in ticks:
+                self._on_tick(tokens, seconds)
 
     def _fail(self, streams: list[StreamHandle], error: Exception) -> None:
         for s in streams:
