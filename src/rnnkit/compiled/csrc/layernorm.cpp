@@ -6,8 +6,9 @@
 // once and differentiated by autograd. Here per step: acc = h_{t-1} W_hh^T (one matmul), then
 // ONE loop per batch row that normalises acc over its G*H units, applies gain_hh, adds xp and
 // does the gate arithmetic (and, for the LSTM, the norm of c_t before its tanh).
-// Backward is written out: per step one fused loop (the gates', then the norms' gradients),
-// then dh_{t-1} = d(acc) W_hh; the weight and gain gradients are sums over all steps at the end.
+// Backward is written out: per step one fused loop (the gates', then the norms' gradients;
+// the gains' gradients summed per row as it goes), then dh_{t-1} = d(acc) W_hh; W_hh's
+// gradient is one large matmul at the end.
 //
 // Per (b, t) the forward keeps, in `work`:
 //   LSTM: i f g o (4H) | â = (acc - mean) * rstd (4H) | n_c = LN(c) before its gain (H) |
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "cell_math.h"
@@ -44,8 +46,10 @@ int64_t gates_of(int64_t kind) {
 }
 int64_t work_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H + 2 : 6 * H + 1; }
 
-// a (n,) -> out = (a - mean) * rstd; returns rstd = 1 / sqrt(biased variance + eps)
-template <typename T> T normalise(const T* a, int64_t n, T eps, T* out) {
+// the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in two passes (a
+// one-pass E[a²] - mean² loses digits when the mean is large); the caller normalises
+// (a - mean) * rstd in its own next pass
+template <typename T> std::pair<T, T> moments(const T* a, int64_t n, T eps) {
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += a[j];
@@ -53,25 +57,7 @@ template <typename T> T normalise(const T* a, int64_t n, T eps, T* out) {
   T sq = 0;
 #pragma omp simd reduction(+ : sq)
   for (int64_t j = 0; j < n; ++j) sq += (a[j] - mean) * (a[j] - mean);
-  const T rstd = T(1) / std::sqrt(sq / T(n) + eps);
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) out[j] = (a[j] - mean) * rstd;
-  return rstd;
-}
-
-// the norm's backward: d (n,) is the gradient reaching the normalised x̂ (after the gain has
-// been applied to it); out = rstd * (d - mean(d) - x̂ * mean(d * x̂)), the gradient of its input
-template <typename T> void normalise_grad(const T* d, const T* xhat, int64_t n, T rstd, T* out) {
-  T s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-  for (int64_t j = 0; j < n; ++j) {
-    s1 += d[j];
-    s2 += d[j] * xhat[j];
-  }
-  s1 /= T(n);
-  s2 /= T(n);
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) out[j] = rstd * (d[j] - s1 - xhat[j] * s2);
+  return {mean, T(1) / std::sqrt(sq / T(n) + eps)};
 }
 
 // ------------------------------------------------------------------------------- forward
@@ -93,25 +79,32 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, T eps, Rows<con
       for (int64_t j = 0; j < W; ++j) w[j] = T(0);
       continue;
     }
+    const T* ab = acc[b];
     T* ahat = w + G * H;
-    const T rstd = normalise(acc[b], G * H, eps, ahat);
+    const std::pair<T, T> m = moments(ab, G * H, eps);
+    const T mean = m.first, rstd = m.second;
     if (kind == kLnLstm) {
       const T* cpb = cp[b];
       T* cb = c[b];
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T i = sigmoid(xb[j] + gain_hh[j] * ahat[j]);
-        T f = sigmoid(xb[H + j] + gain_hh[H + j] * ahat[H + j]);
-        T g = tanh_(xb[2 * H + j] + gain_hh[2 * H + j] * ahat[2 * H + j]);
-        T o = sigmoid(xb[3 * H + j] + gain_hh[3 * H + j] * ahat[3 * H + j]);
+        T a0 = (ab[j] - mean) * rstd, a1 = (ab[H + j] - mean) * rstd;
+        T a2 = (ab[2 * H + j] - mean) * rstd, a3 = (ab[3 * H + j] - mean) * rstd;
+        T i = sigmoid(xb[j] + gain_hh[j] * a0);
+        T f = sigmoid(xb[H + j] + gain_hh[H + j] * a1);
+        T g = tanh_(xb[2 * H + j] + gain_hh[2 * H + j] * a2);
+        T o = sigmoid(xb[3 * H + j] + gain_hh[3 * H + j] * a3);
         cb[j] = f * cpb[j] + i * g;
         w[j] = i; w[H + j] = f; w[2 * H + j] = g; w[3 * H + j] = o;
+        ahat[j] = a0; ahat[H + j] = a1; ahat[2 * H + j] = a2; ahat[3 * H + j] = a3;
       }
       T* nc = w + 8 * H;
       T* tc = w + 9 * H;
-      const T rstd_c = normalise(static_cast<const T*>(cb), H, eps, nc);
+      const std::pair<T, T> mc = moments(static_cast<const T*>(cb), H, eps);
+      const T mean_c = mc.first, rstd_c = mc.second;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
+        nc[j] = (cb[j] - mean_c) * rstd_c;
         tc[j] = tanh_(gain_c[j] * nc[j] + (bias_c ? bias_c[j] : T(0)));
         hb[j] = w[3 * H + j] * tc[j];
       }
@@ -120,11 +113,14 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, T eps, Rows<con
     } else {
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T r = sigmoid(xb[j] + gain_hh[j] * ahat[j]);
-        T z = sigmoid(xb[H + j] + gain_hh[H + j] * ahat[H + j]);
-        T n = tanh_(xb[2 * H + j] + r * gain_hh[2 * H + j] * ahat[2 * H + j]);
+        T a0 = (ab[j] - mean) * rstd, a1 = (ab[H + j] - mean) * rstd;
+        T a2 = (ab[2 * H + j] - mean) * rstd;
+        T r = sigmoid(xb[j] + gain_hh[j] * a0);
+        T z = sigmoid(xb[H + j] + gain_hh[H + j] * a1);
+        T n = tanh_(xb[2 * H + j] + r * gain_hh[2 * H + j] * a2);
         hb[j] = (T(1) - z) * n + z * hpb[j];
         w[j] = r; w[H + j] = z; w[2 * H + j] = n;
+        ahat[j] = a0; ahat[H + j] = a1; ahat[2 * H + j] = a2;
       }
       w[6 * H] = rstd;
     }
@@ -181,17 +177,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
 // ------------------------------------------------------------------------------ backward
 // One step. dh: gradient reaching h_t (B, H); dc (LSTM): reaching c_t, updated in place to
 // the one reaching c_{t-1}. Writes g (step t of dxp: the gates' pre-activation gradients),
-// dacc (the gradient of acc = h_{t-1} W_hh^T), dcn (LSTM: of LN(c_t; gain_c, bias_c), kept
-// for the gain's gradient) and direct (the part of dh_{t-1} not through W_hh).
+// dacc (the gradient of acc = h_{t-1} W_hh^T) and direct (the part of dh_{t-1} not through
+// W_hh), and adds this step's share of the gains' gradients to row b of gsum (B, G*H [+ 2H]):
+// d gain_hh (G*H), and for the LSTM d gain_c (H), d bias_c (H). Each thread owns its rows.
 template <typename T>
 void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T* dc,
                    Rows<const T> hp, Rows<const T> cp, Rows<const T> work, const T* gain_hh,
-                   const T* gain_c, Rows<T> g, Rows<T> dacc, Rows<T> dcn, T* direct,
+                   const T* gain_c, Rows<T> g, Rows<T> dacc, Rows<T> gsum, T* direct,
                    const int64_t* len) {
   const int64_t G = gates_of(kind);
   at::parallel_for(0, B, grain(4 * G * H), [&](int64_t b0, int64_t b1) {
-  // per-thread scratch: the gradient reaching the normalised acc (G*H) or c (H)
-  std::vector<T> scratch(G * H);
+  // per-thread scratch: the gradients reaching the normalised c (H, LSTM) and acc (G*H)
+  std::vector<T> scratch((G + 1) * H);
   for (int64_t b = b0; b < b1; ++b) {
     const T* d = dh + b * H;
     T* gb = g[b];
@@ -199,45 +196,69 @@ void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T
     T* dir = direct + b * H;
     if (!valid(len, b, t)) {  // state held: the gradient passes straight through
       for (int64_t j = 0; j < G * H; ++j) { gb[j] = T(0); db[j] = T(0); }
-      if (kind == kLnLstm) for (int64_t j = 0; j < H; ++j) dcn[b][j] = T(0);
       for (int64_t j = 0; j < H; ++j) dir[j] = d[j];
       continue;
     }
     const T* w = work[b];
     const T* ahat = w + G * H;
     T* s = scratch.data();
+    T* gs = gsum[b];
+    // A norm's backward: with s the gradient reaching its normalised output x̂ (gain
+    // applied), its input's is rstd * (s - mean(s) - x̂ * mean(s * x̂)); the two means are
+    // summed in the loop that makes s, and one more pass writes the result.
     if (kind == kLnLstm) {
       const T* nc = w + 8 * H;
       const T* tc = w + 9 * H;
       const T rstd = w[10 * H], rstd_c = w[10 * H + 1];
-      T* dcnb = dcn[b];
-#pragma omp simd
+      T c1 = 0, c2 = 0;  // the cell norm's two sums
+#pragma omp simd reduction(+ : c1, c2)
       for (int64_t j = 0; j < H; ++j) {
         T o = w[3 * H + j];
-        dcnb[j] = d[j] * o * (T(1) - tc[j] * tc[j]);  // d LN(c)
-        s[j] = dcnb[j] * gain_c[j];                    // d n_c
+        T dln = d[j] * o * (T(1) - tc[j] * tc[j]);  // d LN(c; gain_c, bias_c)
+        T sc = dln * gain_c[j];                      // d n_c
+        s[j] = sc;
+        c1 += sc;
+        c2 += sc * nc[j];
+        gs[4 * H + j] += dln * nc[j];
+        gs[5 * H + j] += dln;
         gb[3 * H + j] = d[j] * tc[j] * o * (T(1) - o);
       }
+      c1 /= T(H);
+      c2 /= T(H);
       T* dcb = dc + b * H;
-      normalise_grad<T>(s, nc, H, rstd_c, s + H);  // s[H..2H) = d c_t through the norm
       const T* cpb = cp[b];
-#pragma omp simd
+      T* sa = s + H;     // d â (4H)
+      T a1 = 0, a2 = 0;  // the recurrent norm's two sums
+#pragma omp simd reduction(+ : a1, a2)
       for (int64_t j = 0; j < H; ++j) {
         T i = w[j], f = w[H + j], gg = w[2 * H + j];
-        T dcv = dcb[j] + s[H + j];
-        gb[j] = dcv * gg * i * (T(1) - i);
-        gb[H + j] = dcv * cpb[j] * f * (T(1) - f);
-        gb[2 * H + j] = dcv * i * (T(1) - gg * gg);
+        T dcv = dcb[j] + rstd_c * (s[j] - c1 - nc[j] * c2);  // d c_t: carried + the norm's
+        T gi = dcv * gg * i * (T(1) - i);
+        T gf = dcv * cpb[j] * f * (T(1) - f);
+        T gg_ = dcv * i * (T(1) - gg * gg);
+        T go = gb[3 * H + j];
+        gb[j] = gi; gb[H + j] = gf; gb[2 * H + j] = gg_;
         dcb[j] = dcv * f;
         dir[j] = T(0);
+        T s0 = gi * gain_hh[j], s1 = gf * gain_hh[H + j];
+        T s2 = gg_ * gain_hh[2 * H + j], s3 = go * gain_hh[3 * H + j];
+        sa[j] = s0; sa[H + j] = s1; sa[2 * H + j] = s2; sa[3 * H + j] = s3;
+        a1 += s0 + s1 + s2 + s3;
+        a2 += s0 * ahat[j] + s1 * ahat[H + j] + s2 * ahat[2 * H + j] + s3 * ahat[3 * H + j];
+        gs[j] += gi * ahat[j];
+        gs[H + j] += gf * ahat[H + j];
+        gs[2 * H + j] += gg_ * ahat[2 * H + j];
+        gs[3 * H + j] += go * ahat[3 * H + j];
       }
+      a1 /= T(4 * H);
+      a2 /= T(4 * H);
 #pragma omp simd
-      for (int64_t j = 0; j < 4 * H; ++j) s[j] = gb[j] * gain_hh[j];
-      normalise_grad<T>(s, ahat, 4 * H, rstd, db);
+      for (int64_t j = 0; j < 4 * H; ++j) db[j] = rstd * (sa[j] - a1 - ahat[j] * a2);
     } else {
       const T rstd = w[6 * H];
       const T* hpb = hp[b];
-#pragma omp simd
+      T a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
       for (int64_t j = 0; j < H; ++j) {
         T r = w[j], z = w[H + j], n = w[2 * H + j];
         T hn = gain_hh[2 * H + j] * ahat[2 * H + j];
@@ -245,12 +266,20 @@ void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T
         T dz = d[j] * (hpb[j] - n) * z * (T(1) - z);
         T dr = dn * hn * r * (T(1) - r);
         gb[j] = dr; gb[H + j] = dz; gb[2 * H + j] = dn;
-        s[j] = dr * gain_hh[j];
-        s[H + j] = dz * gain_hh[H + j];
-        s[2 * H + j] = dn * r * gain_hh[2 * H + j];
+        T s0 = dr * gain_hh[j], s1 = dz * gain_hh[H + j];
+        T s2 = dn * r * gain_hh[2 * H + j];  // n reads the norm through r
+        s[j] = s0; s[H + j] = s1; s[2 * H + j] = s2;
+        a1 += s0 + s1 + s2;
+        a2 += s0 * ahat[j] + s1 * ahat[H + j] + s2 * ahat[2 * H + j];
+        gs[j] += dr * ahat[j];
+        gs[H + j] += dz * ahat[H + j];
+        gs[2 * H + j] += dn * r * ahat[2 * H + j];
         dir[j] = d[j] * z;
       }
-      normalise_grad<T>(s, ahat, 3 * H, rstd, db);
+      a1 /= T(3 * H);
+      a2 /= T(3 * H);
+#pragma omp simd
+      for (int64_t j = 0; j < 3 * H; ++j) db[j] = rstd * (s[j] - a1 - ahat[j] * a2);
     }
   }
   });
@@ -274,7 +303,7 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   at::Tensor c0 = kind == kLnLstm ? c0_in->contiguous() : at::Tensor();
   at::Tensor dg = at::empty({B, steps, G * H}, opts);    // = dxp
   at::Tensor dacc = at::empty({B, steps, G * H}, opts);  // d(h_{t-1} W_hh^T)
-  at::Tensor dcn = kind == kLnLstm ? at::empty({B, steps, H}, opts) : at::empty({0}, opts);
+  at::Tensor gsum = at::zeros({B, G * H + (kind == kLnLstm ? 2 * H : 0)}, opts);
   at::Tensor dh = at::empty({B, H}, opts);
   at::Tensor carry = at::zeros({B, H}, opts);  // gradient reaching h_t through step t+1
   at::Tensor dc = kind == kLnLstm ? at::zeros({B, H}, opts) : at::empty({0}, opts);
@@ -292,27 +321,19 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
                        kind == kLnLstm ? dc.data_ptr<S>() : nullptr, hp, cp,
                        step_rows<const S>(work, t), gain_hh.data_ptr<S>(),
                        gain_c ? gain_c->data_ptr<S>() : nullptr, step_rows<S>(dg, t),
-                       step_rows<S>(dacc, t),
-                       kind == kLnLstm ? step_rows<S>(dcn, t) : Rows<S>{nullptr, 0},
-                       direct.data_ptr<S>(), lptr);
+                       step_rows<S>(dacc, t), rows<S>(gsum), direct.data_ptr<S>(), lptr);
       at::addmm_out(carry, direct, dacc.select(1, t), w_hh);
     }
   });
-  // weight and gain gradients: a few large matmuls and sums over all (B, T)
-  at::Tensor d_w_hh = at::zeros({G * H, H}, opts);
-  rnnkit_gated::add_state_weight_grad(d_w_hh, dacc, h0, hs);
-  at::Tensor ahat = work.narrow(2, G * H, G * H);
+  // W_hh's gradient: sum over (b, t) of dacc[b, t]^T h_{t-1}[b], as ONE matmul over all
+  // B*T rows (h_{t-1} gathered into a (B, T, H) copy), not one per sequence
+  at::Tensor h_prev = at::cat({h0.unsqueeze(1), hs.narrow(1, 0, steps - 1)}, 1);
+  at::Tensor d_w_hh = at::mm(dacc.view({B * steps, G * H}).t(), h_prev.view({B * steps, H}));
+  at::Tensor sums = gsum.sum(0);
   at::Tensor none = at::empty({0}, opts);
-  at::Tensor d_gain_hh, d_gain_c = none, d_bias_c = none;
-  if (kind == kLnLstm) {
-    d_gain_hh = (dg * ahat).sum({0, 1});
-    d_gain_c = (dcn * work.narrow(2, 8 * H, H)).sum({0, 1});
-    d_bias_c = dcn.sum({0, 1});
-  } else {  // the n block reached the norm through r: d(gain_n â_n) = dn * r
-    at::Tensor dhat = dg.clone();
-    dhat.narrow(2, 2 * H, H).mul_(work.narrow(2, 0, H));
-    d_gain_hh = (dhat * ahat).sum({0, 1});
-  }
+  at::Tensor d_gain_hh = sums.narrow(0, 0, G * H);
+  at::Tensor d_gain_c = kind == kLnLstm ? sums.narrow(0, G * H, H) : none;
+  at::Tensor d_bias_c = kind == kLnLstm ? sums.narrow(0, G * H + H, H) : none;
   return {dg, carry, dc, d_w_hh, d_gain_hh, d_gain_c, d_bias_c};
 }
 

@@ -1,0 +1,122 @@
+"""LayerNorm-LSTM/GRU: the compiled kernels against a naive Python loop over the same cell.
+
+Forward + backward of one layer (I = H), interleaved rounds, median. Three ways to run one
+``LayerNormLSTMCell`` (and ``LayerNormGRUCell``) with the same weights:
+- naive loop: ``for x_t in x.unbind(1): y, state = cell(x_t, state)`` (the cell's forward,
+  input projection and all, once per step: what a user writes);
+- rnnkit loop: ``RNN(..., backend="loop")``, the oracle (all steps' input projections and
+  their norm in one op before the loop, then ``cell.recur`` per step);
+- compiled: ``RNN(..., backend="compiled")`` (``csrc/layernorm.cpp``);
+- matmuls alone: the five matrix products every way above must do (input projections,
+  h W_hh^T per step, dh = d(acc) W_hh per step, the gradients of W_ih and W_hh), with nothing
+  else: no way can run faster than this, so naive loop / matmuls is the largest ratio possible.
+Ratios are the naive loop's time over each (above 1: faster). Process CPU time, median and
+best of the rounds: on a shared machine wall time mostly measures the other processes, and
+the best round is the one least disturbed by them.
+
+    python -m rnnkit.compiled && OMP_NUM_THREADS=1 python benchmarks/ln_cells.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+import rnnkit
+from rnnkit import compiled
+
+
+def naive_loop(cell):
+    def forward(x):
+        state, outs = None, []
+        for x_t in x.unbind(1):
+            y, state = cell(x_t, state)
+            outs.append(y)
+        return torch.stack(outs, 1)
+    return forward
+
+
+def train_step(module, forward, x):
+    def run():
+        module.zero_grad(set_to_none=True)
+        forward(x).sum().backward()
+    return run
+
+
+def race(contenders: dict, rounds: int) -> dict:
+    """(median, best) CPU seconds of each contender over interleaved rounds, one warm-up."""
+    for fn in contenders.values():
+        fn()
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            start = time.process_time()
+            fn()
+            times[name].append(time.process_time() - start)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
+
+
+def matmuls_alone(G: int, B: int, T: int, H: int):
+    """The matrix products of one forward+backward, I = H, fp32, as few large ones as can be."""
+    x, w = torch.randn(B * T, H), torch.randn(G * H, H)
+    h, d, acc, carry = torch.randn(B, H), torch.randn(B, G * H), torch.empty(B, G * H), \
+        torch.empty(B, H)
+    grads = torch.randn(B * T, G * H)
+
+    def run():
+        torch.mm(x, w.t())  # every step's input projection
+        for _ in range(T):
+            torch.mm(h, w.t(), out=acc)  # h_{t-1} W_hh^T
+            torch.addmm(h, d, w, out=carry)  # dh_{t-1} = d(acc) W_hh + direct
+        grads.t() @ x  # d W_ih
+        grads.t() @ x  # d W_hh (over h_{t-1}, same shapes)
+    return run
+
+
+def table(kind: str, B: int, T: int, H: int, rounds: int) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(B, T, H)
+    fast = rnnkit.RNN(kind, H, H, backend="compiled")
+    loop = rnnkit.RNN(kind, H, H, backend="loop")
+    loop.load_state_dict(fast.state_dict())
+    cell = fast.cells[0]
+    t = race({"naive loop": train_step(fast, naive_loop(cell), x),
+              "rnnkit loop": train_step(loop, lambda v: loop(v)[0], x),
+              "compiled": train_step(fast, lambda v: fast(v)[0], x),
+              "matmuls alone": matmuls_alone(cell.num_gates, B, T, H)}, rounds)
+    print(f"\n### {kind}, B {B}, T {T}, H {H}, forward+backward, "
+          f"{torch.get_num_threads()} thread(s)")
+    print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) |")
+    print("|---|---|---|---|---|")
+    base_med, base_best = t["naive loop"]
+    for name, (med, best) in t.items():
+        print(f"| {name} | {med * 1e3:.0f} | {best * 1e3:.0f} | {base_med / med:.2f}x | "
+              f"{base_best / best:.2f}x |", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--shape", default="32x100x256,32x100x128",
+                        help="BxTxH (comma-separated list)")
+    parser.add_argument("--kinds", default="ln_lstm,ln_gru")
+    args = parser.parse_args()
+    if not compiled.ensure():
+        raise SystemExit("compiled kernels unavailable: nothing to compare")
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start")
+    for shape in args.shape.split(","):
+        B, T, H = (int(v) for v in shape.split("x"))
+        for kind in args.kinds.split(","):
+            table(kind, B, T, H, args.rounds)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at end")
+
+
+if __name__ == "__main__":
+    main()
