@@ -13,8 +13,9 @@ within ``holdoff`` after a reading whose likelihood reached the flag threshold.
 The defaults are the settings chosen by sweeping on this corpus with NAB's sweeper (as NAB's
 own detectors' post-processing was chosen): hidden 16 LSTM, 30 epochs on the probationary
 period, refits of 5 epochs on the latest 750 readings every 1000 readings, log-scaled scores,
-likelihood over the last 3000 readings, out-of-range readings (5 % margin) count as
-anomalies, a 100-reading holdoff after each flag at likelihood 0.9999.
+likelihood over the last 3000 readings, the larger of two likelihoods (of the mean of the
+last 10 and of the last 50 scores), out-of-range readings (2 % margin) count as anomalies,
+a 100-reading holdoff after each flag at likelihood 0.9999.
 
 ``--score`` copies the (read-only) NAB folder to a scratch folder, puts the results beside
 ``results/null`` and runs ``run.py -d rnnkit --optimize --score --normalize`` in a separate
@@ -60,7 +61,8 @@ def default_config(args) -> anomaly.Config:
         hidden_size=args.hidden_size, epochs=args.epochs, lr=args.lr, chunk=args.chunk,
         learning_fraction=0.15, learning_rows=750, update_every=args.update_every,
         update_epochs=args.update_epochs, score_scale=args.score_scale,
-        short_window=args.short_window, long_window=args.long_window, min_std=args.min_std,
+        short_window=args.short_window, slow_window=args.slow_window or None,
+        long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
         holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_col="timestamp",
         value_cols=["value"], seed=args.seed)
@@ -155,9 +157,10 @@ def main(argv=None) -> None:
     p.add_argument("--update-epochs", type=int, default=5)
     p.add_argument("--score-scale", default="log")
     p.add_argument("--short-window", type=int, default=10)
+    p.add_argument("--slow-window", type=int, default=50, help="0: off")
     p.add_argument("--long-window", type=int, default=3000)
     p.add_argument("--min-std", type=float, default=0.05)
-    p.add_argument("--extreme-margin", type=float, default=0.05)
+    p.add_argument("--extreme-margin", type=float, default=0.02)
     p.add_argument("--flag-threshold", type=float, default=0.9999)
     p.add_argument("--holdoff", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)

@@ -117,6 +117,24 @@ def test_streaming_equals_batch_with_online_updates(trained, stream_frame):
     assert not np.allclose(plain["score"][250:], batch["score"][250:])  # refitted after
 
 
+def test_slow_window_streams_like_batch_and_is_the_larger_likelihood(trained, stream_frame):
+    fast = anomaly.load(trained).predict(stream_frame)
+    predictor = anomaly.load(trained).configure(slow_window=50)
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
+    assert (online["flag"] == batch["flag"]).all()
+    np.testing.assert_allclose(batch["score"], fast["score"])  # the scores are the same
+    assert (batch["likelihood"] >= fast["likelihood"] - 1e-12).all()  # max of the two
+    # a sustained, moderate rise: the 50-reading mean notices it, the 10-reading one less so
+    scores = np.r_[np.abs(np.random.default_rng(0).standard_normal(600)), np.full(50, 1.3)]
+    one = AnomalyLikelihood(10, 3000, 0)
+    two = [AnomalyLikelihood(10, 3000, 0), AnomalyLikelihood(50, 3000, 0)]
+    last_one = [one.update(x) for x in scores][-1]
+    last_two = [max(lik.update(x) for lik in two) for x in scores][-1]
+    assert last_two > 0.9999 and last_one < 0.99
+
+
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):
     config = _config(tmp_path, detector="reconstruct", window=8, epochs=2)
     anomaly.train(config, data=stream_frame)
@@ -226,3 +244,6 @@ def test_config_check_names_the_field():
     with pytest.raises(ValueError, match=r"anomaly: hidden_size must be a positive integer, "
                                          r"got 0"):
         anomaly.Config(hidden_size=0).check()
+    with pytest.raises(ValueError, match=r"anomaly: slow_window \(9000\) must not exceed "
+                                         r"long_window \(8640\)"):
+        anomaly.Config(slow_window=9000).check()

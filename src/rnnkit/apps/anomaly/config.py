@@ -46,6 +46,9 @@ class Config:
     # normalised error itself ("linear"); the log keeps one huge error from widening the
     # likelihood's baseline for a long time (NAB standard profile 59.4 vs 56.8)
     short_window: int = 10  # likelihood: readings averaged into the recent score
+    slow_window: int | None = None  # likelihood: a 2nd over this many scores; the larger wins
+    # (e.g. 50, its own baseline over long_window): errors that stay moderately high for a
+    # while count too (none: off)
     long_window: int = 8640  # likelihood: averaged scores whose mean and std are the baseline
     warmup: int | None = None  # likelihood: readings before it is estimated (none: the
     # learning rows); until then it is 0.5
@@ -81,7 +84,7 @@ class Config:
         for name in ("window", "hidden_size", "num_layers", "epochs", "batch_size", "chunk",
                      "update_epochs", "short_window", "long_window"):
             positive_int(name, getattr(self, name), owner)
-        for name in ("learning_rows", "update_every"):
+        for name in ("learning_rows", "update_every", "slow_window"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name), owner)
         if self.warmup is not None:
@@ -99,7 +102,8 @@ class Config:
         if self.calendar and (self.detector != "forecast" or self.layout != "stream"):
             raise ValueError(f"{owner}: calendar needs layout='stream' and detector='forecast', "
                              f"got layout={self.layout!r}, detector={self.detector!r}")
-        if self.short_window > self.long_window:
-            raise ValueError(f"{owner}: short_window ({self.short_window}) must not exceed "
-                             f"long_window ({self.long_window})")
+        for name in ("short_window", "slow_window"):
+            if (getattr(self, name) or 0) > self.long_window:
+                raise ValueError(f"{owner}: {name} ({getattr(self, name)}) must not exceed "
+                                 f"long_window ({self.long_window})")
         return self

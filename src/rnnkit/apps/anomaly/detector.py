@@ -158,8 +158,8 @@ class StreamScorer:
         self.errors = ErrorStream(copy.deepcopy(model) if updates else model, config.window)
         self.scale = np.asarray(scale, dtype=np.float64)
         warmup = config.warmup if config.warmup is not None else learned_rows
-        self.likelihood = AnomalyLikelihood(config.short_window, config.long_window, warmup,
-                                            config.min_std)
+        self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
+                            for w in (config.short_window, config.slow_window) if w]
         self.flagger = Flagger(threshold, config.holdoff)
         self.low = self.high = None
         keep = max(config.window, config.learning_rows or 0) if updates else config.window
@@ -171,7 +171,7 @@ class StreamScorer:
         score = float(np.mean(err / self.scale))
         if self.config.score_scale == "log":
             score = math.log1p(score)
-        lik = self.likelihood.update(score)
+        lik = max([lik.update(score) for lik in self.likelihoods])  # fast and slow averages
         margin = self.config.extreme_margin
         if margin is not None and self.low is not None:
             span = self.high - self.low

@@ -10,8 +10,11 @@ turned into a probability. With ``m_t`` the mean of the last ``short_window`` ra
 
 so ``L_t`` near 1 means "recent scores far above their usual level", on any series, and one
 threshold (0.9999) serves all of them. Until ``warmup`` readings have been seen ``L_t`` is 0.5.
-``log_likelihood`` spreads the values near 1 over [0, 1] (0.99999 → 0.5), as NAB's HTM
-results do. Everything is O(1) per reading and looks only backwards.
+With ``Config.slow_window`` the detector keeps a second one over a longer average (say 50
+readings) and reports the larger: a short burst of large errors moves the first, errors that
+stay a little high for a while move the second. ``log_likelihood`` spreads the values near 1
+over [0, 1] (0.99999 → 0.5), as NAB's HTM results do. Everything is O(1) per reading and
+looks only backwards.
 """
 
 from __future__ import annotations
