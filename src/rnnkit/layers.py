@@ -487,6 +487,8 @@ class RNN(nn.Module):
         state as one call on the whole sequence. Runs the cells directly (no fused set-up cost
         per call). Unidirectional layers only: a backward direction needs the future. Under
         ``no_grad`` on a CPU with the compiled kernels, every layer runs in one C++ call.
+        In training with ``recurrent_dropout``, a stream started with ``state=None`` draws
+        new masks and keeps them for its steps.
         """
         plan = self._step_plan
         if plan is not None and state is not None and state is self._last_step_state and \
