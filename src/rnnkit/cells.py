@@ -124,7 +124,9 @@ class RecurrentCell(nn.Module):
         """``h_{t-1}`` as the recurrent matmul reads it: ``h`` itself, or in training with
         ``recurrent_dropout`` p > 0, ``h ⊙ m / (1 − p)`` with one Bernoulli mask m per sequence
         (Gal & Ghahramani 2016, variational dropout), drawn at the first step and kept until
-        ``reset_recurrent_dropout()`` (``RNN`` calls it as each sequence starts)."""
+        ``reset_recurrent_dropout()``. ``RNN`` calls that at each forward call (so with
+        truncated BPTT each chunk gets its own mask, as in Keras) and when ``step`` starts a
+        stream from ``state=None``."""
         if not (self.training and self.recurrent_dropout > 0):
             return h
         mask = getattr(self, "_recurrent_mask", None)
