@@ -159,11 +159,12 @@ class LayerNormGRUCell(_LayerNormCell):
         n = tanh(x̂_n + r ⊙ ĥ_n)
         h' = (1 − z) ⊙ n + z ⊙ h,   y = h'
 
-    Ba et al. give the equations for the LSTM; this is the same rule (each side normalised
-    over all its units, one shared bias on the input side) on ``torch.nn.GRU``'s equations,
-    whose reset gate acts after the recurrent matmul, so one norm covers all of ``W_hh h``
-    (as in Kiros's layer-norm GRU). ``z`` is the share kept from the old state, as in
-    ``GRUCell``; weights stack as r, z, n.
+    Ba et al. write out the LSTM only; this is the same rule (each side normalised over all
+    its units, one shared bias on the input side) applied to ``torch.nn.GRU``'s equations,
+    whose reset gate acts after the recurrent matmul, so one norm covers all of ``W_hh h``.
+    Other layer-norm GRUs normalise the gates' and the candidate's parts separately; that is
+    a different model. ``z`` is the share kept from the old state, as in ``GRUCell``;
+    weights stack as r, z, n.
 
     Args:
         input_size: I, features per step.
