@@ -32,7 +32,8 @@ demo: $(STAMP)
 test: $(KERNELS)
 	$(BIN)/python -m pytest
 	RNNKIT_COMPILED=0 $(BIN)/python -m pytest tests/test_compiled.py tests/test_layers.py \
-		tests/test_cells.py tests/test_min_cells.py tests/test_torch_interop.py
+		tests/test_cells.py tests/test_min_cells.py tests/test_torch_interop.py \
+		tests/test_ln_cells.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
