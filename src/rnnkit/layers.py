@@ -116,7 +116,8 @@ def estimate_size(cell: str, input_size: int, hidden_size: int, num_layers: int 
 
     # closed form, not a loop: num_layers may be absurd (10**9) and must be refused quickly
     params = per_layer(input_size) + (num_layers - 1) * per_layer(D * hidden_size)
-    acts = batch_size * steps * num_layers * D * hidden_size * (gates + 2)
+    kept = getattr(CELLS[kind].cls, "kept_per_step", gates + 2)  # per unit, row and step
+    acts = batch_size * steps * num_layers * D * hidden_size * kept
     cells = num_layers * D * 16384  # each cell is a Python module too: ~16 KiB of objects
     return {"parameters": params, "parameter_bytes": params * bytes_per_value + cells,
             "activation_bytes": acts * bytes_per_value}
