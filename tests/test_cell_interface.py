@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit import RNN, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, SimpleRNNCell, state_tree
+from rnnkit import (RNN, GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell, MinGRUCell,
+                    MinLSTMCell, SimpleRNNCell, state_tree)
 
 B, T, I, H = 3, 5, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -63,6 +64,8 @@ CELLS = {
     "gru-nobias": lambda i, h: GRUCell(i, h, bias=False),
     "mingru": lambda i, h: MinGRUCell(i, h),
     "minlstm": lambda i, h: MinLSTMCell(i, h),
+    "ln-lstm": lambda i, h: LayerNormLSTMCell(i, h),
+    "ln-gru": lambda i, h: LayerNormGRUCell(i, h),
     "user-indrnn": IndRNNCell,
     "user-two-state": TwoStateCell,
 }
@@ -70,7 +73,8 @@ KINDS = {"rnn-tanh": ("rnn", {}), "rnn-relu": ("rnn", {"activation": "relu"}),
          "rnn-sigmoid": ("rnn", {"activation": "sigmoid"}), "lstm": ("lstm", {}),
          "lstm-keras": ("lstm", {"init": "keras"}), "gru": ("gru", {}),
          "gru-reset-before": ("gru", {"reset_after": False}), "gru-nobias": ("gru", {"bias": False}),
-         "mingru": ("mingru", {}), "minlstm": ("minlstm", {})}
+         "mingru": ("mingru", {}), "minlstm": ("minlstm", {}), "ln-lstm": ("ln_lstm", {}),
+         "ln-gru": ("ln_gru", {})}
 
 
 def manual_loop(cell, x, state, lengths=None):
