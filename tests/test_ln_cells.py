@@ -405,3 +405,19 @@ def test_docstring_equations_hold_for_one_step():
         torch.testing.assert_close(y, want[:, 0], atol=1e-12, rtol=0)
         for a, b in zip(leaves(new), leaves(last), strict=True):
             torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["ln_lstm", "ln_gru"])
+def test_textgen_trains_a_layer_norm_language_model_and_generates(tmp_path, cell):
+    from rnnkit.apps import textgen
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 40)
+    config = textgen.Config(cell=cell, hidden_size=16, seq_len=8, batch_size=4, epochs=1,
+                            sample_length=0)
+    config.check()
+    history = textgen.train(config, path=text, checkpoint_dir=tmp_path / "lm", quiet=True)
+    assert len(history) == 1 and history["train_loss"][0] == history["train_loss"][0]
+    predictor = textgen.load(tmp_path / "lm")
+    out = "".join(predictor.stream("the ", 12, seed=0))
+    assert len(out) > 0

@@ -49,7 +49,7 @@ __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor
            "LEVELS", "SCHEDULES"]
 
 TASK = "textgen"
-CELL_KINDS = ("lstm", "gru", "rnn", "mingru", "minlstm")
+CELL_KINDS = ("lstm", "gru", "rnn", "mingru", "minlstm", "ln_lstm", "ln_gru")
 LEVELS = ("char", "word")
 PRECISIONS = ("fp32", "bf16")
 
@@ -64,7 +64,7 @@ class Config:
     """
 
     level: str = "char"  # "char" or "word" tokens
-    cell: str = "lstm"  # recurrent cell: lstm | gru | rnn | mingru | minlstm
+    cell: str = "lstm"  # recurrent cell: lstm | gru | rnn | mingru | minlstm | ln_lstm | ln_gru
     num_layers: int = 1  # stacked recurrent layers
     hidden_size: int = 512  # H of each layer
     embedding_dim: int | None = None  # E; None: 64 at char level, H at word level
