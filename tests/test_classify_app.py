@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.apps.classify import Config, Examples, load, train
+from rnnkit.apps.classify import Config, Examples, Preprocessing, load, train
 from rnnkit.apps.classify.config import KIND_DEFAULTS
 from rnnkit.data.classification import subword_ids
 from rnnkit.models.conv_frontend import ConvFrontEnd
@@ -114,19 +114,26 @@ def test_conv_front_end_ignores_padding(double):
     assert z.shape == (2, 9, 6) and g.shape == (2, 6)
 
 
-def test_numeric_defaults_series_normalisation_and_paa(tmp_path):
+def test_numeric_normalisations_and_paa(tmp_path):
     rng = np.random.default_rng(0)
     values = rng.normal(0, 1, (24, 300)).astype(np.float32)
     labels = ["up" if i % 2 else "down" for i in range(24)]
     values[1::2] += np.linspace(0, 4, 300, dtype=np.float32)
     values += rng.normal(0, 50, (24, 1)).astype(np.float32)  # offsets per series
-    history = train(Config(hidden_size=4, conv_channels=4, epochs=3, max_steps=100),
+    history = train(Config(hidden_size=4, conv_channels=4, epochs=3, max_steps=100,
+                           normalize="series"),
                     Examples(values=values, labels=labels), tmp_path / "ck", progress=False)
     clf = load(tmp_path / "ck")
     assert clf.model.config["downsample"] == 3 and clf.model.config["conv_channels"] == 4
     assert clf.preprocessing.normalize == "series"
     z = clf.preprocessing.scale(values[0][:, None])
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
+    # the default, "global": one mean/std from the training steps, a series' offset kept
+    prep = Preprocessing.fit(Examples(values=values, labels=labels))
+    assert Config().normalize == prep.normalize == "global"
+    real = values.ravel()
+    z = prep.scale(values[0][:, None])
+    assert np.allclose(z, (values[0][:, None] - real.mean()) / real.std(), atol=1e-4)
     assert history.val_accuracy is None  # numeric default: no held-out part
     out = clf.predict([values[0], values[1][:200]])  # a list of series of any lengths
     assert [set(p["probs"]) for p in out] == [{"down", "up"}] * 2

@@ -43,7 +43,7 @@ class Config:
     frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
     conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
     max_steps: int = 256  # numeric: longer series are averaged down (PAA) to at most this many
-    normalize: str = "series"  # numeric: series (each by its own mean/std), global or none
+    normalize: str = "global"  # numeric: global (mean/std per feature), series (per series), none
     class_weights: str = "none"  # none, balanced, or comma-separated weights in class order
     label_smoothing: float = 0.0  # cross-entropy against (1-s) one-hot + s uniform
     ngram_buckets: int = 0  # text: > 0 mixes in a counted naive-Bayes n-gram expert (G buckets)
