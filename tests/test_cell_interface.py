@@ -7,8 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit import (RNN, GRUCell, LayerNormGRUCell, LayerNormLSTMCell, LSTMCell, MinGRUCell,
-                    MinLSTMCell, SimpleRNNCell, state_tree)
+from rnnkit import (
+    RNN,
+    GRUCell,
+    LayerNormGRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    MinGRUCell,
+    MinLSTMCell,
+    SimpleRNNCell,
+    state_tree,
+)
 
 B, T, I, H = 3, 5, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])

@@ -13,9 +13,10 @@ layer, each run with Keras' semantics:
     {"type": "dropout", "rate": p}          {"type": "activation", "activation": NAME}
 
 Each recurrent layer is an ``rnnkit.RNN`` (one layer, Keras' cells: LSTM/GRU/SimpleRNN have
-the same equations in rnnkit, with ``init="keras"``). ``mask_zero`` embeddings make id 0 padding that
-Keras skips: each row's real ids are moved to its front (so pre-, post- and inner padding all
-work) and every recurrent layer gets their lengths, so a sequence's final output is Keras'.
+the same equations in rnnkit, with ``init="keras"``). ``mask_zero`` embeddings make id 0
+padding that Keras skips: each row's real ids are moved to its front (so pre-, post- and
+inner padding all work) and every recurrent layer gets their lengths, so a sequence's final
+output is Keras'.
 Per-step outputs (``return_sequences``) are those of the moved rows, 0 past each length; they
 line up with Keras' for right-padded input only.
 
