@@ -108,6 +108,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def backend_of(rnn) -> str:
+    """What ``backend="auto"`` runs for a whole training sequence on this CPU and thread count."""
+    if rnn._use_compiled(torch.zeros(1, 1, rnn.input_size)):
+        return "compiled"
+    return "fused" if rnn._fused_mode else "loop"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.replot:
@@ -144,8 +151,7 @@ def main(argv=None) -> int:
     print("config: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
                                  if k not in NOT_FLAGS))
     print(f"model: {config.num_layers}x{config.hidden_size} {config.cell}, embedding "
-          f"{config.embedding_size()}, {n_params:,} parameters, backend "
-          f"{'fused' if model.rnn._fused_mode else 'loop'}")
+          f"{config.embedding_size()}, {n_params:,} parameters, backend {backend_of(model.rnn)}")
 
     budget = args.seconds
     every = args.eval_every or budget / 10
