@@ -389,9 +389,9 @@ def test_movie_review_one_fold():
                                     encoding="latin-1")
     y = LabelEncoder().fit(labels).encode(labels).numpy()
     test = stratified_folds(y, 10, seed=0)[0]
-    train = np.setdiff1d(np.arange(len(y)), test)
-    history = train(Config(lr=2e-3), Examples(texts=[texts[i] for i in train],
-                                              labels=[labels[i] for i in train]),
+    rest = np.setdiff1d(np.arange(len(y)), test)  # (not "train": that is the function)
+    history = train(Config(lr=2e-3), Examples(texts=[texts[i] for i in rest],
+                                              labels=[labels[i] for i in rest]),
                     progress=False)
     clf = rnnkit.apps.classify.ClassifyPredictor(history.model, Config(),
                                                  history.preprocessing)
