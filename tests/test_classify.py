@@ -390,10 +390,13 @@ def test_movie_review_one_fold():
     y = LabelEncoder().fit(labels).encode(labels).numpy()
     test = stratified_folds(y, 10, seed=0)[0]
     rest = np.setdiff1d(np.arange(len(y)), test)  # (not "train": that is the function)
-    history = train(Config(lr=2e-3), Examples(texts=[texts[i] for i in rest],
+    # the single-model setting of BENCHMARKS.md's 10-fold run (fold 0 there: 77.04 %)
+    config = Config(batch_size=64, lr=2e-3, word_dropout=0.1, subword_buckets=16384,
+                    label_smoothing=0.1, schedule="cosine", optimizer="adamw", weight_decay=0.01)
+    history = train(config, Examples(texts=[texts[i] for i in rest],
                                               labels=[labels[i] for i in rest]),
                     progress=False)
-    clf = rnnkit.apps.classify.ClassifyPredictor(history.model, Config(),
+    clf = rnnkit.apps.classify.ClassifyPredictor(history.model, config,
                                                  history.preprocessing)
     report = clf.evaluate([texts[i] for i in test], [labels[i] for i in test])
     assert report["accuracy"] > 0.761, report
