@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 import torch
+from compiled_helpers import run
 
 import rnnkit
 from rnnkit import compiled
@@ -38,24 +39,6 @@ def random_state(layer, kind):
     s = layer.init_state(B, dtype=torch.float64)
     positive = kind.startswith("min")  # their states are positive
     return tree_map(lambda t: (torch.rand_like(t) if positive else torch.randn_like(t)), s)
-
-
-def run(layer, x, state, lengths, all_states=False):
-    """Outputs, final state and gradients of a loss that reads all of them."""
-    layer.zero_grad(set_to_none=True)
-    x = x.clone().requires_grad_()
-    state = None if state is None else tree_map(lambda s: s.clone().requires_grad_(), state)
-    result = layer(x, state, lengths=lengths, return_all_states=all_states)
-    y, final = result[0], result[1]
-    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
-    loss = loss + sum((s ** 3).sum() for s in leaves(final))
-    if all_states:
-        loss = loss + sum((s * 0.5).sum() for s in leaves(result[2]))
-    loss.backward()
-    grads = [p.grad for p in layer.parameters()] + [x.grad]
-    if state is not None:
-        grads += [s.grad for s in leaves(state)]
-    return [y, *leaves(final)], grads
 
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)

@@ -9,6 +9,7 @@ per sequence fixed across steps, none in eval mode) and the one-line errors."""
 
 import pytest
 import torch
+from compiled_helpers import run
 
 import rnnkit
 from rnnkit import RNN, LayerNormGRUCell, LayerNormLSTMCell, compiled
@@ -113,22 +114,6 @@ def test_bidirectional_lengths_equal_the_equations_per_sequence(kind, backend):
 
 
 # --------------------------------------------------------------- compiled equals the loop
-def run(net, x, state, lengths, all_states=False):
-    """Outputs, final state and gradients of a loss that reads all of them."""
-    net.zero_grad(set_to_none=True)
-    x = x.clone().requires_grad_()
-    state = None if state is None else tree_map(lambda s: s.clone().requires_grad_(), state)
-    result = net(x, state, lengths=lengths, return_all_states=all_states)
-    y, final = result[0], result[1]
-    loss = (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum()
-    loss = loss + sum((s ** 3).sum() for s in leaves(final))
-    if all_states:
-        loss = loss + sum((s * 0.5).sum() for s in leaves(result[2]))
-    loss.backward()
-    grads = [p.grad for p in net.parameters()] + [x.grad]
-    if state is not None:
-        grads += [s.grad for s in leaves(state)]
-    return [y, *leaves(final)], grads
 
 
 @pytest.mark.parametrize("kind", KINDS)

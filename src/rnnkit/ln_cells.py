@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cells import RecurrentCell
+from .cells import LSTMCell, RecurrentCell
 from .validate import positive_float
 
 __all__ = ["LayerNormLSTMCell", "LayerNormGRUCell"]
@@ -134,15 +134,9 @@ class LayerNormLSTMCell(_LayerNormCell):
         self.gain_c = nn.Parameter(torch.ones(hidden_size))  # α3
         self.bias_c = nn.Parameter(torch.zeros(hidden_size)) if bias else None  # β3
 
-    def _gate_bias_init(self):
-        if self.bias and self.init == "keras":
-            H = self.hidden_size
-            self.bias_ih[H : 2 * H].fill_(1.0)  # forget gate: remember by default
-
-    def init_state(self, batch_size, device=None, dtype=None):
-        """Zero state ``(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return h, torch.zeros_like(h)
+    # the LSTM's own: forget-gate bias 1 under init="keras", a zero (h, c) state
+    _gate_bias_init = LSTMCell._gate_bias_init
+    init_state = LSTMCell.init_state
 
     def recur(self, xp_t, state):
         h, c = state
