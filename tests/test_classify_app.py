@@ -34,6 +34,7 @@ def reviews(n=40):
     ("lr", 0.0, "classify Config: lr must be a positive number, got 0.0"),
     ("class_weights", "heavy", "classify Config: class_weights must be none, balanced or"),
     ("normalize", "minmax", "classify Config: normalize must be one of series, global, none"),
+    ("ema", 1.0, r"classify Config: ema must lie in \[0, 1\), got 1.0"),
 ])
 def test_config_check_names_field_and_value(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -137,6 +138,46 @@ def test_numeric_normalisations_and_paa(tmp_path):
     assert history.val_accuracy is None  # numeric default: no held-out part
     out = clf.predict([values[0], values[1][:200]])  # a list of series of any lengths
     assert [set(p["probs"]) for p in out] == [{"down", "up"}] * 2
+
+
+def test_weight_average_by_hand():
+    """WeightAverage: a <- d a + (1 - d) w per step (d = min(decay, n/(n+1))), swapped in after an epoch's
+    last step for validation, the live weights back at epoch_end, the average kept at the end."""
+    from rnnkit.apps.classify.training import WeightAverage
+    from rnnkit.train import History
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    w = model.weight
+    with torch.no_grad():
+        w.fill_(1.0)
+    average = WeightAverage(model, 0.6, steps_per_epoch=2, epochs=2)
+    # the weights 1 (initial), 3, 5, 7, 9 after each step; d = 0.5 (their mean), then 0.6
+    averages = [(1 + 3) / 2, 0.6 * 2 + 0.4 * 5, 0.6 * 3.2 + 0.4 * 7, 0.6 * 4.72 + 0.4 * 9]
+    for n, (epoch, step, value) in enumerate(((1, 1, 3.0), (1, 2, 5.0), (2, 1, 7.0),
+                                              (2, 2, 9.0))):
+        with torch.no_grad():
+            w.fill_(value)  # what an optimizer step would have left
+        average("batch_end", {"epoch": epoch, "step": step})
+        assert average.shadow[0].item() == pytest.approx(averages[n])
+        assert w.item() == pytest.approx(averages[n] if step == 2 else value)  # validated
+        if step == 2:
+            average("epoch_end", {"epoch": epoch, "history": History()})
+            # after epoch 1 training goes on from the live weights; after the last, the average
+            assert w.item() == pytest.approx(value if epoch == 1 else averages[n])
+
+
+def test_ema_model_is_the_validated_and_saved_one(tmp_path):
+    tiny = {**TINY, "epochs": 3, "val_fraction": 0.25}
+    history = train(Config(ema=0.9, **tiny), reviews(), tmp_path / "ck", progress=False)
+    plain = train(Config(**tiny), reviews(), progress=False)
+    assert not torch.equal(history.model.head.weight, plain.model.head.weight)
+    best = history.rows[history.best_epoch - 1]
+    assert history.val_accuracy == pytest.approx(best["val_accuracy"])  # the kept = validated
+    clf = rnnkit.open(tmp_path / "ck")
+    assert clf.config.ema == 0.9 and Config().resolved("text").ema == 0.0
+    texts = ["the film was great", "so dull"]
+    assert np.allclose(clf.predict_proba(texts), load_member_probs(history.model, clf, texts),
+                       atol=1e-6)
 
 
 def test_v0_1_0_checkpoint_opens_and_predicts_the_same():

@@ -17,10 +17,11 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau")
 KIND_DEFAULTS = {
     "text": dict(cell="lstm", pooling="max", dropout=0.5, embedding_dropout=0.3, epochs=10,
-                 batch_size=32, lr=1e-3, schedule="none", val_fraction=0.1, patience=2),
+                 batch_size=32, lr=1e-3, schedule="none", val_fraction=0.1, patience=2,
+                 ema=0.0),
     "numeric": dict(cell="gru", pooling="attention", dropout=0.2, embedding_dropout=0.0,
                     epochs=150, batch_size=16, lr=3e-3, schedule="cosine", val_fraction=0.0,
-                    patience=0),
+                    patience=0, ema=0.0),
 }
 
 
@@ -58,6 +59,8 @@ class Config:
     schedule: str | None = None  # learning-rate schedule: none, cosine or plateau (text none)
     val_fraction: float | None = None  # held out per class to pick the best epoch; 0: none
     patience: int | None = None  # epochs without a better held-out accuracy to stop; 0: never
+    # the held-out accuracy, best epoch and saved model use the weights' moving average
+    ema: float | None = None  # decay of the weights' moving average (each step); 0: off
     ensemble: int = 1  # train K models (seeds seed, seed+100, ...) and average their probabilities
     seed: int = 0  # random seed of the first model
 
@@ -91,7 +94,7 @@ class Config:
                 raise ValueError(f"classify Config: {name} must be 0 (off) or a positive "
                                  f"integer, got {value!r}")
         for name in ("dropout", "embedding_dropout", "word_dropout", "label_smoothing",
-                     "val_fraction"):
+                     "val_fraction", "ema"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(
                     value, (int, float)) or not 0.0 <= value < 1.0):

@@ -4,7 +4,9 @@ Model selection watches the accuracy on a stratified ``val_fraction`` of the tra
 (or on ``val_examples``): ``fit(monitor="val_accuracy", mode="max")`` keeps the best epoch's
 weights and stops after ``patience`` epochs without improvement. With ``ensemble=K``, K
 models are trained the same way from seeds ``seed, seed + 100, ...`` and saved as one
-``ClassifierEnsemble`` whose probabilities are their average.
+``ClassifierEnsemble`` whose probabilities are their average. With ``ema=d`` each model's
+held-out accuracy, best epoch and saved weights are those of an exponential moving average of
+its weights (``WeightAverage``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ...train import History
 from .config import Config
 from .inputs import Examples, Preprocessing
 
-__all__ = ["train", "ClassifyHistory", "NGRAM_SCALES", "EXTRAS_KEY", "TASK"]
+__all__ = ["train", "ClassifyHistory", "WeightAverage", "NGRAM_SCALES", "EXTRAS_KEY", "TASK"]
 
 TASK = "classify"
 EXTRAS_KEY = "classify"  # extras[EXTRAS_KEY]: the Preprocessing (the 0.1.0 key, kept)
@@ -92,8 +94,9 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
     # classifier's held-out loss often turns up (growing over-confidence) while its accuracy
     # still improves; without held-out data the last epoch is kept
     watch = val_set is not None
-    history = fit(model, make_loader(train_set, config.batch_size, shuffle=True,
-                                     seed=config.seed),
+    loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
+    average = WeightAverage(model, config.ema, len(loader), config.epochs) if config.ema else None
+    history = fit(model, loader,
                   val_data=make_loader(val_set, 256) if val_set is not None else None,
                   epochs=config.epochs, loss=model.loss, lr=config.lr,
                   weight_decay=config.weight_decay, optimizer=config.optimizer,
@@ -102,7 +105,7 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
                   mode="max", early_stopping=(config.patience or None) if watch else None,
                   seed=config.seed, device=device, progress=progress,
                   time_budget=time_budget, checkpoint_dir=run_dir,
-                  resume=resume and run_dir is not None)
+                  resume=resume and run_dir is not None, callbacks=(average,) if average else ())
     model.eval()
     if model.ngrams is not None:  # counted even without held-out data (then weighted 1)
         _add_ngram_expert(model, train_set, val_set)
@@ -164,6 +167,45 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         history.plot(folder / "history.png")
         shutil.rmtree(folder / "members", ignore_errors=True)  # the run is complete
     return history
+
+
+class WeightAverage:
+    """A ``fit`` callback keeping an exponential moving average of ``model``'s parameters.
+
+    After step n, ``a <- d a + (1 - d) w`` with ``d = min(decay, n / (n + 1))``: the plain
+    mean of the weights so far (Polyak & Juditsky 1992) until ``1 / (1 - decay)`` steps, then
+    an exponential moving average over about that many steps (decay 0.99: the last ~100
+    steps). The average is swapped into the model after an epoch's last
+    step, so ``fit`` validates it, keeps it as the best epoch's weights and returns it; the
+    live weights go back in at ``epoch_end`` unless training ends there. Still one model: the
+    average replaces the weights, it does not add a member. ``resume`` restarts the average
+    from the resumed weights (it is not stored in the run's state).
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, steps_per_epoch: int,
+                 epochs: int):
+        self.model, self.decay, self.steps, self.epochs = model, float(decay), steps_per_epoch, \
+            epochs
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.live, self.n = None, 0
+
+    @torch.no_grad()
+    def __call__(self, event: str, info: dict) -> None:
+        if event == "batch_end":
+            self.n += 1
+            d = min(self.decay, self.n / (self.n + 1))
+            for a, p in zip(self.shadow, self.params, strict=True):
+                a.lerp_(p.detach(), 1.0 - d)
+            if info["step"] == self.steps:  # the epoch's last step: validate the average
+                self.live = [p.detach().clone() for p in self.params]
+                for a, p in zip(self.shadow, self.params, strict=True):
+                    p.copy_(a)
+        elif event == "epoch_end" and self.live is not None:
+            if info["history"].stop_reason is None and info["epoch"] < self.epochs:
+                for w, p in zip(self.live, self.params, strict=True):
+                    p.copy_(w)  # training goes on from the live weights
+            self.live = None
 
 
 @torch.no_grad()
