@@ -31,22 +31,25 @@ def flag_name(field: str) -> str:
 
 @cache
 def field_comments(cls: type) -> dict[str, str]:
-    """``{field: comment}`` from ``name: type = default  # comment`` lines of ``cls``'s body."""
+    """``{field: comment}`` from ``name: type = default  # comment`` lines of ``cls``'s body.
+
+    A comment continues on the comment-only lines right below its field (until a blank line
+    or the next statement): ``--help`` shows the whole of it, not its first line."""
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         return {}
     comments: dict[str, str] = {}
-    pending: str | None = None  # a field whose comment continues on the next comment line
+    field: str | None = None  # the field the next comment belongs to
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None:
+        if tok.type == tokenize.NAME and tok.start[1] == 4:
             line = tok.line.strip()
-            if ":" in line and not line.startswith(("def ", "class ", "@", "return")):
-                pending = tok.string
-        elif tok.type == tokenize.COMMENT and pending is not None:
-            comments[pending] = (comments.get(pending, "") + " " + tok.string[1:].strip()).strip()
-        elif tok.type == tokenize.NEWLINE:
-            pending = None
+            is_field = ":" in line and not line.startswith(("def ", "class ", "@", "return"))
+            field = tok.string if is_field else None
+        elif tok.type == tokenize.COMMENT and field is not None:
+            comments[field] = (comments.get(field, "") + " " + tok.string[1:].strip()).strip()
+        elif tok.type == tokenize.NL and not tok.line.strip():
+            field = None  # a blank line ends a comment
     return comments
 
 
