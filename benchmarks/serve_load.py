@@ -11,12 +11,13 @@ concurrent clients (1, 8, 64, 256), every client keeps one streaming request ope
 Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
 token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
 sees between updates; time to the first token is reported apart), the server's CPU seconds
-and CPU per token received, the part of it spent in the event loop's thread (HTTP, SSE,
-scheduling; the steps run in a worker thread), and the overhead: CPU per token less the
-ceiling's CPU per token at that batch size (less distorted by a loaded machine than wall
-time), and the server's memory per open stream (RSS with 256 streams open minus idle, over
-256). ``--stream-interval S`` is passed to the server (``rnnkit serve --stream-interval``:
-at most one send per S seconds to a stream, its tokens since the last send in one write).
+and CPU per token received, split by thread: the event loop's (HTTP, SSE, scheduling; "loop
+sys" its system time), the step thread's ("step/tok") and everything but the steps
+("own/tok"); the overhead: CPU per token less the ceiling's CPU per token at that batch size
+(less distorted by a loaded machine than wall time), and the server's memory per open stream
+(RSS with 256 streams open minus idle, over 256). ``--stream-interval S`` is passed to the
+server (``rnnkit serve --stream-interval``: at most one send per S seconds to a stream, its
+tokens since the last send in one write).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
 softmax, draw for every row) timed in this process at batch 1, 8, 64, 256.
@@ -106,11 +107,18 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
-def loop_cpu(pid: int) -> float:
-    """CPU seconds of a process's main thread: uvicorn's event loop (HTTP, SSE, scheduling);
-    the batched steps run in a worker thread."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """(user, system) CPU seconds of each thread of a process, by thread id. The main thread
+    (id = pid) is uvicorn's event loop (HTTP, SSE, scheduling); the batched steps run in a
+    thread of their own, the one that uses the most CPU besides it."""
+    out, tick = {}, os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return out
 
 
 class Server:
@@ -160,16 +168,20 @@ async def one_stream(port: int, body: bytes, tally: Tally) -> None:
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(head.decode(errors="replace"))
-    buffer, done, last = b"", False, None
+    # Counting markers in the raw bytes (a tail shorter than a marker carries over, so a
+    # marker split between two reads counts once) keeps the load generator light: on this
+    # 2-core machine every cycle it spends is taken from the server it measures.
+    tail, done, last = b"", False, None
     try:
         while not done:
             data = await reader.read(65536)
             if not data:
                 break
             now = time.perf_counter()
-            *frames, buffer = (buffer + data).split(b"\n\n")  # whole SSE events, then a rest
-            n = sum(b"event: token" in f for f in frames)
-            done = any(b"event: done" in f or b"event: error" in f for f in frames)
+            chunk = tail + data
+            n = chunk.count(b"event: token")
+            done = b"event: done" in chunk or b"event: error" in chunk
+            tail = chunk[-(len(b"event: token") - 1):]
             if n:
                 if last is None:
                     tally.first.append(now - sent)
@@ -213,6 +225,16 @@ async def load(port: int, clients: int, seconds: float, tokens: int, rss_probe=N
             "rss_probe": probe}
 
 
+def run_client(coroutine):
+    """The clients' event loop: uvloop where installed (the ``serve`` extra), lighter than
+    asyncio's own on the cores the server also needs."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 8, 64, 256])
@@ -250,17 +272,30 @@ def main(argv=None) -> int:
             print(f"\n{mode} (server RSS idle {idle_rss / 2**20:.0f} MiB):")
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
                   f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9} "
-                  f"{'loop/tok':>8} {'overhead':>8}")
+                  f"{'loop/tok':>8} {'loop sys':>8} {'step/tok':>8} {'own/tok':>8} "
+                  f"{'overhead':>8}")
             for n in args.clients:
                 pid = server.proc.pid
-                cpu_before, loop_before = proc_stats(pid)[0], loop_cpu(pid)
+                cpu_before, threads_before = proc_stats(pid)[0], thread_cpu(pid)
                 probe = (lambda pid=pid: proc_stats(pid)[1]) if (
                     mode == "batched" and n == max(args.clients)) else None
-                r = asyncio.run(load(server.port, n, args.seconds, args.tokens, probe))
+                r = run_client(load(server.port, n, args.seconds, args.tokens, probe))
                 r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
                 r["server_cpu_us_per_token"] = r["server_cpu_s"] / max(r["tokens"], 1) * 1e6
-                r["loop_cpu_us_per_token"] = (loop_cpu(pid) - loop_before) / max(
-                    r["tokens"], 1) * 1e6
+                spent = {t: (u - threads_before.get(t, (0.0, 0.0))[0],
+                             k - threads_before.get(t, (0.0, 0.0))[1])
+                         for t, (u, k) in thread_cpu(pid).items()}
+                per_token = 1e6 / max(r["tokens"], 1)
+                loop_user, loop_sys = spent.get(pid, (0.0, 0.0))
+                r["loop_cpu_us_per_token"] = (loop_user + loop_sys) * per_token
+                # system time: mostly the sends, which on loopback also run the receiving
+                # side of TCP (on a network that work is the client machine's)
+                r["loop_sys_us_per_token"] = loop_sys * per_token
+                r["step_cpu_us_per_token"] = max(
+                    (sum(c) for t, c in spent.items() if t != pid), default=0.0) * per_token
+                # everything the server did besides the steps, from the same run's counters
+                r["own_cpu_us_per_token"] = (r["server_cpu_us_per_token"]
+                                             - r["step_cpu_us_per_token"])
                 # the server's own work: its CPU per token less the ceiling's CPU per token
                 # at the batch it ran (one at a time: batch 1)
                 near = min(ticks, key=lambda b: abs(b - (n if mode == "batched" else 1)))
@@ -274,7 +309,9 @@ def main(argv=None) -> int:
                       f"{r['gap_p99_ms']:7.1f}ms {r['first_p50_ms']:7.0f}ms "
                       f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f} "
                       f"{r['server_cpu_us_per_token']:7.0f}µs "
-                      f"{r['loop_cpu_us_per_token']:6.0f}µs {r['overhead_us_per_token']:6.0f}µs",
+                      f"{r['loop_cpu_us_per_token']:6.0f}µs {r['loop_sys_us_per_token']:6.0f}µs "
+                      f"{r['step_cpu_us_per_token']:6.0f}µs "
+                      f"{r['own_cpu_us_per_token']:6.0f}µs {r['overhead_us_per_token']:6.0f}µs",
                       flush=True)
                 time.sleep(0.5)
         finally:
