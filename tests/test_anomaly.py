@@ -135,6 +135,19 @@ def test_slow_window_streams_like_batch_and_is_the_larger_likelihood(trained, st
     assert last_two > 0.9999 and last_one < 0.99
 
 
+def test_holdoff_share_scales_with_the_learning_period(trained, stream_frame):
+    predictor = anomaly.load(trained).configure(holdoff_share=0.1, threshold=0.9)
+    learned = predictor.meta["learned_rows"]
+    assert learned == 300 and predictor.scorer().flagger.holdoff == 30  # 0.1 of 300
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    assert (online["flag"] == batch["flag"]).all()
+    flags = np.flatnonzero(batch["flag"].to_numpy())
+    assert len(flags) >= 2 and (np.diff(flags) > 30).all()  # quiet for 30 after each flag
+    plain = anomaly.load(trained).configure(threshold=0.9).predict(stream_frame)
+    np.testing.assert_allclose(plain["likelihood"], batch["likelihood"])  # flags only
+
+
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):
     config = _config(tmp_path, detector="reconstruct", window=8, epochs=2)
     anomaly.train(config, data=stream_frame)
@@ -247,3 +260,6 @@ def test_config_check_names_the_field():
     with pytest.raises(ValueError, match=r"anomaly: slow_window \(9000\) must not exceed "
                                          r"long_window \(8640\)"):
         anomaly.Config(slow_window=9000).check()
+    with pytest.raises(ValueError, match=r"anomaly: holdoff_share must lie in \[0, 1\] or be "
+                                         r"none, got 1.5"):
+        anomaly.Config(holdoff_share=1.5).check()

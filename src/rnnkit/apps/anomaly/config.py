@@ -59,6 +59,9 @@ class Config:
     # sequence score (default: the quantile of the training scores)
     quantile: float = 0.99  # sequences: the training-score quantile used as threshold
     holdoff: int = 0  # stream: readings after a flag during which no new flag is raised
+    holdoff_share: float | None = None  # stream: the holdoff as this share of the learning
+    # rows instead (e.g. 0.2: 150 readings after a 750-reading learning period, 30 after
+    # 150), so a short stream is not silenced for a long stretch of it (none: holdoff)
     allow_gaps: bool = False  # stream: accept uneven, repeated or unsorted timestamps (rows
     # are taken in file order)
     fill: str | None = None  # NaN readings: none refuses them, naming the lines; ffill or
@@ -96,6 +99,9 @@ class Config:
             raise ValueError(f"{owner}: learning_fraction must lie in (0, 1], "
                              f"got {self.learning_fraction!r}")
         probability("quantile", self.quantile, owner)
+        if self.holdoff_share is not None and not 0 <= self.holdoff_share <= 1:
+            raise ValueError(f"{owner}: holdoff_share must lie in [0, 1] or be none, "
+                             f"got {self.holdoff_share!r}")
         if self.extreme_margin is not None and self.extreme_margin < 0:
             raise ValueError(f"{owner}: extreme_margin must be >= 0 or none, "
                              f"got {self.extreme_margin!r}")

@@ -22,7 +22,7 @@ from ...train import fit
 from .likelihood import AnomalyLikelihood, Flagger
 
 __all__ = ["build_model", "fit_stream", "fit_sequences", "stream_errors", "StreamScorer",
-           "sequence_scores"]
+           "sequence_scores", "holdoff_of"]
 
 
 def build_model(config, input_size: int, covariates: int = 0):
@@ -144,6 +144,14 @@ class ErrorStream:
         return err
 
 
+def holdoff_of(config, learned_rows: int) -> int:
+    """Readings silenced after a flag: ``config.holdoff``, or ``holdoff_share`` of the
+    learning rows when that is set."""
+    if config.holdoff_share is None:
+        return config.holdoff
+    return int(round(config.holdoff_share * learned_rows))
+
+
 class StreamScorer:
     """Scores one stream from its start: ``step(reading) -> row`` or ``run(values) -> rows``.
 
@@ -160,7 +168,7 @@ class StreamScorer:
         warmup = config.warmup if config.warmup is not None else learned_rows
         self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
                             for w in (config.short_window, config.slow_window) if w]
-        self.flagger = Flagger(threshold, config.holdoff)
+        self.flagger = Flagger(threshold, holdoff_of(config, learned_rows))
         self.low = self.high = None
         keep = max(config.window, config.learning_rows or 0) if updates else config.window
         self.recent: deque[np.ndarray] = deque(maxlen=keep)
