@@ -112,7 +112,8 @@ def run_group(group: str, args) -> dict:
                     switch_margin=args.switch_margin, seed=args.seed, period=m,
                     max_windows=args.max_windows, jobs=args.jobs, methods=args.methods,
                     ensemble=args.ensemble, ensemble_combine=args.ensemble_combine,
-                    ensemble_lookbacks=args.ensemble_lookbacks)
+                    ensemble_lookbacks=args.ensemble_lookbacks,
+                    refit=Config.refit if args.refit is None else args.refit)
     c0, t0 = time.process_time(), time.perf_counter()
     print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
@@ -130,6 +131,12 @@ def run_group(group: str, args) -> dict:
     combos = sorted({c for c in [state.default, *state.choice.values()] if is_combination(c)})
     f = _with_combos(f, combos)
     f["auto"] = np.stack([f[state.choice[s.id]][i] for i, s in enumerate(series)])
+    if state.refit_epochs:  # the same run with the validated network (what no refit gives)
+        g = dict(f, rnn=forecast_methods(state, result["validated_model"], series, origins,
+                                         ["rnn"])[0]["rnn"])
+        g = _with_combos(g, combos)
+        f["rnn, no refit"] = g["rnn"]
+        f["auto, no refit"] = np.stack([g[state.choice[s.id]][i] for i, s in enumerate(series)])
     if state.switching:  # what switching added: the group's default on every series
         f["auto, no switch"] = _with_combos(f, [state.default])[state.default]
     cpu_rnnkit = time.process_time() - c0
@@ -145,6 +152,7 @@ def run_group(group: str, args) -> dict:
             "hidden": state.hidden_size, "lookback": state.windowing["lookback"],
             "epochs": "+".join(map(str, epochs_run(result["history"]))) if result["history"]
             else "0", "ensemble": args.ensemble,
+            "refit": "+".join(map(str, state.refit_epochs)),
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
@@ -168,7 +176,8 @@ def member_forecasts(state, model, series, origins) -> dict[str, np.ndarray]:
     return {"rnn, 1st network": back(outs[0]), f"rnn, {other}": back(combine(outs, other))}
 
 
-ORDER = ("auto", "auto, no switch", "rnn", "rnn, 1st network", "rnn, mean", "rnn, median",
+ORDER = ("auto", "auto, no switch", "auto, no refit", "rnn", "rnn, no refit",
+         "rnn, 1st network", "rnn, mean", "rnn, median",
          "linear", "ets", "theta", "snaive", "sf SeasonalNaive")
 
 
@@ -176,7 +185,9 @@ def print_group(r: dict) -> None:
     k = r.get("ensemble", 1)
     print(f"\n### {r['group']}: {r['n']} series, h={r['h']}, period {r['m']}; look-back "
           f"{r['lookback']}, hidden {r['hidden']}, "
-          + (f"{k} networks, " if k > 1 else "") + f"{r['epochs']} epochs; {r['transform']}")
+          + (f"{k} networks, " if k > 1 else "") + f"{r['epochs']} epochs"
+          + (f", refitted up to the test part for {r['refit']}" if r.get("refit") else "")
+          + f"; {r['transform']}")
     theta = np.mean(r["rows"]["theta"]["sMAPE"]) if "theta" in r["rows"] else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
     for k in ORDER:
@@ -212,6 +223,9 @@ def main():
     p.add_argument("--ensemble-combine", default="median", help="median or mean")
     p.add_argument("--ensemble-lookbacks", default=None,
                    help="members' look-backs as multiples of the chosen one, a,b (cycled)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="retrain the network(s) on the windows up to the test part for the "
+                        "epochs chosen on validation (default: Config.refit)")
     p.add_argument("--max-windows", type=int, default=None,
                    help="most recent training windows per series (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")

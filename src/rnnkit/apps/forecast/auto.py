@@ -25,8 +25,12 @@ simple methods.
    by more than two standard errors of the per-series differences (MASE is heavy-tailed
    across series: a mean gain from a few series is noise).
    The choice and the reason are stored per series, the switching verdict once;
-6. the test part is forecast by every method (ETS/Theta refitted on the history up to it)
-   and scored: sMAPE, MASE, MAE, RMSE per method, overall and per series.
+6. with ``config.refit`` the network is trained again, from the same seed(s), on every
+   window up to the test part (the validation windows, the most recent steps, included) for
+   the epochs early stopping chose in step 4; nothing chosen in step 5 changes;
+7. the test part is forecast by every method (ETS/Theta and the linear model refitted on the
+   history up to it, the network refitted with ``refit``) and scored: sMAPE, MASE, MAE,
+   RMSE per method, overall and per series.
 
 Nothing is written until the end: one ``rnnkit.save`` of the network with every choice in its
 extras, then the training history beside it (``fit`` runs without a checkpoint folder, so a
@@ -90,6 +94,7 @@ class PanelState:
     hidden_size: int = 0
     has_network: bool = True
     jobs: int = 1  # statsforecast processes
+    refit_epochs: list = field(default_factory=list)  # config.refit: epochs of each network
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -466,62 +471,115 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
                  f"{err[log]:.3f} vs {err[not log]:.3f} {'without' if log else 'with'} the log")
 
 
+def _windows(config, state: PanelState, win: Windowing, series, ends, min_history: int,
+             batch: int | None = None):
+    """The network's training windows (targets before ``ends[i]`` in series i): x, future
+    covariates or None, targets, the number of distinct windows, the batch size. Few windows
+    (one short series): smaller batches, repeated so an epoch has >= 20 steps."""
+    origins = [win.train_origins(len(s), e, min_history, config.max_windows)
+               for s, e in zip(series, ends, strict=True)]
+    tx, fc, ty, *_ = _network_inputs(win, state, series, origins)
+    n = len(tx)
+    if not n:
+        raise ValueError("no training window: the series are too short for the horizon; "
+                         "lower --horizon or --val-windows")
+    batch = batch or min(config.batch_size, max(8, n // 16))
+    reps = -(-20 * batch // n)
+    if reps > 1:
+        tx, ty = tx.repeat(reps, 1, 1), ty.repeat(reps, 1, 1)
+        fc = None if fc is None else fc.repeat(reps, 1, 1)
+    return tx, fc, ty, n, batch
+
+
+def _fit_member(config, state: PanelState, win: Windowing, k: int, L_k: int, data, val, batch,
+                *, stop_after: int | None = None, device, quiet):
+    """Network ``k`` (seed ``config.seed + 100 k``, look-back ``L_k``) trained by ``fit``:
+    early stopping on ``val`` when given; ``stop_after`` epochs when given (the schedule still
+    spans ``config.epochs``, as in the run that chose them)."""
+    from ...train import fit
+
+    tx, fc, ty = data
+    seed = config.seed + 100 * k
+    torch.manual_seed(seed)
+    model = Forecaster(2, L_k, win.H, cell=config.cell, hidden_size=state.hidden_size,
+                       num_layers=config.num_layers, mode="direct", target_index=[0],
+                       covariate_size=state.covariate_size, dropout=config.dropout,
+                       norm="none", point_loss=config.point_loss)
+    x_k = tx[:, win.L - L_k:]  # a shorter look-back: the last L_k steps of the windows
+    val_k = None
+    if val is not None:
+        (vx, vfc), vy = val
+        val_k = ((vx[:, win.L - L_k:], vfc) if vfc is not None else vx[:, win.L - L_k:], vy)
+    stop = [] if stop_after is None else [
+        lambda event, info: event == "epoch_end" and info["epoch"] >= stop_after]
+    h = fit(model, ((x_k, fc) if fc is not None else x_k, ty), val_data=val_k,
+            epochs=config.epochs, batch_size=batch, loss=model.loss,
+            lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
+            clip_norm=config.clip_norm,
+            early_stopping=config.patience if stop_after is None else None,
+            seed=seed, device=device, progress=not quiet, time_budget=config.time_budget,
+            callbacks=stop)
+    return model.cpu().eval(), h
+
+
 def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
                    min_history: int, lookbacks: list[int], *, device, quiet):
     """The global network, trained in memory (the best epoch's weights restored): the
     checkpoint is written once, by ``train_panel``, with every choice in it. With
     ``config.ensemble`` K > 1: K networks (seeds ``seed + 100 k``, look-backs ``lookbacks``),
     each its own ``fit`` with early stopping, combined in a ``ForecasterEnsemble``; the
-    history's rows carry their ``member``."""
-    from ...train import History, fit
+    history's rows carry their ``member``. Returns (model, history, windows, batch, the best
+    epoch of each network)."""
+    from ...train import History
 
-    origins = [win.train_origins(len(s), cut.first_val(i), min_history, config.max_windows)
-               for i, s in enumerate(series)]
-    tx, fc, ty, *_ = _network_inputs(win, state, series, origins)
-    if not len(tx):
-        raise ValueError("no training window: the series are too short for the horizon; "
-                         "lower --horizon or --val-windows")
+    tx, fc, ty, n, batch = _windows(config, state, win, series,
+                                    [cut.first_val(i) for i in range(len(series))], min_history)
     vi = [np.asarray(v, np.int64) for v in cut.val]
     vx, vfc, vy, *_ = _network_inputs(win, state, series, vi)
-    state.hidden_size = _hidden(config.hidden_size, len(tx))
-    val = None if not len(vx) else ((vx, vfc) if vfc is not None else vx, vy)
-    # few windows (one short series): smaller batches, repeated so an epoch has >= 20 steps
-    n = len(tx)
-    batch = min(config.batch_size, max(8, n // 16))
-    reps = -(-20 * batch // n)
-    if reps > 1:
-        tx, ty = tx.repeat(reps, 1, 1), ty.repeat(reps, 1, 1)
-        fc = None if fc is None else fc.repeat(reps, 1, 1)
-    members, history = [], History()
+    state.hidden_size = _hidden(config.hidden_size, n)
+    val = None if not len(vx) else ((vx, vfc), vy)
+    members, history, best = [], History(), []
     for k, L_k in enumerate(lookbacks):
-        seed = config.seed + 100 * k
-        torch.manual_seed(seed)
-        model = Forecaster(2, L_k, win.H, cell=config.cell, hidden_size=state.hidden_size,
-                           num_layers=config.num_layers, mode="direct", target_index=[0],
-                           covariate_size=state.covariate_size, dropout=config.dropout,
-                           norm="none", point_loss=config.point_loss)
-        x_k = tx[:, win.L - L_k:]  # a shorter look-back: the last L_k steps of the windows
-        val_k = None if val is None else (
-            (vx[:, win.L - L_k:], vfc) if vfc is not None else vx[:, win.L - L_k:], vy)
-        h = fit(model, ((x_k, fc) if fc is not None else x_k, ty), val_data=val_k,
-                epochs=config.epochs, batch_size=batch, loss=model.loss,
-                lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
-                clip_norm=config.clip_norm, early_stopping=config.patience,
-                seed=seed, device=device, progress=not quiet,
-                time_budget=config.time_budget)
-        members.append(model.cpu().eval())
+        model, h = _fit_member(config, state, win, k, L_k, (tx, fc, ty), val, batch,
+                               device=device, quiet=quiet)
+        members.append(model)
+        best.append(h.best_epoch or len(h.rows))
         if config.ensemble == 1:
-            return model, h, n
+            return model, h, n, batch, best
         history.rows += [{"member": k, **row} for row in h.rows]
         history.grad_norms += h.grad_norms
         history.stop_reason, history.best_epoch = h.stop_reason, h.best_epoch
-    return ForecasterEnsemble.of(members, config.ensemble_combine).eval(), history, n
+    return ForecasterEnsemble.of(members, config.ensemble_combine).eval(), history, n, batch, best
+
+
+def _refit_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
+                   min_history: int, lookbacks: list[int], best: list[int], batch: int, history,
+                   *, device, quiet):
+    """``config.refit``: each network trained again from its seed on every window whose
+    target ends before the test part (the validation windows included: the most recent
+    steps, which the validated network never learnt from), for the epochs early stopping
+    chose on validation (``best``), batch size and schedule as in that run; no validation,
+    the last epoch's weights kept. Every choice was made on validation before this; the
+    refitted network forecasts the test part and is the one saved. Its rows join ``history``
+    marked ``refit``."""
+    tx, fc, ty, _, _ = _windows(config, state, win, series, cut.test, min_history, batch)
+    members = []
+    for k, L_k in enumerate(lookbacks):
+        model, h = _fit_member(config, state, win, k, L_k, (tx, fc, ty), None, batch,
+                               stop_after=best[k], device=device, quiet=quiet)
+        members.append(model)
+        history.rows += [{**({"member": k} if config.ensemble > 1 else {}), "refit": True,
+                          **row} for row in h.rows]
+        history.grad_norms += h.grad_norms
+    if config.ensemble == 1:
+        return members[0]
+    return ForecasterEnsemble.of(members, config.ensemble_combine).eval()
 
 
 def epochs_run(history) -> list[int]:
     """Epochs each network trained (one entry per ensemble member)."""
     per: dict = {}
-    for row in history.rows:
+    for row in (r for r in history.rows if not r.get("refit")):
         per[row.get("member", 0)] = per.get(row.get("member", 0), 0) + 1
     return list(per.values()) or [0]
 
@@ -727,7 +785,7 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     state.linear = linear.to_dict() if linear is not None else {}
     model, history, n_windows = None, None, 0
     if "rnn" in state.methods:
-        model, history, n_windows = _train_network(
+        model, history, n_windows, batch, best = _train_network(
             config, state, win, panel.series, cut, min_history, lookbacks, device=device,
             quiet=quiet)
         what = (f"{config.ensemble} networks ({config.ensemble_combine} of their forecasts), "
@@ -737,6 +795,13 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
              f"{sum(p.numel() for p in model.parameters()):,} parameters, "
              f"{'+'.join(map(str, epochs_run(history)))} epochs")
     val = _validate(state, win, model, panel.series, cut, min_history, config.switch_margin)
+    validated = model
+    if model is not None and config.refit and any(cut.val):
+        model = _refit_network(config, state, win, panel.series, cut, min_history, lookbacks,
+                               best, batch, history, device=device, quiet=quiet)
+        state.refit_epochs = best
+        _say(quiet, log, f"refitted on the windows up to the test part: "
+             f"{'+'.join(map(str, best))} epochs (the ones chosen on validation)")
     ends = [cut.test[i] for i in range(len(panel.series))]
     refit = _fit_linear(win, panel.series, ends, min_history) if linear is not None else None
     state.linear = refit.to_dict() if refit is not None else state.linear
@@ -755,7 +820,7 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
             history.write(ckpt)  # history.csv / history.json beside it, as fit writes them
     return {"state": state, "model": model if state.has_network else None, "history": history,
             "test": test, "seconds": seconds, "checkpoint": ckpt, "panel": panel,
-            "validation": val}
+            "validation": val, "validated_model": validated if state.has_network else None}
 
 
 def load_panel(checkpoint):

@@ -43,6 +43,7 @@ class Config:
     ensemble: int = 1  # auto/rnn: train K networks (seeds seed, seed+100, ...), combine them
     ensemble_combine: str = "median"  # auto/rnn: the K networks' forecasts: median or mean
     ensemble_lookbacks: str | None = None  # auto/rnn: look-backs as multiples a,b (cycled over K)
+    refit: bool = False  # auto/rnn: retrain the network(s) on the windows up to the test part
     cell: str = "gru"  # recurrent cell: gru, lstm or rnn
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
