@@ -28,10 +28,29 @@ template <typename T> inline T softplus(T x) {
 // δ = log i − log f: finite where both gates underflow (f / (f + i) is 0/0 there)
 template <typename T> inline T min_lstm_delta(T kf, T ki) { return softplus(-kf) - softplus(-ki); }
 // the Elman cell's activation by its kernel number: 0 tanh, 1 relu, 2 sigmoid
-template <typename T> inline T activate(int64_t kind, T x) {
-  if (kind == 0) return tanh_(x);
-  if (kind == 1) return x > T(0) ? x : T(0);
-  return sigmoid(x);
+template <int64_t kind, typename T> inline T activate_as(T x) {
+  if constexpr (kind == 0) return tanh_(x);
+  else if constexpr (kind == 1) return x > T(0) ? x : T(0);
+  else return sigmoid(x);
+}
+// y = f(x + a [+ bias]) over a row of H, f the Elman activation `kind`. One vector loop per
+// activation: with `kind` tested inside one `omp simd` loop GCC computes all three
+// activations for every lane (if-conversion).
+template <int64_t kind, typename T>
+inline void activate_row_as(const T* x, const T* a, const T* bias, T* y, int64_t H) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) y[j] = activate_as<kind>(x[j] + a[j] + bias[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) y[j] = activate_as<kind>(x[j] + a[j]);
+  }
+}
+template <typename T>
+inline void activate_row(int64_t kind, const T* x, const T* a, const T* bias, T* y, int64_t H) {
+  if (kind == 0) activate_row_as<0>(x, a, bias, y, H);
+  else if (kind == 1) activate_row_as<1>(x, a, bias, y, H);
+  else activate_row_as<2>(x, a, bias, y, H);
 }
 // its derivative, from its output y
 template <typename T> inline T activate_grad(int64_t kind, T y) {

@@ -93,9 +93,7 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, Rows<const T> x
       continue;
     }
     if (kind <= kSigmoid) {
-#pragma omp simd
-      for (int64_t j = 0; j < H; ++j)
-        hb[j] = activate(kind, xb[j] + ab[j] + (b_hh ? b_hh[j] : T(0)));
+      activate_row(kind, xb, ab, b_hh, hb, H);
     } else if (kind == kLstm) {
       const T* cpb = cp[b];
       T* cb = c[b];

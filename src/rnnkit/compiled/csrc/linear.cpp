@@ -25,10 +25,12 @@ using namespace rnnkit_math;
 enum MinKind : int64_t { kMinGru = 0, kMinLstm = 1 };
 
 
-// the coefficients of one step of one lane
-template <typename T>
-inline void coefficients(int64_t kind, const T* x, int64_t H, int64_t j, T& a, T& b) {
-  if (kind == kMinGru) {
+// the coefficients of one step of one lane. The kind is a template parameter: with a run-time
+// kind inside the `omp simd` loop GCC computed both cells' arithmetic for every lane
+// (if-conversion), and the forward pass took 2.5x the time of the backward.
+template <int64_t kind, typename T>
+inline void coefficients(const T* x, int64_t H, int64_t j, T& a, T& b) {
+  if constexpr (kind == kMinGru) {
     T z = sigmoid(x[j]);
     a = T(1) - z;
     b = z * g_act(x[H + j]);
@@ -41,8 +43,8 @@ inline void coefficients(int64_t kind, const T* x, int64_t H, int64_t j, T& a, T
 
 int64_t gates_of(int64_t kind) { return kind == kMinGru ? 2 : 3; }
 
-template <typename scalar_t>
-void forward_impl(int64_t kind, int64_t B, int64_t T, int64_t G, int64_t H,
+template <int64_t kind, typename scalar_t>
+void forward_impl(int64_t B, int64_t T, int64_t G, int64_t H,
                   const at::Tensor& xp, const at::Tensor& h0, const at::Tensor& lengths,
                   at::Tensor& hs) {
   const scalar_t* X = xp.data_ptr<scalar_t>();
@@ -61,7 +63,7 @@ void forward_impl(int64_t kind, int64_t B, int64_t T, int64_t G, int64_t H,
 #pragma omp simd
           for (int64_t j = 0; j < H; ++j) {
             scalar_t a, c;
-            coefficients(kind, x, H, j, a, c);
+            coefficients<kind>(x, H, j, a, c);
             h[j] = a * h[j] + c;
           }
         }
@@ -139,7 +141,8 @@ at::Tensor linear_forward(int64_t kind, const at::Tensor& xp_in, const at::Tenso
   if (lengths_in.has_value() && lengths_in->defined()) lengths = lengths_in->to(at::kLong).contiguous();
   at::Tensor hs = at::empty({B, T, H}, xp.options());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_linear_forward", [&] {
-    forward_impl<scalar_t>(kind, B, T, G, H, xp, h0, lengths, hs);
+    if (kind == kMinGru) forward_impl<kMinGru, scalar_t>(B, T, G, H, xp, h0, lengths, hs);
+    else forward_impl<kMinLstm, scalar_t>(B, T, G, H, xp, h0, lengths, hs);
   });
   return hs;
 }

@@ -35,10 +35,7 @@ void gates(int64_t kind, int64_t B, int64_t H, const T* xp, const T* acc, const 
     const T* hp = h + b * H;
     T* ho = h_out + b * H;
     if (kind <= kSigmoid) {
-#pragma omp simd
-      for (int64_t j = 0; j < H; ++j) {
-        ho[j] = activate(kind, x[j] + a[j]);
-      }
+      activate_row<T>(kind, x, a, nullptr, ho, H);
     } else if (kind == kLstm) {
       const T* cp = c + b * H;
       T* co = c_out + b * H;
