@@ -138,6 +138,13 @@ def test_max_and_mean_pooling_ignore_padding(double):
     model.pooling = "max"
     model(x, lengths)
     assert torch.allclose(captured["v"][1], out[0].amax(0), atol=1e-12)
+    both = TextClassifier(2, 4, 2, pooling="max_mean").eval()
+    both.rnn.load_state_dict(model.rnn.state_dict())
+    assert both.head.in_features == 2 * 8  # max and mean of the 2 x 4 outputs
+    both.head.register_forward_hook(lambda m, inp, out: captured.update(v=inp[0]))
+    both(x, lengths)
+    assert torch.allclose(captured["v"][1], torch.cat([out[0].amax(0), out[0].mean(0)]),
+                          atol=1e-12)
 
 
 def test_text_classifier_is_a_sequence_classifier_and_checks_input():

@@ -3,13 +3,15 @@ weights — one model class for text (token ids) and numeric sequences ``(B, T, 
 
     e_t = Embedding(x_t)               (vocab_size=V: token ids)   or   e_t = x_t  (input_size=F)
     o_1..o_T, h_T = RNN(dropout_in(e_1..e_T))     outputs zero past each length, o_t in R^{D*H}
-    v = pool(o, h_T)                   last | mean | max | attention, over the real steps only
+    v = pool(o, h_T)                   last | mean | max | attention | max_mean, real steps only
     logits = W · dropout(v) + b        (B, C)
 
 Pooling: ``last``, ``mean`` and ``max`` are ``SequenceClassifier``'s. Conneau et al. (2017,
 "Supervised learning of universal sentence representations") found max pooling over a BiLSTM
-the strongest of them for sentences. ``attention`` is one level of Yang et al. (2016,
-"Hierarchical attention networks"): ``a = softmax_t(u^T tanh(W o_t + b))``, ``v = Σ_t a_t o_t``.
+the strongest of them for sentences; ``max_mean`` puts the max and the mean side by side (as
+ULMFiT's concat pooling, Howard & Ruder 2018, does with the last state too). ``attention`` is
+one level of Yang et al. (2016, "Hierarchical attention networks"):
+``a = softmax_t(u^T tanh(W o_t + b))``, ``v = Σ_t a_t o_t``.
 
 Regularisers for small text sets with randomly initialised embeddings: ``embedding_dropout``
 (dropout on e_t) and ``word_dropout`` (each token replaced by ``<unk>`` with that probability
@@ -64,7 +66,7 @@ from .ngrams import NgramNaiveBayes
 
 __all__ = ["TextClassifier", "POOLINGS"]
 
-POOLINGS = (*BASE_POOLINGS, "attention")
+POOLINGS = (*BASE_POOLINGS, "attention", "max_mean")
 
 
 @register_model
@@ -80,7 +82,8 @@ class TextClassifier(SequenceClassifier):
         embedding_dim: E, a token's vector size (token ids only).
         cell, num_layers, init, activation: the encoder's (see ``SequenceClassifier``).
         bidirectional: read both ways (default True, the strong choice for sentences).
-        pooling: "last" | "mean" | "max" (default) | "attention".
+        pooling: "last" | "mean" | "max" (default) | "attention" | "max_mean" (the max and
+            the mean over time side by side, 2 D*H features).
         dropout: on the pooled vector, and between stacked layers.
         embedding_dropout: dropout on the embedded tokens (or on the input features).
         word_dropout: probability of replacing a token by ``unk_idx`` while training.
@@ -141,7 +144,7 @@ class TextClassifier(SequenceClassifier):
         super().__init__(rnn_input, hidden_size, num_classes, cell=cell, num_layers=num_layers,
                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
                          init=init, activation=activation,
-                         pooling="max" if pooling == "attention" else pooling)
+                         pooling="max" if pooling in ("attention", "max_mean") else pooling)
         self.config = dict(
             input_size=input_size, hidden_size=hidden_size, num_classes=num_classes,
             vocab_size=vocab_size, embedding_dim=embedding_dim, cell=cell,
@@ -174,9 +177,10 @@ class TextClassifier(SequenceClassifier):
         self.input_dropout = nn.Dropout(embedding_dropout)
         self.input_size = input_size  # the RNN may read the conv front end's channels instead
         self.conv = ConvFrontEnd(input_size, conv_channels) if conv_channels else None
-        if self.conv is not None:  # LSTM-FCN: the head also sees the convolutions' average
-            self.head = nn.Linear(self.rnn.output_size + conv_channels, num_classes)
         features = self.rnn.output_size  # D * H
+        pooled = 2 * features if pooling == "max_mean" else features
+        if self.conv is not None or pooled != features:  # LSTM-FCN: the conv average too
+            self.head = nn.Linear(pooled + conv_channels, num_classes)
         if pooling == "attention":
             self.attention = nn.Sequential(nn.Linear(features, features), nn.Tanh(),
                                            nn.Linear(features, 1, bias=False))
@@ -223,6 +227,9 @@ class TextClassifier(SequenceClassifier):
         outputs, final = self.rnn(e, lengths=lengths)  # (B, T, D*H)
         if self.pooling == "attention":
             v = self._attend(outputs, lengths)
+        elif self.pooling == "max_mean":  # (B, 2*D*H)
+            v = torch.cat([pool(p, outputs, final, lengths, self.rnn) for p in ("max", "mean")],
+                          dim=1)
         else:
             v = pool(self.pooling, outputs, final, lengths, self.rnn)  # (B, D*H)
         if self.conv is not None:

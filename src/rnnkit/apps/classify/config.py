@@ -11,7 +11,7 @@ from .inputs import NORMALIZATIONS
 __all__ = ["Config"]
 
 CELLS = ("lstm", "gru", "rnn")
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "max_mean")
 FRONTENDS = ("conv", "none")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau")
@@ -36,7 +36,7 @@ class Config:
     embedding_dim: int = 128  # text: size of a token's vector
     num_layers: int = 1  # stacked recurrent layers
     bidirectional: bool = True  # read each sequence both ways
-    pooling: str | None = None  # outputs -> one vector: last, mean, max or attention (text max)
+    pooling: str | None = None  # outputs -> vector: last, mean, max, attention, max_mean (text max)
     dropout: float | None = None  # on the pooled vector and between layers (text 0.5)
     embedding_dropout: float | None = None  # on the embedded tokens / input features (text 0.3)
     word_dropout: float = 0.0  # text: replace tokens by <unk> with this probability in training
