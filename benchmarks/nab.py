@@ -6,7 +6,9 @@ only the file's probationary period (the first min(15 %, 750) readings) and, wit
 depends on the readings up to it only. The detector is ``rnnkit.apps.anomaly`` used through
 its public API (``train`` on the file's rows, ``load``, ``predict``); its output is the
 log-scaled anomaly likelihood (0.99999 → 0.5, as NAB's HTM results), zero for the readings
-within ``holdoff`` after a reading whose likelihood reached the flag threshold.
+within the holdoff after a reading whose likelihood reached the flag threshold. With
+``--ensemble K`` (default 3) K models with seeds seed..seed+K-1 score each file and the
+largest of their likelihoods counts (flags and holdoff recomputed from it).
 
     nice -n 10 .venv/bin/python benchmarks/nab.py --out /tmp/nab-rnnkit --score
 
@@ -15,7 +17,8 @@ own detectors' post-processing was chosen): hidden 16 LSTM, 30 epochs on the pro
 period, refits of 5 epochs on the latest 750 readings every 1000 readings, log-scaled scores,
 likelihood over the last 3000 readings, the larger of two likelihoods (of the mean of the
 last 10 and of the last 50 scores), out-of-range readings (2 % margin) count as anomalies,
-a 100-reading holdoff after each flag at likelihood 0.9999.
+after each flag at likelihood 0.9999 a holdoff of a fifth of the learning period (150 readings
+after 750; ``Config.holdoff_share`` 0.2), the largest likelihood of 3 models (seeds 0, 1, 2).
 
 ``--score`` copies the (read-only) NAB folder to a scratch folder, puts the results beside
 ``results/null`` and runs ``run.py -d rnnkit --optimize --score --normalize`` in a separate
@@ -64,22 +67,32 @@ def default_config(args) -> anomaly.Config:
         short_window=args.short_window, slow_window=args.slow_window or None,
         long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, threshold=args.flag_threshold,
-        holdoff=args.holdoff, allow_gaps=True, allow_constant=True, time_col="timestamp",
-        value_cols=["value"], seed=args.seed)
+        holdoff=args.holdoff, holdoff_share=args.holdoff_share or None, allow_gaps=True,
+        allow_constant=True, time_col="timestamp", value_cols=["value"], seed=args.seed)
 
 
-def detect(path: Path, config: anomaly.Config, work: Path) -> pd.DataFrame:
-    """The NAB result frame (timestamp, value, anomaly_score) of one data file."""
+def detect(path: Path, config: anomaly.Config, work: Path, ensemble: int = 1) -> pd.DataFrame:
+    """The NAB result frame (timestamp, value, anomaly_score) of one data file.
+
+    With ``ensemble`` > 1, that many models (seeds ``config.seed``, ``+1``, ...) each score the
+    file; a reading's likelihood is the largest of theirs (any surprised model counts), and
+    the flags and holdoff are recomputed from it with the app's ``Flagger``."""
     frame = pd.read_csv(path)
-    ck = work / path.stem
-    anomaly.train(replace(config, checkpoint=str(ck)), data=frame)
-    scored = anomaly.load(ck).predict(frame)
-    lik = scored["likelihood"].to_numpy()
-    flags = scored["flag"].to_numpy()
+    liks = []
+    for member in range(ensemble):
+        ck = work / f"{path.stem}-{member}"
+        anomaly.train(replace(config, checkpoint=str(ck), seed=config.seed + member),
+                      data=frame)
+        predictor = anomaly.load(ck)
+        liks.append(predictor.predict(frame)["likelihood"].to_numpy())
+    lik = np.max(liks, axis=0)
+    scorer = predictor.scorer()
+    flagger = anomaly.Flagger(scorer.flagger.threshold, scorer.flagger.holdoff)
+    flags = np.array([flagger.update(v) for v in lik])
     out = np.array([anomaly.log_likelihood(v) for v in lik])
     quiet = np.zeros(len(out), dtype=bool)  # the readings a flag's holdoff silenced
     for i in np.flatnonzero(flags):
-        quiet[i + 1:i + 1 + config.holdoff] = True
+        quiet[i + 1:i + 1 + flagger.holdoff] = True
     out[quiet] = 0.0
     return pd.DataFrame({"timestamp": frame["timestamp"], "value": frame["value"],
                          "anomaly_score": np.round(out, 6)})
@@ -162,7 +175,11 @@ def main(argv=None) -> None:
     p.add_argument("--min-std", type=float, default=0.05)
     p.add_argument("--extreme-margin", type=float, default=0.02)
     p.add_argument("--flag-threshold", type=float, default=0.9999)
-    p.add_argument("--holdoff", type=int, default=100)
+    p.add_argument("--holdoff", type=int, default=100, help="used with --holdoff-share 0")
+    p.add_argument("--holdoff-share", type=float, default=0.2,
+                   help="holdoff = this share of the learning rows (0: --holdoff)")
+    p.add_argument("--ensemble", type=int, default=3,
+                   help="models per file (seeds seed..seed+K-1); the largest likelihood counts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="score in-process (NAB's sweeper)")
     p.add_argument("--score", action="store_true", help="run NAB's scorer (all 58 files)")
@@ -178,7 +195,7 @@ def main(argv=None) -> None:
     results, cpu0, wall0 = {}, time.process_time(), time.perf_counter()
     for name in names:
         c0 = time.process_time()
-        results[name] = detect(root / "data" / name, config, work)
+        results[name] = detect(root / "data" / name, config, work, args.ensemble)
         write_results(name, results[name], windows, out)
         print(f"{name:60s} {len(results[name]):6d} rows {time.process_time() - c0:6.1f} "
               "CPU s", flush=True)
