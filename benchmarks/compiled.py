@@ -93,7 +93,8 @@ def min_gru_row(rounds: int) -> None:
             "minGRU scan": rnnkit.RNN("mingru", H, H, backend="scan"),
             "minLSTM compiled": rnnkit.RNN("minlstm", H, H, backend="compiled")}
     t = race({k: train_step(m, x) for k, m in nets.items()}, rounds)
-    print(f"\n### minGRU training step, B {B}, T {T}, H {H} (ratio = nn.GRU time / this)")
+    print(f"\n### minGRU training step, B {B}, T {T}, H {H}, {torch.get_num_threads()} "
+          "thread(s) (ratio = nn.GRU time / this)")
     print("| layer | ms | vs nn.GRU |\n|---|---|---|")
     for name, s in t.items():
         print(f"| {name} | {s * 1e3:.0f} | {t['nn.GRU'] / s:.2f}x |")
@@ -139,17 +140,25 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--grid", default="32x100x128,32x100x256,64x100x128,64x100x256,"
                                           "32x1000x128,32x1000x256,64x1000x128,64x1000x256")
+    parser.add_argument("--parts", default="tables,mingru,step",
+                        help="which parts to run: tables (per --threads), mingru, step")
+    parser.add_argument("--mingru-threads", default="1",
+                        help="threads for the minGRU rows, e.g. 1,2")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     if not compiled.ensure():
         raise SystemExit("compiled kernels unavailable: nothing to compare")
     grid = [tuple(int(v) for v in cell.split("x")) for cell in args.grid.split(",")]
     print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start")
-    for threads in [int(t) for t in args.threads.split(",")]:
+    for threads in [int(t) for t in args.threads.split(",")] if "tables" in parts else []:
         torch.set_num_threads(threads)
         gated_table(threads, args.rounds, peak_gflops(), grid)
+    for threads in [int(t) for t in args.mingru_threads.split(",")] if "mingru" in parts else []:
+        torch.set_num_threads(threads)
+        min_gru_row(max(3, args.rounds // 2))
     torch.set_num_threads(1)
-    min_gru_row(max(3, args.rounds // 2))
-    step_row()
+    if "step" in parts:
+        step_row()
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

@@ -57,6 +57,18 @@ def test_compiled_equals_loop(kind, options, bidirectional, padded, initial):
 
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+def test_compiled_equals_loop_without_bias(kind, options):
+    # minGRU/minLSTM take b_ih inside the kernel: with bias=False there is none to add
+    loop, fast = pair(kind, options, bias=False)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    state = random_state(loop, kind)
+    values_a, grads_a = run(loop, x, state, LENGTHS)
+    values_b, grads_b = run(fast, x, state, LENGTHS)
+    for a, b in zip(values_a + grads_a, values_b + grads_b, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
 def test_all_states_equal_loop(kind, options):
     loop, fast = pair(kind, options)
     x = torch.randn(B, T, I, dtype=torch.float64)
