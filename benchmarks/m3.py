@@ -16,11 +16,14 @@ the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
     python benchmarks/m3.py                           # all four, and the whole set
     python benchmarks/m3.py --freq monthly --dev      # tune on x only: the last h of x as test
     python benchmarks/m3.py --freq monthly --methods rnn --ensemble 5   # the network alone, K=5
+    python benchmarks/m3.py --freq monthly --refit    # network retrained up to the test part
 
 Rows: ``ets`` and ``theta`` are statsforecast's AutoETS and AutoTheta fitted on all of `x`
 (the same fits auto uses); ``sf SeasonalNaive`` is statsforecast's; ``snaive`` and
 ``linear`` are rnnkit's; ``rnn`` is the global recurrent model alone (with ``--ensemble K``:
-the median of K networks, and ``rnn, 1st network`` the seed-0 one alone).
+the median of K networks, and ``rnn, 1st network`` the seed-0 one alone; with ``--refit``,
+``rnn, no refit`` and ``auto, no refit`` are the validated network of the same run and auto
+with it).
 
 One torch thread; statsforecast in `--jobs` processes (default 1). Its numba code compiles
 on first use and is cached (here under ~/.cache: the warm-up line shows the CPU it took).

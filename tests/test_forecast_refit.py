@@ -81,7 +81,7 @@ def test_refit_changes_the_forecasts_and_the_saved_network_is_the_refitted_one(r
 
 def test_without_refit_the_validated_network_and_the_same_choices(refitted, tmp_path):
     _, result, _, _ = refitted
-    plain = forecast.run(_config(), _table(), tmp_path / "ck", quiet=True)
+    plain = forecast.run(_config(refit=False), _table(), tmp_path / "ck", quiet=True)
     assert plain["state"].refit_epochs == [] and not any(
         r.get("refit") for r in plain["history"].rows)
     np.testing.assert_allclose(_test_forecasts(plain, plain["model"]),
