@@ -24,9 +24,9 @@ EXAMPLES = (
     f"rnnkit anomaly evaluate --checkpoint runs/beats --data {DEMO}/beats_test.csv",
 )
 # settings a trained detector takes at scoring time (the rest is fixed by training)
-SCORING = ("threshold", "holdoff", "update_every", "update_epochs", "score_scale",
-           "short_window", "long_window", "warmup", "min_std", "extreme_margin", "allow_gaps",
-           "fill")
+SCORING = ("threshold", "holdoff", "holdoff_share", "update_every", "update_epochs",
+           "score_scale", "short_window", "slow_window", "long_window", "warmup", "min_std",
+           "extreme_margin", "allow_gaps", "fill")
 
 
 def register(subparsers) -> None:
