@@ -11,13 +11,25 @@ concurrent clients (1, 8, 64, 256), every client keeps one streaming request ope
 Reported: aggregate tokens/s received by all clients, p50/p99 time between consecutive
 token arrivals of a stream (a read that brings several tokens counts once: the wait a reader
 sees between updates; time to the first token is reported apart), the server's CPU seconds
-and CPU per token received, split by thread: the event loop's (HTTP, SSE, scheduling; "loop
-sys" its system time), the step thread's ("step/tok") and everything but the steps
-("own/tok"); the overhead: CPU per token less the ceiling's CPU per token at that batch size
-(less distorted by a loaded machine than wall time), and the server's memory per open stream
-(RSS with 256 streams open minus idle, over 256). ``--stream-interval S`` is passed to the
-server (``rnnkit serve --stream-interval``: at most one send per S seconds to a stream, its
-tokens since the last send in one write).
+and CPU per token received, and its split:
+
+- "model/tok": the server's CPU in the model (reading prompts, the batched steps) and the
+  draw (softmax, top-k/top-p, sampling), which the step thread times itself with its own
+  thread CPU clock around those calls (``rnnkit_model_cpu_seconds_total`` in /metrics);
+- "overhead/tok": all the rest of the server process's CPU per token (from /proc): HTTP,
+  routing, SSE frames, the event loop and its socket writes, handing tokens between the
+  threads, the scheduler's bookkeeping per stream. The overhead goal is this against a fifth
+  of model/tok, both from the same run: no run-to-run drift of a separately timed ceiling
+  enters it (an earlier "overhead" column, CPU/token less the ceiling's, moved by ±30 µs
+  between runs for that reason; an "own/tok" column, all but the step thread, counted the
+  step thread's bookkeeping as step);
+- "loop/tok" and "loop sys": the event-loop thread's CPU per token and its system-time part
+  (mostly the sends, which on loopback also run the receiving side of TCP); "step thr": the
+  step thread's (model/tok plus the scheduler's bookkeeping around the model calls);
+
+and the server's memory per open stream (RSS with 256 streams open minus idle, over 256).
+``--stream-interval S`` is passed to the server (``rnnkit serve --stream-interval``: at most
+one send per S seconds to a stream, its tokens since the last send in one write).
 
 First, the ceiling without any server: one scheduler tick (embedding, LSTM step, head,
 softmax, draw for every row) timed in this process at batch 1, 8, 64, 256.
@@ -109,8 +121,7 @@ def proc_stats(pid: int) -> tuple[float, int]:
 
 def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
     """(user, system) CPU seconds of each thread of a process, by thread id. The main thread
-    (id = pid) is uvicorn's event loop (HTTP, SSE, scheduling); the batched steps run in a
-    thread of their own, the one that uses the most CPU besides it."""
+    (id = pid) is uvicorn's event loop (HTTP, SSE, scheduling)."""
     out, tick = {}, os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -119,6 +130,16 @@ def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
             continue
         out[int(task.name)] = (int(fields[11]) / tick, int(fields[12]) / tick)
     return out
+
+
+def model_cpu(port: int) -> float:
+    """The server's CPU seconds in the model and the draw so far (its /metrics counter)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("rnnkit_model_cpu_seconds_total{"))
 
 
 class Server:
@@ -272,35 +293,37 @@ def main(argv=None) -> int:
             print(f"\n{mode} (server RSS idle {idle_rss / 2**20:.0f} MiB):")
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
                   f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9} "
-                  f"{'loop/tok':>8} {'loop sys':>8} {'step/tok':>8} {'own/tok':>8} "
-                  f"{'overhead':>8}")
+                  f"{'model/tok':>9} {'overhead/tok':>12} {'/model':>6} "
+                  f"{'loop/tok':>8} {'loop sys':>8} {'step thr':>8}")
             for n in args.clients:
                 pid = server.proc.pid
+                model_before = model_cpu(server.port)
                 cpu_before, threads_before = proc_stats(pid)[0], thread_cpu(pid)
                 probe = (lambda pid=pid: proc_stats(pid)[1]) if (
                     mode == "batched" and n == max(args.clients)) else None
                 r = run_client(load(server.port, n, args.seconds, args.tokens, probe))
                 r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
-                r["server_cpu_us_per_token"] = r["server_cpu_s"] / max(r["tokens"], 1) * 1e6
                 spent = {t: (u - threads_before.get(t, (0.0, 0.0))[0],
                              k - threads_before.get(t, (0.0, 0.0))[1])
                          for t, (u, k) in thread_cpu(pid).items()}
+                r["model_cpu_s"] = model_cpu(server.port) - model_before
                 per_token = 1e6 / max(r["tokens"], 1)
+                r["server_cpu_us_per_token"] = r["server_cpu_s"] * per_token
+                r["model_cpu_us_per_token"] = r["model_cpu_s"] * per_token
+                # the overhead: everything the server did besides the model and the draw
+                r["overhead_us_per_token"] = (r["server_cpu_us_per_token"]
+                                              - r["model_cpu_us_per_token"])
+                r["overhead_over_model"] = (r["overhead_us_per_token"]
+                                            / max(r["model_cpu_us_per_token"], 1e-9))
                 loop_user, loop_sys = spent.get(pid, (0.0, 0.0))
                 r["loop_cpu_us_per_token"] = (loop_user + loop_sys) * per_token
                 # system time: mostly the sends, which on loopback also run the receiving
                 # side of TCP (on a network that work is the client machine's)
                 r["loop_sys_us_per_token"] = loop_sys * per_token
-                r["step_cpu_us_per_token"] = max(
+                # the step thread (the busiest besides the loop): the model, the draw and the
+                # scheduler's bookkeeping per stream around them
+                r["step_thread_us_per_token"] = max(
                     (sum(c) for t, c in spent.items() if t != pid), default=0.0) * per_token
-                # everything the server did besides the steps, from the same run's counters
-                r["own_cpu_us_per_token"] = (r["server_cpu_us_per_token"]
-                                             - r["step_cpu_us_per_token"])
-                # the server's own work: its CPU per token less the ceiling's CPU per token
-                # at the batch it ran (one at a time: batch 1)
-                near = min(ticks, key=lambda b: abs(b - (n if mode == "batched" else 1)))
-                r["overhead_us_per_token"] = (r["server_cpu_us_per_token"]
-                                              - ticks[near][1] / near * 1e6)
                 r["mode"] = mode
                 if r["rss_probe"]:
                     r["bytes_per_stream"] = (r["rss_probe"] - idle_rss) / n
@@ -309,9 +332,10 @@ def main(argv=None) -> int:
                       f"{r['gap_p99_ms']:7.1f}ms {r['first_p50_ms']:7.0f}ms "
                       f"{r['first_p99_ms']:7.0f}ms {r['server_cpu_s']:9.1f} "
                       f"{r['server_cpu_us_per_token']:7.0f}µs "
-                      f"{r['loop_cpu_us_per_token']:6.0f}µs {r['loop_sys_us_per_token']:6.0f}µs "
-                      f"{r['step_cpu_us_per_token']:6.0f}µs "
-                      f"{r['own_cpu_us_per_token']:6.0f}µs {r['overhead_us_per_token']:6.0f}µs",
+                      f"{r['model_cpu_us_per_token']:7.0f}µs "
+                      f"{r['overhead_us_per_token']:10.1f}µs {r['overhead_over_model']:6.2f} "
+                      f"{r['loop_cpu_us_per_token']:6.1f}µs {r['loop_sys_us_per_token']:6.1f}µs "
+                      f"{r['step_thread_us_per_token']:6.0f}µs",
                       flush=True)
                 time.sleep(0.5)
         finally:

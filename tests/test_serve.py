@@ -116,7 +116,7 @@ def test_health_models_docs_metrics_page(server):
     text = metrics.text
     for name in ("rnnkit_requests_total", "rnnkit_request_seconds_bucket",
                  "rnnkit_active_streams", "rnnkit_tokens_per_second",
-                 "rnnkit_token_interval_seconds"):
+                 "rnnkit_token_interval_seconds", "rnnkit_model_cpu_seconds_total"):
         assert f"# TYPE {name.removesuffix('_bucket')}" in text
     assert 'rnnkit_requests_total{endpoint="/health",status="200"} 1' in text
 
@@ -435,6 +435,7 @@ def test_scheduler_streams_joining_together_match_alone(interval):
             assert ended == "length"
             out.append(tokens)
         await scheduler.aclose()
+        assert scheduler.model_cpu_seconds > 0
         return out
 
     for i, ((prompt, options), tokens) in enumerate(zip(cases, asyncio.run(run()), strict=True)):

@@ -213,7 +213,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         """Prometheus text: requests, latencies, tokens, streams."""
         active = {n: s.open_streams for n, s in schedulers.items()}
         batch = {n: s.batch_size for n, s in schedulers.items()}
-        return PlainTextResponse(metrics.text(active, batch),
+        cpu = {n: s.model_cpu_seconds for n, s in schedulers.items()}
+        return PlainTextResponse(metrics.text(active, batch, cpu),
                                  media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models", tags=["models"])

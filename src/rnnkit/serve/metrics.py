@@ -88,7 +88,8 @@ class Metrics:
             recent.popleft()
         return sum(n for _, n in recent) / self.window_s
 
-    def text(self, active_streams: dict[str, int], batch_sizes: dict[str, int]) -> str:
+    def text(self, active_streams: dict[str, int], batch_sizes: dict[str, int],
+             model_cpu: dict[str, float] | None = None) -> str:
         lines = [
             "# HELP rnnkit_requests_total HTTP requests answered, by endpoint and status.",
             "# TYPE rnnkit_requests_total counter"]
@@ -120,6 +121,11 @@ class Metrics:
                   "# TYPE rnnkit_batch_size gauge"]
         lines += [f"rnnkit_batch_size{_labels(('model',), (m,))} {n}"
                   for m, n in sorted(batch_sizes.items())]
+        lines += ["# HELP rnnkit_model_cpu_seconds_total CPU seconds in the model (prompts and "
+                  "batched steps) and the draw; the server's other CPU is its overhead.",
+                  "# TYPE rnnkit_model_cpu_seconds_total counter"]
+        lines += [f"rnnkit_model_cpu_seconds_total{_labels(('model',), (m,))} {s:.6f}"
+                  for m, s in sorted((model_cpu or {}).items())]
         lines += ["# HELP rnnkit_rejected_total Requests refused, by reason.",
                   "# TYPE rnnkit_rejected_total counter"]
         lines += [f"rnnkit_rejected_total{_labels(('reason',), (r,))} {n}"

@@ -183,6 +183,9 @@ class _Batch:
         self.state = None
         self.logits: Tensor | None = None
         self.sampler: RowSampler | None = None  # rebuilt when the rows change
+        # CPU seconds of this thread in the model (prompts and steps) and the draw: the work
+        # of the recurrent steps themselves; everything else the server does is its overhead
+        self.model_cpu = 0.0
 
     def keep(self, keep: list[int]) -> None:
         if len(keep) == len(self.streams):
@@ -223,7 +226,9 @@ class _Batch:
                 s.generator = torch.Generator().manual_seed(s.settings.seed)
             groups.setdefault(len(s.prompt), []).append(s)
         for group in groups.values():  # prompts of one length: read together, in one call
+            cpu = time.thread_time()
             logits, state = self.model(torch.tensor([s.prompt for s in group], dtype=torch.long))
+            self.model_cpu += time.thread_time() - cpu
             self.streams += group
             self.sampler = None
             self.state = state if self.state is None else tree_map(
@@ -234,7 +239,9 @@ class _Batch:
             return out
         if self.sampler is None:
             self.sampler = RowSampler(self.streams, self.logits.shape[-1])
+        cpu = time.thread_time()
         tokens = self.sampler.sample(self.logits)
+        self.model_cpu += time.thread_time() - cpu
         keep, step = [], []
         for i, (s, token) in enumerate(zip(self.streams, tokens, strict=True)):
             s.generated += 1
@@ -248,9 +255,11 @@ class _Batch:
             out.append((s, token, s.finish_reason))
         self.keep(keep)
         if self.streams:
+            cpu = time.thread_time()
             x = torch.tensor(step, dtype=torch.long).unsqueeze(1)  # (B, 1): one new token each
             logits, self.state = self.model(x, self.state)
             self.logits = logits[:, -1]
+            self.model_cpu += time.thread_time() - cpu
         return out
 
 
@@ -300,6 +309,12 @@ class BatchScheduler:
     @property
     def batch_size(self) -> int:
         return len(self._batch.streams)
+
+    @property
+    def model_cpu_seconds(self) -> float:
+        """CPU seconds the step thread has spent in the model (prompts and steps) and the
+        draw: the recurrent steps' own work, apart from the server's around them."""
+        return self._batch.model_cpu
 
     def submit(self, prompt: list[int], settings: GenerationSettings,
                timeout: float | None = None) -> StreamHandle:
@@ -370,7 +385,8 @@ class BatchScheduler:
             except Exception as e:  # noqa: BLE001 - a failed step ends its streams, not the thread
                 streams = self._batch.streams + [s for s in joining
                                                  if s not in self._batch.streams]
-                self._batch = _Batch(self.model)
+                spent, self._batch = self._batch.model_cpu, _Batch(self.model)
+                self._batch.model_cpu = spent
                 self._post(self._fail, streams, e)
                 continue
             seconds = time.perf_counter() - start
