@@ -17,6 +17,7 @@ the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
     python benchmarks/m3.py --freq monthly --dev      # tune on x only: the last h of x as test
     python benchmarks/m3.py --freq monthly --methods rnn --ensemble 5   # the network alone, K=5
     python benchmarks/m3.py --freq monthly --refit    # network retrained up to the test part
+    python benchmarks/m3.py --freq monthly --ema 0.99 # weights' moving average (0: off)
 
 Rows: ``ets`` and ``theta`` are statsforecast's AutoETS and AutoTheta fitted on all of `x`
 (the same fits auto uses); ``sf SeasonalNaive`` is statsforecast's; ``snaive`` and
@@ -116,7 +117,8 @@ def run_group(group: str, args) -> dict:
                     max_windows=args.max_windows, jobs=args.jobs, methods=args.methods,
                     ensemble=args.ensemble, ensemble_combine=args.ensemble_combine,
                     ensemble_lookbacks=args.ensemble_lookbacks,
-                    refit=Config.refit if args.refit is None else args.refit)
+                    refit=Config.refit if args.refit is None else args.refit,
+                    ema=Config.ema if args.ema is None else args.ema)
     c0, t0 = time.process_time(), time.perf_counter()
     print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
@@ -155,7 +157,7 @@ def run_group(group: str, args) -> dict:
             "hidden": state.hidden_size, "lookback": state.windowing["lookback"],
             "epochs": "+".join(map(str, epochs_run(result["history"]))) if result["history"]
             else "0", "ensemble": args.ensemble,
-            "refit": "+".join(map(str, state.refit_epochs)),
+            "refit": "+".join(map(str, state.refit_epochs)), "ema": config.ema,
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
@@ -190,6 +192,7 @@ def print_group(r: dict) -> None:
           f"{r['lookback']}, hidden {r['hidden']}, "
           + (f"{k} networks, " if k > 1 else "") + f"{r['epochs']} epochs"
           + (f", refitted up to the test part for {r['refit']}" if r.get("refit") else "")
+          + (f", weights' moving average (decay {r['ema']})" if r.get("ema") else "")
           + f"; {r['transform']}")
     theta = np.mean(r["rows"]["theta"]["sMAPE"]) if "theta" in r["rows"] else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
@@ -229,6 +232,9 @@ def main():
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="retrain the network(s) on the windows up to the test part for the "
                         "epochs chosen on validation (default: Config.refit)")
+    p.add_argument("--ema", type=float, default=None,
+                   help="decay of the network weights' moving average per step, validated and "
+                        "kept instead of the weights (0: off; default: Config.ema)")
     p.add_argument("--max-windows", type=int, default=None,
                    help="most recent training windows per series (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")

@@ -34,6 +34,9 @@ class WeightAverage:
     @torch.no_grad()
     def __call__(self, event: str, info: dict) -> None:
         if event == "batch_end":
+            if self.n == 0 and self.shadow and self.shadow[0].device != self.params[0].device:
+                self.shadow = [a.to(p.device) for a, p in zip(self.shadow, self.params,
+                                                                strict=True)]  # fit moved it
             self.n += 1
             d = min(self.decay, self.n / (self.n + 1))
             for a, p in zip(self.shadow, self.params, strict=True):

@@ -50,6 +50,7 @@ from ...checkpoint import load, load_extras, save, writing
 from ...data.timeseries import calendar_features
 from ...metrics import mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
+from ...training.averaging import WeightAverage
 from .ensemble import ForecasterEnsemble
 from .methods import CLASSICAL, LinearMap, Windowing, seasonal_naive, statsforecast_methods
 from .panel import Panel, future_index, read_panel
@@ -510,15 +511,18 @@ def _fit_member(config, state: PanelState, win: Windowing, k: int, L_k: int, dat
     if val is not None:
         (vx, vfc), vy = val
         val_k = ((vx[:, win.L - L_k:], vfc) if vfc is not None else vx[:, win.L - L_k:], vy)
-    stop = [] if stop_after is None else [
+    callbacks = [] if stop_after is None else [
         lambda event, info: event == "epoch_end" and info["epoch"] >= stop_after]
+    if config.ema:  # validate, keep and forecast with the moving average of the weights
+        callbacks.insert(0, WeightAverage(model, config.ema, -(-len(x_k) // batch),
+                                          stop_after or config.epochs))
     h = fit(model, ((x_k, fc) if fc is not None else x_k, ty), val_data=val_k,
             epochs=config.epochs, batch_size=batch, loss=model.loss,
             lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
             clip_norm=config.clip_norm,
             early_stopping=config.patience if stop_after is None else None,
             seed=seed, device=device, progress=not quiet, time_budget=config.time_budget,
-            callbacks=stop)
+            callbacks=callbacks)
     return model.cpu().eval(), h
 
 

@@ -44,6 +44,7 @@ class Config:
     ensemble_combine: str = "median"  # auto/rnn: the K networks' forecasts: median or mean
     ensemble_lookbacks: str | None = None  # auto/rnn: look-backs as multiples a,b (cycled over K)
     refit: bool = False  # auto/rnn: retrain the network(s) on the windows up to the test part
+    ema: float = 0.0  # auto/rnn: decay of the weights' moving average per step (0: off)
     cell: str = "gru"  # recurrent cell: gru, lstm or rnn
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
@@ -124,6 +125,8 @@ class Config:
         if not 0 <= self.switch_margin <= 1:
             raise ValueError(f"switch_margin must lie in [0, 1] (1: never), got "
                              f"{self.switch_margin!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must lie in [0, 1) (0: off), got {self.ema!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         self.lookback_factors()
