@@ -118,7 +118,8 @@ def run_group(group: str, args) -> dict:
                     ensemble=args.ensemble, ensemble_combine=args.ensemble_combine,
                     ensemble_lookbacks=args.ensemble_lookbacks,
                     refit=Config.refit if args.refit is None else args.refit,
-                    ema=Config.ema if args.ema is None else args.ema)
+                    ema=Config.ema if args.ema is None else args.ema,
+                    window_weight=args.window_weight or Config.window_weight)
     c0, t0 = time.process_time(), time.perf_counter()
     print(f"{group}: training on {len(data)} series ...", flush=True)
     result = train_panel(config, panel, args.out / group, quiet=True, log=lambda s: None)
@@ -158,6 +159,7 @@ def run_group(group: str, args) -> dict:
             "epochs": "+".join(map(str, epochs_run(result["history"]))) if result["history"]
             else "0", "ensemble": args.ensemble,
             "refit": "+".join(map(str, state.refit_epochs)), "ema": config.ema,
+            "window_weight": config.window_weight,
             "cpu_rnnkit": cpu_rnnkit, "wall_rnnkit": wall, "cpu_sf": cpu_sf}
 
 
@@ -193,6 +195,8 @@ def print_group(r: dict) -> None:
           + (f"{k} networks, " if k > 1 else "") + f"{r['epochs']} epochs"
           + (f", refitted up to the test part for {r['refit']}" if r.get("refit") else "")
           + (f", weights' moving average (decay {r['ema']})" if r.get("ema") else "")
+          + (f", window weight {r['window_weight']}" if r.get("window_weight", "none") != "none"
+             else "")
           + f"; {r['transform']}")
     theta = np.mean(r["rows"]["theta"]["sMAPE"]) if "theta" in r["rows"] else np.nan
     print(f"{'method':<18}{'sMAPE':>8}{'MASE':>8}{'sMAPE/Theta':>13}")
@@ -235,6 +239,9 @@ def main():
     p.add_argument("--ema", type=float, default=None,
                    help="decay of the network weights' moving average per step, validated and "
                         "kept instead of the weights (0: off; default: Config.ema)")
+    p.add_argument("--window-weight", default=None,
+                   help="loss weight of a training window: none or relative (scale / level, "
+                        "sMAPE-like; default: Config.window_weight)")
     p.add_argument("--max-windows", type=int, default=None,
                    help="most recent training windows per series (default: all)")
     p.add_argument("--jobs", type=int, default=1, help="statsforecast processes")

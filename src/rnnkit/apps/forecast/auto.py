@@ -472,6 +472,39 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
                  f"{err[log]:.3f} vs {err[not log]:.3f} {'without' if log else 'with'} the log")
 
 
+WINDOW_WEIGHTS = ("none", "relative")
+WEIGHT_CAP = 10.0  # window_weight relative: at most this many times the median weight
+
+
+def _weighted_targets(config, win: Windowing, ty, level, scale):
+    """``config.window_weight`` "relative": the targets (N, H, 1) get a second channel, each
+    window's weight in the loss, ``scale / |level|`` (with the log: ``scale``), the size of a
+    normalised error relative to the series' level, so the loss follows sMAPE (errors
+    relative to the level) instead of errors in steps; capped at ``WEIGHT_CAP`` times the
+    median weight, then divided by the mean. "none": the targets unchanged."""
+    if config.window_weight == "none" or ty is None or not len(ty):
+        return ty
+    w = np.asarray(scale) if win.log else np.asarray(scale) / np.maximum(np.abs(level), 1e-9)
+    w = np.minimum(w / max(float(np.median(w)), 1e-12), WEIGHT_CAP)
+    w = torch.as_tensor(w / w.mean(), dtype=ty.dtype)[:, None, None].expand_as(ty)
+    return torch.cat([ty, w], -1)
+
+
+def _window_loss(config, model):
+    """The training loss: the model's own, or (``window_weight``) its per-element loss on the
+    first target channel times the window weight in the second."""
+    if config.window_weight == "none":
+        return model.loss
+    per = {"mse": lambda d: d * d, "mae": torch.abs,
+           "huber": lambda d: torch.nn.functional.huber_loss(d, torch.zeros_like(d),
+                                                             reduction="none")}
+    err = per[config.point_loss]
+
+    def weighted(pred, target):
+        return (err(pred - target[..., :1]) * target[..., 1:]).mean()
+    return weighted
+
+
 def _windows(config, state: PanelState, win: Windowing, series, ends, min_history: int,
              batch: int | None = None):
     """The network's training windows (targets before ``ends[i]`` in series i): x, future
@@ -479,7 +512,8 @@ def _windows(config, state: PanelState, win: Windowing, series, ends, min_histor
     (one short series): smaller batches, repeated so an epoch has >= 20 steps."""
     origins = [win.train_origins(len(s), e, min_history, config.max_windows)
                for s, e in zip(series, ends, strict=True)]
-    tx, fc, ty, *_ = _network_inputs(win, state, series, origins)
+    tx, fc, ty, level, scale, _ = _network_inputs(win, state, series, origins)
+    ty = _weighted_targets(config, win, ty, level, scale)
     n = len(tx)
     if not n:
         raise ValueError("no training window: the series are too short for the horizon; "
@@ -517,7 +551,7 @@ def _fit_member(config, state: PanelState, win: Windowing, k: int, L_k: int, dat
         callbacks.insert(0, WeightAverage(model, config.ema, -(-len(x_k) // batch),
                                           stop_after or config.epochs))
     h = fit(model, ((x_k, fc) if fc is not None else x_k, ty), val_data=val_k,
-            epochs=config.epochs, batch_size=batch, loss=model.loss,
+            epochs=config.epochs, batch_size=batch, loss=_window_loss(config, model),
             lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
             clip_norm=config.clip_norm,
             early_stopping=config.patience if stop_after is None else None,
@@ -539,7 +573,8 @@ def _train_network(config, state: PanelState, win: Windowing, series, cut: _Cut,
     tx, fc, ty, n, batch = _windows(config, state, win, series,
                                     [cut.first_val(i) for i in range(len(series))], min_history)
     vi = [np.asarray(v, np.int64) for v in cut.val]
-    vx, vfc, vy, *_ = _network_inputs(win, state, series, vi)
+    vx, vfc, vy, vlevel, vscale, _ = _network_inputs(win, state, series, vi)
+    vy = _weighted_targets(config, win, vy, vlevel, vscale)
     state.hidden_size = _hidden(config.hidden_size, n)
     val = None if not len(vx) else ((vx, vfc), vy)
     members, history, best = [], History(), []

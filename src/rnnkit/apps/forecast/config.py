@@ -45,6 +45,8 @@ class Config:
     ensemble_lookbacks: str | None = None  # auto/rnn: look-backs as multiples a,b (cycled over K)
     refit: bool = False  # auto/rnn: retrain the network(s) on the windows up to the test part
     ema: float = 0.0  # auto/rnn: decay of the weights' moving average per step (0: off)
+    window_weight: str = "none"  # auto/rnn: loss weight of a window: none, or relative
+    # (scale / level: errors relative to the series' level, as sMAPE counts them)
     cell: str = "gru"  # recurrent cell: gru, lstm or rnn
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
@@ -96,6 +98,7 @@ class Config:
         """Raise ValueError naming the first setting out of range."""
         from ...models.forecaster import NORMS, OUTPUTS, POINT_LOSSES
         from ...validate import non_negative_int, positive_int, probability
+        from .auto import WINDOW_WEIGHTS
 
         for name in ("lookback", "horizon", "period"):
             if getattr(self, name) is not None:
@@ -112,7 +115,8 @@ class Config:
         for name, allowed in (("mode", PANEL_MODES + TABLE_MODES), ("transform", TRANSFORMS),
                               ("norm", NORMS), ("output", OUTPUTS),
                               ("ensemble_combine", ("median", "mean")),
-                              ("point_loss", POINT_LOSSES)):
+                              ("point_loss", POINT_LOSSES),
+                              ("window_weight", WINDOW_WEIGHTS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got "
                                  f"{getattr(self, name)!r}")
