@@ -49,7 +49,7 @@ int64_t work_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H + 2 :
 // the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in two passes (a
 // one-pass E[a²] - mean² loses digits when the mean is large); the caller normalises
 // (a - mean) * rstd in its own next pass
-template <typename T> std::pair<T, T> moments(const T* a, int64_t n, T eps) {
+template <typename T> inline std::pair<T, T> moments(const T* a, int64_t n, T eps) {
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += a[j];
@@ -60,19 +60,59 @@ template <typename T> std::pair<T, T> moments(const T* a, int64_t n, T eps) {
   return {mean, T(1) / std::sqrt(sq / T(n) + eps)};
 }
 
+// Prefetch n values at p (rw 1: about to be written). A step's rows lie T*X values apart in
+// (B, T, X) buffers written long before (the backward reads what the forward saved), so each
+// row starts with cache misses the hardware prefetcher has no stream to predict; the loops
+// ask for the next row while they work on this one.
+template <typename T> inline void prefetch_row(const T* p, int64_t n, int rw) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int64_t bytes = n * int64_t(sizeof(T));
+  if (rw) {
+    for (int64_t k = 0; k < bytes; k += 64) __builtin_prefetch(c + k, 1, 3);
+  } else {
+    for (int64_t k = 0; k < bytes; k += 64) __builtin_prefetch(c + k, 0, 3);
+  }
+}
+
+// y = sigmoid(y) / tanh(y) in place over n values. The activations get loops of their own,
+// one exp each: the vector exp is a call, which clobbers every vector register, so a loop
+// doing four gates' arithmetic around four calls spent most of its time spilling
+// (perf annotate, B 32 H 128)
+template <typename T> inline void sigmoid_inplace(T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = sigmoid(y[j]);
+}
+template <typename T> inline void tanh_inplace(T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = tanh_(y[j]);
+}
+
 // ------------------------------------------------------------------------------- forward
+// Per row: the moments of acc; one loop writes â and the pre-activations xp + gain_hh ⊙ â
+// (into the gates' slots of `work`); the activations in place; then the state update. Few
+// arrays per loop, all of a row in L1.
 template <typename T>
-void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, T eps, Rows<const T> x,
+void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<const T> x,
                   Rows<const T> acc, const T* gain_hh, const T* gain_c, const T* bias_c,
                   Rows<const T> hp, Rows<const T> cp, Rows<T> h, Rows<T> c, Rows<T> work,
                   const int64_t* len) {
-  const int64_t G = gates_of(kind), W = work_of(kind, H);
+  const int64_t G = gates_of(kind), W = work_of(kind, H_), GH = G * H_;
   at::parallel_for(0, B, grain(W), [&](int64_t b0, int64_t b1) {
+  // local copies: GCC reloads what the lambda captures by reference after every store
+  // (and vectorised gain_hh[j] as a gather)
+  const int64_t H = H_;
+  const T* const ghh = gain_hh;
+  const T* const gc_ = gain_c;
+  const T* const bc_ = bias_c;
   for (int64_t b = b0; b < b1; ++b) {
     const T* xb = x[b];
     const T* hpb = hp[b];
     T* hb = h[b];
     T* w = work[b];
+    if (b + 1 < b1) {
+      prefetch_row(x[b + 1], GH, 0);
+      prefetch_row(work[b + 1], W, 1);
+    }
     if (!valid(len, b, t)) {  // held
       for (int64_t j = 0; j < H; ++j) hb[j] = hpb[j];
       if (kind == kLnLstm) for (int64_t j = 0; j < H; ++j) c[b][j] = cp[b][j];
@@ -80,48 +120,67 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, T eps, Rows<con
       continue;
     }
     const T* ab = acc[b];
-    T* ahat = w + G * H;
-    const std::pair<T, T> m = moments(ab, G * H, eps);
+    T* ahat = w + GH;
+    const std::pair<T, T> m = moments(ab, GH, eps);
     const T mean = m.first, rstd = m.second;
+    // the GRU's n reads its norm through r: only r and z are pre-activations here
+    const int64_t P = kind == kLnLstm ? GH : 2 * H;
+#pragma omp simd
+    for (int64_t j = 0; j < P; ++j) {
+      const T a = (ab[j] - mean) * rstd;
+      ahat[j] = a;
+      w[j] = xb[j] + ghh[j] * a;
+    }
     if (kind == kLnLstm) {
+      sigmoid_inplace(w, 2 * H);      // i, f
+      tanh_inplace(w + 2 * H, H);     // g
+      sigmoid_inplace(w + 3 * H, H);  // o
       const T* cpb = cp[b];
       T* cb = c[b];
+      const T *i = w, *f = w + H, *g = w + 2 * H, *o = w + 3 * H;
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) {
-        T a0 = (ab[j] - mean) * rstd, a1 = (ab[H + j] - mean) * rstd;
-        T a2 = (ab[2 * H + j] - mean) * rstd, a3 = (ab[3 * H + j] - mean) * rstd;
-        T i = sigmoid(xb[j] + gain_hh[j] * a0);
-        T f = sigmoid(xb[H + j] + gain_hh[H + j] * a1);
-        T g = tanh_(xb[2 * H + j] + gain_hh[2 * H + j] * a2);
-        T o = sigmoid(xb[3 * H + j] + gain_hh[3 * H + j] * a3);
-        cb[j] = f * cpb[j] + i * g;
-        w[j] = i; w[H + j] = f; w[2 * H + j] = g; w[3 * H + j] = o;
-        ahat[j] = a0; ahat[H + j] = a1; ahat[2 * H + j] = a2; ahat[3 * H + j] = a3;
-      }
+      for (int64_t j = 0; j < H; ++j) cb[j] = f[j] * cpb[j] + i[j] * g[j];
       T* nc = w + 8 * H;
       T* tc = w + 9 * H;
       const std::pair<T, T> mc = moments(static_cast<const T*>(cb), H, eps);
       const T mean_c = mc.first, rstd_c = mc.second;
+      if (bc_) {
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) {
-        nc[j] = (cb[j] - mean_c) * rstd_c;
-        tc[j] = tanh_(gain_c[j] * nc[j] + (bias_c ? bias_c[j] : T(0)));
-        hb[j] = w[3 * H + j] * tc[j];
+        for (int64_t j = 0; j < H; ++j) {
+          const T n = (cb[j] - mean_c) * rstd_c;
+          nc[j] = n;
+          tc[j] = gc_[j] * n + bc_[j];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) {
+          const T n = (cb[j] - mean_c) * rstd_c;
+          nc[j] = n;
+          tc[j] = gc_[j] * n;
+        }
       }
+      tanh_inplace(tc, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) hb[j] = o[j] * tc[j];
       w[10 * H] = rstd;
       w[10 * H + 1] = rstd_c;
     } else {
+      sigmoid_inplace(w, 2 * H);  // r, z
+      const T *r = w, *z = w + H;
+      T* n = w + 2 * H;
+      const T* xn = xb + 2 * H;
+      const T* gn = ghh + 2 * H;
+      const T* an = ab + 2 * H;
+      T* ahn = ahat + 2 * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T a0 = (ab[j] - mean) * rstd, a1 = (ab[H + j] - mean) * rstd;
-        T a2 = (ab[2 * H + j] - mean) * rstd;
-        T r = sigmoid(xb[j] + gain_hh[j] * a0);
-        T z = sigmoid(xb[H + j] + gain_hh[H + j] * a1);
-        T n = tanh_(xb[2 * H + j] + r * gain_hh[2 * H + j] * a2);
-        hb[j] = (T(1) - z) * n + z * hpb[j];
-        w[j] = r; w[H + j] = z; w[2 * H + j] = n;
-        ahat[j] = a0; ahat[H + j] = a1; ahat[2 * H + j] = a2;
+        const T a = (an[j] - mean) * rstd;
+        ahn[j] = a;
+        n[j] = xn[j] + r[j] * (gn[j] * a);
       }
+      tanh_inplace(n, H);
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * n[j] + z[j] * hpb[j];
       w[6 * H] = rstd;
     }
   }
@@ -181,106 +240,118 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
 // W_hh), and adds this step's share of the gains' gradients to row b of gsum (B, G*H [+ 2H]):
 // d gain_hh (G*H), and for the LSTM d gain_c (H), d bias_c (H). Each thread owns its rows.
 template <typename T>
-void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T* dc,
+void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, T* dc,
                    Rows<const T> hp, Rows<const T> cp, Rows<const T> work, const T* gain_hh,
                    const T* gain_c, Rows<T> g, Rows<T> dacc, Rows<T> gsum, T* direct,
                    const int64_t* len) {
   const int64_t G = gates_of(kind);
-  at::parallel_for(0, B, grain(4 * G * H), [&](int64_t b0, int64_t b1) {
-  // per-thread scratch: the gradients reaching the normalised c (H, LSTM) and acc (G*H)
-  std::vector<T> scratch((G + 1) * H);
+  at::parallel_for(0, B, grain(4 * G * H_), [&](int64_t b0, int64_t b1) {
+  // local copies, as in forward_step
+  const int64_t H = H_, GH = G * H_, W = work_of(kind, H_);
+  const T* const ghh = gain_hh;
+  const T* const gc_ = gain_c;
+  // per-thread scratch: the gradient reaching the normalised c (H, LSTM) or, for the GRU,
+  // the one reaching ĥ before its gain (3H); then the one reaching â (G*H)
+  std::vector<T> scratch(GH + (kind == kLnLstm ? H : GH));
   for (int64_t b = b0; b < b1; ++b) {
     const T* d = dh + b * H;
     T* gb = g[b];
     T* db = dacc[b];
     T* dir = direct + b * H;
+    if (b + 1 < b1) {
+      prefetch_row(work[b + 1], W, 0);
+      prefetch_row(g[b + 1], GH, 1);
+      prefetch_row(dacc[b + 1], GH, 1);
+      prefetch_row(hp[b + 1], H, 0);
+      if (kind == kLnLstm) prefetch_row(cp[b + 1], H, 0);
+    }
     if (!valid(len, b, t)) {  // state held: the gradient passes straight through
-      for (int64_t j = 0; j < G * H; ++j) { gb[j] = T(0); db[j] = T(0); }
+      for (int64_t j = 0; j < GH; ++j) { gb[j] = T(0); db[j] = T(0); }
       for (int64_t j = 0; j < H; ++j) dir[j] = d[j];
       continue;
     }
     const T* w = work[b];
-    const T* ahat = w + G * H;
-    T* s = scratch.data();
+    const T* ahat = w + GH;
+    T* sa = scratch.data();  // d â (G*H)
+    T* e = sa + GH;          // LSTM: d n_c (H); GRU: d ĥ (3H)
     T* gs = gsum[b];
-    // A norm's backward: with s the gradient reaching its normalised output x̂ (gain
-    // applied), its input's is rstd * (s - mean(s) - x̂ * mean(s * x̂)); the two means are
-    // summed in the loop that makes s, and one more pass writes the result.
+    // Few arrays per loop (a loop over a dozen streams ran out of registers and GCC
+    // gathered). A norm's backward: with s the gradient reaching its normalised output x̂
+    // (gain applied), its input's is rstd * (s - mean(s) - x̂ * mean(s * x̂)).
+    const T* gate_grad = gb;  // the gradient reaching gain_hh ⊙ â, per unit
     if (kind == kLnLstm) {
+      const T *i = w, *f = w + H, *gg = w + 2 * H, *o = w + 3 * H;
       const T* nc = w + 8 * H;
       const T* tc = w + 9 * H;
-      const T rstd = w[10 * H], rstd_c = w[10 * H + 1];
+      const T rstd_c = w[10 * H + 1];
+      T* dgc = gs + 4 * H;  // d gain_c
+      T* dbc = gs + 5 * H;  // d bias_c
+      T* go = gb + 3 * H;
       T c1 = 0, c2 = 0;  // the cell norm's two sums
 #pragma omp simd reduction(+ : c1, c2)
       for (int64_t j = 0; j < H; ++j) {
-        T o = w[3 * H + j];
-        T dln = d[j] * o * (T(1) - tc[j] * tc[j]);  // d LN(c; gain_c, bias_c)
-        T sc = dln * gain_c[j];                      // d n_c
-        s[j] = sc;
+        const T ov = o[j], tv = tc[j], dj = d[j];
+        const T dln = dj * ov * (T(1) - tv * tv);  // d LN(c; gain_c, bias_c)
+        const T sc = dln * gc_[j];              // d n_c
+        e[j] = sc;
         c1 += sc;
         c2 += sc * nc[j];
-        gs[4 * H + j] += dln * nc[j];
-        gs[5 * H + j] += dln;
-        gb[3 * H + j] = d[j] * tc[j] * o * (T(1) - o);
+        dgc[j] += dln * nc[j];
+        dbc[j] += dln;
+        go[j] = dj * tv * ov * (T(1) - ov);
       }
       c1 /= T(H);
       c2 /= T(H);
       T* dcb = dc + b * H;
       const T* cpb = cp[b];
-      T* sa = s + H;     // d â (4H)
-      T a1 = 0, a2 = 0;  // the recurrent norm's two sums
-#pragma omp simd reduction(+ : a1, a2)
-      for (int64_t j = 0; j < H; ++j) {
-        T i = w[j], f = w[H + j], gg = w[2 * H + j];
-        T dcv = dcb[j] + rstd_c * (s[j] - c1 - nc[j] * c2);  // d c_t: carried + the norm's
-        T gi = dcv * gg * i * (T(1) - i);
-        T gf = dcv * cpb[j] * f * (T(1) - f);
-        T gg_ = dcv * i * (T(1) - gg * gg);
-        T go = gb[3 * H + j];
-        gb[j] = gi; gb[H + j] = gf; gb[2 * H + j] = gg_;
-        dcb[j] = dcv * f;
-        dir[j] = T(0);
-        T s0 = gi * gain_hh[j], s1 = gf * gain_hh[H + j];
-        T s2 = gg_ * gain_hh[2 * H + j], s3 = go * gain_hh[3 * H + j];
-        sa[j] = s0; sa[H + j] = s1; sa[2 * H + j] = s2; sa[3 * H + j] = s3;
-        a1 += s0 + s1 + s2 + s3;
-        a2 += s0 * ahat[j] + s1 * ahat[H + j] + s2 * ahat[2 * H + j] + s3 * ahat[3 * H + j];
-        gs[j] += gi * ahat[j];
-        gs[H + j] += gf * ahat[H + j];
-        gs[2 * H + j] += gg_ * ahat[2 * H + j];
-        gs[3 * H + j] += go * ahat[3 * H + j];
-      }
-      a1 /= T(4 * H);
-      a2 /= T(4 * H);
+      T *gi = gb, *gf = gb + H, *gg_ = gb + 2 * H;
 #pragma omp simd
-      for (int64_t j = 0; j < 4 * H; ++j) db[j] = rstd * (sa[j] - a1 - ahat[j] * a2);
+      for (int64_t j = 0; j < H; ++j) {
+        const T dcv = dcb[j] + rstd_c * (e[j] - c1 - nc[j] * c2);  // d c_t: carried + norm's
+        const T iv = i[j], fv = f[j], gv = gg[j];
+        gi[j] = dcv * gv * iv * (T(1) - iv);
+        gf[j] = dcv * cpb[j] * fv * (T(1) - fv);
+        gg_[j] = dcv * iv * (T(1) - gv * gv);
+        dcb[j] = dcv * fv;
+      }
+      for (int64_t j = 0; j < H; ++j) dir[j] = T(0);
     } else {
-      const T rstd = w[6 * H];
+      const T *r = w, *z = w + H, *n = w + 2 * H;
       const T* hpb = hp[b];
-      T a1 = 0, a2 = 0;
-#pragma omp simd reduction(+ : a1, a2)
-      for (int64_t j = 0; j < H; ++j) {
-        T r = w[j], z = w[H + j], n = w[2 * H + j];
-        T hn = gain_hh[2 * H + j] * ahat[2 * H + j];
-        T dn = d[j] * (T(1) - z) * (T(1) - n * n);
-        T dz = d[j] * (hpb[j] - n) * z * (T(1) - z);
-        T dr = dn * hn * r * (T(1) - r);
-        gb[j] = dr; gb[H + j] = dz; gb[2 * H + j] = dn;
-        T s0 = dr * gain_hh[j], s1 = dz * gain_hh[H + j];
-        T s2 = dn * r * gain_hh[2 * H + j];  // n reads the norm through r
-        s[j] = s0; s[H + j] = s1; s[2 * H + j] = s2;
-        a1 += s0 + s1 + s2;
-        a2 += s0 * ahat[j] + s1 * ahat[H + j] + s2 * ahat[2 * H + j];
-        gs[j] += dr * ahat[j];
-        gs[H + j] += dz * ahat[H + j];
-        gs[2 * H + j] += dn * r * ahat[2 * H + j];
-        dir[j] = d[j] * z;
-      }
-      a1 /= T(3 * H);
-      a2 /= T(3 * H);
+      const T* ahn = ahat + 2 * H;
+      const T* gn = ghh + 2 * H;
+      T *dr = gb, *dz = gb + H, *dn = gb + 2 * H;
+      T* en = e + 2 * H;
 #pragma omp simd
-      for (int64_t j = 0; j < 3 * H; ++j) db[j] = rstd * (s[j] - a1 - ahat[j] * a2);
+      for (int64_t j = 0; j < H; ++j) {
+        const T dj = d[j], rv = r[j], zv = z[j], nv = n[j];
+        const T dnv = dj * (T(1) - zv) * (T(1) - nv * nv);
+        dz[j] = dj * (hpb[j] - nv) * zv * (T(1) - zv);
+        dr[j] = dnv * (gn[j] * ahn[j]) * rv * (T(1) - rv);
+        dn[j] = dnv;
+        en[j] = dnv * rv;  // n reads the norm through r
+        dir[j] = dj * zv;
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < 2 * H; ++j) e[j] = gb[j];
+      gate_grad = e;
     }
+    // the recurrent norm: d gain_hh and the two sums over all G*H units
+    T a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
+    for (int64_t j = 0; j < GH; ++j) {
+      const T q = gate_grad[j], av = ahat[j];
+      const T sv = q * ghh[j];
+      sa[j] = sv;
+      a1 += sv;
+      a2 += sv * av;
+      gs[j] += q * av;
+    }
+    a1 /= T(GH);
+    a2 /= T(GH);
+    const T rstd = w[kind == kLnLstm ? 10 * H : 6 * H];
+#pragma omp simd
+    for (int64_t j = 0; j < GH; ++j) db[j] = rstd * (sa[j] - a1 - ahat[j] * a2);
   }
   });
 }
