@@ -12,6 +12,7 @@ import torch
 import rnnkit
 from rnnkit.apps import anomaly
 from rnnkit.apps.anomaly import AnomalyLikelihood, Flagger, log_likelihood
+from rnnkit.apps.anomaly.seasonal import SeasonalResidual, find_period, seasonal_meta
 from rnnkit.demos.anomaly import heartbeats, sensor_stream
 from rnnkit.models.anomaly import SequenceAutoencoder, StreamForecaster
 
@@ -148,6 +149,47 @@ def test_holdoff_share_scales_with_the_learning_period(trained, stream_frame):
     np.testing.assert_allclose(plain["likelihood"], batch["likelihood"])  # flags only
 
 
+def test_find_period_and_seasonal_residual():
+    t = np.arange(600)
+    assert find_period(np.sin(2 * np.pi * t / 48))[0] == 48
+    assert find_period(np.random.default_rng(0).standard_normal(600))[1] < 0.5  # no cycle
+    assert find_period(np.full(100, 2.0)) == (None, 0.0)
+    x = np.sin(2 * np.pi * np.arange(400) / 48)
+    x += np.random.default_rng(1).normal(0, 0.05, 400)
+    x[300:] = x[299]  # the cycle stops: a next-step forecast soon follows a flat line
+    meta = seasonal_meta(x[:200, None])
+    assert meta[0]["period"] == 48 and meta[0]["ac"] > 0.95
+    residual = SeasonalResidual(meta, min_ac=0.5)
+    r = np.array([residual.update(v) for v in x[:, None]])
+    assert (r[:48] == 0).all() and abs(r[48:200].mean() - 1) < 1e-9  # scale: learning mean
+    assert r[300:348].mean() > 5 * r[48:300].mean()  # the missing cycle
+    assert not SeasonalResidual(meta, min_ac=1.0)  # no column reaches 1.0: off
+
+
+def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained,
+                                                                        stream_frame):
+    plain = anomaly.load(trained).predict(stream_frame)
+    predictor = anomaly.load(trained).configure(seasonal_min_ac=0.5)
+    (meta,) = predictor.meta["seasonal"]
+    assert abs(meta["period"] - 144) <= 3 and meta["ac"] > 0.5  # the daily cycle
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
+    assert (online["flag"] == batch["flag"]).all()
+    np.testing.assert_allclose(batch["score"], plain["score"])  # the model's scores
+    assert (batch["likelihood"] >= plain["likelihood"] - 1e-12).all()
+    assert (batch["likelihood"] > plain["likelihood"] + 1e-6).any()
+    off = anomaly.load(trained).configure(seasonal_min_ac=1.0).predict(stream_frame)
+    np.testing.assert_allclose(off["likelihood"], plain["likelihood"])  # no column qualifies
+    changed = stream_frame.copy()  # no look-ahead
+    changed.loc[400:, "temperature"] = changed.loc[400:, "temperature"][::-1].to_numpy() + 7
+    after = predictor.predict(changed)
+    np.testing.assert_array_equal(after["likelihood"][:400], batch["likelihood"][:400])
+    predictor.meta.pop("seasonal")  # a checkpoint written before the seasonal signal
+    with pytest.raises(ValueError, match="seasonal_min_ac needs a checkpoint that stores"):
+        predictor.predict(stream_frame)
+
+
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):
     config = _config(tmp_path, detector="reconstruct", window=8, epochs=2)
     anomaly.train(config, data=stream_frame)
@@ -263,3 +305,6 @@ def test_config_check_names_the_field():
     with pytest.raises(ValueError, match=r"anomaly: holdoff_share must lie in \[0, 1\] or be "
                                          r"none, got 1.5"):
         anomaly.Config(holdoff_share=1.5).check()
+    with pytest.raises(ValueError, match=r"anomaly: seasonal_min_ac must lie in \[0, 1\] or "
+                                         r"be none, got -0.5"):
+        anomaly.Config(seasonal_min_ac=-0.5).check()

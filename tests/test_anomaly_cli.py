@@ -39,7 +39,15 @@ def test_round_trip_score_and_evaluate(run, capsys):
                  "--out", str(online)]) == 0
     np.testing.assert_allclose(pd.read_csv(online)["score"], frame["score"], rtol=1e-4,
                                atol=1e-5)
+    seasonal = tmp / "seasonal.csv"
+    assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
+                 "--seasonal-min-ac", "0.5", "--out", str(seasonal)]) == 0
+    assert (pd.read_csv(seasonal)["likelihood"] >= frame["likelihood"] - 1e-9).all()
     capsys.readouterr()
+    assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
+                 "--seasonal-min-ac", "2", "--out", str(tmp / "bad.csv")]) == 2
+    assert "seasonal_min_ac must lie in [0, 1]" in capsys.readouterr().err
+    assert not (tmp / "bad.csv").exists()
     assert main(["anomaly", "evaluate", "--checkpoint", str(ck), "--data", str(data),
                  "--threshold", "0.999"]) == 0
     printed = capsys.readouterr().out

@@ -27,6 +27,7 @@ from .detector import (
     stream_errors,
 )
 from .plot import plot_scores
+from .seasonal import seasonal_meta
 
 __all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
 
@@ -84,6 +85,7 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
         meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
+                "seasonal": seasonal_meta(values),
                 "threshold": STREAM_THRESHOLD if config.threshold is None
                 else config.threshold}
     else:
@@ -157,7 +159,8 @@ class AnomalyPredictor(Predictor):
     def scorer(self) -> StreamScorer:
         """A fresh ``StreamScorer`` (the stream's state at its first reading)."""
         return StreamScorer(self.model, self.config, np.asarray(self.meta["scale"]),
-                            threshold=self.threshold, learned_rows=self.meta["learned_rows"])
+                            threshold=self.threshold, learned_rows=self.meta["learned_rows"],
+                            seasonal=self.meta.get("seasonal"))
 
     def _stream_only(self, what: str) -> None:
         if self.config.layout != "stream":

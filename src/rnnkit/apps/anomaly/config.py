@@ -55,6 +55,11 @@ class Config:
     min_std: float = 0.05  # likelihood: floor on the baseline's standard deviation
     extreme_margin: float | None = None  # stream: a reading outside the range seen so far,
     # widened by this share of it, gets likelihood 1 (none: off)
+    seasonal_min_ac: float | None = None  # stream: a second, model-free signal, the change
+    # from one period earlier (|x_t - x_(t-p)|, p found on the learning period), for the
+    # value columns whose autocorrelation at p reaches this (e.g. 0.5); its likelihoods
+    # count like the model's, the larger wins: catches a missing cycle that a next-step
+    # forecast follows (none: off)
     threshold: float | None = None  # flag above this: stream likelihood (default 0.9999),
     # sequence score (default: the quantile of the training scores)
     quantile: float = 0.99  # sequences: the training-score quantile used as threshold
@@ -102,6 +107,9 @@ class Config:
         if self.holdoff_share is not None and not 0 <= self.holdoff_share <= 1:
             raise ValueError(f"{owner}: holdoff_share must lie in [0, 1] or be none, "
                              f"got {self.holdoff_share!r}")
+        if self.seasonal_min_ac is not None and not 0 <= self.seasonal_min_ac <= 1:
+            raise ValueError(f"{owner}: seasonal_min_ac must lie in [0, 1] or be none, "
+                             f"got {self.seasonal_min_ac!r}")
         if self.extreme_margin is not None and self.extreme_margin < 0:
             raise ValueError(f"{owner}: extreme_margin must be >= 0 or none, "
                              f"got {self.extreme_margin!r}")

@@ -20,6 +20,7 @@ from ...models.anomaly import SequenceAutoencoder, StreamForecaster
 from ...runtime import evaluating
 from ...train import fit
 from .likelihood import AnomalyLikelihood, Flagger
+from .seasonal import SeasonalResidual
 
 __all__ = ["build_model", "fit_stream", "fit_sequences", "stream_errors", "StreamScorer",
            "sequence_scores", "holdoff_of"]
@@ -156,18 +157,31 @@ class StreamScorer:
     """Scores one stream from its start: ``step(reading) -> row`` or ``run(values) -> rows``.
 
     A row is (raw score, likelihood, flag). ``scale`` (F,) divides the per-feature absolute
-    errors; ``config`` gives the likelihood, flag, extremes and online-update settings.
+    errors; ``config`` gives the likelihood, flag, extremes and online-update settings;
+    ``seasonal`` (the checkpoint's per-column periods) the seasonal signal, used with
+    ``config.seasonal_min_ac``.
     """
 
     def __init__(self, model, config, scale: np.ndarray, *, threshold: float,
-                 learned_rows: int = 0):
+                 learned_rows: int = 0, seasonal: list[dict] | None = None):
         updates = config.update_every is not None
         self.model, self.config, self.window = model, config, config.window
         self.errors = ErrorStream(copy.deepcopy(model) if updates else model, config.window)
         self.scale = np.asarray(scale, dtype=np.float64)
         warmup = config.warmup if config.warmup is not None else learned_rows
+        windows = [w for w in (config.short_window, config.slow_window) if w]
         self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
-                            for w in (config.short_window, config.slow_window) if w]
+                            for w in windows]
+        self.seasonal, self.seasonal_likelihoods = None, []
+        if config.seasonal_min_ac is not None:
+            if seasonal is None:
+                raise ValueError("anomaly: seasonal_min_ac needs a checkpoint that stores the "
+                                 "learning period's periods; train it again with this version")
+            self.seasonal = SeasonalResidual(seasonal, config.seasonal_min_ac)
+            if self.seasonal:
+                self.seasonal_likelihoods = [
+                    AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
+                    for w in windows]
         self.flagger = Flagger(threshold, holdoff_of(config, learned_rows))
         self.low = self.high = None
         keep = max(config.window, config.learning_rows or 0) if updates else config.window
@@ -180,6 +194,10 @@ class StreamScorer:
         if self.config.score_scale == "log":
             score = math.log1p(score)
         lik = max([lik.update(score) for lik in self.likelihoods])  # fast and slow averages
+        if self.seasonal_likelihoods:
+            s = self.seasonal.update(value)
+            s = math.log1p(s) if self.config.score_scale == "log" else s
+            lik = max([lik] + [other.update(s) for other in self.seasonal_likelihoods])
         margin = self.config.extreme_margin
         if margin is not None and self.low is not None:
             span = self.high - self.low
