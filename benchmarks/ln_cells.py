@@ -77,19 +77,26 @@ def matmuls_alone(G: int, B: int, T: int, H: int):
     return run
 
 
-def table(kind: str, B: int, T: int, H: int, rounds: int) -> None:
+WAYS = {"naive": "naive loop", "rnnkit": "rnnkit loop", "compiled": "compiled",
+        "matmuls": "matmuls alone"}
+
+
+def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> None:
     torch.manual_seed(0)
     x = torch.randn(B, T, H)
     fast = rnnkit.RNN(kind, H, H, backend="compiled")
     loop = rnnkit.RNN(kind, H, H, backend="loop")
     loop.load_state_dict(fast.state_dict())
     cell = fast.cells[0]
-    t = race({"naive loop": train_step(fast, naive_loop(cell), x),
-              "rnnkit loop": train_step(loop, lambda v: loop(v)[0], x),
-              "compiled": train_step(fast, lambda v: fast(v)[0], x),
-              "matmuls alone": matmuls_alone(cell.num_gates, B, T, H)}, rounds)
+    every = {"naive": lambda: train_step(fast, naive_loop(cell), x),
+             "rnnkit": lambda: train_step(loop, lambda v: loop(v)[0], x),
+             "compiled": lambda: train_step(fast, lambda v: fast(v)[0], x),
+             "matmuls": lambda: matmuls_alone(cell.num_gates, B, T, H)}
+    load = os.getloadavg()[0]
+    t = race({WAYS[w]: every[w]() for w in ways}, rounds)
     print(f"\n### {kind}, B {B}, T {T}, H {H}, forward+backward, "
-          f"{torch.get_num_threads()} thread(s)")
+          f"{torch.get_num_threads()} thread(s), {rounds} rounds, "
+          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) |")
     print("|---|---|---|---|---|")
     base_med, base_best = t["naive loop"]
@@ -106,7 +113,15 @@ def main():
     parser.add_argument("--shape", default="32x100x256,32x100x128",
                         help="BxTxH (comma-separated list)")
     parser.add_argument("--kinds", default="ln_lstm,ln_gru")
+    parser.add_argument("--ways", default="naive,rnnkit,compiled,matmuls",
+                        help="which of " + ", ".join(WAYS) + " (the first is the baseline "
+                        "of the ratios; naive must be in)")
     args = parser.parse_args()
+    ways = args.ways.split(",")
+    if "naive" not in ways or any(w not in WAYS for w in ways):
+        parser.error(f"--ways: a comma-separated list of {', '.join(WAYS)} with naive in it, "
+                     f"got {args.ways!r}")
+    ways.sort(key=list(WAYS).index)
     if not compiled.ensure():
         raise SystemExit("compiled kernels unavailable: nothing to compare")
     torch.set_num_threads(args.threads)
@@ -114,7 +129,7 @@ def main():
     for shape in args.shape.split(","):
         B, T, H = (int(v) for v in shape.split("x"))
         for kind in args.kinds.split(","):
-            table(kind, B, T, H, args.rounds)
+            table(kind, B, T, H, args.rounds, ways)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

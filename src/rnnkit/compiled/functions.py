@@ -87,28 +87,33 @@ class _Linear(torch.autograd.Function):
 
 
 class _LayerNorm(torch.autograd.Function):
-    """xp (B, T, G*H) (the normalised input side), h0, c0 (LSTM), W_hh, the recurrent norm's
-    gain, the cell norm's gain and bias (LSTM) -> all states hs, cs (B, T, H)."""
+    """a = W_ih x (B, T, G*H) (the input norm is the kernel's), h0, c0 (LSTM), W_hh, the input
+    norm's gain and bias, the recurrent norm's gain, the cell norm's gain and bias (LSTM)
+    -> all states hs, cs (B, T, H)."""
 
     @staticmethod
-    def forward(ctx, kind, xp, h0, c0, w_hh, gain_hh, gain_c, bias_c, eps, lengths):
-        hs, cs, work = torch.ops.rnnkit.ln_forward(kind, xp, h0, c0, w_hh, gain_hh, gain_c,
-                                                   bias_c, eps, lengths)
-        ctx.kind, ctx.has_bias_c = kind, bias_c is not None
-        ctx.save_for_backward(h0, c0, hs, cs, work, w_hh, gain_hh, gain_c, lengths)
+    def forward(ctx, kind, a, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c, bias_c, eps,
+                lengths):
+        hs, cs, work = torch.ops.rnnkit.ln_forward(kind, a, h0, c0, w_hh, gain_ih, bias_ih,
+                                                   gain_hh, gain_c, bias_c, eps, lengths)
+        ctx.kind = kind
+        ctx.has_bias = bias_ih is not None, bias_c is not None
+        ctx.save_for_backward(a, h0, c0, hs, cs, work, w_hh, gain_ih, gain_hh, gain_c, lengths)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs, grad_cs):
-        h0, c0, hs, cs, work, w_hh, gain_hh, gain_c, lengths = ctx.saved_tensors
+        a, h0, c0, hs, cs, work, w_hh, gain_ih, gain_hh, gain_c, lengths = ctx.saved_tensors
         lstm = ctx.kind == _LN_LSTM
-        d_xp, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c = torch.ops.rnnkit.ln_backward(
-            ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work, w_hh, gain_hh,
-            gain_c, lengths)
-        return (None, d_xp, d_h0, d_c0 if lstm else None, d_w, d_gain,
-                d_gain_c if lstm else None, d_bias_c if lstm and ctx.has_bias_c else None,
-                None, None)
+        has_bias_ih, has_bias_c = ctx.has_bias
+        (d_a, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c, d_gain_ih,
+         d_bias_ih) = torch.ops.rnnkit.ln_backward(
+            ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
+            gain_ih, gain_hh, gain_c, lengths)
+        return (None, d_a, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
+                d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
+                d_bias_c if lstm and has_bias_c else None, None, None)
 
 
 def run_cell(cell, x, state, mask, lengths, keep_states):
@@ -117,23 +122,30 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     Past a sequence's end the state is held and the output is zero, as in the loop.
     """
     family, kind = kind_of(cell)
+    if family == "layernorm":
+        # W_ih x for every step: one matmul, autograd's; its norm is the kernel's
+        a = torch.nn.functional.linear(x, cell.weight_ih)
+        lstm = kind == _LN_LSTM
+        h0, c0 = state if lstm else (state, None)
+        hs, cs = _LayerNorm.apply(kind, a, h0, c0, cell.weight_hh, cell.gain_ih, cell.bias_ih,
+                                  cell.gain_hh, getattr(cell, "gain_c", None),
+                                  getattr(cell, "bias_c", None), cell.eps, lengths)
+        return _finish(hs, cs, lstm, mask, keep_states)
     xp = cell.project_input(x)  # every step's W_ih x + b_ih: one matmul, autograd's
     if family == "linear":
         cell.check_state(state, "the compiled recurrence")
         states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
         out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
         return out, states[:, -1], (states if keep_states else None)
-    if family == "layernorm":
-        lstm = kind == _LN_LSTM
-        h0, c0 = state if lstm else (state, None)
-        hs, cs = _LayerNorm.apply(kind, xp, h0, c0, cell.weight_hh, cell.gain_hh,
-                                  getattr(cell, "gain_c", None), getattr(cell, "bias_c", None),
-                                  cell.eps, lengths)
-    else:
-        lstm = kind == _LSTM
-        h0, c0 = state if lstm else (state, None)
-        hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
-    # hs (B, T, H): every state, held past each end; the outputs are zero there
+    lstm = kind == _LSTM
+    h0, c0 = state if lstm else (state, None)
+    hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
+    return _finish(hs, cs, lstm, mask, keep_states)
+
+
+def _finish(hs, cs, lstm, mask, keep_states):
+    """``run_cell``'s result from all states hs (B, T, H) (and cs), held past each end; the
+    outputs are zero there."""
     out = hs if mask is None else hs.masked_fill(~mask.unsqueeze(-1), 0.0)
     if lstm:
         return out, (hs[:, -1], cs[:, -1]), ((hs, cs) if keep_states else None)

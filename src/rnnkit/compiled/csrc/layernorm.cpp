@@ -2,18 +2,22 @@
 // forward and backward, one fused pass per step.
 //
 // As in gated.cpp (whose helpers this file uses: kernels.cpp compiles it after gated.cpp), the
-// input side xp = LN(W_ih x; gain_ih) + bias_ih of every step is computed by the caller at
-// once and differentiated by autograd. Here per step: acc = h_{t-1} W_hh^T (one matmul), then
-// ONE loop per batch row that normalises acc over its G*H units, applies gain_hh, adds xp and
-// does the gate arithmetic (and, for the LSTM, the norm of c_t before its tanh).
-// Backward is written out: per step one fused loop (the gates', then the norms' gradients;
-// the gains' gradients summed per row as it goes), then dh_{t-1} = d(acc) W_hh; W_hh's
-// gradient is one large matmul at the end.
+// input projection a = W_ih x of every step is one matmul by the caller, differentiated by
+// autograd; its norm, xp = LN(a; gain_ih) + bias_ih, is done here, row by row (ATen's
+// layer_norm over all of a, forward and backward, cost about as much as this file's own
+// per-row work at H 128). Per step: acc = h_{t-1} W_hh^T (one matmul), then per batch row a
+// few short loops: normalise the row of a and of acc over their G*H units, apply the gains,
+// the gate arithmetic (and, for the LSTM, the norm of c_t before its tanh).
+// Backward is written out: per step and row the gates', then both norms' gradients (the
+// gains' gradients summed per row as it goes), then dh_{t-1} = d(acc) W_hh; W_hh's gradient
+// is one large matmul at the end.
 //
 // Per (b, t) the forward keeps, in `work`:
 //   LSTM: i f g o (4H) | â = (acc - mean) * rstd (4H) | n_c = LN(c) before its gain (H) |
-//         tanh(LN(c; gain_c, bias_c)) (H) | rstd of acc | rstd of c           = 10H + 2
-//   GRU:  r z n (3H) | â (3H) | rstd of acc                                   = 6H + 1
+//         tanh(LN(c; gain_c, bias_c)) (H) | rstd of acc | rstd of c | mean, rstd of a
+//                                                                             = 10H + 4
+//   GRU:  r z n (3H) | â (3H) | rstd of acc | mean, rstd of a                 = 6H + 3
+// (the normalised a is recomputed in the backward from a, which autograd keeps anyway).
 // Past a sequence's end (lengths) the state is held and the saved values are zeros.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -44,7 +48,9 @@ int64_t gates_of(int64_t kind) {
   TORCH_CHECK(kind == kLnLstm || kind == kLnGru, "rnnkit layernorm kernel: unknown kind ", kind);
   return kind == kLnLstm ? 4 : 3;
 }
-int64_t work_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H + 2 : 6 * H + 1; }
+// where the per-row scalars start in `work` (rstd of acc, [rstd of c,] mean and rstd of a)
+int64_t stats_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H : 6 * H; }
+int64_t work_of(int64_t kind, int64_t H) { return stats_of(kind, H) + (kind == kLnLstm ? 4 : 3); }
 
 // the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in two passes (a
 // one-pass E[a²] - mean² loses digits when the mean is large); the caller normalises
@@ -93,19 +99,22 @@ template <typename T> inline void tanh_inplace(T* y, int64_t n) {
 // arrays per loop, all of a row in L1.
 template <typename T>
 void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<const T> x,
-                  Rows<const T> acc, const T* gain_hh, const T* gain_c, const T* bias_c,
-                  Rows<const T> hp, Rows<const T> cp, Rows<T> h, Rows<T> c, Rows<T> work,
-                  const int64_t* len) {
+                  Rows<const T> acc, const T* gain_ih, const T* bias_ih, const T* gain_hh,
+                  const T* gain_c, const T* bias_c, Rows<const T> hp, Rows<const T> cp,
+                  Rows<T> h, Rows<T> c, Rows<T> work, const int64_t* len) {
   const int64_t G = gates_of(kind), W = work_of(kind, H_), GH = G * H_;
   at::parallel_for(0, B, grain(W), [&](int64_t b0, int64_t b1) {
   // local copies: GCC reloads what the lambda captures by reference after every store
   // (and vectorised gain_hh[j] as a gather)
-  const int64_t H = H_;
+  const int64_t H = H_, S0 = stats_of(kind, H_);
+  const T* const gih = gain_ih;
+  const T* const bih = bias_ih;
   const T* const ghh = gain_hh;
   const T* const gc_ = gain_c;
   const T* const bc_ = bias_c;
+  std::vector<T> xrow(GH);  // this row's xp = LN(a; gain_ih) + bias_ih
   for (int64_t b = b0; b < b1; ++b) {
-    const T* xb = x[b];
+    const T* xb = xrow.data();
     const T* hpb = hp[b];
     T* hb = h[b];
     T* w = work[b];
@@ -118,6 +127,21 @@ void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<co
       if (kind == kLnLstm) for (int64_t j = 0; j < H; ++j) c[b][j] = cp[b][j];
       for (int64_t j = 0; j < W; ++j) w[j] = T(0);
       continue;
+    }
+    {  // the input norm
+      const T* ar = x[b];
+      T* xr = xrow.data();
+      const std::pair<T, T> mx = moments(ar, GH, eps);
+      const T mean_x = mx.first, rstd_x = mx.second;
+      if (bih) {
+#pragma omp simd
+        for (int64_t j = 0; j < GH; ++j) xr[j] = gih[j] * ((ar[j] - mean_x) * rstd_x) + bih[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < GH; ++j) xr[j] = gih[j] * ((ar[j] - mean_x) * rstd_x);
+      }
+      w[W - 2] = mean_x;
+      w[W - 1] = rstd_x;
     }
     const T* ab = acc[b];
     T* ahat = w + GH;
@@ -162,8 +186,8 @@ void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<co
       tanh_inplace(tc, H);
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) hb[j] = o[j] * tc[j];
-      w[10 * H] = rstd;
-      w[10 * H + 1] = rstd_c;
+      w[S0] = rstd;
+      w[S0 + 1] = rstd_c;
     } else {
       sigmoid_inplace(w, 2 * H);  // r, z
       const T *r = w, *z = w + H;
@@ -181,25 +205,26 @@ void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<co
       tanh_inplace(n, H);
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * n[j] + z[j] * hpb[j];
-      w[6 * H] = rstd;
+      w[S0] = rstd;
     }
   }
   });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
-    int64_t kind, const at::Tensor& xp_in, const at::Tensor& h0_in,
+    int64_t kind, const at::Tensor& a_in, const at::Tensor& h0_in,
     const std::optional<at::Tensor>& c0_in, const at::Tensor& w_hh_in,
+    const at::Tensor& gain_ih_in, const std::optional<at::Tensor>& bias_ih_in,
     const at::Tensor& gain_hh_in, const std::optional<at::Tensor>& gain_c_in,
     const std::optional<at::Tensor>& bias_c_in, double eps,
     const std::optional<at::Tensor>& lengths_in) {
   const int64_t G = gates_of(kind);
-  TORCH_CHECK(xp_in.dim() == 3, "rnnkit ln_forward: xp must be (B, T, G*H)");
-  at::Tensor xp = xp_in.contiguous(), w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
-  at::Tensor gain_hh = gain_hh_in.contiguous();
+  TORCH_CHECK(a_in.dim() == 3, "rnnkit ln_forward: a must be (B, T, G*H)");
+  at::Tensor xp = a_in.contiguous(), w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
+  at::Tensor gain_hh = gain_hh_in.contiguous(), gain_ih = gain_ih_in.contiguous();
   const int64_t B = xp.size(0), steps = xp.size(1), H = w_hh.size(1);
-  TORCH_CHECK(xp.size(2) == G * H && w_hh.size(0) == G * H && gain_hh.numel() == G * H,
-              "rnnkit ln_forward: sizes");
+  TORCH_CHECK(xp.size(2) == G * H && w_hh.size(0) == G * H && gain_hh.numel() == G * H &&
+              gain_ih.numel() == G * H, "rnnkit ln_forward: sizes");
   auto opts = xp.options();
   at::Tensor hs = at::empty({B, steps, H}, opts);
   at::Tensor cs = kind == kLnLstm ? at::empty({B, steps, H}, opts) : at::empty({0}, opts);
@@ -207,6 +232,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
   at::Tensor c0 = kind == kLnLstm ? c0_in->contiguous() : at::Tensor();
   auto gain_c = defined_or_none(gain_c_in, false);
   auto bias_c = defined_or_none(bias_c_in, false);
+  auto bias_ih = defined_or_none(bias_ih_in, false);
   TORCH_CHECK(kind != kLnLstm || gain_c.has_value(), "rnnkit ln_forward: the LSTM needs gain_c");
   auto lengths = defined_or_none(lengths_in, true);
   at::Tensor acc = at::empty({B, G * H}, opts);
@@ -215,6 +241,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
     using S = scalar_t;
     const S* gc = gain_c ? gain_c->data_ptr<S>() : nullptr;
     const S* bc = bias_c ? bias_c->data_ptr<S>() : nullptr;
+    const S* bi = bias_ih ? bias_ih->data_ptr<S>() : nullptr;
     const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     for (int64_t t = 0; t < steps; ++t) {
       at::Tensor h_prev = before(h0, hs, t);
@@ -226,7 +253,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
         c = step_rows<S>(cs, t);
       }
       forward_step<S>(kind, B, H, t, S(eps), step_rows<const S>(xp, t), rows<const S>(acc),
-                      gain_hh.data_ptr<S>(), gc, bc, rows<const S>(h_prev), cp,
+                      gain_ih.data_ptr<S>(), bi, gain_hh.data_ptr<S>(), gc, bc,
+                      rows<const S>(h_prev), cp,
                       step_rows<S>(hs, t), c, step_rows<S>(work, t), lptr);
     }
   });
@@ -237,17 +265,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
 // One step. dh: gradient reaching h_t (B, H); dc (LSTM): reaching c_t, updated in place to
 // the one reaching c_{t-1}. Writes g (step t of dxp: the gates' pre-activation gradients),
 // dacc (the gradient of acc = h_{t-1} W_hh^T) and direct (the part of dh_{t-1} not through
-// W_hh), and adds this step's share of the gains' gradients to row b of gsum (B, G*H [+ 2H]):
-// d gain_hh (G*H), and for the LSTM d gain_c (H), d bias_c (H). Each thread owns its rows.
+// W_hh), and adds this step's share of the gains' gradients to row b of gsum
+// (B, G*H [+ 2H] + 2*G*H): d gain_hh (G*H), for the LSTM d gain_c (H) and d bias_c (H), then
+// d gain_ih (G*H), d bias_ih (G*H). g ends as the gradient reaching a (through the input
+// norm), which autograd takes on to W_ih and x. Each thread owns its rows.
 template <typename T>
 void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, T* dc,
-                   Rows<const T> hp, Rows<const T> cp, Rows<const T> work, const T* gain_hh,
-                   const T* gain_c, Rows<T> g, Rows<T> dacc, Rows<T> gsum, T* direct,
-                   const int64_t* len) {
+                   Rows<const T> x, Rows<const T> hp, Rows<const T> cp, Rows<const T> work,
+                   const T* gain_ih, const T* gain_hh, const T* gain_c, Rows<T> g,
+                   Rows<T> dacc, Rows<T> gsum, T* direct, const int64_t* len) {
   const int64_t G = gates_of(kind);
   at::parallel_for(0, B, grain(4 * G * H_), [&](int64_t b0, int64_t b1) {
   // local copies, as in forward_step
-  const int64_t H = H_, GH = G * H_, W = work_of(kind, H_);
+  const int64_t H = H_, GH = G * H_, W = work_of(kind, H_), S0 = stats_of(kind, H_);
+  const int64_t IH = GH + (kind == kLnLstm ? 2 * H_ : 0);  // d gain_ih's place in gsum
+  const T* const gih = gain_ih;
   const T* const ghh = gain_hh;
   const T* const gc_ = gain_c;
   // per-thread scratch: the gradient reaching the normalised c (H, LSTM) or, for the GRU,
@@ -260,6 +292,7 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
     T* dir = direct + b * H;
     if (b + 1 < b1) {
       prefetch_row(work[b + 1], W, 0);
+      prefetch_row(x[b + 1], GH, 0);
       prefetch_row(g[b + 1], GH, 1);
       prefetch_row(dacc[b + 1], GH, 1);
       prefetch_row(hp[b + 1], H, 0);
@@ -283,7 +316,7 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
       const T *i = w, *f = w + H, *gg = w + 2 * H, *o = w + 3 * H;
       const T* nc = w + 8 * H;
       const T* tc = w + 9 * H;
-      const T rstd_c = w[10 * H + 1];
+      const T rstd_c = w[S0 + 1];
       T* dgc = gs + 4 * H;  // d gain_c
       T* dbc = gs + 5 * H;  // d bias_c
       T* go = gb + 3 * H;
@@ -349,22 +382,44 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
     }
     a1 /= T(GH);
     a2 /= T(GH);
-    const T rstd = w[kind == kLnLstm ? 10 * H : 6 * H];
+    const T rstd = w[S0];
 #pragma omp simd
     for (int64_t j = 0; j < GH; ++j) db[j] = rstd * (sa[j] - a1 - ahat[j] * a2);
+    // the input norm: gb holds d xp; d gain_ih, d bias_ih, then gb becomes d a
+    const T* ar = x[b];
+    const T mean_x = w[W - 2], rstd_x = w[W - 1];
+    T* dgi = gs + IH;
+    T* dbi = gs + IH + GH;
+    T x1 = 0, x2 = 0;
+#pragma omp simd reduction(+ : x1, x2)
+    for (int64_t j = 0; j < GH; ++j) {
+      const T q = gb[j], xh = (ar[j] - mean_x) * rstd_x;
+      const T sv = q * gih[j];
+      sa[j] = sv;
+      x1 += sv;
+      x2 += sv * xh;
+      dgi[j] += q * xh;
+      dbi[j] += q;
+    }
+    x1 /= T(GH);
+    x2 /= T(GH);
+#pragma omp simd
+    for (int64_t j = 0; j < GH; ++j)
+      gb[j] = rstd_x * (sa[j] - x1 - ((ar[j] - mean_x) * rstd_x) * x2);
   }
   });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+std::vector<at::Tensor>
 ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Tensor>& grad_cs_in,
-            const at::Tensor& h0_in, const std::optional<at::Tensor>& c0_in, const at::Tensor& hs,
-            const at::Tensor& cs, const at::Tensor& work, const at::Tensor& w_hh_in,
+            const at::Tensor& a_in, const at::Tensor& h0_in,
+            const std::optional<at::Tensor>& c0_in, const at::Tensor& hs, const at::Tensor& cs,
+            const at::Tensor& work, const at::Tensor& w_hh_in, const at::Tensor& gain_ih_in,
             const at::Tensor& gain_hh_in, const std::optional<at::Tensor>& gain_c_in,
             const std::optional<at::Tensor>& lengths_in) {
   const int64_t G = gates_of(kind);
-  at::Tensor w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
-  at::Tensor gain_hh = gain_hh_in.contiguous();
+  at::Tensor w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous(), a = a_in.contiguous();
+  at::Tensor gain_hh = gain_hh_in.contiguous(), gain_ih = gain_ih_in.contiguous();
   const int64_t B = hs.size(0), steps = hs.size(1), H = hs.size(2);
   auto opts = hs.options();
   auto lengths = defined_or_none(lengths_in, true);
@@ -372,9 +427,10 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   at::Tensor grad_cs;  // any strides: read a step at a time
   if (kind == kLnLstm && grad_cs_in.has_value() && grad_cs_in->defined()) grad_cs = *grad_cs_in;
   at::Tensor c0 = kind == kLnLstm ? c0_in->contiguous() : at::Tensor();
-  at::Tensor dg = at::empty({B, steps, G * H}, opts);    // = dxp
+  at::Tensor dg = at::empty({B, steps, G * H}, opts);    // = d a
   at::Tensor dacc = at::empty({B, steps, G * H}, opts);  // d(h_{t-1} W_hh^T)
-  at::Tensor gsum = at::zeros({B, G * H + (kind == kLnLstm ? 2 * H : 0)}, opts);
+  const int64_t IH = G * H + (kind == kLnLstm ? 2 * H : 0);  // d gain_ih's place in gsum
+  at::Tensor gsum = at::zeros({B, IH + 2 * G * H}, opts);
   at::Tensor dh = at::empty({B, H}, opts);
   at::Tensor carry = at::zeros({B, H}, opts);  // gradient reaching h_t through step t+1
   at::Tensor dc = kind == kLnLstm ? at::zeros({B, H}, opts) : at::empty({0}, opts);
@@ -389,8 +445,9 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
       Rows<const S> hp = rows<const S>(before(h0, hs, t));
       Rows<const S> cp = kind == kLnLstm ? rows<const S>(before(c0, cs, t)) : none;
       backward_step<S>(kind, B, H, t, dh.data_ptr<S>(),
-                       kind == kLnLstm ? dc.data_ptr<S>() : nullptr, hp, cp,
-                       step_rows<const S>(work, t), gain_hh.data_ptr<S>(),
+                       kind == kLnLstm ? dc.data_ptr<S>() : nullptr,
+                       step_rows<const S>(a, t), hp, cp, step_rows<const S>(work, t),
+                       gain_ih.data_ptr<S>(), gain_hh.data_ptr<S>(),
                        gain_c ? gain_c->data_ptr<S>() : nullptr, step_rows<S>(dg, t),
                        step_rows<S>(dacc, t), rows<S>(gsum), direct.data_ptr<S>(), lptr);
       at::addmm_out(carry, direct, dacc.select(1, t), w_hh);
@@ -405,17 +462,20 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   at::Tensor d_gain_hh = sums.narrow(0, 0, G * H);
   at::Tensor d_gain_c = kind == kLnLstm ? sums.narrow(0, G * H, H) : none;
   at::Tensor d_bias_c = kind == kLnLstm ? sums.narrow(0, G * H + H, H) : none;
-  return {dg, carry, dc, d_w_hh, d_gain_hh, d_gain_c, d_bias_c};
+  at::Tensor d_gain_ih = sums.narrow(0, IH, G * H);
+  at::Tensor d_bias_ih = sums.narrow(0, IH + G * H, G * H);
+  return {dg, carry, dc, d_w_hh, d_gain_hh, d_gain_c, d_bias_c, d_gain_ih, d_bias_ih};
 }
 
 }  // namespace rnnkit_layernorm
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
-  m.def("ln_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor gain_hh, "
-        "Tensor? gain_c, Tensor? bias_c, float eps, Tensor? lengths) -> (Tensor, Tensor, Tensor)");
-  m.def("ln_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "
-        "Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor gain_hh, Tensor? gain_c, "
-        "Tensor? lengths) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def("ln_forward(int kind, Tensor a, Tensor h0, Tensor? c0, Tensor w_hh, Tensor gain_ih, "
+        "Tensor? bias_ih, Tensor gain_hh, Tensor? gain_c, Tensor? bias_c, float eps, "
+        "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+  m.def("ln_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor a, Tensor h0, "
+        "Tensor? c0, Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor gain_ih, "
+        "Tensor gain_hh, Tensor? gain_c, Tensor? lengths) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
