@@ -68,6 +68,7 @@ def default_config(args) -> anomaly.Config:
         short_window=args.short_window, slow_window=args.slow_window or None,
         long_window=args.long_window, min_std=args.min_std,
         extreme_margin=args.extreme_margin, seasonal_min_ac=args.seasonal_min_ac,
+        seasonal_cycles=args.seasonal_cycles,
         threshold=args.flag_threshold,
         holdoff=args.holdoff, holdoff_share=args.holdoff_share or None, allow_gaps=True,
         allow_constant=True, time_col="timestamp", value_cols=["value"], seed=args.seed)
@@ -178,6 +179,7 @@ def main(argv=None) -> None:
     p.add_argument("--extreme-margin", type=float, default=0.02)
     p.add_argument("--seasonal-min-ac", type=lambda t: None if t == "none" else float(t),
                    default=0.5, help="Config.seasonal_min_ac (none: off)")
+    p.add_argument("--seasonal-cycles", type=int, default=3)
     p.add_argument("--flag-threshold", type=float, default=0.9999)
     p.add_argument("--holdoff", type=int, default=100, help="used with --holdoff-share 0")
     p.add_argument("--holdoff-share", type=float, default=0.2,

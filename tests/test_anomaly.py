@@ -164,6 +164,13 @@ def test_find_period_and_seasonal_residual():
     assert (r[:48] == 0).all() and abs(r[48:200].mean() - 1) < 1e-9  # scale: learning mean
     assert r[300:348].mean() > 5 * r[48:300].mean()  # the missing cycle
     assert not SeasonalResidual(meta, min_ac=1.0)  # no column reaches 1.0: off
+    y = x[:300].copy()
+    y[250] += 5  # a spike: with one cycle it comes back as a false one a period later
+    echo = {}
+    for c in (1, 3):
+        residual = SeasonalResidual(seasonal_meta(y[:200, None], c), min_ac=0.5)
+        echo[c] = np.array([residual.update(v) for v in y[:, None]])
+    assert echo[1][298] > 20 and echo[3][298] < 5 and echo[3][250] > 20
 
 
 def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained,
@@ -308,3 +315,5 @@ def test_config_check_names_the_field():
     with pytest.raises(ValueError, match=r"anomaly: seasonal_min_ac must lie in \[0, 1\] or "
                                          r"be none, got -0.5"):
         anomaly.Config(seasonal_min_ac=-0.5).check()
+    with pytest.raises(ValueError, match=r"anomaly: seasonal_cycles must be a positive integer"):
+        anomaly.Config(seasonal_cycles=0).check()

@@ -85,7 +85,7 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
         meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
-                "seasonal": seasonal_meta(values),
+                "seasonal": seasonal_meta(values, config.seasonal_cycles),
                 "threshold": STREAM_THRESHOLD if config.threshold is None
                 else config.threshold}
     else:

@@ -60,6 +60,9 @@ class Config:
     # value columns whose autocorrelation at p reaches this (e.g. 0.5); its likelihoods
     # count like the model's, the larger wins: catches a missing cycle that a next-step
     # forecast follows (none: off)
+    seasonal_cycles: int = 3  # stream: the seasonal residual is the smallest change from the
+    # same reading 1..this many periods earlier, so an anomaly does not echo a period later
+    # (fixed at training: the learning period's mean residual is its scale)
     threshold: float | None = None  # flag above this: stream likelihood (default 0.9999),
     # sequence score (default: the quantile of the training scores)
     quantile: float = 0.99  # sequences: the training-score quantile used as threshold
@@ -90,7 +93,7 @@ class Config:
             raise ValueError(f"{owner}: fill must be one of {', '.join(FILLS)} or none, "
                              f"got {self.fill!r}")
         for name in ("window", "hidden_size", "num_layers", "epochs", "batch_size", "chunk",
-                     "update_epochs", "short_window", "long_window"):
+                     "update_epochs", "short_window", "long_window", "seasonal_cycles"):
             positive_int(name, getattr(self, name), owner)
         for name in ("learning_rows", "update_every", "slow_window"):
             if getattr(self, name) is not None:

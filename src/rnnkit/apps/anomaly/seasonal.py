@@ -2,7 +2,9 @@
 
 A forecaster of the next reading misses an anomaly that is the *absence* of a pattern (a
 daily cycle that stays flat, a daily jump that does not come): the flat stretch is easy to
-forecast step by step. The seasonal residual ``|x_t - x_{t-p}|`` sees it at once. The period
+forecast step by step. The seasonal residual ``|x_t - x_{t-p}|`` sees it at once (the
+smallest of ``|x_t - x_{t-kp}|`` over the last ``Config.seasonal_cycles`` cycles k, so that an
+anomaly does not come back as a false one a period later). The period
 ``p`` is found on the learning period only: the lag of the largest autocorrelation after the
 first negative one, between ``MIN_LAG`` readings and half the learning period; a value
 column takes part when that autocorrelation reaches ``Config.seasonal_min_ac``. The residual,
@@ -52,36 +54,50 @@ def find_period(x: np.ndarray, min_lag: int = MIN_LAG) -> tuple[int | None, floa
     return p, float(ac[p])
 
 
-def seasonal_meta(values: np.ndarray) -> list[dict]:
-    """Per value column of the learning rows (n, F): period, autocorrelation and the mean
-    seasonal residual there (the scale), as stored in a stream checkpoint."""
+def _residuals(x: np.ndarray, p: int, cycles: int) -> np.ndarray:
+    """``min_k |x_t - x_{t-kp}|`` over the k = 1..cycles that reach back into ``x``; 0 for
+    t < p."""
+    e = np.zeros(len(x))
+    for t in range(p, len(x)):
+        e[t] = min(abs(x[t] - x[t - k * p]) for k in range(1, cycles + 1) if t >= k * p)
+    return e
+
+
+def seasonal_meta(values: np.ndarray, cycles: int = 3) -> list[dict]:
+    """Per value column of the learning rows (n, F): period, autocorrelation, ``cycles`` and
+    the mean seasonal residual there (the scale), as stored in a stream checkpoint."""
     out = []
     for f in range(values.shape[1]):
         x = values[:, f].astype(np.float64)
         p, ac = find_period(x)
-        scale = None if p is None else max(float(np.abs(x[p:] - x[:-p]).mean()), 1e-9)
-        out.append({"period": p, "ac": ac, "scale": scale})
+        scale = None if p is None else max(float(_residuals(x, p, cycles)[p:].mean()), 1e-9)
+        out.append({"period": p, "ac": ac, "scale": scale, "cycles": cycles})
     return out
 
 
 class SeasonalResidual:
-    """``update(value (F,)) -> residual`` (mean over the periodic columns of
-    ``|x_t - x_{t-p}| / scale``; 0 until a column has a period's worth of readings).
-    O(1) per reading: the last max(p) readings are kept."""
+    """``update(value (F,)) -> residual``: the mean over the periodic columns of
+    ``min_k |x_t - x_{t-kp}| / scale``, k = 1..cycles (those already seen; 0 until a column
+    has a period's worth of readings). The smallest of the last few cycles' differences keeps
+    an anomaly from echoing one period later. O(1) per reading: the last cycles * max(p)
+    readings are kept."""
 
     def __init__(self, meta: list[dict], min_ac: float):
-        self.columns = [(f, m["period"], m["scale"]) for f, m in enumerate(meta)
+        self.columns = [(f, m["period"], m["scale"], m.get("cycles", 1))
+                        for f, m in enumerate(meta)
                         if m["period"] is not None and m["ac"] >= min_ac]
-        keep = max((p for _, p, _ in self.columns), default=1)
+        keep = max((p * c for _, p, _, c in self.columns), default=1)
         self.past: deque[np.ndarray] = deque(maxlen=keep)
 
     def __bool__(self) -> bool:
         return bool(self.columns)
 
     def update(self, value: np.ndarray) -> float:
-        total = 0.0
-        for f, p, scale in self.columns:
-            if len(self.past) >= p:
-                total += abs(float(value[f]) - float(self.past[-p][f])) / scale
+        total, seen = 0.0, len(self.past)
+        for f, p, scale, cycles in self.columns:
+            if seen >= p:
+                v = float(value[f])
+                total += min(abs(v - float(self.past[-k * p][f]))
+                             for k in range(1, cycles + 1) if seen >= k * p) / scale
         self.past.append(np.array(value, dtype=np.float64))
         return total / len(self.columns)
