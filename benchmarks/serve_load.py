@@ -26,6 +26,10 @@ and CPU per token received, and its split:
 - "loop/tok" and "loop sys": the event-loop thread's CPU per token and its system-time part
   (mostly the sends, which on loopback also run the receiving side of TCP); "step thr": the
   step thread's (model/tok plus the scheduler's bookkeeping around the model calls);
+  "tok/send": tokens per send of tokens to a stream (from the server's token-interval
+  histogram count plus one first send per request): the server's cost is mostly per send,
+  so its CPU per token depends on this, which falls towards 1 when a tick takes longer than
+  ``--stream-interval`` (as on a loaded machine);
 
 and the server's memory per open stream (RSS with 256 streams open minus idle, over 256).
 ``--stream-interval S`` is passed to the server (``rnnkit serve --stream-interval``: at most
@@ -132,14 +136,22 @@ def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
     return out
 
 
-def model_cpu(port: int) -> float:
-    """The server's CPU seconds in the model and the draw so far (its /metrics counter)."""
+def server_counters(port: int) -> dict[str, float]:
+    """The server's counters so far, from /metrics: CPU seconds in the model and the draw,
+    sends of tokens to streams (the gaps between sends, plus each stream's first send)."""
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("rnnkit_model_cpu_seconds_total{"))
+    out = {"model_cpu": 0.0, "sends": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name.startswith("rnnkit_model_cpu_seconds_total{"):
+            out["model_cpu"] += float(value)
+        elif name.startswith("rnnkit_token_interval_seconds_count{") or name == (
+                'rnnkit_requests_total{endpoint="/v1/models/{name}/generate",status="200"}'):
+            out["sends"] += float(value)
+    return out
 
 
 class Server:
@@ -294,10 +306,10 @@ def main(argv=None) -> int:
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
                   f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9} "
                   f"{'model/tok':>9} {'overhead/tok':>12} {'/model':>6} "
-                  f"{'loop/tok':>8} {'loop sys':>8} {'step thr':>8}")
+                  f"{'loop/tok':>8} {'loop sys':>8} {'step thr':>8} {'tok/send':>8}")
             for n in args.clients:
                 pid = server.proc.pid
-                model_before = model_cpu(server.port)
+                counters = server_counters(server.port)
                 cpu_before, threads_before = proc_stats(pid)[0], thread_cpu(pid)
                 probe = (lambda pid=pid: proc_stats(pid)[1]) if (
                     mode == "batched" and n == max(args.clients)) else None
@@ -306,7 +318,9 @@ def main(argv=None) -> int:
                 spent = {t: (u - threads_before.get(t, (0.0, 0.0))[0],
                              k - threads_before.get(t, (0.0, 0.0))[1])
                          for t, (u, k) in thread_cpu(pid).items()}
-                r["model_cpu_s"] = model_cpu(server.port) - model_before
+                after = server_counters(server.port)
+                r["model_cpu_s"] = after["model_cpu"] - counters["model_cpu"]
+                r["tokens_per_send"] = r["tokens"] / max(after["sends"] - counters["sends"], 1)
                 per_token = 1e6 / max(r["tokens"], 1)
                 r["server_cpu_us_per_token"] = r["server_cpu_s"] * per_token
                 r["model_cpu_us_per_token"] = r["model_cpu_s"] * per_token
@@ -335,7 +349,7 @@ def main(argv=None) -> int:
                       f"{r['model_cpu_us_per_token']:7.0f}µs "
                       f"{r['overhead_us_per_token']:10.1f}µs {r['overhead_over_model']:6.2f} "
                       f"{r['loop_cpu_us_per_token']:6.1f}µs {r['loop_sys_us_per_token']:6.1f}µs "
-                      f"{r['step_thread_us_per_token']:6.0f}µs",
+                      f"{r['step_thread_us_per_token']:6.0f}µs {r['tokens_per_send']:8.2f}",
                       flush=True)
                 time.sleep(0.5)
         finally:

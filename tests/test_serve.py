@@ -448,3 +448,38 @@ def test_stream_interval_setting():
         ServeSettings(stream_interval=-0.5).check()
     with pytest.raises(ValueError, match=r"^stream-interval must be a finite number, got nan$"):
         ServeSettings(stream_interval=float("nan")).check()
+
+
+def test_scheduler_failed_step_ends_every_stream():
+    """A step that raises ends its streams with an error; a stream that finished with the
+    same tick's draw (its last token drawn before the failing step) still ends as finished."""
+    import asyncio
+
+    from rnnkit.serve.scheduler import BatchScheduler, GenerationSettings
+
+    torch.manual_seed(0)
+    lm = LanguageModel(30, 8, 1, embedding_dim=4).eval()
+
+    class FailsOnStep(torch.nn.Module):
+        def forward(self, x, state=None):
+            if state is not None:
+                raise RuntimeError("step failed")
+            return lm(x, state)
+
+    async def run():
+        scheduler = BatchScheduler(FailsOnStep(), max_streams=4)
+        short = scheduler.submit([1, 2], GenerationSettings(max_tokens=1, seed=0))
+        long = scheduler.submit([1, 2], GenerationSettings(max_tokens=50, seed=1))
+        out = []
+        for h in (short, long):
+            tokens, ended = [], None
+            while ended is None:
+                new, ended = await asyncio.wait_for(h.take(), 10)
+                tokens += new
+            out.append((len(tokens), ended))
+        await scheduler.aclose()
+        return out
+
+    (short_n, short_end), (long_n, long_end) = asyncio.run(run())
+    assert (short_n, short_end) == (1, "length")
+    assert long_end == "error: RuntimeError: step failed" and long_n <= 1

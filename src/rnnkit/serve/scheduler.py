@@ -126,31 +126,40 @@ class RowSampler:
     """
 
     def __init__(self, streams: list[StreamHandle], vocab_size: int):
+        # Decided in Python, as sample_next decides (temperature == 0: greedy; top-k below V;
+        # top-p below 1); tensors only for what the rows use. Built whenever a stream joins
+        # or leaves, so it is kept cheap: the default settings make two small tensors.
         V = vocab_size
-        temps = torch.tensor([s.settings.temperature for s in streams], dtype=torch.float32)
-        self.rows = (temps > 0).nonzero().flatten()  # sampled rows; the others are greedy
-        self.greedy_only = len(self.rows) == 0
-        picked = [streams[i] for i in self.rows.tolist()]
-        self.temps = temps[self.rows].unsqueeze(1)
-        ks = torch.tensor([V if s.settings.top_k is None else min(s.settings.top_k, V)
-                           for s in picked], dtype=torch.long)
-        self.use_k = (ks < V).unsqueeze(1) if bool((ks < V).any()) else None
-        self.k_index = (ks - 1).unsqueeze(1)
-        ps = torch.tensor([1.0 if s.settings.top_p is None else s.settings.top_p
-                           for s in picked], dtype=torch.float32)
-        self.use_p = (ps < 1.0).unsqueeze(1) if bool((ps < 1.0).any()) else None
-        self.ps = ps.unsqueeze(1)
+        picked = [s for s in streams if s.settings.temperature > 0]  # the others are greedy
+        self.greedy_only = not picked
+        self.rows = None if len(picked) == len(streams) else torch.tensor(
+            [i for i, s in enumerate(streams) if s.settings.temperature > 0], dtype=torch.long)
+        temps = [s.settings.temperature for s in picked]
+        self.temps = None if all(t == 1.0 for t in temps) else torch.tensor(  # (x / 1 is x)
+            temps, dtype=torch.float32).unsqueeze(1)
+        ks = [V if s.settings.top_k is None else min(s.settings.top_k, V) for s in picked]
+        self.use_k = self.k_index = None
+        if any(k < V for k in ks):
+            self.use_k = torch.tensor([k < V for k in ks]).unsqueeze(1)
+            self.k_index = torch.tensor(ks, dtype=torch.long).sub(1).unsqueeze(1)
+        ps = [1.0 if s.settings.top_p is None else s.settings.top_p for s in picked]
+        self.use_p = self.ps = None
+        if any(p < 1.0 for p in ps):
+            self.use_p = torch.tensor([p < 1.0 for p in ps]).unsqueeze(1)
+            self.ps = torch.tensor(ps, dtype=torch.float32).unsqueeze(1)
         self.seeded = [(j, s.generator) for j, s in enumerate(picked) if s.generator is not None]
         unseeded = [j for j, s in enumerate(picked) if s.generator is None]
-        self.unseeded = torch.tensor(unseeded, dtype=torch.long) if unseeded else None
         self.all_unseeded = len(unseeded) == len(picked)
+        self.unseeded = None if self.all_unseeded or not unseeded else torch.tensor(
+            unseeded, dtype=torch.long)
 
     def sample(self, logits: Tensor) -> list[int]:
         logits = logits.detach().float()
-        out = logits.argmax(-1)
         if self.greedy_only:
-            return out.tolist()
-        x = logits.index_select(0, self.rows) / self.temps
+            return logits.argmax(-1).tolist()
+        x = logits if self.rows is None else logits.index_select(0, self.rows)
+        if self.temps is not None:
+            x = x / self.temps
         if self.use_k is not None:
             kth = x.sort(dim=-1, descending=True).values.gather(1, self.k_index)
             x = x.masked_fill((x < kth) & self.use_k, float("-inf"))
@@ -170,7 +179,11 @@ class RowSampler:
                                                   ).exponential_(1)
             for j, generator in self.seeded:
                 race[j].exponential_(1, generator=generator)
-        out[self.rows] = (probs / race).argmax(-1)
+        drawn = (probs / race).argmax(-1)
+        if self.rows is None:
+            return drawn.tolist()
+        out = logits.argmax(-1)
+        out[self.rows] = drawn
         return out.tolist()
 
 
@@ -183,6 +196,7 @@ class _Batch:
         self.state = None
         self.logits: Tensor | None = None
         self.sampler: RowSampler | None = None  # rebuilt when the rows change
+        self.finished: list[tuple[StreamHandle, str]] = []  # ended, not yet handed over
         # CPU seconds of this thread in the model (prompts and steps) and the draw: the work
         # of the recurrent steps themselves; everything else the server does is its overhead
         self.model_cpu = 0.0
@@ -200,27 +214,29 @@ class _Batch:
         self.logits = self.logits.index_select(0, index)
 
     @torch.no_grad()
-    def tick(self, joining: list[StreamHandle]) -> list[tuple[StreamHandle, int | None]]:
+    def tick(self, joining: list[StreamHandle]) -> int:
         """Admit ``joining``, drop cancelled/expired rows, draw one token per stream, step.
 
-        Returns ``(stream, token, finish)`` triples; ``token`` None for a stream that left
-        without one, ``finish`` why the stream ended with this tick (None while it runs).
+        Each drawn token goes onto its stream's ``pending``; a stream that ended with this
+        tick (with its last token, or without one when cancelled or timed out) goes onto
+        ``self.finished`` with why, for the scheduler to hand over (a failed step included).
+        Returns the number of tokens drawn.
         """
         now = time.monotonic()
-        out: list[tuple[StreamHandle, int | None, str | None]] = []
+        finished = self.finished
         keep = []
         for i, s in enumerate(self.streams):
-            if s.stop_reason(now):
-                s.finish_reason = s.stop
-                out.append((s, None, s.stop))
-            else:
+            if s.stop is None and (s.deadline is None or now <= s.deadline):
                 keep.append(i)
+            else:
+                s.finish_reason = s.stop_reason(now)
+                finished.append((s, s.stop))
         self.keep(keep)
         groups: dict[int, list[StreamHandle]] = {}
         for s in joining:
             if s.stop_reason(now):
                 s.finish_reason = s.stop
-                out.append((s, None, s.stop))
+                finished.append((s, s.stop))
                 continue
             if s.settings.seed is not None:
                 s.generator = torch.Generator().manual_seed(s.settings.seed)
@@ -236,7 +252,7 @@ class _Batch:
             last = logits[:, -1]
             self.logits = last if self.logits is None else torch.cat([self.logits, last])
         if not self.streams:
-            return out
+            return 0
         if self.sampler is None:
             self.sampler = RowSampler(self.streams, self.logits.shape[-1])
         cpu = time.thread_time()
@@ -244,15 +260,18 @@ class _Batch:
         self.model_cpu += time.thread_time() - cpu
         keep, step = [], []
         for i, (s, token) in enumerate(zip(self.streams, tokens, strict=True)):
+            s.pending.append(token)
             s.generated += 1
-            if s.settings.eos_id is not None and token == s.settings.eos_id:
+            settings = s.settings
+            if token == settings.eos_id:
                 s.finish_reason = "eos"
-            elif s.generated >= s.settings.max_tokens:
+            elif s.generated >= settings.max_tokens:
                 s.finish_reason = "length"
             else:
                 keep.append(i)
                 step.append(token)
-            out.append((s, token, s.finish_reason))
+                continue
+            finished.append((s, s.finish_reason))
         self.keep(keep)
         if self.streams:
             cpu = time.thread_time()
@@ -260,7 +279,7 @@ class _Batch:
             logits, self.state = self.model(x, self.state)
             self.logits = logits[:, -1]
             self.model_cpu += time.thread_time() - cpu
-        return out
+        return len(tokens)
 
 
 class BatchScheduler:
@@ -381,27 +400,25 @@ class BatchScheduler:
                 continue
             start = time.perf_counter()
             try:
-                results = self._batch.tick(joining)
+                tokens = self._batch.tick(joining)
             except Exception as e:  # noqa: BLE001 - a failed step ends its streams, not the thread
                 streams = self._batch.streams + [s for s in joining
                                                  if s not in self._batch.streams]
+                finished = self._batch.finished  # (ended before the failure: ended as such)
                 spent, self._batch = self._batch.model_cpu, _Batch(self.model)
                 self._batch.model_cpu = spent
+                streams = [s for s in streams if s not in {f for f, _ in finished}]
+                if finished:
+                    self._post(self._deliver, finished, [], [])
                 self._post(self._fail, streams, e)
                 continue
             seconds = time.perf_counter() - start
-            tokens, finished = 0, []
-            for s, token, finish in results:
-                if token is not None:
-                    s.pending.append(token)
-                    tokens += 1
-                if finish is not None:
-                    finished.append((s, finish))
             ticks.append((tokens, seconds))
+            finished, self._batch.finished = self._batch.finished, []
             now = time.monotonic()
             due = []
             for s in self._batch.streams:  # readers waiting whose interval has passed
-                if s._waiter is not None and now >= s.next_wake:
+                if s._waiter is not None and s.pending and now >= s.next_wake:
                     s.next_wake = now + self.interval
                     due.append(s)
             if finished or due or len(ticks) >= 256:  # (the ticks are reported by then)
