@@ -16,8 +16,10 @@ the tokens against ``generate.stream``).
 
 The ticks run back to back in a thread of their own, so the event loop keeps answering
 requests and sending the previous ticks' tokens while the next one computes. The step thread
-appends each tick's tokens to the streams' ``pending`` deques itself and calls the event loop
-only when a reader is due (it waits and its ``interval`` has passed) or a stream ended: one
+appends each token to its stream's ``pending`` deque as it is drawn (before the tick's step: a
+reader still busy sending the earlier ones takes it with them) and calls the event loop only
+when a reader is due (it waits, has tokens, and its ``interval`` has passed) or a stream
+ended: one
 ``call_soon_threadsafe`` then wakes them all (one future each, no queue per token), and each
 reader sends every token drawn since its last send in one write. With ``interval`` > 0 a
 reader is woken at most once per ``interval`` seconds, so a fast step's tokens go out a few at
