@@ -17,7 +17,9 @@ The defaults are the settings chosen by sweeping on this corpus with NAB's sweep
 own detectors' post-processing was chosen): hidden 16 LSTM, 30 epochs on the probationary
 period, refits of 5 epochs on the latest 750 readings every 1000 readings, log-scaled scores,
 likelihood over the last 3000 readings, the larger of two likelihoods (of the mean of the
-last 10 and of the last 50 scores), out-of-range readings (2 % margin) count as anomalies,
+last 10 and of the last 50 scores), the seasonal signal's likelihoods beside them where the
+learning period has a cycle (``Config.seasonal_min_ac`` 0.5: the smallest change from the
+same reading 1-3 periods earlier), out-of-range readings (2 % margin) count as anomalies,
 after each flag at likelihood 0.9999 a holdoff of a fifth of the learning period (150 readings
 after 750; ``Config.holdoff_share`` 0.2).
 

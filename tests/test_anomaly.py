@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -173,9 +175,9 @@ def test_find_period_and_seasonal_residual():
     assert echo[1][298] > 20 and echo[3][298] < 5 and echo[3][250] > 20
 
 
-def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained,
+def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained, tmp_path,
                                                                         stream_frame):
-    plain = anomaly.load(trained).predict(stream_frame)
+    plain = anomaly.load(trained).configure(seasonal_min_ac=None).predict(stream_frame)
     predictor = anomaly.load(trained).configure(seasonal_min_ac=0.5)
     (meta,) = predictor.meta["seasonal"]
     assert abs(meta["period"] - 144) <= 3 and meta["ac"] > 0.5  # the daily cycle
@@ -194,7 +196,16 @@ def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained
     np.testing.assert_array_equal(after["likelihood"][:400], batch["likelihood"][:400])
     predictor.meta.pop("seasonal")  # a checkpoint written before the seasonal signal
     with pytest.raises(ValueError, match="seasonal_min_ac needs a checkpoint that stores"):
-        predictor.predict(stream_frame)
+        predictor.predict(stream_frame)  # asked for explicitly: refused
+    assert anomaly.Config().seasonal_min_ac == 0.5  # the default ...
+    old = tmp_path / "old"  # ... is off for such a checkpoint
+    shutil.copytree(trained, old)
+    doc = json.loads((old / "config.json").read_text())
+    del doc["extras"]["seasonal"], doc["extras"]["config"]["seasonal_min_ac"]
+    (old / "config.json").write_text(json.dumps(doc))
+    loaded = anomaly.load(old)
+    assert loaded.config.seasonal_min_ac is None
+    np.testing.assert_allclose(loaded.predict(stream_frame)["likelihood"], plain["likelihood"])
 
 
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):

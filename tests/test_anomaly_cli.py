@@ -39,10 +39,11 @@ def test_round_trip_score_and_evaluate(run, capsys):
                  "--out", str(online)]) == 0
     np.testing.assert_allclose(pd.read_csv(online)["score"], frame["score"], rtol=1e-4,
                                atol=1e-5)
-    seasonal = tmp / "seasonal.csv"
+    plain = tmp / "plain.csv"  # the seasonal signal (on by default) off
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
-                 "--seasonal-min-ac", "0.5", "--out", str(seasonal)]) == 0
-    assert (pd.read_csv(seasonal)["likelihood"] >= frame["likelihood"] - 1e-9).all()
+                 "--seasonal-min-ac", "none", "--out", str(plain)]) == 0
+    assert (pd.read_csv(plain)["likelihood"] <= frame["likelihood"] + 1e-9).all()
+    assert (pd.read_csv(plain)["likelihood"] < frame["likelihood"] - 1e-6).any()
     capsys.readouterr()
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
                  "--seasonal-min-ac", "2", "--out", str(tmp / "bad.csv")]) == 2
@@ -129,8 +130,8 @@ def test_score_refuses_bad_input_writing_nothing(run, tmp_path, capsys):
 def test_demo_part_detects_the_injected_faults(tmp_path, capsys):
     assert main(["demo", "--only", "anomaly", "--out", str(tmp_path), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "detected 3/4 injected faults (spike, level shift, noise burst), 0 flags " \
-           "elsewhere" in printed
+    assert "detected 4/4 injected faults (spike, level shift, stuck sensor, noise burst), " \
+           "0 flags elsewhere" in printed  # 3/4 without the seasonal signal
     assert "precision 1.00, recall 1.00" in printed
     for name in ("sensor.csv", "sensor_scores.csv", "sensor_scores.png", "beats_scores.png"):
         assert (tmp_path / "anomaly" / name).exists()

@@ -123,6 +123,8 @@ def load(path, device: str = "cpu") -> AnomalyPredictor:
     extras = load_extras(path)
     model = checkpoint.load(path, device=device).eval()
     config = Config(**extras["config"])
+    if config.layout == "stream" and "seasonal" not in extras:
+        config = replace(config, seasonal_min_ac=None)  # written before the seasonal signal
     return AnomalyPredictor(model, config, path, meta=extras)
 
 
@@ -147,8 +149,10 @@ class AnomalyPredictor(Predictor):
 
     def configure(self, **settings) -> AnomalyPredictor:
         """Change scoring settings (``threshold``, ``holdoff``, ``update_every``, ``fill``,
-        ``allow_gaps``, the likelihood's windows...) for later calls; returns self."""
-        settings = {k: v for k, v in settings.items() if v is not None or k == "threshold"}
+        ``allow_gaps``, the likelihood's windows...) for later calls; returns self. None
+        turns an optional setting off (``seasonal_min_ac=None``: no seasonal signal); for
+        ``threshold`` it keeps the checkpoint's."""
+        settings = dict(settings)
         threshold = settings.pop("threshold", None)
         self.config = replace(self.config, **settings).check()
         if threshold is not None:

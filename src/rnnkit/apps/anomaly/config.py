@@ -55,11 +55,11 @@ class Config:
     min_std: float = 0.05  # likelihood: floor on the baseline's standard deviation
     extreme_margin: float | None = None  # stream: a reading outside the range seen so far,
     # widened by this share of it, gets likelihood 1 (none: off)
-    seasonal_min_ac: float | None = None  # stream: a second, model-free signal, the change
+    seasonal_min_ac: float | None = 0.5  # stream: a second, model-free signal, the change
     # from one period earlier (|x_t - x_(t-p)|, p found on the learning period), for the
-    # value columns whose autocorrelation at p reaches this (e.g. 0.5); its likelihoods
-    # count like the model's, the larger wins: catches a missing cycle that a next-step
-    # forecast follows (none: off)
+    # value columns whose autocorrelation at p reaches this; its likelihoods count like the
+    # model's, the larger wins: catches a missing cycle that a next-step forecast follows
+    # (NAB standard about +3.5 on fresh seeds; none: off)
     seasonal_cycles: int = 3  # stream: the seasonal residual is the smallest change from the
     # same reading 1..this many periods earlier, so an anomaly does not echo a period later
     # (fixed at training: the learning period's mean residual is its scale)
