@@ -22,10 +22,12 @@
 #include <type_traits>
 
 #include "cell_math.h"
+#include "pool.h"
 
 namespace rnnkit_gated {
 
 using namespace rnnkit_math;
+using rnnkit_pool::pooled;
 
 enum Kind : int64_t { kTanh = 0, kRelu = 1, kSigmoid = 2, kLstm = 3, kGruAfter = 4, kGruBefore = 5 };
 
@@ -206,9 +208,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
   const int64_t B = xp.size(0), steps = xp.size(1), H = w_hh.size(1);
   TORCH_CHECK(xp.size(2) == G * H && w_hh.size(0) == G * H, "rnnkit gated_forward: sizes");
   auto opts = xp.options();
-  at::Tensor hs = at::empty({B, steps, H}, opts);
-  at::Tensor cs = kind == kLstm ? at::empty({B, steps, H}, opts) : at::empty({0}, opts);
-  at::Tensor work = at::empty({B, steps, work_of(kind) * H}, opts);
+  at::Tensor hs = pooled({B, steps, H}, opts);
+  at::Tensor cs = kind == kLstm ? pooled({B, steps, H}, opts) : at::empty({0}, opts);
+  at::Tensor work = pooled({B, steps, work_of(kind) * H}, opts);
   at::Tensor c0 = kind == kLstm ? c0_in->contiguous() : at::Tensor();
   auto b_hh = defined_or_none(b_hh_in, false);
   auto lengths = defined_or_none(lengths_in, true);
@@ -373,9 +375,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor grad_cs;  // any strides: read a step at a time
   if (kind == kLstm && grad_cs_in.has_value() && grad_cs_in->defined()) grad_cs = *grad_cs_in;
   at::Tensor c0 = kind == kLstm ? c0_in->contiguous() : at::Tensor();
-  at::Tensor dg = at::empty({B, steps, G * H}, opts);  // = dxp
+  at::Tensor dg = pooled({B, steps, G * H}, opts);  // = dxp
   at::Tensor rec = kind == kGruAfter ? at::empty({B, 3 * H}, opts) : at::Tensor();
-  at::Tensor dnr = kind == kGruAfter ? at::empty({B, steps, H}, opts) : at::Tensor();
+  at::Tensor dnr = kind == kGruAfter ? pooled({B, steps, H}, opts) : at::Tensor();
   at::Tensor dh = at::empty({B, H}, opts);
   at::Tensor carry = at::zeros({B, H}, opts);  // gradient reaching h_t through step t+1
   at::Tensor dc = kind == kLstm ? at::zeros({B, H}, opts) : at::Tensor();

@@ -32,10 +32,12 @@
 #include <vector>
 
 #include "cell_math.h"
+#include "pool.h"
 
 namespace rnnkit_layernorm {
 
 using namespace rnnkit_math;
+using rnnkit_pool::pooled;
 using rnnkit_gated::Rows;
 using rnnkit_gated::before;
 using rnnkit_gated::defined_or_none;
@@ -53,62 +55,6 @@ int64_t gates_of(int64_t kind) {
 // where the per-row scalars start in `work` (rstd of acc, [rstd of c,] mean and rstd of a)
 int64_t stats_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H : 6 * H; }
 int64_t work_of(int64_t kind, int64_t H) { return stats_of(kind, H) + (kind == kLnLstm ? 4 : 3); }
-
-// Big buffers (the saved work, the states, the gradient buffers: (B, T, X) each) come from a
-// small pool of blocks that autograd has freed, reused when a later call asks for the same
-// size. From the allocator, blocks over 32 MB are fresh mmap()ed pages on every call, and
-// touching them costs a page fault per 4 KB: at T 1000 that was a large part of the
-// kernels' time. The pool keeps at most kBlocks blocks and kBytes bytes (oldest dropped
-// first); smaller buffers go to at::empty.
-class Pool {
- public:
-  static Pool& get() {
-    static Pool* pool = new Pool();  // never destroyed: a tensor may be freed at exit
-    return *pool;
-  }
-  at::Tensor empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
-    int64_t n = 1;
-    for (int64_t v : sizes) n *= v;
-    const size_t bytes = size_t(n) * opts.dtype().itemsize();
-    if (bytes < kMin) return at::empty(sizes, opts);
-    void* p = take(bytes);
-    if (p == nullptr) p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    TORCH_CHECK(p != nullptr, "rnnkit layernorm kernel: out of memory (", bytes, " bytes)");
-    return at::from_blob(p, sizes, [bytes](void* q) { Pool::get().give(q, bytes); }, opts);
-  }
-
- private:
-  static constexpr size_t kMin = size_t(1) << 20, kBytes = size_t(1) << 31;
-  static constexpr size_t kBlocks = 6;
-  std::mutex mutex_;
-  std::vector<std::pair<size_t, void*>> free_;  // oldest first
-  size_t held_ = 0;
-  void* take(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t k = free_.size(); k-- > 0;) {
-      if (free_[k].first == bytes) {
-        void* p = free_[k].second;
-        held_ -= bytes;
-        free_.erase(free_.begin() + k);
-        return p;
-      }
-    }
-    return nullptr;
-  }
-  void give(void* p, size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_.emplace_back(bytes, p);
-    held_ += bytes;
-    while (!free_.empty() && (free_.size() > kBlocks || held_ > kBytes)) {
-      std::free(free_.front().second);
-      held_ -= free_.front().first;
-      free_.erase(free_.begin());
-    }
-  }
-};
-inline at::Tensor pooled(at::IntArrayRef sizes, const at::TensorOptions& opts) {
-  return Pool::get().empty(sizes, opts);
-}
 
 // the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in two passes (a
 // one-pass E[a²] - mean² loses digits when the mean is large); the caller normalises
