@@ -17,7 +17,7 @@ the seasonal naive forecast (lag = the period; lag 1 for yearly and other).
     python benchmarks/m3.py --freq monthly --dev      # tune on x only: the last h of x as test
     python benchmarks/m3.py --freq monthly --methods rnn --ensemble 5   # the network alone, K=5
     python benchmarks/m3.py --freq monthly --refit    # network retrained up to the test part
-    python benchmarks/m3.py --freq monthly --ema 0.99 # weights' moving average (0: off)
+    python benchmarks/m3.py --freq monthly --refit --ema 0.995  # refit + weights' average
 
 Rows: ``ets`` and ``theta`` are statsforecast's AutoETS and AutoTheta fitted on all of `x`
 (the same fits auto uses); ``sf SeasonalNaive`` is statsforecast's; ``snaive`` and
