@@ -37,3 +37,15 @@ def write_csv(path: Path, values: np.ndarray, columns=("load", "temp"), times=No
         lines.append(",".join(row))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def trending_panel(n: int = 64, series: int = 4, base: float = 50.0, level_step: float = 0.0):
+    """A wide table (pandas): every column a positive series with a trend and a season of 4;
+    column i starts at ``base + level_step * i`` (levels far apart: ``level_step`` > 0)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    t = np.arange(n)
+    return pd.DataFrame({f"s{i}": base + level_step * i + (i + 1) * 0.5 * t
+                         + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 1, n)
+                         for i in range(series)})

@@ -6,17 +6,14 @@ the one saved."""
 import numpy as np
 import pandas as pd
 import pytest
+from forecast_helpers import trending_panel
 
 from rnnkit.apps import forecast
 from rnnkit.apps.forecast import auto
 
 
 def _table(n: int = 64, series: int = 4) -> pd.DataFrame:
-    """A wide table: every column a positive series with a trend and a season of 4."""
-    rng = np.random.default_rng(0)
-    t = np.arange(n)
-    return pd.DataFrame({f"s{i}": 50 + (i + 1) * 0.5 * t + 5 * np.sin(2 * np.pi * t / 4)
-                         + rng.normal(0, 1, n) for i in range(series)})
+    return trending_panel(n, series)
 
 
 def _config(**kw) -> forecast.Config:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from forecast_helpers import trending_panel
 
 from rnnkit.apps import forecast
 from rnnkit.apps.forecast import auto
@@ -13,11 +14,7 @@ from rnnkit.apps.forecast.methods import Windowing
 
 
 def _table(n: int = 64, series: int = 4) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    t = np.arange(n)
-    return pd.DataFrame({f"s{i}": 50 * (i + 1) + (i + 1) * 0.5 * t
-                         + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 1, n)
-                         for i in range(series)})
+    return trending_panel(n, series, level_step=50.0)
 
 
 def _config(**kw) -> forecast.Config:
