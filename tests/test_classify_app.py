@@ -35,6 +35,7 @@ def reviews(n=40):
     ("class_weights", "heavy", "classify Config: class_weights must be none, balanced or"),
     ("normalize", "minmax", "classify Config: normalize must be one of series, global, none"),
     ("ema", 1.0, r"classify Config: ema must lie in \[0, 1\), got 1.0"),
+    ("refit", "yes", "classify Config: refit must be true or false, got 'yes'"),
 ])
 def test_config_check_names_field_and_value(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -178,6 +179,30 @@ def test_ema_model_is_the_validated_and_saved_one(tmp_path):
     texts = ["the film was great", "so dull"]
     assert np.allclose(clf.predict_proba(texts), load_member_probs(history.model, clf, texts),
                        atol=1e-6)
+
+
+def test_refit_retrains_on_every_example_for_the_chosen_epochs(tmp_path):
+    tiny = {**TINY, "epochs": 4, "val_fraction": 0.25, "patience": 1, "ngram_buckets": 64}
+    plain = train(Config(**tiny), reviews(), progress=False)
+    refit = train(Config(refit=True, **tiny), reviews(), tmp_path / "ck", progress=False)
+    # the first fit is the same run: same epochs chosen, same held-out figure and n-gram weight
+    assert refit.best_epochs == plain.best_epochs and refit.val_accuracy == plain.val_accuracy
+    assert float(refit.model.ngram_scale) == float(plain.model.ngram_scale)
+    best = plain.best_epochs[0]
+    assert [r["epoch"] for r in refit.rows if r.get("refit")] == list(range(1, best + 1))
+    # oracle: every example, no held-out part, `best` epochs (a constant learning rate, so
+    # stopping early is the same as fewer epochs)
+    oracle = train(Config(**{**tiny, "epochs": best, "val_fraction": 0.0}), reviews(),
+                   progress=False)
+    oracle.model.ngram_scale.fill_(float(plain.model.ngram_scale))
+    texts = ["the film was great", "so dull", "fine"]
+    assert np.allclose(rnnkit.open(tmp_path / "ck").predict_proba(texts),
+                       load_member_probs(oracle.model, rnnkit.open(tmp_path / "ck"), texts),
+                       atol=1e-6)
+    assert rnnkit.open(tmp_path / "ck").config.refit is True
+    # without a held-out part there is nothing to refit on
+    alone = train(Config(refit=True, **{**tiny, "val_fraction": 0.0}), reviews(), progress=False)
+    assert not any(r.get("refit") for r in alone.rows)
 
 
 def test_v0_1_0_checkpoint_opens_and_predicts_the_same():

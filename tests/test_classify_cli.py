@@ -104,6 +104,18 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
                                  "pass --ucr FILE")
 
 
+def test_refit_flag_trains_again_on_every_example(tmp_path):
+    write_reviews(tmp_path / "reviews.csv", n=40)
+    assert main(["classify", "train", "--csv", str(tmp_path / "reviews.csv"), "--text-col",
+                 "review", "--label-col", "sentiment", "--checkpoint", str(tmp_path / "ck"),
+                 "--refit", "--val-fraction", "0.25", "--patience", "1", *FAST]) == 0
+    saved = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert saved["extras"]["config"]["refit"] is True
+    rows = json.loads((tmp_path / "ck" / "history.json").read_text())["rows"]
+    best = json.loads((tmp_path / "ck" / "history.json").read_text())["best_epochs"][0]
+    assert [r["epoch"] for r in rows if r.get("refit")] == list(range(1, best + 1))
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.fixture
 def bad_files(tmp_path):

@@ -61,6 +61,9 @@ class Config:
     patience: int | None = None  # epochs without a better held-out accuracy to stop; 0: never
     # the held-out accuracy, best epoch and saved model use the weights' moving average
     ema: float | None = None  # decay of the weights' moving average (each step); 0: off
+    # after the held-out part picked the epochs: train again from the same seed on all the
+    # examples (held-out ones included) for that many epochs and keep that model
+    refit: bool = False  # retrain on every training example for the epochs chosen held out
     ensemble: int = 1  # train K models (seeds seed, seed+100, ...) and average their probabilities
     seed: int = 0  # random seed of the first model
 
@@ -106,6 +109,8 @@ class Config:
                 raise ValueError(f"classify Config: {name} must be a "
                                  f"{'positive' if name == 'lr' else 'non-negative'} number, "
                                  f"got {value!r}")
+        if not isinstance(self.refit, bool):
+            raise ValueError(f"classify Config: refit must be true or false, got {self.refit!r}")
         self.weights()
         return self
 

@@ -6,7 +6,9 @@ weights and stops after ``patience`` epochs without improvement. With ``ensemble
 models are trained the same way from seeds ``seed, seed + 100, ...`` and saved as one
 ``ClassifierEnsemble`` whose probabilities are their average. With ``ema=d`` each model's
 held-out accuracy, best epoch and saved weights are those of an exponential moving average of
-its weights (``WeightAverage``).
+its weights (``WeightAverage``). With ``refit`` each model is then trained again from its seed
+on all the examples (the held-out ones included) for the epochs chosen on them, schedule as in
+that run, and that second model is the one saved (``val_accuracy`` stays the validated one's).
 """
 
 from __future__ import annotations
@@ -85,8 +87,13 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
 
 
 def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir, *,
-                resume: bool, device, progress: bool, time_budget) -> tuple:
-    """One model, fitted with the best held-out epoch kept: (model, History, best epoch)."""
+                resume: bool, device, progress: bool, time_budget,
+                stop_after: int | None = None, ngram_scale: float | None = None) -> tuple:
+    """One model, fitted with the best held-out epoch kept: (model, History, best epoch).
+
+    ``stop_after`` (``refit``: no held-out data) stops after that many epochs, the schedule
+    still spanning ``config.epochs`` as in the run that chose them; ``ngram_scale`` is the
+    n-gram expert's weight chosen there."""
     from ...train import fit  # late: the data side loads without the training loop
 
     seed_everything(config.seed)  # the initial weights
@@ -96,7 +103,10 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
     # still improves; without held-out data the last epoch is kept
     watch = val_set is not None
     loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
-    average = WeightAverage(model, config.ema, len(loader), config.epochs) if config.ema else None
+    average = WeightAverage(model, config.ema, len(loader), stop_after or config.epochs) \
+        if config.ema else None
+    stop = [] if stop_after is None else [
+        lambda event, info: event == "epoch_end" and info["epoch"] >= stop_after]
     history = fit(model, loader,
                   val_data=make_loader(val_set, 256) if val_set is not None else None,
                   epochs=config.epochs, loss=model.loss, lr=config.lr,
@@ -106,10 +116,11 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
                   mode="max", early_stopping=(config.patience or None) if watch else None,
                   seed=config.seed, device=device, progress=progress,
                   time_budget=time_budget, checkpoint_dir=run_dir,
-                  resume=resume and run_dir is not None, callbacks=(average,) if average else ())
+                  resume=resume and run_dir is not None,
+                  callbacks=([average] if average else []) + stop)
     model.eval()
     if model.ngrams is not None:  # counted even without held-out data (then weighted 1)
-        _add_ngram_expert(model, train_set, val_set)
+        _add_ngram_expert(model, train_set, val_set, ngram_scale)
     return model, history, history.best_epoch if watch else len(history.rows)
 
 
@@ -140,26 +151,44 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         raise ValueError("classify: ngram_buckets applies to text input only, not numeric "
                          "series")
     y = prep.labels.encode(examples.labels).numpy()
+    everything = None  # refit: every training example, in the given order
     if val_examples is None and config.val_fraction > 0:
+        everything = examples
         keep, held = stratified_split(y, config.val_fraction, seed=config.seed)
         if len(held) and len(keep):
             examples, val_examples = examples.subset(keep), examples.subset(held)
     train_set = prep.dataset(examples)
     val_set = prep.dataset(val_examples) if val_examples is not None else None  # checks labels
-    start, history, members = time.perf_counter(), ClassifyHistory(), []
+    refit = config.refit and val_set is not None
+    if refit:  # the held-out examples join the training ones for the second fit
+        all_set = prep.dataset(everything) if everything is not None else SequenceDataset(
+            train_set.sequences + val_set.sequences,
+            torch.cat([train_set.targets, val_set.targets]))
+    start, history, members, validated = time.perf_counter(), ClassifyHistory(), [], []
     for k in range(config.ensemble):
         run_dir = folder / "members" / str(k) if folder is not None else None
-        model, h, best = _fit_member(replace(config, seed=config.seed + 100 * k), prep,
-                                     train_set, val_set, run_dir, resume=resume, device=device,
-                                     progress=progress, time_budget=time_budget)
-        members.append(model)
+        member = replace(config, seed=config.seed + 100 * k)
+        model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
+                                     device=device, progress=progress, time_budget=time_budget)
+        validated.append(model)
         history.rows += [{"member": k, **row} for row in h.rows]
         history.grad_norms += h.grad_norms
         history.stop_reason, history.best_epoch = h.stop_reason, best
         history.best_epochs.append(best)
+        if refit:  # again from the same seed on every example, for the epochs chosen above
+            scale = float(model.ngram_scale) if model.ngrams is not None else None
+            model, h, _ = _fit_member(
+                member, prep, all_set, None, run_dir and run_dir.with_name(f"{k}-refit"),
+                resume=resume, device=device, progress=progress, time_budget=time_budget,
+                stop_after=best, ngram_scale=scale)
+            history.rows += [{"member": k, "refit": True, **row} for row in h.rows]
+            history.grad_norms += h.grad_norms
+        members.append(model)
     model = members[0] if len(members) == 1 else ClassifierEnsemble.of(members).eval()
     history.seconds = time.perf_counter() - start
-    history.val_accuracy = accuracy(model, val_set) if val_set is not None else None
+    if val_set is not None:  # with refit: of the validated models (the saved ones saw it)
+        checked = validated[0] if len(validated) == 1 else ClassifierEnsemble.of(validated)
+        history.val_accuracy = accuracy(checked.eval(), val_set)
     history.model, history.preprocessing = model, prep
     if folder is not None:
         save(model, folder, extras={"task": TASK, EXTRAS_KEY: prep.to_dict(),
@@ -182,9 +211,10 @@ def accuracy(model: torch.nn.Module, dataset: SequenceDataset) -> float:
 
 @torch.no_grad()
 def _add_ngram_expert(model: TextClassifier, train_set: SequenceDataset,
-                      val_set: SequenceDataset | None) -> None:
+                      val_set: SequenceDataset | None, scale: float | None = None) -> None:
     """Count the naive-Bayes n-grams on ``train_set``; pick ``ngram_scale`` on ``val_set`` by
-    held-out accuracy (ties: the lower cross-entropy); 1 without held-out data."""
+    held-out accuracy (ties: the lower cross-entropy); ``scale`` (refit: the one chosen before)
+    or 1 without held-out data."""
     device = model.ngram_scale.device
 
     def words(x):  # word ids (B, T) of (B, T) or (B, T, 1 + K) inputs
@@ -192,7 +222,7 @@ def _add_ngram_expert(model: TextClassifier, train_set: SequenceDataset,
 
     model.ngrams.fit((words(x), n, t) for (x, n), t in make_loader(train_set, 1024))
     if val_set is None:
-        model.ngram_scale.fill_(1.0)
+        model.ngram_scale.fill_(1.0 if scale is None else scale)
         return
     rnn, nb = [], []
     model.ngram_scale.fill_(0.0)
