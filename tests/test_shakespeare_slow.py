@@ -1,8 +1,11 @@
-"""Real data (slow): Tiny Shakespeare's standard split, and 95 s of training with the defaults.
+"""Real data (slow): Tiny Shakespeare's standard split, and two epochs of the defaults.
 
 Run with ``pytest -m slow``; needs ``$RNNKIT_DATA/tinyshakespeare/input.txt``. The figure the
 issue asks for (<= 1.50 nats/char after 95 s on 2 threads) is measured, with its command, by
-``benchmarks/shakespeare.py``; here the bar is looser because other jobs may share the CPU.
+``benchmarks/shakespeare.py``. Here the budget is counted in epochs, not seconds, so the result
+does not depend on the machine's speed or load: the 95-second budget bought 675 steps on
+2026-11-21 and 270 on 2026-11-30 (a slower machine; 2 threads under load spin and lose 4x
+more). Two epochs are 490 steps; 1 thread avoids the spinning.
 """
 
 import pytest
@@ -24,11 +27,11 @@ def test_standard_split_and_vocabulary():
     assert tok.vocab_size - 4 == 65
 
 
-def test_ninety_five_seconds_of_defaults_learn_shakespeare(tmp_path):
+def test_two_epochs_of_defaults_learn_shakespeare(tmp_path):
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     try:
-        history = train(TextGenConfig(minutes=95 / 60), read_text(PATH), tmp_path / "ckpt",
+        history = train(TextGenConfig(epochs=2), read_text(PATH), tmp_path / "ckpt",
                         quiet=True)
     finally:
         torch.set_num_threads(threads)
