@@ -230,3 +230,24 @@ def test_textgen_trains_a_min_gru_language_model(tmp_path):
 def test_unknown_backend_names_compiled():
     with pytest.raises(ValueError, match="compiled"):
         rnnkit.GRU(I, H, backend="fast")
+
+
+@pytest.mark.parametrize("kind,options", CELLS[:6], ids=IDS[:6])
+def test_row_blocks_on_two_threads_equal_loop(kind, options):
+    """With 2 threads and B >= 16 the gated kernels run blocks of rows through all steps in
+    parallel (uneven blocks here: 17 = 8 + 9); the loop is the oracle, lengths and all."""
+    loop, fast = pair(kind, options, bidirectional=True)
+    batch = 17
+    x = torch.randn(batch, T, I, dtype=torch.float64)
+    state = tree_map(lambda s: torch.randn(s.shape[0], batch, s.shape[2], dtype=s.dtype),
+                     loop.init_state(1, dtype=torch.float64))
+    lengths = torch.randint(1, T + 1, (batch,), generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        values_b, grads_b = run(fast, x, state, lengths)
+    finally:
+        torch.set_num_threads(threads)
+    values_a, grads_a = run(loop, x, state, lengths)
+    for a, b in zip(values_a + grads_a, values_b + grads_b, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)

@@ -1,8 +1,9 @@
 """Autograd functions over the compiled operators, and which cells they run.
 
 ``run_cell(cell, x, state, mask, lengths, keep_states)`` has ``layers._run_cell``'s contract:
-the input projections of all steps go through autograd as one matmul (``cell.project_input``),
-the recurrence through ``torch.ops.rnnkit`` with its written-out backward.
+the input projections of all steps are one matmul (for the gated cells inside ``_Gated``, into a
+buffer of the kernels' pool; for the others through autograd), the recurrence goes through
+``torch.ops.rnnkit`` with its written-out backward.
 """
 
 from __future__ import annotations
@@ -48,24 +49,46 @@ def kind_of(cell) -> tuple[str, int] | None:
 
 
 class _Gated(torch.autograd.Function):
-    """xp (B, T, G*H), h0, c0 (LSTM), W_hh, b_hh -> all states hs (B, T, H), cs (B, T, H)."""
+    """x (B, T, I), W_ih, b_ih, h0, c0 (LSTM), W_hh, b_hh -> all states hs (B, T, H), cs.
+
+    The input projections of all steps, xp = x W_ih^T + b_ih (B, T, G*H), are one matmul
+    here, into a buffer from the kernels' pool (from ATen's allocator a buffer that size is
+    fresh pages on every call); the backward does W_ih's, b_ih's and x's gradients as one
+    matmul each over all (B, T)."""
 
     @staticmethod
-    def forward(ctx, kind, xp, h0, c0, w_hh, b_hh, lengths):
+    def forward(ctx, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths):
+        B, T, I = x.shape
+        xp = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
+        if b_ih is None:
+            torch.mm(x.reshape(B * T, I), w_ih.t(), out=xp.view(B * T, -1))
+        else:
+            torch.addmm(b_ih, x.reshape(B * T, I), w_ih.t(), out=xp.view(B * T, -1))
         hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths)
-        ctx.kind, ctx.has_bias = kind, b_hh is not None
-        ctx.save_for_backward(h0, c0, hs, cs, work, w_hh, lengths)
+        ctx.kind, ctx.has_bias = kind, (b_ih is not None, b_hh is not None)
+        ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs, grad_cs):
-        h0, c0, hs, cs, work, w_hh, lengths = ctx.saved_tensors
+        x, w_ih, h0, c0, hs, cs, work, w_hh, lengths = ctx.saved_tensors
+        lstm = ctx.kind == _LSTM
         d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
-            ctx.kind, grad_hs, grad_cs if ctx.kind == _LSTM else None, h0, c0, hs, cs, work,
-            w_hh, lengths, ctx.has_bias)
-        return (None, d_xp, d_h0, d_c0 if ctx.kind == _LSTM else None, d_w,
-                d_b if ctx.has_bias else None, None)
+            ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work,
+            w_hh, lengths, ctx.has_bias[1])
+        B, T, I = x.shape
+        dg = d_xp.view(B * T, -1)  # (B*T, G*H)
+        d_x = d_w_ih = d_b_ih = None
+        if ctx.needs_input_grad[1]:
+            d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
+            torch.mm(dg, w_ih, out=d_x.view(B * T, I))
+        if ctx.needs_input_grad[2]:
+            d_w_ih = dg.t().mm(x.reshape(B * T, I))
+        if ctx.has_bias[0] and ctx.needs_input_grad[3]:
+            d_b_ih = dg.sum(0)
+        return (None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
+                d_b if ctx.has_bias[1] else None, None)
 
 
 class _Linear(torch.autograd.Function):
@@ -131,16 +154,18 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
                                   cell.gain_hh, getattr(cell, "gain_c", None),
                                   getattr(cell, "bias_c", None), cell.eps, lengths)
         return _finish(hs, cs, lstm, mask, keep_states)
+    if family == "gated":  # the input projections are _Gated's own matmul
+        lstm = kind == _LSTM
+        h0, c0 = state if lstm else (state, None)
+        hs, cs = _Gated.apply(kind, x, cell.weight_ih, cell.bias_ih, h0, c0, cell.weight_hh,
+                              cell.bias_hh, lengths)
+        return _finish(hs, cs, lstm, mask, keep_states)
+    # minGRU / minLSTM
     xp = cell.project_input(x)  # every step's W_ih x + b_ih: one matmul, autograd's
-    if family == "linear":
-        cell.check_state(state, "the compiled recurrence")
-        states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
-        out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
-        return out, states[:, -1], (states if keep_states else None)
-    lstm = kind == _LSTM
-    h0, c0 = state if lstm else (state, None)
-    hs, cs = _Gated.apply(kind, xp, h0, c0, cell.weight_hh, cell.bias_hh, lengths)
-    return _finish(hs, cs, lstm, mask, keep_states)
+    cell.check_state(state, "the compiled recurrence")
+    states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
+    out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
+    return out, states[:, -1], (states if keep_states else None)
 
 
 def _finish(hs, cs, lstm, mask, keep_states):

@@ -19,6 +19,17 @@ template <typename T> inline T safe_exp(T x) {
 }
 template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + safe_exp(-x)); }
 template <typename T> inline T tanh_(T x) { return T(2) / (T(1) + safe_exp(T(-2) * x)) - T(1); }
+// y = sigmoid(y) / tanh(y) in place over n values, in loops of their own: the vector exp is a
+// call that clobbers every vector register, so a loop doing several gates' arithmetic around
+// several calls spends its time spilling (perf annotate of the LayerNorm kernels)
+template <typename T> inline void sigmoid_inplace(T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = sigmoid(y[j]);
+}
+template <typename T> inline void tanh_inplace(T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = tanh_(y[j]);
+}
 // log(1 + e^x), stably: max(x, 0) + log(1 + e^-|x|)
 template <typename T> inline T softplus(T x) {
   T ax = x < T(0) ? -x : x;

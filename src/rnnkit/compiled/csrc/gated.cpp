@@ -1,11 +1,13 @@
 // Gated recurrent cells over a whole sequence, forward and backward, one fused pass per step.
 //
-// The input projections of every step (x W_ih^T + b_ih, for all t at once) are computed by
-// the caller as one matmul; autograd differentiates that part. Here: per step one matmul
-// h W_hh^T (two for the reset-before GRU) and ONE loop over (B, H) that does all the gate
-// arithmetic. Backward is written out (no autograd over small ops): per step the same fused
-// loop, then dh_{t-1} = dgates W_hh; the weight gradient is a few large matmuls at the end,
-// not T small ones.
+// The input projections of every step (x W_ih^T + b_ih, for all t at once) are one matmul by
+// the caller (functions.py's _Gated, into a buffer of the pool: pooled_empty below), and so
+// are their gradients. Here: per step one matmul h W_hh^T (two for the reset-before GRU) and
+// a few short vector loops per batch row for the gate arithmetic (each activation in a loop of
+// its own). Backward is written out (no autograd over small ops): per step the gates'
+// gradients, then dh_{t-1} = dgates W_hh; the weight gradient is a few large matmuls at the
+// end, not T small ones. With several threads, blocks of rows run through all steps in
+// parallel (over_row_blocks), each with its own single-threaded matmuls.
 //
 // Layouts are batch-first throughout, as the caller has them: xp (B, T, G*H), the states
 // hs (B, T, H), the gate gradients dxp (B, T, G*H). A step's slice is a (B, X) matrix with
@@ -16,10 +18,13 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "cell_math.h"
 #include "pool.h"
@@ -71,18 +76,31 @@ inline int64_t grain(int64_t per_row) { return std::max<int64_t>(1, 4096 / std::
 
 inline bool valid(const int64_t* len, int64_t b, int64_t t) { return len == nullptr || t < len[b]; }
 
+// ------------------------------------------------------------------------------- forward
+// pre[j] = x[j] + a[j] (+ bias[j]) over n values: the bias test outside the vector loop
 template <typename T>
-const T* ptr_or_null(const std::optional<at::Tensor>& t) {
-  return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;
+inline void sum_row(T* pre, const T* x, const T* a, const T* bias, int64_t n) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) pre[j] = x[j] + a[j] + bias[j];
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) pre[j] = x[j] + a[j];
+  }
 }
 
-// ------------------------------------------------------------------------------- forward
 // Elman, LSTM, reset-after GRU: acc = h_{t-1} W_hh^T (B, G*H) is done; the gates and h_t.
+// Per row a few short loops, each activation in a loop of its own (one vector-exp call per
+// loop: five calls in one loop spilled every register around each call), the
+// pre-activations written into the gates' slots of `work` and activated in place.
 template <typename T>
-void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, Rows<const T> x, Rows<const T> a,
-                  const T* b_hh, Rows<const T> hp, Rows<const T> cp, Rows<T> h, Rows<T> c,
-                  Rows<T> work, const int64_t* len) {
-  at::parallel_for(0, B, grain(4 * H), [&](int64_t b0, int64_t b1) {
+void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, Rows<const T> x,
+                  Rows<const T> a, const T* b_hh, Rows<const T> hp, Rows<const T> cp, Rows<T> h,
+                  Rows<T> c, Rows<T> work, const int64_t* len) {
+  at::parallel_for(0, B, grain(4 * H_), [&](int64_t b0, int64_t b1) {
+  // local copies: GCC reloads what the lambda captures by reference after every store
+  const int64_t H = H_;
+  const T* const bias = b_hh;
   for (int64_t b = b0; b < b1; ++b) {
     const T* xb = x[b];
     const T* ab = a[b];
@@ -95,37 +113,48 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, Rows<const T> x
       continue;
     }
     if (kind <= kSigmoid) {
-      activate_row(kind, xb, ab, b_hh, hb, H);
+      activate_row(kind, xb, ab, bias, hb, H);
     } else if (kind == kLstm) {
       const T* cpb = cp[b];
       T* cb = c[b];
       T* w = work[b];
+      sum_row(w, xb, ab, bias, 4 * H);
+      sigmoid_inplace(w, 2 * H);      // i, f
+      tanh_inplace(w + 2 * H, H);     // g
+      sigmoid_inplace(w + 3 * H, H);  // o
+      const T *i = w, *f = w + H, *g = w + 2 * H, *o = w + 3 * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
-        T bi = b_hh ? b_hh[j] : T(0), bf = b_hh ? b_hh[H + j] : T(0);
-        T bg = b_hh ? b_hh[2 * H + j] : T(0), bo = b_hh ? b_hh[3 * H + j] : T(0);
-        T i = sigmoid(xb[j] + ab[j] + bi);
-        T f = sigmoid(xb[H + j] + ab[H + j] + bf);
-        T g = tanh_(xb[2 * H + j] + ab[2 * H + j] + bg);
-        T o = sigmoid(xb[3 * H + j] + ab[3 * H + j] + bo);
-        T cn = f * cpb[j] + i * g;
+        const T cn = f[j] * cpb[j] + i[j] * g[j];
         cb[j] = cn;
-        hb[j] = o * tanh_(cn);
-        w[j] = i; w[H + j] = f; w[2 * H + j] = g; w[3 * H + j] = o;
+        hb[j] = o[j] * tanh_(cn);
       }
-    } else {  // reset-after GRU
+    } else {  // reset-after GRU; work: r z n hn, hn = W_hn h + b_hn
       T* w = work[b];
+      sum_row(w, xb, ab, bias, 2 * H);  // r, z pre-activations
+      if (bias) {
+        const T* bn = bias + 2 * H;
+        const T* an = ab + 2 * H;
+        T* hn = w + 3 * H;
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) {
-        T br = b_hh ? b_hh[j] : T(0), bz = b_hh ? b_hh[H + j] : T(0);
-        T bn = b_hh ? b_hh[2 * H + j] : T(0);
-        T r = sigmoid(xb[j] + ab[j] + br);
-        T z = sigmoid(xb[H + j] + ab[H + j] + bz);
-        T hn = ab[2 * H + j] + bn;
-        T n = tanh_(xb[2 * H + j] + r * hn);
-        hb[j] = (T(1) - z) * n + z * hpb[j];
-        w[j] = r; w[H + j] = z; w[2 * H + j] = n; w[3 * H + j] = hn;
+        for (int64_t j = 0; j < H; ++j) hn[j] = an[j] + bn[j];
+      } else {
+        const T* an = ab + 2 * H;
+        T* hn = w + 3 * H;
+#pragma omp simd
+        for (int64_t j = 0; j < H; ++j) hn[j] = an[j];
       }
+      sigmoid_inplace(w, 2 * H);
+      const T* r = w;
+      const T* hn = w + 3 * H;
+      const T* xn = xb + 2 * H;
+      T* n = w + 2 * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) n[j] = xn[j] + r[j] * hn[j];
+      tanh_inplace(n, H);
+      const T* z = w + H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * n[j] + z[j] * hpb[j];
     }
   }
   });
@@ -133,9 +162,11 @@ void forward_step(int64_t kind, int64_t B, int64_t H, int64_t t, Rows<const T> x
 
 // reset-before GRU, first half: r, z from a = h W_hrz^T (B, 2H); writes r*h for the 2nd matmul
 template <typename T>
-void gru_before_gates(int64_t B, int64_t H, int64_t t, Rows<const T> x, Rows<const T> a,
+void gru_before_gates(int64_t B, int64_t H_, int64_t t, Rows<const T> x, Rows<const T> a,
                       const T* b_hh, Rows<const T> hp, Rows<T> work, T* rh, const int64_t* len) {
-  at::parallel_for(0, B, grain(4 * H), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, B, grain(4 * H_), [&](int64_t b0, int64_t b1) {
+  const int64_t H = H_;  // local copies (see forward_step)
+  const T* const bias = b_hh;
   for (int64_t b = b0; b < b1; ++b) {
     const T* xb = x[b];
     const T* ab = a[b];
@@ -147,14 +178,14 @@ void gru_before_gates(int64_t B, int64_t H, int64_t t, Rows<const T> x, Rows<con
       for (int64_t j = 0; j < 4 * H; ++j) w[j] = T(0);
       continue;
     }
+    sum_row(w, xb, ab, bias, 2 * H);
+    sigmoid_inplace(w, 2 * H);  // r, z
+    T* rhw = w + 3 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      T br = b_hh ? b_hh[j] : T(0), bz = b_hh ? b_hh[H + j] : T(0);
-      T r = sigmoid(xb[j] + ab[j] + br);
-      T z = sigmoid(xb[H + j] + ab[H + j] + bz);
-      w[j] = r; w[H + j] = z;
-      rhb[j] = r * hpb[j];
-      w[3 * H + j] = rhb[j];
+      const T v = w[j] * hpb[j];
+      rhb[j] = v;
+      rhw[j] = v;
     }
   }
   });
@@ -162,10 +193,12 @@ void gru_before_gates(int64_t B, int64_t H, int64_t t, Rows<const T> x, Rows<con
 
 // reset-before GRU, second half: n from a2 = (r*h) W_hn^T (B, H), then h'
 template <typename T>
-void gru_before_state(int64_t B, int64_t H, int64_t t, Rows<const T> x, const T* a2,
+void gru_before_state(int64_t B, int64_t H_, int64_t t, Rows<const T> x, const T* a2,
                       const T* b_hh, Rows<const T> hp, Rows<T> h, Rows<T> work,
                       const int64_t* len) {
-  at::parallel_for(0, B, grain(4 * H), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, B, grain(4 * H_), [&](int64_t b0, int64_t b1) {
+  const int64_t H = H_;  // local copies (see forward_step)
+  const T* const bias = b_hh;
   for (int64_t b = b0; b < b1; ++b) {
     const T* xb = x[b];
     const T* ab = a2 + b * H;
@@ -176,14 +209,12 @@ void gru_before_state(int64_t B, int64_t H, int64_t t, Rows<const T> x, const T*
       for (int64_t j = 0; j < H; ++j) hb[j] = hpb[j];
       continue;
     }
+    T* n = w + 2 * H;
+    const T* z = w + H;
+    sum_row(n, xb + 2 * H, ab, bias ? bias + 2 * H : nullptr, H);
+    tanh_inplace(n, H);
 #pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      T bn = b_hh ? b_hh[2 * H + j] : T(0);
-      T n = tanh_(xb[2 * H + j] + ab[j] + bn);
-      T z = w[H + j];
-      hb[j] = (T(1) - z) * n + z * hpb[j];
-      w[2 * H + j] = n;
-    }
+    for (int64_t j = 0; j < H; ++j) hb[j] = (T(1) - z[j]) * n[j] + z[j] * hpb[j];
   }
   });
 }
@@ -198,51 +229,89 @@ inline at::Tensor before(const at::Tensor& first, const at::Tensor& all, int64_t
   return t == 0 ? first : all.select(1, t - 1);
 }
 
+// Rows are independent through the whole sequence, so with several threads each takes a
+// block of rows through ALL steps: its own matmuls (MKL runs single-threaded inside a
+// parallel region) and gate loops, with no barrier per step. Splitting every step instead
+// (MKL's threads on one small matmul, then the gate loop's) costs a few fork/joins per step,
+// and a thread that is descheduled stalls the other at each one: under load that way ran
+// 1.6-3.2x slower (BENCHMARKS.md). The price: each thread's matmuls have fewer rows (B 32 on 2
+// threads: 16 rows, ~15 % fewer FLOP/s than 32 rows on one thread). One block (1 thread, or
+// under 2 x kMinRows rows): the steps as before, each matmul and gate loop free to use all
+// threads. RNNKIT_GATED_SPLIT=0 forces one block (to compare the two).
+constexpr int64_t kMinRows = 8;
+inline int64_t row_blocks(int64_t B) {
+  const char* env = std::getenv("RNNKIT_GATED_SPLIT");
+  if (env != nullptr && env[0] == '0') return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / kMinRows));
+}
+// fn(r0, r1) for each block of rows, the blocks in parallel
+template <typename F> void over_row_blocks(int64_t B, const F& fn) {
+  const int64_t blocks = row_blocks(B);
+  if (blocks == 1) return fn(int64_t(0), B);
+  at::parallel_for(0, blocks, 1, [&](int64_t k0, int64_t k1) {
+    at::NoGradGuard no_grad;  // a worker thread's own grad mode; nothing here is recorded
+    for (int64_t k = k0; k < k1; ++k) fn(B * k / blocks, B * (k + 1) / blocks);
+  });
+}
+// rows r0..r1 of a (B, ...) tensor; an undefined or empty one as it is
+inline at::Tensor part(const at::Tensor& t, int64_t r0, int64_t r1) {
+  return (t.defined() && t.dim() > 0 && t.numel() > 0) ? t.narrow(0, r0, r1 - r0) : t;
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
     int64_t kind, const at::Tensor& xp_in, const at::Tensor& h0_in,
     const std::optional<at::Tensor>& c0_in, const at::Tensor& w_hh_in,
     const std::optional<at::Tensor>& b_hh_in, const std::optional<at::Tensor>& lengths_in) {
   const int64_t G = gates_of(kind);
   TORCH_CHECK(xp_in.dim() == 3, "rnnkit gated_forward: xp must be (B, T, G*H)");
-  at::Tensor xp = xp_in.contiguous(), w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
+  // detached: worker threads call ATen ops on them with their own grad mode
+  at::Tensor xp = xp_in.contiguous().detach(), w_hh = w_hh_in.contiguous().detach();
+  at::Tensor h0 = h0_in.contiguous().detach();
   const int64_t B = xp.size(0), steps = xp.size(1), H = w_hh.size(1);
   TORCH_CHECK(xp.size(2) == G * H && w_hh.size(0) == G * H, "rnnkit gated_forward: sizes");
   auto opts = xp.options();
   at::Tensor hs = pooled({B, steps, H}, opts);
   at::Tensor cs = kind == kLstm ? pooled({B, steps, H}, opts) : at::empty({0}, opts);
   at::Tensor work = pooled({B, steps, work_of(kind) * H}, opts);
-  at::Tensor c0 = kind == kLstm ? c0_in->contiguous() : at::Tensor();
+  at::Tensor c0 = kind == kLstm ? c0_in->contiguous().detach() : at::Tensor();
   auto b_hh = defined_or_none(b_hh_in, false);
   auto lengths = defined_or_none(lengths_in, true);
-  at::Tensor acc = at::empty({B, kind == kGruBefore ? 2 * H : G * H}, opts);
-  at::Tensor acc2 = kind == kGruBefore ? at::empty({B, H}, opts) : at::Tensor();
-  at::Tensor rh = kind == kGruBefore ? at::empty({B, H}, opts) : at::Tensor();
   at::Tensor w_first = kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H).t() : w_hh.t();
   at::Tensor w_n = kind == kGruBefore ? w_hh.narrow(0, 2 * H, H).t() : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gated_forward", [&] {
     using S = scalar_t;
-    const S* bptr = ptr_or_null<S>(b_hh);
-    const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
-    for (int64_t t = 0; t < steps; ++t) {
-      at::Tensor h_prev = before(h0, hs, t);
-      Rows<const S> x = step_rows<const S>(xp, t), hp = rows<const S>(h_prev);
-      Rows<S> h = step_rows<S>(hs, t);
-      Rows<S> wk = work.numel() ? step_rows<S>(work, t) : Rows<S>{nullptr, 0};
-      at::mm_out(acc, h_prev, w_first);
-      if (kind == kGruBefore) {
-        gru_before_gates<S>(B, H, t, x, rows<const S>(acc), bptr, hp, wk, rh.data_ptr<S>(), lptr);
-        at::mm_out(acc2, rh, w_n);
-        gru_before_state<S>(B, H, t, x, acc2.data_ptr<S>(), bptr, hp, h, wk, lptr);
-        continue;
+    const S* bptr = b_hh ? b_hh->data_ptr<S>() : nullptr;
+    over_row_blocks(B, [&](int64_t r0, int64_t r1) {
+      const int64_t n = r1 - r0;
+      const at::Tensor xp_ = part(xp, r0, r1), hs_ = part(hs, r0, r1), h0_ = part(h0, r0, r1);
+      const at::Tensor cs_ = part(cs, r0, r1), c0_ = part(c0, r0, r1);
+      const at::Tensor work_ = part(work, r0, r1);
+      const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() + r0 : nullptr;
+      at::Tensor acc = at::empty({n, kind == kGruBefore ? 2 * H : G * H}, opts);
+      at::Tensor acc2 = kind == kGruBefore ? at::empty({n, H}, opts) : at::Tensor();
+      at::Tensor rh = kind == kGruBefore ? at::empty({n, H}, opts) : at::Tensor();
+      for (int64_t t = 0; t < steps; ++t) {
+        at::Tensor h_prev = before(h0_, hs_, t);
+        Rows<const S> x = step_rows<const S>(xp_, t), hp = rows<const S>(h_prev);
+        Rows<S> h = step_rows<S>(hs_, t);
+        Rows<S> wk = work.numel() ? step_rows<S>(work_, t) : Rows<S>{nullptr, 0};
+        at::mm_out(acc, h_prev, w_first);
+        if (kind == kGruBefore) {
+          gru_before_gates<S>(n, H, t, x, rows<const S>(acc), bptr, hp, wk, rh.data_ptr<S>(),
+                              lptr);
+          at::mm_out(acc2, rh, w_n);
+          gru_before_state<S>(n, H, t, x, acc2.data_ptr<S>(), bptr, hp, h, wk, lptr);
+          continue;
+        }
+        Rows<const S> cp{nullptr, 0};
+        Rows<S> c{nullptr, 0};
+        if (kind == kLstm) {
+          cp = rows<const S>(before(c0_, cs_, t));
+          c = step_rows<S>(cs_, t);
+        }
+        forward_step<S>(kind, n, H, t, x, rows<const S>(acc), bptr, hp, cp, h, c, wk, lptr);
       }
-      Rows<const S> cp{nullptr, 0};
-      Rows<S> c{nullptr, 0};
-      if (kind == kLstm) {
-        cp = rows<const S>(before(c0, cs, t));
-        c = step_rows<S>(cs, t);
-      }
-      forward_step<S>(kind, B, H, t, x, rows<const S>(acc), bptr, hp, cp, h, c, wk, lptr);
-    }
+    });
   });
   return {hs, cs, work};
 }
@@ -250,27 +319,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
 // ------------------------------------------------------------------------------ backward
 // One step's gate gradients. dh: total gradient reaching h_t (B, H); dc (LSTM): reaching c_t,
 // updated in place to the gradient reaching c_{t-1}. Writes g (the gradient of the input-side
-// pre-activations: step t of dxp), rec (of the recurrent side h W_hh^T + b_hh, the matrix the
-// next matmul multiplies; for all but the reset-after GRU it is g itself), for the
-// reset-after GRU dnr (its n block, kept for W_hn's gradient), and direct (the part of
+// pre-activations: step t of dxp), for the reset-after GRU rec (step t of the gradient of its
+// recurrent side h W_hh^T + b_hh: the matrix the next matmul multiplies, and W_hh's and
+// b_hh's gradients at the end; for the other cells it is g itself), and direct (the part of
 // dh_{t-1} that does not go through W_hh).
 template <typename T>
-void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T* dc,
+void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, T* dc,
                    Rows<const T> h_t, Rows<const T> hp, Rows<const T> cp, Rows<const T> c_t,
-                   Rows<const T> work, Rows<T> g, T* rec, Rows<T> dnr, T* direct,
+                   Rows<const T> work, Rows<T> g, Rows<T> rec, T* direct,
                    const int64_t* len) {
   const int64_t G = gates_of(kind);
-  at::parallel_for(0, B, grain(4 * H), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, B, grain(4 * H_), [&](int64_t b0, int64_t b1) {
+  const int64_t H = H_;  // a local copy (see forward_step)
+  std::vector<T> tc_row(kind == kLstm ? H : 0);  // LSTM: tanh(c_t), in a loop of its own
   for (int64_t b = b0; b < b1; ++b) {
     const T* d = dh + b * H;
     T* gb = g[b];
     T* dir = direct + b * H;
     if (!valid(len, b, t)) {  // state held: the gradient passes straight through
       for (int64_t j = 0; j < G * H; ++j) gb[j] = T(0);
-      if (kind == kGruAfter) {
-        for (int64_t j = 0; j < 3 * H; ++j) rec[b * 3 * H + j] = T(0);
-        for (int64_t j = 0; j < H; ++j) dnr[b][j] = T(0);
-      }
+      if (kind == kGruAfter) for (int64_t j = 0; j < 3 * H; ++j) rec[b][j] = T(0);
       for (int64_t j = 0; j < H; ++j) dir[j] = d[j];
       continue;
     }
@@ -286,10 +354,14 @@ void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T
       const T* cpb = cp[b];
       const T* cb = c_t[b];
       T* dcb = dc + b * H;
+      T* tcr = tc_row.data();
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) tcr[j] = cb[j];
+      tanh_inplace(tcr, H);
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         T i = w[j], f = w[H + j], gg = w[2 * H + j], o = w[3 * H + j];
-        T tc = tanh_(cb[j]);
+        T tc = tcr[j];
         T dcv = dcb[j] + d[j] * o * (T(1) - tc * tc);
         gb[j] = dcv * gg * i * (T(1) - i);
         gb[H + j] = dcv * cpb[j] * f * (T(1) - f);
@@ -301,8 +373,7 @@ void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T
     } else if (kind == kGruAfter) {
       const T* w = work[b];
       const T* hpb = hp[b];
-      T* rb = rec + b * 3 * H;
-      T* nb = dnr[b];
+      T* rb = rec[b];
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         T r = w[j], z = w[H + j], n = w[2 * H + j], hn = w[3 * H + j];
@@ -311,7 +382,6 @@ void backward_step(int64_t kind, int64_t B, int64_t H, int64_t t, const T* dh, T
         T dr = dn * hn * r * (T(1) - r);
         gb[j] = dr; gb[H + j] = dz; gb[2 * H + j] = dn;
         rb[j] = dr; rb[H + j] = dz; rb[2 * H + j] = dn * r;
-        nb[j] = dn * r;
         dir[j] = d[j] * z;
       }
     } else {  // reset-before, first half: z and n; r needs d(r*h) = dn W_hn first
@@ -368,16 +438,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
     const at::Tensor& cs, const at::Tensor& work, const at::Tensor& w_hh_in,
     const std::optional<at::Tensor>& lengths_in, bool has_bias) {
   const int64_t G = gates_of(kind);
-  at::Tensor w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
+  at::Tensor w_hh = w_hh_in.contiguous().detach(), h0 = h0_in.contiguous().detach();
   const int64_t B = hs.size(0), steps = hs.size(1), H = hs.size(2);
   auto opts = hs.options();
   auto lengths = defined_or_none(lengths_in, true);
   at::Tensor grad_cs;  // any strides: read a step at a time
-  if (kind == kLstm && grad_cs_in.has_value() && grad_cs_in->defined()) grad_cs = *grad_cs_in;
-  at::Tensor c0 = kind == kLstm ? c0_in->contiguous() : at::Tensor();
+  if (kind == kLstm && grad_cs_in.has_value() && grad_cs_in->defined())
+    grad_cs = grad_cs_in->detach();
+  at::Tensor c0 = kind == kLstm ? c0_in->contiguous().detach() : at::Tensor();
   at::Tensor dg = pooled({B, steps, G * H}, opts);  // = dxp
-  at::Tensor rec = kind == kGruAfter ? at::empty({B, 3 * H}, opts) : at::Tensor();
-  at::Tensor dnr = kind == kGruAfter ? pooled({B, steps, H}, opts) : at::Tensor();
+  at::Tensor rec = kind == kGruAfter ? pooled({B, steps, 3 * H}, opts) : at::Tensor();
   at::Tensor dh = at::empty({B, H}, opts);
   at::Tensor carry = at::zeros({B, H}, opts);  // gradient reaching h_t through step t+1
   at::Tensor dc = kind == kLstm ? at::zeros({B, H}, opts) : at::Tensor();
@@ -387,41 +457,49 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor w_n = kind == kGruBefore ? w_hh.narrow(0, 2 * H, H) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_gated_backward", [&] {
     using S = scalar_t;
-    const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     const Rows<const S> none{nullptr, 0};
-    for (int64_t t = steps - 1; t >= 0; --t) {
-      at::add_out(dh, grad_hs.select(1, t), carry);
-      if (grad_cs.defined()) dc.add_(grad_cs.select(1, t));
-      at::Tensor h_prev = before(h0, hs, t);
-      Rows<const S> hp = rows<const S>(h_prev);
-      Rows<const S> cp = kind == kLstm ? rows<const S>(before(c0, cs, t)) : none;
-      Rows<const S> ct = kind == kLstm ? step_rows<const S>(cs, t) : none;
-      Rows<const S> wk = work.numel() ? step_rows<const S>(work, t) : none;
-      Rows<S> g = step_rows<S>(dg, t);
-      at::Tensor dg_t = dg.select(1, t);
-      backward_step<S>(kind, B, H, t, dh.data_ptr<S>(), kind == kLstm ? dc.data_ptr<S>() : nullptr,
-                       step_rows<const S>(hs, t), hp, cp, ct, wk, g,
-                       kind == kGruAfter ? rec.data_ptr<S>() : nullptr,
-                       kind == kGruAfter ? step_rows<S>(dnr, t) : Rows<S>{nullptr, 0},
-                       direct.data_ptr<S>(), lptr);
-      if (kind == kGruBefore) {
-        at::mm_out(drh, dg_t.narrow(1, 2 * H, H), w_n);
-        gru_before_reset_grad<S>(B, H, t, drh.data_ptr<S>(), hp, wk, g, direct.data_ptr<S>(),
-                                 lptr);
-        at::addmm_out(carry, direct, dg_t.narrow(1, 0, 2 * H), w_rz);
-      } else {
-        at::addmm_out(carry, direct, kind == kGruAfter ? rec : dg_t, w_hh);
+    over_row_blocks(B, [&](int64_t r0, int64_t r1) {  // each block of rows through all steps
+      const int64_t n = r1 - r0;
+      const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() + r0 : nullptr;
+      const at::Tensor grad_hs_ = part(grad_hs, r0, r1), grad_cs_ = part(grad_cs, r0, r1);
+      const at::Tensor h0_ = part(h0, r0, r1), c0_ = part(c0, r0, r1);
+      const at::Tensor hs_ = part(hs, r0, r1), cs_ = part(cs, r0, r1), work_ = part(work, r0, r1);
+      const at::Tensor dg_ = part(dg, r0, r1), rec_ = part(rec, r0, r1);
+      at::Tensor dh_ = part(dh, r0, r1), carry_ = part(carry, r0, r1), dc_ = part(dc, r0, r1);
+      at::Tensor direct_ = part(direct, r0, r1), drh_ = part(drh, r0, r1);
+      for (int64_t t = steps - 1; t >= 0; --t) {
+        at::add_out(dh_, grad_hs_.select(1, t), carry_);
+        if (grad_cs_.defined()) dc_.add_(grad_cs_.select(1, t));
+        at::Tensor h_prev = before(h0_, hs_, t);
+        Rows<const S> hp = rows<const S>(h_prev);
+        Rows<const S> cp = kind == kLstm ? rows<const S>(before(c0_, cs_, t)) : none;
+        Rows<const S> ct = kind == kLstm ? step_rows<const S>(cs_, t) : none;
+        Rows<const S> wk = work.numel() ? step_rows<const S>(work_, t) : none;
+        Rows<S> g = step_rows<S>(dg_, t);
+        at::Tensor dg_t = dg_.select(1, t);
+        backward_step<S>(kind, n, H, t, dh_.data_ptr<S>(),
+                         kind == kLstm ? dc_.data_ptr<S>() : nullptr,
+                         step_rows<const S>(hs_, t), hp, cp, ct, wk, g,
+                         kind == kGruAfter ? step_rows<S>(rec_, t) : Rows<S>{nullptr, 0},
+                         direct_.data_ptr<S>(), lptr);
+        if (kind == kGruBefore) {
+          at::mm_out(drh_, dg_t.narrow(1, 2 * H, H), w_n);
+          gru_before_reset_grad<S>(n, H, t, drh_.data_ptr<S>(), hp, wk, g,
+                                   direct_.data_ptr<S>(), lptr);
+          at::addmm_out(carry_, direct_, dg_t.narrow(1, 0, 2 * H), w_rz);
+        } else {
+          at::addmm_out(carry_, direct_, kind == kGruAfter ? rec_.select(1, t) : dg_t, w_hh);
+        }
       }
-    }
+    });
   });
   // weight and bias gradients: a few large matmuls and sums over all (B, T)
   at::Tensor d_w_hh = at::zeros({G * H, H}, opts);
   at::Tensor none = at::empty({0}, opts);
   at::Tensor d_b_hh = none;
   if (kind == kGruAfter) {
-    add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg.narrow(2, 0, 2 * H), h0, hs);
-    add_state_weight_grad(d_w_hh.narrow(0, 2 * H, H), dnr, h0, hs);
-    if (has_bias) d_b_hh = at::cat({dg.narrow(2, 0, 2 * H).sum({0, 1}), dnr.sum({0, 1})});
+    add_state_weight_grad(d_w_hh, rec, h0, hs);
+    if (has_bias) d_b_hh = rec.sum({0, 1});
   } else if (kind == kGruBefore) {
     add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg.narrow(2, 0, 2 * H), h0, hs);
     at::Tensor dn = dg.view({B * steps, G * H}).narrow(1, 2 * H, H);
@@ -435,9 +513,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   return {dg, carry, kind == kLstm ? dc : none, d_w_hh, d_b_hh};
 }
 
+// an uninitialised CPU tensor from the pool (functions.py: the input projections xp, x's
+// gradient), so that the callers' big buffers are reused as the kernels' own are
+at::Tensor pooled_empty(at::IntArrayRef sizes, at::ScalarType dtype) {
+  return pooled(sizes, at::TensorOptions().dtype(dtype));
+}
+
 }  // namespace rnnkit_gated
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
+  m.def("pooled_empty(int[] sizes, ScalarType dtype) -> Tensor", &rnnkit_gated::pooled_empty);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "

@@ -84,19 +84,6 @@ template <typename T> inline void prefetch_row(const T* p, int64_t n, int rw) {
   }
 }
 
-// y = sigmoid(y) / tanh(y) in place over n values. The activations get loops of their own,
-// one exp each: the vector exp is a call, which clobbers every vector register, so a loop
-// doing four gates' arithmetic around four calls spent most of its time spilling
-// (perf annotate, B 32 H 128)
-template <typename T> inline void sigmoid_inplace(T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) y[j] = sigmoid(y[j]);
-}
-template <typename T> inline void tanh_inplace(T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) y[j] = tanh_(y[j]);
-}
-
 // ------------------------------------------------------------------------------- forward
 // Per row: the moments of acc; one loop writes â and the pre-activations xp + gain_hh ⊙ â
 // (into the gates' slots of `work`); the activations in place; then the state update. Few

@@ -2,6 +2,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <utility>
@@ -27,14 +29,21 @@ class Pool {
     const size_t bytes = size_t(n) * opts.dtype().itemsize();
     if (bytes < kMin) return at::empty(sizes, opts);
     void* p = take(bytes);
-    if (p == nullptr) p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-    TORCH_CHECK(p != nullptr, "rnnkit kernel: out of memory (", bytes, " bytes)");
+    if (p == nullptr) {
+      // from 8 MB: 2 MB-aligned and marked for transparent huge pages, so that a fresh
+      // block's first touch faults once per 2 MB, not once per 4 KB (THP "madvise" here)
+      const size_t align = bytes >= 4 * kHuge ? kHuge : 64;
+      const size_t size = (bytes + align - 1) / align * align;
+      p = std::aligned_alloc(align, size);
+      TORCH_CHECK(p != nullptr, "rnnkit kernel: out of memory (", bytes, " bytes)");
+      if (align == kHuge) madvise(p, size, MADV_HUGEPAGE);  // advice: ignored where THP is off
+    }
     return at::from_blob(p, sizes, [bytes](void* q) { Pool::get().give(q, bytes); }, opts);
   }
 
  private:
   static constexpr size_t kMin = size_t(1) << 20, kBytes = size_t(1) << 31;
-  static constexpr size_t kBlocks = 6;
+  static constexpr size_t kBlocks = 6, kHuge = size_t(1) << 21;
   std::mutex mutex_;
   std::vector<std::pair<size_t, void*>> free_;  // oldest first
   size_t held_ = 0;
