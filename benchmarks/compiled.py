@@ -5,6 +5,9 @@ also as a fraction of the fp32 matmul peak measured in the same run (a 1024^3 ma
 a layer's work as 3x its forward multiply-adds. Then minGRU's training step against nn.GRU,
 and the streaming step (B 1, H 128, no_grad) against one nn.LSTMCell call.
 
+On a shared machine, 1 thread: ``--clock cpu`` times each contender by process CPU time
+(wall time there mostly measures the other jobs); ``--cells gru`` runs the GRU columns only.
+
     make kernels && .venv/bin/python benchmarks/compiled.py --threads 1,2
 """
 
@@ -28,10 +31,14 @@ def peak_gflops(repeats: int = 5) -> float:
     return 2 * 1024 ** 3 / best / 1e9
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = CLOCK["wall"]
+
+
 def _timed(fn) -> float:
-    t0 = time.perf_counter()
+    t0 = _clock()
     fn()
-    return time.perf_counter() - t0
+    return _clock() - t0
 
 
 def train_step(layer, x):
@@ -56,8 +63,12 @@ def layer_flops(gates: int, B: int, T: int, H: int) -> float:
     return 3 * 2 * B * T * gates * H * (H + H)  # forward W_ih and W_hh, backward twice that
 
 
-def gated_table(threads: int, rounds: int, peak: float, grid) -> None:
-    print(f"\n### forward+backward, {threads} thread(s); matmul peak {peak:.0f} GFLOP/s")
+GRU_NETS = ("nn.GRU", "gru_before", "gru")
+
+
+def gated_table(threads: int, rounds: int, peak: float, grid, only_gru: bool = False) -> None:
+    print(f"\n### forward+backward, {threads} thread(s); matmul peak {peak:.0f} GFLOP/s; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print("| B | T | H | nn.GRU ms | articles' GRU (reset-before) | rnnkit GRU | nn.LSTM ms "
           "| rnnkit LSTM | SimpleRNN vs nn.RNN |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -73,14 +84,19 @@ def gated_table(threads: int, rounds: int, peak: float, grid) -> None:
             "nn.RNN": torch.nn.RNN(H, H, batch_first=True),
             "rnn": rnnkit.SimpleRNN(H, H, backend="compiled"),
         }
+        if only_gru:
+            nets = {k: v for k, v in nets.items() if k in GRU_NETS}
         t = race({k: train_step(m, x) for k, m in nets.items()}, rounds)
 
         def cell(name, anchor, gates, t=t, size=(B, T, H)):
+            if name not in t:
+                return "-"
             share = layer_flops(gates, *size) / t[name] / 1e9 / peak
             return f"{t[anchor] / t[name]:.2f}x ({share:.0%} of peak)"
 
+        lstm_ms = f"{t['nn.LSTM'] * 1e3:.0f}" if "nn.LSTM" in t else "-"
         print(f"| {B} | {T} | {H} | {t['nn.GRU'] * 1e3:.0f} | {cell('gru_before', 'nn.GRU', 3)} "
-              f"| {cell('gru', 'nn.GRU', 3)} | {t['nn.LSTM'] * 1e3:.0f} "
+              f"| {cell('gru', 'nn.GRU', 3)} | {lstm_ms} "
               f"| {cell('lstm', 'nn.LSTM', 4)} | {cell('rnn', 'nn.RNN', 1)} |", flush=True)
 
 
@@ -142,17 +158,24 @@ def main():
                                           "32x1000x128,32x1000x256,64x1000x128,64x1000x256")
     parser.add_argument("--parts", default="tables,mingru,step",
                         help="which parts to run: tables (per --threads), mingru, step")
+    parser.add_argument("--clock", choices=sorted(CLOCK), default="wall",
+                        help="wall time, or process CPU time (1 thread on a shared machine)")
+    parser.add_argument("--cells", choices=["all", "gru"], default="all",
+                        help="the tables' columns: all, or the GRU ones only")
     parser.add_argument("--mingru-threads", default="1",
                         help="threads for the minGRU rows, e.g. 1,2")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    global _clock
+    _clock = CLOCK[args.clock]
     if not compiled.ensure():
         raise SystemExit("compiled kernels unavailable: nothing to compare")
     grid = [tuple(int(v) for v in cell.split("x")) for cell in args.grid.split(",")]
-    print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start")
+    print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start; "
+          f"{args.clock} clock")
     for threads in [int(t) for t in args.threads.split(",")] if "tables" in parts else []:
         torch.set_num_threads(threads)
-        gated_table(threads, args.rounds, peak_gflops(), grid)
+        gated_table(threads, args.rounds, peak_gflops(), grid, only_gru=args.cells == "gru")
     for threads in [int(t) for t in args.mingru_threads.split(",")] if "mingru" in parts else []:
         torch.set_num_threads(threads)
         min_gru_row(max(3, args.rounds // 2))

@@ -422,14 +422,17 @@ void gru_before_reset_grad(int64_t B, int64_t H, int64_t t, const T* drh, Rows<c
 }
 
 // dw += sum over b, t of a[b, t]^T h_{t-1}[b]: the weight gradient of a matrix that multiplied
-// the state before each step. a (B, T, X) view, h0 (B, H), hs (B, T, H); a few big matmuls.
+// the state before each step. a (B*T, X) (rows b*T + t; any row stride), h0 (B, H), hs
+// (B, T, H). ONE matmul over all B*T rows, the states before each step copied into a pooled
+// (B, T, H) buffer first: one matmul per sequence (K = T) ran at 55 GFLOP/s against 75 for
+// the copy and one matmul at B 64, T 100, H 256 (1 thread).
 void add_state_weight_grad(at::Tensor dw, const at::Tensor& a, const at::Tensor& h0,
                            const at::Tensor& hs) {
-  const int64_t B = a.size(0), steps = a.size(1);
-  dw.addmm_(a.select(1, 0).t(), h0);  // step 0 read h0
-  if (steps > 1)
-    for (int64_t b = 0; b < B; ++b)
-      dw.addmm_(a[b].narrow(0, 1, steps - 1).t(), hs[b].narrow(0, 0, steps - 1));
+  const int64_t B = hs.size(0), steps = hs.size(1), H = hs.size(2);
+  at::Tensor h_prev = pooled({B, steps, H}, hs.options());
+  h_prev.select(1, 0).copy_(h0);
+  if (steps > 1) h_prev.narrow(1, 1, steps - 1).copy_(hs.narrow(1, 0, steps - 1));
+  dw.addmm_(a.t(), h_prev.view({B * steps, H}));
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_backward(
@@ -498,16 +501,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor none = at::empty({0}, opts);
   at::Tensor d_b_hh = none;
   if (kind == kGruAfter) {
-    add_state_weight_grad(d_w_hh, rec, h0, hs);
+    add_state_weight_grad(d_w_hh, rec.view({B * steps, 3 * H}), h0, hs);
     if (has_bias) d_b_hh = rec.sum({0, 1});
   } else if (kind == kGruBefore) {
-    add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg.narrow(2, 0, 2 * H), h0, hs);
-    at::Tensor dn = dg.view({B * steps, G * H}).narrow(1, 2 * H, H);
+    at::Tensor dg2 = dg.view({B * steps, G * H});
+    add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg2.narrow(1, 0, 2 * H), h0, hs);
+    at::Tensor dn = dg2.narrow(1, 2 * H, H);
     at::Tensor rh = work.view({B * steps, 4 * H}).narrow(1, 3 * H, H);  // r * h_{t-1}
     d_w_hh.narrow(0, 2 * H, H).addmm_(dn.t(), rh);
     if (has_bias) d_b_hh = dg.sum({0, 1});
   } else {
-    add_state_weight_grad(d_w_hh, dg, h0, hs);
+    add_state_weight_grad(d_w_hh, dg.view({B * steps, G * H}), h0, hs);
     if (has_bias) d_b_hh = dg.sum({0, 1});
   }
   return {dg, carry, kind == kLstm ? dc : none, d_w_hh, d_b_hh};

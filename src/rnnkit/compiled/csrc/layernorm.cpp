@@ -445,9 +445,9 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
     }
   });
   // W_hh's gradient: sum over (b, t) of dacc[b, t]^T h_{t-1}[b], as ONE matmul over all
-  // B*T rows (h_{t-1} gathered into a (B, T, H) copy), not one per sequence
-  at::Tensor h_prev = at::cat({h0.unsqueeze(1), hs.narrow(1, 0, steps - 1)}, 1);
-  at::Tensor d_w_hh = at::mm(dacc.view({B * steps, G * H}).t(), h_prev.view({B * steps, H}));
+  // B*T rows (h_{t-1} gathered into a pooled (B, T, H) copy), not one per sequence
+  at::Tensor d_w_hh = at::zeros({G * H, H}, opts);
+  rnnkit_gated::add_state_weight_grad(d_w_hh, dacc.view({B * steps, G * H}), h0, hs);
   at::Tensor sums = gsum.sum(0);
   at::Tensor none = at::empty({0}, opts);
   at::Tensor d_gain_hh = sums.narrow(0, 0, G * H);
