@@ -13,8 +13,12 @@ for seeds 0-2 and not for seeds 3-5, see BENCHMARKS.md).
 
     nice -n 10 .venv/bin/python benchmarks/nab.py --out /tmp/nab-rnnkit --score
 
-The defaults are the settings chosen by sweeping on this corpus with NAB's sweeper (as NAB's
-own detectors' post-processing was chosen): hidden 16 LSTM, 30 epochs on the probationary
+The detector's settings are ``anomaly.Config()``'s defaults, the app's own (any of them can be
+changed with its flag, ``--hidden-size 32``, ``--seasonal-min-ac none``, as on ``rnnkit anomaly
+train``); only NAB's file layout and rules are fixed here (the ``timestamp``/``value``
+columns, gaps and constant files accepted, the probationary period). Those defaults are the
+settings chosen by sweeping on this corpus with NAB's sweeper (as NAB's own detectors'
+post-processing was chosen): hidden 16 LSTM, 30 epochs on the probationary
 period, refits of 5 epochs on the latest 750 readings every 1000 readings, log-scaled scores,
 likelihood over the last 3000 readings, the larger of two likelihoods (of the mean of the
 last 10 and of the last 50 scores), the seasonal signal's likelihoods beside them where the
@@ -41,7 +45,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +53,7 @@ import pandas as pd
 import torch
 
 from rnnkit.apps import anomaly
+from rnnkit.cli.config_flags import add_config_flags, config_from_args
 
 DETECTOR = "rnnkit"
 PROFILES = {"standard": (1.0, 0.11, 1.0), "reward_low_FP_rate": (1.0, 0.22, 1.0),
@@ -61,19 +66,16 @@ def nab_root() -> Path:
     return base / "nab"
 
 
+# NAB's layout and rules, fixed; every other setting is the app's default unless a flag says
+NAB_RULES = dict(layout="stream", time_col="timestamp", value_cols=["value"], label_col=None,
+                 learning_fraction=0.15, learning_rows=750, allow_gaps=True,
+                 allow_constant=True, fill=None)
+NOT_FLAGS = set(NAB_RULES) | {"data", "normal_label", "quantile", "checkpoint", "device"}
+
+
 def default_config(args) -> anomaly.Config:
-    return anomaly.Config(
-        detector=args.detector, calendar=args.calendar, cell=args.cell,
-        hidden_size=args.hidden_size, epochs=args.epochs, lr=args.lr, chunk=args.chunk,
-        learning_fraction=0.15, learning_rows=750, update_every=args.update_every,
-        update_epochs=args.update_epochs, score_scale=args.score_scale,
-        short_window=args.short_window, slow_window=args.slow_window or None,
-        long_window=args.long_window, min_std=args.min_std,
-        extreme_margin=args.extreme_margin, seasonal_min_ac=args.seasonal_min_ac,
-        seasonal_cycles=args.seasonal_cycles,
-        threshold=args.flag_threshold,
-        holdoff=args.holdoff, holdoff_share=args.holdoff_share or None, allow_gaps=True,
-        allow_constant=True, time_col="timestamp", value_cols=["value"], seed=args.seed)
+    """``anomaly.Config``: its defaults, the flags given, NAB's rules."""
+    return config_from_args(anomaly.Config, args, **NAB_RULES)
 
 
 def detect(path: Path, config: anomaly.Config, work: Path, ensemble: int = 1) -> pd.DataFrame:
@@ -164,31 +166,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="/tmp/nab-rnnkit", help="results folder")
     p.add_argument("--files", default="*", help="glob over folder/file.csv (default: all 58)")
-    p.add_argument("--detector", default="forecast")
-    p.add_argument("--calendar", action="store_true", help="time of day/week as inputs")
-    p.add_argument("--cell", default="lstm")
-    p.add_argument("--hidden-size", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--chunk", type=int, default=32)
-    p.add_argument("--update-every", type=int, default=1000)
-    p.add_argument("--update-epochs", type=int, default=5)
-    p.add_argument("--score-scale", default="log")
-    p.add_argument("--short-window", type=int, default=10)
-    p.add_argument("--slow-window", type=int, default=50, help="0: off")
-    p.add_argument("--long-window", type=int, default=3000)
-    p.add_argument("--min-std", type=float, default=0.05)
-    p.add_argument("--extreme-margin", type=float, default=0.02)
-    p.add_argument("--seasonal-min-ac", type=lambda t: None if t == "none" else float(t),
-                   default=0.5, help="Config.seasonal_min_ac (none: off)")
-    p.add_argument("--seasonal-cycles", type=int, default=3)
-    p.add_argument("--flag-threshold", type=float, default=0.9999)
-    p.add_argument("--holdoff", type=int, default=100, help="used with --holdoff-share 0")
-    p.add_argument("--holdoff-share", type=float, default=0.2,
-                   help="holdoff = this share of the learning rows (0: --holdoff)")
+    add_config_flags(p, anomaly.Config, skip=NOT_FLAGS)  # the app's settings, its defaults
     p.add_argument("--ensemble", type=int, default=1,
                    help="models per file (seeds seed..seed+K-1); the largest likelihood counts")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="score in-process (NAB's sweeper)")
     p.add_argument("--score", action="store_true", help="run NAB's scorer (all 58 files)")
     p.add_argument("--nab-python", default="/tmp/nabenv/bin/python")
@@ -211,8 +191,9 @@ def main(argv=None) -> None:
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     print(f"\n{len(names)} files, {sum(map(len, results.values()))} readings: "
           f"{cpu:.0f} CPU s ({cpu / 60:.1f} CPU min), {wall:.0f} s wall; results in {out}")
-    print("config:", json.dumps({k: v for k, v in vars(args).items()
-                                 if k not in ("out", "nab_python")}))
+    print("config:", json.dumps({k: v for k, v in asdict(config).items()
+                                 if k not in NOT_FLAGS | {"time_col", "value_cols"}}),
+          f"files {args.files!r}, ensemble {args.ensemble}")
     if args.quick:
         for profile, (score, thr, tp, fp) in quick_score(root, results, windows).items():
             print(f"{profile:20s} {score:6.2f}  (threshold {thr:.4f}, tp {tp}, fp {fp})")

@@ -121,8 +121,9 @@ def test_streaming_equals_batch_with_online_updates(trained, stream_frame):
 
 
 def test_slow_window_streams_like_batch_and_is_the_larger_likelihood(trained, stream_frame):
-    fast = anomaly.load(trained).predict(stream_frame)
-    predictor = anomaly.load(trained).configure(slow_window=50)
+    fast = anomaly.load(trained).configure(slow_window=None).predict(stream_frame)
+    predictor = anomaly.load(trained)
+    assert predictor.config.slow_window == 50  # the default
     batch = predictor.predict(stream_frame)
     online = predictor.predict(stream_frame, online=True)
     np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
@@ -149,6 +150,26 @@ def test_holdoff_share_scales_with_the_learning_period(trained, stream_frame):
     assert len(flags) >= 2 and (np.diff(flags) > 30).all()  # quiet for 30 after each flag
     plain = anomaly.load(trained).configure(threshold=0.9).predict(stream_frame)
     np.testing.assert_allclose(plain["likelihood"], batch["likelihood"])  # flags only
+    assert anomaly.load(trained).scorer().flagger.holdoff == 5  # a given holdoff wins ...
+    assert predictor.configure(holdoff=7).scorer().flagger.holdoff == 7
+    assert predictor.configure(holdoff=None, holdoff_share=0.2).scorer().flagger.holdoff == 60
+
+
+def test_holdoff_defaults_to_a_share_and_old_checkpoints_keep_theirs(trained, tmp_path,
+                                                                     stream_frame):
+    config = anomaly.Config()
+    assert config.holdoff is None and config.holdoff_share == 0.2  # 0.2 of the learning rows
+    loaded = anomaly.load(trained)
+    assert loaded.config.holdoff == 5 and loaded.config.holdoff_share is None  # stored so
+    old = tmp_path / "old"  # written when holdoff_share, if set, won over holdoff
+    shutil.copytree(trained, old)
+    doc = json.loads((old / "config.json").read_text())
+    doc["extras"]["config"].update(holdoff=100, holdoff_share=0.1)
+    (old / "config.json").write_text(json.dumps(doc))
+    assert anomaly.load(old).scorer().flagger.holdoff == 30  # 0.1 of 300, as then
+    doc["extras"]["config"].update(holdoff=100, holdoff_share=None)
+    (old / "config.json").write_text(json.dumps(doc))
+    assert anomaly.load(old).scorer().flagger.holdoff == 100
 
 
 def test_find_period_and_seasonal_residual():
@@ -227,6 +248,16 @@ def test_no_look_ahead(trained, stream_frame):
     for col in ("score", "likelihood", "flag"):
         np.testing.assert_array_equal(after[col][:400], before[col][:400])
     assert not np.allclose(after["score"][400:], before["score"][400:])
+
+
+def test_nothing_is_flagged_in_the_learning_period(trained, stream_frame):
+    """Until warmup (the learning rows) the likelihood is 0.5, out-of-range readings too: the
+    range grows through the learning period, which the model is learning, not scoring."""
+    predictor = anomaly.load(trained).configure(holdoff=0)
+    assert predictor.config.extreme_margin == 0.02 and predictor.meta["learned_rows"] == 300
+    frame = predictor.predict(stream_frame)
+    assert (frame["likelihood"][:300] == 0.5).all() and not frame["flag"][:300].any()
+    assert (frame["likelihood"][300:] == 1.0).any() and frame["flag"][300:].any()
 
 
 def test_faults_are_flagged_and_evaluated(trained, stream_frame):
@@ -318,7 +349,7 @@ def test_config_check_names_the_field():
                                          r"got 0"):
         anomaly.Config(hidden_size=0).check()
     with pytest.raises(ValueError, match=r"anomaly: slow_window \(9000\) must not exceed "
-                                         r"long_window \(8640\)"):
+                                         r"long_window \(3000\)"):
         anomaly.Config(slow_window=9000).check()
     with pytest.raises(ValueError, match=r"anomaly: holdoff_share must lie in \[0, 1\] or be "
                                          r"none, got 1.5"):
@@ -328,3 +359,16 @@ def test_config_check_names_the_field():
         anomaly.Config(seasonal_min_ac=-0.5).check()
     with pytest.raises(ValueError, match=r"anomaly: seasonal_cycles must be a positive integer"):
         anomaly.Config(seasonal_cycles=0).check()
+
+
+def test_stream_defaults_are_the_benchmarked_settings():
+    """The settings BENCHMARKS.md measures on NAB (benchmarks/nab.py changes none of them)."""
+    c = anomaly.Config()
+    assert (c.cell, c.hidden_size, c.epochs, c.lr, c.chunk) == ("lstm", 16, 30, 1e-2, 32)
+    assert (c.learning_fraction, c.learning_rows, c.update_every, c.update_epochs) == \
+        (0.15, 750, 1000, 5)
+    assert (c.score_scale, c.short_window, c.slow_window, c.long_window, c.min_std) == \
+        ("log", 10, 50, 3000, 0.05)
+    assert (c.extreme_margin, c.seasonal_min_ac, c.seasonal_cycles, c.threshold) == \
+        (0.02, 0.5, 3, None)
+    assert (c.holdoff, c.holdoff_share) == (None, 0.2)

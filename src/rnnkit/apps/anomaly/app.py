@@ -64,6 +64,8 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
     threshold is ``config.threshold`` or the ``quantile`` of the training scores.
     """
     config.check()
+    if config.holdoff is not None:  # a given holdoff wins; stored so, a checkpoint with
+        config = replace(config, holdoff_share=None)  # both set is one written before
     source = config.data if data is None else data
     folder = check_folder(config.checkpoint, "--checkpoint")
     run = {"checkpoint_dir": folder / RUN_DIR, "resume": resume,
@@ -125,6 +127,8 @@ def load(path, device: str = "cpu") -> AnomalyPredictor:
     config = Config(**extras["config"])
     if config.layout == "stream" and "seasonal" not in extras:
         config = replace(config, seasonal_min_ac=None)  # written before the seasonal signal
+    if config.holdoff is not None and config.holdoff_share is not None:
+        config = replace(config, holdoff=None)  # written when holdoff_share won over holdoff
     return AnomalyPredictor(model, config, path, meta=extras)
 
 
@@ -151,8 +155,11 @@ class AnomalyPredictor(Predictor):
         """Change scoring settings (``threshold``, ``holdoff``, ``update_every``, ``fill``,
         ``allow_gaps``, the likelihood's windows...) for later calls; returns self. None
         turns an optional setting off (``seasonal_min_ac=None``: no seasonal signal); for
-        ``threshold`` it keeps the checkpoint's."""
+        ``threshold`` it keeps the checkpoint's. A ``holdoff_share`` given without a
+        ``holdoff`` replaces the checkpoint's holdoff too (a given holdoff wins over it)."""
         settings = dict(settings)
+        if "holdoff_share" in settings and "holdoff" not in settings:
+            settings["holdoff"] = None
         threshold = settings.pop("threshold", None)
         self.config = replace(self.config, **settings).check()
         if threshold is not None:

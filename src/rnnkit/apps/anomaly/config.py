@@ -16,7 +16,12 @@ FILLS = ("ffill", "interpolate")
 
 @dataclass
 class Config:
-    """How ``rnnkit.apps.anomaly`` reads, learns and flags (``check()`` validates)."""
+    """How ``rnnkit.apps.anomaly`` reads, learns and flags (``check()`` validates).
+
+    The stream defaults are the settings measured on the Numenta Anomaly Benchmark
+    (``benchmarks/nab.py`` uses them as they are; BENCHMARKS.md, "Anomaly detection"): one
+    long stream, a learning period at its start, then scoring with online refits.
+    """
 
     data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row)
     layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row)
@@ -31,30 +36,31 @@ class Config:
     # (sin/cos pairs from the time column) to the model, so daily patterns are expected
     window: int = 32  # stream: readings per reconstructed window; shorter streams are refused
     cell: str = "lstm"  # recurrent cell: lstm, gru or rnn
-    hidden_size: int = 32  # recurrent state size
+    hidden_size: int = 16  # recurrent state size
     num_layers: int = 1  # stacked recurrent layers
-    epochs: int = 40  # training epochs
+    epochs: int = 30  # training epochs
     batch_size: int = 16  # sequences (or windows) per step
-    lr: float = 5e-3  # Adam learning rate
+    lr: float = 1e-2  # Adam learning rate
     chunk: int = 32  # stream: readings per truncated-BPTT chunk when training the forecaster
     learning_fraction: float = 0.15  # stream: share of the rows, from the start, learned from
     learning_rows: int | None = 750  # stream: at most this many learning rows (none: no cap)
-    update_every: int | None = None  # stream: after learning, refit on the latest
-    # learning_rows readings every this many readings (none: never)
-    update_epochs: int = 3  # epochs of each online refit
+    update_every: int | None = 1000  # stream: after learning, refit on the latest
+    # learning_rows readings every this many readings, so the model follows a slow drift
+    # (none: never)
+    update_epochs: int = 5  # epochs of each online refit
     score_scale: str = "log"  # stream: score = log(1 + normalised error) ("log") or the
     # normalised error itself ("linear"); the log keeps one huge error from widening the
     # likelihood's baseline for a long time (NAB standard profile 59.4 vs 56.8)
     short_window: int = 10  # likelihood: readings averaged into the recent score
-    slow_window: int | None = None  # likelihood: a 2nd over this many scores; the larger wins
-    # (e.g. 50, its own baseline over long_window): errors that stay moderately high for a
-    # while count too (none: off)
-    long_window: int = 8640  # likelihood: averaged scores whose mean and std are the baseline
+    slow_window: int | None = 50  # likelihood: a 2nd over this many scores; the larger wins
+    # (its own baseline over long_window): errors that stay moderately high for a while
+    # count too (none: off)
+    long_window: int = 3000  # likelihood: averaged scores whose mean and std are the baseline
     warmup: int | None = None  # likelihood: readings before it is estimated (none: the
     # learning rows); until then it is 0.5
     min_std: float = 0.05  # likelihood: floor on the baseline's standard deviation
-    extreme_margin: float | None = None  # stream: a reading outside the range seen so far,
-    # widened by this share of it, gets likelihood 1 (none: off)
+    extreme_margin: float | None = 0.02  # stream: after the warmup, a reading outside the
+    # range seen so far, widened by this share of it, gets likelihood 1 (none: off)
     seasonal_min_ac: float | None = 0.5  # stream: a second, model-free signal, the change
     # from one period earlier (|x_t - x_(t-p)|, p found on the learning period), for the
     # value columns whose autocorrelation at p reaches this; its likelihoods count like the
@@ -66,10 +72,12 @@ class Config:
     threshold: float | None = None  # flag above this: stream likelihood (default 0.9999),
     # sequence score (default: the quantile of the training scores)
     quantile: float = 0.99  # sequences: the training-score quantile used as threshold
-    holdoff: int = 0  # stream: readings after a flag during which no new flag is raised
-    holdoff_share: float | None = None  # stream: the holdoff as this share of the learning
-    # rows instead (e.g. 0.2: 150 readings after a 750-reading learning period, 30 after
-    # 150), so a short stream is not silenced for a long stretch of it (none: holdoff)
+    holdoff: int | None = None  # stream: readings after a flag during which no new flag is
+    # raised (none: holdoff_share of the learning rows)
+    holdoff_share: float | None = 0.2  # stream: the holdoff, when holdoff is none, as this
+    # share of the learning rows (0.2: 150 readings after a 750-reading learning period, 30
+    # after 150), so one event raises one flag and a short stream is not silenced for a
+    # long stretch of it (none: no holdoff)
     allow_gaps: bool = False  # stream: accept uneven, repeated or unsorted timestamps (rows
     # are taken in file order)
     fill: str | None = None  # NaN readings: none refuses them, naming the lines; ffill or
@@ -100,7 +108,8 @@ class Config:
                 positive_int(name, getattr(self, name), owner)
         if self.warmup is not None:
             non_negative_int("warmup", self.warmup, owner)
-        non_negative_int("holdoff", self.holdoff, owner)
+        if self.holdoff is not None:
+            non_negative_int("holdoff", self.holdoff, owner)
         positive_float("lr", self.lr, owner)
         positive_float("min_std", self.min_std, owner)
         if not 0 < self.learning_fraction <= 1:

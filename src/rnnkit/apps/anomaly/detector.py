@@ -146,10 +146,12 @@ class ErrorStream:
 
 
 def holdoff_of(config, learned_rows: int) -> int:
-    """Readings silenced after a flag: ``config.holdoff``, or ``holdoff_share`` of the
-    learning rows when that is set."""
-    if config.holdoff_share is None:
+    """Readings silenced after a flag: ``config.holdoff`` when set, else ``holdoff_share``
+    of the learning rows (0 when both are none)."""
+    if config.holdoff is not None:
         return config.holdoff
+    if config.holdoff_share is None:
+        return 0
     return int(round(config.holdoff_share * learned_rows))
 
 
@@ -169,6 +171,7 @@ class StreamScorer:
         self.errors = ErrorStream(copy.deepcopy(model) if updates else model, config.window)
         self.scale = np.asarray(scale, dtype=np.float64)
         warmup = config.warmup if config.warmup is not None else learned_rows
+        self.warmup, self.scored = warmup, 0  # no out-of-range likelihood before warmup
         windows = [w for w in (config.short_window, config.slow_window) if w]
         self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
                             for w in windows]
@@ -199,13 +202,14 @@ class StreamScorer:
             s = math.log1p(s) if self.config.score_scale == "log" else s
             lik = max([lik] + [other.update(s) for other in self.seasonal_likelihoods])
         margin = self.config.extreme_margin
-        if margin is not None and self.low is not None:
+        if margin is not None and self.low is not None and self.scored >= self.warmup:
             span = self.high - self.low
             if ((value > self.high + margin * span) | (value < self.low - margin * span)).any() \
                     and (span > 0).all():
                 lik = 1.0
         self.low = value.copy() if self.low is None else np.minimum(self.low, value)
         self.high = value.copy() if self.high is None else np.maximum(self.high, value)
+        self.scored += 1
         return score, lik, self.flagger.update(lik)
 
     def _maybe_update(self) -> None:
