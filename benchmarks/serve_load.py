@@ -30,6 +30,13 @@ and CPU per token received, and its split:
   histogram count plus one first send per request): the server's cost is mostly per send,
   so its CPU per token depends on this, which falls towards 1 when a tick takes longer than
   ``--stream-interval`` (as on a loaded machine);
+- "step busy", "rq", "blocked": the step thread's wall time split (``/proc/PID/task/TID/
+  schedstat``) into on a core, runnable but waiting for a core (other processes, the
+  clients), and blocked: with streams open all along (64 clients), waiting for the GIL,
+  which the event loop holds while it sends (one at a time with 1 client: also idle
+  between requests). On a quiet machine "rq" is near 0 and busy + blocked is 1;
+- "cli cores": the load generator's CPU in the row over its wall time (the client process,
+  its event loop and socket reads: what it takes from the server's two cores);
 
 and the server's memory per open stream (RSS with 256 streams open minus idle, over 256).
 ``--stream-interval S`` is passed to the server (``rnnkit serve --stream-interval``: at most
@@ -133,6 +140,20 @@ def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
         except OSError:  # a thread that ended meanwhile
             continue
         out[int(task.name)] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return out
+
+
+def thread_sched(pid: int) -> dict[int, tuple[float, float]]:
+    """(seconds on a core, seconds runnable but waiting for a core) of each thread of a
+    process, from ``/proc/PID/task/TID/schedstat``: a thread's wall time less both is the
+    time it was blocked (for the step thread under load: waiting for the GIL)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            run, wait = (task / "schedstat").read_text().split()[:2]
+        except (OSError, ValueError):  # a thread that ended meanwhile; no schedstats
+            continue
+        out[int(task.name)] = (int(run) / 1e9, int(wait) / 1e9)
     return out
 
 
@@ -253,6 +274,7 @@ async def load(port: int, clients: int, seconds: float, tokens: int, rss_probe=N
     def pct(xs, q):
         return statistics.quantiles(xs, n=100)[q - 1] if len(xs) >= 2 else float("nan")
     return {"clients": clients, "tokens": received, "tokens_per_s": received / elapsed,
+            "seconds": elapsed,
             "gap_p50_ms": pct(gaps, 50) * 1e3, "gap_p99_ms": pct(gaps, 99) * 1e3,
             "first_p50_ms": pct(first, 50) * 1e3, "first_p99_ms": pct(first, 99) * 1e3,
             "rss_probe": probe}
@@ -306,18 +328,23 @@ def main(argv=None) -> int:
             print(f"  {'clients':>7} {'tokens/s':>9} {'gap p50':>8} {'gap p99':>8} "
                   f"{'1st p50':>8} {'1st p99':>8} {'srv CPU s':>9} {'CPU/token':>9} "
                   f"{'model/tok':>9} {'overhead/tok':>12} {'/model':>6} "
-                  f"{'loop/tok':>8} {'loop sys':>8} {'step thr':>8} {'tok/send':>8}")
+                  f"{'loop/tok':>8} {'loop sys':>8} {'step thr':>8} {'tok/send':>8} "
+                  f"{'step busy':>9} {'rq':>5} {'blocked':>7} {'cli cores':>9}")
             for n in args.clients:
                 pid = server.proc.pid
                 counters = server_counters(server.port)
                 cpu_before, threads_before = proc_stats(pid)[0], thread_cpu(pid)
+                sched_before = thread_sched(pid)
                 probe = (lambda pid=pid: proc_stats(pid)[1]) if (
                     mode == "batched" and n == max(args.clients)) else None
+                client_cpu = time.process_time()
                 r = run_client(load(server.port, n, args.seconds, args.tokens, probe))
+                r["client_cpu_s"] = time.process_time() - client_cpu
                 r["server_cpu_s"] = proc_stats(server.proc.pid)[0] - cpu_before
                 spent = {t: (u - threads_before.get(t, (0.0, 0.0))[0],
                              k - threads_before.get(t, (0.0, 0.0))[1])
                          for t, (u, k) in thread_cpu(pid).items()}
+                sched = thread_sched(pid)
                 after = server_counters(server.port)
                 r["model_cpu_s"] = after["model_cpu"] - counters["model_cpu"]
                 r["tokens_per_send"] = r["tokens"] / max(after["sends"] - counters["sends"], 1)
@@ -336,8 +363,19 @@ def main(argv=None) -> int:
                 r["loop_sys_us_per_token"] = loop_sys * per_token
                 # the step thread (the busiest besides the loop): the model, the draw and the
                 # scheduler's bookkeeping per stream around them
-                r["step_thread_us_per_token"] = max(
-                    (sum(c) for t, c in spent.items() if t != pid), default=0.0) * per_token
+                step_cpu, step_tid = max(((sum(c), t) for t, c in spent.items() if t != pid),
+                                         default=(0.0, None))
+                r["step_thread_us_per_token"] = step_cpu * per_token
+                # the step thread's time over the row's wall time: on a core ("busy"),
+                # runnable but waiting for a core ("rq": other processes, the clients), and
+                # the rest, blocked: with streams open all along, waiting for the GIL
+                run0, rq0 = sched_before.get(step_tid, (0.0, 0.0))
+                run1, rq1 = sched.get(step_tid, (run0, rq0))
+                r["step_thread_busy"] = (run1 - run0) / r["seconds"]
+                r["step_thread_rq"] = (rq1 - rq0) / r["seconds"]
+                r["step_thread_blocked"] = max(
+                    1.0 - r["step_thread_busy"] - r["step_thread_rq"], 0.0)
+                r["client_cores"] = r["client_cpu_s"] / r["seconds"]
                 r["mode"] = mode
                 if r["rss_probe"]:
                     r["bytes_per_stream"] = (r["rss_probe"] - idle_rss) / n
@@ -349,7 +387,9 @@ def main(argv=None) -> int:
                       f"{r['model_cpu_us_per_token']:7.0f}µs "
                       f"{r['overhead_us_per_token']:10.1f}µs {r['overhead_over_model']:6.2f} "
                       f"{r['loop_cpu_us_per_token']:6.1f}µs {r['loop_sys_us_per_token']:6.1f}µs "
-                      f"{r['step_thread_us_per_token']:6.0f}µs {r['tokens_per_send']:8.2f}",
+                      f"{r['step_thread_us_per_token']:6.0f}µs {r['tokens_per_send']:8.2f} "
+                      f"{r['step_thread_busy']:9.2f} {r['step_thread_rq']:5.2f} "
+                      f"{r['step_thread_blocked']:7.2f} {r['client_cores']:9.2f}",
                       flush=True)
                 time.sleep(0.5)
         finally:
@@ -366,7 +406,8 @@ def main(argv=None) -> int:
             print(f"memory per open stream (RSS, {r['clients']} open): "
                   f"{r['bytes_per_stream'] / 1024:.0f} KiB; recurrent state alone: "
                   f"{2 * 512 * 4 / 1024:.0f} KiB (h and c, 512 floats each)")
-    print(f"client process CPU: {time.process_time() - cpu0:.1f} s; load average now "
+    print(f"client process CPU, whole run (ceiling and every row): "
+          f"{time.process_time() - cpu0:.1f} s; load average now "
           f"{os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
