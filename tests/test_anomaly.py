@@ -14,6 +14,7 @@ import torch
 import rnnkit
 from rnnkit.apps import anomaly
 from rnnkit.apps.anomaly import AnomalyLikelihood, Flagger, log_likelihood
+from rnnkit.apps.anomaly.level import LevelResidual
 from rnnkit.apps.anomaly.seasonal import SeasonalResidual, find_period, seasonal_meta
 from rnnkit.demos.anomaly import heartbeats, sensor_stream
 from rnnkit.models.anomaly import SequenceAutoencoder, StreamForecaster
@@ -227,6 +228,40 @@ def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained
     loaded = anomaly.load(old)
     assert loaded.config.seasonal_min_ac is None
     np.testing.assert_allclose(loaded.predict(stream_frame)["likelihood"], plain["likelihood"])
+
+
+def test_level_residual_sees_a_sustained_shift():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, 600)
+    x[400:460] += 4  # a shift held for 60 readings
+    level = LevelResidual(std=[2.0], window=100)
+    r = np.array([level.update([v]) for v in x])
+    assert r[0] == r[1] == 0.0
+    assert abs(r[2] - abs(x[2] - x[:2].mean()) / 2) < 1e-12
+    assert abs(r[300] - abs(x[300] - x[200:300].mean()) / 2) < 1e-9  # the last 100 before it
+    assert r[400:460].mean() > 3 * r[100:400].mean()  # high for as long as it lasts
+    prefix = LevelResidual(std=[2.0], window=100)  # no look-ahead
+    assert [prefix.update([v]) for v in x[:300]] == list(r[:300])
+
+
+def test_level_signal_off_by_default_streams_like_batch_and_is_the_larger_likelihood(
+        trained, stream_frame):
+    assert anomaly.Config().level_window is None
+    with pytest.raises(ValueError, match="level_window must be a positive integer"):
+        anomaly.Config(level_window=0).check()
+    plain = anomaly.load(trained).predict(stream_frame)
+    predictor = anomaly.load(trained).configure(level_window=50)
+    batch = predictor.predict(stream_frame)
+    online = predictor.predict(stream_frame, online=True)
+    np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
+    assert (online["flag"] == batch["flag"]).all()
+    np.testing.assert_allclose(batch["score"], plain["score"])  # the model's scores
+    assert (batch["likelihood"] >= plain["likelihood"] - 1e-12).all()
+    assert (batch["likelihood"] > plain["likelihood"] + 1e-6).any()
+    changed = stream_frame.copy()  # no look-ahead
+    changed.loc[400:, "temperature"] = changed.loc[400:, "temperature"][::-1].to_numpy() + 7
+    after = predictor.predict(changed)
+    np.testing.assert_array_equal(after["likelihood"][:400], batch["likelihood"][:400])
 
 
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):

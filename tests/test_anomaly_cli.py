@@ -49,6 +49,15 @@ def test_round_trip_score_and_evaluate(run, capsys):
                  "--seasonal-min-ac", "2", "--out", str(tmp / "bad.csv")]) == 2
     assert "seasonal_min_ac must lie in [0, 1]" in capsys.readouterr().err
     assert not (tmp / "bad.csv").exists()
+    level = tmp / "level.csv"  # the level signal (off by default) on
+    assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
+                 "--level-window", "50", "--out", str(level)]) == 0
+    assert (pd.read_csv(level)["likelihood"] >= frame["likelihood"] - 1e-9).all()
+    capsys.readouterr()
+    assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
+                 "--level-window", "0", "--out", str(tmp / "bad.csv")]) == 2
+    assert "level_window must be a positive integer" in capsys.readouterr().err
+    assert not (tmp / "bad.csv").exists()
     assert main(["anomaly", "evaluate", "--checkpoint", str(ck), "--data", str(data),
                  "--threshold", "0.999"]) == 0
     printed = capsys.readouterr().out

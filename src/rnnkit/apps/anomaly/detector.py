@@ -19,6 +19,7 @@ import torch
 from ...models.anomaly import SequenceAutoencoder, StreamForecaster
 from ...runtime import evaluating
 from ...train import fit
+from .level import LevelResidual
 from .likelihood import AnomalyLikelihood, Flagger
 from .seasonal import SeasonalResidual
 
@@ -161,7 +162,7 @@ class StreamScorer:
     A row is (raw score, likelihood, flag). ``scale`` (F,) divides the per-feature absolute
     errors; ``config`` gives the likelihood, flag, extremes and online-update settings;
     ``seasonal`` (the checkpoint's per-column periods) the seasonal signal, used with
-    ``config.seasonal_min_ac``.
+    ``config.seasonal_min_ac``; ``config.level_window`` the level signal (``level.py``).
     """
 
     def __init__(self, model, config, scale: np.ndarray, *, threshold: float,
@@ -185,6 +186,13 @@ class StreamScorer:
                 self.seasonal_likelihoods = [
                     AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
                     for w in windows]
+        self.level, self.level_likelihoods = None, []
+        if config.level_window is not None:
+            std = model.std.detach().double().numpy()[:len(self.scale)]  # learning period's
+            self.level = LevelResidual(std, config.level_window)
+            self.level_likelihoods = [
+                AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
+                for w in windows]
         self.flagger = Flagger(threshold, holdoff_of(config, learned_rows))
         self.low = self.high = None
         keep = max(config.window, config.learning_rows or 0) if updates else config.window
@@ -201,6 +209,10 @@ class StreamScorer:
             s = self.seasonal.update(value)
             s = math.log1p(s) if self.config.score_scale == "log" else s
             lik = max([lik] + [other.update(s) for other in self.seasonal_likelihoods])
+        if self.level is not None:
+            s = self.level.update(value)
+            s = math.log1p(s) if self.config.score_scale == "log" else s
+            lik = max([lik] + [other.update(s) for other in self.level_likelihoods])
         margin = self.config.extreme_margin
         if margin is not None and self.low is not None and self.scored >= self.warmup:
             span = self.high - self.low
