@@ -197,12 +197,9 @@ def test_find_period_and_seasonal_residual():
     assert echo[1][298] > 20 and echo[3][298] < 5 and echo[3][250] > 20
 
 
-def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained, tmp_path,
-                                                                        stream_frame):
-    plain = anomaly.load(trained).configure(seasonal_min_ac=None).predict(stream_frame)
-    predictor = anomaly.load(trained).configure(seasonal_min_ac=0.5)
-    (meta,) = predictor.meta["seasonal"]
-    assert abs(meta["period"] - 144) <= 3 and meta["ac"] > 0.5  # the daily cycle
+def check_second_signal(predictor, plain, stream_frame):
+    """A model-free signal on top of the model's: online == batch, the model's scores kept,
+    the likelihood the larger of the two (and larger somewhere), no look-ahead."""
     batch = predictor.predict(stream_frame)
     online = predictor.predict(stream_frame, online=True)
     np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
@@ -210,12 +207,21 @@ def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained
     np.testing.assert_allclose(batch["score"], plain["score"])  # the model's scores
     assert (batch["likelihood"] >= plain["likelihood"] - 1e-12).all()
     assert (batch["likelihood"] > plain["likelihood"] + 1e-6).any()
-    off = anomaly.load(trained).configure(seasonal_min_ac=1.0).predict(stream_frame)
-    np.testing.assert_allclose(off["likelihood"], plain["likelihood"])  # no column qualifies
     changed = stream_frame.copy()  # no look-ahead
     changed.loc[400:, "temperature"] = changed.loc[400:, "temperature"][::-1].to_numpy() + 7
     after = predictor.predict(changed)
     np.testing.assert_array_equal(after["likelihood"][:400], batch["likelihood"][:400])
+
+
+def test_seasonal_signal_streams_like_batch_and_is_the_larger_likelihood(trained, tmp_path,
+                                                                        stream_frame):
+    plain = anomaly.load(trained).configure(seasonal_min_ac=None).predict(stream_frame)
+    predictor = anomaly.load(trained).configure(seasonal_min_ac=0.5)
+    (meta,) = predictor.meta["seasonal"]
+    assert abs(meta["period"] - 144) <= 3 and meta["ac"] > 0.5  # the daily cycle
+    check_second_signal(predictor, plain, stream_frame)
+    off = anomaly.load(trained).configure(seasonal_min_ac=1.0).predict(stream_frame)
+    np.testing.assert_allclose(off["likelihood"], plain["likelihood"])  # no column qualifies
     predictor.meta.pop("seasonal")  # a checkpoint written before the seasonal signal
     with pytest.raises(ValueError, match="seasonal_min_ac needs a checkpoint that stores"):
         predictor.predict(stream_frame)  # asked for explicitly: refused
@@ -251,17 +257,7 @@ def test_level_signal_off_by_default_streams_like_batch_and_is_the_larger_likeli
         anomaly.Config(level_window=0).check()
     plain = anomaly.load(trained).predict(stream_frame)
     predictor = anomaly.load(trained).configure(level_window=50)
-    batch = predictor.predict(stream_frame)
-    online = predictor.predict(stream_frame, online=True)
-    np.testing.assert_allclose(online["likelihood"], batch["likelihood"], atol=1e-4)
-    assert (online["flag"] == batch["flag"]).all()
-    np.testing.assert_allclose(batch["score"], plain["score"])  # the model's scores
-    assert (batch["likelihood"] >= plain["likelihood"] - 1e-12).all()
-    assert (batch["likelihood"] > plain["likelihood"] + 1e-6).any()
-    changed = stream_frame.copy()  # no look-ahead
-    changed.loc[400:, "temperature"] = changed.loc[400:, "temperature"][::-1].to_numpy() + 7
-    after = predictor.predict(changed)
-    np.testing.assert_array_equal(after["likelihood"][:400], batch["likelihood"][:400])
+    check_second_signal(predictor, plain, stream_frame)
 
 
 def test_reconstruct_detector_streams_like_batch(tmp_path, stream_frame):

@@ -146,6 +146,21 @@ class ErrorStream:
         return err
 
 
+class SignalLikelihood:
+    """A model-free residual (``SeasonalResidual``, ``LevelResidual``) with likelihoods of
+    its own over the same windows as the model's score: ``update(value) -> the largest``."""
+
+    def __init__(self, residual, windows: list[int], config, warmup: int):
+        self.residual, self.log = residual, config.score_scale == "log"
+        self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
+                            for w in windows]
+
+    def update(self, value: np.ndarray) -> float:
+        s = self.residual.update(value)
+        s = math.log1p(s) if self.log else s  # scaled like the model's score
+        return max(lik.update(s) for lik in self.likelihoods)
+
+
 def holdoff_of(config, learned_rows: int) -> int:
     """Readings silenced after a flag: ``config.holdoff`` when set, else ``holdoff_share``
     of the learning rows (0 when both are none)."""
@@ -176,23 +191,18 @@ class StreamScorer:
         windows = [w for w in (config.short_window, config.slow_window) if w]
         self.likelihoods = [AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
                             for w in windows]
-        self.seasonal, self.seasonal_likelihoods = None, []
+        self.signals: list[SignalLikelihood] = []  # model-free residuals beside the model's
         if config.seasonal_min_ac is not None:
             if seasonal is None:
                 raise ValueError("anomaly: seasonal_min_ac needs a checkpoint that stores the "
                                  "learning period's periods; train it again with this version")
-            self.seasonal = SeasonalResidual(seasonal, config.seasonal_min_ac)
-            if self.seasonal:
-                self.seasonal_likelihoods = [
-                    AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
-                    for w in windows]
-        self.level, self.level_likelihoods = None, []
+            residual = SeasonalResidual(seasonal, config.seasonal_min_ac)
+            if residual:  # some column has a period
+                self.signals.append(SignalLikelihood(residual, windows, config, warmup))
         if config.level_window is not None:
             std = model.std.detach().double().numpy()[:len(self.scale)]  # learning period's
-            self.level = LevelResidual(std, config.level_window)
-            self.level_likelihoods = [
-                AnomalyLikelihood(w, config.long_window, warmup, config.min_std)
-                for w in windows]
+            self.signals.append(SignalLikelihood(LevelResidual(std, config.level_window),
+                                                 windows, config, warmup))
         self.flagger = Flagger(threshold, holdoff_of(config, learned_rows))
         self.low = self.high = None
         keep = max(config.window, config.learning_rows or 0) if updates else config.window
@@ -205,14 +215,7 @@ class StreamScorer:
         if self.config.score_scale == "log":
             score = math.log1p(score)
         lik = max([lik.update(score) for lik in self.likelihoods])  # fast and slow averages
-        if self.seasonal_likelihoods:
-            s = self.seasonal.update(value)
-            s = math.log1p(s) if self.config.score_scale == "log" else s
-            lik = max([lik] + [other.update(s) for other in self.seasonal_likelihoods])
-        if self.level is not None:
-            s = self.level.update(value)
-            s = math.log1p(s) if self.config.score_scale == "log" else s
-            lik = max([lik] + [other.update(s) for other in self.level_likelihoods])
+        lik = max([lik] + [signal.update(value) for signal in self.signals])
         margin = self.config.extreme_margin
         if margin is not None and self.low is not None and self.scored >= self.warmup:
             span = self.high - self.low
