@@ -130,31 +130,47 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
+def per_thread(pid: int, read) -> dict[int, tuple[float, float]]:
+    """``read(task_dir)`` for each thread of a process, by thread id; threads that end while
+    they are read (or have no such file) are left out."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = read(task)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
     """(user, system) CPU seconds of each thread of a process, by thread id. The main thread
     (id = pid) is uvicorn's event loop (HTTP, SSE, scheduling)."""
-    out, tick = {}, os.sysconf("SC_CLK_TCK")
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # a thread that ended meanwhile
-            continue
-        out[int(task.name)] = (int(fields[11]) / tick, int(fields[12]) / tick)
-    return out
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read(task: Path) -> tuple[float, float]:
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) / tick, int(fields[12]) / tick
+    return per_thread(pid, read)
 
 
 def thread_sched(pid: int) -> dict[int, tuple[float, float]]:
     """(seconds on a core, seconds runnable but waiting for a core) of each thread of a
     process, from ``/proc/PID/task/TID/schedstat``: a thread's wall time less both is the
     time it was blocked (for the step thread under load: waiting for the GIL)."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            run, wait = (task / "schedstat").read_text().split()[:2]
-        except (OSError, ValueError):  # a thread that ended meanwhile; no schedstats
-            continue
-        out[int(task.name)] = (int(run) / 1e9, int(wait) / 1e9)
-    return out
+    def read(task: Path) -> tuple[float, float]:
+        run, wait = (task / "schedstat").read_text().split()[:2]
+        return int(run) / 1e9, int(wait) / 1e9
+    return per_thread(pid, read)
+
+
+def state_bytes(path: Path) -> int:
+    """Bytes of one stream's recurrent state in the model at ``path`` (every layer's h, and
+    c for an LSTM)."""
+    from rnnkit.apps import open as open_app
+
+    state = open_app(path).model.init_state(1)
+    return sum(t.numel() * t.element_size()
+               for t in torch.utils._pytree.tree_leaves(state) if torch.is_tensor(t))
 
 
 def server_counters(port: int) -> dict[str, float]:
@@ -405,7 +421,7 @@ def main(argv=None) -> int:
         if "bytes_per_stream" in r:
             print(f"memory per open stream (RSS, {r['clients']} open): "
                   f"{r['bytes_per_stream'] / 1024:.0f} KiB; recurrent state alone: "
-                  f"{2 * 512 * 4 / 1024:.0f} KiB (h and c, 512 floats each)")
+                  f"{state_bytes(path) / 1024:.1f} KiB")
     print(f"client process CPU, whole run (ceiling and every row): "
           f"{time.process_time() - cpu0:.1f} s; load average now "
           f"{os.getloadavg()[0]:.1f}")
