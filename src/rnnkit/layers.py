@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from . import compiled, torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .compiled import traced
 from .compiled.functions import kind_of as compiled_kind
 from .compiled.functions import run_cell as compiled_cell
 from .compiled.step import StepPlan, step_kind
@@ -158,7 +159,9 @@ class RNN(nn.Module):
             training only; training then runs the loop): settings of the built-in cells.
             A setting the cell does not take is refused, never dropped
             (``LSTM(..., activation="relu")`` is a ``ValueError``); user cells take none.
-        backend: "auto" | "fused" | "loop" | "scan".
+        backend: "auto" | "fused" | "loop" | "scan" | "compiled" (rnnkit's C++ kernels for
+            built-in cells; for a user cell, its step traced and compiled by TorchInductor
+            once per batch shape, ``rnnkit.compiled.traced``, the loop where it cannot).
 
     Shapes:
         x: (B, T, I); lengths: (B,) ints in [1, T]; state: (L*D, B, H) or (h, c).
@@ -415,6 +418,8 @@ class RNN(nn.Module):
                 if hasattr(cell, "reset_recurrent_dropout"):
                     cell.reset_recurrent_dropout()  # a new mask per sequence
             return self._forward_loop(x, state, lengths, return_all_states)
+        if self._use_traced(x, return_all_states):  # a user cell: compiled.traced
+            return self._forward_loop(x, state, lengths, False, compiled="traced")
         if self._use_compiled(x):
             return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
@@ -444,6 +449,14 @@ class RNN(nn.Module):
         return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
             and x.dtype in (torch.float32, torch.float64)
 
+    def _use_traced(self, x: Tensor, return_all_states: bool) -> bool:
+        """``compiled`` on user cells: each cell's step traced and compiled by TorchInductor
+        (``rnnkit.compiled.traced``; the loop, with a notice, where that fails)."""
+        return (self.backend == "compiled" and self.kind is None and not return_all_states
+                and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+                and not compiled.disabled() and not torch.jit.is_tracing()
+                and not torch.compiler.is_compiling() and not torch.is_autocast_enabled("cpu"))
+
     def _forward_fused(self, x, state, lengths):
         """The ATen kernel torch.nn.RNN/LSTM/GRU run, fed with our cells' parameters."""
         return torch_interop.run_fused(self, x, state, lengths)
@@ -463,7 +476,8 @@ class RNN(nn.Module):
                 s0 = (cell.init_state(B, device=x.device, dtype=x.dtype) if state is None
                       else self._cell_state(state, k))
                 inp = layer_input if d == 0 else _reverse_padded(layer_input, lengths)
-                run = compiled_cell if compiled else _scan_cell if use_scan else _run_cell
+                run = (_traced_cell if compiled == "traced" else compiled_cell if compiled
+                       else _scan_cell if use_scan else _run_cell)
                 out, final, states = run(cell, inp, s0, mask, lengths, return_all_states)
                 if d == 1:
                     out = _reverse_padded(out, lengths)
@@ -578,6 +592,12 @@ def _run_cell(cell, x, state, mask, lengths, keep_states):
             states.append(state)
     all_states = _tree_map(lambda *s: torch.stack(s, 1), *states) if keep_states else None
     return torch.stack(outputs, 1), state, all_states
+
+
+def _traced_cell(cell, x, state, mask, lengths, keep_states):
+    """A user cell's step compiled once (``compiled.traced``); the loop where it cannot."""
+    return (traced.run_cell(cell, x, state, mask, lengths, keep_states)
+            or _run_cell(cell, x, state, mask, lengths, keep_states))
 
 
 def _scan_cell(cell, x, state, mask, lengths, keep_states):

@@ -1,0 +1,238 @@
+"""User cells on the compiled path: one step traced and compiled once, run over the sequence.
+
+``RNN(cell, backend="compiled")`` with a user cell (one rnnkit has no kernel for) runs here.
+One step of the cell, ``recur(xp_t, state)`` for a ``RecurrentCell`` (its input projections
+of all steps stay one matmul, outside) or ``cell(x_t, state)`` otherwise, is traced once
+with AOTAutograd into a forward graph (returning the new state and the tensors the backward
+needs) and a backward graph, and each is compiled by TorchInductor (C++ for the gate
+arithmetic, BLAS for the matmuls). ``_Sequence`` calls the two compiled graphs directly, T
+times forward and T times backward, with no autograd node, guard or wrapper per step:
+
+    forward:  s_t, saved_t = fw(params, xp_t, m_t, s_{t-1})          t = 1 .. T
+    backward: dparams_t, dxp_t, ds_{t-1} = bw(saved_t, ds_t + dy_t)   t = T .. 1
+              dparams = Σ_t dparams_t
+
+Compiling takes seconds (per cell, batch size, dtype and padding; the graphs are kept on the
+cell, and Inductor's on-disk cache under ``$TORCHINDUCTOR_CACHE_DIR`` serves a later process).
+What cannot be traced — in-place updates of the state, Python decisions on tensor values,
+states that alias each other — makes the layer run the Python loop instead, with one notice
+per cell. The loop (``layers._run_cell``) is the oracle: ``tests/test_traced.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+__all__ = ["run_cell"]
+
+# cell -> {call signature: _Traced, or None where it could not be compiled}; weak, so that
+# a cell's compiled graphs go with it and never into its copies or pickles
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+INDUCTOR = True  # False: run the traced graphs as they are (the tests' quick mode)
+
+
+def _flat_tensors(cell: nn.Module) -> list:
+    """The step's parameters and buffers now, in ``_Step``'s order (weights change)."""
+    return [*cell.parameters(), *cell.buffers()]
+
+
+class _Step(nn.Module):
+    """One step of ``cell`` as a function of flat tensors, for ``functional_call``."""
+
+    def __init__(self, cell: nn.Module, spec, masked: bool, y_is: int | None, aliased: set):
+        super().__init__()
+        self.cell, self.spec, self.masked, self.y_is, self.aliased = cell, spec, masked, y_is, \
+            aliased
+        self.projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
+
+    def forward(self, x_t, m_t, *state):
+        old = tree_unflatten(list(state), self.spec)
+        step = self.cell.recur if self.projected else self.cell
+        y, new = step(x_t, old)
+        leaves, spec = tree_flatten(new)
+        if spec != self.spec:
+            raise ValueError("the new state's structure is not the old one's")
+        if self.masked:  # past a sequence's end: hold its state, zero its output
+            leaves = [torch.where(m_t, n, o) for n, o in zip(leaves, state, strict=True)]
+            y = y.masked_fill(~m_t, 0.0)
+        outs = [v.clone() if i in self.aliased else v for i, v in enumerate(leaves)]
+        return tuple(outs) if self.y_is is not None else (*outs, y)
+
+
+class _Traced:
+    """The compiled forward and backward graphs of one step, and how to call them."""
+
+    def __init__(self, cell: nn.Module, x_t, m_t, state, compile: bool = True):
+        from torch._functorch.aot_autograd import aot_function, make_boxed_func
+        from torch._functorch.partitioners import min_cut_rematerialization_partition
+        from torch._inductor.compile_fx import compile_fx_inner
+        from torch._inductor.decomposition import select_decomp_table
+
+        leaves, spec = tree_flatten(state)
+        masked = m_t is not None
+        y_is, aliased = self._probe(cell, x_t, m_t, leaves, spec, masked)
+        module = _Step(cell, spec, masked, y_is, aliased)
+        names = [n for n, _ in module.named_parameters()] + [n for n, _ in module.named_buffers()]
+        self.n_state, self.y_is = len(leaves), y_is
+        self.n_out = len(leaves) + (y_is is None)
+        n_tensors = len(names)
+
+        def step(*flat):
+            tensors = dict(zip(names, flat[:n_tensors], strict=True))
+            x, m, *st = flat[n_tensors:]
+            return torch.func.functional_call(module, tensors, (x, m, *st))
+
+        graphs = {}
+
+        def compiler(kind):
+            def run(gm, example_inputs):
+                graphs[kind + "_gm"] = gm
+                graphs[kind] = (compile_fx_inner(gm, example_inputs, is_backward=kind == "bw")
+                                if compile else make_boxed_func(gm))
+                return graphs[kind]
+            return run
+
+        traced = aot_function(step, compiler("fw"), compiler("bw"),
+                              partition_fn=min_cut_rematerialization_partition,
+                              decompositions=select_decomp_table())
+        mask = m_t if masked else torch.ones(x_t.shape[0], 1, dtype=torch.bool)
+        example = [t.detach().requires_grad_(t.is_floating_point())
+                   for t in (*_flat_tensors(cell), x_t, *leaves)]
+        example.insert(n_tensors + 1, mask)
+        outs = traced(*example)
+        torch.autograd.backward([o for o in outs if o.requires_grad],
+                                [torch.ones_like(o) for o in outs if o.requires_grad])
+        if "bw" not in graphs:
+            raise ValueError("nothing in the step depends on its inputs")
+        # the layout called below: fw -> (outputs, saved...), bw(saved..., tangents...)
+        inputs = [n.name for n in graphs["bw_gm"].graph.nodes if n.op == "placeholder"]
+        tangents = sum(name.startswith("tangents") for name in inputs)
+        fw_out = next(n for n in graphs["fw_gm"].graph.nodes if n.op == "output").args[0]
+        if tangents != self.n_out or len(fw_out) - self.n_out != len(inputs) - tangents:
+            raise ValueError("unexpected graph layout (an output without a gradient?)")
+        self.fw, self.bw, self.n_tensors = graphs["fw"], graphs["bw"], n_tensors
+
+    @staticmethod
+    def _probe(cell, x_t, m_t, leaves, spec, masked):
+        """Run one step eagerly: which output is y, which outputs must be copied, and refuse
+        steps that write into their inputs (the traced graphs would not repeat that)."""
+        inputs = [x_t.detach().clone(), *(s.detach().clone() for s in leaves)]
+        versions = [t._version for t in inputs]
+        with torch.no_grad():
+            step = cell.recur if hasattr(cell, "project_input") and hasattr(cell, "recur") \
+                else cell
+            y, new = step(inputs[0], tree_unflatten(inputs[1:], spec))
+        if any(t._version != v for t, v in zip(inputs, versions, strict=True)):
+            raise ValueError("the step writes into its input or state in place")
+        out, _ = tree_flatten(new)
+        if not all(isinstance(o, torch.Tensor) for o in (y, *out)):
+            raise ValueError("the step returned something other than tensors")
+        y_is = None if masked else next((i for i, o in enumerate(out) if o is y), None)
+        seen = {t.untyped_storage().data_ptr() for t in inputs}
+        if y_is is None:
+            seen.add(y.untyped_storage().data_ptr())
+        aliased = set()
+        for i, o in enumerate(out):  # a state that is an input or another output: copy it
+            ptr = o.untyped_storage().data_ptr()
+            if ptr in seen and i != y_is:
+                aliased.add(i)
+            seen.add(ptr)
+        return y_is, aliased
+
+
+
+class _Sequence(torch.autograd.Function):
+    """xs (T, B, X) time-major, masks (T, B, 1) or None, then state leaves and the step's
+    tensors -> ys (T, B, H) and the final state leaves."""
+
+    @staticmethod
+    def forward(ctx, traced, keep, xs, masks, *rest):
+        n = traced.n_state
+        state, tensors = [s.contiguous() for s in rest[:n]], list(rest[n:])
+        ones = None if masks is not None else torch.ones(xs.shape[1], 1, dtype=torch.bool,
+                                                         device=xs.device)
+        saved, ys = [], []
+        for t, x_t in enumerate(xs.unbind(0)):
+            out = traced.fw([*tensors, x_t, masks[t] if masks is not None else ones, *state])
+            state = list(out[:n])
+            ys.append(out[traced.y_is] if traced.y_is is not None else out[n])
+            if keep:
+                saved.append(out[traced.n_out:])
+        ctx.traced, ctx.saved = traced, saved
+        ctx.state_like = [s.new_zeros(()).expand(s.shape) for s in state]  # shapes only
+        ctx.mark_non_differentiable(*([masks] if masks is not None else []))
+        return (torch.stack(ys, 0), *state)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dys, *dstate):
+        traced, like = ctx.traced, ctx.state_like
+        dys = dys.contiguous().unbind(0)
+        ds = [torch.zeros_like(z) if d is None else d.contiguous()
+              for d, z in zip(dstate, like, strict=True)]
+        dx, dtensors = [None] * len(dys), None
+        for t in range(len(dys) - 1, -1, -1):
+            tangents = list(ds)
+            if traced.y_is is not None:
+                tangents[traced.y_is] = tangents[traced.y_is] + dys[t]
+            else:
+                tangents.append(dys[t])
+            grads = traced.bw([*ctx.saved[t], *tangents])
+            ctx.saved[t] = None  # free as we go
+            k = traced.n_tensors
+            dx[t], ds = grads[k], [torch.zeros_like(z) if d is None else d
+                                   for d, z in zip(grads[k + 2:], like, strict=True)]
+            if dtensors is None:
+                dtensors = list(grads[:k])
+            else:
+                dtensors = [a if b is None else b.clone() if a is None else a.add_(b)
+                            for a, b in zip(dtensors, grads[:k], strict=True)]
+        return (None, None, torch.stack(dx, 0), None, *ds, *dtensors)
+
+
+def _key(x_t, m_t, leaves) -> tuple:
+    return (m_t is not None, x_t.dtype, x_t.device, tuple(x_t.shape),
+            tuple((tuple(s.shape), s.dtype) for s in leaves))
+
+
+def run_cell(cell, x, state, mask, lengths, keep_states):
+    """``layers._run_cell``'s contract, on the compiled graphs; None when they cannot run
+    this call (the caller then runs the loop). With ``INDUCTOR = False`` the traced graphs
+    run without Inductor (the tests' quick check of everything but code generation)."""
+    if keep_states:
+        return None
+    projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
+    inputs = cell.project_input(x.transpose(0, 1)) if projected else x.transpose(0, 1)
+    masks = mask.transpose(0, 1).unsqueeze(-1) if mask is not None else None  # (T, B, 1)
+    leaves, spec = tree_flatten(state)
+    compile = INDUCTOR
+    key = _key(inputs[0], None if masks is None else masks[0], leaves) + (compile,)
+    cache = _CACHE.setdefault(cell, {})
+    if cache.get("failed"):
+        return None
+    traced = cache.get(key)
+    if traced is None:
+        try:
+            # torch's own notices while tracing are not the user's; trace with autograd on
+            with warnings.catch_warnings(), torch.enable_grad():
+                warnings.simplefilter("ignore")
+                traced = cache[key] = _Traced(cell, inputs[0].detach(),
+                                              None if masks is None else masks[0], state,
+                                              compile)
+        except Exception as err:  # noqa: BLE001 - any failure to trace or compile: the loop
+            cache["failed"] = True
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            warnings.warn(f"rnnkit: cannot compile {type(cell).__name__} ({reason[:200]}); "
+                          "running the Python loop instead", RuntimeWarning, stacklevel=4)
+            return None
+    tensors = _flat_tensors(cell)
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (inputs, *leaves, *tensors))
+    out = _Sequence.apply(traced, keep, inputs.contiguous(), masks, *leaves, *tensors)
+    ys, final = out[0].transpose(0, 1), tree_unflatten(list(out[1:]), spec)
+    return ys, final, None

@@ -1,0 +1,145 @@
+"""User cells on the compiled path (``rnnkit.compiled.traced``) against the Python loop.
+
+float64, values and gradients (inputs, initial state, every parameter). The quick tests run
+the traced forward/backward graphs without Inductor (``traced.INDUCTOR = False``: the tracing,
+the graph split and the whole-sequence autograd Function are the same, only the code
+generation is skipped); the ``slow`` test compiles with Inductor (~10-20 CPU s).
+"""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from rnnkit import RNN
+from rnnkit.cells import RecurrentCell
+from rnnkit.compiled import traced
+
+ATOL = 1e-10
+B, T, I, H = 3, 6, 5, 4
+LENGTHS = torch.tensor([6, 2, 4])
+
+
+class PeepholeLSTM(RecurrentCell):
+    """A user cell on rnnkit's base class: LSTM with peepholes (Gers & Schmidhuber 2000)."""
+
+    num_gates = 4
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.peep = nn.Parameter(torch.randn(3, hidden_size) * 0.5)
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return h, h.clone()
+
+    def recur(self, xp, state):
+        h, c = state
+        i, f, g, o = (xp + h @ self.weight_hh.t() + self.bias_hh).chunk(4, 1)
+        i, f = torch.sigmoid(i + self.peep[0] * c), torch.sigmoid(f + self.peep[1] * c)
+        c = f * c + i * torch.tanh(g)
+        h = torch.sigmoid(o + self.peep[2] * c) * torch.tanh(c)
+        return h, (h, c)
+
+
+class PlainCell(nn.Module):
+    """A user cell on nn.Module only (no project_input): y is not the state."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def forward(self, x_t, h):
+        h = torch.tanh(self.lin(torch.cat([x_t, h], -1)))
+        return 2 * h, h
+
+
+class InPlaceCell(PlainCell):
+    """Writes into its state: cannot be traced, must fall back to the loop."""
+
+    def forward(self, x_t, h):
+        h.mul_(0.5)
+        return super().forward(x_t, h)
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    monkeypatch.setattr(traced, "INDUCTOR", False)
+
+
+def twins(factory, **kw):
+    fast = RNN(factory, I, H, backend="compiled", **kw)
+    loop = RNN(factory, I, H, backend="loop", **kw)
+    loop.load_state_dict(fast.state_dict())
+    return fast, loop
+
+
+def check_equal(fast, loop, lengths=None, with_state=False):
+    x = torch.randn(B, T, I, requires_grad=True)
+    s0 = None
+    if with_state:
+        s0 = fast.init_state(B)
+        s0 = tuple(s.normal_().requires_grad_() for s in s0) if isinstance(s0, tuple) \
+            else s0.normal_().requires_grad_()
+    results = []
+    for layer in (fast, loop):
+        out, final = layer(x, s0, lengths=lengths)
+        finals = final if isinstance(final, tuple) else (final,)
+        loss = (out * torch.arange(out.numel()).view_as(out).cos()).sum() + \
+            sum((f * 1.5).sum() for f in finals)
+        inputs = [x, *(s0 if isinstance(s0, tuple) else [s0] if s0 is not None else [])]
+        grads = torch.autograd.grad(loss, [*inputs, *layer.parameters()])
+        results.append((out, finals, grads))
+    (o1, f1, g1), (o2, f2, g2) = results
+    torch.testing.assert_close(o1, o2, atol=ATOL, rtol=0)
+    for a, b in zip(f1, f2, strict=True):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("factory", [PeepholeLSTM, PlainCell])
+def test_equals_loop(double, quick, factory):
+    fast, loop = twins(factory)
+    check_equal(fast, loop)
+    check_equal(fast, loop, with_state=True)
+    check_equal(fast, loop, lengths=LENGTHS, with_state=True)
+    assert len(traced._CACHE[fast.cells[0]]) == 2  # one graph pair without, one with padding
+
+
+def test_stacked_bidirectional(double, quick):
+    fast, loop = twins(PeepholeLSTM, num_layers=2, bidirectional=True)
+    check_equal(fast, loop, lengths=LENGTHS, with_state=True)
+
+
+def test_no_grad_and_all_states(double, quick):
+    fast, loop = twins(PeepholeLSTM)
+    x = torch.randn(B, T, I)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=ATOL, rtol=0)
+    out, _, states = fast(x, return_all_states=True)  # the loop keeps every state
+    torch.testing.assert_close(states[0][0, :, -1], out[:, -1], atol=ATOL, rtol=0)
+
+
+def test_untraceable_cell_falls_back_with_one_notice(double, quick):
+    fast, loop = twins(InPlaceCell)
+    x = torch.randn(B, T, I)
+    with pytest.warns(RuntimeWarning, match=r"cannot compile InPlaceCell .*in place.*Python loop"):
+        out, _ = fast(x)
+    torch.testing.assert_close(out, loop(x)[0], atol=ATOL, rtol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast(x)  # the notice once per cell
+
+
+@pytest.mark.slow
+def test_inductor_equals_loop(double):
+    fast, loop = twins(PeepholeLSTM)
+    check_equal(fast, loop, with_state=True)
+    assert any(v.fw is not None for k, v in traced._CACHE[fast.cells[0]].items()
+               if k != "failed" and k[-1])
