@@ -1,9 +1,9 @@
 """Autograd functions over the compiled operators, and which cells they run.
 
 ``run_cell(cell, x, state, mask, lengths, keep_states)`` has ``layers._run_cell``'s contract:
-the input projections of all steps are one matmul (for the gated cells inside ``_Gated``, into a
-buffer of the kernels' pool; for the others through autograd), the recurrence goes through
-``torch.ops.rnnkit`` with its written-out backward.
+the input projections of all steps are one matmul (for the gated and LayerNorm cells inside
+``_Gated`` / ``_LayerNorm``, into a buffer of the kernels' pool; for the others through
+autograd), the recurrence goes through ``torch.ops.rnnkit`` with its written-out backward.
 """
 
 from __future__ import annotations
@@ -110,31 +110,48 @@ class _Linear(torch.autograd.Function):
 
 
 class _LayerNorm(torch.autograd.Function):
-    """a = W_ih x (B, T, G*H) (the input norm is the kernel's), h0, c0 (LSTM), W_hh, the input
-    norm's gain and bias, the recurrent norm's gain, the cell norm's gain and bias (LSTM)
-    -> all states hs, cs (B, T, H)."""
+    """x (B, T, I), W_ih, h0, c0 (LSTM), W_hh, the input norm's gain and bias, the recurrent
+    norm's gain, the cell norm's gain and bias (LSTM) -> all states hs, cs (B, T, H).
+
+    As in ``_Gated``: a = x W_ih^T for every step is one matmul here, into a buffer of the
+    kernels' pool (from ATen's allocator, at T 1000 a fresh (B, T, G*H) block of pages on
+    every call), and the backward does x's and W_ih's gradients as one matmul each; the
+    input norm is the kernel's."""
 
     @staticmethod
-    def forward(ctx, kind, a, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c, bias_c, eps,
-                lengths):
+    def forward(ctx, kind, x, w_ih, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c, bias_c,
+                eps, lengths):
+        B, T, I = x.shape
+        a = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
+        torch.mm(x.reshape(B * T, I), w_ih.t(), out=a.view(B * T, -1))
         hs, cs, work = torch.ops.rnnkit.ln_forward(kind, a, h0, c0, w_hh, gain_ih, bias_ih,
                                                    gain_hh, gain_c, bias_c, eps, lengths)
         ctx.kind = kind
         ctx.has_bias = bias_ih is not None, bias_c is not None
-        ctx.save_for_backward(a, h0, c0, hs, cs, work, w_hh, gain_ih, gain_hh, gain_c, lengths)
+        ctx.save_for_backward(x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh,
+                              gain_c, lengths)
         return hs, cs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs, grad_cs):
-        a, h0, c0, hs, cs, work, w_hh, gain_ih, gain_hh, gain_c, lengths = ctx.saved_tensors
+        (x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh, gain_c,
+         lengths) = ctx.saved_tensors
         lstm = ctx.kind == _LN_LSTM
         has_bias_ih, has_bias_c = ctx.has_bias
         (d_a, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c, d_gain_ih,
          d_bias_ih) = torch.ops.rnnkit.ln_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
-            gain_ih, gain_hh, gain_c, lengths)
-        return (None, d_a, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
+            gain_ih, bias_ih, gain_hh, gain_c, lengths)
+        B, T, I = x.shape
+        dg = d_a.view(B * T, -1)  # (B*T, G*H)
+        d_x = d_w_ih = None
+        if ctx.needs_input_grad[1]:
+            d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
+            torch.mm(dg, w_ih, out=d_x.view(B * T, I))
+        if ctx.needs_input_grad[2]:
+            d_w_ih = dg.t().mm(x.reshape(B * T, I))
+        return (None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
                 d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
                 d_bias_c if lstm and has_bias_c else None, None, None)
 
@@ -146,12 +163,12 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     """
     family, kind = kind_of(cell)
     if family == "layernorm":
-        # W_ih x for every step: one matmul, autograd's; its norm is the kernel's
-        a = torch.nn.functional.linear(x, cell.weight_ih)
+        # W_ih x for every step is _LayerNorm's own matmul; its norm is the kernel's
         lstm = kind == _LN_LSTM
         h0, c0 = state if lstm else (state, None)
-        hs, cs = _LayerNorm.apply(kind, a, h0, c0, cell.weight_hh, cell.gain_ih, cell.bias_ih,
-                                  cell.gain_hh, getattr(cell, "gain_c", None),
+        hs, cs = _LayerNorm.apply(kind, x, cell.weight_ih, h0, c0, cell.weight_hh,
+                                  cell.gain_ih, cell.bias_ih, cell.gain_hh,
+                                  getattr(cell, "gain_c", None),
                                   getattr(cell, "bias_c", None), cell.eps, lengths)
         return _finish(hs, cs, lstm, mask, keep_states)
     if family == "gated":  # the input projections are _Gated's own matmul

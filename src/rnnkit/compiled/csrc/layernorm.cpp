@@ -2,22 +2,25 @@
 // forward and backward: per step one matmul and a few short loops per batch row.
 //
 // As in gated.cpp (whose helpers this file uses: kernels.cpp compiles it after gated.cpp), the
-// input projection a = W_ih x of every step is one matmul by the caller, differentiated by
-// autograd; its norm, xp = LN(a; gain_ih) + bias_ih, is done here, row by row (ATen's
+// input projection a = W_ih x of every step is one matmul by the caller (functions.py's
+// _LayerNorm, into a buffer of the pool), which also does its gradients; its norm, xp = LN(a; gain_ih) + bias_ih, is done here, row by row (ATen's
 // layer_norm over all of a, forward and backward, added 6-12 ms to a training step at B 32,
 // T 100, H 128-256: BENCHMARKS.md). Per step: acc = h_{t-1} W_hh^T (one matmul), then per row a
 // few short loops: normalise the row of a and of acc over their G*H units, apply the gains,
 // the gate arithmetic (and, for the LSTM, the norm of c_t before its tanh).
 // Backward is written out: per step and row the gates', then the norms' gradients (the
-// gains' gradients summed per row as it goes), then dh_{t-1} = d(acc) W_hh; W_hh's gradient
+// gains' gradients summed per block of rows as it goes), then dh_{t-1} = d(acc) W_hh; W_hh's gradient
 // is one large matmul at the end.
 //
 // Per (b, t) the forward keeps, in `work`:
-//   LSTM: i f g o (4H) | â = (acc - mean) * rstd (4H) | n_c = LN(c) before its gain (H) |
+//   LSTM: â = (acc - mean) * rstd (4H) | n_c = LN(c) before its gain (H) |
 //         tanh(LN(c; gain_c, bias_c)) (H) | rstd of acc | rstd of c | mean, rstd of a
-//                                                                             = 10H + 4
+//                                                                             = 6H + 4
 //   GRU:  r z n (3H) | â (3H) | rstd of acc | mean, rstd of a                 = 6H + 3
-// (the normalised a is recomputed in the backward from a, which autograd keeps anyway).
+// each row padded to a multiple of 16 values (64 bytes: every row and section aligned).
+// The normalised a is recomputed in the backward from a (kept for it anyway), and so are
+// the LSTM's gates, from a and â (4H exps per row): at B 64 the forward's time went to
+// storing work rows that miss the cache (perf annotate), 10H + 4 values per row before.
 // Past a sequence's end (lengths) the state is held and the saved values are zeros.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -53,21 +56,31 @@ int64_t gates_of(int64_t kind) {
   return kind == kLnLstm ? 4 : 3;
 }
 // where the per-row scalars start in `work` (rstd of acc, [rstd of c,] mean and rstd of a)
-int64_t stats_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 10 * H : 6 * H; }
-int64_t work_of(int64_t kind, int64_t H) { return stats_of(kind, H) + (kind == kLnLstm ? 4 : 3); }
+int64_t stats_of(int64_t kind, int64_t H) { (void)kind; return 6 * H; }
+int64_t work_of(int64_t kind, int64_t H) {
+  return (stats_of(kind, H) + (kind == kLnLstm ? 4 : 3) + 15) / 16 * 16;
+}
+// where â starts in `work`
+int64_t ahat_of(int64_t kind, int64_t H) { return kind == kLnLstm ? 0 : 3 * H; }
 
-// the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in two passes (a
-// one-pass E[a²] - mean² loses digits when the mean is large); the caller normalises
+// the mean of a (n,) and rstd = 1 / sqrt(its biased variance + eps), in ONE pass over a,
+// shifted by a[0] (E[(a-k)²] - E[a-k]² with k = a[0], a value of the row itself, so the
+// difference does not cancel the way E[a²] - mean² does when the mean is large against the
+// spread; two passes cost 3-4 % of a B 64 training step); the caller normalises
 // (a - mean) * rstd in its own next pass
 template <typename T> inline std::pair<T, T> moments(const T* a, int64_t n, T eps) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) sum += a[j];
-  const T mean = sum / T(n);
-  T sq = 0;
-#pragma omp simd reduction(+ : sq)
-  for (int64_t j = 0; j < n; ++j) sq += (a[j] - mean) * (a[j] - mean);
-  return {mean, T(1) / std::sqrt(sq / T(n) + eps)};
+  const T k = a[0];
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T d = a[j] - k;
+    s1 += d;
+    s2 += d * d;
+  }
+  const T md = s1 / T(n);
+  T var = s2 / T(n) - md * md;
+  var = var > T(0) ? var : T(0);
+  return {k + md, T(1) / std::sqrt(var + eps)};
 }
 
 // Prefetch n values at p (rw 1: about to be written). A step's rows lie T*X values apart in
@@ -86,8 +99,8 @@ template <typename T> inline void prefetch_row(const T* p, int64_t n, int rw) {
 
 // ------------------------------------------------------------------------------- forward
 // Per row: the moments of acc; one loop writes â and the pre-activations xp + gain_hh ⊙ â
-// (into the gates' slots of `work`); the activations in place; then the state update. Few
-// arrays per loop, all of a row in L1.
+// (the LSTM's into a per-thread row, the GRU's into its gates' slots of `work`); the
+// activations in place; then the state update. Few arrays per loop, all of a row in L1.
 template <typename T>
 void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<const T> x,
                   Rows<const T> acc, const T* gain_ih, const T* bias_ih, const T* gain_hh,
@@ -104,6 +117,8 @@ void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<co
   const T* const gc_ = gain_c;
   const T* const bc_ = bias_c;
   std::vector<T> xrow(GH);  // this row's xp = LN(a; gain_ih) + bias_ih
+  std::vector<T> gates(kind == kLnLstm ? GH : 0);  // the LSTM's i f g o (not kept)
+  const int64_t AH = ahat_of(kind, H_);
   for (int64_t b = b0; b < b1; ++b) {
     const T* xb = xrow.data();
     const T* hpb = hp[b];
@@ -135,28 +150,31 @@ void forward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, T eps, Rows<co
       w[W - 1] = rstd_x;
     }
     const T* ab = acc[b];
-    T* ahat = w + GH;
+    T* ahat = w + AH;
     const std::pair<T, T> m = moments(ab, GH, eps);
     const T mean = m.first, rstd = m.second;
-    // the GRU's n reads its norm through r: only r and z are pre-activations here
+    // the pre-activations: the LSTM's into `gates`, the GRU's into its slots of `work`; the
+    // GRU's n reads its norm through r: only r and z are pre-activations here
+    T* pre = kind == kLnLstm ? gates.data() : w;
     const int64_t P = kind == kLnLstm ? GH : 2 * H;
 #pragma omp simd
     for (int64_t j = 0; j < P; ++j) {
       const T a = (ab[j] - mean) * rstd;
       ahat[j] = a;
-      w[j] = xb[j] + ghh[j] * a;
+      pre[j] = xb[j] + ghh[j] * a;
     }
     if (kind == kLnLstm) {
-      sigmoid_inplace(w, 2 * H);      // i, f
-      tanh_inplace(w + 2 * H, H);     // g
-      sigmoid_inplace(w + 3 * H, H);  // o
+      T* gt = gates.data();
+      sigmoid_inplace(gt, 2 * H);      // i, f
+      tanh_inplace(gt + 2 * H, H);     // g
+      sigmoid_inplace(gt + 3 * H, H);  // o
       const T* cpb = cp[b];
       T* cb = c[b];
-      const T *i = w, *f = w + H, *g = w + 2 * H, *o = w + 3 * H;
+      const T *i = gt, *f = gt + H, *g = gt + 2 * H, *o = gt + 3 * H;
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) cb[j] = f[j] * cpb[j] + i[j] * g[j];
-      T* nc = w + 8 * H;
-      T* tc = w + 9 * H;
+      T* nc = w + 4 * H;
+      T* tc = w + 5 * H;
       const std::pair<T, T> mc = moments(static_cast<const T*>(cb), H, eps);
       const T mean_c = mc.first, rstd_c = mc.second;
       if (bc_) {
@@ -256,26 +274,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
 // One step. dh: gradient reaching h_t (B, H); dc (LSTM): reaching c_t, updated in place to
 // the one reaching c_{t-1}. Writes g (step t of dxp: the gates' pre-activation gradients),
 // dacc (the gradient of acc = h_{t-1} W_hh^T) and direct (the part of dh_{t-1} not through
-// W_hh), and adds this step's share of the gains' gradients to row b of gsum
+// W_hh), and adds this step's share of the gains' gradients to gsum
 // (B, G*H [+ 2H] + 2*G*H): d gain_hh (G*H), for the LSTM d gain_c (H) and d bias_c (H), then
 // d gain_ih (G*H), d bias_ih (G*H). g ends as the gradient reaching a (through the input
-// norm), which autograd takes on to W_ih and x. Each thread owns its rows.
+// norm), which functions.py's _LayerNorm takes on to W_ih and x. Each thread owns its rows, and adds the
+// gains' gradients into row b0 of gsum (b0 its block's first row).
 template <typename T>
 void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, T* dc,
                    Rows<const T> x, Rows<const T> hp, Rows<const T> cp, Rows<const T> work,
-                   const T* gain_ih, const T* gain_hh, const T* gain_c, Rows<T> g,
-                   Rows<T> dacc, Rows<T> gsum, T* direct, const int64_t* len) {
+                   const T* gain_ih, const T* bias_ih, const T* gain_hh, const T* gain_c,
+                   Rows<T> g, Rows<T> dacc, Rows<T> gsum, T* direct, const int64_t* len) {
   const int64_t G = gates_of(kind);
   at::parallel_for(0, B, grain(4 * G * H_), [&](int64_t b0, int64_t b1) {
   // local copies, as in forward_step
   const int64_t H = H_, GH = G * H_, W = work_of(kind, H_), S0 = stats_of(kind, H_);
   const int64_t IH = GH + (kind == kLnLstm ? 2 * H_ : 0);  // d gain_ih's place in gsum
+  const int64_t AH = ahat_of(kind, H_);
   const T* const gih = gain_ih;
+  const T* const bih = bias_ih;
   const T* const ghh = gain_hh;
   const T* const gc_ = gain_c;
-  // per-thread scratch: the gradient reaching the normalised c (H, LSTM) or, for the GRU,
-  // the one reaching ĥ before its gain (3H); then the one reaching â (G*H)
-  std::vector<T> scratch(GH + (kind == kLnLstm ? H : GH));
+  // per-thread scratch: the gradient reaching â (G*H); then the one reaching the normalised
+  // c (H, LSTM) or, for the GRU, the one reaching ĥ before its gain (3H); then, for the
+  // LSTM, its gates i f g o recomputed (4H)
+  std::vector<T> scratch(GH + (kind == kLnLstm ? H + GH : GH));
+  // the gains' gradients of this block of rows add up in ONE row of gsum (its first row's):
+  // one row per batch row was 14H values read and written per row and step, which at B 64,
+  // H 256 (900 KB a step) no longer stayed in L2
+  T* const gs = gsum[b0];
   for (int64_t b = b0; b < b1; ++b) {
     const T* d = dh + b * H;
     T* gb = g[b];
@@ -286,8 +312,8 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
       prefetch_row(x[b + 1], GH, 0);
       prefetch_row(g[b + 1], GH, 1);
       prefetch_row(dacc[b + 1], GH, 1);
-      prefetch_row(hp[b + 1], H, 0);
       if (kind == kLnLstm) prefetch_row(cp[b + 1], H, 0);
+      else prefetch_row(hp[b + 1], H, 0);  // only the GRU reads h_{t-1} here
     }
     if (!valid(len, b, t)) {  // state held: the gradient passes straight through
       for (int64_t j = 0; j < GH; ++j) { gb[j] = T(0); db[j] = T(0); }
@@ -295,18 +321,37 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
       continue;
     }
     const T* w = work[b];
-    const T* ahat = w + GH;
+    const T* ahat = w + AH;
     T* sa = scratch.data();  // d â (G*H)
     T* e = sa + GH;          // LSTM: d n_c (H); GRU: d ĥ (3H)
-    T* gs = gsum[b];
+    const T* ar = x[b];
+    const T mean_x = w[W - 2], rstd_x = w[W - 1];
     // Few arrays per loop (a loop over a dozen streams ran out of registers and GCC
     // gathered). A norm's backward: with s the gradient reaching its normalised output x̂
     // (gain applied), its input's is rstd * (s - mean(s) - x̂ * mean(s * x̂)).
     const T* gate_grad = gb;  // the gradient reaching gain_hh ⊙ â, per unit
     if (kind == kLnLstm) {
-      const T *i = w, *f = w + H, *gg = w + 2 * H, *o = w + 3 * H;
-      const T* nc = w + 8 * H;
-      const T* tc = w + 9 * H;
+      // the gates again, as the forward made them: LN(a; gain_ih) + bias_ih + gain_hh ⊙ â
+      T* gt = e + H;
+      if (bih) {
+#pragma omp simd
+        for (int64_t j = 0; j < GH; ++j) {
+          const T xp = gih[j] * ((ar[j] - mean_x) * rstd_x) + bih[j];
+          gt[j] = xp + ghh[j] * ahat[j];
+        }
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < GH; ++j) {
+          const T xp = gih[j] * ((ar[j] - mean_x) * rstd_x);
+          gt[j] = xp + ghh[j] * ahat[j];
+        }
+      }
+      sigmoid_inplace(gt, 2 * H);      // i, f
+      tanh_inplace(gt + 2 * H, H);     // g
+      sigmoid_inplace(gt + 3 * H, H);  // o
+      const T *i = gt, *f = gt + H, *gg = gt + 2 * H, *o = gt + 3 * H;
+      const T* nc = w + 4 * H;
+      const T* tc = w + 5 * H;
       const T rstd_c = w[S0 + 1];
       T* dgc = gs + 4 * H;  // d gain_c
       T* dbc = gs + 5 * H;  // d bias_c
@@ -377,8 +422,6 @@ void backward_step(int64_t kind, int64_t B, int64_t H_, int64_t t, const T* dh, 
 #pragma omp simd
     for (int64_t j = 0; j < GH; ++j) db[j] = rstd * (sa[j] - a1 - ahat[j] * a2);
     // the input norm: gb holds d xp; d gain_ih, d bias_ih, then gb becomes d a
-    const T* ar = x[b];
-    const T mean_x = w[W - 2], rstd_x = w[W - 1];
     T* dgi = gs + IH;
     T* dbi = gs + IH + GH;
     T x1 = 0, x2 = 0;
@@ -406,7 +449,8 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
             const at::Tensor& a_in, const at::Tensor& h0_in,
             const std::optional<at::Tensor>& c0_in, const at::Tensor& hs, const at::Tensor& cs,
             const at::Tensor& work, const at::Tensor& w_hh_in, const at::Tensor& gain_ih_in,
-            const at::Tensor& gain_hh_in, const std::optional<at::Tensor>& gain_c_in,
+            const std::optional<at::Tensor>& bias_ih_in, const at::Tensor& gain_hh_in,
+            const std::optional<at::Tensor>& gain_c_in,
             const std::optional<at::Tensor>& lengths_in) {
   const int64_t G = gates_of(kind);
   at::Tensor w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous(), a = a_in.contiguous();
@@ -415,6 +459,7 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   auto opts = hs.options();
   auto lengths = defined_or_none(lengths_in, true);
   auto gain_c = defined_or_none(gain_c_in, false);
+  auto bias_ih = defined_or_none(bias_ih_in, false);
   at::Tensor grad_cs;  // any strides: read a step at a time
   if (kind == kLnLstm && grad_cs_in.has_value() && grad_cs_in->defined()) grad_cs = *grad_cs_in;
   at::Tensor c0 = kind == kLnLstm ? c0_in->contiguous() : at::Tensor();
@@ -438,7 +483,8 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
       backward_step<S>(kind, B, H, t, dh.data_ptr<S>(),
                        kind == kLnLstm ? dc.data_ptr<S>() : nullptr,
                        step_rows<const S>(a, t), hp, cp, step_rows<const S>(work, t),
-                       gain_ih.data_ptr<S>(), gain_hh.data_ptr<S>(),
+                       gain_ih.data_ptr<S>(), bias_ih ? bias_ih->data_ptr<S>() : nullptr,
+                       gain_hh.data_ptr<S>(),
                        gain_c ? gain_c->data_ptr<S>() : nullptr, step_rows<S>(dg, t),
                        step_rows<S>(dacc, t), rows<S>(gsum), direct.data_ptr<S>(), lptr);
       at::addmm_out(carry, direct, dacc.select(1, t), w_hh);
@@ -466,7 +512,7 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
   m.def("ln_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor a, Tensor h0, "
         "Tensor? c0, Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor gain_ih, "
-        "Tensor gain_hh, Tensor? gain_c, Tensor? lengths) -> Tensor[]");
+        "Tensor? bias_ih, Tensor gain_hh, Tensor? gain_c, Tensor? lengths) -> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
