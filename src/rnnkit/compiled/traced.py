@@ -12,6 +12,10 @@ times forward and T times backward, with no autograd node, guard or wrapper per 
     backward: dparams_t, dxp_t, ds_{t-1} = bw(saved_t, ds_t + dy_t)   t = T .. 1
               dparams = Σ_t dparams_t
 
+A parameter whose gradient is one matmul per step (``W_hh``'s ``dg_tᵀ h_{t-1}``) is not
+summed step by step: the backward graph returns the two factors and the sum over all steps
+is one large matmul at the end. ``m_t`` holds each sequence's state past its length.
+
 Compiling takes seconds (per cell, batch size, dtype and padding; the graphs are kept on the
 cell, and Inductor's on-disk cache under ``$TORCHINDUCTOR_CACHE_DIR`` serves a later process).
 What cannot be traced — in-place updates of the state, Python decisions on tensor values,
@@ -21,6 +25,7 @@ per cell. The loop (``layers._run_cell``) is the oracle: ``tests/test_traced.py`
 
 from __future__ import annotations
 
+import copy
 import warnings
 import weakref
 
@@ -88,14 +93,17 @@ class _Traced:
             x, m, *st = flat[n_tensors:]
             return torch.func.functional_call(module, tensors, (x, m, *st))
 
-        graphs = {}
+        graphs, self.deferred = {}, []
 
         def compiler(kind):
             def run(gm, example_inputs):
                 graphs[kind + "_gm"] = gm
-                graphs[kind] = (compile_fx_inner(gm, example_inputs, is_backward=kind == "bw")
-                                if compile else make_boxed_func(gm))
-                return graphs[kind]
+                ours = copy.deepcopy(gm)  # AOTAutograd's own example call runs the original
+                if kind == "bw":
+                    self.deferred = _defer_weight_grads(ours, n_tensors)
+                graphs[kind] = (compile_fx_inner(ours, example_inputs, is_backward=kind == "bw")
+                                if compile else make_boxed_func(ours))
+                return make_boxed_func(gm)
             return run
 
         traced = aot_function(step, compiler("fw"), compiler("bw"),
@@ -147,6 +155,30 @@ class _Traced:
 
 
 
+def _defer_weight_grads(gm: torch.fx.GraphModule, n_tensors: int) -> list:
+    """Turn each parameter gradient that is one matmul ``a_t @ b_t`` per step into the
+    outputs ``a_t, b_t``: ``_Sequence`` then does ``Σ_t a_t b_t`` as one large matmul at the
+    end (the weight gradient of ``h W_hh^T`` is ``dg_tᵀ h_{t-1}``, a thin product per step).
+    Returns (index, transposed) of each parameter so deferred."""
+    out = next(n for n in gm.graph.nodes if n.op == "output")
+    outs, deferred = list(out.args[0]), []
+    for i in range(n_tensors):
+        g, flips = outs[i], 0
+        while isinstance(g, torch.fx.Node) and len(g.users) == 1 and \
+                g.target is torch.ops.aten.permute.default and list(g.args[1]) == [1, 0]:
+            g, flips = g.args[0], flips + 1  # transposes of the product: (a b)ᵀ
+        if isinstance(g, torch.fx.Node) and g.target is torch.ops.aten.mm.default and \
+                len(g.users) == 1:
+            deferred.append((i, flips % 2 == 1))
+            outs[i] = None
+            outs += list(g.args)
+    if deferred:
+        out.args = (tuple(outs),)
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+    return deferred
+
+
 class _Sequence(torch.autograd.Function):
     """xs (T, B, X) time-major, masks (T, B, 1) or None, then state leaves and the step's
     tensors -> ys (T, B, H) and the final state leaves."""
@@ -177,6 +209,9 @@ class _Sequence(torch.autograd.Function):
         ds = [torch.zeros_like(z) if d is None else d.contiguous()
               for d, z in zip(dstate, like, strict=True)]
         dx, dtensors = [None] * len(dys), None
+        k, deferred = traced.n_tensors, traced.deferred
+        first_extra = k + 2 + len(like)  # bw's outputs: tensors, x, mask, state, then pairs
+        parts = [([], []) for _ in deferred]
         for t in range(len(dys) - 1, -1, -1):
             tangents = list(ds)
             if traced.y_is is not None:
@@ -185,19 +220,24 @@ class _Sequence(torch.autograd.Function):
                 tangents.append(dys[t])
             grads = traced.bw([*ctx.saved[t], *tangents])
             ctx.saved[t] = None  # free as we go
-            k = traced.n_tensors
+            for j, (a, b) in enumerate(parts):
+                a.append(grads[first_extra + 2 * j])
+                b.append(grads[first_extra + 2 * j + 1])
             dx[t], ds = grads[k], [torch.zeros_like(z) if d is None else d
-                                   for d, z in zip(grads[k + 2:], like, strict=True)]
+                                   for d, z in zip(grads[k + 2:first_extra], like, strict=True)]
             if dtensors is None:
                 dtensors = list(grads[:k])
             else:
                 dtensors = [a if b is None else b.clone() if a is None else a.add_(b)
                             for a, b in zip(dtensors, grads[:k], strict=True)]
+        for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
+            product = torch.cat(a, 1) @ torch.cat(b, 0)  # one matmul over all steps
+            dtensors[i] = product.t().contiguous() if flip else product
         return (None, None, torch.stack(dx, 0), None, *ds, *dtensors)
 
 
-def _key(x_t, m_t, leaves) -> tuple:
-    return (m_t is not None, x_t.dtype, x_t.device, tuple(x_t.shape),
+def _key(cell, x_t, m_t, leaves) -> tuple:
+    return (cell.training, m_t is not None, x_t.dtype, x_t.device, tuple(x_t.shape),
             tuple((tuple(s.shape), s.dtype) for s in leaves))
 
 
@@ -212,7 +252,7 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     masks = mask.transpose(0, 1).unsqueeze(-1) if mask is not None else None  # (T, B, 1)
     leaves, spec = tree_flatten(state)
     compile = INDUCTOR
-    key = _key(inputs[0], None if masks is None else masks[0], leaves) + (compile,)
+    key = _key(cell, inputs[0], None if masks is None else masks[0], leaves) + (compile,)
     cache = _CACHE.setdefault(cell, {})
     if cache.get("failed"):
         return None
