@@ -231,9 +231,17 @@ class _Sequence(torch.autograd.Function):
                 dtensors = [a if b is None else b.clone() if a is None else a.add_(b)
                             for a, b in zip(dtensors, grads[:k], strict=True)]
         for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
-            product = torch.cat(a, 1) @ torch.cat(b, 0)  # one matmul over all steps
+            product = _cat(a, 1) @ _cat(b, 0)  # one matmul over all steps
             dtensors[i] = product.t().contiguous() if flip else product
         return (None, None, torch.stack(dx, 0), None, *ds, *dtensors)
+
+
+def _cat(parts: list, dim: int):
+    """``torch.cat(parts, dim)`` of 2-D tensors; transposed views (``dg_tᵀ``) are joined
+    as their contiguous originals and transposed back (a copy of rows, not a gather)."""
+    if all(p.dim() == 2 and not p.is_contiguous() and p.t().is_contiguous() for p in parts):
+        return torch.cat([p.t() for p in parts], 1 - dim).t()
+    return torch.cat(parts, dim)
 
 
 def _key(cell, x_t, m_t, leaves) -> tuple:
