@@ -36,6 +36,7 @@ def reviews(n=40):
     ("normalize", "minmax", "classify Config: normalize must be one of series, global, none"),
     ("ema", 1.0, r"classify Config: ema must lie in \[0, 1\), got 1.0"),
     ("refit", "yes", "classify Config: refit must be true or false, got 'yes'"),
+    ("conv_dilation", 0, "classify Config: conv_dilation must be a positive integer, got 0"),
 ])
 def test_config_check_names_field_and_value(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -103,9 +104,10 @@ def test_label_smoothing_only_while_training():
     assert smooth > plain
 
 
-def test_conv_front_end_ignores_padding(double):
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_conv_front_end_ignores_padding(double, dilation):
     model = TextClassifier(3, 5, 4, conv_channels=6, cell="gru", pooling="attention",
-                           downsample=2).double().eval()
+                           downsample=2, conv_dilation=dilation).double().eval()
     x, lengths = torch.randn(3, 12, 3), torch.tensor([12, 7, 4])
     x[1, 7:] = 0
     x[2, 4:] = 0
@@ -116,17 +118,33 @@ def test_conv_front_end_ignores_padding(double):
     assert z.shape == (2, 9, 6) and g.shape == (2, 6)
 
 
+@pytest.mark.parametrize("dilation, reach", [(1, 6), (4, 27)])
+def test_conv_dilation_widens_the_receptive_field(dilation, reach):
+    """Block i's taps are dilation^i apart: a step reaches 3 + 2d + d² steps either way."""
+    torch.manual_seed(0)
+    front = ConvFrontEnd(1, 4, dilation).eval()
+    x = torch.randn(1, 101, 1)
+    bumped = x.clone()
+    bumped[0, 50] += 1.0
+    changed = ((front(bumped)[0] - front(x)[0]).abs().amax(-1)[0] > 0).nonzero().ravel()
+    assert changed.min() >= 50 - reach and changed.max() <= 50 + reach
+    assert (changed - 50).abs().max() > reach - 3  # and it does reach that far
+    with pytest.raises(ValueError, match="ConvFrontEnd: dilation must be a positive integer"):
+        ConvFrontEnd(1, 4, 0)
+
+
 def test_numeric_normalisations_and_paa(tmp_path):
     rng = np.random.default_rng(0)
     values = rng.normal(0, 1, (24, 300)).astype(np.float32)
     labels = ["up" if i % 2 else "down" for i in range(24)]
     values[1::2] += np.linspace(0, 4, 300, dtype=np.float32)
     values += rng.normal(0, 50, (24, 1)).astype(np.float32)  # offsets per series
-    history = train(Config(hidden_size=4, conv_channels=4, epochs=3, max_steps=100,
-                           normalize="series"),
+    history = train(Config(hidden_size=4, conv_channels=4, conv_dilation=2, epochs=3,
+                           max_steps=100, normalize="series"),
                     Examples(values=values, labels=labels), tmp_path / "ck", progress=False)
     clf = load(tmp_path / "ck")
     assert clf.model.config["downsample"] == 3 and clf.model.config["conv_channels"] == 4
+    assert clf.model.config["conv_dilation"] == 2
     assert clf.preprocessing.normalize == "series"
     z = clf.preprocessing.scale(values[0][:, None])
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4

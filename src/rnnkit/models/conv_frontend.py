@@ -7,6 +7,10 @@ neural networks"), as used beside an LSTM in LSTM-FCN (Karim et al. 2017).
     z³ = ReLU(BN(Conv1d_k3(z²)))     C channels        -> (B, T, C) for the recurrent encoder
     g  = mean_t z³_t                 (B, C)            global average pooling, over real steps
 
+``dilation=d`` spaces block i's kernel taps d^i steps apart (1, d, d²): the receptive field
+grows from FCN's 13 steps (d = 1) to 1 + 6 + 4d + 2d² (d = 4: 55 steps), as in the dilated
+stacks of WaveNet / TCN, at the same cost.
+
 Example:
     >>> front = ConvFrontEnd(3, channels=16)
     >>> z, g = front(torch.randn(4, 50, 3), torch.tensor([50, 40, 30, 5]))
@@ -27,11 +31,16 @@ KERNELS = (7, 5, 3)  # FCN's 8, 5, 3 with the 8 made odd: "same" padding without
 class ConvFrontEnd(nn.Module):
     """FCN's three convolution blocks over (B, T, F) -> (features (B, T, C), average (B, C))."""
 
-    def __init__(self, input_size: int, channels: int = 64):
+    def __init__(self, input_size: int, channels: int = 64, dilation: int = 1):
         super().__init__()
+        if not isinstance(dilation, int) or isinstance(dilation, bool) or dilation < 1:
+            raise ValueError(f"ConvFrontEnd: dilation must be a positive integer, got "
+                             f"{dilation!r}")
         widths = (input_size, channels, 2 * channels, channels)
-        pairs = zip(widths[:-1], widths[1:], KERNELS, strict=True)
-        self.convs = nn.ModuleList(nn.Conv1d(a, b, k, padding=k // 2) for a, b, k in pairs)
+        spacing = (1, dilation, dilation ** 2)
+        pairs = zip(widths[:-1], widths[1:], KERNELS, spacing, strict=True)
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, k, padding=d * (k // 2), dilation=d)
+                                   for a, b, k, d in pairs)
         self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in widths[1:])
         self.output_size = channels
 

@@ -98,6 +98,7 @@ class TextClassifier(SequenceClassifier):
         label_smoothing: s in [0, 1) for the training cross-entropy (evaluation: none).
         conv_channels: > 0 (numeric): FCN convolution blocks of C, 2C, C channels first.
         downsample: d >= 1 (numeric): average every d steps first.
+        conv_dilation: d >= 1 (numeric): the conv blocks' dilations are 1, d, d².
 
     Shapes:
         x: (B, T) integer token ids ((B, T, 1 + K) with subwords), or (B, T, F) floats;
@@ -114,7 +115,7 @@ class TextClassifier(SequenceClassifier):
                  embedding_std: float = 0.1, class_weights: list[float] | None = None,
                  padding_idx: int = 0, unk_idx: int = 1, ngram_buckets: int = 0,
                  ngram_order: int = 2, subword_buckets: int = 0, label_smoothing: float = 0.0,
-                 conv_channels: int = 0, downsample: int = 1):
+                 conv_channels: int = 0, downsample: int = 1, conv_dilation: int = 1):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -155,7 +156,7 @@ class TextClassifier(SequenceClassifier):
             padding_idx=padding_idx, unk_idx=unk_idx, ngram_buckets=ngram_buckets,
             ngram_order=ngram_order, subword_buckets=subword_buckets,
             label_smoothing=float(label_smoothing), conv_channels=conv_channels,
-            downsample=downsample)
+            downsample=downsample, conv_dilation=conv_dilation)
         self.pooling, self.num_classes = pooling, num_classes
         self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
@@ -176,7 +177,8 @@ class TextClassifier(SequenceClassifier):
                 self.subwords.weight[0].zero_()
         self.input_dropout = nn.Dropout(embedding_dropout)
         self.input_size = input_size  # the RNN may read the conv front end's channels instead
-        self.conv = ConvFrontEnd(input_size, conv_channels) if conv_channels else None
+        self.conv = ConvFrontEnd(input_size, conv_channels, conv_dilation) \
+            if conv_channels else None
         features = self.rnn.output_size  # D * H
         pooled = 2 * features if pooling == "max_mean" else features
         if self.conv is not None or pooled != features:  # LSTM-FCN: the conv average too

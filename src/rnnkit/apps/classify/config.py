@@ -43,6 +43,7 @@ class Config:
     subword_buckets: int = 0  # text: > 0 adds hashed character 3-5-grams to each word (fastText)
     frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
     conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
+    conv_dilation: int = 1  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
     max_steps: int = 256  # numeric: longer series are averaged down (PAA) to at most this many
     normalize: str = "global"  # numeric: global (mean/std per feature), series (per series), none
     class_weights: str = "none"  # none, balanced, or comma-separated weights in class order
@@ -82,8 +83,9 @@ class Config:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"classify Config: {name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
-        for name in ("hidden_size", "embedding_dim", "num_layers", "conv_channels", "max_steps",
-                     "epochs", "batch_size", "ensemble", "min_freq", "max_vocab", "max_length"):
+        for name in ("hidden_size", "embedding_dim", "num_layers", "conv_channels",
+                     "conv_dilation", "max_steps", "epochs", "batch_size", "ensemble", "min_freq",
+                     "max_vocab", "max_length"):
             value = getattr(self, name)
             if value is None and name in ("max_vocab", "max_length", "epochs", "batch_size"):
                 continue

@@ -83,7 +83,7 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
         word_dropout=config.word_dropout if text else 0.0, class_weights=weights,
         ngram_buckets=config.ngram_buckets if text else 0,
         subword_buckets=prep.subword_buckets, label_smoothing=config.label_smoothing,
-        conv_channels=conv, downsample=downsample)
+        conv_channels=conv, downsample=downsample, conv_dilation=config.conv_dilation)
 
 
 def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir, *,
