@@ -67,6 +67,13 @@ class InPlaceCell(PlainCell):
         return super().forward(x_t, h)
 
 
+@pytest.fixture(autouse=True)
+def path_on(monkeypatch):
+    """This file tests the traced path itself, which needs no built kernels: on even in the
+    run with ``RNNKIT_COMPILED=0`` (``test_off_switch`` checks that setting)."""
+    monkeypatch.delenv("RNNKIT_COMPILED", raising=False)
+
+
 @pytest.fixture
 def quick(monkeypatch):
     monkeypatch.setattr(traced, "INDUCTOR", False)
@@ -135,6 +142,13 @@ def test_untraceable_cell_falls_back_with_one_notice(double, quick):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast(x)  # the notice once per cell
+
+
+def test_off_switch(double, quick, monkeypatch):
+    monkeypatch.setenv("RNNKIT_COMPILED", "0")
+    fast, loop = twins(PeepholeLSTM)
+    check_equal(fast, loop)
+    assert fast.cells[0] not in traced._CACHE  # the loop ran: nothing was traced
 
 
 @pytest.mark.slow
