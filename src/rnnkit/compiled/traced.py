@@ -223,7 +223,9 @@ class _Sequence(torch.autograd.Function):
             for j, (a, b) in enumerate(parts):
                 a.append(grads[first_extra + 2 * j])
                 b.append(grads[first_extra + 2 * j + 1])
-            dx[t], ds = grads[k], [torch.zeros_like(z) if d is None else d
+            # contiguous: bw was compiled for contiguous tangents, and a state's gradient can
+            # be a view (the slice of a torch.cat's gradient)
+            dx[t], ds = grads[k], [torch.zeros_like(z) if d is None else d.contiguous()
                                    for d, z in zip(grads[k + 2:first_extra], like, strict=True)]
             if dtensors is None:
                 dtensors = list(grads[:k])
@@ -256,13 +258,15 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     if keep_states:
         return None
     projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
-    inputs = cell.project_input(x.transpose(0, 1)) if projected else x.transpose(0, 1)
+    # contiguous before tracing: Inductor compiles for the example's strides and checks them
+    inputs = (cell.project_input(x.transpose(0, 1)) if projected else x.transpose(0, 1)) \
+        .contiguous()
     masks = mask.transpose(0, 1).unsqueeze(-1) if mask is not None else None  # (T, B, 1)
     leaves, spec = tree_flatten(state)
     compile = INDUCTOR
     key = _key(cell, inputs[0], None if masks is None else masks[0], leaves) + (compile,)
     cache = _CACHE.setdefault(cell, {})
-    if cache.get("failed"):
+    if key in cache.get("failed", ()):
         return None
     traced = cache.get(key)
     if traced is None:
@@ -274,13 +278,18 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
                                               None if masks is None else masks[0], state,
                                               compile)
         except Exception as err:  # noqa: BLE001 - any failure to trace or compile: the loop
-            cache["failed"] = True
+            # per call signature: a step that fails in training (dropout's random mask, which
+            # Inductor cannot lower here) may still compile in eval mode; one notice per cell
+            noticed = "failed" in cache
+            cache.setdefault("failed", set()).add(key)
+            if noticed:
+                return None
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             warnings.warn(f"rnnkit: cannot compile {type(cell).__name__} ({reason[:200]}); "
                           "running the Python loop instead", RuntimeWarning, stacklevel=4)
             return None
     tensors = _flat_tensors(cell)
     keep = torch.is_grad_enabled() and any(t.requires_grad for t in (inputs, *leaves, *tensors))
-    out = _Sequence.apply(traced, keep, inputs.contiguous(), masks, *leaves, *tensors)
+    out = _Sequence.apply(traced, keep, inputs, masks, *leaves, *tensors)
     ys, final = out[0].transpose(0, 1), tree_unflatten(list(out[1:]), spec)
     return ys, final, None
