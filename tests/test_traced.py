@@ -159,6 +159,10 @@ def test_inductor_equals_loop(double, factory):
     fast, loop = twins(factory)
     check_equal(fast, loop, with_state=True)
     check_equal(fast, loop, lengths=LENGTHS)
+    x = torch.randn(B, T + 3, I)  # the same graphs, another length (and mask strides)
+    lengths = torch.tensor([T + 3, 2, 5])
+    torch.testing.assert_close(fast(x, lengths=lengths)[0], loop(x, lengths=lengths)[0],
+                               atol=ATOL, rtol=0)
     assert any(v.fw is not None for k, v in traced._CACHE[fast.cells[0]].items()
                if k != "failed" and k[-1])
 

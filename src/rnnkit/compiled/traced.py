@@ -261,8 +261,10 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     # contiguous before tracing: Inductor compiles for the example's strides and checks them
     inputs = (cell.project_input(x.transpose(0, 1)) if projected else x.transpose(0, 1)) \
         .contiguous()
-    masks = mask.transpose(0, 1).unsqueeze(-1) if mask is not None else None  # (T, B, 1)
+    masks = (mask.transpose(0, 1).unsqueeze(-1).contiguous()  # (T, B, 1); its strides
+             if mask is not None else None)                    # must not depend on T
     leaves, spec = tree_flatten(state)
+    leaves = [s.contiguous() for s in leaves]  # as _Sequence passes them to the graphs
     compile = INDUCTOR
     key = _key(cell, inputs[0], None if masks is None else masks[0], leaves) + (compile,)
     cache = _CACHE.setdefault(cell, {})
@@ -275,21 +277,28 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
             with warnings.catch_warnings(), torch.enable_grad():
                 warnings.simplefilter("ignore")
                 traced = cache[key] = _Traced(cell, inputs[0].detach(),
-                                              None if masks is None else masks[0], state,
-                                              compile)
+                                              None if masks is None else masks[0],
+                                              tree_unflatten(leaves, spec), compile)
         except Exception as err:  # noqa: BLE001 - any failure to trace or compile: the loop
-            # per call signature: a step that fails in training (dropout's random mask, which
-            # Inductor cannot lower here) may still compile in eval mode; one notice per cell
-            noticed = "failed" in cache
-            cache.setdefault("failed", set()).add(key)
-            if noticed:
-                return None
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            warnings.warn(f"rnnkit: cannot compile {type(cell).__name__} ({reason[:200]}); "
-                          "running the Python loop instead", RuntimeWarning, stacklevel=4)
-            return None
+            return _failed(cell, cache, key, err)
     tensors = _flat_tensors(cell)
     keep = torch.is_grad_enabled() and any(t.requires_grad for t in (inputs, *leaves, *tensors))
-    out = _Sequence.apply(traced, keep, inputs, masks, *leaves, *tensors)
+    try:
+        out = _Sequence.apply(traced, keep, inputs, masks, *leaves, *tensors)
+    except Exception as err:  # noqa: BLE001 - the graphs refused this call: the loop
+        cache.pop(key, None)
+        return _failed(cell, cache, key, err)
     ys, final = out[0].transpose(0, 1), tree_unflatten(list(out[1:]), spec)
     return ys, final, None
+
+
+def _failed(cell, cache: dict, key: tuple, err: Exception) -> None:
+    """Remember that ``key`` runs the loop, with one notice per cell. Per call signature: a
+    step that fails in training (dropout's random mask, which Inductor cannot lower here) may
+    still compile in eval mode."""
+    noticed = "failed" in cache
+    cache.setdefault("failed", set()).add(key)
+    if not noticed:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"rnnkit: cannot compile {type(cell).__name__} ({reason[:200]}); "
+                      "running the Python loop instead", RuntimeWarning, stacklevel=5)
