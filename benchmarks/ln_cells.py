@@ -94,15 +94,33 @@ def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> No
              "matmuls": lambda: matmuls_alone(cell.num_gates, B, T, H)}
     load = os.getloadavg()[0]
     t = race({WAYS[w]: every[w]() for w in ways}, rounds)
-    print(f"\n### {kind}, B {B}, T {T}, H {H}, forward+backward, "
-          f"{torch.get_num_threads()} thread(s), {rounds} rounds, "
-          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
-    print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) |")
-    print("|---|---|---|---|---|")
+    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t)
+
+
+def print_race(title: str, rounds: int, load: float, t: dict, first: dict | None = None):
+    """``race``'s times as a table against the naive loop; ``first``: way -> (wall s, CPU s)
+    of its first call (a compile), as one more column."""
+    print(f"\n### {title}, forward+backward, {torch.get_num_threads()} thread(s), {rounds} "
+          f"rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+    extra = (" first call: wall s, CPU s |", "---|") if first is not None else ("", "")
+    print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) |"
+          + extra[0])
+    print("|---|---|---|---|---|" + extra[1])
     base_med, base_best = t["naive loop"]
     for name, (med, best) in t.items():
+        cell = "" if first is None else (
+            " {:.1f}, {:.1f} |".format(*first[name]) if name in first else "  |")
         print(f"| {name} | {med * 1e3:.0f} | {best * 1e3:.0f} | {base_med / med:.2f}x | "
-              f"{base_best / best:.2f}x |", flush=True)
+              f"{base_best / best:.2f}x |{cell}", flush=True)
+
+
+def parse_ways(parser, text: str, ways: dict) -> list[str]:
+    """``--ways``: a comma-separated list of ``ways``' keys with naive in it, in their order."""
+    chosen = text.split(",")
+    if "naive" not in chosen or any(w not in ways for w in chosen):
+        parser.error(f"--ways: a comma-separated list of {', '.join(ways)} with naive in it, "
+                     f"got {text!r}")
+    return sorted(chosen, key=list(ways).index)
 
 
 def main():
@@ -117,11 +135,7 @@ def main():
                         help="which of " + ", ".join(WAYS) + " (the first is the baseline "
                         "of the ratios; naive must be in)")
     args = parser.parse_args()
-    ways = args.ways.split(",")
-    if "naive" not in ways or any(w not in WAYS for w in ways):
-        parser.error(f"--ways: a comma-separated list of {', '.join(WAYS)} with naive in it, "
-                     f"got {args.ways!r}")
-    ways.sort(key=list(WAYS).index)
+    ways = parse_ways(parser, args.ways, WAYS)
     if not compiled.ensure():
         raise SystemExit("compiled kernels unavailable: nothing to compare")
     torch.set_num_threads(args.threads)

@@ -39,7 +39,7 @@ import rnnkit
 from rnnkit.cells import RecurrentCell
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ln_cells import matmuls_alone, naive_loop, race, train_step  # noqa: E402
+from ln_cells import matmuls_alone, naive_loop, parse_ways, print_race, race, train_step  # noqa: E402
 
 
 class PeepholeLSTMCell(RecurrentCell):
@@ -156,17 +156,7 @@ def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> No
             first[WAYS[w]] = (time.perf_counter() - wall, cpu_seconds() - cpu)
         contenders[WAYS[w]] = fn
     t = race(contenders, rounds)
-    print(f"\n### {kind}, B {B}, T {T}, H {H}, forward+backward, "
-          f"{torch.get_num_threads()} thread(s), {rounds} rounds, "
-          f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
-    print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) | "
-          "first call: wall s, CPU s |")
-    print("|---|---|---|---|---|---|")
-    base_med, base_best = t["naive loop"]
-    for name, (med, best) in t.items():
-        compile_time = "{:.1f}, {:.1f}".format(*first[name]) if name in first else ""
-        print(f"| {name} | {med * 1e3:.0f} | {best * 1e3:.0f} | {base_med / med:.2f}x | "
-              f"{base_best / best:.2f}x | {compile_time} |", flush=True)
+    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t, first)
 
 
 def main():
@@ -180,13 +170,9 @@ def main():
     parser.add_argument("--ways", default="naive,rnnkit,compiled,matmuls",
                         help="which of " + ", ".join(WAYS) + " (naive must be in: the baseline)")
     args = parser.parse_args()
-    ways = args.ways.split(",")
-    if "naive" not in ways or any(w not in WAYS for w in ways):
-        parser.error(f"--ways: a comma-separated list of {', '.join(WAYS)} with naive in it, "
-                     f"got {args.ways!r}")
+    ways = parse_ways(parser, args.ways, WAYS)
     if any(c not in CELLS for c in args.cells.split(",")):
         parser.error(f"--cells: a comma-separated list of {', '.join(CELLS)}, got {args.cells!r}")
-    ways.sort(key=list(WAYS).index)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} at start; "
           f"inductor cache {os.environ.get('TORCHINDUCTOR_CACHE_DIR', '(default)')}")

@@ -48,22 +48,43 @@ def kind_of(cell) -> tuple[str, int] | None:
     return None
 
 
+def _project(x, w_ih, b_ih=None):
+    """x (B, T, I) -> x W_ih^T (+ b_ih) (B, T, G*H) for every step as one matmul, into a
+    buffer from the kernels' pool (from ATen's allocator a buffer that size is fresh pages
+    on every call)."""
+    B, T, I = x.shape
+    out = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
+    if b_ih is None:
+        torch.mm(x.reshape(B * T, I), w_ih.t(), out=out.view(B * T, -1))
+    else:
+        torch.addmm(b_ih, x.reshape(B * T, I), w_ih.t(), out=out.view(B * T, -1))
+    return out
+
+
+def _project_grads(ctx, d_xp, x, w_ih):
+    """``_project``'s backward for the gradients ``ctx`` needs: x's (pooled) and W_ih's, one
+    matmul each over all (B, T); x and W_ih are the Function's inputs 1 and 2."""
+    B, T, I = x.shape
+    dg = d_xp.view(B * T, -1)  # (B*T, G*H)
+    d_x = d_w_ih = None
+    if ctx.needs_input_grad[1]:
+        d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
+        torch.mm(dg, w_ih, out=d_x.view(B * T, I))
+    if ctx.needs_input_grad[2]:
+        d_w_ih = dg.t().mm(x.reshape(B * T, I))
+    return d_x, d_w_ih
+
+
 class _Gated(torch.autograd.Function):
     """x (B, T, I), W_ih, b_ih, h0, c0 (LSTM), W_hh, b_hh -> all states hs (B, T, H), cs.
 
-    The input projections of all steps, xp = x W_ih^T + b_ih (B, T, G*H), are one matmul
-    here, into a buffer from the kernels' pool (from ATen's allocator a buffer that size is
-    fresh pages on every call); the backward does W_ih's, b_ih's and x's gradients as one
-    matmul each over all (B, T)."""
+    The input projections of all steps, xp = x W_ih^T + b_ih (B, T, G*H), are ``_project``'s
+    one matmul; the backward does W_ih's, b_ih's and x's gradients as one matmul each over
+    all (B, T)."""
 
     @staticmethod
     def forward(ctx, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths):
-        B, T, I = x.shape
-        xp = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
-        if b_ih is None:
-            torch.mm(x.reshape(B * T, I), w_ih.t(), out=xp.view(B * T, -1))
-        else:
-            torch.addmm(b_ih, x.reshape(B * T, I), w_ih.t(), out=xp.view(B * T, -1))
+        xp = _project(x, w_ih, b_ih)
         hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths)
         ctx.kind, ctx.has_bias = kind, (b_ih is not None, b_hh is not None)
         ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths)
@@ -77,16 +98,10 @@ class _Gated(torch.autograd.Function):
         d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work,
             w_hh, lengths, ctx.has_bias[1])
-        B, T, I = x.shape
-        dg = d_xp.view(B * T, -1)  # (B*T, G*H)
-        d_x = d_w_ih = d_b_ih = None
-        if ctx.needs_input_grad[1]:
-            d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
-            torch.mm(dg, w_ih, out=d_x.view(B * T, I))
-        if ctx.needs_input_grad[2]:
-            d_w_ih = dg.t().mm(x.reshape(B * T, I))
+        d_x, d_w_ih = _project_grads(ctx, d_xp, x, w_ih)
+        d_b_ih = None
         if ctx.has_bias[0] and ctx.needs_input_grad[3]:
-            d_b_ih = dg.sum(0)
+            d_b_ih = d_xp.view(-1, d_xp.shape[-1]).sum(0)
         return (None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
                 d_b if ctx.has_bias[1] else None, None)
 
@@ -113,17 +128,14 @@ class _LayerNorm(torch.autograd.Function):
     """x (B, T, I), W_ih, h0, c0 (LSTM), W_hh, the input norm's gain and bias, the recurrent
     norm's gain, the cell norm's gain and bias (LSTM) -> all states hs, cs (B, T, H).
 
-    As in ``_Gated``: a = x W_ih^T for every step is one matmul here, into a buffer of the
-    kernels' pool (from ATen's allocator, at T 1000 a fresh (B, T, G*H) block of pages on
-    every call), and the backward does x's and W_ih's gradients as one matmul each; the
-    input norm is the kernel's."""
+    As in ``_Gated``: a = x W_ih^T for every step is ``_project``'s one matmul, and the
+    backward does x's and W_ih's gradients as one matmul each; the input norm is the
+    kernel's."""
 
     @staticmethod
     def forward(ctx, kind, x, w_ih, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c, bias_c,
                 eps, lengths):
-        B, T, I = x.shape
-        a = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
-        torch.mm(x.reshape(B * T, I), w_ih.t(), out=a.view(B * T, -1))
+        a = _project(x, w_ih)
         hs, cs, work = torch.ops.rnnkit.ln_forward(kind, a, h0, c0, w_hh, gain_ih, bias_ih,
                                                    gain_hh, gain_c, bias_c, eps, lengths)
         ctx.kind = kind
@@ -143,14 +155,7 @@ class _LayerNorm(torch.autograd.Function):
          d_bias_ih) = torch.ops.rnnkit.ln_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
             gain_ih, bias_ih, gain_hh, gain_c, lengths)
-        B, T, I = x.shape
-        dg = d_a.view(B * T, -1)  # (B*T, G*H)
-        d_x = d_w_ih = None
-        if ctx.needs_input_grad[1]:
-            d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
-            torch.mm(dg, w_ih, out=d_x.view(B * T, I))
-        if ctx.needs_input_grad[2]:
-            d_w_ih = dg.t().mm(x.reshape(B * T, I))
+        d_x, d_w_ih = _project_grads(ctx, d_a, x, w_ih)
         return (None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
                 d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
                 d_bias_c if lstm and has_bias_c else None, None, None)

@@ -186,7 +186,7 @@ class _Sequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, traced, keep, xs, masks, *rest):
         n = traced.n_state
-        state, tensors = [s.contiguous() for s in rest[:n]], list(rest[n:])
+        state, tensors = list(rest[:n]), list(rest[n:])  # contiguous: run_cell
         ones = None if masks is not None else torch.ones(xs.shape[1], 1, dtype=torch.bool,
                                                          device=xs.device)
         saved, ys = [], []
