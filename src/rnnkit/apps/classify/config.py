@@ -36,9 +36,11 @@ class Config:
     embedding_dim: int = 128  # text: size of a token's vector
     num_layers: int = 1  # stacked recurrent layers
     bidirectional: bool = True  # read each sequence both ways
-    pooling: str | None = None  # outputs -> vector: last, mean, max, attention, max_mean (text max)
-    dropout: float | None = None  # on the pooled vector and between layers (text 0.5)
-    embedding_dropout: float | None = None  # on the embedded tokens / input features (text 0.3)
+    pooling: str | None = None  # outputs -> vector: last, mean, max, attention, max_mean
+    # (text max, numeric attention)
+    dropout: float | None = None  # on the pooled vector and between layers (text 0.5, numeric 0.2)
+    embedding_dropout: float | None = None  # on the embedded tokens / input features
+    # (text 0.3, numeric 0)
     word_dropout: float = 0.0  # text: replace tokens by <unk> with this probability in training
     subword_buckets: int = 0  # text: > 0 adds hashed character 3-5-grams to each word (fastText)
     frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
@@ -52,19 +54,22 @@ class Config:
     min_freq: int = 1  # text: rarer words become <unk>
     max_vocab: int | None = None  # text: vocabulary size cap
     max_length: int | None = None  # text: cut texts to this many tokens
-    epochs: int | None = None  # passes over the training examples, at most (text 10)
-    batch_size: int | None = None  # examples per step (text 32)
-    lr: float | None = None  # learning rate (text 0.001)
+    epochs: int | None = None  # passes over the training examples, at most (text 10, numeric 150)
+    batch_size: int | None = None  # examples per step (text 32, numeric 16)
+    lr: float | None = None  # learning rate (text 0.001, numeric 0.003)
     weight_decay: float = 0.0  # L2 (adam) or decoupled (adamw) weight decay
     optimizer: str = "adam"  # adam or adamw
-    schedule: str | None = None  # learning-rate schedule: none, cosine or plateau (text none)
+    schedule: str | None = None  # learning-rate schedule: none, cosine or plateau
+    # (text none, numeric cosine)
     val_fraction: float | None = None  # held out per class to pick the best epoch; 0: none
+    # (text 0.1, numeric 0)
     patience: int | None = None  # epochs without a better held-out accuracy to stop; 0: never
-    # the held-out accuracy, best epoch and saved model use the weights' moving average
-    ema: float | None = None  # decay of the weights' moving average (each step); 0: off
-    # after the held-out part picked the epochs: train again from the same seed on all the
-    # examples (held-out ones included) for that many epochs and keep that model
+    # (text 2, numeric 0)
+    ema: float | None = None  # decay of the weights' moving average (each step); 0: off (both)
+    # (the held-out accuracy, the best epoch and the saved model use the averaged weights)
     refit: bool = False  # retrain on every training example for the epochs chosen held out
+    # (after the held-out part picked the epochs: again from the same seed, on all the
+    # examples, held-out ones included; that model is kept)
     ensemble: int = 1  # train K models (seeds seed, seed+100, ...) and average their probabilities
     seed: int = 0  # random seed of the first model
 

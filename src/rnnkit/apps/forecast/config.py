@@ -33,6 +33,7 @@ class Config:
     fill: str | None = None  # missing values: none skips series; ffill, bfill, interpolate, zero
     calendar: bool = False  # add calendar covariates (needs a date time column)
     period: int | None = None  # seasonal period (none: from the timestamps' frequency)
+
     # model
     mode: str = "auto"  # auto (RNN + baselines, best per series), rnn, segrnn, direct, recursive
     methods: str = "rnn,linear,ets,theta,snaive"  # auto: the methods weighed on validation
@@ -56,6 +57,7 @@ class Config:
     output: str = "point"  # segrnn/direct/recursive: point, gaussian or quantile (intervals)
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # levels for output quantile (with 0.5)
     point_loss: str = "mae"  # training loss for point forecasts: mse, mae, huber
+
     # training
     epochs: int = 30  # most epochs
     batch_size: int = 64  # windows per batch
