@@ -47,16 +47,22 @@ def train_step(module, forward, x):
     return run
 
 
-def race(contenders: dict, rounds: int) -> dict:
-    """(median, best) CPU seconds of each contender over interleaved rounds, one warm-up."""
+# process CPU time (1 thread, shared machine) or wall time (2+ threads on a quiet machine:
+# CPU time would count every thread's share, spinning OpenMP workers included)
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def race(contenders: dict, rounds: int, clock: str = "cpu") -> dict:
+    """(median, best) seconds of each contender over interleaved rounds, one warm-up."""
+    now = CLOCKS[clock]
     for fn in contenders.values():
         fn()
     times = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
-            start = time.process_time()
+            start = now()
             fn()
-            times[name].append(time.process_time() - start)
+            times[name].append(now() - start)
     return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
@@ -81,7 +87,8 @@ WAYS = {"naive": "naive loop", "rnnkit": "rnnkit loop", "compiled": "compiled",
         "matmuls": "matmuls alone"}
 
 
-def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> None:
+def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str],
+          clock: str = "cpu") -> None:
     torch.manual_seed(0)
     x = torch.randn(B, T, H)
     fast = rnnkit.RNN(kind, H, H, backend="compiled")
@@ -93,17 +100,19 @@ def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> No
              "compiled": lambda: train_step(fast, lambda v: fast(v)[0], x),
              "matmuls": lambda: matmuls_alone(cell.num_gates, B, T, H)}
     load = os.getloadavg()[0]
-    t = race({WAYS[w]: every[w]() for w in ways}, rounds)
-    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t)
+    t = race({WAYS[w]: every[w]() for w in ways}, rounds, clock)
+    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t, clock=clock)
 
 
-def print_race(title: str, rounds: int, load: float, t: dict, first: dict | None = None):
+def print_race(title: str, rounds: int, load: float, t: dict, first: dict | None = None,
+               clock: str = "cpu"):
     """``race``'s times as a table against the naive loop; ``first``: way -> (wall s, CPU s)
     of its first call (a compile), as one more column."""
     print(f"\n### {title}, forward+backward, {torch.get_num_threads()} thread(s), {rounds} "
           f"rounds, load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     extra = (" first call: wall s, CPU s |", "---|") if first is not None else ("", "")
-    print("| way | CPU ms, median | best | vs naive loop (median) | vs naive loop (best) |"
+    unit = "CPU" if clock == "cpu" else "wall"
+    print(f"| way | {unit} ms, median | best | vs naive loop (median) | vs naive loop (best) |"
           + extra[0])
     print("|---|---|---|---|---|" + extra[1])
     base_med, base_best = t["naive loop"]
@@ -131,6 +140,8 @@ def main():
     parser.add_argument("--shape", default="32x100x256,32x100x128",
                         help="BxTxH (comma-separated list)")
     parser.add_argument("--kinds", default="ln_lstm,ln_gru")
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
+                        help="cpu: process CPU time; wall: for 2+ threads on a quiet machine")
     parser.add_argument("--ways", default="naive,rnnkit,compiled,matmuls",
                         help="which of " + ", ".join(WAYS) + " (the first is the baseline "
                         "of the ratios; naive must be in)")
@@ -143,7 +154,7 @@ def main():
     for shape in args.shape.split(","):
         B, T, H = (int(v) for v in shape.split("x"))
         for kind in args.kinds.split(","):
-            table(kind, B, T, H, args.rounds, ways)
+            table(kind, B, T, H, args.rounds, ways, args.clock)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

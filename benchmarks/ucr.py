@@ -18,7 +18,8 @@ does). rnnkit: ``rnnkit.apps.classify.train`` with ``Config()`` (the numeric def
 ``--config`` overrides them; one seed, no tuning per set. Accuracy on the test split; CPU
 seconds for each method (1 torch thread; ``--jobs N`` runs N sets at once). With
 ``--config ensemble=K`` the ``member0`` column is the ensemble's first member alone (the
-single model of the same seed, from the same run).
+single model of the same seed, from the same run), and for K > 3 a ``first3`` column is the
+average of its first three members (``ensemble=3`` of the same seeds, from the same run).
 
 ``--cv K`` never reads the test split: each method is scored by stratified K-fold
 cross-validation on the training split (fold assignment seeded 0, accuracy pooled over the
@@ -99,16 +100,27 @@ def pooled(name: str, cv: int, score, equal: bool = False) -> float:
 
 
 def run_ours(name: str, config: classify.Config, cv: int = 0) -> list[float]:
-    """[accuracy] or, with ``config.ensemble`` > 1, [the ensemble's, its first member's]."""
+    """[accuracy] or, with ``config.ensemble`` > 1, [the ensemble's, its first member's] and
+    for K > 3 also its first three members' together."""
     parts = [(fit_ours(config, *s), len(s[3])) for s in splits(name, False, cv)]
     return list(np.sum([np.multiply(a, n) for a, n in parts], 0) / sum(n for _, n in parts))
 
 
 def fit_ours(config: classify.Config, Xtr, ytr, Xte, yte) -> list[float]:
     history = classify.train(config, examples(Xtr, ytr), progress=False, device="cpu")
-    models = [history.model] + ([history.model.members[0]] if config.ensemble > 1 else [])
+    models = [history.model] + sub_ensembles(history.model, config.ensemble)
     return [classify.ClassifyPredictor(m, config, history.preprocessing).evaluate(
         examples(Xte, yte))["accuracy"] for m in models]
+
+
+def sub_ensembles(model, k: int) -> list:
+    """The first member alone (K > 1) and the first three averaged (K > 3), from one run."""
+    from rnnkit.models.ensemble import ClassifierEnsemble
+
+    subs = [model.members[0]] if k > 1 else []
+    if k > 3:
+        subs.append(ClassifierEnsemble.of(list(model.members[:3])).eval())
+    return subs
 
 
 def run_dtw(name: str, cv: int = 0) -> float:
@@ -176,6 +188,7 @@ def main() -> None:
     print(f"UCR/UEA sets bundled in aeon, {split}; {args.jobs} job(s) of 1 torch "
           f"thread; rnnkit config overrides: {args.config or 'none'}")
     head = (f"{'set':<22} {'rnnkit':>7}" + (f" {'member0':>8}" if config.ensemble > 1 else "")
+            + (f" {'first3':>8}" if config.ensemble > 3 else "")
             + (f" {'1NN-DTW':>8} {'MiniRkt':>8}" if anchors else ""))
     print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
     rows, cpus, w0 = [], [], time.perf_counter()

@@ -39,7 +39,7 @@ import rnnkit
 from rnnkit.cells import RecurrentCell
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ln_cells import matmuls_alone, naive_loop, parse_ways, print_race, race, train_step  # noqa: E402
+from ln_cells import CLOCKS, matmuls_alone, naive_loop, parse_ways, print_race, race, train_step  # noqa: E402
 
 
 class PeepholeLSTMCell(RecurrentCell):
@@ -131,7 +131,8 @@ def scanned(cell, B):
     return lambda x: run(cell.project_input(x), cell.init_state(B, dtype=x.dtype))
 
 
-def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> None:
+def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str],
+          clock: str = "cpu") -> None:
     torch._dynamo.reset()  # a new shape: compile afresh, not with dynamic shapes
     torch.manual_seed(0)
     x = torch.randn(B, T, H)
@@ -155,8 +156,8 @@ def table(kind: str, B: int, T: int, H: int, rounds: int, ways: list[str]) -> No
             fn()
             first[WAYS[w]] = (time.perf_counter() - wall, cpu_seconds() - cpu)
         contenders[WAYS[w]] = fn
-    t = race(contenders, rounds)
-    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t, first)
+    t = race(contenders, rounds, clock)
+    print_race(f"{kind}, B {B}, T {T}, H {H}", rounds, load, t, first, clock)
 
 
 def main():
@@ -167,6 +168,8 @@ def main():
     parser.add_argument("--shape", default="32x100x128,32x100x256,64x100x128,64x100x256",
                         help="BxTxH (comma-separated list)")
     parser.add_argument("--cells", default="peephole", help=", ".join(CELLS))
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
+                        help="cpu: process CPU time; wall: for 2+ threads on a quiet machine")
     parser.add_argument("--ways", default="naive,rnnkit,compiled,matmuls",
                         help="which of " + ", ".join(WAYS) + " (naive must be in: the baseline)")
     args = parser.parse_args()
@@ -179,7 +182,7 @@ def main():
     for shape in args.shape.split(","):
         B, T, H = (int(v) for v in shape.split("x"))
         for kind in args.cells.split(","):
-            table(kind, B, T, H, args.rounds, ways)
+            table(kind, B, T, H, args.rounds, ways, args.clock)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

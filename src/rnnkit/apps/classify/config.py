@@ -45,7 +45,7 @@ class Config:
     subword_buckets: int = 0  # text: > 0 adds hashed character 3-5-grams to each word (fastText)
     frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
     conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
-    conv_dilation: int = 1  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
+    conv_dilation: int = 4  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
     max_steps: int = 512  # numeric: longer series are averaged down (PAA) to at most this many
     normalize: str = "global"  # numeric: global (mean/std per feature), series (per series), none
     class_weights: str = "none"  # none, balanced, or comma-separated weights in class order
