@@ -74,6 +74,8 @@ def _register_train(actions) -> None:
                        "--class-weights balanced",
                        f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv "
                        "--checkpoint runs/waves",
+                       f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv --ensemble 5 "
+                       "--checkpoint runs/waves5",
                        f"rnnkit classify train --text-files {DATA}/reviews.pos "
                        f"{DATA}/reviews.neg --epochs 5 --checkpoint runs/reviews --resume"))
     _add_inputs(t, train=True)
