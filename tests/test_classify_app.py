@@ -2,6 +2,7 @@
 conv front end, 0.1.0 checkpoints through ``rnnkit.open``, and resuming a run."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -255,3 +256,33 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
     texts = ["the film was fine", "so dull"]
     assert np.allclose(rnnkit.open(tmp_path / "full").predict_proba(texts),
                        rnnkit.open(tmp_path / "cut").predict_proba(texts), atol=1e-6)
+
+
+def test_resume_with_other_settings_or_data_is_refused(tmp_path, monkeypatch):
+    from rnnkit.apps.classify import training
+    from rnnkit.checkpoint import CheckpointError
+
+    config = Config(ensemble=2, val_fraction=0.0, **TINY)
+    real, calls = training._fit_member, []
+
+    def interrupted(config, *args, **kwargs):  # the run dies as the second member starts
+        calls.append(config.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit_member", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, reviews(), tmp_path / "cut", progress=False)
+    monkeypatch.setattr(training, "_fit_member", real)
+    with pytest.raises(CheckpointError, match="the setting dropout"):
+        train(replace(config, dropout=0.1), reviews(), tmp_path / "cut", resume=True,
+              progress=False)
+    with pytest.raises(CheckpointError, match=r"data\.examples\) was 40 in that run and is 60"):
+        train(config, reviews(60), tmp_path / "cut", resume=True, progress=False)
+    other = reviews()  # as many texts, the same words, other labels
+    other.labels = other.labels[::-1]
+    with pytest.raises(CheckpointError, match=r"data\.digest"):
+        train(config, other, tmp_path / "cut", resume=True, progress=False)
+    resumed = train(config, reviews(), tmp_path / "cut", resume=True, progress=False)
+    assert {r["member"] for r in resumed.rows} == {0, 1}

@@ -13,6 +13,7 @@ that run, and that second model is the one saved (``val_accuracy`` stays the val
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import shutil
@@ -117,11 +118,25 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
                   seed=config.seed, device=device, progress=progress,
                   time_budget=time_budget, checkpoint_dir=run_dir,
                   resume=resume and run_dir is not None,
+                  # stored with the member's state: a resume with other data or other model
+                  # settings is refused
+                  extras={"task": TASK, "config": config.to_dict(), EXTRAS_KEY: prep.to_dict(),
+                          "data": _fingerprint(train_set)},
                   callbacks=([average] if average else []) + stop)
     model.eval()
     if model.ngrams is not None:  # counted even without held-out data (then weighted 1)
         _add_ngram_expert(model, train_set, val_set, ngram_scale)
     return model, history, history.best_epoch if watch else len(history.rows)
+
+
+def _fingerprint(dataset) -> dict:
+    """How many training examples, and a digest of them (inputs and labels): what a resumed
+    run must find again. The same vocabulary is not enough: more or other texts can share it."""
+    digest = hashlib.sha256()
+    for sequence in dataset.sequences:
+        digest.update(sequence.numpy().tobytes())
+    digest.update(dataset.targets.numpy().tobytes())
+    return {"examples": len(dataset.sequences), "digest": digest.hexdigest()[:16]}
 
 
 def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | None = None, *,
