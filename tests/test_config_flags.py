@@ -56,3 +56,18 @@ def test_classify_help_names_both_kinds_defaults():
                          else f"numeric {numeric}")
         for part in shown:
             assert part.lstrip("(") in comments[key], (key, part, comments[key])
+
+
+def test_kind_dependent_defaults_say_so_in_help():
+    # classify's None fields are resolved per input kind: --help says so instead of "none"
+    import argparse
+
+    from rnnkit.cli.classify import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    train = parser._subparsers._group_actions[0].choices["classify"]._subparsers \
+        ._group_actions[0].choices["train"]
+    helps = {a.dest: a.help for a in train._actions}
+    assert helps["epochs"].endswith("(default: by input kind)")
+    assert helps["hidden_size"].endswith("(default: 64)")

@@ -81,7 +81,10 @@ def _register_train(actions) -> None:
     _add_inputs(t, train=True)
     t.add_argument("--resume", action="store_true",
                    help="continue the interrupted run stored in --checkpoint")
-    add_config_flags(t, Config, skip={"seed"}, group="model and training")
+    from ..apps.classify.config import KIND_DEFAULTS
+
+    add_config_flags(t, Config, skip={"seed"}, group="model and training",
+                     shown={name: "by input kind" for name in KIND_DEFAULTS["text"]})
     add_common(t)
     t.set_defaults(run=run_train)
 

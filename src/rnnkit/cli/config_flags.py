@@ -106,9 +106,11 @@ def _converter(kind: type | None, optional: bool):
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), defaults=None,
-                     group: str | None = None) -> None:
+                     group: str | None = None, shown: dict | None = None) -> None:
     """Add one flag per field of the dataclass ``cls`` (``skip``: field names left out;
-    ``defaults``: shown/used defaults that differ from the dataclass for this verb)."""
+    ``defaults``: shown/used defaults that differ from the dataclass for this verb;
+    ``shown``: what ``--help`` says the default is, where the field's own is a placeholder,
+    e.g. None resolved later)."""
     assert is_dataclass(cls), cls
     hints = typing.get_type_hints(cls)
     comments = field_comments(cls)
@@ -127,10 +129,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), def
         else:
             default = None
         text = comments.get(f.name, f.name.replace("_", " "))
-        shown = "none" if default is None else default
-        if isinstance(shown, (list, tuple)):
-            shown = " ".join(map(str, shown)) or "none"
-        help_text = f"{text} (default: {shown})".replace("%", "%%")
+        said = (shown or {}).get(f.name, "none" if default is None else default)
+        if isinstance(said, (list, tuple)):
+            said = " ".join(map(str, said)) or "none"
+        help_text = f"{text} (default: {said})".replace("%", "%%")
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind is bool and not optional:
             target.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
