@@ -233,14 +233,14 @@ def test_v0_1_0_checkpoint_opens_and_predicts_the_same():
     assert np.allclose(clf.predict_proba(expected["texts"]), expected["probs"], atol=1e-6)
 
 
-def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
+def _train_cut_short(config, folder, monkeypatch):
+    """Train ``config`` (2 members) into ``folder``, the run dying as the second member
+    starts: what ``--resume`` then continues."""
     from rnnkit.apps.classify import training
 
-    config = Config(ensemble=2, val_fraction=0.0, **TINY)
-    full = train(config, reviews(), tmp_path / "full", progress=False)
     real, calls = training._fit_member, []
 
-    def interrupted(config, *args, **kwargs):  # the run dies as the second member starts
+    def interrupted(config, *args, **kwargs):
         calls.append(config.seed)
         if len(calls) == 2:
             raise KeyboardInterrupt
@@ -248,9 +248,15 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "_fit_member", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(config, reviews(), tmp_path / "cut", progress=False)
-    assert (tmp_path / "cut" / "members" / "0" / "resume").is_dir()
+        train(config, reviews(), folder, progress=False)
     monkeypatch.setattr(training, "_fit_member", real)
+
+
+def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
+    config = Config(ensemble=2, val_fraction=0.0, **TINY)
+    full = train(config, reviews(), tmp_path / "full", progress=False)
+    _train_cut_short(config, tmp_path / "cut", monkeypatch)
+    assert (tmp_path / "cut" / "members" / "0" / "resume").is_dir()
     resumed = train(config, reviews(), tmp_path / "cut", resume=True, progress=False)
     assert [r["member"] for r in resumed.rows] == [r["member"] for r in full.rows]
     texts = ["the film was fine", "so dull"]
@@ -259,22 +265,10 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
 
 
 def test_resume_with_other_settings_or_data_is_refused(tmp_path, monkeypatch):
-    from rnnkit.apps.classify import training
     from rnnkit.checkpoint import CheckpointError
 
     config = Config(ensemble=2, val_fraction=0.0, **TINY)
-    real, calls = training._fit_member, []
-
-    def interrupted(config, *args, **kwargs):  # the run dies as the second member starts
-        calls.append(config.seed)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(config, *args, **kwargs)
-
-    monkeypatch.setattr(training, "_fit_member", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, reviews(), tmp_path / "cut", progress=False)
-    monkeypatch.setattr(training, "_fit_member", real)
+    _train_cut_short(config, tmp_path / "cut", monkeypatch)
     with pytest.raises(CheckpointError, match="the setting dropout"):
         train(replace(config, dropout=0.1), reviews(), tmp_path / "cut", resume=True,
               progress=False)
