@@ -15,11 +15,12 @@ from .config_flags import add_config_flags, config_from_args
 
 DATA = "examples/data"  # examples/make_data.py writes these
 CKPT_HELP = "checkpoint folder (written by train, read by predict and evaluate)"
-SOURCES = ("csv", "text_col", "label_col", "text_files", "ucr", "encoding", "class_names")
+SOURCES = ("csv", "text_col", "label_col", "text_files", "ucr", "encoding", "class_names",
+           "series_csv", "id_col", "time_col", "feature_cols")
 
 
 def _add_inputs(p, train: bool) -> None:
-    g = p.add_argument_group("input (one of --csv, --text-files, --ucr" +
+    g = p.add_argument_group("input (one of --csv, --text-files, --ucr, --series-csv" +
                              ("" if train else ", --text") + ")")
     if not train:
         g.add_argument("--text", action="append", default=None, metavar="TEXT",
@@ -28,7 +29,8 @@ def _add_inputs(p, train: bool) -> None:
     g.add_argument("--text-col", metavar="C",
                    help="the CSV's text column" + ("" if train else " (default: as in training)"))
     g.add_argument("--label-col", metavar="L",
-                   help="the CSV's label column" + ("" if train else " (default: as in training)"))
+                   help="the CSV's (or series CSV's) label column"
+                        + ("" if train else " (default: as in training)"))
     g.add_argument("--text-files", nargs="+", metavar="FILE",
                    help="one text file per class, one example per line; the label is the part "
                         "of the name that differs (pos.txt neg.txt -> pos, neg)")
@@ -37,6 +39,19 @@ def _add_inputs(p, train: bool) -> None:
     g.add_argument("--ucr", metavar="FILE",
                    help="numeric series, UCR layout: label, then the values; comma, tab or "
                         "space separated; shorter series padded with trailing NaN")
+    g.add_argument("--series-csv", metavar="FILE",
+                   help="numeric series of any lengths with F features per step, long format: "
+                        "a header, one row per (series, step): --id-col, --label-col, "
+                        "optional --time-col, the feature columns")
+    same = "" if train else " (default: as in training)"
+    g.add_argument("--id-col", metavar="C", help=f"the series CSV's series-id column{same}")
+    g.add_argument("--time-col", metavar="C",
+                   help="the series CSV's time column (numbers or dates), ordering each "
+                        "series' rows" + (" (default: file order)" if train else same))
+    g.add_argument("--feature-cols", metavar="A,B,...",
+                   help="the series CSV's feature columns, comma-separated (default: "
+                        + ("every other column holding numbers)" if train
+                           else "those of training)"))
     g.add_argument("--encoding", default="utf-8",
                    help="encoding of the input files (default utf-8; e.g. latin-1)")
     p.add_argument("--checkpoint", required=True, metavar="DIR", help=CKPT_HELP)
@@ -76,6 +91,8 @@ def _register_train(actions) -> None:
                        "--checkpoint runs/waves",
                        f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv --ensemble 5 "
                        "--checkpoint runs/waves5",
+                       f"rnnkit classify train --series-csv {DATA}/motions.csv --id-col series "
+                       "--time-col step --label-col gesture --epochs 40 --checkpoint runs/motions",
                        f"rnnkit classify train --text-files {DATA}/reviews.pos "
                        f"{DATA}/reviews.neg --epochs 5 --checkpoint runs/reviews --resume"))
     _add_inputs(t, train=True)
@@ -97,7 +114,8 @@ def _register_use(actions, name: str, helptext: str, fn) -> None:
         f"rnnkit classify {name} --checkpoint runs/reviews --csv {DATA}/reviews.csv"
         + " --text-col text" + (" --out predictions.csv" if name == "predict"
                                 else " --label-col label --json report.json"),
-        f"rnnkit classify {name} --checkpoint runs/waves --ucr {DATA}/waves_TEST.tsv"))
+        f"rnnkit classify {name} --checkpoint runs/waves --ucr {DATA}/waves_TEST.tsv",
+        f"rnnkit classify {name} --checkpoint runs/motions --series-csv {DATA}/motions.csv"))
     _add_inputs(a, train=False)
     if name == "predict":
         a.add_argument("--out", metavar="FILE.csv",
@@ -127,6 +145,8 @@ def run_train(args) -> int:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
         print("config: " + json.dumps(config.to_dict()))
     info = {"text_col": args.text_col, "label_col": args.label_col}
+    if args.series_csv:  # predict and evaluate read the same columns by default
+        info |= {"id_col": args.id_col, "time_col": args.time_col}
     history = train(config, ex, ckpt, class_order=args.class_names if args.text_files else None,
                     resume=args.resume, device=args.device, progress=not args.quiet, info=info)
     prep = history.preprocessing
@@ -156,12 +176,20 @@ def run_predict(args) -> int:
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder; expected a CSV file name")
     predictions = clf.predict(ex, batch_size=args.batch_size)
-    print("\n".join(prediction_lines(ex, predictions)))
+    shown = _by_id(ex)
+    print("\n".join(prediction_lines(shown, predictions)))
     if out is not None:
-        write_predictions(out, ex, predictions)
+        write_predictions(out, shown, predictions)
         if not args.quiet:
             print(f"predictions written to {out}", file=sys.stderr)
     return 0
+
+
+def _by_id(ex):
+    """Series with ids (--series-csv) shown and written by their ids, as texts are."""
+    from ..apps.classify import Examples
+
+    return ex if ex.ids is None else Examples(texts=list(ex.ids), source=ex.source)
 
 
 def run_evaluate(args) -> int:

@@ -9,6 +9,9 @@ Three input layouts, each read with one-line errors that name the file, line and
 - ``read_ucr``: numeric sequences in the UCR archive's layout, one series per row, the label
   first and then the time steps, separated by commas, tabs or spaces. Shorter series are
   padded with trailing ``NaN`` (the archive's convention); anything else ragged is an error.
+- ``read_series_csv``: multivariate series of any lengths in long format, one row per
+  (series, step): an id column, an optional time column, a label column and F feature
+  columns (sensor channels, motion axes, audio features).
 
 ``LabelEncoder`` maps label strings to ids ``0..C-1`` and back (saved as JSON in a
 checkpoint); ``SequenceDataset`` + ``collate`` turn variable-length examples into right-padded
@@ -33,13 +36,15 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["read_text_csv", "read_text_files", "read_ucr", "labels_from_file_names",
+__all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "SeriesTable",
+           "labels_from_file_names",
            "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
            "stratified_split", "balanced_class_weights", "subword_ids", "SUBWORD_ORDERS",
            "SUBWORDS_PER_WORD"]
@@ -224,6 +229,165 @@ def read_ucr(path: PathLike, encoding: str = "utf-8"
         lengths[i] = length
         labels.append(_label_text(row[0]))
     return values, lengths, labels
+
+
+class SeriesTable(NamedTuple):
+    """What ``read_series_csv`` returns."""
+
+    values: np.ndarray  # (N, Tmax, F) float32, right-padded with 0
+    lengths: np.ndarray  # (N,) int64 steps per series
+    labels: list[str] | None  # one per series (None without a label column)
+    ids: list[str]  # the series' ids, in the order they first appear in the file
+    features: list[str]  # the F feature columns, in the order of ``values[..., f]``
+
+
+def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
+                    time_col: str | None = None, feature_cols: Sequence[str] | None = None,
+                    encoding: str = "utf-8") -> SeriesTable:
+    """Multivariate series of any lengths from a long-format CSV with a header row.
+
+    One row per (series, step): ``id_col`` names the series, ``time_col`` (optional) orders
+    its rows (numbers or dates; without it, file order), ``label_col`` (optional) holds its
+    label, the same on every row of a series, and ``feature_cols`` (default: every other
+    column holding numbers) its F values at that step. Series come out in the order their ids
+    first appear, right-padded to the longest.
+
+    Raises ``ValueError`` with one line for a missing or empty file, an unknown column
+    (listing the columns there are), a non-numeric, missing or infinite feature value or a
+    series whose rows disagree on its label (naming the series and column), two rows of one
+    series at the same time, no feature columns, and a padded table too large for memory.
+
+    Example:
+        >>> t = read_series_csv("motions.csv", id_col="series", time_col="step",
+        ...                     label_col="gesture")
+        >>> t.values.shape, t.features              # (N, Tmax, 3), ['ax', 'ay', 'az']
+    """
+    import pandas as pd
+
+    from ..runtime import check_memory
+
+    source = str(path)
+    text = _read(path, encoding)
+    if not text.strip():
+        raise ValueError(f"{source} is empty; expected a header row naming the columns")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise ValueError(f"{source} is not a readable CSV: "
+                         f"{str(e).strip().splitlines()[-1]}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    header = list(frame.columns)
+    if not len(frame):
+        raise ValueError(f"{source} has a header but no data rows")
+    special = {"--id-col": id_col, "--label-col": label_col, "--time-col": time_col}
+    chosen = [("--feature-cols", c) for c in feature_cols or ()]
+    for option, col in [*special.items(), *chosen]:
+        if col is not None and col not in header:
+            raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
+                             f"are: {', '.join(header)}")
+    named = [c for c in special.values() if c is not None]
+    if len(set(named)) != len(named):
+        raise ValueError(f"--id-col, --label-col and --time-col must be different columns, got "
+                         f"{', '.join(f'{o} {c}' for o, c in special.items() if c is not None)}")
+    if feature_cols is not None:
+        features = [str(c) for c in feature_cols]
+        twice = [c for c in dict.fromkeys(features) if features.count(c) > 1]
+        if twice:
+            raise ValueError(f"--feature-cols names {twice[0]!r} twice")
+        taken = [c for c in features if c in named]
+        if taken:
+            option = next(o for o, c in special.items() if c == taken[0])
+            raise ValueError(f"column {taken[0]!r} is the {option}; it cannot also be a "
+                             "feature (--feature-cols)")
+    else:  # every other column holding numbers
+        features = [c for c in header if c not in named
+                    and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+    if not features:
+        raise ValueError(f"no feature columns in {source}: no column other than "
+                         f"{', '.join(named)} holds numbers (columns: {', '.join(header)}); "
+                         "name them with --feature-cols")
+
+    ids = frame[id_col].str.strip()
+    if (ids == "").any():
+        raise ValueError(f"empty series id in column {id_col!r} ({source}, data row "
+                         f"{int(np.argmax((ids == '').to_numpy())) + 1})")
+    codes, uniques = pd.factorize(ids)  # series numbers in order of first appearance
+    names = [str(u) for u in uniques]
+
+    values = np.empty((len(frame), len(features)), dtype=np.float64)  # (rows, F)
+    for f, col in enumerate(features):
+        column = pd.to_numeric(frame[col].str.strip(), errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(column)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raw = frame[col].iloc[row]
+            what = "missing" if not raw.strip() else f"{raw!r} is not a finite number"
+            raise ValueError(f"{source}: series {names[codes[row]]!r}, column {col!r}: value "
+                             f"{what}; features must be numbers")
+        big = np.abs(column) > np.finfo(np.float32).max
+        if big.any():
+            row = int(np.argmax(big))
+            raise ValueError(f"{source}: series {names[codes[row]]!r}, column {col!r}: value "
+                             f"{frame[col].iloc[row]} overflows float32, which the models "
+                             "compute in; rescale the data")
+        values[:, f] = column
+
+    order = np.argsort(codes, kind="stable")  # rows grouped by series, file order within
+    if time_col is not None:
+        times = _times(frame[time_col], time_col, source, names, codes)
+        order = np.lexsort((times, codes))  # by series, then time (stable for ties)
+        same = (np.diff(codes[order]) == 0) & (np.diff(times[order]) == 0)
+        if same.any():
+            row = order[int(np.argmax(same))]
+            raise ValueError(f"{source}: series {names[codes[row]]!r} has two rows at "
+                             f"{time_col} {frame[time_col].iloc[row].strip()!r}")
+
+    labels = None
+    if label_col is not None:
+        cells = frame[label_col].str.strip()
+        if (cells == "").any():
+            row = int(np.argmax((cells == "").to_numpy()))
+            raise ValueError(f"{source}: series {names[codes[row]]!r} has an empty label in "
+                             f"column {label_col!r}")
+        cells = cells.map(_label_text)  # 1, 1.0 and 1.0e0 are one label
+        first = cells.groupby(codes, sort=True).first()  # (N,) one label per series
+        differ = (cells.to_numpy() != first.to_numpy()[codes])
+        if differ.any():
+            row = int(np.argmax(differ))
+            raise ValueError(f"{source}: series {names[codes[row]]!r} has rows labelled "
+                             f"{first.iloc[codes[row]]!r} and {cells.iloc[row]!r} in column "
+                             f"{label_col!r}; a series has one label")
+        labels = first.tolist()
+
+    lengths = np.bincount(codes, minlength=len(names)).astype(np.int64)  # (N,)
+    n, longest, width = len(names), int(lengths.max()), len(features)
+    check_memory(f"read_series_csv: {n} series of up to {longest} steps x {width} features "
+                 f"from {source}", 4.0 * n * longest * width)
+    padded = np.zeros((n, longest, width), dtype=np.float32)  # (N, Tmax, F)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    sorted_codes = codes[order]
+    steps = np.arange(len(order)) - starts[sorted_codes]  # each row's step in its series
+    padded[sorted_codes, steps] = values[order]
+    return SeriesTable(padded, lengths, labels, names, features)
+
+
+def _times(column, name: str, source: str, ids: list[str], codes: np.ndarray) -> np.ndarray:
+    """A time column as sortable numbers: the numbers themselves, or dates in nanoseconds."""
+    import pandas as pd
+
+    cells = column.str.strip()
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.notna().all() and np.isfinite(numbers.to_numpy(np.float64)).all():
+        return numbers.to_numpy(np.float64)
+    dates = pd.to_datetime(cells, errors="coerce", format="mixed")
+    if dates.notna().all():
+        return dates.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    as_numbers = numbers.notna().sum() >= dates.notna().sum()  # what the column mostly holds
+    bad = ~np.isfinite(numbers.to_numpy(np.float64)) if as_numbers else dates.isna().to_numpy()
+    row = int(np.argmax(bad))
+    raise ValueError(f"{source}: series {ids[codes[row]]!r}, column {name!r} (--time-col): "
+                     f"{column.iloc[row]!r} is neither a number nor a date")
 
 
 def _is_float(s: str) -> bool:

@@ -24,6 +24,9 @@ LIMITS = {"prompt_chars": 20_000, "max_tokens": MAX_TOKENS_CEILING, "items": 1_0
 
 Text = Annotated[str, Field(max_length=LIMITS["item_chars"])]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+# a multivariate sequence: T steps of F numbers each (how many in all: ``LIMITS["values"]``)
+Step = Annotated[list[Finite], Field(max_length=LIMITS["values"])]
+Steps = Annotated[list[Step], Field(max_length=LIMITS["values"])]
 
 
 class _Body(BaseModel):
@@ -56,11 +59,17 @@ class TextGenPredictRequest(_Body):
 
 
 class ClassifyRequest(_Body):
-    """``predict`` for a classifier: texts (or numeric sequences) -> label and probabilities."""
+    """``predict`` for a classifier: texts (or numeric sequences) -> label and probabilities.
 
-    inputs: list[Text] | list[list[Finite]] = Field(
+    A series classifier takes sequences of numbers (one feature per step) or, trained on F
+    features per step, sequences of steps, each a list of F numbers; at most
+    ``LIMITS["values"]`` numbers in all (checked when predicting).
+    """
+
+    inputs: list[Text] | list[list[Finite]] | list[Steps] = Field(
         ..., min_length=1, max_length=LIMITS["items"],
-        description="texts, or sequences of numbers for a series classifier")
+        description="texts; or sequences of numbers (one feature per step); or sequences of "
+                    "steps, each step a list of F numbers, for a classifier of F features")
 
 
 class TranslateRequest(_Body):

@@ -197,7 +197,15 @@ class ServedModel:
                          zip(tokens, top.indices.tolist(), top.values.tolist(), strict=True)]}
 
     def _predict_classify(self, req: schemas.ClassifyRequest) -> dict:
-        return {"predictions": jsonable(self.predictor.predict(list(req.inputs)))}
+        inputs = list(req.inputs)
+        if not isinstance(inputs[0], str):  # numbers: (T,) or (T, F) per sequence
+            count = sum(len(s) if not s or not isinstance(s[0], list) else sum(map(len, s))
+                        for s in inputs)
+            limit = schemas.LIMITS["values"]
+            if count > limit:
+                raise ValueError(f"inputs: {count} numbers in all, more than the limit of "
+                                 f"{limit}")
+        return {"predictions": jsonable(self.predictor.predict(inputs))}
 
     def _predict_translate(self, req: schemas.TranslateRequest) -> dict:
         outputs = self.predictor.predict(list(req.inputs), beam=req.beam)

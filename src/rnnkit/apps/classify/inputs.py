@@ -1,8 +1,9 @@
-"""Classification inputs: ``Examples`` read from a CSV, text files or UCR series, and the
-``Preprocessing`` that turns them into model inputs (saved in a checkpoint as JSON).
+"""Classification inputs: ``Examples`` read from a CSV, text files, UCR series or a long-format
+series CSV, and the ``Preprocessing`` that turns them into model inputs (saved in a checkpoint
+as JSON).
 
-- ``read_examples`` reads one of the three layouts (text CSV, one text file per class,
-  UCR numeric series) into ``Examples``;
+- ``read_examples`` reads one of the four layouts (text CSV, one text file per class,
+  UCR numeric series, multivariate series in long format) into ``Examples``;
 - ``Preprocessing`` turns examples into model inputs and label strings into ids. Text: a
   ``WordTokenizer`` (and, with ``subword_buckets``, each token's hashed character n-grams).
   Numeric: ``normalize="global"`` (the default) scales each feature by one mean/std taken
@@ -32,6 +33,7 @@ import numpy as np
 from ...data.classification import (
     LabelEncoder,
     SequenceDataset,
+    read_series_csv,
     read_text_csv,
     read_text_files,
     read_ucr,
@@ -48,7 +50,8 @@ NORMALIZATIONS = ("series", "global", "none")
 class Examples:
     """Examples to classify: ``texts``, or numeric ``values`` (N, T[, F]) with ``lengths``.
 
-    ``labels`` (strings, one per example) is None where unknown (prediction).
+    ``labels`` (strings, one per example) is None where unknown (prediction). Series read
+    from a long-format CSV also carry their ``ids`` and the names of their F ``features``.
     """
 
     texts: list[str] | None = None
@@ -56,6 +59,8 @@ class Examples:
     lengths: np.ndarray | None = None
     labels: list[str] | None = None
     source: str = ""  # where they came from, for messages
+    ids: list[str] | None = None  # a name per example (--series-csv: the --id-col values)
+    features: list[str] | None = None  # numeric: the F feature (column) names, when known
 
     def __post_init__(self):
         if (self.texts is None) == (self.values is None):
@@ -80,6 +85,12 @@ class Examples:
                                  "example needs some text")
         if self.labels is not None and len(self.labels) != n:
             raise ValueError(f"Examples: {n} examples but {len(self.labels)} labels")
+        if self.ids is not None and len(self.ids) != n:
+            raise ValueError(f"Examples: {n} examples but {len(self.ids)} ids")
+        if self.features is not None and (self.values is None
+                                          or len(self.features) != self.values.shape[2]):
+            width = "text" if self.values is None else f"{self.values.shape[2]} features"
+            raise ValueError(f"Examples: {len(self.features)} feature names for {width}")
 
     @property
     def kind(self) -> str:
@@ -98,34 +109,55 @@ class Examples:
             texts=pick(self.texts) if self.texts is not None else None,
             values=self.values[idx] if self.values is not None else None,
             lengths=self.lengths[idx] if self.lengths is not None else None,
-            labels=pick(self.labels) if self.labels is not None else None, source=self.source)
+            labels=pick(self.labels) if self.labels is not None else None, source=self.source,
+            ids=pick(self.ids) if self.ids is not None else None, features=self.features)
 
 
 def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None = None,
                   label_col: str | None = None, text_files: Sequence | None = None,
                   ucr: str | os.PathLike | None = None, texts: Sequence[str] | None = None,
+                  series_csv: str | os.PathLike | None = None, id_col: str | None = None,
+                  time_col: str | None = None, feature_cols: Sequence[str] | str | None = None,
                   encoding: str = "utf-8", class_names: Sequence[str] | None = None,
                   need_labels: bool = True) -> Examples:
     """Examples from exactly one source: ``csv`` (+ ``text_col``, ``label_col``),
-    ``text_files`` (one per class, labels from the names or ``class_names``), ``ucr``, or
-    ``texts`` (unlabelled, for prediction).
+    ``text_files`` (one per class, labels from the names or ``class_names``), ``ucr``,
+    ``series_csv`` (long format, one row per step: ``id_col``, ``label_col``, optional
+    ``time_col`` and ``feature_cols``; see ``read_series_csv``), or ``texts`` (unlabelled,
+    for prediction).
 
-    With ``need_labels=False`` (prediction) a CSV needs only its text column, and text files
-    are read as unlabelled examples (one file is enough) unless ``class_names`` label them.
+    With ``need_labels=False`` (prediction) a CSV needs only its text column, a series CSV
+    only its id column, and text files are read as unlabelled examples (one file is enough)
+    unless ``class_names`` label them.
     """
     if texts:
-        if csv or text_files or ucr:
-            raise ValueError("give --text or one input file (--csv, --text-files, --ucr), "
-                             "not both")
+        if csv or text_files or ucr or series_csv:
+            raise ValueError("give --text or one input file (--csv, --text-files, --ucr, "
+                             "--series-csv), not both")
         if need_labels:
-            raise ValueError("evaluate needs labelled input: --csv, --text-files or --ucr")
+            raise ValueError("evaluate needs labelled input: --csv, --text-files or --ucr, "
+                             "or --series-csv with --label-col")
         return Examples(texts=list(texts), source="--text")
     given = [name for name, v in (("--csv", csv), ("--text-files", text_files),
-                                  ("--ucr", ucr)) if v]
+                                  ("--ucr", ucr), ("--series-csv", series_csv)) if v]
     if len(given) != 1:
         raise ValueError("expected exactly one input: --csv FILE --text-col C --label-col L, "
-                         "--text-files A.txt B.txt or --ucr FILE"
-                         + (f"; got {' and '.join(given)}" if given else ""))
+                         "--text-files A.txt B.txt, --ucr FILE or --series-csv FILE --id-col C "
+                         "--label-col L" + (f"; got {' and '.join(given)}" if given else ""))
+    if series_csv:
+        if isinstance(feature_cols, str):  # the CLI's "a,b,c"
+            feature_cols = [c.strip() for c in feature_cols.split(",")]
+            if not all(feature_cols):
+                raise ValueError("--feature-cols: expected column names separated by commas, "
+                                 "got an empty name")
+        if not id_col:
+            raise ValueError("--series-csv needs --id-col (the column naming each series)")
+        if need_labels and not label_col:
+            raise ValueError("--series-csv needs --label-col (the column holding the labels)")
+        table = read_series_csv(series_csv, id_col, label_col, time_col=time_col,
+                                feature_cols=feature_cols, encoding=encoding)
+        return Examples(values=table.values, lengths=table.lengths, labels=table.labels,
+                        source=str(series_csv), ids=table.ids, features=table.features)
     if csv:
         if not text_col:
             raise ValueError("--csv needs --text-col (the column holding the texts)")
@@ -165,6 +197,7 @@ class Preprocessing:
     subword_buckets: int = 0  # > 0: each token also carries its hashed character n-grams
     normalize: str = "global"  # numeric: series | global | none (0.1.0 checkpoints: global)
     info: dict = field(default_factory=dict)  # e.g. the CSV's column names, for predict
+    features: list[str] | None = None  # numeric: the feature columns trained on, when named
 
     @classmethod
     def fit(cls, examples: Examples, *, min_freq: int = 1, max_vocab: int | None = None,
@@ -184,17 +217,25 @@ class Preprocessing:
         real = examples.values[steps]  # (steps, F)
         mean, std = real.mean(0), real.std(0)
         return cls("numeric", labels, mean=mean.tolist(), std=np.where(std > 0, std, 1).tolist(),
-                   input_size=int(examples.values.shape[2]), normalize=normalize)
+                   input_size=int(examples.values.shape[2]), normalize=normalize,
+                   features=list(examples.features) if examples.features else None)
 
     def check(self, examples: Examples) -> None:
         """Refuse examples of the other kind, or of another width, before any work."""
         if examples.kind != self.kind:
-            hint = "--text or --csv/--text-files" if self.kind == "text" else "--ucr FILE"
+            hint = ("--text or --csv/--text-files" if self.kind == "text"
+                    else "--ucr FILE or --series-csv FILE")
             raise ValueError(f"this classifier reads {self.kind} sequences, got "
                              f"{examples.kind} input; pass {hint}")
-        if self.kind == "numeric" and examples.values.shape[2] != self.input_size:
-            raise ValueError(f"this classifier reads {self.input_size} feature(s) per step, got "
-                             f"{examples.values.shape[2]}")
+        if self.kind != "numeric":
+            return
+        trained = f" ({', '.join(self.features)})" if self.features else ""
+        if examples.values.shape[2] != self.input_size:
+            raise ValueError(f"this classifier reads {self.input_size} feature(s) per step"
+                             f"{trained}, got {examples.values.shape[2]}")
+        if self.features and examples.features and list(examples.features) != self.features:
+            raise ValueError(f"this classifier reads the features {', '.join(self.features)} "
+                             f"(in this order), got {', '.join(examples.features)}")
 
     def dataset(self, examples: Examples, with_labels: bool = True) -> SequenceDataset:
         """A ``SequenceDataset`` of model inputs (and label ids when ``with_labels``)."""
@@ -236,7 +277,9 @@ class Preprocessing:
                 "tokenizer": self.tokenizer.to_dict() if self.tokenizer else None,
                 "max_length": self.max_length, "mean": self.mean, "std": self.std,
                 "input_size": self.input_size, "info": self.info,
-                "subword_buckets": self.subword_buckets, "normalize": self.normalize}
+                "subword_buckets": self.subword_buckets, "normalize": self.normalize,
+                # only when named: older checkpoints (and resume states) stay as they were
+                **({"features": list(self.features)} if self.features else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
@@ -248,7 +291,7 @@ class Preprocessing:
                    max_length=d.get("max_length"), mean=d.get("mean", 0.0),
                    std=d.get("std", 1.0), input_size=d.get("input_size"),
                    info=d.get("info") or {}, subword_buckets=d.get("subword_buckets", 0),
-                   normalize=d.get("normalize", "global"))
+                   normalize=d.get("normalize", "global"), features=d.get("features"))
 
 
 def _check_saved(d) -> None:
@@ -285,3 +328,8 @@ def _check_saved(d) -> None:
         bad("std", d.get("std"), "positive finite numbers")
     if not isinstance(d.get("info") or {}, dict):
         bad("info", d.get("info"), "a dict")
+    names = d.get("features")
+    if names is not None and (kind != "numeric" or not isinstance(names, list)
+                              or len(names) != d.get("input_size")
+                              or not all(isinstance(n, str) and n for n in names)):
+        bad("features", names, "null or one feature name per input feature (input_size)")

@@ -59,10 +59,15 @@ class ClassifyPredictor(Predictor):
                              "wrap it in a list")
         if len(inputs) and isinstance(inputs[0], str):
             return Examples(texts=list(inputs), labels=labels)
-        series = [np.asarray(s, dtype=np.float32) for s in inputs]
+        series = [_series(s, i) for i, s in enumerate(inputs)]  # (T, F) each
         if not series:
             raise ValueError("classify predict: no inputs")
-        series = [s[:, None] if s.ndim == 1 else s for s in series]  # (T, F)
+        widths = [s.shape[1] for s in series]
+        if len(set(widths)) > 1:
+            i = next(i for i, w in enumerate(widths) if w != widths[0])
+            raise ValueError(f"classify predict: sequence {i + 1} has {widths[i]} features per "
+                             f"step, sequence 1 has {widths[0]}; every step needs the same "
+                             "features")
         lengths = np.array([len(s) for s in series])
         values = np.zeros((len(series), lengths.max(), series[0].shape[1]), np.float32)
         for i, s in enumerate(series):
@@ -76,6 +81,11 @@ class ClassifyPredictor(Predictor):
         sources["text_col"] = sources.get("text_col") or info.get("text_col")
         sources["label_col"] = sources.get("label_col") or (info.get("label_col")
                                                             if need_labels else None)
+        if sources.get("series_csv"):  # the series CSV's columns, as in training
+            for key in ("id_col", "time_col"):
+                sources[key] = sources.get(key) or info.get(key)
+            sources["feature_cols"] = (sources.get("feature_cols")
+                                       or self.preprocessing.features)
         examples = read_examples(**sources, need_labels=need_labels)
         if examples.labels is not None:
             self.preprocessing.labels.encode(examples.labels)  # refuses labels never seen
@@ -113,6 +123,30 @@ class ClassifyPredictor(Predictor):
         nll = -np.log(np.clip(probs[np.arange(len(probs)), targets], 1e-12, 1))
         report["cross_entropy"] = float(nll.mean()) if math.isfinite(nll.mean()) else None
         return report
+
+
+def _series(sequence, i: int) -> np.ndarray:
+    """One input sequence as (T, F) float32: ``(T,)`` numbers or ``(T, F)`` steps."""
+    if isinstance(sequence, (list, tuple)) and all(isinstance(x, (list, tuple))
+                                                   for x in sequence):
+        odd = next((k for k, x in enumerate(sequence) if len(x) != len(sequence[0])), None)
+        if odd is not None:
+            raise ValueError(f"classify predict: sequence {i + 1} has ragged steps (step 1 has "
+                             f"{len(sequence[0])} numbers, step {odd + 1} has "
+                             f"{len(sequence[odd])}); every step needs the same features")
+    try:
+        s = np.asarray(sequence, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise ValueError(f"classify predict: sequence {i + 1} is not (T,) numbers or (T, F) "
+                         "steps of F numbers each") from None
+    if s.ndim == 1:
+        s = s[:, None]
+    if s.ndim != 2 or s.size == 0:
+        what = ("is empty" if s.ndim and s.shape[0] == 0
+                else "has steps without numbers" if s.ndim == 2 else f"has shape {s.shape}")
+        raise ValueError(f"classify predict: sequence {i + 1} {what}; expected (T,) numbers or "
+                         "(T, F) steps of F numbers, T >= 1")
+    return s
 
 
 def _config_of(extras: dict) -> Config:
