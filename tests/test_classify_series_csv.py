@@ -198,7 +198,7 @@ def test_train_predict_evaluate_round_trip(trained, capsys):
     assert [line.split("\t")[2] for line in lines] == [f"s{k}" for k in range(24)]
     assert [line.split("\t")[0] for line in lines] == ["down", "up"] * 12
     rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
-    assert rows[0][1:] == ["label", "p_down", "p_up"] and rows[1][:2] == ["s0", "down"]
+    assert rows[0] == ["id", "label", "p_down", "p_up"] and rows[1][:2] == ["s0", "down"]
 
     assert main(["classify", "evaluate", "--checkpoint", ck, "--series-csv",
                  str(d / "motions.csv"), "--json", str(d / "report.json"), "--plot",
@@ -339,4 +339,17 @@ def test_server_counts_every_number_against_the_limit(trained, monkeypatch):
     [model] = load_models([trained / "ck"]).values()
     body = schemas.ClassifyRequest(inputs=[[[1.0, 2.0, 3.0]] * 2])
     with pytest.raises(ValueError, match="^inputs: 6 numbers in all, more than the limit of 5$"):
+        model.predict(body)
+
+
+def test_server_counts_the_padded_batch_against_the_limit(trained, monkeypatch):
+    # 4 sequences, one of 3 steps: 6 steps of 3 numbers sent (18), 4 x 3 x 3 = 36 once padded
+    from rnnkit.serve import schemas
+    from rnnkit.serve.tasks import load_models
+
+    monkeypatch.setitem(schemas.LIMITS, "values", 20)
+    [model] = load_models([trained / "ck"]).values()
+    body = schemas.ClassifyRequest(inputs=[[[1.0, 2.0, 3.0]] * 3] + [[[1.0, 2.0, 3.0]]] * 3)
+    with pytest.raises(ValueError, match="padded to the longest sequence they would be 36 "
+                                         "numbers, more than the limit of 20"):
         model.predict(body)

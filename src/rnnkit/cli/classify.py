@@ -176,20 +176,12 @@ def run_predict(args) -> int:
     if out is not None and out.is_dir():
         raise ValueError(f"--out {out} is a folder; expected a CSV file name")
     predictions = clf.predict(ex, batch_size=args.batch_size)
-    shown = _by_id(ex)
-    print("\n".join(prediction_lines(shown, predictions)))
+    print("\n".join(prediction_lines(ex, predictions)))
     if out is not None:
-        write_predictions(out, shown, predictions)
+        write_predictions(out, ex, predictions)
         if not args.quiet:
             print(f"predictions written to {out}", file=sys.stderr)
     return 0
-
-
-def _by_id(ex):
-    """Series with ids (--series-csv) shown and written by their ids, as texts are."""
-    from ..apps.classify import Examples
-
-    return ex if ex.ids is None else Examples(texts=list(ex.ids), source=ex.source)
 
 
 def run_evaluate(args) -> int:

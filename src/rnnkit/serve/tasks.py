@@ -205,6 +205,14 @@ class ServedModel:
             if count > limit:
                 raise ValueError(f"inputs: {count} numbers in all, more than the limit of "
                                  f"{limit}")
+            # the batch is padded to its longest sequence: one long sequence among many short
+            # ones must not make a padded array far larger than the numbers sent
+            width = max((len(s[0]) if s and isinstance(s[0], list) else 1) for s in inputs)
+            padded = len(inputs) * max(len(s) for s in inputs) * width
+            if padded > limit:
+                raise ValueError(f"inputs: padded to the longest sequence they would be "
+                                 f"{padded} numbers, more than the limit of {limit}; send "
+                                 "sequences of very different lengths in separate requests")
         return {"predictions": jsonable(self.predictor.predict(inputs))}
 
     def _predict_translate(self, req: schemas.TranslateRequest) -> dict:

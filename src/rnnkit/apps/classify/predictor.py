@@ -12,6 +12,7 @@ import torch
 
 from ...checkpoint import CheckpointError, load_extras
 from ...data.classification import make_loader
+from ...runtime import check_memory
 from ..base import Predictor
 from ..extras_check import check_size, reading_extras
 from .config import Config
@@ -69,7 +70,10 @@ class ClassifyPredictor(Predictor):
                              f"step, sequence 1 has {widths[0]}; every step needs the same "
                              "features")
         lengths = np.array([len(s) for s in series])
-        values = np.zeros((len(series), lengths.max(), series[0].shape[1]), np.float32)
+        shape = (len(series), int(lengths.max()), series[0].shape[1])
+        check_memory("classify predict: the series padded to the longest",
+                     4.0 * shape[0] * shape[1] * shape[2])
+        values = np.zeros(shape, np.float32)
         for i, s in enumerate(series):
             values[i, : len(s)] = s
         return Examples(values=values, lengths=lengths, labels=labels)

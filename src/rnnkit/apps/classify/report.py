@@ -13,8 +13,19 @@ __all__ = ["prediction_lines", "write_predictions", "report_lines", "write_repor
 
 
 def _shown(examples: Examples, i: int, width: int = 60) -> str:
-    text = examples.texts[i] if examples.texts is not None else f"series {i + 1}"
+    text = (examples.texts[i] if examples.texts is not None
+            else str(examples.ids[i]) if examples.ids is not None else f"series {i + 1}")
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _first_column(examples: Examples) -> tuple[str, list]:
+    """The predictions CSV's first column: the texts, the series' ids (--series-csv), or the
+    series' numbers in input order."""
+    if examples.texts is not None:
+        return "text", list(examples.texts)
+    if examples.ids is not None:
+        return "id", list(examples.ids)
+    return "series", list(range(1, len(examples) + 1))
 
 
 def prediction_lines(examples: Examples, predictions: list[dict]) -> list[str]:
@@ -25,17 +36,17 @@ def prediction_lines(examples: Examples, predictions: list[dict]) -> list[str]:
 
 def write_predictions(path: str | os.PathLike, examples: Examples, predictions: list[dict]
                       ) -> None:
-    """A CSV: the text (or series number), the label, one ``p_<class>`` column per class."""
+    """A CSV: the text (or series id, or number), the label, one ``p_<class>`` column per
+    class."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     classes = list(predictions[0]["probs"]) if predictions else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["text" if examples.texts is not None else "series", "label",
-                    *[f"p_{c}" for c in classes]])
+        name, first = _first_column(examples)
+        w.writerow([name, "label", *[f"p_{c}" for c in classes]])
         for i, p in enumerate(predictions):
-            w.writerow([examples.texts[i] if examples.texts is not None else i + 1, p["label"],
-                        *[f"{p['probs'][c]:.6f}" for c in classes]])
+            w.writerow([first[i], p["label"], *[f"{p['probs'][c]:.6f}" for c in classes]])
 
 
 def report_lines(report: dict, source: str) -> list[str]:
