@@ -17,7 +17,10 @@ real data (real datasets live outside the repository: see README, "Data"):
   for ``anomaly``;
 - ``waves_TRAIN.tsv`` / ``waves_TEST.tsv``: numeric series in the UCR layout (label, then the
   values, tab separated) of three shapes (sine, square, sawtooth) with random phase and
-  noise, for ``classify --ucr``.
+  noise, for ``classify --ucr``;
+- ``motions.csv``: 16 three-axis accelerometer gestures (``wave``: a slow swing, ``shake``: a
+  fast back and forth) of 8-12 steps in long format (series, step, gesture, ax, ay, az), for
+  ``classify --series-csv`` (several features per step, unequal lengths).
 """
 
 from __future__ import annotations
@@ -157,6 +160,22 @@ def waves(rng: random.Random, path: Path, n: int = 60, length: int = 48) -> None
             f.write("\t".join([name, *(f"{v:.3f}" for v in values)]) + "\n")
 
 
+def motions(rng: random.Random, path: Path, n: int = 16) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["series", "step", "gesture", "ax", "ay", "az"])
+        for k in range(n):
+            gesture, steps, phase = ("wave", "shake")[k % 2], rng.randint(8, 12), rng.random()
+            for t in range(steps):
+                u = phase + t / steps * (1 if gesture == "wave" else 4)  # cycles in the gesture
+                ax = math.sin(2 * math.pi * u) + rng.gauss(0, 0.15)
+                ay = (-1.0 + 0.3 * math.cos(2 * math.pi * u) if gesture == "wave"
+                      else -1.0) + rng.gauss(0, 0.15)
+                az = (0.5 * math.cos(2 * math.pi * u) if gesture == "wave" else 0.0) \
+                    + rng.gauss(0, 0.15)
+                w.writerow([f"m{k + 1:02d}", t, gesture, f"{ax:.2f}", f"{ay:.2f}", f"{az:.2f}"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(HERE), help="folder to write (default: "
@@ -174,6 +193,7 @@ def main() -> None:
     reviews_csv(rng, out / "reviews.csv")  # after the others: their draws stay as they were
     waves(rng, out / "waves_TRAIN.tsv")
     waves(rng, out / "waves_TEST.tsv")
+    motions(rng, out / "motions.csv")
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
 
 
