@@ -221,7 +221,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
 
     @app.get("/v1/models", tags=["models"])
     async def list_models():
-        """Every served model: name, task, configuration, endpoints."""
+        """Every served model: name, task, configuration, endpoints; a classifier's ``input``:
+        ``{"kind": "text"}`` or ``{"kind": "numeric", "features": F, "feature_names": ...}``."""
         return {"models": [m.info() for m in models.values()]}
 
     @app.get("/v1/models/{name}", tags=["models"])

@@ -1,9 +1,10 @@
 """What each application's model answers over HTTP, written against ``rnnkit.apps.Predictor``.
 
 ``ServedModel`` wraps the ``Predictor`` that ``rnnkit.open(path)`` returns: its ``info()``
-for ``GET /v1/models``, ``predict(request)`` (a parsed body from ``schemas``) returning a
-JSON-able dict, and for language models what the batched generator needs (the model, prompt
-encoding, turning tokens into text).
+for ``GET /v1/models`` (a classifier's also says what it reads: ``input``),
+``predict(request)`` (a parsed body from ``schemas``) returning a JSON-able dict, and for
+language models what the batched generator needs (the model, prompt encoding, turning tokens
+into text).
 
 Inputs arrive inline. CSV text is written to a private temporary file that the predictor
 reads like any CSV the user passes on the command line; the file is removed at once and its
@@ -151,7 +152,19 @@ class ServedModel:
             endpoints["generate"] = f"/v1/models/{self.name}/generate"
         return jsonable({"name": self.name, "task": self.task, "generative": self.generative,
                          "endpoints": endpoints, **{k: v for k, v in described.items()
-                                                    if k != "task"}})
+                                                    if k != "task"}, **self._input_info()})
+
+    def _input_info(self) -> dict:
+        """A classifier's ``{"input": {"kind": "text"}}`` or ``{"input": {"kind": "numeric",
+        "features": F, "feature_names": [...] or None}}``: what its page panel asks for."""
+        prep = getattr(self.predictor, "preprocessing", None)
+        if self.task != "classify" or getattr(prep, "kind", None) not in ("text", "numeric"):
+            return {}
+        if prep.kind == "text":
+            return {"input": {"kind": "text"}}
+        names = list(prep.features) if prep.features else None
+        return {"input": {"kind": "numeric", "features": int(prep.input_size or 1),
+                          "feature_names": names}}
 
     # ------------------------------------------------------------------------ language models
     @property

@@ -52,6 +52,7 @@ function choose() {
   const panel = { textgen: "textgen", forecast: "forecast", classify: "classify",
                   translate: "translate", regress: "series", anomaly: "series" }[current.task];
   if (panel) $("panel-" + panel).hidden = false;
+  if (panel === "classify") setupClassify();
   const size = current.parameters ? `, ${current.parameters.toLocaleString()} parameters` : "";
   $("model-info").textContent = `${current.task} · ${current.model_class || ""}${size}`;
 }
@@ -293,18 +294,149 @@ function readFile(input, target) {
 }
 
 // ------------------------------------------------------------------------------ classify
+// A text classifier reads one text per line. A numeric one (the listing's input.kind) reads
+// one series per line: numbers separated by commas or spaces, one per step (one feature), or
+// steps separated by ";" with F numbers each (F features per step).
+const PALETTE = ["#2f6fde", "#d9822b", "#2e9e5b", "#b3261e", "#8e59c7", "#5f6b7a"];
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+const MAX_CHARTS = 20;
+const typed = {};  // what the box held for each kind of input, kept while switching models
+let typedKind = "text";
+
+function inputOf(model) { return (model && model.input) || { kind: "text" }; }
+
+function featureList(input) {
+  return input.feature_names && input.feature_names.length
+    ? ` (${input.feature_names.join(", ")})` : "";
+}
+
+function setupClassify() {
+  const input = inputOf(current);
+  const F = input.features || 1;
+  const kind = input.kind === "numeric" ? `numeric:${F}` : "text";
+  const box = $("texts");
+  if (kind !== typedKind) {  // another kind of input: swap what was typed for it
+    typed[typedKind] = box.value;
+    box.value = typed[kind] ?? "";
+    typedKind = kind;
+    $("classes").textContent = "";
+  }
+  if (input.kind !== "numeric") {
+    $("texts-hint").textContent = "One input per line";
+    box.placeholder = "";
+    return;
+  }
+  if (F === 1) {
+    $("texts-hint").textContent = "One series per line: its numbers, one per step, separated " +
+      "by commas or spaces";
+    box.placeholder = "0.1, 0.5, 0.9, 0.4, -0.2\n1.2 1.1 0.7 0.3 0.0";
+    return;
+  }
+  $("texts-hint").textContent = `One series per line: steps separated by ";", each step ${F} ` +
+    `numbers${featureList(input)} separated by commas or spaces`;
+  const step = (k) => Array.from({ length: F }, (_, j) =>
+    ((j % 2 ? -1 : 1) * (0.1 * (j + 1) + 0.1 * k)).toFixed(1)).join(",");
+  box.placeholder = `${step(0)}; ${step(1)}; ${step(2)}\n${step(2)}; ${step(1)}; ${step(0)}`;
+}
+
+// One line of numbers -> [x, ...] (one feature per step) or [[x1, ..., xF], ...]; throws an
+// Error whose message says what is wrong.
+function parseSeries(line, input) {
+  const F = input.features || 1;
+  const numbers = (part, where) => part.split(/[\s,]+/).filter((t) => t !== "").map((t) => {
+    const v = NUMBER.test(t) ? Number(t) : NaN;
+    if (!Number.isFinite(v)) throw new Error(`${where}"${t.slice(0, 24)}" is not a number`);
+    return v;
+  });
+  const steps = line.split(";").map((part) => part.trim());
+  if (steps.length > 1 && steps[steps.length - 1] === "") steps.pop();  // a trailing ";"
+  if (F === 1 && steps.length === 1) {
+    const values = numbers(steps[0], "");
+    if (!values.length) throw new Error("no numbers");
+    return values;
+  }
+  return steps.map((part, k) => {
+    const where = steps.length > 1 ? `step ${k + 1}: ` : "";
+    const values = numbers(part, where);
+    if (values.length !== F) {
+      throw new Error(`${where}${values.length} number${values.length === 1 ? "" : "s"}, ` +
+        `expected ${F}${featureList(input)}` + (F > 1 && steps.length === 1
+          ? `; separate the steps with ";"` : ""));
+    }
+    return F === 1 ? values[0] : values;
+  });
+}
+
+function preview(line) {
+  const s = line.replace(/\s+/g, " ");
+  return s.length > 60 ? s.slice(0, 60) + "…" : s;
+}
+
+function seriesChart(container, series, input) {
+  const F = input.features || 1;
+  const names = input.feature_names || [];
+  const lines = F === 1 ? [{ values: series, start: 0, color: PALETTE[0], cls: "feature" }]
+    : Array.from({ length: F }, (_, j) => ({ values: series.map((step) => step[j]), start: 0,
+                                             color: PALETTE[j % PALETTE.length],
+                                             cls: "feature" }));
+  const box = document.createElement("div");
+  box.className = "chart mini";
+  const title = `${series.length} step${series.length === 1 ? "" : "s"}` +
+    (F > 1 ? ` · ${names.length ? names.join(", ") : F + " features"}` : "");
+  lineChart(box, title, lines);
+  container.appendChild(box);
+}
+
+function legend(container, input) {
+  if ((input.features || 1) < 2) return;
+  const p = document.createElement("p");
+  p.className = "legend";
+  for (let j = 0; j < input.features; j++) {
+    const i = document.createElement("i");
+    i.style.background = PALETTE[j % PALETTE.length];
+    p.appendChild(i);
+    p.appendChild(document.createTextNode((input.feature_names || [])[j] || `feature ${j + 1}`));
+  }
+  container.appendChild(p);
+}
+
 async function classify() {
   showError("");
   const box = $("classes");
   box.textContent = "";
-  const inputs = $("texts").value.split("\n").map((s) => s.trim()).filter((s) => s);
-  if (!inputs.length) { showError("type at least one line"); return; }
+  const input = inputOf(current);
+  const numeric = input.kind === "numeric";
+  const lines = [];  // [line number, its text]
+  $("texts").value.split("\n").forEach((s, i) => {
+    if (s.trim()) lines.push([i + 1, s.trim()]);
+  });
+  if (!lines.length) {
+    showError(numeric ? "type at least one series" : "type at least one line");
+    return;
+  }
+  let inputs = lines.map(([, s]) => s);
+  if (numeric) {
+    const bad = [];
+    inputs = lines.map(([n, s]) => {
+      try { return parseSeries(s, input); } catch (e) {
+        bad.push(`line ${n}: ${e.message}`);
+        return null;
+      }
+    });
+    if (bad.length) {
+      showError(bad[0] + (bad.length > 1 ? ` (and ${bad.length - 1} more line` +
+        `${bad.length > 2 ? "s" : ""} with errors)` : ""));
+      return;
+    }
+  }
   try {
     const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, { inputs });
+    if (numeric) legend(box, input);
     data.predictions.forEach((p, i) => {
       const head = document.createElement("p");
       head.className = "label";
-      head.textContent = `${inputs[i].slice(0, 80)} → ${p.label}`;
+      head.textContent = numeric ? `${preview(lines[i][1])} → ${p.label}`
+        : `${inputs[i].slice(0, 80)} → ${p.label}`;
       box.appendChild(head);
       const probs = Object.entries(p.probs || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
       for (const [name, prob] of probs) {
@@ -316,6 +448,7 @@ async function classify() {
         row.children[2].textContent = `${(prob * 100).toFixed(1)}%`;
         box.appendChild(row);
       }
+      if (numeric && i < MAX_CHARTS) seriesChart(box, inputs[i], input);
     });
   } catch (e) { showError(e.message); }
 }
