@@ -34,7 +34,7 @@ def reviews(n=40):
     ("subword_buckets", -1, "classify Config: subword_buckets must be 0 \\(off\\) or a positive"),
     ("lr", 0.0, "classify Config: lr must be a positive number, got 0.0"),
     ("class_weights", "heavy", "classify Config: class_weights must be none, balanced or"),
-    ("normalize", "minmax", "classify Config: normalize must be one of series, global, none"),
+    ("normalize", "minmax", "classify Config: normalize must be one of auto, global, series, none"),
     ("ema", 1.0, r"classify Config: ema must lie in \[0, 1\), got 1.0"),
     ("refit", "yes", "classify Config: refit must be true or false, got 'yes'"),
     ("conv_dilation", 0, "classify Config: conv_dilation must be a positive integer, got 0"),
@@ -151,13 +151,36 @@ def test_numeric_normalisations_and_paa(tmp_path):
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
     # the default, "global": one mean/std from the training steps, a series' offset kept
     prep = Preprocessing.fit(Examples(values=values, labels=labels))
-    assert Config().normalize == prep.normalize == "global"
+    assert Config().normalize == "auto" and prep.normalize == "global"  # sizes alike
     real = values.ravel()
     z = prep.scale(values[0][:, None])
     assert np.allclose(z, (values[0][:, None] - real.mean()) / real.std(), atol=1e-4)
     assert history.val_accuracy is None  # numeric default: no held-out part
     out = clf.predict([values[0], values[1][:200]])  # a list of series of any lengths
     assert [set(p["probs"]) for p in out] == [{"down", "up"}] * 2
+
+
+def test_series_of_very_different_sizes_are_normalised_each_by_its_own(tmp_path):
+    """normalize="auto": where the series' own stds span > SCALE_SPREAD (PLAID's appliances,
+    0.02 A to 300 A), one global std would squash the small ones flat: "series" instead."""
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 4 * np.pi, 60, dtype=np.float32)
+    sizes = 10.0 ** rng.uniform(-3, 2, 32)  # five orders of magnitude
+    values = np.stack([a * (np.sin(t) if i % 2 else np.sign(np.sin(t)))
+                       for i, a in enumerate(sizes)]).astype(np.float32)
+    values[0] = 0.0  # a flat series
+    labels = ["sine" if i % 2 else "square" for i in range(32)]
+    ex = Examples(values=values, labels=labels)
+    assert Preprocessing.fit(ex).normalize == "series"
+    assert Preprocessing.fit(ex, normalize="global").normalize == "global"  # asked for: kept
+    alike = Examples(values=values / sizes[:, None].astype(np.float32), labels=labels)
+    assert Preprocessing.fit(alike).normalize == "global"  # the same shapes, sizes alike
+    train(Config(hidden_size=4, conv_channels=4, epochs=2), ex, tmp_path / "ck", progress=False)
+    clf = load(tmp_path / "ck")
+    assert clf.preprocessing.normalize == "series"  # saved resolved: predict scales the same
+    z = clf.preprocessing.scale(values[3][:, None])
+    assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
+    assert len(clf.predict([values[1], values[2][:30]])) == 2
 
 
 def test_weight_average_by_hand():

@@ -47,7 +47,8 @@ class Config:
     conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
     conv_dilation: int = 4  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
     max_steps: int = 512  # numeric: longer series are averaged down (PAA) to at most this many
-    normalize: str = "global"  # numeric: global (mean/std per feature), series (per series), none
+    normalize: str = "auto"  # numeric: auto (global, or series where the series' sizes span
+    # > 1000x), global (mean/std per feature), series (per series), none
     class_weights: str = "none"  # none, balanced, or comma-separated weights in class order
     label_smoothing: float = 0.0  # cross-entropy against (1-s) one-hot + s uniform
     ngram_buckets: int = 0  # text: > 0 mixes in a counted naive-Bayes n-gram expert (G buckets)

@@ -43,7 +43,13 @@ from ...data.tokenizers import UNK, WordTokenizer
 
 __all__ = ["Examples", "read_examples", "Preprocessing", "NORMALIZATIONS"]
 
-NORMALIZATIONS = ("series", "global", "none")
+# what a Config may ask for; "auto" is resolved by Preprocessing.fit, which saves the result
+NORMALIZATIONS = ("auto", "global", "series", "none")
+# "auto": "series" where, for some feature, the training series' own standard deviations span
+# more than this (95th over 5th percentile), else "global". On the 13 UCR/UEA sets of
+# benchmarks/ucr.py the spread is 1-82 except PLAID's 675,870 (appliances drawing 0.02 A to
+# 300 A), where one global std squashes the small ones to flat lines (BENCHMARKS.md, UCR/UEA)
+SCALE_SPREAD = 1000.0
 
 
 @dataclass
@@ -184,7 +190,9 @@ class Preprocessing:
     Text: a ``WordTokenizer`` (optionally cutting texts to ``max_length`` tokens; with
     ``subword_buckets`` each token's row also holds its hashed character n-grams). Numeric:
     ``normalize`` "series" (each series by its own mean and std per feature), "global" (one
-    mean and std per feature, taken over the training steps) or "none".
+    mean and std per feature, taken over the training steps) or "none"; ``fit`` resolves
+    "auto" to global or, where the series' sizes differ by orders of magnitude
+    (``SCALE_SPREAD``), series, and saves what it chose.
     """
 
     kind: str
@@ -202,7 +210,7 @@ class Preprocessing:
     @classmethod
     def fit(cls, examples: Examples, *, min_freq: int = 1, max_vocab: int | None = None,
             max_length: int | None = None, class_order: Sequence[str] | None = None,
-            subword_buckets: int = 0, normalize: str = "global") -> Preprocessing:
+            subword_buckets: int = 0, normalize: str = "auto") -> Preprocessing:
         if examples.labels is None:
             raise ValueError("training needs labelled examples")
         labels = LabelEncoder().fit(examples.labels, order=class_order)
@@ -216,6 +224,8 @@ class Preprocessing:
         steps = np.arange(examples.values.shape[1])[None, :] < examples.lengths[:, None]
         real = examples.values[steps]  # (steps, F)
         mean, std = real.mean(0), real.std(0)
+        if normalize == "auto":
+            normalize = "series" if _size_spread(examples, std) > SCALE_SPREAD else "global"
         return cls("numeric", labels, mean=mean.tolist(), std=np.where(std > 0, std, 1).tolist(),
                    input_size=int(examples.values.shape[2]), normalize=normalize,
                    features=list(examples.features) if examples.features else None)
@@ -292,6 +302,16 @@ class Preprocessing:
                    std=d.get("std", 1.0), input_size=d.get("input_size"),
                    info=d.get("info") or {}, subword_buckets=d.get("subword_buckets", 0),
                    normalize=d.get("normalize", "global"), features=d.get("features"))
+
+
+def _size_spread(examples: Examples, std: np.ndarray) -> float:
+    """The largest, over the features, 95th / 5th percentile of the series' own stds (each
+    floored at 1e-6 of the std over all steps, so flat series count as small, not as 0)."""
+    floor = 1e-6 * np.where(std > 0, std, 1).astype(np.float64)
+    sizes = np.stack([np.maximum(examples.values[i, : examples.lengths[i]].std(0), floor)
+                      for i in range(len(examples))])  # (N, F)
+    low, high = np.percentile(sizes, [5, 95], axis=0)
+    return float((high / low).max())
 
 
 def _check_saved(d) -> None:
