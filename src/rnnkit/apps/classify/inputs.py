@@ -6,12 +6,14 @@ as JSON).
   UCR numeric series, multivariate series in long format) into ``Examples``;
 - ``Preprocessing`` turns examples into model inputs and label strings into ids. Text: a
   ``WordTokenizer`` (and, with ``subword_buckets``, each token's hashed character n-grams).
-  Numeric: ``normalize="global"`` (the default) scales each feature by one mean/std taken
-  over the training steps, so a series' level and amplitude still reach the model;
-  ``"series"`` z-normalises each series by its own mean and std per feature (the UCR
-  archive's convention: shapes, not offsets — it lost JapaneseVowels, whose channel levels
-  carry the class, 79.5 % against 98.9 % with "global"; BENCHMARKS.md, UCR/UEA);
-  ``"none"`` leaves the values.
+  Numeric: ``normalize="global"`` scales each feature by one mean/std taken over the
+  training steps, so a series' level and amplitude still reach the model; ``"series"``
+  z-normalises each series by its own mean and std per feature (the UCR archive's
+  convention: shapes, not offsets — it lost JapaneseVowels, whose channel levels carry the
+  class, 79.5 % against 98.9 % with "global"; BENCHMARKS.md, UCR/UEA); ``"none"`` leaves
+  the values. The default, ``"auto"``, is "global" unless the series' sizes differ by
+  orders of magnitude (``SCALE_SPREAD``: PLAID's appliances, where "global" left the small
+  ones flat, 38.55 % against 90.88 with "series"), then "series".
 
 Every check happens before anything is written.
 
