@@ -34,6 +34,7 @@ folds) -- the way to choose settings without looking at the test sets.
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import time
 import warnings
@@ -109,8 +110,12 @@ def load_other(name: str, split: str):
 def padded(name: str, X: list) -> np.ndarray:
     from aeon.transformations.collection.unequal_length import Padder
 
-    longest = max(x.shape[-1] for s in ("train", "test") for x in load_other(name, s)[0])
-    return Padder(padded_length=longest).fit_transform(X)
+    return Padder(padded_length=longest(name)).fit_transform(X)
+
+
+@functools.cache  # both splits are read once, not again for each split padded
+def longest(name: str) -> int:
+    return max(x.shape[-1] for s in ("train", "test") for x in load_other(name, s)[0])
 
 
 def examples(X, y) -> classify.Examples:

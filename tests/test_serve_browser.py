@@ -69,6 +69,19 @@ def wait(driver, condition, seconds=60):
     return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)
 
 
+def classify_lines(driver, text: str, results: int) -> list[str]:
+    """Type ``text`` into the classify panel, click Classify, wait for ``results`` answers;
+    their titles (``input → label``)."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.ID, "texts")
+    box.clear()
+    box.send_keys(text)
+    driver.find_element(By.ID, "classify").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == results)
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#classes .label")]
+
+
 def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -123,12 +136,7 @@ def test_page_streams_text_and_draws_a_forecast(browser, url, tmp_path_factory):
     browser.set_window_size(1100, 1400)
 
     Select(browser.find_element(By.ID, "model")).select_by_value("classify")
-    texts = browser.find_element(By.ID, "texts")
-    texts.clear()
-    texts.send_keys("good fun\nbad plot")
-    browser.find_element(By.ID, "classify").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == 2)
-    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#classes .label")]
+    labels = classify_lines(browser, "good fun\nbad plot", 2)
     assert labels[0].startswith("good fun → ") and labels[0][-3:] in ("pos", "neg")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#classes .bar")) == 4  # 2 x 2 classes
     browser.save_screenshot(str(shots / "classify.png"))

@@ -25,7 +25,7 @@ from rnnkit.serve.settings import ServeSettings  # noqa: E402
 from rnnkit.serve.tasks import load_models  # noqa: E402
 
 try:  # the Chromium fixture (module-scoped) and the wait helper of the page's browser test
-    from test_serve_browser import browser, wait  # noqa: F401
+    from test_serve_browser import browser, classify_lines, wait  # noqa: F401
 except pytest.skip.Exception:  # no selenium: the listing tests still run
     @pytest.fixture
     def browser():
@@ -119,10 +119,8 @@ def test_page_classifies_typed_series_and_says_which_line_is_wrong(browser, url,
     assert box.get_attribute("value") == ""  # the text model's example is not a series
     assert box.get_attribute("placeholder").count(";") == 4  # two series of three steps
 
-    box.send_keys("\n".join(lines[:1] + [""] + lines[1:]))  # a blank line is skipped
-    browser.find_element(By.ID, "classify").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == 2)
-    heads = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#classes .label")]
+    # a blank line is skipped
+    heads = classify_lines(browser, "\n".join(lines[:1] + [""] + lines[1:]), 2)
     for head, line, want in zip(heads, lines, expected, strict=True):
         assert head == f"{line[:60]}… → {want['label']}"
     assert [w["label"] for w in expected] == ["down", "up"]  # the model learned the level
@@ -161,13 +159,9 @@ def test_page_classifies_typed_series_and_says_which_line_is_wrong(browser, url,
     # one feature per step: numbers separated by commas or spaces
     Select(browser.find_element(By.ID, "model")).select_by_value("level")
     assert "one per step" in browser.find_element(By.ID, "texts-hint").text
-    box.clear()
-    box.send_keys("2.1 1.9, 2.0 2.2 1.8 2.0\n-2 -2.1 -1.9 -2 -2")
-    browser.find_element(By.ID, "classify").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == 2)
+    heads = classify_lines(browser, "2.1 1.9, 2.0 2.2 1.8 2.0\n-2 -2.1 -1.9 -2 -2", 2)
     expected = classify.load(folders["level"]).predict([[2.1, 1.9, 2.0, 2.2, 1.8, 2.0],
                                                         [-2, -2.1, -1.9, -2, -2]])
-    heads = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#classes .label")]
     assert heads == [f"2.1 1.9, 2.0 2.2 1.8 2.0 → {expected[0]['label']}",
                      f"-2 -2.1 -1.9 -2 -2 → {expected[1]['label']}"]
     assert len(browser.find_elements(By.CSS_SELECTOR, "#classes .chart polyline")) == 2
@@ -177,11 +171,7 @@ def test_page_classifies_typed_series_and_says_which_line_is_wrong(browser, url,
     assert browser.find_element(By.ID, "texts-hint").text == "One input per line"
     assert box.get_attribute("value") == "a good film"
     assert box.get_attribute("placeholder") == ""
-    box.clear()
-    box.send_keys("good fun\nbad plot")
-    browser.find_element(By.ID, "classify").click()
-    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == 2)
-    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#classes .label")]
+    labels = classify_lines(browser, "good fun\nbad plot", 2)
     assert labels[0].startswith("good fun → ") and labels[0][-3:] in ("pos", "neg")
     assert not browser.find_elements(By.CSS_SELECTOR, "#classes svg")
     # back to the 3-feature model: what was typed for it is back
