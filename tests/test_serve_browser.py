@@ -77,7 +77,30 @@ def classify_lines(driver, text: str, results: int) -> list[str]:
     box = driver.find_element(By.ID, "texts")
     box.clear()
     box.send_keys(text)
-    driver.find_element(By.ID, "classify").click()
+    return classified(driver, "classify", results)
+
+
+def classify_csv(driver, csv: str | Path, results: int) -> list[str]:
+    """Paste CSV text, or upload a CSV file (a ``Path``) through the file input, into the
+    classify panel's CSV box, click Classify CSV, wait for ``results`` answers; their titles
+    (``id → label``)."""
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.ID, "classify-csv")
+    driver.execute_script("arguments[0].value = '';", box)
+    if isinstance(csv, Path):
+        driver.find_element(By.ID, "classify-csv-file").send_keys(str(csv))
+        wait(driver, lambda d: box.get_attribute("value") == csv.read_text(encoding="utf-8"))
+    else:
+        driver.execute_script("arguments[0].value = arguments[1];", box, csv)
+    return classified(driver, "classify-csv-run", results)
+
+
+def classified(driver, button: str, results: int) -> list[str]:
+    """Click ``button``, wait for ``results`` answers in the classify panel; their titles."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, button).click()
     wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .label")) == results)
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#classes .label")]
 

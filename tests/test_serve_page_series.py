@@ -75,10 +75,15 @@ def test_listing_says_what_each_classifier_reads(url, folders):
     with httpx.Client(base_url=url, timeout=30) as client:
         listed = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
         one = client.get("/v1/models/motion").json()
+    # trained from arrays, not a CSV: a CSV body's columns are id, then the features
     assert listed["motion"]["input"] == {"kind": "numeric", "features": 3,
-                                         "feature_names": FEATURES}
+                                         "feature_names": FEATURES, "csv": {
+                                             "id": "id", "time": None, "features": FEATURES,
+                                             "label": None}}
     assert listed["level"]["input"] == {"kind": "numeric", "features": 1,
-                                        "feature_names": None}
+                                        "feature_names": None, "csv": {
+                                            "id": "id", "time": None, "features": None,
+                                            "label": None}}
     assert listed["classify"]["input"] == {"kind": "text"}
     assert one["input"] == listed["motion"]["input"]
     # the fields that were there before are unchanged

@@ -11,7 +11,8 @@ Three input layouts, each read with one-line errors that name the file, line and
   padded with trailing ``NaN`` (the archive's convention); anything else ragged is an error.
 - ``read_series_csv``: multivariate series of any lengths in long format, one row per
   (series, step): an id column, an optional time column, a label column and F feature
-  columns (sensor channels, motion axes, audio features).
+  columns (sensor channels, motion axes, audio features); ``parse_series_csv`` reads the
+  same from text (a CSV sent to the server).
 
 ``LabelEncoder`` maps label strings to ids ``0..C-1`` and back (saved as JSON in a
 checkpoint); ``SequenceDataset`` + ``collate`` turn variable-length examples into right-padded
@@ -43,7 +44,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "SeriesTable",
+__all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "parse_series_csv",
+           "SERIES_COLUMN_NAMES", "SeriesTable",
            "labels_from_file_names",
            "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
            "stratified_split", "balanced_class_weights", "subword_ids", "SUBWORD_ORDERS",
@@ -244,7 +246,25 @@ class SeriesTable(NamedTuple):
 def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
                     time_col: str | None = None, feature_cols: Sequence[str] | None = None,
                     encoding: str = "utf-8") -> SeriesTable:
-    """Multivariate series of any lengths from a long-format CSV with a header row.
+    """Multivariate series of any lengths from a long-format CSV file with a header row:
+    the file's text read by ``parse_series_csv`` (which says what it checks), its messages
+    naming the file.
+    """
+    return parse_series_csv(_read(path, encoding), id_col, label_col, time_col, feature_cols,
+                            source=str(path))
+
+
+# how parse_series_csv's messages name the columns it is given: the CLI's flags by default
+SERIES_COLUMN_NAMES = {"id": "--id-col", "label": "--label-col", "time": "--time-col",
+                       "features": "--feature-cols"}
+
+
+def parse_series_csv(text: str, id_col: str, label_col: str | None = None,
+                     time_col: str | None = None, feature_cols: Sequence[str] | None = None,
+                     *, source: str = "the CSV", label_optional: bool = False,
+                     max_values: int | None = None,
+                     column_names: dict[str, str] | None = None) -> SeriesTable:
+    """Multivariate series of any lengths from long-format CSV text with a header row.
 
     One row per (series, step): ``id_col`` names the series, ``time_col`` (optional) orders
     its rows (numbers or dates; without it, file order), ``label_col`` (optional) holds its
@@ -255,19 +275,22 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
     Raises ``ValueError`` with one line for a missing or empty file, an unknown column
     (listing the columns there are), a non-numeric, missing or infinite feature value or a
     series whose rows disagree on its label (naming the series and column), two rows of one
-    series at the same time, no feature columns, and a padded table too large for memory.
+    series at the same time, no feature columns, and a padded table too large for memory or,
+    with ``max_values``, holding more numbers than that (refused before it is allocated).
+    ``source`` names the text in messages, ``column_names`` the columns' roles (default: the
+    CLI's flags, ``SERIES_COLUMN_NAMES``); with ``label_optional`` a CSV without
+    ``label_col`` is read unlabelled.
 
     Example:
-        >>> t = read_series_csv("motions.csv", id_col="series", time_col="step",
-        ...                     label_col="gesture")
-        >>> t.values.shape, t.features              # (N, Tmax, 3), ['ax', 'ay', 'az']
+        >>> t = parse_series_csv("series,step,ax\na,0,0.5\na,1,0.7\nb,0,-1\n", "series",
+        ...                      time_col="step")
+        >>> t.values.shape, t.ids, t.features       # (2, 2, 1), ['a', 'b'], ['ax']
     """
     import pandas as pd
 
     from ..runtime import check_memory
 
-    source = str(path)
-    text = _read(path, encoding)
+    flag = {**SERIES_COLUMN_NAMES, **(column_names or {})}
     if not text.strip():
         raise ValueError(f"{source} is empty; expected a header row naming the columns")
     try:
@@ -280,33 +303,36 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
     header = list(frame.columns)
     if not len(frame):
         raise ValueError(f"{source} has a header but no data rows")
-    special = {"--id-col": id_col, "--label-col": label_col, "--time-col": time_col}
-    chosen = [("--feature-cols", c) for c in feature_cols or ()]
+    if label_optional and label_col not in header:
+        label_col = None
+    special = {flag["id"]: id_col, flag["label"]: label_col, flag["time"]: time_col}
+    chosen = [(flag["features"], c) for c in feature_cols or ()]
     for option, col in [*special.items(), *chosen]:
         if col is not None and col not in header:
             raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
                              f"are: {', '.join(header)}")
     named = [c for c in special.values() if c is not None]
     if len(set(named)) != len(named):
-        raise ValueError(f"--id-col, --label-col and --time-col must be different columns, got "
+        raise ValueError(f"{flag['id']}, {flag['label']} and {flag['time']} must be different "
+                         f"columns, got "
                          f"{', '.join(f'{o} {c}' for o, c in special.items() if c is not None)}")
     if feature_cols is not None:
         features = [str(c) for c in feature_cols]
         twice = [c for c in dict.fromkeys(features) if features.count(c) > 1]
         if twice:
-            raise ValueError(f"--feature-cols names {twice[0]!r} twice")
+            raise ValueError(f"{flag['features']} names {twice[0]!r} twice")
         taken = [c for c in features if c in named]
         if taken:
             option = next(o for o, c in special.items() if c == taken[0])
             raise ValueError(f"column {taken[0]!r} is the {option}; it cannot also be a "
-                             "feature (--feature-cols)")
+                             f"feature ({flag['features']})")
     else:  # every other column holding numbers
         features = [c for c in header if c not in named
                     and pd.to_numeric(frame[c], errors="coerce").notna().any()]
     if not features:
         raise ValueError(f"no feature columns in {source}: no column other than "
                          f"{', '.join(named)} holds numbers (columns: {', '.join(header)}); "
-                         "name them with --feature-cols")
+                         f"name them with {flag['features']}")
 
     ids = frame[id_col].str.strip()
     if (ids == "").any():
@@ -314,6 +340,12 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
                          f"{int(np.argmax((ids == '').to_numpy())) + 1})")
     codes, uniques = pd.factorize(ids)  # series numbers in order of first appearance
     names = [str(u) for u in uniques]
+    lengths = np.bincount(codes, minlength=len(names)).astype(np.int64)  # (N,)
+    n, longest, width = len(names), int(lengths.max()), len(features)
+    if max_values is not None and n * longest * width > max_values:
+        raise ValueError(f"{source}: {n} series of up to {longest} steps x {width} features "
+                         f"would be {n * longest * width} numbers padded to the longest, more "
+                         f"than the limit of {max_values}")
 
     values = np.empty((len(frame), len(features)), dtype=np.float64)  # (rows, F)
     for f, col in enumerate(features):
@@ -335,7 +367,7 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
 
     order = np.argsort(codes, kind="stable")  # rows grouped by series, file order within
     if time_col is not None:
-        times = _times(frame[time_col], time_col, source, names, codes)
+        times = _times(frame[time_col], time_col, source, names, codes, flag["time"])
         order = np.lexsort((times, codes))  # by series, then time (stable for ties)
         same = (np.diff(codes[order]) == 0) & (np.diff(times[order]) == 0)
         if same.any():
@@ -360,8 +392,6 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
                              f"{label_col!r}; a series has one label")
         labels = first.tolist()
 
-    lengths = np.bincount(codes, minlength=len(names)).astype(np.int64)  # (N,)
-    n, longest, width = len(names), int(lengths.max()), len(features)
     check_memory(f"read_series_csv: {n} series of up to {longest} steps x {width} features "
                  f"from {source}", 4.0 * n * longest * width)
     padded = np.zeros((n, longest, width), dtype=np.float32)  # (N, Tmax, F)
@@ -372,7 +402,8 @@ def read_series_csv(path: PathLike, id_col: str, label_col: str | None = None,
     return SeriesTable(padded, lengths, labels, names, features)
 
 
-def _times(column, name: str, source: str, ids: list[str], codes: np.ndarray) -> np.ndarray:
+def _times(column, name: str, source: str, ids: list[str], codes: np.ndarray,
+           option: str = "--time-col") -> np.ndarray:
     """A time column as sortable numbers: the numbers themselves, or dates in nanoseconds."""
     import pandas as pd
 
@@ -386,7 +417,7 @@ def _times(column, name: str, source: str, ids: list[str], codes: np.ndarray) ->
     as_numbers = numbers.notna().sum() >= dates.notna().sum()  # what the column mostly holds
     bad = ~np.isfinite(numbers.to_numpy(np.float64)) if as_numbers else dates.isna().to_numpy()
     row = int(np.argmax(bad))
-    raise ValueError(f"{source}: series {ids[codes[row]]!r}, column {name!r} (--time-col): "
+    raise ValueError(f"{source}: series {ids[codes[row]]!r}, column {name!r} ({option}): "
                      f"{column.iloc[row]!r} is neither a number nor a date")
 
 

@@ -63,13 +63,19 @@ class ClassifyRequest(_Body):
 
     A series classifier takes sequences of numbers (one feature per step) or, trained on F
     features per step, sequences of steps, each a list of F numbers; at most
-    ``LIMITS["values"]`` numbers in all (checked when predicting).
+    ``LIMITS["values"]`` numbers in all (checked when predicting). Or, instead of ``inputs``,
+    ``csv``: long-format CSV text, one row per (series, step), in the columns that
+    ``GET /v1/models`` lists under ``input.csv``; the answer names each series by its id.
     """
 
-    inputs: list[Text] | list[list[Finite]] | list[Steps] = Field(
-        ..., min_length=1, max_length=LIMITS["items"],
+    inputs: list[Text] | list[list[Finite]] | list[Steps] | None = Field(
+        None, min_length=1, max_length=LIMITS["items"],
         description="texts; or sequences of numbers (one feature per step); or sequences of "
                     "steps, each step a list of F numbers, for a classifier of F features")
+    csv: str | None = Field(None, min_length=1, max_length=LIMITS["csv_chars"],
+                            description="series classifiers, instead of inputs: long-format "
+                                        "CSV text (header row first, one row per series and "
+                                        "step; columns as GET /v1/models says in input.csv)")
 
 
 class TranslateRequest(_Body):

@@ -8,7 +8,8 @@ into text).
 
 Inputs arrive inline. CSV text is written to a private temporary file that the predictor
 reads like any CSV the user passes on the command line; the file is removed at once and its
-name never reaches the answer.
+name never reaches the answer. A series classifier's CSV is read from the text itself, by
+the reader ``rnnkit classify predict --series-csv`` uses (``parse_series_csv``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ import numpy as np
 import torch
 
 from ..apps import open as open_app
+from ..data.classification import parse_series_csv
 from ..data.tokenizers import EOS_ID, CharTokenizer
 from . import schemas
 
 __all__ = ["ServedModel", "load_models", "jsonable", "model_name"]
 
 NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+# how a series classifier's CSV errors name the columns (the CLI names its flags)
+CSV_ROLES = {"id": "the id column", "label": "the label column", "time": "the time column",
+             "features": "a feature column"}
 
 
 def jsonable(x: Any) -> Any:
@@ -156,7 +161,8 @@ class ServedModel:
 
     def _input_info(self) -> dict:
         """A classifier's ``{"input": {"kind": "text"}}`` or ``{"input": {"kind": "numeric",
-        "features": F, "feature_names": [...] or None}}``: what its page panel asks for."""
+        "features": F, "feature_names": [...] or None, "csv": {...}}}``: what its page panel
+        asks for; ``csv`` is the layout a ``{"csv": ...}`` body needs (``_csv_layout``)."""
         prep = getattr(self.predictor, "preprocessing", None)
         if self.task != "classify" or getattr(prep, "kind", None) not in ("text", "numeric"):
             return {}
@@ -164,7 +170,20 @@ class ServedModel:
             return {"input": {"kind": "text"}}
         names = list(prep.features) if prep.features else None
         return {"input": {"kind": "numeric", "features": int(prep.input_size or 1),
-                          "feature_names": names}}
+                          "feature_names": names, "csv": self._csv_layout()}}
+
+    def _csv_layout(self) -> dict | None:
+        """A series classifier's CSV columns, as saved in its checkpoint by ``rnnkit classify
+        train --series-csv``: ``id`` (one trained otherwise: ``"id"``), ``time`` (null: rows
+        in file order), ``features`` (null: every other column holding numbers) and ``label``
+        (optional in a request; null: none). None for any other model."""
+        prep = getattr(self.predictor, "preprocessing", None)
+        if self.task != "classify" or getattr(prep, "kind", None) != "numeric":
+            return None
+        info = prep.info or {}
+        return {"id": info.get("id_col") or "id", "time": info.get("time_col"),
+                "features": list(prep.features) if prep.features else None,
+                "label": info.get("label_col")}
 
     # ------------------------------------------------------------------------ language models
     @property
@@ -210,6 +229,8 @@ class ServedModel:
                          zip(tokens, top.indices.tolist(), top.values.tolist(), strict=True)]}
 
     def _predict_classify(self, req: schemas.ClassifyRequest) -> dict:
+        if _exactly_one(req, {"inputs": "texts or sequences", "csv": "a series CSV"}) == "csv":
+            return self._classify_csv(req.csv)
         inputs = list(req.inputs)
         if not isinstance(inputs[0], str):  # numbers: (T,) or (T, F) per sequence
             count = sum(len(s) if not s or not isinstance(s[0], list) else sum(map(len, s))
@@ -227,6 +248,32 @@ class ServedModel:
                                  f"{padded} numbers, more than the limit of {limit}; send "
                                  "sequences of very different lengths in separate requests")
         return {"predictions": jsonable(self.predictor.predict(inputs))}
+
+    def _classify_csv(self, text: str) -> dict:
+        """Series named by their ids, read as ``rnnkit classify predict --series-csv`` reads
+        them, in the columns of ``_csv_layout``: ``{"predictions": [{"id", "label", "probs"}
+        ...]}`` in the order the ids first appear; where the CSV has the label column, each
+        also gives its ``actual`` label and the answer the ``accuracy`` over the series (a
+        label the classifier never learned counts as a miss)."""
+        from ..apps.classify import Examples
+
+        layout = self._csv_layout()
+        if layout is None:
+            raise ValueError(f"csv: model {self.name!r} classifies texts; send them as inputs, "
+                             "a list of strings")
+        table = parse_series_csv(text, layout["id"], layout["label"], layout["time"],
+                                 layout["features"], label_optional=True,
+                                 max_values=schemas.LIMITS["values"], column_names=CSV_ROLES)
+        predictions = self.predictor.predict(Examples(
+            values=table.values, lengths=table.lengths, source="the CSV", ids=table.ids,
+            features=table.features))
+        rows = [{"id": i, **p} for i, p in zip(table.ids, predictions, strict=True)]
+        answer: dict[str, Any] = {"predictions": rows}
+        if table.labels is not None:
+            for row, actual in zip(rows, table.labels, strict=True):
+                row["actual"] = actual
+            answer["accuracy"] = sum(r["label"] == r["actual"] for r in rows) / len(rows)
+        return jsonable(answer)
 
     def _predict_translate(self, req: schemas.TranslateRequest) -> dict:
         outputs = self.predictor.predict(list(req.inputs), beam=req.beam)
@@ -277,15 +324,23 @@ class ServedModel:
         return {"scores": jsonable(self._series_call(req))}
 
     def _series_call(self, req: schemas.SeriesRequest):
-        if (req.csv is None) == (req.values is None):
-            raise ValueError("send exactly one of csv (CSV text) or values (numbers or rows)")
-        if req.values is not None:
+        if _exactly_one(req, {"csv": "CSV text", "values": "numbers or rows"}) == "values":
             return self.predictor.predict(np.asarray(req.values, dtype=np.float64))
         with _CsvFile(req.csv) as path:
             try:
                 return self.predictor.predict(path)
             except ValueError as e:
                 raise ValueError(_hide_path(str(e), path)) from None
+
+
+def _exactly_one(req, fields: dict[str, str]) -> str:
+    """The one of ``fields`` (name: what it holds) that the request sets; ``ValueError``
+    saying so when it sets none or more than one."""
+    given = [name for name in fields if getattr(req, name) is not None]
+    if len(given) != 1:
+        raise ValueError("send exactly one of " + " or ".join(f"{name} ({what})" for name, what
+                                                              in fields.items()))
+    return given[0]
 
 
 def load_models(paths: list[str | os.PathLike], device: str = "cpu") -> dict[str, ServedModel]:

@@ -296,7 +296,8 @@ function readFile(input, target) {
 // ------------------------------------------------------------------------------ classify
 // A text classifier reads one text per line. A numeric one (the listing's input.kind) reads
 // one series per line: numbers separated by commas or spaces, one per step (one feature), or
-// steps separated by ";" with F numbers each (F features per step).
+// steps separated by ";" with F numbers each (F features per step); or a long-format CSV,
+// one row per (series, step), in the columns of the listing's input.csv.
 const PALETTE = ["#2f6fde", "#d9822b", "#2e9e5b", "#b3261e", "#8e59c7", "#5f6b7a"];
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 const MAX_CHARTS = 20;
@@ -319,8 +320,10 @@ function setupClassify() {
     typed[typedKind] = box.value;
     box.value = typed[kind] ?? "";
     typedKind = kind;
-    $("classes").textContent = "";
+    clearClassified();
   }
+  $("classify-csv-box").hidden = !input.csv;
+  if (input.csv) setupClassifyCsv(input);
   if (input.kind !== "numeric") {
     $("texts-hint").textContent = "One input per line";
     box.placeholder = "";
@@ -337,6 +340,20 @@ function setupClassify() {
   const step = (k) => Array.from({ length: F }, (_, j) =>
     ((j % 2 ? -1 : 1) * (0.1 * (j + 1) + 0.1 * k)).toFixed(1)).join(",");
   box.placeholder = `${step(0)}; ${step(1)}; ${step(2)}\n${step(2)}; ${step(1)}; ${step(0)}`;
+}
+
+// The CSV box of a series classifier: its columns in the hint, a few rows as the placeholder.
+function setupClassifyCsv(input) {
+  const c = input.csv;
+  const features = c.features || ["(its numeric columns)"];
+  const columns = [c.id, ...(c.time ? [c.time] : []), ...features];
+  $("classify-csv-hint").textContent = "Or a CSV, header first, one row per step of each " +
+    `series: ${columns.join(", ")}` + (c.label ? ` (and ${c.label}, optional: adds the ` +
+    "accuracy)" : "");
+  const row = (t) => [`s${t < 2 ? 1 : 2}`, ...(c.time ? [t % 2] : []),
+                      ...features.map((_, j) => (0.1 * (j + 1 + t)).toFixed(1))].join(",");
+  $("classify-csv").placeholder = c.features
+    ? [columns.join(","), row(0), row(1), row(2), "..."].join("\n") : "";
 }
 
 // One line of numbers -> [x, ...] (one feature per step) or [[x1, ..., xF], ...]; throws an
@@ -402,8 +419,7 @@ function legend(container, input) {
 
 async function classify() {
   showError("");
-  const box = $("classes");
-  box.textContent = "";
+  clearClassified();
   const input = inputOf(current);
   const numeric = input.kind === "numeric";
   const lines = [];  // [line number, its text]
@@ -431,25 +447,58 @@ async function classify() {
   }
   try {
     const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, { inputs });
-    if (numeric) legend(box, input);
-    data.predictions.forEach((p, i) => {
-      const head = document.createElement("p");
-      head.className = "label";
-      head.textContent = numeric ? `${preview(lines[i][1])} → ${p.label}`
-        : `${inputs[i].slice(0, 80)} → ${p.label}`;
-      box.appendChild(head);
-      const probs = Object.entries(p.probs || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
-      for (const [name, prob] of probs) {
-        const row = document.createElement("div");
-        row.className = "class-row";
-        row.innerHTML = "<span></span><div><div class='bar'></div></div><span></span>";
-        row.children[0].textContent = name;
-        row.querySelector(".bar").style.width = `${(prob * 100).toFixed(1)}%`;
-        row.children[2].textContent = `${(prob * 100).toFixed(1)}%`;
-        box.appendChild(row);
-      }
-      if (numeric && i < MAX_CHARTS) seriesChart(box, inputs[i], input);
-    });
+    showPredictions(data.predictions, (p, i) => (numeric ? preview(lines[i][1])
+      : inputs[i].slice(0, 80)) + ` → ${p.label}`, numeric ? inputs : null, input);
+  } catch (e) { showError(e.message); }
+}
+
+function clearClassified() {
+  $("classes").textContent = "";
+  $("accuracy").textContent = "";
+}
+
+// Each answer under its title (title(p, i)): the class probabilities as bars and, where the
+// series' numbers are known here (typed ones), a chart of the series.
+function showPredictions(predictions, title, series, input) {
+  const box = $("classes");
+  if (series) legend(box, input);
+  predictions.forEach((p, i) => {
+    const head = document.createElement("p");
+    head.className = "label";
+    head.textContent = title(p, i);
+    box.appendChild(head);
+    const probs = Object.entries(p.probs || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    for (const [name, prob] of probs) {
+      const row = document.createElement("div");
+      row.className = "class-row";
+      row.innerHTML = "<span></span><div><div class='bar'></div></div><span></span>";
+      row.children[0].textContent = name;
+      row.querySelector(".bar").style.width = `${(prob * 100).toFixed(1)}%`;
+      row.children[2].textContent = `${(prob * 100).toFixed(1)}%`;
+      box.appendChild(row);
+    }
+    if (series && i < MAX_CHARTS) seriesChart(box, series[i], input);
+  });
+}
+
+// A series classifier's CSV: each series under its id; with labels, the accuracy over them.
+async function classifyCsv() {
+  showError("");
+  clearClassified();
+  const csv = $("classify-csv").value;
+  if (!csv.trim()) {
+    showError("paste a CSV or choose a file");
+    return;
+  }
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, { csv });
+    const n = data.predictions.length;
+    if (data.accuracy !== undefined) {
+      $("accuracy").textContent = `accuracy ${(data.accuracy * 100).toFixed(1)}% over ${n} ` +
+        `labelled series`;
+    }
+    showPredictions(data.predictions, (p) => `${p.id} → ${p.label}` +
+      (p.actual !== undefined ? ` (labelled ${p.actual})` : ""), null, inputOf(current));
   } catch (e) { showError(e.message); }
 }
 
@@ -519,6 +568,9 @@ $("forecast").addEventListener("click", forecast);
 $("csv-file").addEventListener("change", () => readFile($("csv-file"), "csv"));
 $("series-file").addEventListener("change", () => readFile($("series-file"), "series-csv"));
 $("classify").addEventListener("click", classify);
+$("classify-csv-file").addEventListener("change",
+  () => readFile($("classify-csv-file"), "classify-csv"));
+$("classify-csv-run").addEventListener("click", classifyCsv);
 $("translate").addEventListener("click", translate);
 $("score").addEventListener("click", score);
 $("api-key").value = sessionStorage.getItem("rnnkit-key") || "";
