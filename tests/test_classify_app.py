@@ -37,6 +37,7 @@ def reviews(n=40):
     ("normalize", "minmax", "classify Config: normalize must be one of auto, global, series, none"),
     ("ema", 1.0, r"classify Config: ema must lie in \[0, 1\), got 1.0"),
     ("refit", "yes", "classify Config: refit must be true or false, got 'yes'"),
+    ("warm_restarts", 1, "classify Config: warm_restarts must be true or false, got 1"),
     ("conv_dilation", 0, "classify Config: conv_dilation must be a positive integer, got 0"),
 ])
 def test_config_check_names_field_and_value(field, value, message):
@@ -256,6 +257,18 @@ def test_v0_1_0_checkpoint_opens_and_predicts_the_same():
     assert np.allclose(clf.predict_proba(expected["texts"]), expected["probs"], atol=1e-6)
 
 
+def test_warm_restarts_start_each_model_from_the_last_ones_weights():
+    """Snapshot ensembles: with a learning rate too small to move the weights, the second
+    model ends where the first did; without warm restarts it starts from its own seed."""
+    still = {**TINY, "lr": 1e-12}
+    for warm in (True, False):
+        model = train(Config(ensemble=2, val_fraction=0.0, warm_restarts=warm, **still),
+                      reviews(20), progress=False).model
+        first, second = (torch.cat([p.detach().flatten() for p in m.parameters()])
+                         for m in model.members)
+        assert torch.allclose(first, second, atol=1e-6) == warm
+
+
 def _train_cut_short(config, folder, monkeypatch):
     """Train ``config`` (2 members) into ``folder``, the run dying as the second member
     starts: what ``--resume`` then continues."""
@@ -275,8 +288,9 @@ def _train_cut_short(config, folder, monkeypatch):
     monkeypatch.setattr(training, "_fit_member", real)
 
 
-def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
-    config = Config(ensemble=2, val_fraction=0.0, **TINY)
+@pytest.mark.parametrize("warm", [False, True])
+def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch, warm):
+    config = Config(ensemble=2, val_fraction=0.0, warm_restarts=warm, **TINY)
     full = train(config, reviews(), tmp_path / "full", progress=False)
     _train_cut_short(config, tmp_path / "cut", monkeypatch)
     assert (tmp_path / "cut" / "members" / "0" / "resume").is_dir()

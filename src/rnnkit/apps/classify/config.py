@@ -72,6 +72,9 @@ class Config:
     # (after the held-out part picked the epochs: again from the same seed, on all the
     # examples, held-out ones included; that model is kept)
     ensemble: int = 1  # train K models (seeds seed, seed+100, ...) and average their probabilities
+    warm_restarts: bool = False  # each model after the first starts from the last one's
+    # weights (snapshot ensembles: K snapshots of epochs each, for the CPU of one network of
+    # K x epochs; with --ensemble 3 --epochs 50 instead of one network of 150)
     seed: int = 0  # random seed of the first model
 
     def resolved(self, kind: str) -> Config:
@@ -117,8 +120,10 @@ class Config:
                 raise ValueError(f"classify Config: {name} must be a "
                                  f"{'positive' if name == 'lr' else 'non-negative'} number, "
                                  f"got {value!r}")
-        if not isinstance(self.refit, bool):
-            raise ValueError(f"classify Config: refit must be true or false, got {self.refit!r}")
+        for name in ("refit", "warm_restarts"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"classify Config: {name} must be true or false, got "
+                                 f"{getattr(self, name)!r}")
         self.weights()
         return self
 

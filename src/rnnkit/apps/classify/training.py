@@ -9,6 +9,9 @@ held-out accuracy, best epoch and saved weights are those of an exponential movi
 its weights (``WeightAverage``). With ``refit`` each model is then trained again from its seed
 on all the examples (the held-out ones included) for the epochs chosen on them, schedule as in
 that run, and that second model is the one saved (``val_accuracy`` stays the validated one's).
+With ``warm_restarts`` each model after the first starts from the last one's weights (its own
+seed still orders the batches): snapshot ensembles (Huang et al. 2017), K snapshots for the
+CPU of one network trained K times as long.
 """
 
 from __future__ import annotations
@@ -89,16 +92,20 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
 
 def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir, *,
                 resume: bool, device, progress: bool, time_budget,
-                stop_after: int | None = None, ngram_scale: float | None = None) -> tuple:
+                stop_after: int | None = None, ngram_scale: float | None = None,
+                start_from: torch.nn.Module | None = None) -> tuple:
     """One model, fitted with the best held-out epoch kept: (model, History, best epoch).
 
     ``stop_after`` (``refit``: no held-out data) stops after that many epochs, the schedule
     still spanning ``config.epochs`` as in the run that chose them; ``ngram_scale`` is the
-    n-gram expert's weight chosen there."""
+    n-gram expert's weight chosen there; ``start_from`` (``warm_restarts``): a model whose
+    weights this one starts from instead of fresh ones (a resumed run's own state wins)."""
     from ...train import fit  # late: the data side loads without the training loop
 
     seed_everything(config.seed)  # the initial weights
     model = build_model(config, prep, train_set)
+    if start_from is not None:
+        model.load_state_dict(start_from.state_dict())
     # the best epoch by held-out accuracy (ties: the lower held-out loss), not by loss: a
     # classifier's held-out loss often turns up (growing over-confidence) while its accuracy
     # still improves; without held-out data the last epoch is kept
@@ -184,7 +191,9 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         run_dir = folder / "members" / str(k) if folder is not None else None
         member = replace(config, seed=config.seed + 100 * k)
         model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
-                                     device=device, progress=progress, time_budget=time_budget)
+                                     device=device, progress=progress, time_budget=time_budget,
+                                     start_from=members[-1] if config.warm_restarts and members
+                                     else None)
         validated.append(model)
         history.rows += [{"member": k, **row} for row in h.rows]
         history.grad_norms += h.grad_norms
