@@ -269,6 +269,22 @@ def test_warm_restarts_start_each_model_from_the_last_ones_weights():
         assert torch.allclose(first, second, atol=1e-6) == warm
 
 
+def test_warm_restarts_leave_the_ngram_expert_behind(monkeypatch):
+    """Each model's RNN trains alone (n-gram scale 0), a warm-started one too."""
+    import rnnkit.train
+
+    fit, scales = rnnkit.train.fit, []  # _fit_member imports fit when it runs
+
+    def spy(model, *args, **kwargs):
+        scales.append(float(model.ngram_scale))
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(rnnkit.train, "fit", spy)
+    train(Config(ensemble=2, val_fraction=0.0, warm_restarts=True, ngram_buckets=64, **TINY),
+          reviews(20), progress=False)
+    assert scales == [0.0, 0.0]
+
+
 def _train_cut_short(config, folder, monkeypatch):
     """Train ``config`` (2 members) into ``folder``, the run dying as the second member
     starts: what ``--resume`` then continues."""

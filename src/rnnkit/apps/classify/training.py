@@ -104,8 +104,10 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
 
     seed_everything(config.seed)  # the initial weights
     model = build_model(config, prep, train_set)
-    if start_from is not None:
-        model.load_state_dict(start_from.state_dict())
+    if start_from is not None:  # the n-gram expert is counted after training, never trained:
+        # the RNN trains alone (ngram_scale 0), so it is not carried over with the weights
+        model.load_state_dict({k: v for k, v in start_from.state_dict().items()
+                               if not k.startswith("ngram")}, strict=False)
     # the best epoch by held-out accuracy (ties: the lower held-out loss), not by loss: a
     # classifier's held-out loss often turns up (growing over-confidence) while its accuracy
     # still improves; without held-out data the last epoch is kept
