@@ -190,6 +190,19 @@ def test_no_compiler_falls_back_with_one_notice(monkeypatch, tmp_path):
     torch.testing.assert_close(y, loop(x)[0], atol=0, rtol=0)
 
 
+def test_a_cpu_with_other_instructions_gets_its_own_build(monkeypatch, tmp_path):
+    """-march=native: a library built on one CPU may not run on another, so a home folder
+    shared by a cluster's nodes keeps one build per instruction set."""
+    monkeypatch.setenv("RNNKIT_KERNELS_DIR", str(tmp_path))
+    here = compiled.build_dir()
+    assert compiled.build_dir() == here and here.parent == tmp_path  # stable
+    assert "avx" in compiled.cpu_instruction_set() or "x86" not in compiled.cpu_instruction_set()
+    monkeypatch.setattr(compiled, "cpu_instruction_set", lambda: "x86_64 sse sse2 avx avx2")
+    avx2 = compiled.build_dir()
+    monkeypatch.setattr(compiled, "cpu_instruction_set", lambda: "x86_64 avx avx2 avx512f")
+    assert len({here, avx2, compiled.build_dir()}) == 3
+
+
 @pytest.mark.skipif(not BUILT, reason="compiled kernels not built here "
                     f"(RNNKIT_COMPILED={os.environ.get('RNNKIT_COMPILED', '1')})")
 def test_auto_uses_the_kernels_when_built():

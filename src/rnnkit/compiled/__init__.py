@@ -12,20 +12,24 @@ already built, so a layer never stops to compile unasked.
 Where no compiler is present, or the build fails, layers fall back to the loop with a
 one-line notice. ``RNNKIT_COMPILED=0`` turns the path off (CI runs the tests both ways).
 The build lives in ``$RNNKIT_KERNELS_DIR`` or ``~/.cache/rnnkit/kernels``, one folder per
-torch version and source hash, so an edited kernel is rebuilt, never mixed up.
+torch version, source hash and CPU instruction set, so an edited kernel is rebuilt, never
+mixed up, and a home folder shared by machines with different CPUs (a cluster's nodes) never
+hands one node a library compiled for another's instructions (``-march=native``: it would die
+of an illegal instruction, with no Python error to catch).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-__all__ = ["available", "build", "disabled", "ensure", "build_dir"]
+__all__ = ["available", "build", "build_dir", "cpu_instruction_set", "disabled", "ensure"]
 
 _NAME = "rnnkit_kernels"
 _CSRC = Path(__file__).parent / "csrc"
@@ -42,12 +46,27 @@ def disabled() -> bool:
     return os.environ.get("RNNKIT_COMPILED", "1").strip().lower() in ("0", "off", "false", "no")
 
 
+def cpu_instruction_set() -> str:
+    """What ``-march=native`` compiles for here: the CPU's feature flags (Linux), else the
+    architecture and processor name the platform reports."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.split(":")[0].strip() in ("flags", "Features"):  # x86, ARM
+                    return platform.machine() + " " + " ".join(sorted(line.split(":")[1].split()))
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()}"
+
+
 def build_dir() -> Path:
-    """Where the library is (or would be) built: one folder per torch version and sources."""
+    """Where the library is (or would be) built: one folder per torch version, sources and
+    CPU instruction set."""
     digest = hashlib.sha256()
     for path in sorted(_CSRC.glob("*.[ch]*")):  # sources and headers
         digest.update(path.name.encode() + path.read_bytes())
     digest.update(" ".join(_CFLAGS + _LDFLAGS).encode())
+    digest.update(cpu_instruction_set().encode())
     root = os.environ.get("RNNKIT_KERNELS_DIR") or Path.home() / ".cache" / "rnnkit" / "kernels"
     return Path(root) / f"torch-{torch.__version__}-{digest.hexdigest()[:12]}"
 
