@@ -1,7 +1,11 @@
-"""The CLI's last line of defence: an unexpected exception is one line + a report file."""
+"""The CLI's last line of defence: an unexpected exception is one line + a report file; the
+machine's or a peer's failure (a full disk, a dead rank) is one line and no report."""
 
 import argparse
+import errno
 from pathlib import Path
+
+import pytest
 
 from rnnkit.cli import main as cli_main
 
@@ -35,3 +39,24 @@ def test_broken_pipe_exits_quietly(monkeypatch, capsys):
     monkeypatch.setattr(cli_main, "_silence_stdout", lambda: None)
     assert cli_main.main([]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    OSError(errno.EROFS, "Read-only file system"),
+])
+def test_a_failing_machine_is_one_line_without_a_report(monkeypatch, capsys, tmp_path, error):
+    from rnnkit.training.distributed import DistributedError
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # where a report would go
+    monkeypatch.delenv("RNNKIT_DEBUG", raising=False)
+    for failure in (error, DistributedError("fit: rank 0 of 2 lost the other processes during "
+                                            "backward (gradient all-reduce) (peer closed)")):
+        def run(args, failure=failure):
+            raise failure
+
+        monkeypatch.setattr(cli_main, "build_parser", lambda run=run: _parser_running(run))
+        assert cli_main.main([]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"rnnkit boom: error: {str(failure).splitlines()[0]}"]
+    assert list(tmp_path.iterdir()) == []  # no crash report written

@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             PermissionError, UnicodeDecodeError) as e:
         if os.environ.get("RNNKIT_DEBUG"):
             raise
-        verb = " ".join(a for a in [parser.prog, getattr(args, "verb", None),
-                                    getattr(args, "action", None)] if a)
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        verb, message = _verb(parser, args), _first_line(e)
         if isinstance(e, UnicodeDecodeError):
             fix = ("pass --encoding (e.g. latin-1)" if getattr(args, "encoding", None)
                    else "save it as UTF-8")  # advise --encoding only where the verb has it
@@ -81,11 +79,31 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the last line of defence: one line + a report file, never a trace
         if os.environ.get("RNNKIT_DEBUG"):
             raise
+        if _machine_failure(e):  # a full disk, a dead peer: say which, no bug report
+            print(f"{_verb(parser, args)}: error: {_first_line(e)}", file=sys.stderr)
+            return 1
         report = _write_crash_report(argv)
         first = (str(e).splitlines() or [""])[0]
         print(f"rnnkit: unexpected error: {type(e).__name__}: {first} (full report: {report}; "
               "set RNNKIT_DEBUG=1 to see the traceback)", file=sys.stderr)
         return 1
+
+
+def _verb(parser, args) -> str:
+    return " ".join(a for a in [parser.prog, getattr(args, "verb", None),
+                                getattr(args, "action", None)] if a)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _machine_failure(e: BaseException) -> bool:
+    """The system or another process failed, not rnnkit: an OSError (disk full, a read-only
+    or vanished folder, a refused connection) or a collective that lost its peers."""
+    from rnnkit.training.distributed import DistributedError
+
+    return isinstance(e, (OSError, DistributedError))
 
 
 def _silence_stdout() -> None:
