@@ -27,6 +27,7 @@ import torch
 from .. import checkpoint
 from ..config_dict import config_from_dict
 from ..data.csv_table import csv_header, read_csv_columns
+from ..data.timeseries import separator_hint
 from ..data.windows import make_windows
 from ..metrics import mae, mse
 from ..models.regressor import SequenceRegressor
@@ -97,7 +98,7 @@ def read_samples(path: str | Path, config: Config):
     target, window = config.target, config.window
     if target not in header:
         raise ValueError(f"CSV {path} has no column {target!r}; its columns are: "
-                         f"{', '.join(header)}")
+                         f"{', '.join(header)}{separator_hint(header)}")
     if window is not None:
         inputs = config.features or [target]
         cols = read_csv_columns(path, list(dict.fromkeys([target, *inputs])))
@@ -113,7 +114,14 @@ def read_samples(path: str | Path, config: Config):
     if not inputs:
         raise ValueError(f"CSV {path} has only the target column {target!r}; give a window "
                          "to window it as a series")
-    cols = read_csv_columns(path, [*inputs, target])
+    try:
+        cols = read_csv_columns(path, [*inputs, target])
+    except ValueError as e:  # every other column by default: a date or name column among them
+        if config.features is None and "non-numeric" in str(e):
+            raise ValueError(f"{e}; without --features every column but the target is an "
+                             "input: name the input columns with --features a,b, or give a "
+                             "--window to read the target as a series") from None
+        raise
     X = np.stack([cols[c] for c in inputs], axis=1)[:, :, None].astype(np.float32)
     y = cols[target][:, None].astype(np.float32)
     return X, y, {"mode": "rows", "features": inputs, "target": target}

@@ -47,11 +47,6 @@ def _no_action(parser) -> int:
     return 2
 
 
-def _threads(parser) -> None:
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: small models, a busy machine)")
-
-
 def _train_parser(actions) -> None:
     from ..apps.anomaly import Config
     from .config_flags import add_config_flags
@@ -61,8 +56,7 @@ def _train_parser(actions) -> None:
     t.add_argument("--resume", action="store_true",
                    help="continue the interrupted run stored in --checkpoint")
     add_config_flags(t, Config, skip={"seed", "device"})
-    add_common(t)
-    _threads(t)
+    add_common(t)  # with --threads N (checked: a positive integer; default 1)
     t.set_defaults(run=run_train)
 
 
@@ -83,8 +77,7 @@ def _use_parser(actions, name: str, help: str, lines, run) -> None:
     else:
         u.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     add_config_flags(u, Config, skip={f.name for f in fields(Config)} - set(SCORING))
-    add_common(u)
-    _threads(u)
+    add_common(u)  # with --threads N (checked: a positive integer; default 1)
     u.set_defaults(run=run)
 
 
@@ -135,11 +128,18 @@ def run_score(args) -> int:
 
 
 def run_evaluate(args) -> int:
+    from pathlib import Path
+
+    from ..checkpoint import atomic_write
+
+    if args.json and (Path(args.json).is_dir() or not Path(args.json).resolve().parent.is_dir()):
+        raise UsageError(f"--json {args.json}: expected a file in an existing folder")
     predictor = _predictor(args)
     metrics = predictor.evaluate(args.data)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(metrics, f, indent=1)
+    if args.json:  # NaN (ROC-AUC of data with one class only) is not JSON: null
+        clean = {k: None if isinstance(v, float) and v != v else v for k, v in metrics.items()}
+        atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(clean, indent=1),
+                                                           encoding="utf-8"))
     for k, v in metrics.items():
         print(f"{k:10s} {v:.4f}" if isinstance(v, float) else f"{k:10s} {v}")
     return 0

@@ -138,6 +138,13 @@ def _log(quiet: bool):
     return log
 
 
+def _warn(predictor) -> None:
+    """What reading the data said (series skipped: missing values, too short, irregular),
+    on stderr, so that a series missing from the output is never a silent surprise."""
+    for line in getattr(predictor, "warnings", []):
+        print(f"warning: {line}", file=sys.stderr)
+
+
 def run_predict(args) -> int:
     from ..apps import forecast
 
@@ -149,6 +156,7 @@ def run_predict(args) -> int:
         raise UsageError(f"--level must lie in (0, 1), got {args.level}")
     predictor = forecast.load(args.checkpoint, device="cpu")
     frame = predictor.predict(data, origin=args.origin, level=args.level)
+    _warn(predictor)
     if plot is not None:
         forecast.report.plot_prediction(predictor, data, plot, args.origin, args.level)
     if out is not None:
@@ -172,6 +180,7 @@ def run_evaluate(args) -> int:
     predictor = forecast.load(args.checkpoint)
     if predictor.kind == "panel":
         metrics = predictor.evaluate(data)
+        _warn(predictor)
         print(forecast.report.evaluation_text(metrics, data))
     else:
         ev = forecast.evaluate_prepared(predictor.model, forecast.prepare_like(

@@ -72,8 +72,10 @@ def read_csv_columns(path: str | os.PathLike, columns: list[str],
     if missing:
         shown = ", ".join(header[:50]) + (f", ... ({len(header)} in all)" if len(header) > 50
                                           else "")
+        from .timeseries import separator_hint
+
         raise ValueError(f"CSV {path} has no column {', '.join(map(repr, missing))}; "
-                         f"its columns are: {shown}")
+                         f"its columns are: {shown}{separator_hint(header)}")
     index = {c: position[c] for c in columns}
     values: dict[str, list[float]] = {c: [] for c in columns}
     rows = _rows(Path(path), encoding)

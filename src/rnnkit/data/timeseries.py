@@ -25,7 +25,8 @@ import numpy as np
 
 __all__ = [
     "TimeSeries", "read_timeseries", "FILLS", "Split", "chronological_split", "StandardScaler",
-    "calendar_features", "infer_step", "future_times", "format_time",
+    "calendar_features", "infer_step", "future_times", "format_time", "parse_dates",
+    "separator_hint",
 ]
 
 MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
@@ -59,6 +60,17 @@ class TimeSeries:
         return self.times is not None and np.issubdtype(self.times.dtype, np.datetime64)
 
 
+def separator_hint(header) -> str:
+    """``"; is the file separated by ';'? ..."`` when a one-column header holds another
+    separator (a semicolon CSV from a spreadsheet), else ``""``."""
+    if len(header) == 1:
+        sep = next((c for c in (";", "\t", "|") if c in str(header[0])), None)
+        if sep is not None:
+            return (f"; the file seems separated by {sep!r}, and rnnkit reads commas: save it "
+                    "as comma-separated")
+    return ""
+
+
 def _columns_arg(value, header: list[str], what: str, source: str) -> list[str]:
     names = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
     if not names or any(not n for n in names):
@@ -67,7 +79,7 @@ def _columns_arg(value, header: list[str], what: str, source: str) -> list[str]:
     for n in names:
         if n not in header:
             raise ValueError(f"{what} column {n!r} not found in {source}; its columns are: "
-                             f"{', '.join(header)}")
+                             f"{', '.join(header)}{separator_hint(header)}")
     return names
 
 
@@ -124,7 +136,8 @@ def _fill(col: np.ndarray, how: str) -> np.ndarray:
 
 
 def read_timeseries(path: str | Path, *, time_col: str | None = None, target="all",
-                    features="all", fill: str | None = None) -> TimeSeries:
+                    features="all", fill: str | None = None, allow_constant: bool = False,
+                    missing_hint: str | None = None) -> TimeSeries:
     """Read and validate a CSV of time series, one row per time step.
 
     Args:
@@ -135,11 +148,14 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
             ``"target"`` (the target columns only) or a comma-separated list (targets are
             always added).
         fill: None refuses missing values, naming their lines; or one of ``FILLS``.
+        allow_constant: accept constant columns (reading for a model whose scaler was fitted
+            on its training data: nothing is standardised with this file's statistics).
+        missing_hint: what the missing-values error advises (default: pass --fill ...).
     """
     source = str(path)
     if fill is not None and fill not in FILLS:
         raise ValueError(f"unknown fill strategy {fill!r}; expected one of {', '.join(FILLS)}")
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not the header
         reader = csv.reader(f)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
@@ -159,7 +175,7 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
             lines.append(reader.line_num)
     if time_col is not None and time_col not in header:
         raise ValueError(f"time column {time_col!r} not found in {source}; its columns are: "
-                         f"{', '.join(header)}")
+                         f"{', '.join(header)}{separator_hint(header)}")
     channels_all = [h for h in header if h != time_col]
     if not channels_all:
         raise ValueError(f"{source} has no columns besides the time column {time_col!r}")
@@ -203,8 +219,8 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
         if fill is None:
             where = "; ".join(f"{name} at lines {_lines_text(ls)}" for name, ls in
                               missing.items())
-            raise ValueError(f"missing values in {source}: {where}; fix the file or pass "
-                             f"--fill {'|'.join(FILLS)}")
+            hint = missing_hint or f"pass --fill {'|'.join(FILLS)}"
+            raise ValueError(f"missing values in {source}: {where}; fix the file or {hint}")
         for name, ls in missing.items():
             j = columns.index(name)
             if len(ls) == len(rows):
@@ -244,12 +260,49 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
                              f"({format_time(times[i])}) in {source}; sort the file by "
                              f"{time_col}")
     for j, name in enumerate(columns):
-        if len(rows) > 1 and np.all(values[:, j] == values[0, j]):
+        if not allow_constant and len(rows) > 1 and np.all(values[:, j] == values[0, j]):
             raise ValueError(f"column {name!r} is constant (every row is {values[0, j]:g}) in "
                              f"{source}: it cannot be standardised; leave it out with "
                              "--features")
     return TimeSeries(columns=columns, values=values, target=list(targets), times=times,
                       time_col=time_col, lines=lines_arr, source=source, filled=filled)
+
+
+def parse_dates(values, errors: str = "raise"):
+    """A pandas Series of datetimes from a column of date texts, read with one format for the
+    whole column where one fits: month first or day first (``13/01/2024`` makes ``01/02/2024``
+    the 1st of February; where both fit, month first unless only day first gives evenly
+    spaced times), else each value on its own."""
+    import warnings
+
+    import pandas as pd
+
+    values = pd.Series(values)
+    readings = []
+    for kwargs in ({}, {"dayfirst": True}):
+        try:
+            with warnings.catch_warnings():  # "could not infer format": parsed one by one
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(values, **kwargs)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(parsed):  # not objects (mixed time zones)
+            if not len(values) or _regular(parsed) or str(values.iloc[0]).strip()[:4].isdigit():
+                return parsed  # evenly spaced, or year first (ISO): no day-first reading
+            readings.append(parsed)
+    if readings:
+        return next((p for p in readings if _regular(p)), readings[0])  # month first: ties
+    return pd.to_datetime(values, errors=errors, format="mixed")
+
+
+def _regular(times) -> bool:
+    """Whether pandas finds one frequency in ``times`` (evenly spaced, in order)."""
+    import pandas as pd
+
+    try:
+        return len(times) >= 3 and pd.infer_freq(pd.DatetimeIndex(times)) is not None
+    except (ValueError, TypeError):
+        return False
 
 
 def format_time(t) -> str:

@@ -32,6 +32,7 @@ from .seasonal import seasonal_meta
 __all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
 
 TASK = "anomaly"
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # what score_file's plot may be
 RUN_DIR = "training"  # fit's resumable state while training (removed once saved)
 STREAM_THRESHOLD = 0.9999  # the likelihood a stream flag needs unless Config.threshold says
 
@@ -86,7 +87,8 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
                              **run)
         err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
-        meta = {"columns": stream.columns, "scale": scale.tolist(), "learned_rows": n,
+        meta = {"columns": stream.columns, "time_col": stream.time_col,
+                "scale": scale.tolist(), "learned_rows": n,
                 "seasonal": seasonal_meta(values, config.seasonal_cycles),
                 "threshold": STREAM_THRESHOLD if config.threshold is None
                 else config.threshold}
@@ -122,7 +124,16 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
 
 def load(path, device: str = "cpu") -> AnomalyPredictor:
     """The ``AnomalyPredictor`` of a checkpoint folder written by ``train``."""
+    if not (Path(path) / "config.json").exists() and (Path(path) / RUN_DIR).is_dir():
+        raise ValueError(f"{path} holds an interrupted training run and no model yet; finish it "
+                         f"with rnnkit anomaly train --resume --checkpoint {path} (and the "
+                         "same settings)")
     extras = load_extras(path)
+    if extras.get(TASK_KEY) != TASK or not isinstance(extras.get("config"), dict):
+        other = extras.get(TASK_KEY)
+        raise ValueError(f"{path} is not an anomaly checkpoint"
+                         + (f" (it was written by rnnkit {other})" if isinstance(other, str)
+                            else "") + "; train one with rnnkit anomaly train")
     model = checkpoint.load(path, device=device).eval()
     config = Config(**extras["config"])
     if config.layout == "stream" and "seasonal" not in extras:
@@ -227,6 +238,8 @@ class AnomalyPredictor(Predictor):
 
     def _read(self, data, labels: bool | None = None):
         config = replace(self.config, value_cols=self.meta["columns"])
+        if config.time_col is None and self.meta.get("time_col"):  # the column trained on,
+            config = replace(config, time_col=self.meta["time_col"])  # not the first one
         return read_stream(data, config, min_rows=config.window, labels=labels)
 
     def evaluate(self, data) -> dict[str, float]:
@@ -270,9 +283,13 @@ class AnomalyPredictor(Predictor):
         for path in (out, plot):
             if path is not None and Path(path).is_dir():
                 raise IsADirectoryError(f"{path} is a folder; expected a file name")
+            if path is not None and not Path(path).resolve().parent.is_dir():
+                raise ValueError(f"{path}: the folder {Path(path).parent} does not exist")
+        if plot is not None and Path(plot).suffix.lower() not in PLOT_SUFFIXES:
+            raise ValueError(f"plot {plot}: expected a file ending in {', '.join(PLOT_SUFFIXES)}")
         frame = self.predict(data, online=online)
-        if out is not None:
-            frame.to_csv(out, index=False)
+        if out is not None:  # whole or not at all: an old file stays as it was on a failure
+            checkpoint.atomic_write(out, lambda tmp: frame.to_csv(tmp, index=False))
         if plot is not None:
             sequences = None
             if self.config.layout == "sequences":

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...data.timeseries import parse_dates, separator_hint
+
 __all__ = ["Stream", "Sequences", "read_stream", "read_sequences", "lines_text",
            "calendar_features"]
 
@@ -54,7 +56,7 @@ class Stream:
 
 def calendar_features(times, source: str = "the data") -> np.ndarray:
     """(N, 4): sin/cos of the time of day and of the day of the week of each timestamp."""
-    parsed = pd.to_datetime(pd.Series(times), errors="coerce", format="mixed")
+    parsed = parse_dates(times, errors="coerce")
     if parsed.isna().any():
         i = int(np.argmax(parsed.isna().to_numpy()))
         raise ValueError(f"calendar features need dates; {source} has "
@@ -89,6 +91,8 @@ def _frame(source, what: str, header="infer") -> tuple[pd.DataFrame, str]:
                             skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty; expected {what}") from None
+    filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    frame = frame.iloc[:filled[-1] + 1 if len(filled) else 0]  # blank lines at the end: none
     if frame.empty:
         raise ValueError(f"{path} has no data rows; expected {what}")
     return frame, path
@@ -141,7 +145,7 @@ def _fill_nan(values: np.ndarray, how: str | None, lines: np.ndarray, source: st
 
 
 def _check_times(times: pd.Series, lines: np.ndarray, source: str, allow_gaps: bool) -> None:
-    parsed = pd.to_datetime(times, errors="coerce", format="mixed") \
+    parsed = parse_dates(times, errors="coerce") \
         if not pd.api.types.is_numeric_dtype(times) else times.astype(float)
     if parsed.isna().any():
         i = int(np.argmax(parsed.isna().to_numpy()))
@@ -189,7 +193,7 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
                 label_col = None
                 continue
             raise ValueError(f"{what} column {c!r} not found in {name}; its columns are: "
-                             f"{', '.join(cols)}")
+                             f"{', '.join(cols)}{separator_hint(cols)}")
     if labels and label_col is None:
         raise ValueError(f"{name} has no label column; pass --label-col (0/1 per row)")
     value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col,
@@ -197,9 +201,10 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
     missing = [c for c in value_cols if c not in cols]
     if missing:
         raise ValueError(f"value column(s) {', '.join(missing)} not found in {name}; its "
-                         f"columns are: {', '.join(cols)}")
+                         f"columns are: {', '.join(cols)}{separator_hint(cols)}")
     if not value_cols:
-        raise ValueError(f"{name} has no value column besides the time column {time_col!r}")
+        raise ValueError(f"{name} has no value column besides the time column {time_col!r}"
+                         f"{separator_hint(cols)}")
     lines = np.arange(len(frame)) + 2
     values = _numeric(frame, value_cols, name, 2)
     _check_times(frame[time_col], lines, name, config.allow_gaps)

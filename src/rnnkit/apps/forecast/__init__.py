@@ -111,6 +111,7 @@ class ForecastPredictor(Predictor):
     def __init__(self, model, config, path=None, *, spec=None, state=None):
         super().__init__(model, config, path)
         self.spec, self.state = spec, state  # table: DataSpec; many series: PanelState
+        self.warnings: list[str] = []  # what reading the last data said (series skipped, ...)
 
     @property
     def kind(self) -> str:
@@ -126,11 +127,13 @@ class ForecastPredictor(Predictor):
 
     def _panel(self, data):
         s = self.state
-        return read_panel(data, id_col=s.id_col, time_col=s.time_col,
-                          target=s.target if s.id_col else s.target or "all",
-                          static=",".join(s.static) or None,
-                          covariates=",".join(s.covariates) or None, period=s.period,
-                          fill=self.config.fill)
+        panel = read_panel(data, id_col=s.id_col, time_col=s.time_col,
+                           target=s.target if s.id_col else s.target or "all",
+                           static=",".join(s.static) or None,
+                           covariates=",".join(s.covariates) or None, period=s.period,
+                           fill=self.config.fill)
+        self.warnings = list(panel.warnings)  # skipped series: said, not silently left out
+        return panel
 
     def predict(self, data, origin=None, level: float | None = None, device="cpu"):
         if self.state is not None:

@@ -694,6 +694,13 @@ def forecast_methods(state: PanelState, model, series, origins, methods):
     win = Windowing.from_dict(state.windowing)
     linear = LinearMap.from_dict(state.linear) if state.linear else None
     singles = _needed(state, methods)
+    if win.log and {"linear", "rnn"} & set(singles):  # they work on log values: NaN for <= 0
+        for s, t in zip(series, origins, strict=True):
+            low = float(np.min(s.y[:t])) if t else 1.0
+            if low <= 0:
+                raise ValueError(f"series {s.id!r} has a value <= 0 ({low:g}), but this model "
+                                 "forecasts on the log scale (every training series was "
+                                 "positive); retrain with --transform none")
     f = _method_forecasts(singles, state, win, model, series, origins, linear)
     f = _with_combos(f, [c for c in methods if is_combination(c)])
     scales = np.asarray([series_scale(s.y[:t], state.period) for s, t in zip(
@@ -801,6 +808,10 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     m = panel.period
     min_history = max(2, min(m, 2 * H))
     cut = _cuts(panel.series, H, config.test_horizons, config.val_windows, min_history)
+    longest = max(len(s) for s in panel.series)
+    if config.lookback and config.lookback > longest:  # all padding; an L x L linear fit
+        raise ValueError(f"lookback {config.lookback} is longer than every series (the longest "
+                         f"has {longest} steps); lower --lookback")
     L = choose_lookback(m, H, [cut.first_val(i) for i in range(len(panel.series))],
                         config.lookback)
     lookbacks = member_lookbacks(config, L)

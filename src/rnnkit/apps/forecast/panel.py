@@ -74,7 +74,10 @@ def read_table(source):
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() in PARQUET:
         return pd.read_parquet(path)
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:  # pandas says "No columns to parse from file"
+        raise ValueError(f"{path} is empty; expected a header row and the data rows") from None
     if frame.empty:
         raise ValueError(f"{path} has a header but no data rows")
     return frame
@@ -133,8 +136,11 @@ def _columns(frame, names, what: str) -> list[str]:
     names = [s.strip() for s in names.split(",")] if isinstance(names, str) else list(names)
     missing = [c for c in names if c not in frame.columns]
     if missing:
+        from ...data.timeseries import separator_hint
+
         raise ValueError(f"{what} column(s) {', '.join(map(repr, missing))} not found; the "
-                         f"table's columns are: {', '.join(map(str, frame.columns))}")
+                         f"table's columns are: {', '.join(map(str, frame.columns))}"
+                         f"{separator_hint(list(frame.columns))}")
     return names
 
 
@@ -169,6 +175,8 @@ def _to_long(frame, id_col, time_col, target):
 def _times(frame, time_col):
     import pandas as pd
 
+    from ...data.timeseries import parse_dates
+
     if time_col is None:  # rows are steps, per series
         return frame.groupby("__id", sort=False).cumcount().astype(float).to_numpy(), False
     _columns(frame, [time_col], "time")
@@ -176,7 +184,7 @@ def _times(frame, time_col):
     if pd.api.types.is_numeric_dtype(col):
         return col.astype(float).to_numpy(), False
     try:
-        parsed = pd.to_datetime(col, utc=False, format="mixed")
+        parsed = parse_dates(col)  # one format for the column: 13/01/2024 reads day first
     except (ValueError, TypeError):
         bad = next(v for v in col if pd.isna(pd.to_datetime(v, errors="coerce")))
         raise ValueError(f"cannot read the timestamp {bad!r} in column {time_col!r}; expected "

@@ -28,6 +28,7 @@ from ...models.forecaster import Forecaster
 from ...runtime import resolve_device
 from .baselines import LinearBaseline, baseline_forecasts
 from .config import TABLE_MODES, Config, ForecastConfig
+from .panel import frequency, future_index
 from .prepare import DataSpec, Prepared, prepare, prepare_like
 from .report import metric_table, verdict_lines
 
@@ -285,6 +286,9 @@ def predict_with(model: Forecaster, spec: DataSpec, csv_path, *, origin=None,
     else:
         step = (np.timedelta64(int(spec.step), "s") if ts.has_dates else spec.step)
         extra = ts.times[n - 1] + step * np.arange(1, H - known + 1)
+        freq = frequency(ts.times[-max(L, 3):]) if ts.has_dates else None
+        if freq:  # calendar steps (months, quarters, years) are not a fixed number of seconds
+            extra = future_index(ts.times[n - 1], freq, None, H - known).astype(extra.dtype)
         times = np.concatenate([ts.times[row:row + known], extra]) if known < H else \
             ts.times[row:row + H]
         hist_t = ts.times[row - L:row]

@@ -156,10 +156,15 @@ def prepare(csv, *, lookback: int, horizon: int, time_col: str | None = None, ta
 def prepare_like(csv, spec: DataSpec, *, need_rows: bool = True) -> Prepared:
     """Read ``csv`` the way ``spec`` says (same columns, fill, scaler, covariates, split)."""
     ts = read_timeseries(csv, time_col=spec.time_col, target=spec.target,
-                         features=spec.features, fill=spec.fill)
-    if ts.columns != spec.features:
-        missing = [c for c in spec.features if c not in ts.columns]
+                         features=spec.features, fill=spec.fill, allow_constant=True,
+                         missing_hint="train the model with --fill "
+                                      "ffill|bfill|interpolate|zero (this one refuses them)")
+    missing = [c for c in spec.features if c not in ts.columns]
+    if missing:
         raise ValueError(f"{csv} lacks the model's input column(s) {', '.join(missing)}")
+    if ts.columns != spec.features:  # the same columns in another order: the model's order
+        order = [ts.columns.index(c) for c in spec.features]
+        ts.values, ts.columns = ts.values[:, order], list(spec.features)
     if len(ts) < spec.lookback:
         raise ValueError(f"{ts.source} has {len(ts)} rows; the model needs at least lookback = "
                          f"{spec.lookback} rows of history")
