@@ -60,3 +60,23 @@ def test_a_failing_machine_is_one_line_without_a_report(monkeypatch, capsys, tmp
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"rnnkit boom: error: {str(failure).splitlines()[0]}"]
     assert list(tmp_path.iterdir()) == []  # no crash report written
+
+
+def test_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path):
+    from rnnkit.checkpoint import atomic_write
+
+    missing = tmp_path / "no-such-folder" / "pred.csv"
+    try:
+        atomic_write(missing, lambda tmp: tmp.write_text("x"))
+    except FileNotFoundError as err:
+        assert err.filename == str(missing) and ".tmp" not in str(err)
+    else:
+        raise AssertionError("wrote into a missing folder")
+
+    def fails(tmp):
+        raise OSError(errno.EIO, "Input/output error", str(tmp))
+
+    target = tmp_path / "out.csv"
+    with pytest.raises(OSError, match=r"Input/output error: '.*out\.csv'$") as caught:
+        atomic_write(target, fails)
+    assert caught.value.errno == errno.EIO and list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from .common import UsageError, add_common, examples, new_parser
+from .common import UsageError, add_common, examples, new_parser, out_file
 
 DEMO = "rnnkit-demo/anomaly"  # `rnnkit demo --only anomaly` writes these files
 EXAMPLES = (
@@ -114,6 +114,9 @@ def _predictor(args):
 
 
 def run_score(args) -> int:
+    from ..apps.anomaly.app import PLOT_SUFFIXES
+
+    out_file(args.out, "--out"), out_file(args.plot, "--plot", PLOT_SUFFIXES)  # before the work
     predictor = _predictor(args)
     frame = predictor.score_file(args.data, out=args.out, plot=args.plot, online=args.online)
     flagged = int(frame["flag"].sum())
@@ -128,12 +131,9 @@ def run_score(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from pathlib import Path
-
     from ..checkpoint import atomic_write
 
-    if args.json and (Path(args.json).is_dir() or not Path(args.json).resolve().parent.is_dir()):
-        raise UsageError(f"--json {args.json}: expected a file in an existing folder")
+    out_file(args.json, "--json")  # before the work: a folder, a missing folder
     predictor = _predictor(args)
     metrics = predictor.evaluate(args.data)
     if args.json:  # NaN (ROC-AUC of data with one class only) is not JSON: null

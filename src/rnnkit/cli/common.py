@@ -82,13 +82,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def out_file(path: str | None, flag: str):
-    """``Path(path)`` for an output file (None stays None); a folder is refused up front."""
+def out_file(path: str | None, flag: str, suffixes=None):
+    """``Path(path)`` for an output file (None stays None), refused before any work when it is
+    a folder, its folder does not exist, or (``suffixes``) it does not end in one of them."""
     if path is None:
         return None
     p = Path(path)
     if p.is_dir():
-        raise UsageError(f"{flag} {p} is a folder; expected a file")
+        raise UsageError(f"{flag} {p} is a folder; expected a file name")
+    if not p.resolve().parent.is_dir():
+        raise UsageError(f"{flag} {p}: the folder {p.parent} does not exist")
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{flag} {p}: expected a file ending in {', '.join(suffixes)}")
     return p
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError, add_common, examples, new_parser
+from .common import UsageError, add_common, examples, new_parser, out_file
 
 EXAMPLES = (
     "rnnkit forecast train --csv examples/data/sales.csv --id-col unique_id --time-col ds "
@@ -102,19 +102,6 @@ def _checkpoint_dir(path: str) -> Path:
     return p
 
 
-def _output_file(path: str | None, what: str, suffixes=None) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{what} {path} is a folder; expected a file name")
-    if not p.parent.is_dir():
-        raise UsageError(f"{what} {path}: the folder {p.parent} does not exist")
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise UsageError(f"{what} {path}: expected a file ending in {', '.join(suffixes)}")
-    return p
-
-
 def run_train(args) -> int:
     from ..apps import forecast
     from .config_flags import config_from_args
@@ -150,8 +137,8 @@ def run_predict(args) -> int:
 
     _checkpoint_dir(args.checkpoint)
     data = _input_file(args.csv)
-    out = _output_file(args.out, "--out")
-    plot = _output_file(args.plot, "--plot", forecast.plot.PLOT_SUFFIXES)
+    out = out_file(args.out, "--out")
+    plot = out_file(args.plot, "--plot", forecast.plot.PLOT_SUFFIXES)
     if args.level is not None and not 0 < args.level < 1:
         raise UsageError(f"--level must lie in (0, 1), got {args.level}")
     predictor = forecast.load(args.checkpoint, device="cpu")
@@ -176,7 +163,7 @@ def run_evaluate(args) -> int:
 
     _checkpoint_dir(args.checkpoint)
     data = _input_file(args.csv)
-    out = _output_file(args.json, "--json")
+    out = out_file(args.json, "--json")
     predictor = forecast.load(args.checkpoint)
     if predictor.kind == "panel":
         metrics = predictor.evaluate(data)

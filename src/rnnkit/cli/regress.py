@@ -11,7 +11,6 @@ import sys
 import time
 
 from .common import (
-    UsageError,
     add_common,
     add_training_flags,
     examples,
@@ -104,9 +103,7 @@ def run_train(args) -> int:
 def run_predict(args) -> int:
     from ..apps import regress
 
-    out = out_file(args.out, "--out")
-    if out is not None and not out.resolve().parent.is_dir():  # said before any work is done
-        raise UsageError(f"--out {out}: the folder {out.parent} does not exist")
+    out = out_file(args.out, "--out")  # a missing folder is said before any work
     predictor = regress.load(args.checkpoint, device=args.device)
     rows, pred, actual = predictor.predict_csv(args.csv)
     text = regress.predictions_csv(rows, pred, actual, predictor.target)
