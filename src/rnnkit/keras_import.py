@@ -67,6 +67,8 @@ def read_keras(path: str | os.PathLike) -> tuple[dict, object]:
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise KerasImportError(f"from_keras: {path} is a folder; expected a .keras or .h5 file")
     if not path.is_file():
         raise KerasImportError(f"from_keras: no file at {path}")
     head = path.read_bytes()[:8]
@@ -75,9 +77,11 @@ def read_keras(path: str | os.PathLike) -> tuple[dict, object]:
             with zipfile.ZipFile(path) as z:
                 config = json.loads(z.read("config.json"))
                 weights = z.read("model.weights.h5")
-        except KeyError as e:
+        except KeyError:
+            with zipfile.ZipFile(path) as z:
+                missing = [n for n in ("config.json", "model.weights.h5") if n not in z.namelist()]
             raise KerasImportError(f"from_keras: {path} is a zip file but not a .keras model "
-                                   f"(it lacks {e.args[0]})") from None
+                                   f"(it lacks {' and '.join(missing)})") from None
         except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as e:
             raise KerasImportError(f"from_keras: {path} is a damaged .keras file ({e})") from None
         try:

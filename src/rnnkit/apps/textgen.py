@@ -35,7 +35,7 @@ from ..data.text import StreamBatches, read_text, split_text
 from ..data.tokenizers import EOS_ID, CharTokenizer, WordTokenizer, tokenizer_from_dict
 from ..generate import beam_generate, check_sampling, stream
 from ..models.language_model import LanguageModel
-from ..runtime import evaluating, resolve_device, seed_everything
+from ..runtime import check_memory, evaluating, resolve_device, seed_everything
 from ..state_tree import tree_map
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, Clock, LRByProgress, done_so_far, lr_factor
@@ -471,6 +471,9 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
     if beam is not None and (isinstance(beam, bool) or not isinstance(beam, int) or beam < 1):
         raise ValueError(f"beam width must be an integer >= 1, got {beam!r}")
     finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
+    if beam is not None and beam > 1:  # scores of every beam x every token, a few copies
+        check_memory(f"beam search of width {beam} over {tokenizer.vocab_size} tokens",
+                     16 * beam * tokenizer.vocab_size, next(model.parameters()).device)
     ids = encode_prompt(tokenizer, prompt)
     context = ids or start_ids(tokenizer)
     if not context:

@@ -38,7 +38,7 @@ from ..data.tokenizers import WordTokenizer, tokenizer_from_dict
 from ..decoding import attention_for, join_tokens, translate_ids
 from ..metrics import bleu, exact_match
 from ..models.seq2seq import ATTENTIONS, CELLS, Seq2Seq
-from ..runtime import resolve_device, seed_everything
+from ..runtime import check_memory, resolve_device, seed_everything
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import finite_float, positive_float, positive_int
@@ -260,6 +260,13 @@ class TranslatePredictor(Predictor):
                max_len: int | None = None, n_best: int = 1, batch_size: int = 64):
         """Hypotheses (``rnnkit.generate.Hypothesis``) per encoded source, best first."""
         finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
+        positive_int("batch size", batch_size)
+        if isinstance(beam, int) and not isinstance(beam, bool) and beam > 1 and ids:
+            # scores of every hypothesis x every target word, a few copies, per step
+            rows = beam * min(batch_size, len(ids))
+            V = self.tgt_tokenizer.vocab_size
+            check_memory(f"beam search of width {beam} over {V} target words",
+                         16 * rows * V, next(self.model.parameters()).device)
         return translate_ids(self.model, ids, beam_width=beam, length_penalty=length_penalty,
                              max_len=max_len, n_best=n_best, batch_size=batch_size)
 

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_common, examples, new_parser
+from .common import add_common, examples, new_parser, out_file
 from .config_flags import add_config_flags, config_from_args
 
 DATA = "examples/data"  # examples/make_data.py writes these
@@ -187,10 +187,11 @@ def run_predict(args) -> int:
 def run_evaluate(args) -> int:
     from ..apps.classify.report import report_lines, write_report
 
+    plot = out_file(args.plot, "--plot") or Path(args.checkpoint) / "confusion_matrix.png"
+    json_path = out_file(args.json, "--json")  # a folder is refused before the work
     clf, ex = _open(args, need_labels=True)
-    plot = Path(args.plot) if args.plot else Path(args.checkpoint) / "confusion_matrix.png"
     report = clf.evaluate(ex, batch_size=args.batch_size)
     print("\n".join(report_lines(report, ex.source)))
-    write_report(report, plot, args.json)
+    write_report(report, plot, json_path)
     print(f"confusion matrix plot: {plot}")
     return 0

@@ -37,6 +37,9 @@ def run(args) -> int:
         raise UsageError(f"unknown format {args.format!r}; expected one of {', '.join(FORMATS)}")
     if not args.tolerance > 0:
         raise UsageError(f"--tolerance must be > 0, got {args.tolerance}")
+    from ..runtime import resolve_device
+
+    resolve_device(args.device)  # the export runs on the CPU, but a device not here is refused
     try:
         out = export(args.checkpoint, args.out, args.format, tolerance=args.tolerance)
     except ExportError as e:  # one line without the API's "export: " prefix

@@ -48,6 +48,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import torch
 
+    from ..serve.server import bind
     from ..serve.server import run as serve
     from ..serve.settings import ServeSettings
     from ..serve.tasks import load_models
@@ -62,10 +63,13 @@ def run(args) -> int:
     settings = config_from_args(ServeSettings, args, api_key=key or None)
     settings.check()
     models = load_models(args.checkpoint, device=args.device)
+    sock = bind(args.host, args.port)  # a port in use: one line, before the announcement
     if not args.quiet:
         names = ", ".join(f"{n} ({m.task})" for n, m in models.items())
-        print(f"rnnkit serve: {names} on http://{args.host}:{args.port}/"
+        port = sock.getsockname()[1]  # --port 0: the one the system chose
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"rnnkit serve: {names} on http://{host}:{port}/"
               + (" (API key required)" if settings.api_key else ""), file=sys.stderr,
               flush=True)
     return serve(models, settings, host=args.host, port=args.port,
-                 log_level="warning" if args.quiet else "info")
+                 log_level="warning" if args.quiet else "info", sock=sock)

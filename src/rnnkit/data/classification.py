@@ -68,11 +68,13 @@ def _read(path: PathLike, encoding: str) -> str:
         raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
     data = p.read_bytes()
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as e:
         raise ValueError(f"cannot decode {str(p)!r} as {encoding}: byte 0x{data[e.start]:02x} "
                          f"at offset {e.start}; pass the file's encoding with --encoding "
                          "(e.g. --encoding latin-1)") from None
+    # a byte-order mark (Excel's "CSV UTF-8", Notepad) is not part of the first header or line
+    return text.removeprefix("\ufeff")
 
 
 def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,

@@ -152,8 +152,13 @@ def _head(m, o):
 
 
 def _text_classifier(model) -> list[Graph]:
-    if not model.is_text:
-        return _sequence_model(model, "TextClassifier")
+    if not model.is_text:  # the checkpoint's preprocessing stays outside the graph: say so
+        graphs = _sequence_model(model, "TextClassifier")
+        for g in graphs:
+            g.doc += ("; x normalised as extras.classify.normalize says ('global': (x - mean) "
+                      "/ std per feature; 'series': each series by its own mean and std); "
+                      "y: logits (softmax: the class probabilities)")
+        return graphs
     rnn, C = model.rnn, model.num_classes
     subwords = getattr(model, "subwords", None)
     extra = [] if subwords is None else ["slots"]  # word id + its K subword bucket ids

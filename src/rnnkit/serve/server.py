@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import gc
 import signal
+import socket
 
 import uvicorn
 
 from .app import ServeSettings, create_app
 from .tasks import ServedModel
 
-__all__ = ["run", "BackgroundServer"]
+__all__ = ["run", "bind", "BackgroundServer"]
 
 
 class _Server(uvicorn.Server):
@@ -30,9 +31,31 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def bind(host: str = "127.0.0.1", port: int = 8000) -> socket.socket:
+    """A socket bound to ``host:port`` (IPv4 or IPv6), before anything is announced: a port
+    in use or an address not here is one ``OSError`` line (``cannot listen on ...``), not
+    uvicorn's log and exit status 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as e:
+        raise OSError(f"cannot listen on {host}:{port}: {getattr(e, 'strerror', None) or e}"
+                      ) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def run(models: dict[str, ServedModel], settings: ServeSettings, *, host: str = "127.0.0.1",
-        port: int = 8000, log_level: str = "info") -> int:
-    """Serve ``models`` until SIGTERM/SIGINT; returns the exit status (0)."""
+        port: int = 8000, log_level: str = "info", sock: socket.socket | None = None) -> int:
+    """Serve ``models`` until SIGTERM/SIGINT; returns the exit status (0). ``sock``: one from
+    ``bind(host, port)`` (bound here when not given)."""
+    sock = sock if sock is not None else bind(host, port)
     app = create_app(models, settings)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
@@ -46,8 +69,9 @@ def run(models: dict[str, ServedModel], settings: ServeSettings, *, host: str = 
     # start: make those no-ops so a handled SIGTERM ends with status 0, not 143
     previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0 if server.started else 1

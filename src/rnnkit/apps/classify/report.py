@@ -15,6 +15,7 @@ __all__ = ["prediction_lines", "write_predictions", "report_lines", "write_repor
 def _shown(examples: Examples, i: int, width: int = 60) -> str:
     text = (examples.texts[i] if examples.texts is not None
             else str(examples.ids[i]) if examples.ids is not None else f"series {i + 1}")
+    text = " ".join(text.split())  # a line break or tab inside would split the printed row
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -37,16 +38,23 @@ def prediction_lines(examples: Examples, predictions: list[dict]) -> list[str]:
 def write_predictions(path: str | os.PathLike, examples: Examples, predictions: list[dict]
                       ) -> None:
     """A CSV: the text (or series id, or number), the label, one ``p_<class>`` column per
-    class."""
+    class. Written beside ``path`` and renamed onto it: an existing file is replaced whole
+    or not at all."""
+    from ...checkpoint import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     classes = list(predictions[0]["probs"]) if predictions else []
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        name, first = _first_column(examples)
-        w.writerow([name, "label", *[f"p_{c}" for c in classes]])
-        for i, p in enumerate(predictions):
-            w.writerow([first[i], p["label"], *[f"{p['probs'][c]:.6f}" for c in classes]])
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            name, first = _first_column(examples)
+            w.writerow([name, "label", *[f"p_{c}" for c in classes]])
+            for i, p in enumerate(predictions):
+                w.writerow([first[i], p["label"], *[f"{p['probs'][c]:.6f}" for c in classes]])
+
+    atomic_write(path, write)
 
 
 def report_lines(report: dict, source: str) -> list[str]:
@@ -64,12 +72,23 @@ def report_lines(report: dict, source: str) -> list[str]:
 
 
 def write_report(report: dict, plot: str | os.PathLike, json_path=None) -> None:
-    """The confusion-matrix PNG at ``plot`` and, with ``json_path``, the report as JSON."""
+    """The confusion-matrix PNG at ``plot`` and, with ``json_path``, the report as JSON
+    (their folders created; each file replaced whole or not at all)."""
+    from ...checkpoint import atomic_write
     from ...metrics import plot_confusion
 
     plot = Path(plot)
     plot.parent.mkdir(parents=True, exist_ok=True)
-    plot_confusion(report["confusion"], report["classes"], plot,
-                   title=f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}")
+    title = f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}"
+
+    def write_png(tmp: Path) -> None:  # a file object: matplotlib's format is png, not .tmp
+        with open(tmp, "wb") as f:
+            plot_confusion(report["confusion"], report["classes"], f, title=title)
+
+    atomic_write(plot, write_png)
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        json_path = Path(json_path)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n",
+                                                           encoding="utf-8"))
+

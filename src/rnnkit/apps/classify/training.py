@@ -34,7 +34,7 @@ from ...data.classification import (
 )
 from ...models.ensemble import ClassifierEnsemble
 from ...models.text_classifier import TextClassifier
-from ...runtime import seed_everything
+from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
 from .config import Config
@@ -188,6 +188,10 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         all_set = prep.dataset(everything) if everything is not None else SequenceDataset(
             train_set.sequences + val_set.sequences,
             torch.cat([train_set.targets, val_set.targets]))
+    if config.ensemble > 1:  # the K members stay in memory until they are saved together
+        n = sum(p.numel() for p in build_model(config, prep, train_set).parameters())
+        check_memory(f"classify: an ensemble of {config.ensemble} models of {n:,} parameters",
+                     2 * config.ensemble * n * 4)
     start, history, members, validated = time.perf_counter(), ClassifyHistory(), [], []
     for k in range(config.ensemble):
         run_dir = folder / "members" / str(k) if folder is not None else None
