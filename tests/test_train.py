@@ -386,6 +386,20 @@ def test_resume_needs_a_checkpoint_dir_and_a_fitting_model(tmp_path):
                    progress=False)
 
 
+def test_resume_with_nothing_stored_starts_afresh_and_says_so(tmp_path, capsys):
+    X, y = sum_task()
+    fresh = rnnkit.fit(small(), (X, y), epochs=2, checkpoint_dir=tmp_path / "a", progress=False)
+    capsys.readouterr()
+    h = rnnkit.fit(small(), (X, y), epochs=2, checkpoint_dir=tmp_path / "b", resume=True,
+                   progress=True)
+    assert f"fit: nothing to resume in {tmp_path / 'b'}; starting afresh" in \
+        capsys.readouterr().err
+    assert h["train_loss"] == fresh["train_loss"]  # the same run as without resume=True
+    rnnkit.fit(small(), (X, y), epochs=3, checkpoint_dir=tmp_path / "b", resume=True,
+               progress=True)
+    assert "nothing to resume" not in capsys.readouterr().err
+
+
 # -------------------------------------------------------------------- non-finite values
 def test_non_finite_loss_skips_the_step_and_is_logged(caplog):
     X, y = sum_task()

@@ -151,7 +151,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         checkpoint_dir: after every epoch, writes the model (``rnnkit.save``, registered models
             only, with ``extras``), ``history.csv`` / ``history.json`` and ``resume/``.
         resume: continue the run stored in ``checkpoint_dir`` exactly (weights, optimizer,
-            scheduler, RNG states, epoch, history); starts afresh when none is stored.
+            scheduler, RNG states, epoch, history); starts afresh when none is stored
+            (saying so on stderr unless ``progress`` is off).
         callbacks: ``callback(event, info)`` for events "batch_end" (info: epoch, step, loss,
             grad_norm, clipped, model), "epoch_end" (the row's keys, model, history) and
             "train_end"; returning True from "epoch_end" stops training.
@@ -226,6 +227,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
     best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
+    if resume and run_dir is not None and stored is None and progress and run.is_main:
+        # a restarted group (torchrun --max-restarts) killed before its first epoch lands here
+        print(f"fit: nothing to resume in {run_dir}; starting afresh", file=sys.stderr,
+              flush=True)
     if stored is not None:
         check_same_run(run_dir, extras, skip=(monitor_name,))  # not other data or settings
         history = History(**stored["history"])
