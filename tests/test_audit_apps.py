@@ -10,6 +10,7 @@ import torch
 
 from rnnkit.cli.main import main
 from rnnkit.data.classification import read_series_csv, read_text_csv, read_text_files
+from rnnkit.data.text import read_text
 
 QUIET = ["--quiet"]
 
@@ -59,6 +60,9 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_or_line(tmp_path):
     (tmp_path / "s.csv").write_text("\ufeffid,step,x,label\na,0,1,up\nb,0,2,down\n",
                                     encoding="utf-8")
     assert len(read_series_csv(tmp_path / "s.csv", "id", "label", "step").ids) == 2
+    # textgen learned '\ufeff' as a character of its vocabulary
+    (tmp_path / "notes.txt").write_bytes("\ufeffhello".encode())
+    assert read_text(tmp_path / "notes.txt") == "hello"
 
 
 # ------------------------------------------------------------------ classify predict / evaluate

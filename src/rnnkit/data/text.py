@@ -58,6 +58,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             f"cannot decode {str(p)!r} as {encoding}: byte 0x{data[e.start]:02x} at offset "
             f"{e.start}; pass the file's encoding with --encoding (e.g. --encoding latin-1)"
         ) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad's) is not a character
     if not text.strip():
         raise ValueError(f"text file {str(p)!r} is empty")
     return text
