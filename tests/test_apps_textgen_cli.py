@@ -130,7 +130,10 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--prompt", "Zebra €"],
      "error: the prompt has 2 character(s) outside the model's vocabulary: 'Z', '€'"),
-    (["--temperature", "-0.5"], "error: temperature must be >= 0 (0 = greedy), got -0.5"),
+    (["--temperature", "-0.5"],
+     "error: temperature must be a finite number >= 0 (0 = greedy), got -0.5"),
+    (["--temperature", "inf"], "error: temperature must be a finite number >= 0 (0 = greedy), "
+                               "got inf"),
     (["--top-p", "0"], "error: top-p must lie in (0, 1], got 0.0"),
     (["--top-p", "1.5"], "error: top-p must lie in (0, 1], got 1.5"),
     (["--top-k", "0"], "error: top-k must be an integer >= 1, got 0"),

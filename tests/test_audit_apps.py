@@ -245,3 +245,11 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1_and_port_0_is_announced(c
         proc.terminate()
         proc.wait(30)
         proc.stderr.close()
+
+
+def test_a_byte_order_mark_is_not_part_of_a_parallel_files_first_word(tmp_path):
+    from rnnkit.data.parallel import read_lines
+
+    path = tmp_path / "src.txt"
+    path.write_bytes("ein hund\nzwei katzen\n".encode("utf-8-sig"))
+    assert read_lines(path) == ["ein hund", "zwei katzen"]

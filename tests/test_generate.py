@@ -204,11 +204,14 @@ def test_reorder_state_walks_nested_states():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(temperature=-0.5), r"^temperature must be >= 0 \(0 = greedy\), got -0.5$"),
+    (dict(temperature=-0.5), r"^temperature must be a finite number >= 0 \(0 = greedy\), got "
+                             r"-0.5$"),
+    (dict(temperature=float("inf")), r"^temperature must be a finite number >= 0 .*got inf$"),
+    (dict(repetition_penalty=float("inf")), r"^repetition penalty must be a finite number > 0 .*got inf$"),
     (dict(top_p=0.0), r"^top-p must lie in \(0, 1\], got 0.0$"),
     (dict(top_p=1.5), r"^top-p must lie in \(0, 1\], got 1.5$"),
     (dict(top_k=0), r"^top-k must be an integer >= 1, got 0$"),
-    (dict(repetition_penalty=0.0), r"^repetition penalty must be > 0 \(1 = none\), got 0.0$"),
+    (dict(repetition_penalty=0.0), r"^repetition penalty must be a finite number > 0 \(1 = none\), got 0.0$"),
 ])
 def test_bad_sampling_settings_raise_before_any_model_call(lm, kwargs, message):
     counting = Counting(lm)

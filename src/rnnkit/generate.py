@@ -49,15 +49,16 @@ __all__ = ["generate", "stream", "sample_next", "check_sampling", "beam_search",
 def check_sampling(temperature: float = 1.0, top_k: int | None = None,
                    top_p: float | None = None, repetition_penalty: float = 1.0) -> None:
     """Raise ``ValueError`` with one clear line for settings outside their ranges."""
-    if temperature is None or not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if temperature is None or not 0 <= temperature < float("inf"):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got "
+                         f"{temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise ValueError(f"top-k must be an integer >= 1, got {top_k!r}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top-p must lie in (0, 1], got {top_p!r}")
-    if repetition_penalty is None or not repetition_penalty > 0:
-        raise ValueError(f"repetition penalty must be > 0 (1 = none), got "
+    if repetition_penalty is None or not 0 < repetition_penalty < float("inf"):
+        raise ValueError(f"repetition penalty must be a finite number > 0 (1 = none), got "
                          f"{repetition_penalty!r}")
 
 

@@ -54,7 +54,7 @@ def read_lines(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:
     except UnicodeDecodeError as e:
         raise ValueError(f"cannot decode {str(p)!r} as {encoding}: byte 0x{data[e.start]:02x} "
                          f"at offset {e.start}; pass the file's encoding (e.g. latin-1)") from None
-    lines = text.split("\n")
+    lines = text.removeprefix("\ufeff").split("\n")  # a BOM is not part of the first word
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start a new one
     return [line.rstrip("\r") for line in lines]
