@@ -283,6 +283,10 @@ def test_metrics_by_hand(tmp_path):
     # class 0: P=1/2 R=1/2 F=1/2; class 1: P=2/3 R=1 F=0.8; class 2: P=1 R=1/2 F=2/3
     assert per_class_f1(cm).tolist() == pytest.approx([0.5, 0.8, 2 / 3])
     assert macro_f1(cm) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+    # a class absent from targets and predictions is left out of the mean (scikit-learn's)
+    assert macro_f1(np.array([[5, 0, 0], [0, 0, 0], [0, 0, 0]])) == 1.0
+    assert macro_f1(np.array([[3, 1, 0], [0, 0, 0], [0, 0, 0]])) == pytest.approx((6 / 7 + 0) / 2)
+    assert macro_f1(np.zeros((2, 2), dtype=int)) == 0.0
     assert per_class_f1(confusion_matrix([0, 0], [0, 0], 2)).tolist() == [1.0, 0.0]
     report = classification_report(target, pred, ["a", "b", "c"])
     assert report["n"] == 6 and report["confusion"] == cm.tolist()

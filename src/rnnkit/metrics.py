@@ -94,8 +94,12 @@ def per_class_f1(cm: np.ndarray) -> np.ndarray:
 
 
 def macro_f1(cm: np.ndarray) -> float:
-    """Unweighted mean of the per-class F1 scores."""
-    return float(per_class_f1(cm).mean())
+    """Unweighted mean of the per-class F1 scores over the classes that occur, as targets or
+    as predictions (scikit-learn's ``f1_score(average="macro")``): a class absent from both
+    is not a 0 in the mean (one class, every example right: 1.0, not 1 / C)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    present = (cm.sum(0) + cm.sum(1)) > 0
+    return float(per_class_f1(cm)[present].mean()) if present.any() else 0.0
 
 
 def classification_report(target, pred, classes: Sequence[str]) -> dict:

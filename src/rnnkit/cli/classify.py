@@ -172,9 +172,7 @@ def run_predict(args) -> int:
     from ..apps.classify.report import prediction_lines, write_predictions
 
     clf, ex = _open(args, need_labels=False)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.is_dir():
-        raise ValueError(f"--out {out} is a folder; expected a CSV file name")
+    out = out_file(args.out, "--out")  # a folder or a missing folder: said before the work
     predictions = clf.predict(ex, batch_size=args.batch_size)
     print("\n".join(prediction_lines(ex, predictions)))
     if out is not None:
