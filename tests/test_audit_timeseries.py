@@ -192,15 +192,19 @@ def test_anomaly_refuses_another_verbs_checkpoint(detector, tmp_path, capsys):
                    "written by rnnkit regress); train one with rnnkit anomaly train\n")
 
 
-def test_outputs_in_a_missing_folder_are_refused_before_any_work(detector, tmp_path, capsys):
+def test_outputs_in_a_missing_folder_are_made_and_a_file_in_the_way_refused_first(
+        detector, tmp_path, capsys):
     tmp, data, ck = detector
     missing = tmp_path / "nowhere"
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data), "--out",
-                 str(missing / "s.csv")]) == 2
-    assert "the folder" in capsys.readouterr().err
+                 str(missing / "s.csv"), "--quiet"]) == 0
+    assert (missing / "s.csv").is_file()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
     assert main(["anomaly", "evaluate", "--checkpoint", str(ck), "--data", str(data),
-                 "--json", str(missing / "m.json")]) == 2
-    assert "--json" in capsys.readouterr().err
+                 "--json", str(blocker / "m.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"rnnkit anomaly evaluate: error: --json "
+                                              f"{blocker / 'm.json'}: cannot make its folder")
     series = tmp_path / "series.csv"
     pd.DataFrame({"value": np.sin(np.arange(40) / 3)}).to_csv(series, index=False)
     reg = tmp_path / "reg"
@@ -209,11 +213,12 @@ def test_outputs_in_a_missing_folder_are_refused_before_any_work(detector, tmp_p
                  str(reg)]) == 0
     capsys.readouterr()
     assert main(["regress", "predict", "--checkpoint", str(reg), "--csv", str(series),
-                 "--out", str(missing / "p.csv")]) == 2
-    assert capsys.readouterr().err == (f"rnnkit regress predict: error: --out "
-                                       f"{missing / 'p.csv'}: the folder {missing} does not "
-                                       "exist\n")
-    assert not missing.exists()
+                 "--out", str(blocker / "p.csv")]) == 2  # before any work
+    assert capsys.readouterr().err.startswith(f"rnnkit regress predict: error: --out "
+                                              f"{blocker / 'p.csv'}: cannot make its folder")
+    assert main(["regress", "predict", "--checkpoint", str(reg), "--csv", str(series),
+                 "--out", str(tmp_path / "new" / "p.csv"), "--quiet"]) == 0
+    assert (tmp_path / "new" / "p.csv").is_file()
 
 
 def test_anomaly_score_ignores_blank_lines_at_the_end_of_the_file(detector):

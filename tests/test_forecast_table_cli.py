@@ -182,8 +182,8 @@ def test_predict_and_evaluate_refusals(trained, tmp_path, capsys):
                                              str(tmp_path / "none"), "--csv", str(path)])
     assert "no such file" in err(["forecast", "evaluate", "--checkpoint", str(ck), "--csv",
                                   str(tmp_path / "missing.csv")])
-    assert "the folder" in err(["forecast", "predict", "--checkpoint", str(ck), "--csv",
-                                str(path), "--out", str(tmp_path / "no" / "f.csv")])
+    assert "cannot make its folder" in err(["forecast", "predict", "--checkpoint", str(ck),
+                                            "--csv", str(path), "--out", str(path / "f.csv")])
     assert "expected a file ending in .png, .svg, .pdf" in err(
         ["forecast", "predict", "--checkpoint", str(ck), "--csv", str(path), "--plot",
          str(tmp_path / "f.jpg")])

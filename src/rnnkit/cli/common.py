@@ -83,17 +83,22 @@ class Parser(argparse.ArgumentParser):
 
 
 def out_file(path: str | None, flag: str, suffixes=None):
-    """``Path(path)`` for an output file (None stays None), refused before any work when it is
-    a folder, its folder does not exist, or (``suffixes``) it does not end in one of them."""
+    """``Path(path)`` for an output file (None stays None), checked before any work: a folder,
+    or (``suffixes``) a name not ending in one of them, is refused; missing folders above it
+    are made now (as ``export --out`` and ``demo --out`` make theirs), so one that cannot be
+    (a file in the way, no permission) is said before the work, not after."""
     if path is None:
         return None
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{flag} {p} is a folder; expected a file name")
-    if not p.resolve().parent.is_dir():
-        raise UsageError(f"{flag} {p}: the folder {p.parent} does not exist")
     if suffixes and p.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {p}: expected a file ending in {', '.join(suffixes)}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{flag} {p}: cannot make its folder {p.parent} "
+                         f"({err.strerror or err})") from None
     return p
 
 
