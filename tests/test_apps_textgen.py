@@ -114,3 +114,25 @@ def test_bf16_training_keeps_float32_weights(tmp_path):
     assert math.isfinite(history["val_loss"][0]) and history.best_epoch == 1
     assert all(p.dtype == torch.float32 for p in history.model.parameters())
     assert all(p.dtype == torch.float32 for p in rnnkit.open(tmp_path / "ck").model.parameters())
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("beam", [None, 3])
+def test_samples_never_show_tokens_that_are_no_text(level, beam):
+    """<pad>, <bos> and <unk> (and <eos> at char level) are never drawn, even where the
+    model favours them: an undertrained model printed a literal "<unk>"."""
+    from rnnkit.apps.textgen import sample_text
+    from rnnkit.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, CharTokenizer, WordTokenizer
+
+    tok = CharTokenizer().fit("abc abc\n") if level == "char" else WordTokenizer().fit(
+        "the cat sat\nthe dog ran\n")
+    torch.manual_seed(0)
+    lm = LanguageModel(tok.vocab_size, 8).eval()
+    with torch.no_grad():
+        lm.head.bias.zero_()
+        lm.head.bias[[PAD_ID, BOS_ID, UNK_ID, EOS_ID]] = 8.0  # the specials win by far
+    text = "".join(sample_text(lm, tok, "", 40, temperature=1.0, beam=beam, seed=0,
+                               stop_at_eos=False))
+    assert text and "<" not in text, text
+    if level == "word":  # word level's <eos> is a line break, and stays allowed
+        assert "\n" in text

@@ -93,6 +93,14 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+def suppressed(logits: Tensor, ids: Sequence[int]) -> Tensor:
+    """``logits`` (..., V) with the tokens ``ids`` at -inf (never drawn, never in a beam)."""
+    if not len(ids):
+        return logits
+    index = torch.as_tensor(list(ids), dtype=torch.long, device=logits.device)
+    return logits.index_fill(-1, index, float("-inf"))
+
+
 def _as_prompt(prompt, device) -> Tensor:
     ids = torch.as_tensor(prompt, dtype=torch.long, device=device)
     if ids.dim() != 1 or ids.numel() == 0:
@@ -111,13 +119,14 @@ def stream(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            repetition_penalty: float = 1.0, eos_id: int | None = None,
            seed: int | None = None, generator: torch.Generator | None = None,
-           state=None) -> Iterator[int]:
+           state=None, suppress_ids: Sequence[int] = ()) -> Iterator[int]:
     """Yield new token ids one by one, continuing ``prompt`` (a non-empty list of ids).
 
     Stops after ``max_new_tokens`` or after yielding ``eos_id``. The model runs in eval mode
     (restored afterwards) and is called lazily: a token is computed only when asked for.
     ``seed`` (or an explicit ``generator``) makes the draws reproducible; ``state`` is the
-    state before the prompt (default zeros).
+    state before the prompt (default zeros). ``suppress_ids`` are never drawn (e.g. the
+    ``<pad>``/``<bos>`` ids, which are no text).
     """
     check_sampling(temperature, top_k, top_p, repetition_penalty)
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
@@ -134,8 +143,8 @@ def stream(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int
         logits, state = model(ids.unsqueeze(0), state)  # one call on the whole prompt
         context = ids.unsqueeze(0) if repetition_penalty != 1.0 else None
         for n in range(max_new_tokens):
-            token = sample_next(logits[:, -1], temperature, top_k, top_p, repetition_penalty,
-                                context, generator)  # (1,)
+            token = sample_next(suppressed(logits[:, -1], suppress_ids), temperature, top_k,
+                                top_p, repetition_penalty, context, generator)  # (1,)
             yield int(token)
             if (eos_id is not None and int(token) == eos_id) or n == max_new_tokens - 1:
                 return
@@ -174,11 +183,12 @@ def reorder_state(state, index: Tensor, batch_dim: int = 1):
                      "pass reorder_state=")
 
 
-def lm_step(model: nn.Module) -> Callable:
-    """A language model as a beam-search step: ``(tokens (K,), state) -> (log_probs, state)``."""
+def lm_step(model: nn.Module, suppress_ids: Sequence[int] = ()) -> Callable:
+    """A language model as a beam-search step: ``(tokens (K,), state) -> (log_probs, state)``;
+    ``suppress_ids`` get log-probability -inf."""
     def step(tokens: Tensor, state):
         logits, state = model(tokens.unsqueeze(1), state)  # (K, 1, V)
-        return logits[:, -1].float().log_softmax(-1), state
+        return suppressed(logits[:, -1].float(), suppress_ids).log_softmax(-1), state
     return step
 
 
@@ -319,10 +329,11 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
 @torch.no_grad()
 def beam_generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int = 100,
                   *, beam_width: int = 5, eos_id: int | None = None,
-                  length_penalty: float = 1.0) -> list[int]:
+                  length_penalty: float = 1.0, suppress_ids: Sequence[int] = ()) -> list[int]:
     """The best beam's new token ids after ``prompt`` (``<eos>`` excluded).
 
     The prompt but its last token is read in one call; the search starts from the last token.
+    ``suppress_ids`` are never chosen.
     """
     device = _device_of(model)
     ids = _as_prompt(prompt, device)
@@ -330,7 +341,8 @@ def beam_generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_toke
         state = None
         if len(ids) > 1:
             _, state = model(ids[:-1].unsqueeze(0), None)
-        best = beam_search(lm_step(model), state, int(ids[-1]), beam_width=beam_width,
+        best = beam_search(lm_step(model, suppress_ids), state, int(ids[-1]),
+                           beam_width=beam_width,
                            max_len=max_new_tokens, eos_id=eos_id, length_penalty=length_penalty,
                            device=device)[0]
     return best.tokens

@@ -32,7 +32,15 @@ from torch import Tensor, nn
 from .. import checkpoint
 from ..config_dict import config_from_dict
 from ..data.text import StreamBatches, read_text, split_text
-from ..data.tokenizers import EOS_ID, CharTokenizer, WordTokenizer, tokenizer_from_dict
+from ..data.tokenizers import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    CharTokenizer,
+    WordTokenizer,
+    tokenizer_from_dict,
+)
 from ..generate import beam_generate, check_sampling, stream
 from ..models.language_model import LanguageModel
 from ..runtime import check_memory, evaluating, resolve_device, seed_everything
@@ -481,18 +489,21 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
                          "give a prompt")
     word = isinstance(tokenizer, WordTokenizer)
     eos = EOS_ID if word and stop_at_eos else None
+    # tokens that are no text: <pad>, <bos>, <unk> (it would print as "<unk>"), and <eos>
+    # at char level (lines end in "\n" there); word level's <eos> is a line break
+    never = [PAD_ID, BOS_ID, UNK_ID] + ([] if word else [EOS_ID])
     shown = _render(tokenizer, ids)
     yield shown
     if beam is not None:
         new = beam_generate(model, context, length, beam_width=beam, eos_id=eos,
-                            length_penalty=length_penalty)
+                            length_penalty=length_penalty, suppress_ids=never)
         full = _render(tokenizer, ids + new)
         yield full[len(shown):]
         return
     new: list[int] = []
     for token in stream(model, context, length, temperature=temperature, top_k=top_k,
                         top_p=top_p, repetition_penalty=repetition_penalty, eos_id=eos,
-                        seed=seed):
+                        seed=seed, suppress_ids=never):
         if token == eos:
             break
         new.append(token)
