@@ -65,13 +65,14 @@ def test_a_failing_machine_is_one_line_without_a_report(monkeypatch, capsys, tmp
 def test_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path):
     from rnnkit.checkpoint import atomic_write
 
-    missing = tmp_path / "no-such-folder" / "pred.csv"
-    try:
-        atomic_write(missing, lambda tmp: tmp.write_text("x"))
-    except FileNotFoundError as err:
-        assert err.filename == str(missing) and ".tmp" not in str(err)
-    else:
-        raise AssertionError("wrote into a missing folder")
+    made = tmp_path / "new" / "deeper" / "pred.csv"  # a missing folder is made
+    atomic_write(made, lambda tmp: tmp.write_text("x"))
+    assert made.read_text() == "x"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(OSError) as caught:  # a file in the way of the folder
+        atomic_write(blocker / "pred.csv", lambda tmp: tmp.write_text("x"))
+    assert ".tmp" not in str(caught.value) and "a-file" in str(caught.value)
 
     def fails(tmp):
         raise OSError(errno.EIO, "Input/output error", str(tmp))
@@ -79,4 +80,14 @@ def test_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path):
     target = tmp_path / "out.csv"
     with pytest.raises(OSError, match=r"Input/output error: '.*out\.csv'$") as caught:
         atomic_write(target, fails)
-    assert caught.value.errno == errno.EIO and list(tmp_path.iterdir()) == []
+    assert caught.value.errno == errno.EIO
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "new"]
+
+
+def test_bad_input_with_an_output_in_a_new_folder_writes_nothing(tmp_path, capsys):
+    """The output's folder is made when the output is written, not when it is checked."""
+    out = tmp_path / "new" / "p.csv"
+    assert cli_main.main(["classify", "predict", "--checkpoint", str(tmp_path / "none"),
+                          "--text", "good", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("rnnkit classify predict: error: ")
+    assert list(tmp_path.iterdir()) == []

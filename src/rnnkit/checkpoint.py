@@ -109,11 +109,13 @@ _UMASK = _umask()  # temp files and folders are private (0600/0700); give the us
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
+    (making ``path``'s folder first if it is missing)."""
     path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # an output's new folder, made now
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:  # a missing or read-only folder: name the file asked for
+    except OSError as err:  # a file in the way, a read-only folder: name the file asked for
         raise _naming(err, path) from None
     os.close(fd)
     try:

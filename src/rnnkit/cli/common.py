@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,9 +85,9 @@ class Parser(argparse.ArgumentParser):
 
 def out_file(path: str | None, flag: str, suffixes=None):
     """``Path(path)`` for an output file (None stays None), checked before any work: a folder,
-    or (``suffixes``) a name not ending in one of them, is refused; missing folders above it
-    are made now (as ``export --out`` and ``demo --out`` make theirs), so one that cannot be
-    (a file in the way, no permission) is said before the work, not after."""
+    a name not ending in one of ``suffixes``, or a missing folder that could not be made (a
+    file in the way, no permission) is refused. Missing folders are made when the file is
+    written (``checkpoint.atomic_write``), so bad input still writes nothing."""
     if path is None:
         return None
     p = Path(path)
@@ -94,11 +95,13 @@ def out_file(path: str | None, flag: str, suffixes=None):
         raise UsageError(f"{flag} {p} is a folder; expected a file name")
     if suffixes and p.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {p}: expected a file ending in {', '.join(suffixes)}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{flag} {p}: cannot make its folder {p.parent} "
-                         f"({err.strerror or err})") from None
+    existing = p.absolute().parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {p}: cannot make its folder {p.parent} ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {p}: cannot write in {existing}")
     return p
 
 

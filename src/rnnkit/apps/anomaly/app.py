@@ -283,8 +283,6 @@ class AnomalyPredictor(Predictor):
         for path in (out, plot):
             if path is not None and Path(path).is_dir():
                 raise IsADirectoryError(f"{path} is a folder; expected a file name")
-            if path is not None and not Path(path).resolve().parent.is_dir():
-                raise ValueError(f"{path}: the folder {Path(path).parent} does not exist")
         if plot is not None and Path(plot).suffix.lower() not in PLOT_SUFFIXES:
             raise ValueError(f"plot {plot}: expected a file ending in {', '.join(PLOT_SUFFIXES)}")
         frame = self.predict(data, online=online)

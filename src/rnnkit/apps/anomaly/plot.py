@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ... import checkpoint
+
 __all__ = ["plot_scores"]
 
 
@@ -60,6 +62,7 @@ def plot_scores(frame: pd.DataFrame, path, *, threshold: float | None = None,
         axes[2].set_xlabel(f"reading ({time_col} {frame[time_col].iloc[0]} → "
                            f"{frame[time_col].iloc[-1]})")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    checkpoint.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100,
+                                                          format=Path(path).suffix[1:] or None))
     plt.close(fig)
     return path
