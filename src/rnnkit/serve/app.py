@@ -222,7 +222,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     @app.get("/v1/models", tags=["models"])
     async def list_models():
         """Every served model: name, task, configuration, endpoints; a classifier's ``input``:
-        ``{"kind": "text"}`` or ``{"kind": "numeric", "features": F, "feature_names": ...}``."""
+        ``{"kind": "text"}`` or ``{"kind": "numeric", "features": F, "feature_names": ...}``;
+        a bare model's (task ``model``) ``input`` (``ids`` or ``features``) and ``output``."""
         return {"models": [m.info() for m in models.values()]}
 
     @app.get("/v1/models/{name}", tags=["models"])

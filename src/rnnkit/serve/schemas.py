@@ -8,15 +8,15 @@ server: data travels inline (CSV text, lists of numbers, strings).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .settings import MAX_TOKENS_CEILING
 
 __all__ = ["GenerateRequest", "TextGenPredictRequest", "ClassifyRequest", "TranslateRequest",
-           "ForecastRequest", "SeriesRequest", "PREDICT_SCHEMAS", "BodyError", "parse_body",
-           "LIMITS"]
+           "ForecastRequest", "SeriesRequest", "BareModelRequest", "PREDICT_SCHEMAS",
+           "BodyError", "parse_body", "LIMITS"]
 
 # hard ceilings of the schemas; the server's own limits (``--max-tokens`` ...) may be lower
 LIMITS = {"prompt_chars": 20_000, "max_tokens": MAX_TOKENS_CEILING, "items": 1_000,
@@ -106,10 +106,27 @@ class SeriesRequest(_Body):
         None, min_length=1, max_length=LIMITS["values"])
 
 
+class BareModelRequest(_Body):
+    """``predict`` for a bare model (task ``model``: ``rnnkit.save``, ``rnnkit import-keras``).
+
+    ``inputs``: a batch as nested lists, ``(B, T)`` token ids for a model whose first layer
+    is an embedding, else ``(B, T, F)`` floats; or one sequence, ``(T,)`` or ``(T, F)``,
+    answered unbatched. Checked when predicting (``serve.bare``): rectangular, finite, ids in
+    the vocabulary, at most ``LIMITS["values"]`` numbers.
+    """
+
+    inputs: list[Any] = Field(..., min_length=1, max_length=LIMITS["values"],
+                              description="(B, T) ids or (B, T, F) floats as GET /v1/models "
+                                          "says in input; or one sequence, (T,) or (T, F)")
+    lengths: list[int] | None = Field(None, min_length=1, max_length=LIMITS["items"],
+                                      description="right-padded batches: each sequence's "
+                                                  "length (where input.lengths is true)")
+
+
 PREDICT_SCHEMAS: dict[str, type[_Body]] = {
     "textgen": TextGenPredictRequest, "classify": ClassifyRequest,
     "translate": TranslateRequest, "forecast": ForecastRequest,
-    "regress": SeriesRequest, "anomaly": SeriesRequest,
+    "regress": SeriesRequest, "anomaly": SeriesRequest, "model": BareModelRequest,
 }
 
 

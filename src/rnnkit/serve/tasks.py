@@ -1,6 +1,7 @@
 """What each application's model answers over HTTP, written against ``rnnkit.apps.Predictor``.
 
-``ServedModel`` wraps the ``Predictor`` that ``rnnkit.open(path)`` returns: its ``info()``
+``ServedModel`` wraps the ``Predictor`` that ``rnnkit.open(path)`` returns (for a bare
+checkpoint, with no application: ``bare.BareModelPredictor``, task ``"model"``): its ``info()``
 for ``GET /v1/models`` (a classifier's also says what it reads: ``input``),
 ``predict(request)`` (a parsed body from ``schemas``) returning a JSON-able dict, and for
 language models what the batched generator needs (the model, prompt encoding, turning tokens
@@ -26,9 +27,12 @@ import numpy as np
 import torch
 
 from ..apps import open as open_app
+from ..apps.base import task_of
+from ..checkpoint import CheckpointError, load_extras
 from ..data.classification import parse_series_csv
 from ..data.tokenizers import EOS_ID, CharTokenizer
 from . import schemas
+from .bare import BareModelPredictor
 
 __all__ = ["ServedModel", "load_models", "jsonable", "model_name"]
 
@@ -320,6 +324,9 @@ class ServedModel:
                                              **({} if actual is None else {"actual": actual})})}
         return {"predictions": jsonable(self._series_call(req))}
 
+    def _predict_model(self, req: schemas.BareModelRequest) -> dict:
+        return {"outputs": jsonable(self.predictor.predict(req.inputs, req.lengths))}
+
     def _predict_anomaly(self, req: schemas.SeriesRequest) -> dict:
         return {"scores": jsonable(self._series_call(req))}
 
@@ -343,16 +350,32 @@ def _exactly_one(req, fields: dict[str, str]) -> str:
     return given[0]
 
 
+def is_bare(path: Path) -> bool:
+    """Whether the checkpoint folder holds a bare model (``rnnkit.save``, ``rnnkit
+    import-keras``): its extras name no application (served as task ``"model"``)."""
+    load_extras(path)  # an unreadable folder is an error, not a bare model
+    try:
+        task_of(path)
+    except CheckpointError:
+        return True
+    return False
+
+
 def load_models(paths: list[str | os.PathLike], device: str = "cpu") -> dict[str, ServedModel]:
     """``{name: ServedModel}`` for checkpoint folders; names from the folder names, made
-    unique with ``-2``, ``-3``... Raises ``ValueError`` naming a folder that does not load."""
+    unique with ``-2``, ``-3``... A folder without an application (``is_bare``) is served as
+    task ``"model"`` (``bare.BareModelPredictor``). Raises ``ValueError`` naming a folder that
+    does not load."""
     models: dict[str, ServedModel] = {}
     for path in paths:
         p = Path(path)
         if not p.is_dir():
             raise ValueError(f"--checkpoint {path}: no such checkpoint folder")
         try:
-            predictor = open_app(p, device=device)
+            if is_bare(p):
+                predictor = BareModelPredictor.load(p, device=device)
+            else:
+                predictor = open_app(p, device=device)
         except (ValueError, OSError, KeyError) as e:
             raise ValueError(f"--checkpoint {path}: {e}") from None
         name, n = model_name(p), 1

@@ -50,9 +50,11 @@ function choose() {
   for (const p of document.querySelectorAll(".panel")) p.hidden = true;
   if (!current) return;
   const panel = { textgen: "textgen", forecast: "forecast", classify: "classify",
-                  translate: "translate", regress: "series", anomaly: "series" }[current.task];
+                  translate: "translate", regress: "series", anomaly: "series",
+                  model: "model" }[current.task];
   if (panel) $("panel-" + panel).hidden = false;
   if (panel === "classify") setupClassify();
+  if (panel === "model") setupModel();
   const size = current.parameters ? `, ${current.parameters.toLocaleString()} parameters` : "";
   $("model-info").textContent = `${current.task} · ${current.model_class || ""}${size}`;
 }
@@ -556,6 +558,34 @@ async function score() {
   } catch (e) { showError(e.message); }
 }
 
+// ------------------------------------------------------------- bare models (task "model")
+function setupModel() {
+  const input = current.input || {};
+  const ids = input.kind === "ids";
+  $("bare-hint").textContent = `inputs (JSON): ${input.description || "nested lists"}, ` +
+    `a batch ${input.shape || ""} or one sequence ${input.one_sequence || ""}; ` +
+    `POST /v1/models/${current.name}/predict with {"inputs": ...}`;
+  const example = ids ? [1, 2, 3]
+    : [1, 2, 3].map((t) => Array.from({ length: input.features || 1 }, () => t));
+  $("bare-inputs").value = JSON.stringify(example);
+  $("bare-output").textContent = "";
+}
+
+async function runModel() {
+  showError("");
+  $("bare-output").textContent = "";
+  let inputs;
+  try { inputs = JSON.parse($("bare-inputs").value); } catch (e) {
+    showError(`inputs: not valid JSON: ${e.message}`);
+    return;
+  }
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`,
+                           { inputs });
+    $("bare-output").textContent = JSON.stringify(data.outputs);
+  } catch (e) { showError(e.message); }
+}
+
 // ---------------------------------------------------------------------------------- wiring
 $("model").addEventListener("change", choose);
 $("api-key").addEventListener("change", () => {
@@ -573,5 +603,6 @@ $("classify-csv-file").addEventListener("change",
 $("classify-csv-run").addEventListener("click", classifyCsv);
 $("translate").addEventListener("click", translate);
 $("score").addEventListener("click", score);
+$("bare-run").addEventListener("click", runModel);
 $("api-key").value = sessionStorage.getItem("rnnkit-key") || "";
 loadModels();
