@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 SPECIALS = {0, 2, 3}  # <pad>, <bos>, <eos>: not shown, as tokenizer.decode(skip_specials=True)
+NEVER = [0, 1, 2, 3]  # <pad>, <unk>, <bos>, <eos>: no text, never drawn (as rnnkit textgen sample)
 
 
 def load(folder: Path):
@@ -80,9 +81,11 @@ def generate(folder: str | Path, prompt: str, length: int, temperature: float = 
 
 
 def pick(logits: np.ndarray, temperature: float, top_k: int | None, rng) -> int:
+    logits = logits.astype(np.float64)
+    logits[NEVER] = -np.inf
     if temperature == 0:
         return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
+    z = logits / temperature
     if top_k is not None and top_k < len(z):
         z[z < np.sort(z)[-top_k]] = -np.inf
     p = np.exp(z - z.max())
