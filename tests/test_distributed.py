@@ -218,3 +218,20 @@ def test_shares_take_strided_rows_of_each_global_batch_with_stand_ins():
     rows = [[x[:, 0].tolist() for x, _ in distributed._RowShare(streams, r, 2, True)]
             for r in range(2)]
     assert rows == [[[0, 20], [5, 25]], [[10, 30], [15, 35]]]  # the same streams each chunk
+
+
+def test_a_peer_lost_during_ddps_forward_is_a_distributed_error():
+    """DDP's forward broadcasts rank 0's buffers: a collective, where a killed peer surfaces
+    as gloo's RuntimeError (seen as 'unexpected error' from a killed-rank launch)."""
+    from rnnkit.training.distributed import DistributedError, Local, Parallel
+
+    class Lost(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error: Connection reset")
+
+    run = Parallel.__new__(Parallel)  # no process group needed for the wrapping itself
+    run.rank, run.world = 0, 2
+    with pytest.raises(DistributedError, match=r"^fit: rank 0 of 2 lost the other processes "
+                                               r"during forward \(buffer broadcast\) "):
+        run.forward(Lost(), torch.zeros(1))
+    assert Local().forward(torch.nn.Identity(), torch.ones(2))[0].tolist() == [1.0, 1.0]

@@ -272,10 +272,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             for step, (inputs, target) in enumerate(pieces(train, tbptt)):
                 inputs, target = to_device(inputs, dev), to_device(target, dev)
                 if tbptt:
-                    pred, rest = call_model(net, inputs, state)
+                    pred, rest = run.forward(net, inputs, state)
                     state = detach(rest[0]) if rest else None  # truncate: no gradient past here
                 else:
-                    pred, _ = call_model(net, inputs)
+                    pred, _ = run.forward(net, inputs)
                 loss_t = loss_fn(pred, target)
                 loss_v, n, finite = run.step(loss_t, target, loss_fn)  # summed over processes
                 opt.zero_grad(set_to_none=True)

@@ -166,6 +166,10 @@ class Local:
         value = float(loss_t.detach())
         return value, len(target), math.isfinite(value)
 
+    def forward(self, net: nn.Module, inputs, *extra):
+        """``call_model(net, inputs, *extra)``: the prediction and the rest."""
+        return call_model(net, inputs, *extra)
+
     def backward(self, loss_t: Tensor) -> None:
         loss_t.backward()
 
@@ -257,6 +261,12 @@ class Parallel(Local):
             g["lr"] = lr  # rank 0's
         self.weight = c * self.world / c_all if c_all else 0.0
         return (total / c_all if c_all else math.nan), int(n), bad == 0
+
+    def forward(self, net: nn.Module, inputs, *extra):
+        # DDP's forward broadcasts rank 0's buffers (e.g. standardisation statistics) first:
+        # a collective too (the model's own errors were caught on the first batch, unwrapped)
+        return self._collective("forward (buffer broadcast)",
+                                lambda: call_model(net, inputs, *extra))
 
     def backward(self, loss_t):
         self._collective("backward (gradient all-reduce)",
