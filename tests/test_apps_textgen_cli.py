@@ -208,3 +208,15 @@ def test_resume_after_a_kill_continues_exactly(trained, tmp_path):
     resumed = textgen.train(config, text, tmp_path / "resumed", quiet=True, resume=True)
     assert straight["val_loss"] == resumed["val_loss"]
     assert straight["lr"] == resumed["lr"]
+
+
+def test_sample_notes_unknown_prompt_words_and_flags_a_beam_does_not_use(trained, capsys):
+    words = trained["word"]
+    assert main(["textgen", "sample", "--checkpoint", str(words), "--prompt",
+                 "zyzzyva the", "--length", "3", "--beam", "2", "--temperature", "0.5"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 prompt word(s) outside the vocabulary, read as <unk>: 'zyzzyva'" in err
+    assert "note: beam search keeps the most likely continuation; --temperature not used" in err
+    assert main(["textgen", "sample", "--checkpoint", str(words), "--prompt", "zyzzyva",
+                 "--length", "3", "--beam", "2", "--temperature", "0.5", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

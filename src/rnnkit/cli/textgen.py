@@ -98,11 +98,15 @@ def run_train(args) -> int:
 
 def run_sample(args) -> int:
     from ..apps import textgen
+    from ..generate import check_sampling
 
     predictor = textgen.load(args.checkpoint, device=args.device)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    repetition_penalty=args.repetition_penalty, stop_at_eos=not args.no_stop,
                    seed=args.seed, include_prompt=True)
+    check_sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty)
+    for line in _sample_notes(args, predictor.tokenizer):  # bad input said before any note
+        print(line, file=sys.stderr, flush=True)
     if args.beam is not None:
         pieces = [predictor.predict(args.prompt, args.length, beam=args.beam,
                                     length_penalty=args.length_penalty, **options)]
@@ -113,6 +117,30 @@ def run_sample(args) -> int:
         sys.stdout.flush()
     sys.stdout.write("\n")
     return 0
+
+
+def _sample_notes(args, tokenizer) -> list[str]:
+    """What the output will not show (``--quiet``: nothing): prompt words read as ``<unk>``
+    (word level; char level refuses unknown characters), sampling flags a beam does not use."""
+    from ..data.tokenizers import WordTokenizer
+
+    if args.quiet:
+        return []
+    notes = []
+    unknown = tokenizer.unknown(args.prompt) if isinstance(tokenizer, WordTokenizer) else []
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:10])) + (", ..." if len(unknown) > 10 else "")
+        notes.append(f"note: {len(unknown)} prompt word(s) outside the vocabulary, read as "
+                     f"<unk>: {shown}")
+    unused = [flag for flag, used in (("--temperature", args.temperature != 1.0),
+                                      ("--top-k", args.top_k is not None),
+                                      ("--top-p", args.top_p is not None),
+                                      ("--repetition-penalty", args.repetition_penalty != 1.0))
+              if used]
+    if args.beam is not None and args.beam > 1 and unused:
+        notes.append(f"note: beam search keeps the most likely continuation; "
+                     f"{', '.join(unused)} not used")
+    return notes
 
 
 def run_evaluate(args) -> int:
