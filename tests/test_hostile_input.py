@@ -302,3 +302,29 @@ def test_hand_edited_forecast_extras_are_refused_at_load(tmp_path, edit, message
     with pytest.raises(CheckpointError, match=message) as e:
         rnnkit.open(folder)
     assert "\n" not in str(e.value)
+
+
+def test_training_never_replaces_another_applications_model(series, tmp_path, capsys):
+    """A checkpoint folder holding another application's model, or a bare one, is refused
+    before any work; the same application may retrain there."""
+    ckpt = tmp_path / "run"
+    reg = ["regress", "train", "--csv", str(series), "--target", "value", "--window", "3",
+           "--epochs", "1", "--hidden-size", "4", "--checkpoint", str(ckpt), "--quiet"]
+    assert main(reg) == 0
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()}
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
+    capsys.readouterr()
+    assert main(["textgen", "train", "--text", str(text), "--checkpoint", str(ckpt),
+                 "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"rnnkit textgen train: error: --checkpoint {ckpt} holds an rnnkit regress "
+                   "model; training textgen there would replace it: choose another folder, "
+                   "or remove that one first\n")
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()} == before
+    assert main(reg) == 0  # the same application retrains
+    bare = tmp_path / "bare"
+    rnnkit.save(rnnkit.SequenceRegressor(1, 4), bare)
+    capsys.readouterr()
+    assert main([*reg[:-3], "--checkpoint", str(bare), "--quiet"]) == 2
+    assert "holds a bare model (rnnkit.save or rnnkit import-keras)" in capsys.readouterr().err

@@ -143,6 +143,26 @@ def task_of(path: str | os.PathLike) -> str:
     return task
 
 
+def check_task_folder(path: str | os.PathLike, task: str, name: str = "--checkpoint") -> None:
+    """Refuse, before any work, to train ``task`` into a folder that holds another
+    application's model or a bare one (``rnnkit.save``, ``import-keras``): training would
+    replace it. The same application's model (a retrain, ``--resume``) is allowed, and so is
+    a folder whose ``config.json`` cannot be read (nothing there to lose)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        return
+    try:
+        extras = load_extras(path)
+    except (CheckpointError, OSError, ValueError):
+        return
+    other = extras.get(TASK_KEY) or _legacy_task(extras)
+    if other != task:
+        held = (f"an rnnkit {other} model" if isinstance(other, str) and other else
+                "a bare model (rnnkit.save or rnnkit import-keras)")
+        raise ValueError(f"{name} {path} holds {held}; training {task} there would replace "
+                         "it: choose another folder, or remove that one first")
+
+
 def open(path: str | os.PathLike, device: str = "cpu") -> Predictor:  # noqa: A001 - the API name
     """The ``Predictor`` for any application checkpoint folder ``path``."""
     task = task_of(path)

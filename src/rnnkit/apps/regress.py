@@ -34,7 +34,7 @@ from ..models.regressor import SequenceRegressor
 from ..runtime import evaluating, resolve_device, seed_everything
 from ..train import History, fit, predict
 from ..validate import positive_float, positive_int
-from .base import Predictor, load_checkpoint, register_app
+from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_field, check_size, reading_extras
 
 __all__ = ["TASK", "Config", "train", "load", "RegressPredictor", "read_samples",
@@ -141,6 +141,7 @@ def train(config: Config, csv: str | Path, checkpoint_dir: str | Path, *, seed: 
     log = log or print
     resolve_device(device)
     ckpt = checkpoint.check_folder(checkpoint_dir)
+    check_task_folder(ckpt, TASK)
     X, y, info = read_samples(csv, config)
     seed_everything(seed)  # the initial weights
     model = SequenceRegressor(X.shape[2], config.hidden_size, 1, cell=config.cell,

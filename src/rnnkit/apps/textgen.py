@@ -49,7 +49,7 @@ from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, Clock, LRByProgress, done_so_far, lr_factor
 from ..training.options import make_optimizer as build_optimizer
 from ..validate import finite_float, non_negative_int, positive_float, positive_int
-from .base import Predictor, load_checkpoint, register_app
+from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
@@ -332,6 +332,8 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
         text = read_text(path, encoding=encoding)
     tok, train_ids, val_ids = prepare(text, config)
     ckpt = None if checkpoint_dir is None else checkpoint.check_folder(checkpoint_dir)
+    if ckpt is not None:
+        check_task_folder(ckpt, TASK)
     dev = resolve_device(device)
     epochs = config.epochs if config.epochs is not None else None if config.minutes else 10
     done_steps, done_s = done_so_far(ckpt) if resume else (0, 0.0)

@@ -42,7 +42,7 @@ from ..runtime import check_memory, resolve_device, seed_everything
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import finite_float, positive_float, positive_int
-from .base import Predictor, load_checkpoint, register_app
+from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
@@ -164,6 +164,8 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     log = log or (lambda s: print(s, flush=True))
     epochs = config.epochs if config.epochs is not None else None if config.minutes else 10
     ckpt = None if checkpoint_dir is None else checkpoint.check_folder(checkpoint_dir)
+    if ckpt is not None:
+        check_task_folder(ckpt, TASK)
     src_tok, tgt_tok = build_tokenizers(train_pairs, config)
     train_ds, val_ds = (ParallelDataset(p.src, p.tgt, src_tok, tgt_tok, config.max_len,
                                         config.too_long, p.line_numbers)

@@ -15,7 +15,7 @@ from ... import checkpoint
 from ...checkpoint import check_folder, load_extras
 from ...runtime import seed_everything
 from ...train import History
-from ..base import TASK_KEY, Predictor
+from ..base import TASK_KEY, Predictor, check_task_folder
 from .config import Config
 from .data import calendar_features, read_sequences, read_stream
 from .detector import (
@@ -69,6 +69,7 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         config = replace(config, holdoff_share=None)  # both set is one written before
     source = config.data if data is None else data
     folder = check_folder(config.checkpoint, "--checkpoint")
+    check_task_folder(folder, TASK)
     run = {"checkpoint_dir": folder / RUN_DIR, "resume": resume,
            "extras": {TASK_KEY: TASK, "config": asdict(config)}}  # resume: the same settings
     seed_everything(config.seed)

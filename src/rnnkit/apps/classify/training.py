@@ -37,6 +37,7 @@ from ...models.text_classifier import TextClassifier
 from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
+from ..base import check_task_folder
 from .config import Config
 from .inputs import Examples, Preprocessing
 
@@ -163,6 +164,8 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
     from ...checkpoint import check_folder, save
 
     folder = None if checkpoint is None else check_folder(checkpoint, "classify: checkpoint")
+    if folder is not None:
+        check_task_folder(folder, TASK, "classify: checkpoint")
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
     config = config.check().resolved(examples.kind)
