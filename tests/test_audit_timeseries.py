@@ -177,14 +177,20 @@ def test_anomaly_score_finds_the_time_column_it_trained_on(detector):
     pd.testing.assert_frame_equal(pd.read_csv(a), pd.read_csv(b))
 
 
-def test_anomaly_refuses_another_verbs_checkpoint(detector, tmp_path, capsys):
-    tmp, data, _ = detector
+def _regress_model(tmp_path):
+    """(its series CSV, a one-epoch regress checkpoint trained on it) under ``tmp_path``."""
     series = tmp_path / "series.csv"
     pd.DataFrame({"value": np.sin(np.arange(40) / 3)}).to_csv(series, index=False)
     ck = tmp_path / "reg"
     assert main(["regress", "train", "--csv", str(series), "--target", "value", "--window",
                  "4", "--hidden-size", "4", "--epochs", "1", "--quiet", "--checkpoint",
                  str(ck)]) == 0
+    return series, ck
+
+
+def test_anomaly_refuses_another_verbs_checkpoint(detector, tmp_path, capsys):
+    tmp, data, _ = detector
+    _, ck = _regress_model(tmp_path)
     capsys.readouterr()
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data)]) == 2
     err = capsys.readouterr().err
@@ -205,12 +211,7 @@ def test_outputs_in_a_missing_folder_are_made_and_a_file_in_the_way_refused_firs
                  "--json", str(blocker / "m.json")]) == 2
     assert capsys.readouterr().err.startswith(f"rnnkit anomaly evaluate: error: --json "
                                               f"{blocker / 'm.json'}: cannot make its folder")
-    series = tmp_path / "series.csv"
-    pd.DataFrame({"value": np.sin(np.arange(40) / 3)}).to_csv(series, index=False)
-    reg = tmp_path / "reg"
-    assert main(["regress", "train", "--csv", str(series), "--target", "value", "--window",
-                 "4", "--hidden-size", "4", "--epochs", "1", "--quiet", "--checkpoint",
-                 str(reg)]) == 0
+    series, reg = _regress_model(tmp_path)
     capsys.readouterr()
     assert main(["regress", "predict", "--checkpoint", str(reg), "--csv", str(series),
                  "--out", str(blocker / "p.csv")]) == 2  # before any work

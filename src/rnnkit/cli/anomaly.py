@@ -133,7 +133,7 @@ def run_score(args) -> int:
 def run_evaluate(args) -> int:
     from ..checkpoint import atomic_write
 
-    out_file(args.json, "--json")  # before the work: a folder, a missing folder
+    out_file(args.json, "--json")  # before the work: a folder, or one that cannot be made
     predictor = _predictor(args)
     metrics = predictor.evaluate(args.data)
     if args.json:  # NaN (ROC-AUC of data with one class only) is not JSON: null

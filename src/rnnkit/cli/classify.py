@@ -172,7 +172,7 @@ def run_predict(args) -> int:
     from ..apps.classify.report import prediction_lines, write_predictions
 
     clf, ex = _open(args, need_labels=False)
-    out = out_file(args.out, "--out")  # a folder or a missing folder: said before the work
+    out = out_file(args.out, "--out")  # a folder, or one that cannot be made: before the work
     predictions = clf.predict(ex, batch_size=args.batch_size)
     print("\n".join(prediction_lines(ex, predictions)))
     if out is not None:

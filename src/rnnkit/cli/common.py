@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -95,21 +94,20 @@ def out_file(path: str | None, flag: str, suffixes=None):
         raise UsageError(f"{flag} {p} is a folder; expected a file name")
     if suffixes and p.suffix.lower() not in suffixes:
         raise UsageError(f"{flag} {p}: expected a file ending in {', '.join(suffixes)}")
-    existing = p.absolute().parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{flag} {p}: cannot make its folder {p.parent} ({existing} is a file)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {p}: cannot write in {existing}")
+    from ..checkpoint import check_folder  # the same test a checkpoint folder passes
+
+    try:
+        check_folder(p.absolute().parent, "the folder")
+    except ValueError as e:
+        raise UsageError(f"{flag} {p}: cannot make its folder {p.parent} ({e})") from None
     return p
 
 
 def write_lines(path: Path, lines: list[str]) -> None:
-    """Write ``lines`` (one per line) to ``path`` atomically, creating its folder."""
+    """Write ``lines`` (one per line) to ``path`` atomically (``atomic_write`` makes its
+    folder)."""
     from ..checkpoint import atomic_write
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in lines),
                                                    encoding="utf-8"))
 

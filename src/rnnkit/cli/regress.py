@@ -103,7 +103,7 @@ def run_train(args) -> int:
 def run_predict(args) -> int:
     from ..apps import regress
 
-    out = out_file(args.out, "--out")  # a missing folder is said before any work
+    out = out_file(args.out, "--out")  # a folder that cannot be made: said before the work
     predictor = regress.load(args.checkpoint, device=args.device)
     rows, pred, actual = predictor.predict_csv(args.csv)
     text = regress.predictions_csv(rows, pred, actual, predictor.target)

@@ -43,7 +43,6 @@ def write_predictions(path: str | os.PathLike, examples: Examples, predictions: 
     from ...checkpoint import atomic_write
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     classes = list(predictions[0]["probs"]) if predictions else []
 
     def write(tmp: Path) -> None:
@@ -73,12 +72,11 @@ def report_lines(report: dict, source: str) -> list[str]:
 
 def write_report(report: dict, plot: str | os.PathLike, json_path=None) -> None:
     """The confusion-matrix PNG at ``plot`` and, with ``json_path``, the report as JSON
-    (their folders created; each file replaced whole or not at all)."""
+    (``atomic_write`` makes their folders; each file replaced whole or not at all)."""
     from ...checkpoint import atomic_write
     from ...metrics import plot_confusion
 
     plot = Path(plot)
-    plot.parent.mkdir(parents=True, exist_ok=True)
     title = f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}"
 
     def write_png(tmp: Path) -> None:  # a file object: matplotlib's format is png, not .tmp
@@ -87,8 +85,6 @@ def write_report(report: dict, plot: str | os.PathLike, json_path=None) -> None:
 
     atomic_write(plot, write_png)
     if json_path:
-        json_path = Path(json_path)
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n",
                                                            encoding="utf-8"))
 

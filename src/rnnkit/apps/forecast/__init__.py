@@ -36,7 +36,7 @@ import json
 from pathlib import Path
 
 from ...metrics import all_metrics, mae, mape, mase, mse, rmse, smape
-from ..base import Predictor, register_app
+from ..base import Predictor, check_task_folder, register_app
 from ..extras_check import reading_extras
 from . import plot, report  # noqa: F401 - forecast.report / forecast.plot for the CLI
 from .auto import evaluate_panel, forecast_panel, load_panel, train_panel
@@ -76,6 +76,7 @@ def run(config: Config, data, checkpoint, *, device="cpu", quiet=False, log=prin
     """Train per ``config.mode`` and write ``checkpoint``; returns everything the run made
     (``history``, ``seconds``, and ``test`` (many series) or ``evaluation`` (table))."""
     config.check()
+    check_task_folder(checkpoint, TASK)  # another application's model is not replaced
     if config.panel:
         result = train_panel(config, data, checkpoint, device=device, quiet=quiet, log=log,
                              resume=resume)

@@ -51,7 +51,6 @@ from ...data.timeseries import calendar_features
 from ...metrics import mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
 from ...training.averaging import WeightAverage
-from ..base import check_task_folder
 from .ensemble import ForecasterEnsemble
 from .methods import CLASSICAL, LinearMap, Windowing, seasonal_naive, statsforecast_methods
 from .panel import Panel, future_index, read_panel
@@ -822,9 +821,6 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     state.transform_reason = why_t
     win = Windowing(L, H, m, log_t)
     ckpt = Path(checkpoint_dir)
-    from . import TASK  # here: the package imports this module
-
-    check_task_folder(ckpt, TASK)
     if ckpt.exists() and not ckpt.is_dir():
         raise ValueError(f"checkpoint {ckpt} exists and is not a folder")
     source_of_m = f" (from the {panel.freq} timestamps)" if panel.freq and not config.period \
