@@ -5,6 +5,12 @@ here too), run on a batch of sources with ``model.step`` and ``model.reorder_sta
 source's result equals what ``beam_search`` returns for it alone. Width 1 decodes greedily
 (``greedy_decode``, the same result, faster).
 
+Neither ever emits ``<pad>`` or ``<bos>`` (``NEVER_EMITTED``): no target sentence holds them,
+so their log-probabilities are -inf at every step (``rnnkit.generate.suppressed``, as textgen
+masks its non-text ids). The mask is applied after the softmax, as fairseq masks ``<pad>``, so
+every other hypothesis keeps exactly the score it had. ``<unk>`` stays a legitimate output (a
+rare word), and ``<eos>`` ends a translation.
+
 Translations are written as the target tokens joined by single spaces — the tokenised form of
 the training data (Multi30k's ``*.tok`` files), which is also what BLEU compares. BLEU is
 sacrebleu's corpus BLEU; with ``tokenize="none"`` it scores those tokens as they are (the
@@ -20,18 +26,22 @@ from torch import Tensor, nn
 
 from .data.parallel import encode_sources
 from .data.tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
-from .generate import Hypothesis, _check_search, _device_of, batch_beam_search
+from .generate import Hypothesis, _check_search, _device_of, batch_beam_search, suppressed
 from .metrics import bleu, exact_match  # moved to rnnkit.metrics; importable here too
 from .runtime import evaluating
 
-__all__ = ["batch_beam_search", "greedy_decode", "translate_ids", "translate", "join_tokens",
-           "attention_for", "bleu", "exact_match"]
+NEVER_EMITTED = (PAD_ID, BOS_ID)  # target ids a translation never holds (masked in decoding)
+
+__all__ = ["NEVER_EMITTED", "batch_beam_search", "greedy_decode", "translate_ids", "translate",
+           "join_tokens", "attention_for", "bleu", "exact_match"]
 
 
 @torch.no_grad()
 def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor | None = None,
-                  max_len: int = 100) -> list[list[int]]:
-    """The argmax translation of each source (``<eos>`` excluded), all B decoded at once."""
+                  max_len: int = 100,
+                  suppress_ids: Sequence[int] = NEVER_EMITTED) -> list[list[int]]:
+    """The argmax translation of each source (``<eos>`` excluded), all B decoded at once;
+    ``suppress_ids`` are never chosen."""
     _check_search(1, max_len)
     state = model.encode(src, src_lengths)
     B = src.shape[0]
@@ -40,7 +50,7 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor | None = No
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     for _ in range(max_len):
         logits, state, _ = model.decode_step(tokens, state)
-        tokens = logits.argmax(-1)  # (B,)
+        tokens = suppressed(logits, suppress_ids).argmax(-1)  # (B,)
         for b in (~done).nonzero().flatten().tolist():
             if int(tokens[b]) != EOS_ID:
                 out[b].append(int(tokens[b]))
@@ -53,12 +63,14 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor | None = No
 @torch.no_grad()
 def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_width: int = 5,
                   length_penalty: float = 1.0, max_len: int | None = None, n_best: int = 1,
-                  batch_size: int = 64) -> list[list[Hypothesis]]:
+                  batch_size: int = 64,
+                  suppress_ids: Sequence[int] = NEVER_EMITTED) -> list[list[Hypothesis]]:
     """Translate encoded sources; per source, its ``n_best`` hypotheses, best first.
 
     Sources are decoded in batches of similar length (results come back in input order).
     ``max_len`` (new tokens) defaults to twice the batch's longest source plus 10. Width 1
-    decodes greedily (the same result as beam search of width 1, faster).
+    decodes greedily (the same result as beam search of width 1, faster). ``suppress_ids``
+    (default ``<pad>``, ``<bos>``) are never chosen; the other tokens' scores are unchanged.
     """
     if not sources:
         return []
@@ -66,6 +78,11 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
     device = _device_of(model)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     results: list[list[Hypothesis]] = [[] for _ in sources]
+
+    def step(tokens, state):  # model.step with the suppressed ids at -inf (no renormalising)
+        log_probs, state = model.step(tokens, state)
+        return suppressed(log_probs, suppress_ids), state
+
     with evaluating(model):
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
@@ -74,10 +91,10 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
             limit = max_len if max_len is not None else 2 * int(lengths.max()) + 10
             if beam_width == 1:
                 found = [[Hypothesis(ids, float("nan"), float("nan"))]
-                         for ids in greedy_decode(model, src, lengths, limit)]
+                         for ids in greedy_decode(model, src, lengths, limit, suppress_ids)]
             else:
                 found = batch_beam_search(
-                    model.step, model.encode(src, lengths), [BOS_ID] * len(chunk),
+                    step, model.encode(src, lengths), [BOS_ID] * len(chunk),
                     beam_width=beam_width, max_len=limit, eos_id=EOS_ID,
                     length_penalty=length_penalty, n_best=n_best, reorder=model.reorder_state,
                     device=device)
