@@ -2,8 +2,14 @@
 classify evaluate scores labels unseen in training; forecast predict and anomaly score
 honour --device; --resume on a finished run trains nothing more."""
 
+import json
+
 import pytest
 import torch
+from test_classify_series_csv import trained  # noqa: F401 - a CLI-trained series classifier
+
+from rnnkit.apps.classify import load as load_classifier
+from rnnkit.cli.main import main
 
 from rnnkit.apps.translate import Config as TranslateConfig
 from rnnkit.apps.translate import TranslatePredictor
@@ -61,3 +67,66 @@ def test_translation_mask_leaves_other_scores_unchanged():
         for h in kept:  # every hypothesis both searches found scores the same
             same = [x for x in m if x.tokens == h.tokens]
             assert not same or same[0].score == h.score
+
+
+# ---------------------------------------- 2. classify evaluate scores labels unseen in training
+def _relabelled(trained):  # noqa: F811
+    """motions.csv's series s0 (a 'down') labelled 'sideways', s1 (an 'up') as it is."""
+    rows = (trained / "motions.csv").read_text().splitlines()
+    s0 = [r.replace(",down,", ",sideways,") for r in rows if r.startswith("s0,")]
+    s1 = [r for r in rows if r.startswith("s1,")]
+    return "\n".join([rows[0], *s0, *s1]) + "\n"
+
+
+def test_evaluate_scores_unseen_labels_as_wrong_with_a_note(trained, capsys):  # noqa: F811
+    path, report_path = trained / "unseen.csv", trained / "unseen.json"
+    path.write_text(_relabelled(trained))
+    assert main(["classify", "evaluate", "--checkpoint", str(trained / "ck"), "--series-csv",
+                 str(path), "--json", str(report_path), "--plot",
+                 str(trained / "unseen.png")]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == ["note: 1 of 2 examples have labels never seen in training, "
+                                "scored as wrong: 'sideways' (1); the model knows down, up"]
+    assert "accuracy: 0.5000" in out
+    report = json.loads(report_path.read_text())  # strict JSON: no NaN, no Infinity
+    assert report["accuracy"] == 0.5 and report["n"] == 2
+    assert report["classes"] == ["down", "up", "sideways"]
+    assert report["confusion"] == [[0, 0, 0], [0, 1, 0], [1, 0, 0]]
+    assert report["unseen_labels"] == {"sideways": 1}
+    assert report["cross_entropy"] is not None  # over the example whose label is known
+    # --quiet: no note
+    assert main(["classify", "evaluate", "--checkpoint", str(trained / "ck"), "--series-csv",
+                 str(path), "--plot", str(trained / "unseen.png"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_evaluate_with_unseen_labels_matches_scikit_learn(trained):  # noqa: F811
+    metrics = pytest.importorskip("sklearn.metrics")
+    clf = load_classifier(trained / "ck")
+    ex = clf.read(series_csv=trained / "motions.csv")
+    truth = ["sideways" if i % 5 == 0 else "wobble" if i % 7 == 3 else lab
+             for i, lab in enumerate(ex.labels)]
+    report = clf.evaluate(ex.values, truth)
+    predicted = [p["label"] for p in clf.predict(ex.values)]
+    assert report["accuracy"] == pytest.approx(metrics.accuracy_score(truth, predicted))
+    assert report["macro_f1"] == pytest.approx(
+        metrics.f1_score(truth, predicted, average="macro", zero_division=0))
+    assert report["unseen_labels"] == {"sideways": 5, "wobble": 2}
+    assert report["classes"] == ["down", "up", "sideways", "wobble"]
+    assert report["confusion"] == metrics.confusion_matrix(
+        truth, predicted, labels=report["classes"]).tolist()
+    # no unseen labels: the report is what it was, plus an empty count
+    plain = clf.evaluate(ex)
+    assert plain["classes"] == ["down", "up"] and plain["unseen_labels"] == {}
+
+
+def test_server_csv_route_and_evaluate_agree_on_unseen_labels(trained):  # noqa: F811
+    pytest.importorskip("fastapi")
+    from rnnkit.serve.tasks import load_models
+
+    task = load_models([trained / "ck"])["ck"]
+    answer = task._classify_csv(_relabelled(trained))
+    clf = load_classifier(trained / "ck")
+    (trained / "unseen2.csv").write_text(_relabelled(trained))
+    report = clf.evaluate(clf.read(series_csv=trained / "unseen2.csv"))
+    assert answer["accuracy"] == report["accuracy"] == 0.5

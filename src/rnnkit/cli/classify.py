@@ -183,12 +183,15 @@ def run_predict(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from ..apps.classify.report import report_lines, write_report
+    from ..apps.classify.report import report_lines, unseen_note, write_report
 
     plot = out_file(args.plot, "--plot") or Path(args.checkpoint) / "confusion_matrix.png"
     json_path = out_file(args.json, "--json")  # a folder is refused before the work
     clf, ex = _open(args, need_labels=True)
     report = clf.evaluate(ex, batch_size=args.batch_size)
+    note = unseen_note(report)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     print("\n".join(report_lines(report, ex.source)))
     write_report(report, plot, json_path)
     print(f"confusion matrix plot: {plot}")

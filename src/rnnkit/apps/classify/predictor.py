@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 
@@ -80,7 +81,8 @@ class ClassifyPredictor(Predictor):
 
     def read(self, *, need_labels: bool = True, **sources) -> Examples:
         """``read_examples(**sources)`` with the CSV columns remembered from training, checked
-        against this classifier (input kind and width, labels it knows) before any work."""
+        against this classifier (input kind and width) before any work. Labels the classifier
+        never saw in training are kept: ``evaluate`` scores them as wrong."""
         info = self.preprocessing.info
         sources["text_col"] = sources.get("text_col") or info.get("text_col")
         sources["label_col"] = sources.get("label_col") or (info.get("label_col")
@@ -91,8 +93,6 @@ class ClassifyPredictor(Predictor):
             sources["feature_cols"] = (sources.get("feature_cols")
                                        or self.preprocessing.features)
         examples = read_examples(**sources, need_labels=need_labels)
-        if examples.labels is not None:
-            self.preprocessing.labels.encode(examples.labels)  # refuses labels never seen
         self.preprocessing.check(examples)
         return examples
 
@@ -115,17 +115,33 @@ class ClassifyPredictor(Predictor):
     def evaluate(self, inputs, labels: Sequence[str] | None = None,
                  batch_size: int = 256) -> dict:
         """Accuracy, macro-F1, per-class F1, confusion matrix and cross-entropy on labelled
-        inputs (``Examples`` with labels, or inputs and ``labels``)."""
+        inputs (``Examples`` with labels, or inputs and ``labels``).
+
+        A label never seen in training is scored as scikit-learn's metrics score it: each such
+        example is wrong (the model cannot predict it), the label becomes one more class after
+        the model's (``classes``, a confusion-matrix row, per-class F1 0, in the macro-F1), and
+        ``unseen_labels`` counts them (``{label: examples}``, empty when there are none). The
+        cross-entropy is over the examples with known labels (an unseen one has no
+        probability; None when there are none).
+        """
         from ...metrics import classification_report
 
         examples = self.examples(inputs, labels)
         if examples.labels is None:
             raise ValueError("evaluation needs labelled examples")
-        targets = self.preprocessing.labels.encode(examples.labels).numpy()  # refuses unseen
+        given = [str(lab) for lab in examples.labels]
+        known = self.classes
+        unseen = Counter(lab for lab in given if lab not in set(known))
+        classes = known + list(unseen)  # the unseen in order of first appearance
+        index = {c: i for i, c in enumerate(classes)}
+        targets = np.array([index[lab] for lab in given], dtype=np.int64)
         probs = self.predict_proba(examples, batch_size)
-        report = classification_report(targets, probs.argmax(1), self.classes)
-        nll = -np.log(np.clip(probs[np.arange(len(probs)), targets], 1e-12, 1))
-        report["cross_entropy"] = float(nll.mean()) if math.isfinite(nll.mean()) else None
+        report = classification_report(targets, probs.argmax(1), classes)
+        seen = targets < len(known)
+        nll = -np.log(np.clip(probs[np.arange(len(probs))[seen], targets[seen]], 1e-12, 1))
+        report["cross_entropy"] = (float(nll.mean()) if seen.any() and math.isfinite(nll.mean())
+                                   else None)
+        report["unseen_labels"] = dict(unseen)
         return report
 
 

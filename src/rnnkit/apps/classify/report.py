@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .inputs import Examples
 
-__all__ = ["prediction_lines", "write_predictions", "report_lines", "write_report"]
+__all__ = ["prediction_lines", "write_predictions", "report_lines", "unseen_note", "write_report"]
 
 
 def _shown(examples: Examples, i: int, width: int = 60) -> str:
@@ -68,6 +68,19 @@ def report_lines(report: dict, source: str) -> list[str]:
                                          zip(classes, report["per_class_f1"], strict=True)),
             "confusion matrix (rows: true, columns: predicted):",
             format_confusion(report["confusion"], classes)]
+
+
+def unseen_note(report: dict) -> str | None:
+    """One line on the examples whose labels the model never saw in training (scored as
+    wrong), or None when there are none."""
+    unseen = report.get("unseen_labels") or {}
+    if not unseen:
+        return None
+    shown = ", ".join(f"{label!r} ({n})" for label, n in list(unseen.items())[:10])
+    more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
+    known = [c for c in report["classes"] if c not in unseen]
+    return (f"note: {sum(unseen.values())} of {report['n']} examples have labels never seen in "
+            f"training, scored as wrong: {shown}{more}; the model knows {', '.join(known)}")
 
 
 def write_report(report: dict, plot: str | os.PathLike, json_path=None) -> None:
