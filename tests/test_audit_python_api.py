@@ -1,0 +1,42 @@
+"""The Python API as a newcomer uses it (README's Quick start and "What is inside"): each test
+is a mistake or an edge case that gave a silent wrong result, a deep torch traceback or an
+unclear message, and now gives torch.nn's numbers or one ValueError line naming the argument."""
+
+import pytest
+import torch
+
+import rnnkit
+
+KINDS = ["rnn", "lstm", "gru", "mingru", "minlstm", "ln_lstm", "ln_gru"]
+
+
+# ------------------------------------------------------------------ NaN through the layers
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("backend", ["auto", "compiled"])
+def test_nan_input_propagates_as_in_torch(kind, backend):
+    """The compiled CPU kernels (built with -ffast-math) turned a NaN reading into ordinary
+    finite outputs on the default backend; a NaN now reaches every later output of its own
+    sequence, and only that sequence, as on the loop and in torch.nn."""
+    layer = rnnkit.RNN(kind, 3, 4, num_layers=2, backend=backend)
+    x = torch.randn(2, 5, 3)
+    x[0, 2, 1] = float("nan")
+    out, state = layer(x)
+    assert out[0, 2:].isnan().all() and not out[0, :2].isnan().any()
+    assert not out[1].isnan().any()
+    h = state[0] if isinstance(state, tuple) else state
+    assert h[:, 0].isnan().all() and not h[:, 1].isnan().any()
+    torch.testing.assert_close(layer(x[1:])[0], out[1:], atol=1e-6, rtol=1e-5)  # clean: same
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru", "mingru"])
+def test_nan_reading_in_a_stream_and_nan_weights(kind):
+    layer = rnnkit.RNN(kind, 3, 4).eval()
+    with torch.no_grad():
+        y, s = layer.step(torch.randn(1, 3))
+        y, s = layer.step(torch.randn(1, 3), s)  # the compiled hot path from here
+        y, s = layer.step(torch.full((1, 3), float("nan")), s)
+        assert y.isnan().all()
+        y, _ = layer.step(torch.randn(1, 3), s)  # the NaN stays in the state
+        assert y.isnan().all()
+        layer.cells[0].bias_ih[0] = float("nan")  # a diverged weight
+        assert layer(torch.randn(1, 4, 3))[0].isnan().any()
