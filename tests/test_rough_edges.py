@@ -130,3 +130,88 @@ def test_server_csv_route_and_evaluate_agree_on_unseen_labels(trained):  # noqa:
     (trained / "unseen2.csv").write_text(_relabelled(trained))
     report = clf.evaluate(clf.read(series_csv=trained / "unseen2.csv"))
     assert answer["accuracy"] == report["accuracy"] == 0.5
+
+
+# ------------------------------------------- 3. forecast predict and anomaly score honour --device
+@pytest.fixture(scope="module")
+def device_runs(tmp_path_factory):
+    """A single-series forecaster, a many-series one (rnn) and a stream anomaly detector."""
+    import numpy as np
+    import pandas as pd
+
+    tmp = tmp_path_factory.mktemp("device")
+    t = np.arange(120)
+    series = tmp / "series.csv"
+    pd.DataFrame({"time": t, "value": np.sin(t / 4) + 0.01 * t}).to_csv(series, index=False)
+    assert main(["forecast", "train", "--csv", str(series), "--checkpoint", str(tmp / "fc"),
+                 "--lookback", "12", "--horizon", "4", "--epochs", "1", "--hidden-size", "8",
+                 "--quiet"]) == 0
+    panel = tmp / "panel.csv"
+    months = pd.date_range("2015-01-01", periods=48, freq="MS")
+    pd.concat([pd.DataFrame({"unique_id": f"s{k}", "ds": months,
+                             "y": 50 + k + 5 * np.sin(np.arange(48) * np.pi / 6)})
+               for k in range(3)]).to_csv(panel, index=False)
+    assert main(["forecast", "train", "--csv", str(panel), "--id-col", "unique_id", "--time-col",
+                 "ds", "--target", "y", "--mode", "rnn", "--horizon", "4", "--epochs", "1",
+                 "--hidden-size", "8", "--checkpoint", str(tmp / "fcp"), "--quiet"]) == 0
+    stream = tmp / "sensor.csv"
+    pd.DataFrame({"t": np.arange(200), "value": np.sin(np.arange(200) / 5)}).to_csv(
+        stream, index=False)
+    assert main(["anomaly", "train", "--data", str(stream), "--checkpoint", str(tmp / "an"),
+                 "--hidden-size", "8", "--epochs", "1", "--chunk", "16", "--window", "16",
+                 "--quiet"]) == 0
+    return {"tmp": tmp, "series": series, "panel": panel, "stream": stream}
+
+
+def _use_argv(runs, what: str, device: str, out) -> list[str]:
+    if what == "anomaly":
+        return ["anomaly", "score", "--checkpoint", str(runs["tmp"] / "an"), "--data",
+                str(runs["stream"]), "--device", device, "--out", str(out), "--quiet"]
+    data, ck = (runs["series"], "fc") if what == "forecast" else (runs["panel"], "fcp")
+    return ["forecast", "predict", "--checkpoint", str(runs["tmp"] / ck), "--csv", str(data),
+            "--device", device, "--out", str(out), "--quiet"]
+
+
+@pytest.mark.parametrize("what", ["forecast", "panel", "anomaly"])
+def test_predict_and_score_refuse_a_device_not_here(device_runs, what, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: --device cuda is no refusal")
+    out = device_runs["tmp"] / f"{what}-refused.csv"
+    assert main(_use_argv(device_runs, what, "cuda", out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("error: device 'cuda' requested but CUDA is not available here")
+    assert len(err.splitlines()) == 1 and not out.exists()
+    assert main(_use_argv(device_runs, what, "tpu9", out)) == 2
+    assert "unknown device 'tpu9'; expected auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("what", ["forecast", "panel", "anomaly"])
+def test_predict_and_score_load_on_the_device_asked(device_runs, what, monkeypatch):
+    """The CLI hands --device to the application's load; the output is the CPU's on a CPU."""
+    from rnnkit.apps import anomaly, forecast
+
+    module = anomaly if what == "anomaly" else forecast
+    seen, real = [], module.load
+    monkeypatch.setattr(module, "load", lambda path, device="cpu": seen.append(device) or
+                        real(path, device=device))
+    tmp = device_runs["tmp"]
+    assert main(_use_argv(device_runs, what, "cpu", tmp / f"{what}-cpu.csv")) == 0
+    assert main(_use_argv(device_runs, what, "auto", tmp / f"{what}-auto.csv")) == 0
+    assert seen == ["cpu", "auto"]
+    if not torch.cuda.is_available():  # auto is the CPU here: the same numbers
+        cpu, auto = ((tmp / f"{what}-{d}.csv").read_text() for d in ("cpu", "auto"))
+        assert cpu == auto
+
+
+def test_loaders_resolve_the_device(device_runs):
+    from rnnkit.apps import anomaly, forecast
+
+    tmp = device_runs["tmp"]
+    here = "cuda" if torch.cuda.is_available() else "cpu"
+    for ck in ("fc", "fcp"):
+        predictor = forecast.load(tmp / ck, device="auto")  # was: torch.device("auto") error
+        assert predictor.device.type == here
+    detector = anomaly.load(tmp / "an", device="auto")
+    assert next(detector.model.parameters()).device.type == here
+    assert detector.config.device.startswith(here)  # refits while scoring run there too

@@ -110,7 +110,7 @@ def _predictor(args):
 
     _setup(args)
     settings = {k: getattr(args, k) for k in SCORING if k in vars(args)}
-    return anomaly.load(args.checkpoint).configure(**settings)
+    return anomaly.load(args.checkpoint, device=args.device).configure(**settings)
 
 
 def run_score(args) -> int:

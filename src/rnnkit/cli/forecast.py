@@ -141,7 +141,7 @@ def run_predict(args) -> int:
     plot = out_file(args.plot, "--plot", forecast.plot.PLOT_SUFFIXES)
     if args.level is not None and not 0 < args.level < 1:
         raise UsageError(f"--level must lie in (0, 1), got {args.level}")
-    predictor = forecast.load(args.checkpoint, device="cpu")
+    predictor = forecast.load(args.checkpoint, device=args.device)
     frame = predictor.predict(data, origin=args.origin, level=args.level)
     _warn(predictor)
     if plot is not None:
@@ -164,14 +164,14 @@ def run_evaluate(args) -> int:
     _checkpoint_dir(args.checkpoint)
     data = _input_file(args.csv)
     out = out_file(args.json, "--json")
-    predictor = forecast.load(args.checkpoint)
+    predictor = forecast.load(args.checkpoint, device=args.device)
     if predictor.kind == "panel":
         metrics = predictor.evaluate(data)
         _warn(predictor)
         print(forecast.report.evaluation_text(metrics, data))
     else:
         ev = forecast.evaluate_prepared(predictor.model, forecast.prepare_like(
-            data, predictor.spec), args.part, args.standardised)
+            data, predictor.spec), args.part, args.standardised, predictor.device)
         print(f"{args.part} split of {data.name}: {ev.text()}")
         metrics = {"overall": ev.rows, "windows": ev.windows, "units": ev.units}
     if out is not None:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ... import checkpoint
 from ...checkpoint import check_folder, load_extras
-from ...runtime import seed_everything
+from ...runtime import resolve_device, seed_everything
 from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
 from .config import Config
@@ -124,7 +124,10 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
 
 
 def load(path, device: str = "cpu") -> AnomalyPredictor:
-    """The ``AnomalyPredictor`` of a checkpoint folder written by ``train``."""
+    """The ``AnomalyPredictor`` of a checkpoint folder written by ``train``, its model on
+    ``device`` ("cpu", "cuda", "cuda:1", "auto"; one this machine lacks is refused), where
+    scoring runs (and refits with ``update_every``)."""
+    device = resolve_device(device)
     if not (Path(path) / "config.json").exists() and (Path(path) / RUN_DIR).is_dir():
         raise ValueError(f"{path} holds an interrupted training run and no model yet; finish it "
                          f"with rnnkit anomaly train --resume --checkpoint {path} (and the "
@@ -135,8 +138,8 @@ def load(path, device: str = "cpu") -> AnomalyPredictor:
         raise ValueError(f"{path} is not an anomaly checkpoint"
                          + (f" (it was written by rnnkit {other})" if isinstance(other, str)
                             else "") + "; train one with rnnkit anomaly train")
-    model = checkpoint.load(path, device=device).eval()
-    config = Config(**extras["config"])
+    model = checkpoint.load(path, device=str(device)).eval()
+    config = replace(Config(**extras["config"]), device=str(device))  # not training's device
     if config.layout == "stream" and "seasonal" not in extras:
         config = replace(config, seasonal_min_ac=None)  # written before the seasonal signal
     if config.holdoff is not None and config.holdoff_share is not None:

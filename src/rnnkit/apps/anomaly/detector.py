@@ -35,8 +35,13 @@ def build_model(config, input_size: int, covariates: int = 0):
                                num_layers=config.num_layers)
 
 
-def _tensor(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x), dtype=torch.float32)
+def _tensor(x, device=None) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+
+
+def _device(model) -> torch.device:
+    """Where ``model`` is (scoring feeds it there and brings the numbers back to the CPU)."""
+    return next(model.parameters()).device
 
 
 def _windows(values: np.ndarray, window: int) -> np.ndarray:
@@ -52,7 +57,7 @@ def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int, **r
         n = len(values) - 1  # readings with a next one to predict
         B = max(1, min(8, n // (4 * config.chunk)))  # parallel contiguous pieces of the stream
         seg = n // B
-        z = model.standardise(_tensor(values)).numpy()
+        z = model.standardise(_tensor(values, _device(model))).cpu().numpy()
         X = np.stack([values[i * seg:(i + 1) * seg] for i in range(B)])  # (B, seg, F + C)
         Y = np.stack([z[i * seg + 1:(i + 1) * seg + 1] for i in range(B)])
         history = fit(model, (X.astype(np.float32), Y.astype(np.float32)), epochs=epochs,
@@ -60,7 +65,8 @@ def fit_stream(model, values: np.ndarray, config, *, epochs: int, seed: int, **r
             progress=False, clip_norm=1.0, **run)
     else:
         W = _windows(values, config.window).astype(np.float32)
-        history = fit(model, (W, model.standardise(_tensor(W)).numpy()), epochs=epochs,
+        history = fit(model, (W, model.standardise(_tensor(W, _device(model))).cpu().numpy()),
+            epochs=epochs,
             batch_size=config.batch_size, lr=config.lr, seed=seed, device=config.device,
             progress=False, clip_norm=1.0, **run)
     model.eval()
@@ -99,13 +105,13 @@ def sequence_scores(model, values: np.ndarray, batch_size: int = 256) -> np.ndar
     out = []
     with evaluating(model):
         for i in range(0, len(values), batch_size):
-            x = _tensor(values[i:i + batch_size])
+            x = _tensor(values[i:i + batch_size], _device(model))
             z = model.standardise(x)
             if isinstance(model, StreamForecaster):
                 err = (model(x)[0][:, :-1] - z[:, 1:]) ** 2
             else:
                 err = (model(x) - z) ** 2
-            out.append(err.mean(dim=(1, 2)).double().numpy())
+            out.append(err.mean(dim=(1, 2)).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -127,22 +133,22 @@ class ErrorStream:
     @torch.no_grad()
     def errors(self, values: np.ndarray) -> np.ndarray:
         """(n, F) errors of the next n readings."""
-        x = _tensor(values)
+        x = _tensor(values, _device(self.model))
         if self.forecaster:
             pred, self.state = self.model(x[None], self.state)  # (1, n, F)
             z = self.model.standardise(x)
             prev = torch.cat([(self.prev if self.prev is not None else z[0])[None],
                               pred[0, :-1]])  # the forecast of each reading
             self.prev = pred[0, -1]
-            return (z - prev).abs().double().numpy()
+            return (z - prev).abs().double().cpu().numpy()
         past = np.asarray(self.past).reshape(-1, values.shape[1])
         full = np.concatenate([past, values])
         self.past.extend(values)
         err = np.zeros((len(values), self.model.input_size))
         if len(full) >= self.window:
-            win = _tensor(_windows(full, self.window))  # the window ending at each reading
+            win = _tensor(_windows(full, self.window), _device(self.model))  # ending at each
             e = (self.model(win) - self.model.standardise(win)).abs().mean(1)  # (M, F)
-            err[len(err) - len(e):] = e.double().numpy()
+            err[len(err) - len(e):] = e.double().cpu().numpy()
         return err
 
 
@@ -200,7 +206,7 @@ class StreamScorer:
             if residual:  # some column has a period
                 self.signals.append(SignalLikelihood(residual, windows, config, warmup))
         if config.level_window is not None:
-            std = model.std.detach().double().numpy()[:len(self.scale)]  # learning period's
+            std = model.std.detach().double().cpu().numpy()[:len(self.scale)]  # learning's
             self.signals.append(SignalLikelihood(LevelResidual(std, config.level_window),
                                                  windows, config, warmup))
         self.flagger = Flagger(threshold, holdoff_of(config, learned_rows))

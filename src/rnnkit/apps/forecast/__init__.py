@@ -136,7 +136,17 @@ class ForecastPredictor(Predictor):
         self.warnings = list(panel.warnings)  # skipped series: said, not silently left out
         return panel
 
-    def predict(self, data, origin=None, level: float | None = None, device="cpu"):
+    @property
+    def device(self):
+        """Where the network runs (``load``'s device; the CPU for classical methods only)."""
+        import torch
+
+        p = None if self.model is None else next(self.model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def predict(self, data, origin=None, level: float | None = None, device=None):
+        """See the class doc; ``device`` None: where the model is (``load``'s device)."""
+        device = self.device if device is None else device
         if self.state is not None:
             if origin is not None:
                 raise ValueError("origin: many-series models forecast after each series' "
@@ -147,7 +157,8 @@ class ForecastPredictor(Predictor):
         return prediction_frame(pred)
 
     def evaluate(self, data, part: str = "test", standardised: bool = False,
-                 device="cpu") -> dict:
+                 device=None) -> dict:
+        device = self.device if device is None else device
         if self.state is not None:
             return evaluate_panel(self.state, self.model, self._panel(data))
         ev = evaluate_prepared(self.model, prepare_like(data, self.spec), part, standardised,
@@ -157,9 +168,12 @@ class ForecastPredictor(Predictor):
 
 
 def load(path, device: str = "cpu") -> ForecastPredictor:
-    """The predictor of a forecast checkpoint (any version, table or many series)."""
+    """The predictor of a forecast checkpoint (any version, table or many series), its network
+    on ``device`` ("cpu", "cuda", "cuda:1", "auto"; one this machine lacks is refused)."""
     from ...checkpoint import load_extras
+    from ...runtime import resolve_device
 
+    device = resolve_device(device)
     extras = load_extras(path).get("forecast") or {}
     if extras.get("kind") == "panel":
         state, model, config = load_panel(path)

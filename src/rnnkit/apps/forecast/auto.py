@@ -197,9 +197,11 @@ def _method_forecasts(methods, state: PanelState, win: Windowing, model, series,
         out["linear"] = win.back(linear.predict(x, mask), level, scale)
     if "rnn" in methods and model is not None:
         tx, fc, _, level, scale, _ = _network_inputs(win, state, series, wins)
+        device = next(model.parameters()).device  # where load (or training) put it
         with torch.no_grad():
             model.eval()
-            z = model.forecast(tx, fc).point[..., 0].numpy()
+            z = model.forecast(tx.to(device), None if fc is None else fc.to(device)
+                               ).point[..., 0].cpu().numpy()
         out["rnn"] = win.back(z.astype(np.float64), level, scale)
     classical = [c for c in CLASSICAL if c in methods]
     if classical:

@@ -166,7 +166,8 @@ def plot_prediction(predictor, data, path, origin=None, level=None) -> None:
 
     if predictor.kind != "table":
         raise ValueError("--plot: many-series models write no plot; use --out for the table")
-    pred = predict_with(predictor.model, predictor.spec, data, origin=origin, level=level)
+    pred = predict_with(predictor.model, predictor.spec, data, origin=origin, level=level,
+                        device=predictor.device)
     plot_forecast(path, pred.columns, pred.history_times, pred.history, pred.times, pred.point,
                   pred.lower, pred.upper, pred.actual, pred.level,
                   title=f"{len(pred.times)}-step forecast from {Path(data).name}")
