@@ -40,3 +40,49 @@ def test_nan_reading_in_a_stream_and_nan_weights(kind):
         assert y.isnan().all()
         layer.cells[0].bias_ih[0] = float("nan")  # a diverged weight
         assert layer(torch.randn(1, 4, 3))[0].isnan().any()
+
+
+# ------------------------------------------------------------------ cells used on their own
+CELLS = [rnnkit.SimpleRNNCell, rnnkit.LSTMCell, rnnkit.GRUCell, rnnkit.MinGRUCell,
+         rnnkit.MinLSTMCell, rnnkit.LayerNormLSTMCell, rnnkit.LayerNormGRUCell]
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_cell_refuses_wrong_inputs_in_one_line(cls):
+    """An unbatched (I,) input was silently broadcast into a batch of I rows of outputs
+    (SimpleRNNCell(3, 4)(x of shape (3,)) gave (3, 4)); a wrong width, a whole sequence, a
+    NumPy array, int inputs or a state for another batch were torch tracebacks."""
+    cell, name = cls(3, 4), cls.__name__
+    with pytest.raises(ValueError, match=rf"^{name}: expected x_t of shape \(B, 3\), got \(3,\) "
+                                         r"\(one sample: x_t\[None\]\)$"):
+        cell(torch.randn(3))
+    with pytest.raises(ValueError, match=rf"^{name}: expected x_t of shape \(B, 3\), got "
+                                         r"\(2, 5, 3\) \(a whole sequence: rnnkit.RNN\)$"):
+        cell(torch.randn(2, 5, 3))
+    with pytest.raises(ValueError, match=rf"^{name}: expected x_t of shape \(B, 3\), got \(2, 5\)$"):
+        cell(torch.randn(2, 5))
+    with pytest.raises(ValueError, match=rf"^{name}: expected x_t of shape \(B, 3\), got ndarray$"):
+        cell(torch.randn(2, 3).numpy())
+    with pytest.raises(ValueError, match=rf"^{name}: expected a floating-point x_t, got torch.int64$"):
+        cell(torch.ones(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=rf"^{name}: expected a state.* of shape \(2, 4\) for "
+                                         r"x_t's 2 rows, got \(3, 4\)"):
+        cell(torch.randn(2, 3), cell.init_state(3))
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_cell_casts_float_precisions_like_the_layer(cls):
+    cell = cls(3, 4)
+    x = torch.randn(2, 3, dtype=torch.float64)
+    y, _ = cell(x)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, cell(x.float())[0])
+    y64, _ = cell.double()(x.float(), cell.init_state(2))  # float32 state and input, f64 cell
+    assert y64.dtype == torch.float64
+
+
+@pytest.mark.parametrize("cls", CELLS)
+def test_cell_of_absurd_size_is_refused_before_allocating(cls):
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\(input_size=3, hidden_size=1000000000\) "
+                                         r"with .* parameters would need about .*, more than the "):
+        cls(3, 10**9)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .runtime import check_memory
 from .validate import positive_int, probability
 
 __all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
@@ -72,6 +73,13 @@ class RecurrentCell(nn.Module):
                              f"{', '.join(self.inits)}")
         self.bias, self.init = bool(bias), init
         rows = self.num_gates * hidden_size
+        # refused before allocating: hidden_size=10**9 failed deep in torch's allocator, or
+        # was killed by the kernel's OOM killer while the init touched the pages
+        count = rows * (input_size + (hidden_size if self.recurrent_weights else 0) + 2)
+        nbytes = count * torch.empty(0).element_size()
+        if nbytes > 1 << 26:
+            check_memory(f"{name}(input_size={input_size}, hidden_size={hidden_size}) with "
+                         f"{count:.3g} parameters", nbytes)
         # registered in torch.nn's order (w_ih, w_hh, b_ih, b_hh): the init draws follow it
         names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
         shapes = [(rows, input_size), (rows, hidden_size), (rows,), (rows,)]
@@ -147,10 +155,51 @@ class RecurrentCell(nn.Module):
         raise NotImplementedError
 
     def forward(self, x_t: Tensor, state=None):
-        """One time step: ``(x_t (B, I), state) -> (y_t (B, H), new_state)``."""
+        """One time step: ``(x_t (B, I), state) -> (y_t (B, H), new_state)``.
+
+        ``x_t`` must be (B, I) floats (another float precision is cast to the weights', as
+        ``rnnkit.RNN`` does; ints are refused); ``state`` None (zeros) or what ``init_state``
+        gives for B rows."""
+        x_t, state = self._check_step(x_t, state)
         if state is None:
             state = self.init_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         return self.recur(self.project_input(x_t), state)
+
+    def _check_step(self, x_t, state):
+        """One ValueError naming the cell for a wrong input or state (an unbatched (I,) input
+        was broadcast into a batch of I rows; a wrong width was a matmul traceback)."""
+        name = type(self).__name__
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2 or x_t.shape[1] != self.input_size:
+            got = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            hint = " (one sample: x_t[None])" if isinstance(x_t, Tensor) and x_t.dim() == 1 \
+                else " (a whole sequence: rnnkit.RNN)" if isinstance(x_t, Tensor) and \
+                x_t.dim() == 3 else ""
+            raise ValueError(f"{name}: expected x_t of shape (B, {self.input_size}), "
+                             f"got {got}{hint}")
+        dtype = self.weight_ih.dtype
+        if not x_t.is_floating_point():
+            raise ValueError(f"{name}: expected a floating-point x_t, got {x_t.dtype}")
+        if x_t.dtype != dtype and not torch.is_autocast_enabled(x_t.device.type):
+            x_t = x_t.to(dtype)
+        if state is None:
+            return x_t, None
+        arity = self.__dict__.get("_state_arity")
+        if arity is None:  # h, or (h, c): once per cell, every leaf (B, H)
+            one = self.init_state(1, device="meta")
+            arity = self.__dict__["_state_arity"] = len(one) if isinstance(one, tuple) else 1
+        got = state if isinstance(state, (tuple, list)) else (state,)
+        B = x_t.shape[0]
+        if len(got) != arity or any(not isinstance(g, Tensor) or g.dim() != 2 or g.shape[0] != B
+                                    or g.shape[1] != self.hidden_size for g in got):
+            shown = ", ".join(str(tuple(g.shape)) if isinstance(g, Tensor) else type(g).__name__
+                              for g in got)
+            form = "a state (h, c), each" if arity == 2 else "a state"
+            raise ValueError(f"{name}: expected {form} of shape ({B}, {self.hidden_size}) for "
+                             f"x_t's {B} rows, got {shown}")
+        if any(g.dtype != x_t.dtype for g in got):
+            got = tuple(g.to(x_t.dtype) for g in got)
+            return x_t, got if len(got) > 1 else got[0]
+        return x_t, state
 
     def extra_repr(self) -> str:
         drop = f", recurrent_dropout={self.recurrent_dropout}" if self.recurrent_dropout else ""
