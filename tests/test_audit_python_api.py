@@ -86,3 +86,26 @@ def test_cell_of_absurd_size_is_refused_before_allocating(cls):
     with pytest.raises(ValueError, match=rf"^{cls.__name__}\(input_size=3, hidden_size=1000000000\) "
                                          r"with .* parameters would need about .*, more than the "):
         cls(3, 10**9)
+
+
+# ------------------------------------------------------------------ user cells in a layer
+def test_layer_refuses_sizes_that_contradict_its_cell_instance():
+    """RNN(LSTMCell(3, 4), 3, 8) built a layer that said hidden_size=8 (output_size 8) while
+    every output had 4 features; a wrong input_size was a matmul traceback at the first call."""
+    with pytest.raises(ValueError, match=r"^RNN\(LSTMCell\): hidden_size=8 contradicts the cell "
+                                         r"instance's hidden_size=4; omit it or build the cell so$"):
+        rnnkit.RNN(rnnkit.LSTMCell(3, 4), 3, 8)
+    with pytest.raises(ValueError, match=r"^RNN\(LSTMCell\): input_size=5 contradicts"):
+        rnnkit.RNN(rnnkit.LSTMCell(3, 4), 5, 4)
+    layer = rnnkit.RNN(rnnkit.LSTMCell(3, 4), 3, 4, bidirectional=True)  # agreeing sizes: fine
+    assert layer(torch.randn(2, 5, 3))[0].shape == (2, 5, 8) and layer.output_size == 8
+
+
+def test_layer_refuses_a_cell_without_the_contract():
+    """torch.nn.LSTMCell (no init_state) was an AttributeError from inside the loop."""
+    with pytest.raises(ValueError, match=r"^RNN\(LSTMCell\): a cell must be an nn.Module with "
+                                         r"init_state\(batch_size, device=, dtype=\) .*LSTMCell is "
+                                         r"not \(torch.nn's cells: use rnnkit's LSTMCell"):
+        rnnkit.RNN(torch.nn.LSTMCell(3, 4))
+    with pytest.raises(ValueError, match=r"; int is not$"):
+        rnnkit.RNN(lambda i, h: 3, 3, 4)

@@ -215,6 +215,12 @@ class RNN(nn.Module):
                  if v is not None}
         options = self._options(preset, given, bias)
         if isinstance(cell, nn.Module):
+            for key, given_size in (("input_size", input_size), ("hidden_size", hidden_size)):
+                own = getattr(cell, key, None)
+                if given_size is not None and isinstance(own, int) and given_size != own:
+                    # was taken as given: a layer claiming hidden_size=8 over a 4-unit cell
+                    raise ValueError(f"{self.name}: {key}={given_size!r} contradicts the cell "
+                                     f"instance's {key}={own}; omit it or build the cell so")
             if input_size is None:
                 input_size = getattr(cell, "input_size", None)
             if hidden_size is None:
@@ -258,6 +264,14 @@ class RNN(nn.Module):
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             cells += [make(layer_input, d) for d in range(self.num_directions)]
+        for c in cells:  # the contract the layer relies on (class docstring)
+            if not isinstance(c, nn.Module) or not callable(getattr(c, "init_state", None)):
+                kind = type(c).__name__
+                raise ValueError(
+                    f"{self.name}: a cell must be an nn.Module with init_state(batch_size, "
+                    f"device=, dtype=) and forward(x_t, state) -> (y_t, state); {kind} is not"
+                    + (" (torch.nn's cells: use rnnkit's LSTMCell, GRUCell, SimpleRNNCell)"
+                       if type(c).__module__.startswith("torch.nn") else ""))
         self.cells = nn.ModuleList(cells)
         self._fused_mode = torch_interop.fused_mode(self.cells)
         self._scannable = all(hasattr(c, "scan") for c in self.cells)
