@@ -109,3 +109,47 @@ def test_layer_refuses_a_cell_without_the_contract():
         rnnkit.RNN(torch.nn.LSTMCell(3, 4))
     with pytest.raises(ValueError, match=r"; int is not$"):
         rnnkit.RNN(lambda i, h: 3, 3, 4)
+
+
+# ------------------------------------------------------------------ losses, fit / evaluate
+def _xy(n=12, T=4, I=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, T, I, generator=g).numpy(), g
+
+
+def test_bce_refuses_targets_outside_0_1():
+    """Class ids 0..4 with loss="bce" trained without a word on a meaningless loss."""
+    X, _ = _xy()
+    y = (torch.arange(12) % 5).reshape(12, 1).numpy()
+    model = rnnkit.SequenceClassifier(2, 4, 1)
+    with pytest.raises(ValueError, match=r"^fit: SequenceClassifier rejects the first batch of "
+                                         r"train_data: loss 'bce': targets must lie in \[0, 1\] "
+                                         r"\(0/1 labels or probabilities\), got values from 0 to 4; "
+                                         r"class ids need loss='cross_entropy'$"):
+        rnnkit.fit(model, (X, y), loss="bce", epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"^loss 'bce': targets must lie in \[0, 1\]"):
+        rnnkit.evaluate(model, (X, y), loss="bce")
+    soft = (torch.arange(12) % 3 / 2.0).reshape(12, 1).numpy()  # probabilities are fine
+    assert rnnkit.evaluate(model, (X, soft), loss="bce")["loss"] > 0
+
+
+def test_cross_entropy_names_an_out_of_range_class_id():
+    """torch said "Target 11 is out of bounds." on a CPU and fails with a device-side assert
+    on CUDA; now the loss names the range and the id (-100 stays the ignored padding)."""
+    X, _ = _xy()
+    model = rnnkit.SequenceClassifier(2, 4, 3)
+    y = torch.arange(12).numpy()
+    with pytest.raises(ValueError, match=r"^loss 'cross_entropy': class ids must lie in \[0, 3\) "
+                                         r"for logits of 3 classes \(or be -100, ignored\), got 3$"):
+        rnnkit.evaluate(model, (X, y), loss="cross_entropy")
+    y = torch.tensor([0, 1, 2, -100] * 3).numpy()
+    assert rnnkit.evaluate(model, (X, y), loss="cross_entropy")["loss"] > 0
+
+
+def test_evaluate_errors_name_evaluate_not_fit():
+    X, _ = _xy()
+    model = rnnkit.SequenceRegressor(2, 4)
+    with pytest.raises(ValueError, match=r"^evaluate: unknown loss 'nope'"):
+        rnnkit.evaluate(model, (X, X[:, 0, :1]), loss="nope")
+    with pytest.raises(ValueError, match=r"^evaluate: unknown metric 'f1'"):
+        rnnkit.evaluate(model, (X, X[:, 0, :1]), metrics=["f1"])

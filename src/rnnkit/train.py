@@ -461,7 +461,7 @@ def _model_device(model, device):
 def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int = 256,
              device=None, tbptt: int | None = None) -> dict[str, float]:
     """Mean loss and metrics of ``model`` on ``data`` (as for ``fit``): ``{"loss": ...}``."""
-    loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
+    loss_fn, metric_fns = get_loss(loss, "evaluate"), get_metrics(metrics, "evaluate")
     dev = _model_device(model, device)
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
                      generator=None, tbptt=tbptt)

@@ -42,7 +42,13 @@ def _flat_logits(name: str, pred: Tensor, target: Tensor) -> tuple[Tensor, Tenso
     if pred.dim() != target.dim() + 1 or pred.shape[:-1] != target.shape:
         raise ValueError(f"loss {name!r}: expected logits (B, C) with targets (B,) or (B, T, C) "
                          f"with (B, T), got {tuple(pred.shape)} and {tuple(target.shape)}")
-    return pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+    logits, ids = pred.reshape(-1, pred.shape[-1]), target.reshape(-1)
+    C = logits.shape[-1]
+    bad = (ids != IGNORE) & ((ids < 0) | (ids >= C))
+    if bool(bad.any()):  # torch: "Target 4 is out of bounds" on a CPU, a device assert on CUDA
+        raise ValueError(f"loss {name!r}: class ids must lie in [0, {C}) for logits of {C} "
+                         f"classes (or be {IGNORE}, ignored), got {int(ids[bad][0])}")
+    return logits, ids
 
 
 def mse(pred, target):
@@ -63,19 +69,25 @@ def cross_entropy(pred, target):
 
 
 def bce(pred, target):
-    return F.binary_cross_entropy_with_logits(pred, _same_size("bce", pred, target))
+    target = _same_size("bce", pred, target)
+    if bool(((target < 0) | (target > 1)).any()):  # trained on silently: a meaningless loss
+        raise ValueError(f"loss 'bce': targets must lie in [0, 1] (0/1 labels or "
+                         f"probabilities), got values from {float(target.min()):g} to "
+                         f"{float(target.max()):g}; class ids need loss='cross_entropy'")
+    return F.binary_cross_entropy_with_logits(pred, target)
 
 
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "mse": mse, "mae": mae, "huber": huber, "cross_entropy": cross_entropy, "bce": bce}
 
 
-def get_loss(loss) -> Callable[[Tensor, Tensor], Tensor]:
+def get_loss(loss, owner: str = "fit") -> Callable[[Tensor, Tensor], Tensor]:
+    """A loss by name or a callable; ``owner`` ("fit", "evaluate") starts the error."""
     if callable(loss):
         return loss
     if isinstance(loss, str) and loss in LOSSES:
         return LOSSES[loss]
-    raise ValueError(f"fit: unknown loss {loss!r}; expected one of {', '.join(LOSSES)} "
+    raise ValueError(f"{owner}: unknown loss {loss!r}; expected one of {', '.join(LOSSES)} "
                      "or a callable(pred, target)")
 
 
@@ -131,19 +143,19 @@ class MetricSum:
         return out
 
 
-def get_metrics(metrics) -> dict:
-    """Names or callables → {name: metric}; unknown names are an error."""
+def get_metrics(metrics, owner: str = "fit") -> dict:
+    """Names or callables → {name: metric}; unknown names are an error (``owner``: its start)."""
     if isinstance(metrics, str) or callable(metrics):
         metrics = (metrics,)
     out = {}
     for m in metrics:
         if isinstance(m, str):
             if m not in METRICS:
-                raise ValueError(f"fit: unknown metric {m!r}; expected one of "
+                raise ValueError(f"{owner}: unknown metric {m!r}; expected one of "
                                  f"{', '.join(METRICS)} or a callable(pred, target) -> float")
             out[m] = METRICS[m]
         elif callable(m):
             out[getattr(m, "__name__", f"metric{len(out)}")] = m
         else:
-            raise ValueError(f"fit: a metric must be a name or a callable, got {m!r}")
+            raise ValueError(f"{owner}: a metric must be a name or a callable, got {m!r}")
     return out
