@@ -153,3 +153,17 @@ def test_evaluate_errors_name_evaluate_not_fit():
         rnnkit.evaluate(model, (X, X[:, 0, :1]), loss="nope")
     with pytest.raises(ValueError, match=r"^evaluate: unknown metric 'f1'"):
         rnnkit.evaluate(model, (X, X[:, 0, :1]), metrics=["f1"])
+
+
+# ------------------------------------------------------------------ save / load
+def test_load_gives_back_the_saved_precision(tmp_path):
+    """A float64 model came back float32 from rnnkit.load: weights rounded, outputs changed."""
+    model = rnnkit.SequenceRegressor(2, 4, standardize=True).double()
+    rnnkit.save(model, tmp_path / "m")
+    back = rnnkit.load(tmp_path / "m")
+    assert {p.dtype for p in back.parameters()} == {torch.float64}
+    assert back.x_mean.dtype == torch.float64
+    x = torch.randn(3, 5, 2, dtype=torch.float64)
+    assert torch.equal(back(x), model(x).detach())
+    rnnkit.save(rnnkit.SequenceRegressor(2, 4), tmp_path / "f32")  # float32 stays float32
+    assert {p.dtype for p in rnnkit.load(tmp_path / "f32").parameters()} == {torch.float32}

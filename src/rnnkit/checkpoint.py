@@ -495,6 +495,28 @@ def _build(cls, config: dict, cfg: Path, device) -> nn.Module:
         raise fail(e) from None
 
 
+_FLOAT_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+                 "BF16": torch.bfloat16}
+
+
+def _match_stored_dtype(model: nn.Module, weights: Path) -> None:
+    """Give ``model`` the precision its weights were saved in (a ``.double()`` model came
+    back float32: its weights rounded and its outputs changed, without a word). Only when
+    every stored floating tensor has one dtype; the loader reports unreadable files."""
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            stored = {f.get_slice(k).get_dtype() for k in f.keys()}
+    except Exception:
+        return
+    floats = {_FLOAT_DTYPES[d] for d in stored if d in _FLOAT_DTYPES}
+    if len(floats) != 1:
+        return
+    (dtype,) = floats
+    if any(p.is_floating_point() and p.dtype != dtype
+           for p in [*model.parameters(), *model.buffers()]):
+        model.to(dtype)
+
+
 def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     """Rebuild the model saved in folder ``path``, weights loaded, in eval mode.
 
@@ -518,6 +540,7 @@ def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     if doc.get("save_id") and save_id != doc["save_id"]:
         raise CheckpointError(f"rnnkit.load: {CONFIG} and {WEIGHTS} in {path} come from "
                               "different saves (an interrupted write?); save the model again")
+    _match_stored_dtype(model, weights)
     try:
         missing, unexpected = load_model(model, str(weights), strict=False, device=str(dev))
     except Exception as e:  # RuntimeError for shapes, safetensors' own errors for a bad body
