@@ -3,16 +3,16 @@ classify evaluate scores labels unseen in training; forecast predict and anomaly
 honour --device; --resume on a finished run trains nothing more."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from test_classify_series_csv import trained  # noqa: F401 - a CLI-trained series classifier
 
 from rnnkit.apps.classify import load as load_classifier
-from rnnkit.cli.main import main
-
 from rnnkit.apps.translate import Config as TranslateConfig
 from rnnkit.apps.translate import TranslatePredictor
+from rnnkit.cli.main import main
 from rnnkit.data.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, WordTokenizer
 from rnnkit.decoding import translate_ids
 from rnnkit.models.seq2seq import Seq2Seq
@@ -215,3 +215,86 @@ def test_loaders_resolve_the_device(device_runs):
     detector = anomaly.load(tmp / "an", device="auto")
     assert next(detector.model.parameters()).device.type == here
     assert detector.config.device.startswith(here)  # refits while scoring run there too
+
+
+# ------------------------------------- 4. --resume on a finished run trains nothing, says so
+DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+FINISHED = ("had already finished", "nothing was trained and the saved model is unchanged")
+VERBS = {
+    "regress": ["regress", "train", "--csv", str(DATA / "series.csv"), "--target", "value",
+                "--window", "12", "--epochs", "2", "--hidden-size", "4"],
+    "textgen": ["textgen", "train", "--text", str(DATA / "notes.txt"), "--epochs", "1",
+                "--hidden-size", "8", "--seq-len", "16"],
+    "forecast": ["forecast", "train", "--csv", str(DATA / "series.csv"), "--mode", "direct",
+                 "--lookback", "12", "--horizon", "4", "--epochs", "2", "--hidden-size", "4"],
+    "classify": ["classify", "train", "--csv", str(DATA / "reviews.csv"), "--text-col", "text",
+                 "--label-col", "label", "--epochs", "2", "--hidden-size", "4"],
+    "translate": ["translate", "train", "--src", str(DATA / "pairs.de"), "--tgt",
+                  str(DATA / "pairs.en"), "--val-src", str(DATA / "pairs.val.de"), "--val-tgt",
+                  str(DATA / "pairs.val.en"), "--epochs", "2", "--hidden-size", "8",
+                  "--embedding-dim", "4"],
+    "anomaly": ["anomaly", "train", "--data", str(DATA / "sensor.csv"), "--epochs", "2",
+                "--hidden-size", "4"],
+}
+
+
+def _folder_state(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def _resume_finished(verb_argv, ck, capsys) -> None:
+    """Train into ``ck``, resume it: the folder is byte for byte as it was, one note."""
+    assert main([*verb_argv, "--checkpoint", str(ck), "--quiet"]) == 0
+    before = _folder_state(ck)
+    capsys.readouterr()
+    assert main([*verb_argv, "--checkpoint", str(ck), "--quiet", "--resume"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(part in err[0] for part in FINISHED), err
+    assert err[0].startswith(f"note: rnnkit {verb_argv[0]} train --resume: the run in {ck}")
+    after = _folder_state(ck)
+    assert after["model.safetensors"] == before["model.safetensors"]
+    assert after == before  # nothing rewritten: history, plots, run state
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+def test_resume_of_a_finished_run_trains_nothing(verb, tmp_path, capsys):
+    _resume_finished(VERBS[verb], tmp_path / verb, capsys)
+
+
+@pytest.mark.parametrize("verb", ["regress", "textgen"])
+def test_resume_of_a_run_that_spent_its_time_budget_trains_nothing(verb, tmp_path, capsys):
+    argv = list(VERBS[verb])
+    at = argv.index("--epochs")
+    if verb == "textgen":  # epochs or minutes: the minutes alone
+        del argv[at:at + 2]
+    else:  # the budget ends the run, not the epochs
+        argv[at + 1] = "100000"
+    _resume_finished([*argv, "--minutes", "0.005"], tmp_path / verb, capsys)
+    stored = json.loads((tmp_path / verb / "history.json").read_text())
+    assert stored["stop_reason"] == "time_budget"
+
+
+@pytest.mark.parametrize("verb", ["classify", "anomaly"])
+def test_resume_of_a_finished_run_without_run_state_refuses_to_train_longer(verb, tmp_path,
+                                                                              capsys):
+    """classify and anomaly remove fit's run state once the model is saved: a finished run
+    cannot go on to more epochs, and saying so beats retraining from scratch."""
+    ck = tmp_path / verb
+    assert main([*VERBS[verb], "--checkpoint", str(ck), "--quiet"]) == 0
+    before = _folder_state(ck)
+    argv = list(VERBS[verb])
+    argv[argv.index("--epochs") + 1] = "3"
+    capsys.readouterr()
+    assert main([*argv, "--checkpoint", str(ck), "--quiet", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"error: resume: the run in {ck} already finished with epochs 2, and its "
+                        "training state was removed when its model was saved, so it cannot "
+                        "train on to epochs 3; train again without --resume (into another "
+                        "folder to keep this model)")
+    argv = list(VERBS[verb])
+    argv[argv.index("--hidden-size") + 1] = "6"  # another model: fit's own refusal
+    assert main([*argv, "--checkpoint", str(ck), "--quiet", "--resume"]) == 2
+    assert "the setting hidden_size (config.hidden_size) was 4 in that run and is 6 now" in \
+        capsys.readouterr().err
+    assert _folder_state(ck) == before

@@ -51,6 +51,7 @@ from ..training.options import make_optimizer as build_optimizer
 from ..validate import finite_float, non_negative_int, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
+from .finished import EpochsTrained, say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
            "stream_loss", "block_loss", "sample_text", "lr_factor", "LRByProgress", "Clock",
@@ -337,6 +338,9 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
     dev = resolve_device(device)
     epochs = config.epochs if config.epochs is not None else None if config.minutes else 10
     done_steps, done_s = done_so_far(ckpt) if resume else (0, 0.0)
+    # a run that ended on its budget, given no more time: resuming it trains nothing
+    epochs = (spent_epochs(ckpt, config.minutes, "textgen", "minutes") if resume
+              else None) or epochs
 
     seed_everything(seed)
     model = build_model(config, tok.vocab_size).to(dev)
@@ -360,16 +364,20 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
 
     report = _EpochReport(model, tok, config, clock, quiet, log, start_ids(tok)
                           or [int(train_ids[0])])
+    trained = EpochsTrained()
     history = fit(trainable(model, config), batches, epochs=epochs or 10**9,
                   loss="cross_entropy", optimizer=opt, clip_norm=config.clip_norm,
-                  tbptt=config.seq_len, callbacks=(schedule, report), seed=seed, device=dev,
+                  tbptt=config.seq_len, callbacks=(schedule, report, trained), seed=seed,
+                  device=dev,
                   progress=False, time_budget=None if budget is None else max(1.0, budget -
                                                                                 done_s),
                   monitor=val_loss, save_best=ckpt, checkpoint_dir=ckpt, resume=resume,
                   restore_best=False, extras={"task": TASK, "tokenizer": tok.to_dict(),
                                               "textgen": asdict(config)})
     history.model, history.tokenizer = model, tok
-    if ckpt is not None:
+    if resume and ckpt is not None and not trained.count:  # the stored run was complete
+        say_finished(TASK, ckpt, len(history))
+    elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history
 

@@ -44,6 +44,7 @@ from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import finite_float, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
+from .finished import EpochsTrained, say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
            "build_tokenizers", "build_model"]
@@ -172,6 +173,9 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
                         for p in (train_pairs, val_pairs))
     dev = resolve_device(device)
     done_steps, done_s = done_so_far(ckpt) if resume else (0, 0.0)
+    # a run that ended on its budget, given no more time: resuming it trains nothing
+    epochs = (spent_epochs(ckpt, config.minutes, "translation", "minutes") if resume
+              else None) or epochs
 
     seed_everything(seed)
     model = build_model(config, src_tok.vocab_size, tgt_tok.vocab_size).to(dev)
@@ -200,9 +204,10 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
                 f"{info['val_bleu']:5.2f} (greedy)"
                 + (("  (best, saved)" if ckpt else "  (best)") if best else ""))
 
+    trained = EpochsTrained()
     history = fit(model, loader, val_data=parallel_loader(val_ds, 128, shuffle=False),
                   epochs=epochs or 10**9, loss="cross_entropy", optimizer=opt,
-                  clip_norm=config.clip_norm, callbacks=(schedule, report), seed=seed,
+                  clip_norm=config.clip_norm, callbacks=(schedule, report, trained), seed=seed,
                   device=dev, progress=False,
                   time_budget=None if budget is None else max(1.0, budget - done_s),
                   monitor=val_bleu, mode="max", save_best=ckpt, checkpoint_dir=ckpt,
@@ -212,7 +217,9 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     model.eval()
     history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
-    if ckpt is not None:
+    if resume and ckpt is not None and not trained.count:  # the stored run was complete
+        say_finished(TASK, ckpt, len(history))
+    elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history
 

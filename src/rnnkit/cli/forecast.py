@@ -110,7 +110,8 @@ def run_train(args) -> int:
     config = config_from_args(forecast.Config, args, seed=args.seed).check()
     result = forecast.run(config, data, args.checkpoint, device=args.device, quiet=args.quiet,
                           resume=args.resume, log=_log(args.quiet))
-    if result.get("history") is not None:  # None: `auto` chose no network
+    if result.get("history") is not None and not result.get("finished"):
+        # None: `auto` chose no network; finished: a --resume of a complete run wrote nothing
         result["history"].plot(Path(args.checkpoint) / "history.png")
     print(forecast.report.train_text(result))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from ...checkpoint import check_folder, load_extras
 from ...runtime import resolve_device, seed_everything
 from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
+from ..finished import finished_run, say_finished
 from .config import Config
 from .data import calendar_features, read_sequences, read_stream
 from .detector import (
@@ -57,7 +59,8 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
 
     While it trains, ``fit``'s per-epoch state lives in ``config.checkpoint/training`` (the
     folder holds no model until the run is complete); ``resume`` continues an interrupted
-    run from there exactly, and the folder is removed when the checkpoint is saved.
+    run from there exactly, and the folder is removed when the checkpoint is saved. ``resume``
+    of a finished run (its model saved, same settings) trains nothing and keeps the model.
 
     Stream: the model learns the first ``learning_rows`` readings of ``data`` (a CSV path or
     DataFrame; default ``config.data``); the mean absolute error per value column there
@@ -70,6 +73,11 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
     source = config.data if data is None else data
     folder = check_folder(config.checkpoint, "--checkpoint")
     check_task_folder(folder, TASK)
+    if resume and finished_run(folder, TASK, asdict(config), RUN_DIR):
+        # the run state goes once the model is saved: a complete run is its saved model
+        history = History(**json.loads((folder / "history.json").read_text(encoding="utf-8")))
+        say_finished(TASK, folder, len(history))
+        return history
     run = {"checkpoint_dir": folder / RUN_DIR, "resume": resume,
            "extras": {TASK_KEY: TASK, "config": asdict(config)}}  # resume: the same settings
     seed_everything(config.seed)

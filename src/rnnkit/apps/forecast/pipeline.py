@@ -26,6 +26,7 @@ from ...data.timeseries import calendar_features, format_time
 from ...metrics import all_metrics
 from ...models.forecaster import Forecaster
 from ...runtime import resolve_device
+from ..finished import EpochsTrained, say_finished, spent_epochs
 from .baselines import LinearBaseline, baseline_forecasts
 from .config import TABLE_MODES, Config, ForecastConfig
 from .panel import frequency, future_index
@@ -183,20 +184,26 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
     extras = {"task": "forecast", "forecast": {"kind": "table", "data": spec.to_dict(),
                                                "config": config.to_dict()}}
     t0 = time.perf_counter()
+    trained = EpochsTrained()
+    spent = spent_epochs(ckpt, config.time_budget, "forecast", "config", "time_budget") \
+        if resume else None
     history = fit(model, data(tr), val_data=data(va) if len(va[0]) else None,
-                  epochs=config.epochs, batch_size=config.batch_size, loss=model.loss,
+                  epochs=spent or config.epochs, batch_size=config.batch_size, loss=model.loss,
                   lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
                   clip_norm=config.clip_norm, early_stopping=config.patience,
                   checkpoint_dir=ckpt, resume=resume, seed=config.seed, device=device,
                   progress=not quiet,
-                  time_budget=config.time_budget, extras=extras)
+                  time_budget=config.time_budget, extras=extras, callbacks=(trained,))
     seconds = time.perf_counter() - t0
     model.cpu().eval()
     ev = evaluate_prepared(model, prep, "test")
     extras["forecast"]["train_seconds"] = round(seconds, 1)
     extras["forecast"]["test"] = {k: (None if np.isnan(v) else v) for k, v in
                                   ev.rows[MODEL].items()}
-    save(model, ckpt, extras=extras)  # the restored best weights, with the test figures
+    if resume and not trained.count:  # the stored run was complete: its model stays as saved
+        say_finished("forecast", ckpt, len(history))
+    else:
+        save(model, ckpt, extras=extras)  # the restored best weights, with the test figures
     if not quiet:
         last = history.rows[-1]
         log(f"trained {len(history)} epochs in {seconds:.1f} s (best epoch "
@@ -204,7 +211,7 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
             f"loss {last['train_loss']:.4f}" + (f", val loss {last['val_loss']:.4f}"
                                                 if last["val_loss"] is not None else ""))
     return {"model": model, "prepared": prep, "history": history, "evaluation": ev,
-            "seconds": seconds, "checkpoint": ckpt}
+            "seconds": seconds, "checkpoint": ckpt, "finished": resume and not trained.count}
 
 
 def evaluate_forecaster(checkpoint, csv_path, *, part: str = "test", standardised=False,

@@ -127,7 +127,9 @@ def train_text(result: dict) -> str:
                       f"series (MASE with period {test['period']})",
                       panel_table(test["overall"]), panel_verdict(test["overall"])]
         lines += choice_lines(result["state"])
-    lines.append(f"saved {result['checkpoint']}/ (trained in {result['seconds']:.1f} s)")
+    lines.append(f"kept {result['checkpoint']}/ as it was (the run had already finished)"
+                 if result.get("finished") else
+                 f"saved {result['checkpoint']}/ (trained in {result['seconds']:.1f} s)")
     return "\n".join(line for line in lines if line)
 
 
