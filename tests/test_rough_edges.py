@@ -298,3 +298,25 @@ def test_resume_of_a_finished_run_without_run_state_refuses_to_train_longer(verb
     assert "the setting hidden_size (config.hidden_size) was 4 in that run and is 6 now" in \
         capsys.readouterr().err
     assert _folder_state(ck) == before
+
+
+def test_classify_train_in_python_resumes_a_finished_run_to_nothing(tmp_path, capsys):
+    """The check lives in ``classify.train`` itself, not only in its verb: the Python side
+    gets the saved model back, untouched, and the same one-line note."""
+    from rnnkit.apps import classify
+
+    ex = classify.read_examples(csv=DATA / "reviews.csv", text_col="text", label_col="label")
+    config = classify.Config(epochs=2, hidden_size=4)
+    ck = tmp_path / "ck"
+    first = classify.train(config, ex, ck, progress=False)
+    before = _folder_state(ck)
+    capsys.readouterr()
+    again = classify.train(config, ex, ck, resume=True, progress=False)
+    assert again.already_finished and not first.already_finished
+    err = capsys.readouterr().err
+    assert all(part in err for part in FINISHED)
+    assert _folder_state(ck) == before
+    assert again.rows == first.rows and again.preprocessing.labels.classes == \
+        first.preprocessing.labels.classes
+    for a, b in zip(again.model.state_dict().values(), first.model.state_dict().values()):
+        assert torch.equal(a, b)

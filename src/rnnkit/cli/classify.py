@@ -144,13 +144,13 @@ def run_train(args) -> int:
     if not args.quiet:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
         print("config: " + json.dumps(config.to_dict()))
-    if args.resume and _finished(config, ex, ckpt):
-        return 0
     info = {"text_col": args.text_col, "label_col": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
     history = train(config, ex, ckpt, class_order=args.class_names if args.text_files else None,
                     resume=args.resume, device=args.device, progress=not args.quiet, info=info)
+    if history.already_finished:  # resume of a finished run: its note is said
+        return 0
     prep = history.preprocessing
     vocab = f", vocabulary {prep.tokenizer.vocab_size}" if prep.tokenizer else ""
     val = (f", held-out accuracy {history.val_accuracy:.4f}"
@@ -159,18 +159,6 @@ def run_train(args) -> int:
     print(f"trained {what} on {len(ex)} examples, classes {', '.join(prep.labels.classes)}"
           f"{vocab}{val} ({history.seconds:.1f} s); saved to {ckpt}/")
     return 0
-
-
-def _finished(config, examples, ckpt: Path) -> bool:
-    """--resume of a finished run: its model is saved and its run state (members/) removed;
-    nothing to train, the model stays as it is (one note on stderr)."""
-    from ..apps.classify import TASK
-    from ..apps.finished import finished_run, say_finished
-
-    if not finished_run(ckpt, TASK, config.resolved(examples.kind).to_dict(), "members"):
-        return False
-    say_finished(TASK, ckpt)
-    return True
 
 
 def _open(args, need_labels: bool):

@@ -17,11 +17,13 @@ CPU of one network trained K times as long.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,7 @@ from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
 from ..base import check_task_folder
+from ..finished import finished_run, say_finished
 from .config import Config
 from .inputs import Examples, Preprocessing
 
@@ -57,6 +60,7 @@ class ClassifyHistory(History):
     seconds: float = 0.0
     model: torch.nn.Module | None = None  # the trained model (not saved with the history)
     preprocessing: Preprocessing | None = None
+    already_finished: bool = False  # resume of a finished run: nothing was trained
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "val_accuracy": self.val_accuracy,
@@ -169,6 +173,8 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
     config = config.check().resolved(examples.kind)
+    if resume and folder is not None and finished_run(folder, TASK, config.to_dict(), "members"):
+        return _finished(folder)  # the run state goes once the model is saved
     prep = Preprocessing.fit(examples, min_freq=config.min_freq, max_vocab=config.max_vocab,
                              max_length=config.max_length, class_order=class_order,
                              subword_buckets=config.subword_buckets if examples.kind == "text"
@@ -229,6 +235,21 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         history.write(folder)
         history.plot(folder / "history.png")
         shutil.rmtree(folder / "members", ignore_errors=True)  # the run is complete
+    return history
+
+
+def _finished(folder: Path) -> ClassifyHistory:
+    """``resume`` of a finished run: nothing trained, the saved model and its history as they
+    are (one note on stderr)."""
+    from .predictor import load
+
+    doc = json.loads((folder / "history.json").read_text(encoding="utf-8"))
+    history = ClassifyHistory(**{k: v for k, v in doc.items()
+                                 if k in {f.name for f in fields(ClassifyHistory)}})
+    saved = load(folder)
+    history.model, history.preprocessing = saved.model, saved.preprocessing
+    history.already_finished = True
+    say_finished(TASK, folder)
     return history
 
 
