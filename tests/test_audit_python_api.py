@@ -83,9 +83,9 @@ def test_cell_casts_float_precisions_like_the_layer(cls):
 
 @pytest.mark.parametrize("cls", CELLS)
 def test_cell_of_absurd_size_is_refused_before_allocating(cls):
-    with pytest.raises(ValueError, match=rf"^{cls.__name__}\(input_size=3, hidden_size=1000000000\) "
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}\(input_size=3, hidden_size=1000000000000\) "
                                          r"with .* parameters would need about .*, more than the "):
-        cls(3, 10**9)
+        cls(3, 10**12)
 
 
 # ------------------------------------------------------------------ user cells in a layer
@@ -167,3 +167,78 @@ def test_load_gives_back_the_saved_precision(tmp_path):
     assert torch.equal(back(x), model(x).detach())
     rnnkit.save(rnnkit.SequenceRegressor(2, 4), tmp_path / "f32")  # float32 stays float32
     assert {p.dtype for p in rnnkit.load(tmp_path / "f32").parameters()} == {torch.float32}
+
+
+# ------------------------------------------------------------------ the four shapes
+@pytest.mark.parametrize("build, name, arg", [
+    (lambda n: rnnkit.SequenceRegressor(3, 4, output_size=n), "SequenceRegressor", "output_size"),
+    (lambda n: rnnkit.SequenceTagger(3, 4, output_size=n), "SequenceTagger", "output_size"),
+    (lambda n: rnnkit.SequenceGenerator(n, 4, 2, 5), "SequenceGenerator", "context_size"),
+    (lambda n: rnnkit.SequenceGenerator(3, 4, n, 5), "SequenceGenerator", "output_size"),
+    (lambda n: rnnkit.FeedForward(n, 4), "FeedForward", "input_size"),
+    (lambda n: rnnkit.FeedForward(3, 4, output_size=n), "FeedForward", "output_size"),
+])
+def test_model_sizes_are_checked(build, name, arg):
+    """output_size=0 built a model with no outputs; -1 or 2.0 were torch tracebacks."""
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match=rf"^{name}: {arg} must be a positive integer, "
+                                             rf"got {bad!r}$"):
+            build(bad)
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda: rnnkit.SequenceRegressor(3, 4, output_size=10**12), "SequenceRegressor"),
+    (lambda: rnnkit.SequenceClassifier(3, 4, num_classes=10**12), "SequenceClassifier"),
+    (lambda: rnnkit.SequenceTagger(3, 4, output_size=10**12), "SequenceTagger"),
+    (lambda: rnnkit.SequenceGenerator(10**12, 4, 2, 5), "SequenceGenerator"),
+    (lambda: rnnkit.FeedForward(3, 10**12), "FeedForward"),
+    (lambda: rnnkit.FeedForward(10**12, 4), "FeedForward"),
+])
+def test_model_of_absurd_size_is_refused_before_allocating(build, name):
+    """The heads and the feed-forward layers went to torch's allocator (FeedForward(3, 10**9)
+    spent a minute there before its traceback)."""
+    with pytest.raises(ValueError, match=rf"^{name}.* would need about .*, more than the "):
+        build()
+
+
+def test_feedforward_settings_and_precisions():
+    with pytest.raises(ValueError, match=r"^FeedForward: dropout must lie in \[0, 1\), got 1.5$"):
+        rnnkit.FeedForward(3, 4, dropout=1.5)
+    model = rnnkit.FeedForward(6, 4)
+    x = torch.randn(2, 3, 2)
+    assert torch.equal(model(x.double()), model(x))  # float64 data, as the layers take it
+    assert model.double()(x).dtype == torch.float64  # a .double() model, float32 data
+    X = torch.randn(8, 3, 2, dtype=torch.float64).numpy()
+    history = rnnkit.fit(model, (X, X[:, 0, :1]), epochs=1, progress=False)  # fit: float32 batches
+    assert len(history) == 1
+
+
+def test_generator_steps_targets_and_context():
+    """steps=0 ran the default length without a word; targets of T=0 gave one step; a B=0,
+    float64 or int context were torch tracebacks."""
+    model = rnnkit.SequenceGenerator(3, 8, 2, steps=5)
+    c = torch.randn(2, 3)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"^SequenceGenerator: steps must be a positive "
+                                             rf"integer, got {bad!r}$"):
+            model(c, steps=bad)
+    assert model(c, steps=2).shape == (2, 2, 2) and model(c).shape == (2, 5, 2)
+    with pytest.raises(ValueError, match=r"^SequenceGenerator: expected targets of shape "
+                                         r"\(B, T, 2\), got \(2, 0, 2\) \(no steps\)$"):
+        model(c, torch.randn(2, 0, 2))
+    with pytest.raises(ValueError, match=r"^SequenceGenerator: expected context of shape "
+                                         r"\(B, 3\), got \(0, 3\) \(an empty batch\)$"):
+        model(torch.randn(0, 3))
+    with pytest.raises(ValueError, match=r"^SequenceGenerator: expected a floating-point "
+                                         r"context, got torch.int64$"):
+        model(torch.ones(2, 3, dtype=torch.long))
+    assert torch.equal(model(c.double()), model(c))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "ln_lstm", "gru", "ln_gru", "rnn", "mingru", "minlstm"])
+def test_generator_runs_every_cell(cell):
+    """cell="ln_lstm" was accepted but every call failed: its (h, c) state got h only."""
+    model = rnnkit.SequenceGenerator(3, 8, 2, steps=4, cell=cell, num_layers=2)
+    c, targets = torch.randn(2, 3), torch.randn(2, 4, 2)
+    assert model(c).shape == (2, 4, 2)
+    assert model(c, targets).shape == (2, 4, 2)

@@ -6,8 +6,23 @@ import torch
 from torch import Tensor
 
 from ..layers import RNN
+from ..runtime import check_memory
+from ..validate import positive_int
 
-__all__ = ["POOLINGS", "encoder", "check_x", "check_pooling", "pool"]
+__all__ = ["POOLINGS", "encoder", "check_x", "check_pooling", "pool", "linear_size"]
+
+
+def linear_size(name: str, what: str, in_features, out_features) -> tuple[int, int]:
+    """The sizes of a linear layer, checked: positive integers (``what`` names them as
+    ``"output_size"``...), and refused in one line before allocating when the weights
+    cannot fit (``output_size=10**9`` failed in torch's allocator)."""
+    in_features = positive_int(what[0], in_features, name)
+    out_features = positive_int(what[1], out_features, name)
+    nbytes = (in_features + 1) * out_features * torch.empty(0).element_size()
+    if nbytes > 1 << 26:
+        check_memory(f"{name}: a linear layer of {in_features} x {out_features} "
+                     f"({what[0]} x {what[1]})", nbytes)
+    return in_features, out_features
 
 POOLINGS = ("last", "mean", "max")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
-from ._sequence import check_pooling, check_x, encoder, pool
+from ._sequence import check_pooling, check_x, encoder, linear_size, pool
 
 __all__ = ["SequenceClassifier"]
 
@@ -53,6 +53,8 @@ class SequenceClassifier(nn.Module):
         self.pooling, self.input_size = pooling, input_size
         self.rnn = encoder("SequenceClassifier", cell, input_size, hidden_size, num_layers,
                            bidirectional, dropout, init, activation)
+        linear_size("SequenceClassifier", ("hidden_size", "num_classes"), self.rnn.output_size,
+                    num_classes)
         self.head = nn.Linear(self.rnn.output_size, num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:

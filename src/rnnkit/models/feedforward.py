@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
+from ..runtime import check_memory
+from ..validate import positive_int, probability
 
 __all__ = ["FeedForward"]
 
@@ -45,9 +47,18 @@ class FeedForward(nn.Module):
         if activation not in _ACTIVATIONS:
             raise ValueError(f"FeedForward: unknown activation {activation!r}; expected one of "
                              f"{', '.join(_ACTIVATIONS)}")
-        if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            raise ValueError(f"FeedForward: num_layers must be a positive integer, "
-                             f"got {num_layers!r}")
+        input_size = positive_int("input_size", input_size, "FeedForward")
+        hidden_size = positive_int("hidden_size", hidden_size, "FeedForward")
+        output_size = positive_int("output_size", output_size, "FeedForward")
+        num_layers = positive_int("num_layers", num_layers, "FeedForward")
+        dropout = probability("dropout", dropout, "FeedForward")
+        # refused before allocating (hidden_size=10**9 spent a minute in the allocator first);
+        # each layer is Python modules too, ~16 KiB, as rnnkit.layers.estimate_size counts
+        count = (input_size + 1) * hidden_size + (num_layers - 1) * (hidden_size + 1) * \
+            hidden_size + (hidden_size + 1) * output_size
+        check_memory(f"FeedForward(input_size={input_size}, hidden_size={hidden_size}, "
+                     f"num_layers={num_layers}) with {count:.3g} parameters",
+                     count * torch.empty(0).element_size() + num_layers * 16384)
         self.input_size = input_size
         layers: list[nn.Module] = []
         width = input_size
@@ -65,4 +76,9 @@ class FeedForward(nn.Module):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"FeedForward: expected input of shape (B, {self.input_size}) once "
                              f"flattened, got {got}")
-        return self.net(flat.float() if not flat.is_floating_point() else flat)
+        # inputs in the weights' precision, as rnnkit.RNN casts (float64 NumPy data, a
+        # .double() model: torch's "mat1 and mat2 must have the same dtype" otherwise)
+        dtype = self.net[0].weight.dtype
+        if flat.dtype != dtype and not torch.is_autocast_enabled(flat.device.type):
+            flat = flat.to(dtype)
+        return self.net(flat)

@@ -5,6 +5,7 @@ per step, each fed back as the next step's input (Karpathy's "one to many"; the 
 captioner of Vinyals et al. 2015 and Karpathy & Fei-Fei 2015 initialise the state likewise):
 
     h_0 = tanh(W_h c + b_h)   (and c_0 = W_c c + b_c for the LSTM), per layer
+                              (sigmoid for minGRU/minLSTM, whose states are positive)
     x_1 = s (a learned start vector);   o_t, state = RNN.step(x_t, state)
     y_t = W_y o_t + b_y;                x_{t+1} = y_t (free running) or target_t (teacher forcing)
 
@@ -18,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
-from ._sequence import encoder
+from ..validate import positive_int
+from ._sequence import encoder, linear_size
 
 __all__ = ["SequenceGenerator"]
 
@@ -57,25 +59,47 @@ class SequenceGenerator(nn.Module):
                              "is emitted before the next one exists")
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"SequenceGenerator: steps must be a positive integer, got {steps!r}")
+        context_size = positive_int("context_size", context_size, "SequenceGenerator")
+        output_size = positive_int("output_size", output_size, "SequenceGenerator")
         self.context_size, self.output_size, self.steps = context_size, output_size, steps
         self.rnn = encoder("SequenceGenerator", cell, output_size, hidden_size, num_layers,
                            False, dropout, init, activation)
         L, H = num_layers, hidden_size
-        self.bridge = nn.Linear(context_size, (2 if self.rnn.kind == "lstm" else 1) * L * H)
+        # (h, c) for every cell whose state is a pair: lstm and ln_lstm (ln_lstm got h only
+        # and failed at its first call)
+        self._paired = isinstance(self.rnn.init_state(1, device="meta"), tuple)
+        # minGRU/minLSTM need h >= 0 (their recurrence runs in log space): sigmoid, not tanh
+        # (tanh's negative states were refused at the first call)
+        self._positive = any(hasattr(c, "check_state") for c in self.rnn.cells)
+        linear_size("SequenceGenerator", ("context_size", "the initial state's size"),
+                    context_size, (2 if self._paired else 1) * L * H)
+        self.bridge = nn.Linear(context_size, (2 if self._paired else 1) * L * H)
         self.start = nn.Parameter(torch.zeros(output_size))
         self.head = nn.Linear(H, output_size)
 
     def init_state(self, context: Tensor):
         """The recurrent state (L, B, H) — (h, c) for the LSTM — from ``context`` (B, C)."""
-        if not isinstance(context, Tensor) or context.dim() != 2 or \
-                context.shape[1] != self.context_size:
-            got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
-            raise ValueError(f"SequenceGenerator: expected context of shape "
-                             f"(B, {self.context_size}), got {got}")
+        context = self._check_context(context)
         B, L, H = context.shape[0], self.rnn.num_layers, self.rnn.hidden_size
         z = self.bridge(context).view(B, -1, L, H).permute(1, 2, 0, 3)  # (1|2, L, B, H)
-        h = torch.tanh(z[0]).contiguous()
-        return (h, z[1].contiguous()) if self.rnn.kind == "lstm" else h
+        h = (torch.sigmoid(z[0]) if self._positive else torch.tanh(z[0])).contiguous()
+        return (h, z[1].contiguous()) if self._paired else h
+
+    def _check_context(self, context) -> Tensor:
+        """(B >= 1, C) floats, cast to the weights' precision (as ``rnnkit.RNN`` casts)."""
+        if not isinstance(context, Tensor) or context.dim() != 2 or \
+                context.shape[1] != self.context_size or context.shape[0] < 1:
+            got = tuple(context.shape) if isinstance(context, Tensor) else type(context).__name__
+            empty = " (an empty batch)" if isinstance(context, Tensor) and \
+                context.dim() == 2 and context.shape[0] == 0 else ""
+            raise ValueError(f"SequenceGenerator: expected context of shape "
+                             f"(B, {self.context_size}), got {got}{empty}")
+        if not context.is_floating_point():
+            raise ValueError(f"SequenceGenerator: expected a floating-point context, got "
+                             f"{context.dtype}")
+        dtype = self.bridge.weight.dtype
+        return context if context.dtype == dtype or torch.is_autocast_enabled(
+            context.device.type) else context.to(dtype)
 
     def forward(self, context: Tensor, targets: Tensor | None = None,
                 steps: int | None = None) -> Tensor:
@@ -83,14 +107,21 @@ class SequenceGenerator(nn.Module):
         B = context.shape[0]
         start = self.start.expand(B, 1, self.output_size)  # (B, 1, O)
         if targets is not None:  # teacher forcing: inputs are the targets shifted right
-            if targets.dim() != 3 or targets.shape[0] != B or targets.shape[2] != self.output_size:
+            if not isinstance(targets, Tensor) or targets.dim() != 3 or targets.shape[0] != B \
+                    or targets.shape[1] < 1 or targets.shape[2] != self.output_size:
+                got = tuple(targets.shape) if isinstance(targets, Tensor) else \
+                    type(targets).__name__
+                empty = " (no steps)" if isinstance(targets, Tensor) and targets.dim() == 3 \
+                    and targets.shape[1] == 0 else ""
                 raise ValueError(f"SequenceGenerator: expected targets of shape (B, T, "
-                                 f"{self.output_size}), got {tuple(targets.shape)}")
+                                 f"{self.output_size}), got {got}{empty}")
             inputs = torch.cat([start, targets[:, :-1].to(start.dtype)], dim=1)  # (B, T, O)
             outputs, _ = self.rnn(inputs, state)
             return self.head(outputs)
+        # steps=0 ran the default length without a word
+        steps = self.steps if steps is None else positive_int("steps", steps, "SequenceGenerator")
         x, ys = start[:, 0], []
-        for _ in range(steps or self.steps):
+        for _ in range(steps):
             o, state = self.rnn.step(x, state)
             x = self.head(o)  # (B, O), fed back
             ys.append(x)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
-from ._sequence import check_pooling, check_x, encoder, pool
+from ._sequence import check_pooling, check_x, encoder, linear_size, pool
 
 __all__ = ["SequenceRegressor"]
 
@@ -70,6 +70,8 @@ class SequenceRegressor(nn.Module):
         self.input_size, self.output_size = input_size, output_size
         self.rnn = encoder("SequenceRegressor", cell, input_size, hidden_size, num_layers,
                            bidirectional, dropout, init, activation)
+        _, output_size = linear_size("SequenceRegressor", ("hidden_size", "output_size"),
+                                     self.rnn.output_size, output_size)
         self.head = nn.Linear(self.rnn.output_size, output_size)
         if self.standardize:
             for name, size in (("x_mean", input_size), ("y_mean", output_size)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
-from ._sequence import check_x, encoder
+from ._sequence import check_x, encoder, linear_size
 
 __all__ = ["SequenceTagger"]
 
@@ -45,6 +45,8 @@ class SequenceTagger(nn.Module):
         self.input_size = input_size
         self.rnn = encoder("SequenceTagger", cell, input_size, hidden_size, num_layers,
                            bidirectional, dropout, init, activation)
+        _, output_size = linear_size("SequenceTagger", ("hidden_size", "output_size"),
+                                     self.rnn.output_size, output_size)
         self.head = nn.Linear(self.rnn.output_size, output_size)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
