@@ -242,3 +242,37 @@ def test_generator_runs_every_cell(cell):
     c, targets = torch.randn(2, 3), torch.randn(2, 4, 2)
     assert model(c).shape == (2, 4, 2)
     assert model(c, targets).shape == (2, 4, 2)
+
+
+def test_fit_predict_evaluate_argument_mistakes_are_one_line():
+    X, _ = _xy()
+    y = X[:, 0, :1]
+    model = rnnkit.SequenceRegressor(2, 4)
+    with pytest.raises(ValueError, match=r"^fit: model must be a torch.nn.Module, got function$"):
+        rnnkit.fit(lambda x: x, (X, y), progress=False)
+    with pytest.raises(ValueError, match=r"^fit: seed must be an integer or None, got 'a'$"):
+        rnnkit.fit(model, (X, y), seed="a", progress=False)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=rf"^predict: batch_size must be a positive "
+                                             rf"integer, got {bad}$"):
+            rnnkit.predict(model, X, batch_size=bad)
+        with pytest.raises(ValueError, match=rf"^evaluate: batch_size must be a positive "
+                                             rf"integer, got {bad}$"):
+            rnnkit.evaluate(model, (X, y), batch_size=bad)
+    with pytest.raises(ValueError, match=r"^predict: the inputs in X have different numbers of "
+                                         r"samples: \[12, 11\]$"):
+        rnnkit.predict(model, (X, [4] * 11))
+    assert rnnkit.predict(model, (X, [4] * 12)).shape == (12, 1)
+
+
+def test_fit_tries_val_data_before_training():
+    """A val_data the model cannot take failed only after a whole epoch of training."""
+    X, _ = _xy()
+    y = X[:, 0, :1]
+    seen = []
+    with pytest.raises(ValueError, match=r"^fit: SequenceRegressor rejects the first batch of "
+                                         r"val_data: SequenceRegressor: expected x of shape "
+                                         r"\(B, T, 2\), got \(4, 4, 1\)$"):
+        rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, y), val_data=(X[:4, :, :1], y[:4]),
+                   callbacks=[lambda event, info: seen.append(event)], progress=False)
+    assert seen == []  # not one training step

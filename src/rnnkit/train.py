@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import math
+import numbers
 import os
 import sys
 import time
@@ -48,6 +49,7 @@ from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.resume_check import check_same_run
 from .training.state import read_state, restore, set_rng_state, write_epoch
+from .validate import positive_int
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
 
@@ -192,6 +194,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         >>> rnnkit.predict(model, [[[98.0], [99.0], [100.0]]])
     """
     # 1. every option and the data are checked before the model or the disk is touched
+    if not isinstance(model, nn.Module):  # was "'function' object has no attribute 'to'"
+        raise ValueError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValueError(f"fit: seed must be an integer or None, got {seed!r}")  # was torch's
     check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
                    max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
     loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
@@ -213,6 +219,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     run, dev = start_distributed(distributed, dev)  # one process, or one of several
     model.to(dev)
     try_first_batch(model, train, loss_fn, dev, tbptt)
+    if val is not None:  # a wrong val_data failed only after the first epoch's training
+        try_first_batch(model, val, loss_fn, dev, tbptt, "val_data")
     opt = make_optimizer(optimizer, model, lr, weight_decay)
     sched = make_schedule(schedule, opt, epochs)
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -462,6 +470,7 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
              device=None, tbptt: int | None = None) -> dict[str, float]:
     """Mean loss and metrics of ``model`` on ``data`` (as for ``fit``): ``{"loss": ...}``."""
     loss_fn, metric_fns = get_loss(loss, "evaluate"), get_metrics(metrics, "evaluate")
+    batch_size = positive_int("batch_size", batch_size, "evaluate")  # 0 was torch's split error
     dev = _model_device(model, device)
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
                      generator=None, tbptt=tbptt)
@@ -477,6 +486,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     Returns a NumPy array, or a CPU tensor when ``X`` is a tensor (or tuple/dict of them).
     ``device``: None keeps the model where it is.
     """
+    batch_size = positive_int("batch_size", batch_size, "predict")  # 0 was torch's split error
     dev = _model_device(model, device)
     if isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         loader = X if isinstance(X, torch.utils.data.DataLoader) else \
@@ -490,8 +500,12 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
         conv = {k: as_tensor(v, f"predict: X[{k!r}]") for k, v in X.items()} if isinstance(
             X, dict) else tuple(as_tensor(v, "predict: X") for v in X) if isinstance(
             X, tuple) else as_tensor(X, "predict: X")
-        n = len(next(iter(conv.values())) if isinstance(conv, dict) else conv[0]
-                if isinstance(conv, tuple) else conv)
+        sizes = [len(t) for t in (conv.values() if isinstance(conv, dict) else conv
+                                  if isinstance(conv, tuple) else [conv])]
+        if len(set(sizes)) > 1:  # (x, lengths) of different lengths: an IndexError deep down
+            raise ValueError(f"predict: the inputs in X have different numbers of samples: "
+                             f"{sizes}")
+        n = sizes[0]
         if n == 0:
             raise ValueError("predict: X is empty (0 samples)")
         dummy = torch.zeros(n)

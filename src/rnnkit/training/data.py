@@ -241,8 +241,9 @@ def first_batch(batches):
     return next(iter(batches))
 
 
-def try_first_batch(model, batches, loss_fn, dev, tbptt):
-    """Run the model and loss once (no grad) so shape and rank errors surface up front."""
+def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data"):
+    """Run the model and loss once (no grad) so shape and rank errors surface up front
+    (``what``: "train_data" or "val_data", named in the error)."""
     inputs, target = first_batch(pieces(batches, tbptt))
     was_training = model.training
     model.eval()
@@ -252,7 +253,7 @@ def try_first_batch(model, batches, loss_fn, dev, tbptt):
             pred, _ = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
             loss_fn(pred, target)
     except (ValueError, RuntimeError, TypeError, IndexError) as e:
-        raise ValueError(f"fit: {type(model).__name__} rejects the first batch of train_data: "
+        raise ValueError(f"fit: {type(model).__name__} rejects the first batch of {what}: "
                          f"{str(e).strip().splitlines()[0]}") from e
     finally:
         model.train(was_training)
