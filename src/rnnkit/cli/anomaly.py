@@ -94,6 +94,8 @@ def run_train(args) -> int:
     _setup(args)
     config = config_from_args(anomaly.Config, args).check()
     history = anomaly.train(config, resume=args.resume)
+    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+        return 0
     predictor = anomaly.load(config.checkpoint)
     meta = predictor.meta
     what = (f"{meta['learned_rows']} readings of {len(meta['columns'])} value column(s)"

@@ -93,6 +93,8 @@ def run_train(args) -> int:
     except NonFiniteError as e:
         print(f"rnnkit {args.verb}: error: {e}", file=sys.stderr)
         return 1
+    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+        return 0
     last = history.rows[-1]
     val = f", val_loss {last['val_loss']:.4g}" if last["val_loss"] is not None else ""
     print(f"trained {len(history)} epochs in {time.perf_counter() - t0:.1f} s: train_loss "
