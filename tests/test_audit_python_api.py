@@ -276,3 +276,23 @@ def test_fit_tries_val_data_before_training():
         rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, y), val_data=(X[:4, :, :1], y[:4]),
                    callbacks=[lambda event, info: seen.append(event)], progress=False)
     assert seen == []  # not one training step
+
+
+# ------------------------------------------------------------------ diagnostics
+def test_diagnostics_checks_probes_and_takes_numpy():
+    """probes=-1 returned all-zero Jacobian norms and probes=0 quietly ran 32 probes; NumPy
+    inputs (which fit and predict take) were refused by the model."""
+    from rnnkit import diagnostics
+
+    model = rnnkit.SequenceRegressor(2, 8)
+    x, y = torch.randn(4, 10, 2), torch.randn(4, 1)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=rf"^diagnostics.analyze: probes must be a positive "
+                                             rf"integer, got {bad!r}$"):
+            diagnostics.analyze(model, x, y, probes=bad)
+    with pytest.raises(ValueError, match=r"^diagnostics.analyze: max_exact must be a "
+                                         r"non-negative integer, got -1$"):
+        diagnostics.analyze(model, x, y, max_exact=-1)
+    a = diagnostics.analyze(model, x, y)
+    b = diagnostics.analyze(model, x.numpy(), y.numpy())
+    assert (a.layers[0].grad_norm == b.layers[0].grad_norm).all() and a.loss == b.loss

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ..cells import GRUCell, LSTMCell, SimpleRNNCell
 from ..training.losses import LOSSES
+from ..validate import non_negative_int, positive_int
 from .probe import CellTrace, record
 
 __all__ = ["Diagnosis", "LayerDiagnosis", "analyze", "LOSSES", "SATURATION_LOW",
@@ -50,6 +51,17 @@ def _loss_fn(loss) -> Callable[[Tensor, Tensor], Tensor]:
         raise ValueError(f"diagnostics: unknown loss {loss!r}; expected one of "
                          f"{', '.join(LOSSES)} or a callable(pred, target)")
     return LOSSES[loss]
+
+
+def _from_numpy(tree):
+    """NumPy arrays in a batch (alone, in a tuple/list or a dict) as tensors."""
+    if isinstance(tree, np.ndarray):
+        return torch.as_tensor(tree)
+    if isinstance(tree, dict):
+        return {k: _from_numpy(v) for k, v in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_from_numpy(v) for v in tree)
+    return tree
 
 
 def _call(model: nn.Module, inputs):
@@ -150,6 +162,10 @@ def analyze(model: nn.Module, inputs, target=None, *, loss="mse", jacobians: boo
         ((30,), (30,))
     """
     loss_fn = _loss_fn(loss)
+    if probes is not None:  # probes=-1 gave all-zero Jacobian norms, probes=0 ran 32 probes
+        probes = positive_int("probes", probes, "diagnostics.analyze")
+    max_exact = non_negative_int("max_exact", max_exact, "diagnostics.analyze")
+    inputs = _from_numpy(inputs)  # NumPy batches, as fit and predict take them
     if float64:
         model = copy.deepcopy(model).double()
         inputs, target = _double(inputs), _double(target)
