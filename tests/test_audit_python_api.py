@@ -296,3 +296,30 @@ def test_diagnostics_checks_probes_and_takes_numpy():
     a = diagnostics.analyze(model, x, y)
     b = diagnostics.analyze(model, x.numpy(), y.numpy())
     assert (a.layers[0].grad_norm == b.layers[0].grad_norm).all() and a.loss == b.loss
+
+
+# ------------------------------------------------------------------ resume
+def test_resume_refuses_other_fit_settings(tmp_path):
+    """fit(resume=True, lr=0.1) on a run stored with lr=0.001 continued at 0.001 without a
+    word (the restored optimizer keeps its own), and other data continued the stored run."""
+    X, _ = _xy(20)
+    y = X[:, 0, :1]
+
+    def run(**kw):
+        torch.manual_seed(0)
+        args = dict(epochs=2, checkpoint_dir=tmp_path / "run", progress=False, resume=True)
+        return rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (kw.pop("X", X), kw.pop("y", y)),
+                          **{**args, **kw})
+
+    run(epochs=1)
+    with pytest.raises(ValueError, match=r"^fit: cannot resume from .*run: lr was 0.001 in that "
+                                         r"run and is 0.1 now; resume with the same settings, "
+                                         r"or train into a new folder$"):
+        run(lr=0.1)
+    with pytest.raises(ValueError, match=r": batch_size was 32 in that run and is 8 now"):
+        run(batch_size=8)
+    with pytest.raises(ValueError, match=r": schedule was None in that run and is 'cosine' now"):
+        run(schedule="cosine")
+    with pytest.raises(ValueError, match=r": train_samples was 20 in that run and is 10 now"):
+        run(X=X[:10], y=y[:10])
+    assert len(run(epochs=3)) == 3  # more epochs: allowed, as before

@@ -48,7 +48,7 @@ from .training.distributed import start as start_distributed
 from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.resume_check import check_same_run
-from .training.state import read_state, restore, set_rng_state, write_epoch
+from .training.state import check_same_settings, read_state, restore, set_rng_state, write_epoch
 from .validate import positive_int
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
@@ -239,8 +239,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         # a restarted group (torchrun --max-restarts) killed before its first epoch lands here
         print(f"fit: nothing to resume in {run_dir}; starting afresh", file=sys.stderr,
               flush=True)
+    settings = _settings(optimizer, lr, weight_decay, schedule, batch_size, loss,
+                         clip_norm, clip_value, tbptt, shuffle, train)
     if stored is not None:
         check_same_run(run_dir, extras, skip=(monitor_name,))  # not other data or settings
+        check_same_settings(run_dir, stored, settings)  # nor other lr, schedule, batches...
         history = History(**stored["history"])
         best_value, best_weights = stored["best_value"], stored["best_weights"]
         best_value, best_loss = best_value if isinstance(best_value, (tuple, list)) \
@@ -368,7 +371,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             if run_dir is not None and run.is_main:
                 write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch + 1,
                             (best_value, best_loss), best_weights, bad_epochs,
-                            save_model=best_dir is None or best_dir.resolve() != run_dir.resolve())
+                            save_model=best_dir is None or best_dir.resolve() != run_dir.resolve(),
+                            settings=settings)
             summary = f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
                 f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else "")
             bar.set_postfix_str(summary)
@@ -405,6 +409,25 @@ def _check_monitor(monitor, mode, save_best, model):
             raise ValueError(f"fit: save_best needs a registered model (rnnkit.register_model), "
                              f"got {type(model).__name__}")
     return best_dir, name
+
+
+def _settings(optimizer, lr, weight_decay, schedule, batch_size, loss, clip_norm,
+              clip_value, tbptt, shuffle, train) -> dict:
+    """fit's own settings that a resumed run must share, as JSON values. Optimizers,
+    schedules and losses given as objects are not compared (a function's name says nothing
+    of what it computes). Not ``epochs``: a resumed run may be given more
+    (``resume_check.MAY_CHANGE``)."""
+    out = {key: value for key, value in (("optimizer", optimizer), ("loss", loss))
+           if isinstance(value, str)}
+    if schedule is None or isinstance(schedule, str):
+        out["schedule"] = schedule
+    if not isinstance(optimizer, torch.optim.Optimizer):  # an instance carries its own
+        out.update(lr=float(lr), weight_decay=float(weight_decay))
+    out.update(batch_size=batch_size, tbptt=tbptt, shuffle=bool(shuffle), clip_norm=clip_norm,
+               clip_value=clip_value)
+    if isinstance(train, Arrays):
+        out["train_samples"] = train.n
+    return out
 
 
 def _savable(model: nn.Module) -> nn.Module:

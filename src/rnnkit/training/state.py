@@ -30,7 +30,7 @@ from torch import Tensor
 from ..checkpoint import CheckpointError, atomic_write, registered_models, save, writing
 
 __all__ = ["encode", "decode", "write_state", "read_state", "rng_state", "set_rng_state",
-           "write_epoch", "restore"]
+           "write_epoch", "restore", "check_same_settings"]
 
 STATE_DIR, STATE_JSON = "resume", "state.json"
 
@@ -243,19 +243,34 @@ def _tuples(x):
 
 
 def write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
-                best_weights, bad_epochs, save_model: bool = True):
+                best_weights, bad_epochs, save_model: bool = True, settings: dict | None = None):
     """Write the model, the history and the resume state for ``epoch`` (each atomically).
 
     ``save_model`` False leaves the model files alone (``fit(save_best=run_dir)`` keeps the
-    best epoch's model there)."""
+    best epoch's model there). ``settings``: fit's own training settings (JSON values),
+    compared on resume by ``check_same_settings``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with writing(run_dir):  # re-entrant: fit holds it for the whole run
         _write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch,
-                     best_value, best_weights, bad_epochs, save_model)
+                     best_value, best_weights, bad_epochs, save_model, settings)
+
+
+def check_same_settings(run_dir, stored: dict, settings: dict) -> None:
+    """Refuse (one line) a resume whose fit settings differ from the stored run's: the
+    restored optimizer and scheduler kept the old ones, so ``lr=0.1`` was ignored without a
+    word, and another batch_size or data size changed the steps the schedule counts. States written before settings were stored carry none and pass."""
+    old = stored.get("settings")
+    if not isinstance(old, dict):
+        return
+    for key, now in settings.items():
+        if key in old and old[key] != now:
+            raise CheckpointError(
+                f"fit: cannot resume from {run_dir}: {key} was {old[key]!r} in that run and is "
+                f"{now!r} now; resume with the same settings, or train into a new folder")
 
 
 def _write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch, best_value,
-                 best_weights, bad_epochs, save_model):
+                 best_weights, bad_epochs, save_model, settings=None):
     if save_model and registered_models().get(type(model).__name__) is type(model):
         save(model, run_dir, extras=extras)
     history.write(run_dir)
@@ -263,15 +278,17 @@ def _write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch,
         "model": model.state_dict(), "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict() if sched is not None else None,
         "rng": rng_state(generators), "history": history.to_dict(), "best_value": best_value,
-        "best_weights": best_weights, "bad_epochs": bad_epochs})
+        "best_weights": best_weights, "bad_epochs": bad_epochs, "settings": settings or {}})
 
 
 def restore(run_dir, model, opt, sched, stored):
     try:
         model.load_state_dict(stored["model"])
     except (RuntimeError, TypeError, ValueError) as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
         raise CheckpointError(f"fit: cannot resume from {run_dir}: the stored weights do not fit "
-                         f"{type(model).__name__} ({str(e).splitlines()[0]})") from None
+                              f"{type(model).__name__} ({detail})") from None
     try:
         opt.load_state_dict(stored["optimizer"])
         if sched is not None and stored["scheduler"] is not None:
