@@ -323,3 +323,30 @@ def test_resume_refuses_other_fit_settings(tmp_path):
     with pytest.raises(ValueError, match=r": train_samples was 20 in that run and is 10 now"):
         run(X=X[:10], y=y[:10])
     assert len(run(epochs=3)) == 3  # more epochs: allowed, as before
+
+
+# ------------------------------------------------------------------ truncated BPTT
+def test_tbptt_needs_a_model_that_carries_its_state():
+    """fit(SequenceTagger(...), tbptt=10) trained every chunk from a zero state without a
+    word: the tagger returns its prediction alone, so there was no state to carry."""
+    X = torch.randn(4, 30, 2).numpy()
+    with pytest.raises(ValueError, match=r"^fit: tbptt needs a model called model\(x, state\) "
+                                         r"-> \(pred, state\) that carries its state across "
+                                         r"chunks; SequenceTagger returned Tensor alone$"):
+        rnnkit.fit(rnnkit.SequenceTagger(2, 4, 1), (X, X[..., :1]), tbptt=10, progress=False)
+
+    class Stateful(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = rnnkit.LSTM(2, 4), torch.nn.Linear(4, 1)
+
+        def forward(self, x, state=None):
+            out, state = self.rnn(x, state)
+            return self.head(out), state
+
+    model = Stateful()
+    assert len(rnnkit.fit(model, (X, X[..., :1]), tbptt=10, epochs=1, progress=False)) == 1
+    for bad in (0, -1):  # 0 ran without tbptt, -1 was torch's split error
+        with pytest.raises(ValueError, match=rf"^evaluate: tbptt must be a positive integer, "
+                                             rf"got {bad}$"):
+            rnnkit.evaluate(model, (X, X[..., :1]), tbptt=bad)

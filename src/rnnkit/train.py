@@ -494,6 +494,8 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
     """Mean loss and metrics of ``model`` on ``data`` (as for ``fit``): ``{"loss": ...}``."""
     loss_fn, metric_fns = get_loss(loss, "evaluate"), get_metrics(metrics, "evaluate")
     batch_size = positive_int("batch_size", batch_size, "evaluate")  # 0 was torch's split error
+    if tbptt is not None:  # 0 ran without tbptt, -1 was torch's split error
+        tbptt = positive_int("tbptt", tbptt, "evaluate")
     dev = _model_device(model, device)
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
                      generator=None, tbptt=tbptt)

@@ -250,13 +250,17 @@ def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data
     try:
         with torch.no_grad():
             inputs, target = to_device(inputs, dev), to_device(target, dev)
-            pred, _ = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
+            pred, rest = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
             loss_fn(pred, target)
     except (ValueError, RuntimeError, TypeError, IndexError) as e:
         raise ValueError(f"fit: {type(model).__name__} rejects the first batch of {what}: "
                          f"{str(e).strip().splitlines()[0]}") from e
     finally:
         model.train(was_training)
+    if tbptt and not rest:  # trained chunk by chunk from a zero state, without a word
+        raise ValueError(f"fit: tbptt needs a model called model(x, state) -> (pred, state) "
+                         f"that carries its state across chunks; {type(model).__name__} "
+                         f"returned {type(pred).__name__} alone")
 
 
 def all_batches(batches, dev, limit: int = 100):
