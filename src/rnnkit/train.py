@@ -203,10 +203,12 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
     dev = resolve_device(device)
     gen = torch.Generator().manual_seed(0 if seed is None else seed)  # shuffling, saved on resume
+    f64 = _is_float64(model)  # float64 data stays float64 for a float64 model
     train = coerce(train_data, "fit: train_data", batch_size=batch_size,
-                   shuffle=shuffle and not tbptt, generator=gen, tbptt=tbptt)
+                   shuffle=shuffle and not tbptt, generator=gen, tbptt=tbptt, keep_float64=f64)
     val = None if val_data is None else coerce(val_data, "fit: val_data", batch_size=batch_size,
-                                               shuffle=False, generator=None, tbptt=tbptt)
+                                               shuffle=False, generator=None, tbptt=tbptt,
+                                               keep_float64=f64)
     if val_split:
         if val is not None:
             raise ValueError("fit: pass val_data or val_split, not both")
@@ -482,6 +484,15 @@ def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict
     return {"loss": loss_sum / n_sum if n_sum else math.nan, **sums.result()}
 
 
+def _is_float64(model) -> bool:
+    """Whether the model computes in float64 (its first floating parameter): its float64
+    data is then kept as it is (rounded to float32 first, a .double() model's predictions
+    were off by ~1e-9 from model(x))."""
+    p = next((p for p in model.parameters() if p.is_floating_point()), None) \
+        if isinstance(model, nn.Module) else None
+    return p is not None and p.dtype == torch.float64
+
+
 def _model_device(model, device):
     if device is not None:
         return resolve_device(device)
@@ -498,7 +509,7 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
         tbptt = positive_int("tbptt", tbptt, "evaluate")
     dev = _model_device(model, device)
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
-                     generator=None, tbptt=tbptt)
+                     generator=None, tbptt=tbptt, keep_float64=_is_float64(model))
     model.to(dev)
     return _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt)
 
@@ -522,9 +533,10 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
         leaves = list(X.values()) if isinstance(X, dict) else list(X) if isinstance(X, tuple) \
             else [X]
         as_numpy = not all(isinstance(t, Tensor) for t in leaves)
-        conv = {k: as_tensor(v, f"predict: X[{k!r}]") for k, v in X.items()} if isinstance(
-            X, dict) else tuple(as_tensor(v, "predict: X") for v in X) if isinstance(
-            X, tuple) else as_tensor(X, "predict: X")
+        f64 = _is_float64(model)  # a float64 model's float64 data is not rounded to float32
+        conv = {k: as_tensor(v, f"predict: X[{k!r}]", f64) for k, v in X.items()} if isinstance(
+            X, dict) else tuple(as_tensor(v, "predict: X", f64) for v in X) if isinstance(
+            X, tuple) else as_tensor(X, "predict: X", f64)
         sizes = [len(t) for t in (conv.values() if isinstance(conv, dict) else conv
                                   if isinstance(conv, tuple) else [conv])]
         if len(set(sizes)) > 1:  # (x, lengths) of different lengths: an IndexError deep down

@@ -20,8 +20,9 @@ __all__ = ["Arrays", "Chunks", "as_tensor", "coerce", "split_tail", "to_device",
            "tree_cat", "try_first_batch", "all_batches", "pieces", "length", "detach"]
 
 
-def as_tensor(a, what: str) -> Tensor:
-    """A numeric tensor: floats become float32, ints int64, bools float32."""
+def as_tensor(a, what: str, keep_float64: bool = False) -> Tensor:
+    """A numeric tensor: floats become float32 (float64 stays so with ``keep_float64``: a
+    float64 model's data), ints int64, bools float32."""
     if isinstance(a, Tensor):
         t = a.detach()
     else:
@@ -35,7 +36,7 @@ def as_tensor(a, what: str) -> Tensor:
     if t.dtype == torch.bool:
         t = t.float()
     elif t.is_floating_point():
-        t = t.float() if t.dtype == torch.float64 else t
+        t = t.float() if t.dtype == torch.float64 and not keep_float64 else t
     elif t.is_complex():
         raise ValueError(f"{what} must be real, got {t.dtype}")
     else:
@@ -126,13 +127,14 @@ class Chunks:
         yield from zip(self.X.split(self.k, dim=1), self.y.split(self.k, dim=1), strict=True)
 
 
-def _arrays(data, what: str, batch_size: int, shuffle: bool, generator, tbptt: int | None):
+def _arrays(data, what: str, batch_size: int, shuffle: bool, generator, tbptt: int | None,
+            keep_float64: bool = False):
     if len(data) != 2:
         raise ValueError(f"{what} must be a pair (X, y), got a sequence of {len(data)} items")
     X, y = data
-    X = _map(lambda a: as_tensor(a, f"{what}: X"), X) if isinstance(X, (tuple, dict)) \
-        else as_tensor(X, f"{what}: X")
-    y = as_tensor(y, f"{what}: y")
+    X = _map(lambda a: as_tensor(a, f"{what}: X", keep_float64), X) \
+        if isinstance(X, (tuple, dict)) else as_tensor(X, f"{what}: X", keep_float64)
+    y = as_tensor(y, f"{what}: y", keep_float64)
     sizes = {len(t) for t in _leaves(X)}
     if len(sizes) != 1:
         raise ValueError(f"{what}: the inputs in X have different numbers of samples: "
@@ -155,8 +157,10 @@ def _shape(x):
     return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
 
-def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt: int | None):
-    """Batches for ``data`` (see the module docstring); raises ValueError naming the problem."""
+def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt: int | None,
+           keep_float64: bool = False):
+    """Batches for ``data`` (see the module docstring); raises ValueError naming the problem.
+    ``keep_float64``: float64 arrays stay float64 (for a float64 model)."""
     if isinstance(data, DataLoader):
         if hasattr(data.dataset, "__len__") and len(data.dataset) == 0:
             raise ValueError(f"{what} is empty (its DataLoader's dataset has 0 samples)")
@@ -169,7 +173,7 @@ def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt:
                           generator=generator)
     if isinstance(data, tuple) or (isinstance(data, list) and not (
             data and all(isinstance(b, tuple) for b in data))):
-        return _arrays(data, what, batch_size, shuffle, generator, tbptt)
+        return _arrays(data, what, batch_size, shuffle, generator, tbptt, keep_float64)
     if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict, np.ndarray, Tensor)):
         if iter(data) is data:
             raise ValueError(f"{what} is a one-shot iterator; pass something iterable once per "
