@@ -367,3 +367,12 @@ def test_float64_model_gets_its_float64_data_unrounded():
     assert loss == float(((want - y) ** 2).mean())
     float32 = rnnkit.SequenceRegressor(2, 4)  # a float32 model: float32 batches, as before
     assert rnnkit.predict(float32, X.numpy()).dtype == "float32"
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_torchscript_is_refused_in_one_line():
+    """torch.jit.script(layer) was a 16-frame "Unknown type annotation" traceback."""
+    for model in (rnnkit.LSTM(3, 4), rnnkit.SequenceRegressor(3, 4)):
+        with pytest.raises(TypeError, match=r"^LSTM: rnnkit layers do not compile to TorchScript "
+                                            r".*rnnkit.export\(model, folder\)"):
+            torch.jit.script(model)

@@ -339,6 +339,13 @@ class RNN(nn.Module):
         return (f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
                 f"dropout={self.dropout}, backend={self.backend!r}")
 
+    def __prepare_scriptable__(self):
+        """``torch.jit.script`` calls this first: one clear line instead of TorchScript's
+        16-frame "Unknown type annotation" traceback (README: there is no TorchScript export)."""
+        raise TypeError(f"{self.name}: rnnkit layers do not compile to TorchScript (deprecated "
+                        "in PyTorch 2); export to ONNX with rnnkit.export(model, folder), or "
+                        "use torch.compile / torch.jit.trace")
+
     # ------------------------------------------------------------------------------ state
     def init_state(self, batch_size: int, device=None, dtype=None):
         """Zero state in torch.nn's layout: (L*D, B, H), or (h, c) for the LSTM."""
