@@ -376,3 +376,23 @@ def test_torchscript_is_refused_in_one_line():
         with pytest.raises(TypeError, match=r"^LSTM: rnnkit layers do not compile to TorchScript "
                                             r".*rnnkit.export\(model, folder\)"):
             torch.jit.script(model)
+
+
+def test_fit_checks_weight_decay_min_delta_and_extras_up_front(tmp_path):
+    """min_delta=NaN stopped after one epoch and -1 never stopped; weight_decay='0.1' was a
+    TypeError inside Adam; extras JSON cannot hold failed at the first save, after an epoch
+    of training, leaving an empty checkpoint folder."""
+    X, _ = _xy()
+    y = X[:, 0, :1]
+    model = rnnkit.SequenceRegressor(2, 4)
+    for name, bad, what in (("min_delta", float("nan"), "a finite number"),
+                            ("min_delta", -1, "a non-negative number"),
+                            ("weight_decay", "0.1", "a finite number"),
+                            ("weight_decay", -1, "a non-negative number")):
+        with pytest.raises(ValueError, match=rf"^fit: {name} must be {what}, got "):
+            rnnkit.fit(model, (X, y), early_stopping=1, progress=False, **{name: bad})
+    with pytest.raises(ValueError, match=r"^fit: extras must be JSON-serialisable: Object of "
+                                         r"type object is not JSON serializable$"):
+        rnnkit.fit(model, (X, y), extras={"a": object()}, checkpoint_dir=tmp_path / "run",
+                   progress=False)
+    assert not (tmp_path / "run").exists()

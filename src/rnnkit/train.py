@@ -49,7 +49,7 @@ from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.resume_check import check_same_run
 from .training.state import check_same_settings, read_state, restore, set_rng_state, write_epoch
-from .validate import positive_int
+from .validate import non_negative_float, positive_int
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
 
@@ -200,6 +200,18 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         raise ValueError(f"fit: seed must be an integer or None, got {seed!r}")  # was torch's
     check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
                    max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
+    # min_delta NaN stopped after one epoch, -1 never; weight_decay "0.1" was a TypeError
+    # inside the optimizer; extras that JSON cannot hold failed at the first epoch's save,
+    # after training, leaving an empty checkpoint_dir
+    weight_decay = non_negative_float("weight_decay", weight_decay, "fit")
+    min_delta = non_negative_float("min_delta", min_delta, "fit")
+    if extras is not None:
+        if not isinstance(extras, dict):
+            raise ValueError(f"fit: extras must be a dict, got {type(extras).__name__}")
+        try:
+            json.dumps(extras, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"fit: extras must be JSON-serialisable: {e}") from None
     loss_fn, metric_fns = get_loss(loss), get_metrics(metrics)
     dev = resolve_device(device)
     gen = torch.Generator().manual_seed(0 if seed is None else seed)  # shuffling, saved on resume
