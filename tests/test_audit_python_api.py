@@ -396,3 +396,20 @@ def test_fit_checks_weight_decay_min_delta_and_extras_up_front(tmp_path):
         rnnkit.fit(model, (X, y), extras={"a": object()}, checkpoint_dir=tmp_path / "run",
                    progress=False)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: rnnkit.LSTM(3, 4, bidirectional="no"), "LSTM: bidirectional must be True or False, got 'no'"),
+    (lambda: rnnkit.GRUCell(3, 4, reset_after="False"), "GRUCell: reset_after must be True or False, got 'False'"),
+    (lambda: rnnkit.RNN("gru", 3, 4, bias="no"), "GRU: bias must be True or False, got 'no'"),
+    (lambda: rnnkit.LayerNormLSTMCell(3, 4, bias="no"), "LayerNormLSTMCell: bias must be True or False, got 'no'"),
+    (lambda: rnnkit.SequenceRegressor(2, 4, standardize="no"), "SequenceRegressor: standardize must be True or False, got 'no'"),
+])
+def test_switches_refuse_strings(build, message):
+    """bidirectional="no" built a bidirectional layer (bool("no") is True), reset_after="False"
+    the reset-after GRU: silently the opposite of what was written."""
+    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+        build()
+    import numpy as np
+    assert rnnkit.LSTM(3, 4, bidirectional=np.bool_(True)).bidirectional is True
+    assert rnnkit.GRU(3, 4, reset_after=0).cells[0].reset_after is False

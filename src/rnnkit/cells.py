@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .runtime import check_memory
-from .validate import positive_int, probability
+from .validate import flag, positive_int, probability
 
 __all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
 
@@ -71,7 +71,7 @@ class RecurrentCell(nn.Module):
         if init not in self.inits:
             raise ValueError(f"{name}: unknown init {init!r}; expected one of "
                              f"{', '.join(self.inits)}")
-        self.bias, self.init = bool(bias), init
+        self.bias, self.init = flag("bias", bias, name), init
         rows = self.num_gates * hidden_size
         # refused before allocating: hidden_size=10**9 failed deep in torch's allocator, or
         # was killed by the kernel's OOM killer while the init touched the pages
@@ -358,7 +358,7 @@ class GRUCell(RecurrentCell):
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=True, init="torch",
                  recurrent_dropout=0.0):
-        self.reset_after = bool(reset_after)
+        self.reset_after = flag("reset_after", reset_after, type(self).__name__)
         self._set_recurrent_dropout(recurrent_dropout)
         super().__init__(input_size, hidden_size, bias, init)
 

@@ -43,7 +43,7 @@ from .runtime import check_memory
 from .state_tree import leaves as _leaves
 from .state_tree import stack as _stack
 from .state_tree import tree_map as _tree_map
-from .validate import positive_int, probability
+from .validate import flag, positive_int, probability
 
 __all__ = ["RNN", "SimpleRNN", "LSTM", "GRU", "CELLS", "KINDS", "CellKind", "register_cell",
            "estimate_size"]
@@ -233,7 +233,10 @@ class RNN(nn.Module):
             raise ValueError(f"{self.name}: unknown backend {backend!r}; expected one of "
                              f"{', '.join(BACKENDS)}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bidirectional, self.dropout = bool(bidirectional), dropout
+        self.bidirectional = flag("bidirectional", bidirectional, self.name)
+        self.dropout = dropout
+        if bias is not None:
+            bias = flag("bias", bias, self.name)
         self.backend = backend
         self.num_directions = 2 if bidirectional else 1
         if self.kind is not None:  # on the meta device too: building 10**9 cells hangs

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cells import LSTMCell, RecurrentCell
-from .validate import positive_float
+from .validate import flag, positive_float
 
 __all__ = ["LayerNormLSTMCell", "LayerNormGRUCell"]
 
@@ -47,7 +47,7 @@ class _LayerNormCell(RecurrentCell):
         self.eps = positive_float("eps", eps, owner=name)
         self._set_recurrent_dropout(recurrent_dropout)
         super().__init__(input_size, hidden_size, bias=False, init=init)  # weights only
-        self.bias = bool(bias)
+        self.bias = flag("bias", bias, name)
         rows = self.num_gates * hidden_size
         self.gain_ih = nn.Parameter(torch.ones(rows))  # α2
         self.gain_hh = nn.Parameter(torch.ones(rows))  # α1

@@ -18,7 +18,7 @@ import math
 import numbers
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "non_negative_float",
-           "finite_float", "probability", "in_range"]
+           "finite_float", "probability", "in_range", "flag"]
 
 
 def _label(name: str, owner: str | None) -> str:
@@ -92,3 +92,13 @@ def in_range(name: str, value, low: float, high: float, owner: str | None = None
 def probability(name: str, value, owner: str | None = None, *, allow_one: bool = False) -> float:
     """A rate such as dropout: a float in [0, 1) (or [0, 1] with ``allow_one``)."""
     return in_range(name, value, 0.0, 1.0, owner, high_open=not allow_one)
+
+
+def flag(name: str, value, owner: str | None = None) -> bool:
+    """``value`` as a bool: True/False (NumPy's too) or the integers 1/0. A string is refused:
+    ``bidirectional="no"`` was ``bool("no")``, True."""
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):  # NumPy 1 and 2
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{_label(name, owner)} must be True or False, got {value!r}")

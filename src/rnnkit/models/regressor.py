@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
+from ..validate import flag
 from ._sequence import check_pooling, check_x, encoder, linear_size, pool
 
 __all__ = ["SequenceRegressor"]
@@ -66,7 +67,8 @@ class SequenceRegressor(nn.Module):
                            bidirectional=bidirectional, dropout=dropout, init=init,
                            activation=activation, pooling=pooling, standardize=standardize)
         check_pooling("SequenceRegressor", pooling)
-        self.pooling, self.standardize = pooling, bool(standardize)
+        self.pooling = pooling
+        self.standardize = flag("standardize", standardize, "SequenceRegressor")
         self.input_size, self.output_size = input_size, output_size
         self.rnn = encoder("SequenceRegressor", cell, input_size, hidden_size, num_layers,
                            bidirectional, dropout, init, activation)
