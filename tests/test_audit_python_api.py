@@ -413,3 +413,27 @@ def test_switches_refuse_strings(build, message):
     import numpy as np
     assert rnnkit.LSTM(3, 4, bidirectional=np.bool_(True)).bidirectional is True
     assert rnnkit.GRU(3, 4, reset_after=0).cells[0].reset_after is False
+
+
+def test_wrong_kinds_of_model_or_path_are_one_line(tmp_path):
+    """AttributeErrors ('function' object has no attribute 'parameters'), pathlib's TypeError
+    for None, torch.cat's error for an empty Dataset."""
+    X = torch.zeros(2, 5, 2).numpy()
+    with pytest.raises(ValueError, match=r"^predict: model must be a torch.nn.Module, got function$"):
+        rnnkit.predict(lambda x: x, X)
+    with pytest.raises(ValueError, match=r"^evaluate: model must be a torch.nn.Module, got function$"):
+        rnnkit.evaluate(lambda x: x, (X, X[:, 0, :1]))
+    empty = torch.utils.data.TensorDataset(torch.zeros(0, 5, 2))
+    with pytest.raises(ValueError, match=r"^predict: X is empty \(0 samples\)$"):
+        rnnkit.predict(rnnkit.SequenceRegressor(2, 4), empty)
+    model = rnnkit.SequenceRegressor(2, 4)
+    for call, owner in ((lambda: rnnkit.load(None), "rnnkit.load"),
+                        (lambda: rnnkit.save(model, None), "rnnkit.save")):
+        with pytest.raises(ValueError, match=rf"^{owner}: path must be a checkpoint folder \(str "
+                                             r"or os.PathLike\), got None$"):
+            call()
+    with pytest.raises(ValueError, match=r"^export: out must be a folder path, got None$"):
+        rnnkit.export(model, None)
+    with pytest.raises(ValueError, match=r"^export: expected a model \(nn.Module\), a Predictor "
+                                         r"\(rnnkit.open\) or a checkpoint folder, got function$"):
+        rnnkit.export(lambda x: x, tmp_path / "out")

@@ -346,6 +346,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     ``rnnkit launch``) only rank 0 writes; the other ranks return ``path`` at once.
     """
     doc = _config_of(model, extras)  # every check before anything is written
+    _check_path(path, "rnnkit.save")
     path = check_folder(path, "rnnkit.save:")
     if _another_rank():  # data-parallel (torchrun): every rank holds these weights; rank 0 writes
         return path
@@ -517,6 +518,14 @@ def _match_stored_dtype(model: nn.Module, weights: Path) -> None:
         model.to(dtype)
 
 
+def _check_path(path, owner: str) -> Path:
+    """``path`` as a Path, or one ValueError line (None was pathlib's TypeError)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"{owner}: path must be a checkpoint folder (str or os.PathLike), "
+                         f"got {path!r}")
+    return Path(path)
+
+
 def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
     """Rebuild the model saved in folder ``path``, weights loaded, in eval mode.
 
@@ -529,7 +538,7 @@ def load(path: str | os.PathLike, device: str = "cpu") -> nn.Module:
         dev = resolve_device(device)
     except ValueError as e:
         raise ValueError(f"rnnkit.load: {e}") from None
-    path = Path(path)
+    path = _check_path(path, "rnnkit.load")
     doc = _read_config(path)
     cls = _model_class(doc, path / CONFIG)
     model = _build(cls, doc["model_config"], path / CONFIG, dev)

@@ -505,7 +505,9 @@ def _is_float64(model) -> bool:
     return p is not None and p.dtype == torch.float64
 
 
-def _model_device(model, device):
+def _model_device(model, device, owner: str):
+    if not isinstance(model, nn.Module):  # was "'function' object has no attribute ..."
+        raise ValueError(f"{owner}: model must be a torch.nn.Module, got {type(model).__name__}")
     if device is not None:
         return resolve_device(device)
     p = next(iter(model.parameters()), None)
@@ -519,7 +521,7 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
     batch_size = positive_int("batch_size", batch_size, "evaluate")  # 0 was torch's split error
     if tbptt is not None:  # 0 ran without tbptt, -1 was torch's split error
         tbptt = positive_int("tbptt", tbptt, "evaluate")
-    dev = _model_device(model, device)
+    dev = _model_device(model, device, "evaluate")
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
                      generator=None, tbptt=tbptt, keep_float64=_is_float64(model))
     model.to(dev)
@@ -535,7 +537,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     ``device``: None keeps the model where it is.
     """
     batch_size = positive_int("batch_size", batch_size, "predict")  # 0 was torch's split error
-    dev = _model_device(model, device)
+    dev = _model_device(model, device, "predict")
     if isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         loader = X if isinstance(X, torch.utils.data.DataLoader) else \
             torch.utils.data.DataLoader(X, batch_size=batch_size)
@@ -561,5 +563,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
         batches = (b for b, _ in Arrays(conv, dummy, batch_size, False, None))
     with evaluating(model.to(dev)):
         outs = [call_model(model, to_device(b, dev))[0].cpu() for b in batches]
+    if not outs:  # an empty Dataset or DataLoader: torch.cat's "expected a non-empty list"
+        raise ValueError("predict: X is empty (0 samples)")
     out = torch.cat(outs)
     return out.numpy() if as_numpy else out

@@ -72,6 +72,9 @@ def _load(source) -> tuple[nn.Module, dict, str | None]:
     if isinstance(source, nn.Module):
         return _export_copy(source), {}, None
 
+    if not isinstance(source, (str, os.PathLike)):  # was pathlib's TypeError
+        raise ExportError(f"export: expected a model (nn.Module), a Predictor (rnnkit.open) or "
+                          f"a checkpoint folder, got {type(source).__name__}")
     path = Path(source)
     if not path.is_dir():
         raise ExportError(f"export: {path} is not a checkpoint folder (written by rnnkit's "
@@ -123,6 +126,8 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
     if format not in FORMATS:
         raise ExportError(f"export: unknown format {format!r}; expected one of "
                           f"{', '.join(FORMATS)}")
+    if not isinstance(out, (str, os.PathLike)) or not str(out):  # was pathlib's TypeError
+        raise ExportError(f"export: out must be a folder path, got {out!r}")
     out = Path(out)
     created = _check_out(out)
     model, extras, task = _load(source)
