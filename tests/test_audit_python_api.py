@@ -437,3 +437,19 @@ def test_wrong_kinds_of_model_or_path_are_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^export: expected a model \(nn.Module\), a Predictor "
                                          r"\(rnnkit.open\) or a checkpoint folder, got function$"):
         rnnkit.export(lambda x: x, tmp_path / "out")
+
+
+def test_compare_cells_checks_its_counts_and_sizes():
+    """steps=0 said "fit: epochs must be a positive integer"; eval_every=0 quietly evaluated
+    every step; length=10**9 was an allocator traceback while generating the data."""
+    from rnnkit import diagnostics
+
+    kw = dict(steps=2, test_size=4, diag_size=3, batch_size=2, hidden_size=4, jacobians=False)
+    with pytest.raises(ValueError, match=r"^diagnostics: steps must be a positive integer, got 0$"):
+        diagnostics.compare_cells("adding", 10, ["lstm"], **{**kw, "steps": 0})
+    with pytest.raises(ValueError, match=r"^diagnostics: eval_every must be a positive integer, "
+                                         r"got 0$"):
+        diagnostics.compare_cells("adding", 10, ["lstm"], eval_every=0, **kw)
+    with pytest.raises(ValueError, match=r"^diagnostics: 9 sequences of 1000000000000 steps would "
+                                         r"need about .*, more than the "):
+        diagnostics.compare_cells("adding", 10**12, ["lstm"], **kw)

@@ -25,8 +25,9 @@ from torch.utils.data import DataLoader
 
 from ..data.tasks import Task, TaskStream, get_task
 from ..models import SequenceRegressor, SequenceTagger
-from ..runtime import seed_everything
+from ..runtime import check_memory, seed_everything
 from ..train import NonFiniteError, fit
+from ..validate import positive_int
 from .analysis import Diagnosis, analyze
 
 __all__ = ["CELLS", "RunResult", "parse_cells", "build_model", "train_on_task",
@@ -123,6 +124,9 @@ def train_on_task(model: nn.Module, task: str | Task, length: int, *, steps: int
     or gradient and gives up after 5 in a row (``diverged_at``).
     """
     task = get_task(task) if isinstance(task, str) else task
+    # steps=0 was "fit: epochs must be a positive integer"; eval_every=0 evaluated every step
+    steps = positive_int("steps", steps, "diagnostics")
+    eval_every = positive_int("eval_every", eval_every, "diagnostics")
     eval_every = max(1, min(eval_every, steps))
     epochs = math.ceil(steps / eval_every)
     stream = TaskStream(task.name, length, batch_size=batch_size, batches=eval_every, seed=seed)
@@ -201,6 +205,14 @@ def compare_cells(task: str, length: int, cells: Sequence[str], *, steps: int = 
     """
     task_obj = get_task(task)
     cells = parse_cells(cells)
+    steps = positive_int("steps", steps, "diagnostics")
+    for name, value in (("length", length), ("diag_size", diag_size), ("test_size", test_size),
+                        ("batch_size", batch_size)):
+        positive_int(name, value, "diagnostics")
+    # the generated sets, before generating them (length=10**9 was an allocator traceback):
+    # a few floats per step and sequence (inputs, targets, masks)
+    check_memory(f"diagnostics: {diag_size + test_size + batch_size} sequences of {length} "
+                 "steps", (diag_size + test_size + batch_size) * length * 16 * 4)
     x_diag, y_diag = task_obj.generate(diag_size, length, seed=seed + 99_991)
     results = {}
     for name in cells:
