@@ -453,3 +453,12 @@ def test_compare_cells_checks_its_counts_and_sizes():
     with pytest.raises(ValueError, match=r"^diagnostics: 9 sequences of 1000000000000 steps would "
                                          r"need about .*, more than the "):
         diagnostics.compare_cells("adding", 10**12, ["lstm"], **kw)
+
+
+def test_fit_switches_refuse_strings(tmp_path):
+    """fit(resume="no") resumed and shuffle="no" shuffled: bool("no") is True."""
+    X, _ = _xy()
+    for name in ("resume", "shuffle", "restore_best", "progress"):
+        with pytest.raises(ValueError, match=rf"^fit: {name} must be True or False, got 'no'$"):
+            rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, X[:, 0, :1]), checkpoint_dir=tmp_path,
+                       **{"progress": False, name: "no"})

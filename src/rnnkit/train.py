@@ -49,7 +49,7 @@ from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.resume_check import check_same_run
 from .training.state import check_same_settings, read_state, restore, set_rng_state, write_epoch
-from .validate import non_negative_float, positive_int
+from .validate import flag, non_negative_float, positive_int
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
 
@@ -198,6 +198,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         raise ValueError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise ValueError(f"fit: seed must be an integer or None, got {seed!r}")  # was torch's
+    # resume="no" resumed and shuffle="no" shuffled (bool("no") is True)
+    resume, shuffle = flag("resume", resume, "fit"), flag("shuffle", shuffle, "fit")
+    restore_best, progress = flag("restore_best", restore_best, "fit"), flag("progress",
+                                                                             progress, "fit")
     check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
                    max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
     # min_delta NaN stopped after one epoch, -1 never; weight_decay "0.1" was a TypeError
