@@ -462,3 +462,15 @@ def test_fit_switches_refuse_strings(tmp_path):
         with pytest.raises(ValueError, match=rf"^fit: {name} must be True or False, got 'no'$"):
             rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, X[:, 0, :1]), checkpoint_dir=tmp_path,
                        **{"progress": False, name: "no"})
+
+
+def test_elman_takes_a_module_activation():
+    """SimpleRNN(..., activation=nn.Tanh()) was "AttributeError: cannot assign module before
+    Module.__init__() call"; it now equals activation="tanh" (a PReLU's weight trains)."""
+    x = torch.randn(2, 5, 3)
+    named = rnnkit.SimpleRNN(3, 4, num_layers=2, backend="loop")
+    moduled = rnnkit.SimpleRNN(3, 4, num_layers=2, activation=torch.nn.Tanh())
+    moduled.load_state_dict(named.state_dict())
+    torch.testing.assert_close(moduled(x)[0], named(x)[0], rtol=0, atol=1e-6)
+    prelu = rnnkit.SimpleRNNCell(3, 4, activation=torch.nn.PReLU())
+    assert "activation.weight" in dict(prelu.named_parameters())

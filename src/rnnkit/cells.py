@@ -241,16 +241,17 @@ class SimpleRNNCell(RecurrentCell):
                     f"SimpleRNNCell: unknown activation {activation!r}; expected one of "
                     f"{', '.join(ACTIVATIONS)} or a callable"
                 )
-            self.activation_name = activation
-            self.activation = ACTIVATIONS[activation]
+            name, fn = activation, ACTIVATIONS[activation]
         elif callable(activation):
-            self.activation_name = None
-            self.activation = activation
+            name, fn = None, activation
         else:
             raise ValueError(
                 f"SimpleRNNCell: activation must be a name or a callable, got {activation!r}"
             )
         super().__init__(input_size, hidden_size, bias, init)
+        # after Module.__init__: an nn.Module activation (nn.Tanh(), nn.PReLU()) was
+        # "AttributeError: cannot assign module before Module.__init__() call"
+        self.activation_name, self.activation = name, fn
 
     def recur(self, xp_t, h):
         h = self.activation(xp_t + F.linear(h, self.weight_hh, self.bias_hh))
