@@ -474,3 +474,15 @@ def test_elman_takes_a_module_activation():
     torch.testing.assert_close(moduled(x)[0], named(x)[0], rtol=0, atol=1e-6)
     prelu = rnnkit.SimpleRNNCell(3, 4, activation=torch.nn.PReLU())
     assert "activation.weight" in dict(prelu.named_parameters())
+
+
+def test_accuracy_refuses_regression_targets():
+    """metrics=["accuracy"] on a regressor reported a number: (pred > 0) == target.long()."""
+    X, _ = _xy()
+    with pytest.raises(ValueError, match=r"^metric 'accuracy': targets must be class ids or 0/1 "
+                                         r"labels, got values such as .*; for regression use "
+                                         r"'mae', 'mse' or 'rmse'$"):
+        rnnkit.evaluate(rnnkit.SequenceRegressor(2, 4), (X, X[:, 0, :1]), metrics=["accuracy"])
+    y01 = (torch.arange(12) % 2).float().reshape(12, 1).numpy()  # 0/1 floats: fine (bce)
+    assert 0 <= rnnkit.evaluate(rnnkit.SequenceClassifier(2, 4, 1), (X, y01), loss="bce",
+                                metrics=["accuracy"])["accuracy"] <= 1

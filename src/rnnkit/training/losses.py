@@ -93,6 +93,11 @@ def get_loss(loss, owner: str = "fit") -> Callable[[Tensor, Tensor], Tensor]:
 
 # ------------------------------------------------------------------------------- metrics
 def _accuracy(pred: Tensor, target: Tensor) -> tuple[float, int]:
+    if target.is_floating_point() and bool(((target != 0) & (target != 1)).any()):
+        # a regression target gave a number: (pred > 0) compared with target.long()
+        raise ValueError("metric 'accuracy': targets must be class ids or 0/1 labels, got "
+                         f"values such as {float(target[(target != 0) & (target != 1)][0]):g}; "
+                         "for regression use 'mae', 'mse' or 'rmse'")
     if pred.dim() == target.dim() + 1 and pred.shape[-1] > 1:
         guess = pred.argmax(-1)
     else:
