@@ -486,3 +486,34 @@ def test_accuracy_refuses_regression_targets():
     y01 = (torch.arange(12) % 2).float().reshape(12, 1).numpy()  # 0/1 floats: fine (bce)
     assert 0 <= rnnkit.evaluate(rnnkit.SequenceClassifier(2, 4, 1), (X, y01), loss="bce",
                                 metrics=["accuracy"])["accuracy"] <= 1
+
+
+def test_fit_optimizer_and_schedule_instances_must_be_the_models():
+    """An optimizer built on another model trained nothing (every step skipped as a NaN
+    gradient norm); a scheduler built on another optimizer never changed fit's lr."""
+    X, _ = _xy()
+    y = X[:, 0, :1]
+    model = rnnkit.SequenceRegressor(2, 4)
+    other = torch.optim.SGD(rnnkit.SequenceRegressor(2, 4).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"^fit: the optimizer instance holds none of "
+                                         r"SequenceRegressor's parameters \(built for another "
+                                         r"model\?\)$"):
+        rnnkit.fit(model, (X, y), optimizer=other, progress=False)
+    own = torch.optim.SGD(model.parameters(), lr=0.1)
+    stray = torch.optim.lr_scheduler.StepLR(torch.optim.SGD(model.parameters(), lr=0.1), 1)
+    with pytest.raises(ValueError, match=r"^fit: the schedule instance drives another optimizer "
+                                         r"than fit's \(a SGD of its own\)"):
+        rnnkit.fit(model, (X, y), optimizer=own, schedule=stray, progress=False)
+    sched = torch.optim.lr_scheduler.StepLR(own, 1, gamma=0.5)
+    h = rnnkit.fit(model, (X, y), optimizer=own, schedule=sched, epochs=2, progress=False)
+    assert h["lr"] == [0.1, 0.05]  # each row: the lr its epoch trained with
+
+
+def test_fit_counts_may_be_numpy_integers():
+    """epochs=np.int64(2) was "fit: epochs must be a positive integer, got np.int64(2)"."""
+    import numpy as np
+
+    X, _ = _xy()
+    h = rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, X[:, 0, :1]), epochs=np.int64(2),
+                   batch_size=np.int32(4), progress=False)
+    assert len(h) == 2 and h.rows[0]["steps"] == 3

@@ -202,6 +202,13 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     resume, shuffle = flag("resume", resume, "fit"), flag("shuffle", shuffle, "fit")
     restore_best, progress = flag("restore_best", restore_best, "fit"), flag("progress",
                                                                              progress, "fit")
+    # NumPy integers are integers (np.int64(4) was "must be a positive integer, got 4")
+    epochs, batch_size = positive_int("epochs", epochs, "fit"), positive_int("batch_size",
+                                                                             batch_size, "fit")
+    max_nonfinite = positive_int("max_nonfinite", max_nonfinite, "fit")
+    early_stopping = None if early_stopping is None else positive_int(
+        "early_stopping", early_stopping, "fit")
+    tbptt = None if tbptt is None else positive_int("tbptt", tbptt, "fit")
     check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping, tbptt,
                    max_nonfinite, time_budget, val_split, callbacks, resume, checkpoint_dir)
     # min_delta NaN stopped after one epoch, -1 never; weight_decay "0.1" was a TypeError

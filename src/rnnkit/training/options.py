@@ -48,6 +48,12 @@ def check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping,
 
 def make_optimizer(optimizer, model, lr, weight_decay):
     if isinstance(optimizer, torch.optim.Optimizer):
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        if not any(id(p) in held for p in model.parameters()):
+            # trained nothing: every step's "gradient norm" was that of no gradient (NaN),
+            # each step skipped as non-finite
+            raise ValueError(f"fit: the optimizer instance holds none of "
+                             f"{type(model).__name__}'s parameters (built for another model?)")
         return optimizer
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected one of "
@@ -59,6 +65,11 @@ def make_optimizer(optimizer, model, lr, weight_decay):
 
 
 def make_schedule(schedule, opt, epochs):
+    if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) and schedule.optimizer is not opt:
+        # it stepped another optimizer's lr: the row's lr never changed
+        raise ValueError(f"fit: the schedule instance drives another optimizer than fit's "
+                         f"(a {type(schedule.optimizer).__name__} of its own); "
+                         "build it on the optimizer you pass as optimizer=")
     if schedule is None or isinstance(schedule, (LRScheduler, ReduceLROnPlateau)):
         return schedule
     if schedule == "cosine":
