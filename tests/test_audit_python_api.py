@@ -517,3 +517,12 @@ def test_fit_counts_may_be_numpy_integers():
     h = rnnkit.fit(rnnkit.SequenceRegressor(2, 4), (X, X[:, 0, :1]), epochs=np.int64(2),
                    batch_size=np.int32(4), progress=False)
     assert len(h) == 2 and h.rows[0]["steps"] == 3
+
+
+def test_register_cell_cannot_replace_a_built_in_kind():
+    """register_cell("lstm", MyCell) replaced the LSTM of every layer, model and checkpoint
+    load in the process, without a word."""
+    with pytest.raises(ValueError, match=r"^register_cell: 'lstm' is a built-in kind \(LSTM\); "
+                                         r"register your cell under a name of its own$"):
+        rnnkit.layers.register_cell("LSTM", rnnkit.GRUCell)
+    assert rnnkit.layers.CELLS["lstm"].cls is rnnkit.LSTMCell

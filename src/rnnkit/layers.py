@@ -82,6 +82,7 @@ _ALIASES: dict[str, tuple[str, dict]] = {
     "irnn": ("rnn", {"activation": "relu", "init": "irnn"}),  # Le et al. 2015
 }
 KINDS = {kind: row.name for kind, row in CELLS.items()}  # kind -> display name (errors)
+_BUILT_IN = dict(CELLS)  # register_cell may not replace these
 BACKENDS = ("auto", "fused", "loop", "scan", "compiled")
 
 
@@ -93,6 +94,10 @@ def register_cell(kind: str, cls: type, name: str | None = None, **options) -> N
     kind = kind.lower()
     if kind in _ALIASES:
         raise ValueError(f"register_cell: {kind!r} is an alias of {_ALIASES[kind][0]!r}")
+    if kind in _BUILT_IN and cls is not _BUILT_IN[kind].cls:
+        # replaced the built-in cell for every layer, model and checkpoint load in the process
+        raise ValueError(f"register_cell: {kind!r} is a built-in kind ({_BUILT_IN[kind].name}); "
+                         "register your cell under a name of its own")
     CELLS[kind] = CellKind(cls, name or cls.__name__, dict(options))
     KINDS[kind] = CELLS[kind].name
 
