@@ -2,6 +2,8 @@
 is a mistake or an edge case that gave a silent wrong result, a deep torch traceback or an
 unclear message, and now gives torch.nn's numbers or one ValueError line naming the argument."""
 
+import copy
+
 import pytest
 import torch
 
@@ -40,6 +42,25 @@ def test_nan_reading_in_a_stream_and_nan_weights(kind):
         assert y.isnan().all()
         layer.cells[0].bias_ih[0] = float("nan")  # a diverged weight
         assert layer(torch.randn(1, 4, 3))[0].isnan().any()
+
+
+@pytest.mark.parametrize("kind", KINDS + ["relu", "sigmoid"])
+def test_nan_and_inf_come_out_of_the_kernels_as_out_of_the_loop(kind):
+    """The kernels themselves carry NaN and inf as torch's ops do (they are built without
+    finite-math-only; no guard in front of them): the compiled path equals the loop."""
+    make = (lambda: rnnkit.SimpleRNN(3, 4, activation=kind, num_layers=2)) \
+        if kind in ("relu", "sigmoid") else (lambda: rnnkit.RNN(kind, 3, 4, num_layers=2))
+    torch.manual_seed(0)
+    compiled_layer = make().double()
+    loop_layer = copy.deepcopy(compiled_layer)
+    compiled_layer.backend, loop_layer.backend = "compiled", "loop"
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    x[0, 1, 0], x[1, 3, 2], x[2, 2, 1] = float("nan"), float("inf"), -float("inf")
+    for layer in (compiled_layer, loop_layer):
+        layer.eval()
+    with torch.no_grad():
+        got, want = compiled_layer(x)[0], loop_layer(x)[0]
+    torch.testing.assert_close(got, want, equal_nan=True)
 
 
 # ------------------------------------------------------------------ cells used on their own

@@ -23,7 +23,6 @@ rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -450,7 +449,7 @@ class RNN(nn.Module):
             return self._forward_loop(x, state, lengths, return_all_states)
         if self._use_traced(x, return_all_states):  # a user cell: compiled.traced
             return self._forward_loop(x, state, lengths, False, compiled="traced")
-        if self._use_compiled(x) and self._kernels_safe(x, state):
+        if self._use_compiled(x):
             return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
@@ -478,23 +477,6 @@ class RNN(nn.Module):
             return False  # oneDNN's LSTM (the fused path) is faster on 2+ threads (BENCHMARKS.md)
         return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
             and x.dtype in (torch.float32, torch.float64)
-
-    def _kernels_safe(self, x: Tensor, state=None) -> bool:
-        """Whether the compiled kernels give torch's numbers for these values. They are built
-        with -ffast-math, under which their clamps turn NaN into finite numbers (a NaN reading
-        came out as an ordinary output), so an input, state or weight holding a NaN or an inf
-        runs on torch's ops instead, which carry it through as torch.nn does. A sum is one
-        cheap pass; a finite-valued sum that overflows only costs the faster path."""
-        if not math.isfinite(x.sum().item()):
-            return False
-        if state is not None and not all(math.isfinite(s.sum().item()) for s in _leaves(state)):
-            return False
-        params = [p for c in self.cells for p in c._parameters.values() if p is not None]
-        key = tuple((id(p), p._version, p.data_ptr()) for p in params)  # checked once per change
-        if getattr(self, "_finite_key", None) != key:
-            self._finite_key, self._finite_weights = key, all(
-                math.isfinite(p.detach().sum().item()) for p in params)
-        return self._finite_weights
 
     def _use_traced(self, x: Tensor, return_all_states: bool) -> bool:
         """``compiled`` on user cells: each cell's step traced and compiled by TorchInductor
@@ -554,8 +536,7 @@ class RNN(nn.Module):
         """
         plan = self._step_plan
         if plan is not None and state is not None and state is self._last_step_state and \
-                plan.fits(x_t) and not torch.is_grad_enabled() and not self._drops() and \
-                self._kernels_safe(x_t):
+                plan.fits(x_t) and not torch.is_grad_enabled() and not self._drops():
             # the hot path: this stream was validated at its first step, and the state is the
             # one this layer returned last (validated once per stream, not per call)
             y, new = plan(self, x_t, state)
@@ -572,8 +553,7 @@ class RNN(nn.Module):
         B = x_t.shape[0]
         state = self._check_state(state, B, x_t)
         if self._step_kind is not None and not torch.is_grad_enabled() and \
-                not self._drops() and self._use_compiled(x_t, whole_sequence=False) and \
-                self._kernels_safe(x_t, state):
+                not self._drops() and self._use_compiled(x_t, whole_sequence=False):
             return self._compiled_step(x_t, state)
         y, finals = x_t, []
         if state is None and self.training and self._recurrent_dropout():

@@ -36,7 +36,9 @@ _CSRC = Path(__file__).parent / "csrc"
 _SOURCES = [_CSRC / "kernels.cpp"]  # includes the others: one parse of torch's headers
 # -ffast-math at compile time only: it lets GCC call glibc's vectorised exp (libmvec); at
 # link time it would add crtfastmath.o, which flushes denormals for the whole process.
-_CFLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
+# -fno-finite-math-only: without it GCC may drop NaN (a clamp turned a NaN reading into an ordinary
+# number); libmvec stays in use through cell_math.h's declarations.
+_CFLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp"]
 _LDFLAGS = ["-fopenmp"]  # resolves to the libgomp.so.1 torch has already loaded
 _state: dict[str, object] = {}
 

@@ -1,13 +1,28 @@
 // Scalar activations shared by the kernels; written so that GCC vectorises loops over them
 // (with -ffast-math, exp becomes glibc's vector exp).
 //
-// -ffast-math also lets the compiler assume no infinities, and the vector exp is not defined
-// past overflow, so exp's argument is clamped first: at |x| = 88 (float) sigmoid and tanh are
-// already 0/±1 to the type's precision, so the clamp changes no result and no inf is ever made.
+// The vector exp is not defined past overflow, so exp's argument is clamped first: at
+// |x| = 88 (float) sigmoid and tanh are already 0/±1 to the type's precision, so the clamp
+// changes no result and no inf is ever made. The clamps and comparisons are written so that a
+// NaN goes through them (a comparison with NaN is false: `x > lim ? lim : x` keeps x), and the
+// build turns off -ffast-math's finite-math-only, under which GCC may assume no NaN and drop
+// it: a NaN in the input comes out NaN, as from torch.nn.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__FAST_MATH__)
+// glibc declares its vector exp/log (libmvec) only under __FAST_MATH__, which
+// -fno-finite-math-only undefines: declared here so that the gate loops keep calling them.
+// libmvec's variants hand NaN, inf and out-of-range lanes to the scalar function.
+extern "C" {
+float expf(float) noexcept __attribute__((__simd__("notinbranch")));
+double exp(double) noexcept __attribute__((__simd__("notinbranch")));
+float logf(float) noexcept __attribute__((__simd__("notinbranch")));
+double log(double) noexcept __attribute__((__simd__("notinbranch")));
+}
+#endif
 
 namespace rnnkit_math {
 
@@ -33,7 +48,7 @@ template <typename T> inline void tanh_inplace(T* y, int64_t n) {
 // log(1 + e^x), stably: max(x, 0) + log(1 + e^-|x|)
 template <typename T> inline T softplus(T x) {
   T ax = x < T(0) ? -x : x;
-  return (x > T(0) ? x : T(0)) + std::log(T(1) + safe_exp(-ax));
+  return (x < T(0) ? T(0) : x) + std::log(T(1) + safe_exp(-ax));
 }
 // minLSTM's normalised gates f/(f+i) and i/(f+i), f = σ(kf), i = σ(ki), as σ(∓δ) with
 // δ = log i − log f: finite where both gates underflow (f / (f + i) is 0/0 there)
@@ -41,7 +56,7 @@ template <typename T> inline T min_lstm_delta(T kf, T ki) { return softplus(-kf)
 // the Elman cell's activation by its kernel number: 0 tanh, 1 relu, 2 sigmoid
 template <int64_t kind, typename T> inline T activate_as(T x) {
   if constexpr (kind == 0) return tanh_(x);
-  else if constexpr (kind == 1) return x > T(0) ? x : T(0);
+  else if constexpr (kind == 1) return x < T(0) ? T(0) : x;  // NaN stays NaN
   else return sigmoid(x);
 }
 // y = f(x + a [+ bias]) over a row of H, f the Elman activation `kind`. One vector loop per
