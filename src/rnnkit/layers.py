@@ -434,6 +434,8 @@ class RNN(nn.Module):
         x = self._check_input(x)
         B, T, _ = x.shape
         lengths = self._check_lengths(lengths, B, T)
+        if lengths is not None and x.device.type == "cpu":  # CUDA lengths beside CPU inputs:
+            lengths = lengths.cpu()  # the CPU kernels read them as host memory
         state = self._check_state(state, B, x)
         if self.kind is not None and B * T * self.hidden_size * self.num_layers > 1 << 26:
             size = estimate_size(self.kind, self.input_size, self.hidden_size, self.num_layers,
