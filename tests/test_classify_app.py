@@ -333,3 +333,33 @@ def test_resume_with_other_settings_or_data_is_refused(tmp_path, monkeypatch):
         train(config, other, tmp_path / "cut", resume=True, progress=False)
     resumed = train(config, reviews(), tmp_path / "cut", resume=True, progress=False)
     assert {r["member"] for r in resumed.rows} == {0, 1}
+
+
+def test_crop_trains_on_windows_and_predicts_on_whole_series(tmp_path):
+    """crop < 1: the model crops only while training (its RandomCrop is the identity in
+    eval), the share is saved with it, a crop is refused for text and outside (0, 1]."""
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, 1, (16, 60)).astype(np.float32)
+    values[1::2] += np.sin(np.linspace(0, 12, 60, dtype=np.float32))
+    labels = ["wave" if i % 2 else "flat" for i in range(16)]
+    ex = Examples(values=values, labels=labels)
+    config = Config(hidden_size=4, conv_channels=4, epochs=2, crop=0.6)
+    train(config, ex, tmp_path / "ck", progress=False)
+    clf = load(tmp_path / "ck")
+    assert clf.model.config["crop"] == 0.6 and clf.model.crop.min_keep == 0.6
+    assert clf.predict([values[0]]) == clf.predict([values[0]])  # no draw when predicting
+    model = clf.model
+    x = torch.as_tensor(clf.preprocessing.scale(values[0][:, None]))[None]
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    b = model(x)
+    assert not torch.allclose(a, b)  # another window (dropout too), another answer
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    with pytest.raises(ValueError, match="crop applies to numeric series only"):
+        train(replace(config, epochs=1), reviews(), progress=False)
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="crop must lie in"):
+            replace(config, crop=bad).check()

@@ -63,6 +63,7 @@ from ._sequence import check_x, pool
 from .classifier import SequenceClassifier
 from .conv_frontend import ConvFrontEnd
 from .ngrams import NgramNaiveBayes
+from .random_crop import RandomCrop
 
 __all__ = ["TextClassifier", "POOLINGS"]
 
@@ -99,6 +100,8 @@ class TextClassifier(SequenceClassifier):
         conv_channels: > 0 (numeric): FCN convolution blocks of C, 2C, C channels first.
         downsample: d >= 1 (numeric): average every d steps first.
         conv_dilation: d >= 1 (numeric): the conv blocks' dilations are 1, d, d².
+        crop: in (0, 1] (numeric): while training, each series is cut to a random window
+            keeping at least this share of it (``RandomCrop``, window slicing); 1: off.
 
     Shapes:
         x: (B, T) integer token ids ((B, T, 1 + K) with subwords), or (B, T, F) floats;
@@ -115,7 +118,8 @@ class TextClassifier(SequenceClassifier):
                  embedding_std: float = 0.1, class_weights: list[float] | None = None,
                  padding_idx: int = 0, unk_idx: int = 1, ngram_buckets: int = 0,
                  ngram_order: int = 2, subword_buckets: int = 0, label_smoothing: float = 0.0,
-                 conv_channels: int = 0, downsample: int = 1, conv_dilation: int = 1):
+                 conv_channels: int = 0, downsample: int = 1, conv_dilation: int = 1,
+                 crop: float = 1.0):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -156,7 +160,7 @@ class TextClassifier(SequenceClassifier):
             padding_idx=padding_idx, unk_idx=unk_idx, ngram_buckets=ngram_buckets,
             ngram_order=ngram_order, subword_buckets=subword_buckets,
             label_smoothing=float(label_smoothing), conv_channels=conv_channels,
-            downsample=downsample, conv_dilation=conv_dilation)
+            downsample=downsample, conv_dilation=conv_dilation, crop=float(crop))
         self.pooling, self.num_classes = pooling, num_classes
         self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
@@ -177,6 +181,9 @@ class TextClassifier(SequenceClassifier):
                 self.subwords.weight[0].zero_()
         self.input_dropout = nn.Dropout(embedding_dropout)
         self.input_size = input_size  # the RNN may read the conv front end's channels instead
+        if crop != 1.0 and self.is_text:
+            raise ValueError(f"{name}: crop applies to numeric series (input_size=), not text")
+        self.crop = RandomCrop(crop)  # training only: a random window of each series
         self.conv = ConvFrontEnd(input_size, conv_channels, conv_dilation) \
             if conv_channels else None
         features = self.rnn.output_size  # D * H
@@ -220,7 +227,7 @@ class TextClassifier(SequenceClassifier):
                 e = e + self.subwords(grams).sum(2) / count  # (B, T, K, E) -> (B, T, E)
         else:
             check_x(type(self).__name__, x, self.input_size)
-            e = x  # (B, T, F)
+            e, lengths = self.crop(x, lengths)  # (B, T', F): the identity in eval()
             if self.downsample > 1:  # piecewise aggregate approximation: means of d steps
                 e, lengths = self._paa(e, lengths)  # (B, ceil(T/d), F)
         e = self.input_dropout(e)

@@ -46,6 +46,8 @@ class Config:
     frontend: str = "conv"  # numeric: conv (FCN blocks before the RNN, LSTM-FCN) or none
     conv_channels: int = 64  # numeric: channels of the conv front end (C, 2C, C)
     conv_dilation: int = 4  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
+    crop: float = 1.0  # numeric: train on random windows keeping at least this share of each
+    # series (window slicing, Le Guennec et al. 2016; never when predicting); 1: off
     max_steps: int = 512  # numeric: longer series are averaged down (PAA) to at most this many
     normalize: str = "auto"  # numeric: auto (global, or series where the series' sizes span
     # > 1000x), global (mean/std per feature), series (per series), none
@@ -120,6 +122,10 @@ class Config:
                 raise ValueError(f"classify Config: {name} must be a "
                                  f"{'positive' if name == 'lr' else 'non-negative'} number, "
                                  f"got {value!r}")
+        if isinstance(self.crop, bool) or not isinstance(self.crop, (int, float)) or \
+                not 0.0 < self.crop <= 1.0:
+            raise ValueError(f"classify Config: crop must lie in (0, 1] (the smallest share of a "
+                             f"series a training window keeps; 1: off), got {self.crop!r}")
         for name in ("refit", "warm_restarts"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"classify Config: {name} must be true or false, got "

@@ -92,7 +92,8 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
         word_dropout=config.word_dropout if text else 0.0, class_weights=weights,
         ngram_buckets=config.ngram_buckets if text else 0,
         subword_buckets=prep.subword_buckets, label_smoothing=config.label_smoothing,
-        conv_channels=conv, downsample=downsample, conv_dilation=config.conv_dilation)
+        conv_channels=conv, downsample=downsample, conv_dilation=config.conv_dilation,
+        crop=1.0 if text else config.crop)
 
 
 def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir, *,
@@ -180,6 +181,8 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
                              subword_buckets=config.subword_buckets if examples.kind == "text"
                              else 0, normalize=config.normalize)
     prep.info = dict(info or {})
+    if examples.kind == "text" and config.crop != 1.0:
+        raise ValueError("classify: crop applies to numeric series only, not text")
     if examples.kind == "numeric" and config.ngram_buckets:
         raise ValueError("classify: ngram_buckets applies to text input only, not numeric "
                          "series")
