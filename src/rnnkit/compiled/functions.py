@@ -107,21 +107,30 @@ class _Gated(torch.autograd.Function):
 
 
 class _Linear(torch.autograd.Function):
-    """xp (B, T, G*H), h0 (B, H) -> all states hs (B, T, H) of minGRU / minLSTM."""
+    """x (B, T, I), W_ih, b_ih, h0 (B, H) -> all states hs (B, T, H) of minGRU / minLSTM.
+
+    As in ``_Gated``: xp = x W_ih^T + b_ih for every step is ``_project``'s one matmul into a
+    pooled buffer, and the backward does x's, W_ih's and b_ih's gradients as one matmul (a
+    sum) each; the kernels' own (B, T, ·) buffers are pooled too (from ATen's allocator they
+    were fresh pages, faulted in on every call)."""
 
     @staticmethod
-    def forward(ctx, kind, xp, h0, lengths):
+    def forward(ctx, kind, x, w_ih, b_ih, h0, lengths):
+        xp = _project(x, w_ih, b_ih)
         hs = torch.ops.rnnkit.linear_forward(kind, xp, h0, lengths)
-        ctx.kind = kind
-        ctx.save_for_backward(xp, h0, hs, lengths)
+        ctx.kind, ctx.has_bias = kind, b_ih is not None
+        ctx.save_for_backward(x, w_ih, xp, h0, hs, lengths)
         return hs
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_hs):
-        xp, h0, hs, lengths = ctx.saved_tensors
+        x, w_ih, xp, h0, hs, lengths = ctx.saved_tensors
         d_xp, d_h0 = torch.ops.rnnkit.linear_backward(ctx.kind, grad_hs, xp, h0, hs, lengths)
-        return None, d_xp, d_h0, None
+        d_x, d_w_ih = _project_grads(ctx, d_xp, x, w_ih)
+        d_b_ih = d_xp.view(-1, d_xp.shape[-1]).sum(0) \
+            if ctx.has_bias and ctx.needs_input_grad[3] else None
+        return None, d_x, d_w_ih, d_b_ih, d_h0, None
 
 
 class _LayerNorm(torch.autograd.Function):
@@ -183,9 +192,8 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
                               cell.bias_hh, lengths)
         return _finish(hs, cs, lstm, mask, keep_states)
     # minGRU / minLSTM
-    xp = cell.project_input(x)  # every step's W_ih x + b_ih: one matmul, autograd's
     cell.check_state(state, "the compiled recurrence")
-    states = _Linear.apply(kind, xp, state, lengths)  # (B, T, H)
+    states = _Linear.apply(kind, x, cell.weight_ih, cell.bias_ih, state, lengths)  # (B, T, H)
     out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
     return out, states[:, -1], (states if keep_states else None)
 

@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "cell_math.h"
+#include "pool.h"
 #include <optional>
 #include <tuple>
 
@@ -139,7 +140,7 @@ at::Tensor linear_forward(int64_t kind, const at::Tensor& xp_in, const at::Tenso
               "rnnkit linear_forward: sizes");
   at::Tensor lengths;
   if (lengths_in.has_value() && lengths_in->defined()) lengths = lengths_in->to(at::kLong).contiguous();
-  at::Tensor hs = at::empty({B, T, H}, xp.options());
+  at::Tensor hs = rnnkit_pool::pooled({B, T, H}, xp.options());
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_linear_forward", [&] {
     if (kind == kMinGru) forward_impl<kMinGru, scalar_t>(B, T, G, H, xp, h0, lengths, hs);
     else forward_impl<kMinLstm, scalar_t>(B, T, G, H, xp, h0, lengths, hs);
@@ -152,12 +153,17 @@ std::tuple<at::Tensor, at::Tensor> linear_backward(int64_t kind, const at::Tenso
                                                    const at::Tensor& xp_in, const at::Tensor& h0_in,
                                                    const at::Tensor& hs_in,
                                                    const std::optional<at::Tensor>& lengths_in) {
-  at::Tensor grad = grad_in.contiguous(), xp = xp_in.contiguous(), h0 = h0_in.contiguous();
+  at::Tensor xp = xp_in.contiguous(), h0 = h0_in.contiguous();
+  at::Tensor grad = grad_in;
+  if (!grad.is_contiguous()) {  // e.g. the expanded ones of out.sum(): a pooled copy
+    grad = rnnkit_pool::pooled(grad_in.sizes(), grad_in.options());
+    grad.copy_(grad_in);
+  }
   at::Tensor hs = hs_in.contiguous();
   const int64_t B = xp.size(0), T = xp.size(1), G = gates_of(kind), H = xp.size(2) / G;
   at::Tensor lengths;
   if (lengths_in.has_value() && lengths_in->defined()) lengths = lengths_in->to(at::kLong).contiguous();
-  at::Tensor d_xp = at::empty_like(xp);
+  at::Tensor d_xp = rnnkit_pool::pooled(xp.sizes(), xp.options());
   at::Tensor d_h0 = at::empty_like(h0);
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_linear_backward", [&] {
     backward_impl<scalar_t>(kind, B, T, G, H, grad, xp, h0, hs, lengths, d_xp, d_h0);
