@@ -320,5 +320,6 @@ def test_classify_train_in_python_resumes_a_finished_run_to_nothing(tmp_path, ca
     assert _folder_state(ck) == before
     assert again.rows == first.rows and again.preprocessing.labels.classes == \
         first.preprocessing.labels.classes
-    for a, b in zip(again.model.state_dict().values(), first.model.state_dict().values()):
+    for a, b in zip(again.model.state_dict().values(), first.model.state_dict().values(),
+                    strict=True):
         assert torch.equal(a, b)

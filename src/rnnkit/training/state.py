@@ -258,7 +258,8 @@ def write_epoch(run_dir, model, opt, sched, history, generators, extras, epoch, 
 def check_same_settings(run_dir, stored: dict, settings: dict) -> None:
     """Refuse (one line) a resume whose fit settings differ from the stored run's: the
     restored optimizer and scheduler kept the old ones, so ``lr=0.1`` was ignored without a
-    word, and another batch_size or data size changed the steps the schedule counts. States written before settings were stored carry none and pass."""
+    word, and another batch_size or data size changed the steps the schedule counts. States
+    written before settings were stored carry none and pass."""
     old = stored.get("settings")
     if not isinstance(old, dict):
         return
