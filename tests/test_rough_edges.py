@@ -249,11 +249,13 @@ def _resume_finished(verb_argv, ck, capsys) -> None:
     before = _folder_state(ck)
     capsys.readouterr()
     assert main([*verb_argv, "--checkpoint", str(ck), "--quiet", "--resume"]) == 0
-    out, err = capsys.readouterr()
-    assert "trained" not in out  # nothing was: no claim that it was
-    err = err.strip().splitlines()
+    err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(part in err[0] for part in FINISHED), err
     assert err[0].startswith(f"note: rnnkit {verb_argv[0]} train --resume: the run in {ck}")
+    assert main([*verb_argv, "--checkpoint", str(ck), "--resume"]) == 0  # not --quiet
+    out = capsys.readouterr().out
+    for claim in ("trained", "saved"):  # nothing was: no claim that it was
+        assert claim not in out, out
     after = _folder_state(ck)
     assert after["model.safetensors"] == before["model.safetensors"]
     assert after == before  # nothing rewritten: history, plots, run state

@@ -89,6 +89,8 @@ def run_train(args) -> int:
     history = textgen.train(config, path=args.text, checkpoint_dir=args.checkpoint,
                             encoding=args.encoding, seed=args.seed, device=args.device,
                             quiet=args.quiet, resume=args.resume)
+    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+        return 0
     best = history.rows[history.best_epoch - 1]
     unit = "char" if config.level == "char" else "word"
     print(f"best validation loss {best['val_loss']:.4f} nats/{unit} "

@@ -200,18 +200,19 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
     extras["forecast"]["train_seconds"] = round(seconds, 1)
     extras["forecast"]["test"] = {k: (None if np.isnan(v) else v) for k, v in
                                   ev.rows[MODEL].items()}
-    if resume and not trained.count:  # the stored run was complete: its model stays as saved
+    finished = resume and not trained.count
+    if finished:  # the stored run was complete: its model stays as saved
         say_finished("forecast", ckpt, len(history))
     else:
         save(model, ckpt, extras=extras)  # the restored best weights, with the test figures
-    if not quiet:
+    if not quiet and not finished:  # a finished run's note says nothing was trained
         last = history.rows[-1]
         log(f"trained {len(history)} epochs in {seconds:.1f} s (best epoch "
             f"{history.best_epoch}, stop: {history.stop_reason or 'epochs done'}); last train "
             f"loss {last['train_loss']:.4f}" + (f", val loss {last['val_loss']:.4f}"
                                                 if last["val_loss"] is not None else ""))
     return {"model": model, "prepared": prep, "history": history, "evaluation": ev,
-            "seconds": seconds, "checkpoint": ckpt, "finished": resume and not trained.count}
+            "seconds": seconds, "checkpoint": ckpt, "finished": finished}
 
 
 def evaluate_forecaster(checkpoint, csv_path, *, part: str = "test", standardised=False,
