@@ -26,15 +26,19 @@ def _table(n: int = 120) -> pd.DataFrame:
         "extra": rng.normal(size=n)})
 
 
+def _trained(tmp_path_factory, name: str, frame: pd.DataFrame, *flags: str):
+    """``frame`` written to a CSV and a forecaster trained on it: (folder, csv, checkpoint)."""
+    tmp = tmp_path_factory.mktemp(name)
+    data = tmp / f"{name}.csv"
+    frame.to_csv(data, index=False)
+    ck = tmp / "ck"
+    assert main(["forecast", "train", "--csv", str(data), *flags, "--checkpoint", str(ck)]) == 0
+    return tmp, data, ck
+
+
 @pytest.fixture(scope="module")
 def table_model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("audit_table")
-    data = tmp / "table.csv"
-    _table().to_csv(data, index=False)
-    ck = tmp / "ck"
-    assert main(["forecast", "train", "--csv", str(data), "--features", "load,temp",
-                 "--checkpoint", str(ck), *TABLE]) == 0
-    return tmp, data, ck
+    return _trained(tmp_path_factory, "audit_table", _table(), "--features", "load,temp", *TABLE)
 
 
 def _predict(ck, csv, out):
@@ -110,14 +114,9 @@ def _long(shift: float = 0.0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def panel_model(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("audit_panel")
-    data = tmp / "long.csv"
-    _long().to_csv(data, index=False)
-    ck = tmp / "ck"
-    assert main(["forecast", "train", "--csv", str(data), "--id-col", "unique_id", "--time-col",
-                 "ds", "--target", "y", "--horizon", "7", "--methods", "linear,snaive",
-                 "--transform", "log", "--quiet", "--checkpoint", str(ck)]) == 0
-    return tmp, data, ck
+    return _trained(tmp_path_factory, "audit_panel", _long(), "--id-col", "unique_id",
+                    "--time-col", "ds", "--target", "y", "--horizon", "7", "--methods",
+                    "linear,snaive", "--transform", "log", "--quiet")
 
 
 def test_forecast_predict_says_which_series_it_skipped(panel_model, capsys):

@@ -58,7 +58,7 @@ def test_compiled_equals_loop(kind, options, bidirectional, padded, initial):
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
 def test_compiled_equals_loop_without_bias(kind, options):
-    # minGRU/minLSTM take b_ih inside the kernel: with bias=False there is none to add
+    # minGRU/minLSTM add b_ih in their Function's own projection: with bias=False there is none
     loop, fast = pair(kind, options, bias=False)
     x = torch.randn(B, T, I, dtype=torch.float64)
     state = random_state(loop, kind)

@@ -65,6 +65,9 @@ class History:
     grad_norms: list[float] = field(default_factory=list)  # global norm before clipping, per step
     stop_reason: str | None = None  # None | "early_stopping" | "time_budget" | "callback"
     best_epoch: int | None = None  # epoch with the lowest monitored loss
+    # an application's resume of a run that had already finished: nothing was trained (the
+    # verbs then say so once instead of reporting a training); not written with the history
+    already_finished: bool = False
 
     def __len__(self) -> int:
         return len(self.rows)

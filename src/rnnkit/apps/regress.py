@@ -161,7 +161,7 @@ def train(config: Config, csv: str | Path, checkpoint_dir: str | Path, *, seed: 
                   extras={"task": TASK, **info, "regress": asdict(config)})
     if resume and not trained.count:  # the stored run was complete: nothing to redo
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True  # for the verb: nothing was trained to report
+        history.already_finished = True
         return history
     history.plot(ckpt / "history.png")
     return history

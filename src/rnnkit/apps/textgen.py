@@ -377,7 +377,7 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
     history.model, history.tokenizer = model, tok
     if resume and ckpt is not None and not trained.count:  # the stored run was complete
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True  # for the verb: nothing was trained to report
+        history.already_finished = True
     elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history

@@ -219,7 +219,7 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
     if resume and ckpt is not None and not trained.count:  # the stored run was complete
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True  # for the verb: nothing was trained to report
+        history.already_finished = True
     elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history

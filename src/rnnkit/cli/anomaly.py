@@ -94,7 +94,7 @@ def run_train(args) -> int:
     _setup(args)
     config = config_from_args(anomaly.Config, args).check()
     history = anomaly.train(config, resume=args.resume)
-    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+    if history.already_finished:  # resume of a finished run: its note is said
         return 0
     predictor = anomaly.load(config.checkpoint)
     meta = predictor.meta

@@ -93,7 +93,7 @@ def run_train(args) -> int:
     except NonFiniteError as e:
         print(f"rnnkit {args.verb}: error: {e}", file=sys.stderr)
         return 1
-    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+    if history.already_finished:  # resume of a finished run: its note is said
         return 0
     last = history.rows[-1]
     val = f", val_loss {last['val_loss']:.4g}" if last["val_loss"] is not None else ""

@@ -89,7 +89,7 @@ def run_train(args) -> int:
     history = textgen.train(config, path=args.text, checkpoint_dir=args.checkpoint,
                             encoding=args.encoding, seed=args.seed, device=args.device,
                             quiet=args.quiet, resume=args.resume)
-    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+    if history.already_finished:  # resume of a finished run: its note is said
         return 0
     best = history.rows[history.best_epoch - 1]
     unit = "char" if config.level == "char" else "word"

@@ -127,7 +127,7 @@ def run_train(args) -> int:
     history = translate.train(config, *pairs, args.checkpoint, seed=args.seed,
                               device=args.device, quiet=args.quiet, resume=args.resume,
                               log=lambda s: _say(args, s))
-    if getattr(history, "already_finished", False):  # resume of a finished run: noted
+    if history.already_finished:  # resume of a finished run: its note is said
         return 0
     print(f"best val BLEU {max(history['val_bleu']):.2f} (greedy, tokenize=none) at epoch "
           f"{history.best_epoch} of {len(history)}, {history.seconds:.0f} s; saved to "

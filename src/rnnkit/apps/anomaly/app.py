@@ -77,7 +77,7 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         # the run state goes once the model is saved: a complete run is its saved model
         history = History(**json.loads((folder / "history.json").read_text(encoding="utf-8")))
         say_finished(TASK, folder, len(history))
-        history.already_finished = True  # for the verb: nothing was trained to report
+        history.already_finished = True
         return history
     run = {"checkpoint_dir": folder / RUN_DIR, "resume": resume,
            "extras": {TASK_KEY: TASK, "config": asdict(config)}}  # resume: the same settings

@@ -60,7 +60,6 @@ class ClassifyHistory(History):
     seconds: float = 0.0
     model: torch.nn.Module | None = None  # the trained model (not saved with the history)
     preprocessing: Preprocessing | None = None
-    already_finished: bool = False  # resume of a finished run: nothing was trained
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "val_accuracy": self.val_accuracy,
