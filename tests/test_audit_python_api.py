@@ -3,7 +3,9 @@ is a mistake or an edge case that gave a silent wrong result, a deep torch trace
 unclear message, and now gives torch.nn's numbers or one ValueError line naming the argument."""
 
 import copy
+import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -547,3 +549,29 @@ def test_register_cell_cannot_replace_a_built_in_kind():
                                          r"register your cell under a name of its own$"):
         rnnkit.layers.register_cell("LSTM", rnnkit.GRUCell)
     assert rnnkit.layers.CELLS["lstm"].cls is rnnkit.LSTMCell
+
+
+def test_predict_on_a_loader_passes_lengths_given_as_inputs_and_warns_on_a_bare_pair():
+    """A DataLoader yielding (x, lengths) lost the lengths without a word: a pair is read as
+    (inputs, target), as Keras reads it, so the padded rows were predicted on their padding.
+    Now ((x, lengths),) passes them, and a bare pair where the model takes lengths warns."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rnnkit.models.classifier import SequenceClassifier
+    torch.manual_seed(0)
+    model = SequenceClassifier(2, 8, num_classes=3, pooling="last")
+    x, lengths = torch.randn(6, 9, 2), torch.tensor([9, 5, 2, 1, 7, 3])
+    want = rnnkit.predict(model, (x, lengths))
+    as_inputs = DataLoader([((xi, li),) for xi, li in zip(x, lengths, strict=True)],
+                           batch_size=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(rnnkit.predict(model, as_inputs), want, atol=1e-6)
+    bare = DataLoader(TensorDataset(x, lengths), batch_size=4)
+    with pytest.warns(UserWarning, match=r"to pass lengths, yield \(\(x, lengths\),\)") as got:
+        rnnkit.predict(model, bare)
+    assert len(got) == 1  # once per call, not once per batch
+    labelled = DataLoader(TensorDataset(x, torch.zeros(6)), batch_size=4)  # float target
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rnnkit.predict(model, labelled)

@@ -39,6 +39,7 @@ from .training.data import (
     coerce,
     detach,
     length,
+    loader_inputs,
     pieces,
     split_tail,
     to_device,
@@ -546,7 +547,9 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     """The model's predictions for ``X``, batched, in eval mode without gradients.
 
     ``X``: an array / tensor / nested list of inputs, a tuple or dict of them (``(x,
-    lengths)``), or a Dataset / DataLoader yielding ``inputs`` or ``(inputs, target)``.
+    lengths)``), or a Dataset / DataLoader yielding ``inputs``, ``(inputs,)`` or ``(inputs,
+    target)`` (Keras' reading: a pair is inputs and target, so lengths go as ``((x,
+    lengths),)``).
     Returns a NumPy array, or a CPU tensor when ``X`` is a tensor (or tuple/dict of them).
     ``device``: None keeps the model where it is.
     """
@@ -555,8 +558,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     if isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         loader = X if isinstance(X, torch.utils.data.DataLoader) else \
             torch.utils.data.DataLoader(X, batch_size=batch_size)
-        batches, as_numpy = (b[0] if isinstance(b, (tuple, list)) and len(b) == 2 else b
-                             for b in loader), True
+        batches, as_numpy = loader_inputs(loader, model), True
     else:
         leaves = list(X.values()) if isinstance(X, dict) else list(X) if isinstance(X, tuple) \
             else [X]

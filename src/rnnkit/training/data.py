@@ -9,7 +9,9 @@ number of samples, not empty, numeric, finite.
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -17,7 +19,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 __all__ = ["Arrays", "Chunks", "as_tensor", "coerce", "split_tail", "to_device", "call_model",
-           "tree_cat", "try_first_batch", "all_batches", "pieces", "length", "detach"]
+           "tree_cat", "try_first_batch", "all_batches", "pieces", "length", "detach",
+           "loader_inputs"]
 
 
 def as_tensor(a, what: str, keep_float64: bool = False) -> Tensor:
@@ -90,6 +93,39 @@ def call_model(model, inputs, *extra):
     if isinstance(out, (tuple, list)):
         return out[0], tuple(out[1:])
     return out, ()
+
+
+def loader_inputs(batches, model):
+    """The inputs of each batch from a user's Dataset/DataLoader, for ``predict``, as Keras
+    reads them: ``(inputs,)`` or ``(inputs, target)`` give ``inputs`` (itself a tuple such as
+    ``(x, lengths)`` where the model takes one); anything else is the inputs whole.
+
+    A pair ``(x, lengths)`` cannot be told from ``(x, labels)``: both are a batch and a 1-D
+    integer tensor. It is read as ``(x, target)``, as in ``fit``; where the model does take
+    ``lengths`` a warning says so once, rather than the lengths being dropped in silence."""
+    warned = False
+    for batch in batches:
+        if not isinstance(batch, (tuple, list)) or len(batch) not in (1, 2):
+            yield batch
+            continue
+        if len(batch) == 2 and not warned and _maybe_lengths(batch, model):
+            warned = True
+            warnings.warn("predict: the data yields pairs, read as (inputs, target): the "
+                          f"second item is not passed to {type(model).__name__}, whose forward "
+                          "takes lengths; to pass lengths, yield ((x, lengths),) or ((x, "
+                          "lengths), y)", stacklevel=3)
+        yield batch[0]
+
+
+def _maybe_lengths(batch, model) -> bool:
+    x, second = batch
+    if not (isinstance(x, Tensor) and isinstance(second, Tensor) and x.dim() >= 2
+            and second.dim() == 1 and not second.is_floating_point() and len(second) == len(x)):
+        return False
+    try:
+        return "lengths" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Arrays:
