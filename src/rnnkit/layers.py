@@ -23,6 +23,7 @@ rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -156,7 +157,8 @@ class RNN(nn.Module):
         hidden_size: H (taken from a cell instance when omitted).
         num_layers: L, stacked layers; layer l+1 reads layer l's outputs.
         bidirectional: D = 2, a backward direction per layer, outputs concatenated.
-        dropout: dropout on the outputs of every layer but the last (training only).
+        dropout: dropout on the outputs of every layer but the last (training only; with one
+            layer it does nothing, and a warning says so, as in torch.nn).
         bias (default True), activation ("tanh" | "relu" | "sigmoid" | callable; Elman only),
         reset_after (GRU only; default True), init ("torch" | "keras" | "irnn"),
             recurrent_dropout (LSTM, GRU and the LayerNorm cells; default 0: variational
@@ -239,6 +241,10 @@ class RNN(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bidirectional = flag("bidirectional", bidirectional, self.name)
         self.dropout = dropout
+        if dropout > 0 and num_layers == 1:  # as torch.nn.LSTM warns: a setting doing nothing
+            warnings.warn(f"{self.name}: dropout={dropout} acts between stacked layers and "
+                          "does nothing with num_layers=1 (recurrent_dropout acts inside one "
+                          "layer)", stacklevel=2)
         if bias is not None:
             bias = flag("bias", bias, self.name)
         self.backend = backend

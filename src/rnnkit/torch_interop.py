@@ -183,7 +183,8 @@ def from_torch(module: nn.Module, backend: str = "auto"):
                          f"{type(module).__name__}")
     p = next(module.parameters())
     layer = RNN(kind, module.input_size, module.hidden_size, module.num_layers,
-                bidirectional=module.bidirectional, dropout=float(module.dropout),
+                bidirectional=module.bidirectional,  # one layer: torch warned already
+                dropout=float(module.dropout) if module.num_layers > 1 else 0.0,
                 bias=module.bias, backend=backend, **kw).to(device=p.device, dtype=p.dtype)
     load_torch_state_dict(layer, module.state_dict())
     return layer.train(module.training)

@@ -79,7 +79,9 @@ class LanguageModel(nn.Module):
                            embedding_dropout=float(embedding_dropout))
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.rnn = RNN(cell, embedding_dim, hidden_size, num_layers, dropout=dropout)
+        # between layers: with one layer there is none (RNN would warn); the rest stays below
+        self.rnn = RNN(cell, embedding_dim, hidden_size, num_layers,
+                       dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.head = nn.Linear(hidden_size, vocab_size)

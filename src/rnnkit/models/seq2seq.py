@@ -138,11 +138,12 @@ class Seq2Seq(nn.Module):
         self.src_embedding = nn.Embedding(src_vocab_size, E, padding_idx=pad_id)
         self.tgt_embedding = (self.src_embedding if share_embeddings
                               else nn.Embedding(tgt_vocab_size, E, padding_idx=pad_id))
+        between = dropout if num_layers > 1 else 0.0  # one layer: no "between" (RNN warns)
         self.encoder = RNN(cell, E, H // 2 if bidirectional else H, num_layers,
-                           bidirectional=bidirectional, dropout=dropout)
+                           bidirectional=bidirectional, dropout=between)
         dec_in = E + (H if attention == "bahdanau" else 0) + (self.out_size if input_feeding
                                                                else 0)
-        self.decoder = RNN(cell, dec_in, H, num_layers, dropout=dropout)
+        self.decoder = RNN(cell, dec_in, H, num_layers, dropout=between)
         if attention == "bahdanau":
             self.query = nn.Linear(H, H, bias=False)  # W_q
             self.key = nn.Linear(H, H)  # W_k (its bias is the b of v^T tanh(...+ b))
