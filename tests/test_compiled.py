@@ -6,6 +6,7 @@ fallbacks (disabled, no compiler, cells it has no kernel for).
 With the kernels absent or RNNKIT_COMPILED=0 (CI runs this file both ways) the equality tests
 compare the loop with itself through backend="compiled"'s fallback, and still must pass."""
 
+import copy
 import os
 import warnings
 
@@ -208,15 +209,30 @@ def test_a_cpu_with_other_instructions_gets_its_own_build(monkeypatch, tmp_path)
 def test_auto_uses_the_kernels_when_built():
     layer = rnnkit.GRU(I, H, reset_after=False)
     assert layer._use_compiled(torch.randn(1, 1, I))
-    lstm, x = rnnkit.LSTM(I, H), torch.randn(1, 1, I)
+    lstm, short, long = rnnkit.LSTM(I, H), torch.randn(1, 199, I), torch.randn(1, 200, I)
     threads = torch.get_num_threads()
-    try:  # the LSTM's whole sequences: oneDNN on 2+ threads; its streaming step: the kernel
+    try:  # the LSTM in training: oneDNN on 2+ threads below 200 steps, else the kernels
         torch.set_num_threads(2)
-        assert not lstm._use_compiled(x) and lstm._use_compiled(x[:, 0], whole_sequence=False)
+        assert not lstm._use_compiled(short) and lstm._use_compiled(long)
+        assert lstm._use_compiled(short, return_all_states=True)  # oneDNN cannot give them
+        assert lstm._use_compiled(short[:, 0], whole_sequence=False)  # streaming: the kernel
         torch.set_num_threads(1)
-        assert lstm._use_compiled(x)
+        assert lstm._use_compiled(short) and lstm._use_compiled(long)
+        with torch.no_grad():  # prediction: oneDNN at any size, any threads
+            assert not lstm._use_compiled(short) and not lstm._use_compiled(long)
+            assert lstm._use_compiled(short[:, 0], whole_sequence=False)
+        frozen = copy.deepcopy(lstm).requires_grad_(False)
+        assert not frozen._use_compiled(long)
+        assert frozen._use_compiled(long.requires_grad_())  # a gradient for x: the kernels
     finally:
         torch.set_num_threads(threads)
+    with torch.no_grad():
+        want = rnnkit.LSTM(I, H, backend="loop").double()
+        got = copy.deepcopy(want)
+        got.backend = "auto"
+        x = torch.randn(3, 9, I, dtype=torch.float64)
+        torch.testing.assert_close(got(x, lengths=torch.tensor([9, 4, 1]))[0],
+                                   want(x, lengths=torch.tensor([9, 4, 1]))[0], atol=1e-12, rtol=0)
 
 
 def test_autocast_runs_torch_ops():
@@ -264,3 +280,47 @@ def test_row_blocks_on_two_threads_equal_loop(kind, options):
     values_a, grads_a = run(loop, x, state, lengths)
     for a, b in zip(values_a + grads_a, values_b + grads_b, strict=True):
         torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+
+
+@pytest.mark.skipif(not BUILT, reason="compiled kernels not built here")
+@pytest.mark.parametrize("layout", ["plain", "a transposed", "b transposed", "a strided"])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_big_matmuls_equal_torch_mm(layout, beta):
+    """rnnkit::mm_into (csrc/big_matmul.h): float32 products of 32M+ multiply-adds go to
+    oneDNN, the rest (and float64) to at::mm; either way out = beta*out + a@b, any strides."""
+    g = torch.Generator().manual_seed(0)
+    for dtype, (m, k, n) in [(torch.float32, (1024, 256, 160)), (torch.float64, (64, 30, 20)),
+                             (torch.float32, (64, 30, 20))]:
+        a = torch.randn(m, k, generator=g, dtype=dtype)
+        b = torch.randn(k, n, generator=g, dtype=dtype)
+        if layout == "a transposed":
+            a = a.t().contiguous().t()
+        elif layout == "b transposed":
+            b = b.t().contiguous().t()
+        elif layout == "a strided":  # a slice of wider rows, as the gate slices are
+            a = torch.randn(m, 3 * k, generator=g, dtype=dtype)[:, k:2 * k]
+        out = torch.randn(m, n, generator=g, dtype=dtype)
+        want = beta * out.double() + a.double() @ b.double()
+        torch.ops.rnnkit.mm_into(out, a, b, beta)
+        tol = 1e-12 if dtype == torch.float64 else 2e-6 * k ** 0.5 * 4
+        torch.testing.assert_close(out.double(), want, atol=tol, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_float32_at_a_size_for_onednn_close_to_float64(kind, options, bias):
+    """B*T*I*G*H over 32M multiply-adds: the input projections and the weight gradients run
+    on oneDNN in float32; values and gradients stay within float32 rounding of the float64
+    loop's."""
+    torch.manual_seed(0)
+    loop = rnnkit.RNN(kind, 128, 96, backend="loop", bias=bias, **options).double()
+    fast = rnnkit.RNN(kind, 128, 96, backend="compiled", bias=bias, **options)
+    fast.load_state_dict({k: v.float() for k, v in loop.state_dict().items()})
+    x = torch.randn(64, 48, 128, dtype=torch.float64) * 0.5
+    lengths = torch.randint(1, 49, (64,), generator=torch.Generator().manual_seed(1))
+    want, want_grads = run(loop, x, None, lengths)
+    got, got_grads = run(fast, x.float(), None, lengths)
+    for a, b in zip(want + want_grads, got + got_grads, strict=True):
+        a, b = a.detach(), b.detach().double()
+        scale = float(a.abs().max()) or 1.0
+        torch.testing.assert_close(b / scale, a / scale, atol=2e-5, rtol=0)

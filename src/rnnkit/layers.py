@@ -457,7 +457,7 @@ class RNN(nn.Module):
             return self._forward_loop(x, state, lengths, return_all_states)
         if self._use_traced(x, return_all_states):  # a user cell: compiled.traced
             return self._forward_loop(x, state, lengths, False, compiled="traced")
-        if self._use_compiled(x):
+        if self._use_compiled(x, return_all_states=return_all_states):
             return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
@@ -468,10 +468,11 @@ class RNN(nn.Module):
             self.backend == "auto" and x.device.type != "cpu"))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
-    def _use_compiled(self, x: Tensor, whole_sequence: bool = True) -> bool:
+    def _use_compiled(self, x: Tensor, whole_sequence: bool = True,
+                      return_all_states: bool = False) -> bool:
         """``compiled``: build the kernels if needed (the loop, with a notice, if that fails);
-        ``auto``: on a CPU when they are already built and cover every cell, except the LSTM
-        on more than one thread, where torch's oneDNN kernel measured faster (BENCHMARKS.md)."""
+        ``auto``: on a CPU when they are already built and cover every cell, except where
+        torch's oneDNN LSTM measured faster (``_onednn_lstm_faster``)."""
         if self.backend not in ("compiled", "auto") or x.device.type != "cpu":
             return False
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
@@ -481,10 +482,20 @@ class RNN(nn.Module):
         if self.backend == "auto" and not (compiled.available() and self._compiled_all):
             return False
         if self.backend == "auto" and self.kind == "lstm" and whole_sequence and \
-                torch.get_num_threads() > 1:
-            return False  # oneDNN's LSTM (the fused path) is faster on 2+ threads (BENCHMARKS.md)
+                not return_all_states and self._fused_mode is not None and \
+                self._onednn_lstm_faster(x):
+            return False  # the fused path: torch's oneDNN LSTM
         return (self.backend == "auto" or compiled.ensure()) and self._compiled_all \
             and x.dtype in (torch.float32, torch.float64)
+
+    def _onednn_lstm_faster(self, x: Tensor) -> bool:
+        """Where torch's oneDNN LSTM beat the compiled kernels (BENCHMARKS.md, "When auto
+        takes torch's LSTM"): without gradients (prediction, serving) at every size measured,
+        1.3-2x; in training on 2+ threads below 200 steps (0.94-1.12x); the kernels led in
+        training on 1 thread and from 200 steps on 2 (1.06-1.50x)."""
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        return not needs_grad or (torch.get_num_threads() > 1 and x.shape[1] < 200)
 
     def _use_traced(self, x: Tensor, return_all_states: bool) -> bool:
         """``compiled`` on user cells: each cell's step traced and compiled by TorchInductor

@@ -51,13 +51,13 @@ def kind_of(cell) -> tuple[str, int] | None:
 def _project(x, w_ih, b_ih=None):
     """x (B, T, I) -> x W_ih^T (+ b_ih) (B, T, G*H) for every step as one matmul, into a
     buffer from the kernels' pool (from ATen's allocator a buffer that size is fresh pages
-    on every call)."""
+    on every call); in float32 a big one runs on oneDNN (csrc/big_matmul.h says why)."""
     B, T, I = x.shape
     out = torch.ops.rnnkit.pooled_empty([B, T, w_ih.shape[0]], x.dtype)
-    if b_ih is None:
-        torch.mm(x.reshape(B * T, I), w_ih.t(), out=out.view(B * T, -1))
-    else:
-        torch.addmm(b_ih, x.reshape(B * T, I), w_ih.t(), out=out.view(B * T, -1))
+    flat = out.view(B * T, -1)
+    if b_ih is not None:  # as addmm does it: the bias first, the product added onto it
+        flat.copy_(b_ih.expand_as(flat))
+    torch.ops.rnnkit.mm_into(flat, x.reshape(B * T, I), w_ih.t(), 0.0 if b_ih is None else 1.0)
     return out
 
 
@@ -69,9 +69,10 @@ def _project_grads(ctx, d_xp, x, w_ih):
     d_x = d_w_ih = None
     if ctx.needs_input_grad[1]:
         d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
-        torch.mm(dg, w_ih, out=d_x.view(B * T, I))
+        torch.ops.rnnkit.mm_into(d_x.view(B * T, I), dg, w_ih, 0.0)
     if ctx.needs_input_grad[2]:
-        d_w_ih = dg.t().mm(x.reshape(B * T, I))
+        d_w_ih = w_ih.new_empty(w_ih.shape)
+        torch.ops.rnnkit.mm_into(d_w_ih, dg.t(), x.reshape(B * T, I), 0.0)
     return d_x, d_w_ih
 
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cell_math.h"
+#include "big_matmul.h"
 #include "pool.h"
 
 namespace rnnkit_gated {
@@ -432,7 +433,7 @@ void add_state_weight_grad(at::Tensor dw, const at::Tensor& a, const at::Tensor&
   at::Tensor h_prev = pooled({B, steps, H}, hs.options());
   h_prev.select(1, 0).copy_(h0);
   if (steps > 1) h_prev.narrow(1, 1, steps - 1).copy_(hs.narrow(1, 0, steps - 1));
-  dw.addmm_(a.t(), h_prev.view({B * steps, H}));
+  rnnkit_matmul::mm_into(dw, a.t(), h_prev.view({B * steps, H}), 1.0);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_backward(
@@ -508,7 +509,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
     add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg2.narrow(1, 0, 2 * H), h0, hs);
     at::Tensor dn = dg2.narrow(1, 2 * H, H);
     at::Tensor rh = work.view({B * steps, 4 * H}).narrow(1, 3 * H, H);  // r * h_{t-1}
-    d_w_hh.narrow(0, 2 * H, H).addmm_(dn.t(), rh);
+    rnnkit_matmul::mm_into(d_w_hh.narrow(0, 2 * H, H), dn.t(), rh, 1.0);
     if (has_bias) d_b_hh = dg.sum({0, 1});
   } else {
     add_state_weight_grad(d_w_hh, dg.view({B * steps, G * H}), h0, hs);
@@ -527,6 +528,8 @@ at::Tensor pooled_empty(at::IntArrayRef sizes, at::ScalarType dtype) {
 
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("pooled_empty(int[] sizes, ScalarType dtype) -> Tensor", &rnnkit_gated::pooled_empty);
+  m.def("mm_into(Tensor(a!) out, Tensor a, Tensor b, float beta) -> ()",
+        &rnnkit_matmul::mm_into_op);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "
