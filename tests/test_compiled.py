@@ -211,20 +211,26 @@ def test_auto_uses_the_kernels_when_built():
     assert layer._use_compiled(torch.randn(1, 1, I))
     lstm, wide = rnnkit.LSTM(I, 128), rnnkit.LSTM(I, 256)
     short, long = torch.randn(32, 199, I), torch.randn(32, 200, I)
-    # training: torch's oneDNN LSTM below 32 sequences and for 32 x 128 units under 200
-    # steps, else the kernels; return_all_states (oneDNN cannot give them) and the streaming
-    # step: the kernels
-    assert not lstm._use_compiled(short) and lstm._use_compiled(long)
-    assert wide._use_compiled(short) and not wide._use_compiled(long[:31])
-    assert lstm._use_compiled(torch.cat([short, short]))  # 64 x 128
-    assert lstm._use_compiled(short, return_all_states=True)
-    assert lstm._use_compiled(short[:, 0], whole_sequence=False)
-    with torch.no_grad():  # prediction: oneDNN at any size
-        assert not wide._use_compiled(long) and not lstm._use_compiled(long)
+    threads = torch.get_num_threads()
+    try:  # training: torch's oneDNN LSTM below 32 sequences; on 2 threads below 200 steps;
+        # on 1 for 32 x 128 units below 200 steps; return_all_states (oneDNN cannot give
+        # them) and the streaming step: the kernels
+        torch.set_num_threads(2)
+        assert not lstm._use_compiled(short) and lstm._use_compiled(long)
+        assert not wide._use_compiled(short) and not wide._use_compiled(long[:31])
+        assert lstm._use_compiled(short, return_all_states=True)
         assert lstm._use_compiled(short[:, 0], whole_sequence=False)
-    frozen = copy.deepcopy(wide).requires_grad_(False)
-    assert not frozen._use_compiled(long)
-    assert frozen._use_compiled(long.requires_grad_())  # a gradient for x: the kernels
+        torch.set_num_threads(1)
+        assert not lstm._use_compiled(short) and lstm._use_compiled(long)
+        assert wide._use_compiled(short) and lstm._use_compiled(torch.cat([short, short]))
+        with torch.no_grad():  # prediction: oneDNN at any size
+            assert not wide._use_compiled(long) and not lstm._use_compiled(long)
+            assert lstm._use_compiled(short[:, 0], whole_sequence=False)
+        frozen = copy.deepcopy(wide).requires_grad_(False)
+        assert not frozen._use_compiled(long)
+        assert frozen._use_compiled(long.requires_grad_())  # a gradient for x: the kernels
+    finally:
+        torch.set_num_threads(threads)
     with torch.no_grad():
         want = rnnkit.LSTM(I, H, backend="loop").double()
         got = copy.deepcopy(want)
