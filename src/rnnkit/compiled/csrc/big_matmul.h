@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -39,10 +40,17 @@ inline bool dense(const at::Tensor& m) { return m.is_contiguous() || m.t().is_co
 inline void mm_into(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                     double beta) {
   const double macs = double(a.size(0)) * double(a.size(1)) * double(b.size(1));
+  static std::atomic<bool> refused{false};  // a build whose oneDNN matmul refuses float32
   if (a.scalar_type() == at::kFloat && macs >= kMinMacs && dense(a) && dense(b) &&
-      out.is_contiguous() && onednn_wanted()) {
-    at::native::mkldnn_matmul(a, b, out, float(beta), 1.0f);
-  } else if (beta == 0.0) {
+      out.is_contiguous() && !refused.load() && onednn_wanted()) {
+    try {
+      at::native::mkldnn_matmul(a, b, out, float(beta), 1.0f);
+      return;
+    } catch (const c10::Error&) {  // checked before writing: out is as it was
+      refused.store(true);
+    }
+  }
+  if (beta == 0.0) {
     at::mm_out(const_cast<at::Tensor&>(out), a, b);
   } else {
     const_cast<at::Tensor&>(out).addmm_(a, b, beta, 1.0);
