@@ -91,3 +91,32 @@ def test_bad_input_with_an_output_in_a_new_folder_writes_nothing(tmp_path, capsy
                           "--text", "good", "--out", str(out)]) == 2
     assert capsys.readouterr().err.startswith("rnnkit classify predict: error: ")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("module,package,extra", [
+    ("sklearn.metrics", "scikit-learn", "anomaly"), ("statsforecast", "statsforecast", "forecast"),
+    ("onnxruntime", "onnxruntime", "export"), ("fastapi", "FastAPI", "serve")])
+def test_a_missing_extra_says_what_to_install(monkeypatch, capsys, module, package, extra):
+    """`pip install rnnkit` then `rnnkit demo` died in the anomaly part with "unexpected
+    error: ModuleNotFoundError: No module named 'sklearn'" and a crash report."""
+    def run(args):
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_running(run))
+    monkeypatch.delenv("RNNKIT_DEBUG", raising=False)
+    assert cli_main.main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"rnnkit boom: error: this needs {package}, which is not installed: "
+                   f"pip install 'rnnkit[{extra}]'"]
+
+
+def test_a_missing_module_of_no_extra_is_still_a_crash_report(monkeypatch, capsys):
+    def run(args):
+        raise ModuleNotFoundError("No module named 'not_ours'", name="not_ours")
+
+    monkeypatch.setattr(cli_main, "build_parser", lambda: _parser_running(run))
+    monkeypatch.delenv("RNNKIT_DEBUG", raising=False)
+    assert cli_main.main([]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnkit: unexpected error: ModuleNotFoundError")
+    Path(err.split("full report: ")[1].split(";")[0]).unlink()

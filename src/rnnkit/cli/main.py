@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# a module an optional piece imports -> (the package to name, the extra that installs it)
+_EXTRAS = {
+    "sklearn": ("scikit-learn", "anomaly"), "statsforecast": ("statsforecast", "forecast"),
+    "onnx": ("onnx", "export"), "onnxruntime": ("onnxruntime", "export"),
+    "onnxscript": ("onnxscript", "export"), "h5py": ("h5py", "export"),
+    "fastapi": ("FastAPI", "serve"), "uvicorn": ("uvicorn", "serve"),
+    "pydantic": ("pydantic", "serve"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -79,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the last line of defence: one line + a report file, never a trace
         if os.environ.get("RNNKIT_DEBUG"):
             raise
+        extra = _EXTRAS.get((e.name or "").split(".")[0]) \
+            if isinstance(e, ModuleNotFoundError) else None
+        if extra:  # an optional piece without its extra: what to install, no bug report
+            print(f"{_verb(parser, args)}: error: this needs {extra[0]}, which is not "
+                  f"installed: pip install 'rnnkit[{extra[1]}]'", file=sys.stderr)
+            return 2
         if _machine_failure(e):  # a full disk, a dead peer: say which, no bug report
             print(f"{_verb(parser, args)}: error: {_first_line(e)}", file=sys.stderr)
             return 1
