@@ -346,6 +346,9 @@ def test_resume_refuses_other_fit_settings(tmp_path):
     with pytest.raises(ValueError, match=r": train_samples was 20 in that run and is 10 now"):
         run(X=X[:10], y=y[:10])
     assert len(run(epochs=3)) == 3  # more epochs: allowed, as before
+    assert not run(epochs=4).already_finished  # it trained its fourth epoch
+    again = run(epochs=4)  # a finished run: nothing trained, and the History says so
+    assert again.already_finished and len(again) == 4
 
 
 # ------------------------------------------------------------------ truncated BPTT

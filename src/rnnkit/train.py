@@ -66,8 +66,9 @@ class History:
     grad_norms: list[float] = field(default_factory=list)  # global norm before clipping, per step
     stop_reason: str | None = None  # None | "early_stopping" | "time_budget" | "callback"
     best_epoch: int | None = None  # epoch with the lowest monitored loss
-    # an application's resume of a run that had already finished: nothing was trained (the
-    # verbs then say so once instead of reporting a training); not written with the history
+    # a resume of a run that had already finished (fit's own, or an application's): nothing
+    # was trained (the verbs then say so once instead of reporting a training); not written
+    # with the history
     already_finished: bool = False
 
     def __len__(self) -> int:
@@ -283,6 +284,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         if history.stop_reason in _FINAL_STOPS:
             start = epochs
         history.stop_reason = None if start < epochs else history.stop_reason
+        history.already_finished = start >= epochs  # nothing left to train: say so to callers
     else:
         if callable(getattr(model, "adapt", None)) and getattr(model, "adapted", True) is not True \
                 and not bool(model.adapted):
