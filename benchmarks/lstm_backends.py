@@ -1,7 +1,8 @@
 """Which LSTM backend ``auto`` should take on a CPU: torch's fused (oneDNN) kernel against
 rnnkit's compiled kernels, in training (forward + backward) and in prediction (no_grad), side
 by side in one process, and what ``auto`` picks. The rule in ``RNN._onednn_lstm_faster`` comes
-from this table (BENCHMARKS.md, "When auto takes torch's LSTM").
+from this table (BENCHMARKS.md, "The big matmuls through oneDNN; when auto takes torch's
+LSTM").
 
 Then the big float32 matmuls (csrc/big_matmul.h): the compiled GRU and LSTM's training step
 with them on oneDNN against all on ``torch.mm`` (MKL), ``RNNKIT_ONEDNN`` switched per call in
