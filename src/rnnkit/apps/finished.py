@@ -2,10 +2,10 @@
 
 What a Keras or PyTorch user expects of resuming a complete run: no more training, the saved
 model left exactly as it is (the same bytes), and one line on stderr saying the run had
-already finished. ``fit(resume=True)`` already trains nothing when its stored run is complete;
-the applications use these pieces so that they do not then save, refit or re-plot anything:
+already finished. ``fit(resume=True)`` trains nothing when its stored run is complete and
+says so (``History.already_finished``); the applications use these pieces so that they do not
+then save, refit or re-plot anything:
 
-- ``EpochsTrained``: a ``fit`` callback counting the epochs one call trained (0: finished);
 - ``spent_epochs``: the stored run stopped on its time budget and the new budget gives it no
   more time (``fit`` would otherwise train on for at least one more epoch);
 - ``finished_run``: for applications that remove ``fit``'s run state once their model is
@@ -22,18 +22,7 @@ from pathlib import Path
 from ..checkpoint import CheckpointError, load_extras
 from .base import TASK_KEY
 
-__all__ = ["EpochsTrained", "spent_epochs", "finished_run", "say_finished"]
-
-
-class EpochsTrained:
-    """A ``fit`` callback counting the epochs this call of ``fit`` trained (``count``)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, event: str, info: dict) -> None:  # None: never stops the run
-        if event == "epoch_end":
-            self.count += 1
+__all__ = ["spent_epochs", "finished_run", "say_finished"]
 
 
 def _stored_history(folder: Path) -> dict | None:

@@ -36,7 +36,7 @@ from ..train import History, fit, predict
 from ..validate import positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_field, check_size, reading_extras
-from .finished import EpochsTrained, say_finished, spent_epochs
+from .finished import say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "train", "load", "RegressPredictor", "read_samples",
            "predictions_csv"]
@@ -151,17 +151,15 @@ def train(config: Config, csv: str | Path, checkpoint_dir: str | Path, *, seed: 
         log(f"regress: {len(X)} samples of {X.shape[1]} steps x {X.shape[2]} features from "
             f"{csv}; {config.num_layers}x{config.hidden_size} {config.cell}; "
             f"epochs={config.epochs} lr={config.lr} batch_size={config.batch_size} seed={seed}")
-    trained = EpochsTrained()
     spent = spent_epochs(ckpt, config.minutes, "regress", "minutes") if resume else None
     history = fit(model, (X, y), epochs=spent or config.epochs, lr=config.lr,
                   batch_size=config.batch_size, val_split=config.val_split, checkpoint_dir=ckpt,
                   resume=resume, seed=seed, device=device, progress=not quiet,
                   time_budget=None if config.minutes is None else config.minutes * 60,
-                  save_best=ckpt if config.val_split else None, callbacks=(trained,),
+                  save_best=ckpt if config.val_split else None,
                   extras={"task": TASK, **info, "regress": asdict(config)})
-    if resume and not trained.count:  # the stored run was complete: nothing to redo
+    if history.already_finished:  # the stored run was complete: nothing to redo
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True
         return history
     history.plot(ckpt / "history.png")
     return history

@@ -51,7 +51,7 @@ from ..training.options import make_optimizer as build_optimizer
 from ..validate import finite_float, non_negative_int, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
-from .finished import EpochsTrained, say_finished, spent_epochs
+from .finished import say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
            "stream_loss", "block_loss", "sample_text", "lr_factor", "LRByProgress", "Clock",
@@ -364,20 +364,17 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
 
     report = _EpochReport(model, tok, config, clock, quiet, log, start_ids(tok)
                           or [int(train_ids[0])])
-    trained = EpochsTrained()
     history = fit(trainable(model, config), batches, epochs=epochs or 10**9,
                   loss="cross_entropy", optimizer=opt, clip_norm=config.clip_norm,
-                  tbptt=config.seq_len, callbacks=(schedule, report, trained), seed=seed,
-                  device=dev,
+                  tbptt=config.seq_len, callbacks=(schedule, report), seed=seed, device=dev,
                   progress=False, time_budget=None if budget is None else max(1.0, budget -
                                                                                 done_s),
                   monitor=val_loss, save_best=ckpt, checkpoint_dir=ckpt, resume=resume,
                   restore_best=False, extras={"task": TASK, "tokenizer": tok.to_dict(),
                                               "textgen": asdict(config)})
     history.model, history.tokenizer = model, tok
-    if resume and ckpt is not None and not trained.count:  # the stored run was complete
+    if history.already_finished:  # the stored run was complete
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True
     elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history

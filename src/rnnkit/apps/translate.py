@@ -44,7 +44,7 @@ from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import finite_float, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
-from .finished import EpochsTrained, say_finished, spent_epochs
+from .finished import say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
            "build_tokenizers", "build_model"]
@@ -204,10 +204,9 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
                 f"{info['val_bleu']:5.2f} (greedy)"
                 + (("  (best, saved)" if ckpt else "  (best)") if best else ""))
 
-    trained = EpochsTrained()
     history = fit(model, loader, val_data=parallel_loader(val_ds, 128, shuffle=False),
                   epochs=epochs or 10**9, loss="cross_entropy", optimizer=opt,
-                  clip_norm=config.clip_norm, callbacks=(schedule, report, trained), seed=seed,
+                  clip_norm=config.clip_norm, callbacks=(schedule, report), seed=seed,
                   device=dev, progress=False,
                   time_budget=None if budget is None else max(1.0, budget - done_s),
                   monitor=val_bleu, mode="max", save_best=ckpt, checkpoint_dir=ckpt,
@@ -217,9 +216,8 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     model.eval()
     history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
-    if resume and ckpt is not None and not trained.count:  # the stored run was complete
+    if history.already_finished:  # the stored run was complete
         say_finished(TASK, ckpt, len(history))
-        history.already_finished = True
     elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history

@@ -103,12 +103,12 @@ def loader_inputs(batches, model):
     A pair ``(x, lengths)`` cannot be told from ``(x, labels)``: both are a batch and a 1-D
     integer tensor. It is read as ``(x, target)``, as in ``fit``; where the model does take
     ``lengths`` a warning says so once, rather than the lengths being dropped in silence."""
-    warned = False
+    warned = not _takes_lengths(model)  # nothing to warn of: the model takes no lengths
     for batch in batches:
         if not isinstance(batch, (tuple, list)) or len(batch) not in (1, 2):
             yield batch
             continue
-        if len(batch) == 2 and not warned and _maybe_lengths(batch, model):
+        if len(batch) == 2 and not warned and _looks_like_lengths(*batch):
             warned = True
             warnings.warn("predict: the data yields pairs, read as (inputs, target): the "
                           f"second item is not passed to {type(model).__name__}, whose forward "
@@ -117,15 +117,16 @@ def loader_inputs(batches, model):
         yield batch[0]
 
 
-def _maybe_lengths(batch, model) -> bool:
-    x, second = batch
-    if not (isinstance(x, Tensor) and isinstance(second, Tensor) and x.dim() >= 2
-            and second.dim() == 1 and not second.is_floating_point() and len(second) == len(x)):
-        return False
+def _takes_lengths(model) -> bool:
     try:
         return "lengths" in inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _looks_like_lengths(x, second) -> bool:
+    return (isinstance(x, Tensor) and isinstance(second, Tensor) and x.dim() >= 2
+            and second.dim() == 1 and not second.is_floating_point() and len(second) == len(x))
 
 
 class Arrays:

@@ -26,7 +26,7 @@ from ...data.timeseries import calendar_features, format_time
 from ...metrics import all_metrics
 from ...models.forecaster import Forecaster
 from ...runtime import resolve_device
-from ..finished import EpochsTrained, say_finished, spent_epochs
+from ..finished import say_finished, spent_epochs
 from .baselines import LinearBaseline, baseline_forecasts
 from .config import TABLE_MODES, Config, ForecastConfig
 from .panel import frequency, future_index
@@ -184,7 +184,6 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
     extras = {"task": "forecast", "forecast": {"kind": "table", "data": spec.to_dict(),
                                                "config": config.to_dict()}}
     t0 = time.perf_counter()
-    trained = EpochsTrained()
     spent = spent_epochs(ckpt, config.time_budget, "forecast", "config", "time_budget") \
         if resume else None
     history = fit(model, data(tr), val_data=data(va) if len(va[0]) else None,
@@ -193,14 +192,14 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
                   clip_norm=config.clip_norm, early_stopping=config.patience,
                   checkpoint_dir=ckpt, resume=resume, seed=config.seed, device=device,
                   progress=not quiet,
-                  time_budget=config.time_budget, extras=extras, callbacks=(trained,))
+                  time_budget=config.time_budget, extras=extras)
     seconds = time.perf_counter() - t0
     model.cpu().eval()
     ev = evaluate_prepared(model, prep, "test")
     extras["forecast"]["train_seconds"] = round(seconds, 1)
     extras["forecast"]["test"] = {k: (None if np.isnan(v) else v) for k, v in
                                   ev.rows[MODEL].items()}
-    finished = resume and not trained.count
+    finished = history.already_finished
     if finished:  # the stored run was complete: its model stays as saved
         say_finished("forecast", ckpt, len(history))
     else:
