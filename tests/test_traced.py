@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit import RNN
+from rnnkit import RNN, compiled
 from rnnkit.cells import RecurrentCell
-from rnnkit.compiled import traced
+from rnnkit.compiled import functions, traced
 
 ATOL = 1e-10
 B, T, I, H = 3, 6, 5, 4
@@ -26,8 +26,8 @@ class PeepholeLSTM(RecurrentCell):
 
     num_gates = 4
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__(input_size, hidden_size, bias=bias)
         self.peep = nn.Parameter(torch.randn(3, hidden_size) * 0.5)
 
     def init_state(self, batch_size, device=None, dtype=None):
@@ -36,7 +36,8 @@ class PeepholeLSTM(RecurrentCell):
 
     def recur(self, xp, state):
         h, c = state
-        i, f, g, o = (xp + h @ self.weight_hh.t() + self.bias_hh).chunk(4, 1)
+        a = xp + h @ self.weight_hh.t()
+        i, f, g, o = (a if self.bias_hh is None else a + self.bias_hh).chunk(4, 1)
         i, f = torch.sigmoid(i + self.peep[0] * c), torch.sigmoid(f + self.peep[1] * c)
         c = f * c + i * torch.tanh(g)
         h = torch.sigmoid(o + self.peep[2] * c) * torch.tanh(c)
@@ -131,6 +132,48 @@ def test_no_grad_and_all_states(double, quick):
         torch.testing.assert_close(fast(x)[0], loop(x)[0], atol=ATOL, rtol=0)
     out, _, states = fast(x, return_all_states=True)  # the loop keeps every state
     torch.testing.assert_close(states[0][0, :, -1], out[:, -1], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_own_projection(double, quick, monkeypatch, bias, kernels):
+    """``RecurrentCell``'s own ``W_ih x + b_ih`` runs as the kernels' ``Projection`` (one
+    pooled matmul and its written-out backward) where they are loaded, as the cell writes it
+    where they are not; the pooled buffers and the deferred weight gradient likewise."""
+    if kernels and not compiled.available():
+        pytest.skip("rnnkit's kernels are not built here")
+    monkeypatch.setattr(traced, "_pooled", lambda: kernels)
+    calls = []
+    real = functions.Projection.apply
+    monkeypatch.setattr(functions.Projection, "apply", lambda *a: calls.append(1) or real(*a))
+    fast = RNN(PeepholeLSTM(I, H, bias=bias), backend="compiled")
+    loop = RNN(PeepholeLSTM(I, H, bias=bias), backend="loop")
+    loop.load_state_dict(fast.state_dict())
+    check_equal(fast, loop, lengths=LENGTHS, with_state=True)
+    assert len(calls) == (1 if kernels else 0)
+
+
+def test_float32_at_onednn_sizes(quick):
+    """float32 where the projection, its gradients and W_hh's deferred gradient are large
+    enough for oneDNN (csrc/big_matmul.h: 32M multiply-adds), against the float64 loop."""
+    if not compiled.available():
+        pytest.skip("rnnkit's kernels are not built here")
+    torch.manual_seed(0)
+    b, t, n = 8, 64, 256  # (b*t) x n x 4n = 134M multiply-adds
+    fast = RNN(PeepholeLSTM(n, n), backend="compiled")
+    loop = RNN(PeepholeLSTM(n, n), backend="loop").double()
+    loop.load_state_dict(fast.state_dict())
+    x = torch.randn(b, t, n, requires_grad=True)
+    results = []
+    for layer, inp in ((fast, x), (loop, x.double())):
+        out = layer(inp)[0]
+        weights = out.detach().double().cos().to(out.dtype)
+        grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
+        results.append((out, grads))
+    (o1, g1), (o2, g2) = results
+    torch.testing.assert_close(o1.double(), o2, atol=1e-4, rtol=1e-4)
+    for a, b_ in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a.double(), b_.double(), atol=2e-3, rtol=1e-3)
 
 
 def test_untraceable_cell_falls_back_with_one_notice(double, quick):

@@ -210,7 +210,7 @@ class _Sequence(torch.autograd.Function):
         ctx.traced, ctx.saved = traced, saved
         ctx.state_like = [s.new_zeros(()).expand(s.shape) for s in state]  # shapes only
         ctx.mark_non_differentiable(*([masks] if masks is not None else []))
-        return (torch.stack(ys, 0), *state)
+        return (_stacked(ys), *state)
 
     @staticmethod
     @once_differentiable
@@ -244,17 +244,63 @@ class _Sequence(torch.autograd.Function):
                 dtensors = [a if b is None else b.clone() if a is None else a.add_(b)
                             for a, b in zip(dtensors, grads[:k], strict=True)]
         for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
-            product = _cat(a, 1) @ _cat(b, 0)  # one matmul over all steps
+            product = _matmul(_cat(a, 1), _cat(b, 0))  # one matmul over all steps
             dtensors[i] = product.t().contiguous() if flip else product
-        return (None, None, torch.stack(dx, 0), None, *ds, *dtensors)
+        return (None, None, _stacked(dx), None, *ds, *dtensors)
+
+
+def _pooled() -> bool:
+    """Whether rnnkit's kernels are loaded: their buffer pool and oneDNN matmul (below)."""
+    from . import available
+    return available()
+
+
+def _buffer(shape: list, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised (T·B, ·)-sized tensor from the kernels' pool where they are loaded
+    (csrc/pool.h: from ATen's allocator a buffer that size can be fresh pages, faulted in
+    on every call), else from ATen's."""
+    if like.device.type == "cpu" and _pooled():
+        return torch.ops.rnnkit.pooled_empty(list(shape), like.dtype)
+    return like.new_empty(shape)
+
+
+def _stacked(parts: list) -> torch.Tensor:
+    """``torch.stack(parts, 0)`` into a pooled buffer."""
+    return torch.stack(parts, 0, out=_buffer([len(parts), *parts[0].shape], parts[0]))
 
 
 def _cat(parts: list, dim: int):
-    """``torch.cat(parts, dim)`` of 2-D tensors; transposed views (``dg_tᵀ``) are joined
-    as their contiguous originals and transposed back (a copy of rows, not a gather)."""
+    """``torch.cat(parts, dim)`` of 2-D tensors, into a pooled buffer; transposed views
+    (``dg_tᵀ``) are joined as their contiguous originals and transposed back (a copy of rows,
+    not a gather)."""
     if all(p.dim() == 2 and not p.is_contiguous() and p.t().is_contiguous() for p in parts):
-        return torch.cat([p.t() for p in parts], 1 - dim).t()
-    return torch.cat(parts, dim)
+        return _cat([p.t() for p in parts], 1 - dim).t()
+    shape = list(parts[0].shape)
+    shape[dim] = sum(p.shape[dim] for p in parts)
+    return torch.cat(parts, dim, out=_buffer(shape, parts[0]))
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b``; a large float32 one on oneDNN where the kernels are loaded (as their own
+    weight gradients: csrc/big_matmul.h)."""
+    if a.device.type != "cpu" or not _pooled():
+        return a @ b
+    out = a.new_empty(a.shape[0], b.shape[1])
+    torch.ops.rnnkit.mm_into(out, a, b, 0.0)
+    return out
+
+
+def _projected(cell, x: torch.Tensor) -> torch.Tensor:
+    """Every step's input projection, (T, B, I) -> (T, B, G*H) contiguous. ``RecurrentCell``'s
+    own ``W_ih x + b_ih`` goes through the kernels' ``Projection`` where they are loaded
+    (one pooled matmul, oneDNN in float32, and its written-out backward); a cell's own
+    ``project_input`` runs as written."""
+    from ..cells import RecurrentCell
+    from .functions import Projection
+    if type(cell).project_input is RecurrentCell.project_input and x.device.type == "cpu" \
+            and _pooled():
+        return Projection.apply(x.contiguous(), cell.weight_ih, cell.bias_ih)
+    return cell.project_input(x).contiguous()
 
 
 def _key(cell, x_t, m_t, leaves) -> tuple:
@@ -270,8 +316,8 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
         return None
     projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
     # contiguous before tracing: Inductor compiles for the example's strides and checks them
-    inputs = (cell.project_input(x.transpose(0, 1)) if projected else x.transpose(0, 1)) \
-        .contiguous()
+    inputs = _projected(cell, x.transpose(0, 1)) if projected else \
+        x.transpose(0, 1).contiguous()
     masks = (mask.transpose(0, 1).unsqueeze(-1).contiguous()  # (T, B, 1); its strides
              if mask is not None else None)                    # must not depend on T
     leaves, spec = tree_flatten(state)
