@@ -14,7 +14,10 @@ times forward and T times backward, with no autograd node, guard or wrapper per 
 
 A parameter whose gradient is one matmul per step (``W_hh``'s ``dg_tᵀ h_{t-1}``) is not
 summed step by step: the backward graph returns the two factors and the sum over all steps
-is one large matmul at the end. ``m_t`` holds each sequence's state past its length.
+is one large matmul at the end. ``m_t`` holds each sequence's state past its length. Where
+rnnkit's kernels are loaded, ``RecurrentCell``'s own input projection, that final matmul and
+the (T·B, ·) stacks use their oneDNN matmul and buffer pool (BENCHMARKS.md, "Quiet re-runs
+after oneDNN; user cells on the kernels' projection and pool": 1.05-1.26x).
 
 Compiling takes seconds (per cell, batch size, dtype and padding; the graphs are kept on the
 cell, and Inductor's on-disk cache under ``$TORCHINDUCTOR_CACHE_DIR`` serves a later process).
