@@ -290,9 +290,10 @@ def test_row_blocks_on_two_threads_equal_loop(kind, options):
 @pytest.mark.skipif(not BUILT, reason="compiled kernels not built here")
 @pytest.mark.parametrize("layout", ["plain", "a transposed", "b transposed", "a strided"])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_big_matmuls_equal_torch_mm(layout, beta):
+def test_big_matmuls_equal_torch_mm(layout, beta, monkeypatch):
     """rnnkit::mm_into (csrc/big_matmul.h): float32 products of 32M+ multiply-adds go to
     oneDNN, the rest (and float64) to at::mm; either way out = beta*out + a@b, any strides."""
+    monkeypatch.delenv("RNNKIT_ONEDNN", raising=False)
     g = torch.Generator().manual_seed(0)
     for dtype, (m, k, n) in [(torch.float32, (1024, 256, 160)), (torch.float64, (64, 30, 20)),
                              (torch.float32, (64, 30, 20))]:
@@ -306,17 +307,39 @@ def test_big_matmuls_equal_torch_mm(layout, beta):
             a = torch.randn(m, 3 * k, generator=g, dtype=dtype)[:, k:2 * k]
         out = torch.randn(m, n, generator=g, dtype=dtype)
         want = beta * out.double() + a.double() @ b.double()
+        before = torch.ops.rnnkit.onednn_calls()
         torch.ops.rnnkit.mm_into(out, a, b, beta)
         tol = 1e-12 if dtype == torch.float64 else 2e-6 * k ** 0.5 * 4
         torch.testing.assert_close(out.double(), want, atol=tol, rtol=1e-5)
+        if before >= 0:  # this torch has oneDNN's matmul: big, dense float32 products only
+            went = dtype == torch.float32 and m * k * n >= 32 * 1024 * 1024 \
+                and layout != "a strided"
+            assert torch.ops.rnnkit.onednn_calls() - before == int(went)
+
+
+def onednn_calls() -> int:
+    """The kernels' count of products run on oneDNN (-1: this torch has none to call)."""
+    return torch.ops.rnnkit.onednn_calls() if BUILT else -1
+
+
+@pytest.mark.skipif(not BUILT, reason="compiled kernels not built here")
+def test_onednn_off_switch(monkeypatch):
+    """RNNKIT_ONEDNN=0: every product on at::mm, read at each call."""
+    a, b, out = torch.randn(2048, 256), torch.randn(256, 128), torch.empty(2048, 128)
+    before = onednn_calls()
+    monkeypatch.setenv("RNNKIT_ONEDNN", "0")
+    torch.ops.rnnkit.mm_into(out, a, b, 0.0)
+    assert onednn_calls() == before
+    torch.testing.assert_close(out, a @ b, atol=1e-4, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
-def test_float32_at_a_size_for_onednn_close_to_float64(kind, options, bias):
+def test_float32_at_a_size_for_onednn_close_to_float64(kind, options, bias, monkeypatch):
     """B*T*I*G*H over 32M multiply-adds: the input projections and the weight gradients run
     on oneDNN in float32; values and gradients stay within float32 rounding of the float64
     loop's."""
+    monkeypatch.delenv("RNNKIT_ONEDNN", raising=False)
     torch.manual_seed(0)
     loop = rnnkit.RNN(kind, 128, 96, backend="loop", bias=bias, **options).double()
     fast = rnnkit.RNN(kind, 128, 96, backend="compiled", bias=bias, **options)
@@ -324,7 +347,10 @@ def test_float32_at_a_size_for_onednn_close_to_float64(kind, options, bias):
     x = torch.randn(64, 48, 128, dtype=torch.float64) * 0.5
     lengths = torch.randint(1, 49, (64,), generator=torch.Generator().manual_seed(1))
     want, want_grads = run(loop, x, None, lengths)
+    before = onednn_calls()
     got, got_grads = run(fast, x.float(), None, lengths)
+    if before >= 0:  # the projection, x's and W_ih's gradients: 3 products at least
+        assert onednn_calls() - before >= 3
     for a, b in zip(want + want_grads, got + got_grads, strict=True):
         a, b = a.detach(), b.detach().double()
         scale = float(a.abs().max()) or 1.0

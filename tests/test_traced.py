@@ -6,6 +6,7 @@ the graph split and the whole-sequence autograd Function are the same, only the 
 generation is skipped); the ``slow`` test compiles with Inductor (~10-20 CPU s).
 """
 
+import os
 import warnings
 
 import pytest
@@ -164,12 +165,15 @@ def test_float32_at_onednn_sizes(quick):
     loop = RNN(PeepholeLSTM(n, n), backend="loop").double()
     loop.load_state_dict(fast.state_dict())
     x = torch.randn(b, t, n, requires_grad=True)
-    results = []
+    results, before = [], torch.ops.rnnkit.onednn_calls()
     for layer, inp in ((fast, x), (loop, x.double())):
         out = layer(inp)[0]
         weights = out.detach().double().cos().to(out.dtype)
         grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
         results.append((out, grads))
+    if before >= 0 and os.environ.get("RNNKIT_ONEDNN", "1") not in ("0", "off"):
+        # the projection, x's and W_ih's gradients, W_hh's deferred one
+        assert torch.ops.rnnkit.onednn_calls() - before == 4
     (o1, g1), (o2, g2) = results
     torch.testing.assert_close(o1.double(), o2, atol=1e-4, rtol=1e-4)
     for a, b_ in zip(g1, g2, strict=True):

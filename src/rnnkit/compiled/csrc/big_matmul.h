@@ -31,6 +31,13 @@ inline bool onednn_wanted() {
   return !off && &at::native::mkldnn_matmul != nullptr;
 }
 
+// How many products went to oneDNN in this process: the tests' proof that the path ran
+// (a result within rounding of at::mm's cannot tell the two apart).
+inline std::atomic<int64_t>& onednn_count() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
+
 // A matrix oneDNN reads in place: contiguous or the transpose of a contiguous one. The
 // reset-before GRU's gate slices (rows of stride 3H or 4H) were slower there than on MKL.
 inline bool dense(const at::Tensor& m) { return m.is_contiguous() || m.t().is_contiguous(); }
@@ -45,6 +52,7 @@ inline void mm_into(const at::Tensor& out, const at::Tensor& a, const at::Tensor
       out.is_contiguous() && !refused.load() && onednn_wanted()) {
     try {
       at::native::mkldnn_matmul(a, b, out, float(beta), 1.0f);
+      onednn_count().fetch_add(1, std::memory_order_relaxed);
       return;
     } catch (const c10::Error&) {  // checked before writing: out is as it was
       refused.store(true);
@@ -61,6 +69,12 @@ inline void mm_into(const at::Tensor& out, const at::Tensor& a, const at::Tensor
 inline void mm_into_op(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b,
                        double beta) {
   mm_into(out, a, b, beta);
+}
+
+// The op behind torch.ops.rnnkit.onednn_calls(): the count above, or -1 where this torch has
+// no oneDNN matmul to call (every product is at::mm's)
+inline int64_t onednn_calls_op() {
+  return &at::native::mkldnn_matmul == nullptr ? -1 : onednn_count().load();
 }
 
 }  // namespace rnnkit_matmul

@@ -530,6 +530,7 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("pooled_empty(int[] sizes, ScalarType dtype) -> Tensor", &rnnkit_gated::pooled_empty);
   m.def("mm_into(Tensor(a!) out, Tensor a, Tensor b, float beta) -> ()",
         &rnnkit_matmul::mm_into_op);
+  m.def("onednn_calls() -> int", &rnnkit_matmul::onednn_calls_op);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "
