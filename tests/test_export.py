@@ -391,6 +391,30 @@ def test_anomaly_models(cell, tmp_path):
     _close(feed["h"], final[0] if cell == "lstm" else final)
 
 
+# ----------------------------------------------------------------------------- one-to-many
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_sequence_generator(cell, tmp_path):
+    """model.onnx: the free run of the default length; init + step carried (each output fed
+    back as the next input) for any other length; all equal to PyTorch's free run."""
+    model = rnnkit.SequenceGenerator(4, 8, output_size=2, steps=6, cell=cell, num_layers=2)
+    with torch.no_grad():
+        model.start.normal_()  # a non-zero start vector must reach the first step
+    model.eval()
+    out, doc, s = _exported(model, tmp_path)
+    assert list(doc["graphs"]) == ["model", "init", "step"]
+    for B in (1, 5):
+        context = torch.randn(B, 4)
+        _close(s["model"].run(None, {"context": context.numpy()})[0], model(context))
+        names = [o.name for o in s["init"].get_outputs()]
+        feed = dict(zip(names, s["init"].run(None, {"context": context.numpy()}), strict=True))
+        ys = []
+        for _ in range(11):
+            outs = s["step"].run(None, feed)
+            ys.append(outs[0])
+            feed = _carry(doc, "step", outs, s["step"])
+        _close(np.stack(ys, 1), model(context, steps=11))
+
+
 def test_predictor_and_models_left_as_they_were(tmp_path):
     from pathlib import Path
 

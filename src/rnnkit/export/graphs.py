@@ -310,6 +310,49 @@ def _autoencoder(model) -> list[Graph]:
                   _carry(rnn), doc="the encoder's step (h_next's last layer is the code)")]
 
 
+def _generator(model) -> list[Graph]:
+    """``SequenceGenerator`` (one-to-many): the free-running sequence of its default length,
+    and the pieces to run any length outside: the first input and state from the context,
+    then one step whose output is the next step's input."""
+    C, O, rnn, T = model.context_size, model.output_size, model.rnn, model.steps
+    names = ["h", "c"] if model._paired else ["h"]
+    state = [Port(n, "float32", [rnn.num_layers, BATCH, rnn.hidden_size], "state")
+             for n in names]
+
+    def pack(m, parts):
+        return (parts[0], parts[1]) if m._paired else parts[0]
+
+    def first(m, context):
+        start = m.start.expand(context.shape[0], m.output_size)
+        return (start, *_flat(m.init_state(context)))
+
+    def step(m, x_t, *s):
+        o, new = _rnn_step(m.rnn, x_t, _flat(pack(m, s)))
+        return (m.head(o), *_flat(new))
+
+    def free(m, context):
+        x, s, ys = first(m, context)[0], _flat(m.init_state(context)), []
+        for _ in range(m.steps):
+            x, *s = step(m, x, *s)
+            ys.append(x)
+        return torch.stack(ys, 1)
+
+    context = Port("context", "float32", [BATCH, C])
+    return [Graph("model", _Fn(model, free), [context],
+                  [Port("y", "float32", [BATCH, T, O])],
+                  doc=f"context -> the {T} outputs of a free run (each fed back as the next "
+                      "input); for another length, run init then step"),
+            Graph("init", _Fn(model, first), [context],
+                  [Port("x_t", "float32", [BATCH, O]), *state],
+                  doc="context -> the first step's input (the learned start vector) and the "
+                      "initial state"),
+            Graph("step", _Fn(model, step), [Port("x_t", "float32", [BATCH, O]), *state],
+                  [Port("y_t", "float32", [BATCH, O]),
+                   *[Port(p.name + "_next", "float32", p.shape) for p in state]],
+                  {"y_t": "x_t", **{p.name + "_next": p.name for p in state}},
+                  doc="one step; y_t is the output and the next step's input")]
+
+
 def _feed_forward(model) -> list[Graph]:
     first = next(m for m in model.modules() if isinstance(m, nn.Linear))
     return [Graph("model", _Fn(model, lambda m, x: m(x)),
@@ -383,6 +426,7 @@ _BUILDERS = {
     "Seq2Seq": _seq2seq,
     "StreamForecaster": _anomaly_stream,
     "SequenceAutoencoder": _autoencoder,
+    "SequenceGenerator": _generator,
     "FeedForward": _feed_forward,
 }
 
