@@ -112,6 +112,25 @@ def test_streaming_step_equals_loop(kind, options, bias):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("batch", [1, 6])
+@pytest.mark.parametrize("kind,options", [("lstm", {}), ("gru", {"reset_after": False}),
+                                          ("minlstm", {})], ids=["lstm", "gru-before", "minlstm"])
+def test_streaming_step_batch_sizes_and_wide_layers(batch, kind, options):
+    """B 1: step.cpp's own products over the weights' rows (at H 256 split over threads);
+    B 6: at::addmm's. Both equal to the loop in float64."""
+    loop = rnnkit.RNN(kind, 40, 256, num_layers=2, backend="loop", **options).double()
+    fast = rnnkit.RNN(kind, 40, 256, num_layers=2, backend="compiled", **options).double()
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(batch, 5, 40, dtype=torch.float64)
+    want = loop(x)[0]
+    state, outs = None, []
+    with torch.no_grad():
+        for x_t in x.unbind(1):
+            y, state = fast.step(x_t, state)
+            outs.append(y)
+    torch.testing.assert_close(torch.stack(outs, 1), want, atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
 def test_float32_close_to_loop(kind, options):
     loop = rnnkit.RNN(kind, 8, 16, num_layers=2, backend="loop", **options)

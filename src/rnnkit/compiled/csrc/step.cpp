@@ -3,7 +3,10 @@
 // all layers: per layer two small matmuls (input and recurrent) and one fused gate loop.
 // No autograd here; the Python side uses it under no_grad only.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
+
+#include <algorithm>
 
 #include <optional>
 #include <tuple>
@@ -20,8 +23,44 @@ enum StepKind : int64_t {
   kMinGru = 6, kMinLstm = 7
 };
 
+// A few rows (streaming: B is 1 to a handful) through at::addmm pay its dispatch, an output
+// allocation and BLAS's matrix-vector set-up on every call, twice per layer: at B 1, H 128
+// most of a step's ~35 µs. Up to kFewRows rows of contiguous weights, the products are dot
+// products over the weight's rows instead, in a loop of our own (parallel over rows only
+// where a thread's share is large enough to pay for waking it).
+constexpr int64_t kFewRows = 4;
+
+template <typename T>
+void rows_times(const T* w, int64_t n, int64_t k, const T* x, int64_t B, const T* bias,
+                T* out) {
+  at::parallel_for(0, n, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, k * B)),
+                   [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const T* wj = w + j * k;
+      for (int64_t b = 0; b < B; ++b) {
+        const T* xb = x + b * k;
+        T sum = bias ? bias[j] : T(0);
+#pragma omp simd reduction(+ : sum)
+        for (int64_t i = 0; i < k; ++i) sum += wj[i] * xb[i];
+        out[b * n + j] = sum;
+      }
+    }
+  });
+}
+
 at::Tensor affine(const at::Tensor& x, const at::Tensor& w, const at::Tensor* b) {
-  return b ? at::addmm(*b, x, w.t()) : at::mm(x, w.t());
+  const bool few = x.size(0) <= kFewRows && x.is_contiguous() && w.is_contiguous() &&
+                   (b == nullptr || b->is_contiguous()) && x.scalar_type() == w.scalar_type();
+  if (!few) return b ? at::addmm(*b, x, w.t()) : at::mm(x, w.t());
+  TORCH_CHECK(x.size(1) == w.size(1), "rnnkit stack_step: input width ", x.size(1),
+              ", weight width ", w.size(1));
+  at::Tensor out = at::empty({x.size(0), w.size(0)}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rnnkit_step_affine", [&] {
+    rows_times<scalar_t>(w.data_ptr<scalar_t>(), w.size(0), w.size(1), x.data_ptr<scalar_t>(),
+                         x.size(0), b ? b->data_ptr<scalar_t>() : nullptr,
+                         out.data_ptr<scalar_t>());
+  });
+  return out;
 }
 
 template <typename T>
