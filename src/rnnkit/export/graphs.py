@@ -331,7 +331,7 @@ def _generator(model) -> list[Graph]:
         return (m.head(o), *_flat(new))
 
     def free(m, context):
-        x, s, ys = first(m, context)[0], _flat(m.init_state(context)), []
+        (x, *s), ys = first(m, context), []
         for _ in range(m.steps):
             x, *s = step(m, x, *s)
             ys.append(x)
