@@ -61,19 +61,20 @@ def _project(x, w_ih, b_ih=None):
     return out
 
 
-def _project_grads(d_xp, x, w_ih, need_x: bool, need_w: bool):
+def _project_grads(d_xp, x, w_ih, need_x: bool, need_w: bool, need_b: bool = False):
     """``_project``'s backward for the gradients asked for: x's (pooled) and W_ih's, one
-    matmul each over all (B, T)."""
+    matmul each over all (B, T), and b_ih's, one sum."""
     B, T, I = x.shape
     dg = d_xp.view(B * T, -1)  # (B*T, G*H)
     d_x = d_w_ih = None
+    d_b_ih = dg.sum(0) if need_b else None
     if need_x:
         d_x = torch.ops.rnnkit.pooled_empty([B, T, I], x.dtype)
         torch.ops.rnnkit.mm_into(d_x.view(B * T, I), dg, w_ih, 0.0)
     if need_w:
         d_w_ih = w_ih.new_empty(w_ih.shape)
         torch.ops.rnnkit.mm_into(d_w_ih, dg.t(), x.reshape(B * T, I), 0.0)
-    return d_x, d_w_ih
+    return d_x, d_w_ih, d_b_ih
 
 
 class Projection(torch.autograd.Function):
@@ -94,9 +95,8 @@ class Projection(torch.autograd.Function):
     def backward(ctx, d_out):
         flat, w_ih = ctx.saved_tensors
         d = d_out.contiguous().view(1, -1, d_out.shape[-1])
-        d_x, d_w_ih = _project_grads(d, flat, w_ih, *ctx.needs_input_grad[:2])
-        d_b_ih = d.view(-1, d.shape[-1]).sum(0) \
-            if ctx.has_bias and ctx.needs_input_grad[2] else None
+        d_x, d_w_ih, d_b_ih = _project_grads(d, flat, w_ih, *ctx.needs_input_grad[:2],
+                                             ctx.has_bias and ctx.needs_input_grad[2])
         return (None if d_x is None else d_x.view(ctx.x_shape)), d_w_ih, d_b_ih
 
 
@@ -123,10 +123,8 @@ class _Gated(torch.autograd.Function):
         d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work,
             w_hh, lengths, ctx.has_bias[1])
-        d_x, d_w_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3])
-        d_b_ih = None
-        if ctx.has_bias[0] and ctx.needs_input_grad[3]:
-            d_b_ih = d_xp.view(-1, d_xp.shape[-1]).sum(0)
+        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3],
+                                             ctx.has_bias[0] and ctx.needs_input_grad[3])
         return (None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
                 d_b if ctx.has_bias[1] else None, None)
 
@@ -152,9 +150,8 @@ class _Linear(torch.autograd.Function):
     def backward(ctx, grad_hs):
         x, w_ih, xp, h0, hs, lengths = ctx.saved_tensors
         d_xp, d_h0 = torch.ops.rnnkit.linear_backward(ctx.kind, grad_hs, xp, h0, hs, lengths)
-        d_x, d_w_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3])
-        d_b_ih = d_xp.view(-1, d_xp.shape[-1]).sum(0) \
-            if ctx.has_bias and ctx.needs_input_grad[3] else None
+        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3],
+                                             ctx.has_bias and ctx.needs_input_grad[3])
         return None, d_x, d_w_ih, d_b_ih, d_h0, None
 
 
@@ -189,7 +186,7 @@ class _LayerNorm(torch.autograd.Function):
          d_bias_ih) = torch.ops.rnnkit.ln_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
             gain_ih, bias_ih, gain_hh, gain_c, lengths)
-        d_x, d_w_ih = _project_grads(d_a, x, w_ih, *ctx.needs_input_grad[1:3])
+        d_x, d_w_ih, _ = _project_grads(d_a, x, w_ih, *ctx.needs_input_grad[1:3])
         return (None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
                 d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
                 d_bias_c if lstm and has_bias_c else None, None, None)

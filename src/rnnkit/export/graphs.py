@@ -315,19 +315,14 @@ def _generator(model) -> list[Graph]:
     and the pieces to run any length outside: the first input and state from the context,
     then one step whose output is the next step's input."""
     C, O, rnn, T = model.context_size, model.output_size, model.rnn, model.steps
-    names = ["h", "c"] if model._paired else ["h"]
-    state = [Port(n, "float32", [rnn.num_layers, BATCH, rnn.hidden_size], "state")
-             for n in names]
-
-    def pack(m, parts):
-        return (parts[0], parts[1]) if m._paired else parts[0]
+    state = _state_ports(rnn)  # (h, c) for the LSTM: the only paired cell ONNX exports
 
     def first(m, context):
         start = m.start.expand(context.shape[0], m.output_size)
         return (start, *_flat(m.init_state(context)))
 
     def step(m, x_t, *s):
-        o, new = _rnn_step(m.rnn, x_t, _flat(pack(m, s)))
+        o, new = _rnn_step(m.rnn, x_t, s)
         return (m.head(o), *_flat(new))
 
     def free(m, context):
@@ -349,7 +344,7 @@ def _generator(model) -> list[Graph]:
             Graph("step", _Fn(model, step), [Port("x_t", "float32", [BATCH, O]), *state],
                   [Port("y_t", "float32", [BATCH, O]),
                    *[Port(p.name + "_next", "float32", p.shape) for p in state]],
-                  {"y_t": "x_t", **{p.name + "_next": p.name for p in state}},
+                  {"y_t": "x_t", **_carry(rnn)},
                   doc="one step; y_t is the output and the next step's input")]
 
 
