@@ -236,3 +236,53 @@ def test_checkpoint_written_by_0_1_0_loads_and_predicts_the_same():
     got = np.stack([back[back["id"] == c]["forecast"].to_numpy() for c in expected["columns"]],
                    1)
     np.testing.assert_allclose(got, expected["origin_100"], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ rough edges a newcomer found (session 17)
+def test_forecast_from_two_rows_uses_the_trained_frequency_and_says_the_window_is_padded(
+        air, tmp_path):
+    path, ck = air
+    tail = tmp_path / "tail.csv"
+    pd.read_csv(path).tail(2).to_csv(tail, index=False)  # too few rows to infer "MS" from
+    p = rnnkit.open(ck)
+    frame = p.predict(str(tail))
+    assert str(pd.Timestamp(frame["month"].iloc[0]).date()) == "1961-01-01"  # not 1.26e+18
+    assert any("fewer rows than the model's look-back" in w for w in p.warnings), p.warnings
+
+
+def test_many_series_evaluate_refuses_the_table_models_options(air, capsys):
+    path, ck = air
+    for extra in (["--part", "val"], ["--standardised"]):
+        assert main(["forecast", "evaluate", "--checkpoint", str(ck), "--csv", str(path),
+                     *extra]) == 2
+        assert "many-series models are scored on each series' last horizon" in \
+            capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(static="shop"), "static column 'shop' is already the id column"),
+    (dict(covariates="sales"), "covariate column 'sales' is already the target column"),
+    (dict(static="region", covariates="region"), "named both static and covariate"),
+    (dict(fill="banana"), "unknown fill strategy 'banana'"),
+])
+def test_a_column_has_one_role_and_fill_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        read_panel(shops(), id_col="shop", time_col="day", target="sales", **kwargs)
+
+
+def test_a_missing_time_column_is_named_among_the_users_columns():
+    with pytest.raises(ValueError) as err:
+        read_panel(shops(), id_col="shop", time_col="when", target="sales")
+    assert "shop, day, sales, region" in str(err.value) and "__" not in str(err.value)
+
+
+def test_day_first_dates_are_read_per_series_in_a_long_table():
+    """Monthly dd/mm/yyyy dates whose days are all 01: month first, no series is evenly
+    spaced (1 Jan, 2 Jan, ... 12 Jan, then 1 Jan of the next year); day first, each is."""
+    frames = [pd.DataFrame({"id": name, "when": pd.date_range(start, periods=30, freq="MS")
+                            .strftime("%d/%m/%Y"), "y": np.arange(30.0) + k})
+              for k, (name, start) in enumerate((("a", "2010-01-01"), ("b", "2012-06-01")))]
+    panel = read_panel(pd.concat(frames, ignore_index=True), id_col="id", time_col="when",
+                       target="y")
+    assert panel.freq == "MS" and len(panel.series) == 2
+    assert str(pd.Timestamp(panel.series[1].times[0]).date()) == "2012-06-01"

@@ -62,6 +62,24 @@ def check_sampling(temperature: float = 1.0, top_k: int | None = None,
                          f"{repetition_penalty!r}")
 
 
+def greedy(temperature: float) -> bool:
+    """Whether ``temperature`` samples greedily: 0, or so small that float32 reads it as 0
+    (below about 7e-46), where dividing by it would give NaN."""
+    return float(torch.tensor(temperature, dtype=torch.float32)) == 0.0
+
+
+def scaled(logits: Tensor, temperature) -> Tensor:
+    """``logits / temperature`` (a float, or one per row as a (B, 1) tensor). Where that
+    overflows (a temperature near float32's smallest, ~1e-38), ``(logits - max) / temperature``
+    instead: the top token at 0, the others at -inf or far below (the greedy limit, never the
+    NaN that inf / inf gives softmax). Other rows: the plain division, bit for bit."""
+    x = logits / temperature
+    over = torch.isposinf(x).any(-1, keepdim=True)  # per row: the others stay as they were
+    if bool(over.any()):
+        x = torch.where(over, (logits - logits.amax(-1, keepdim=True)) / temperature, x)
+    return x
+
+
 def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, repetition_penalty: float = 1.0,
                 context: Tensor | None = None,
@@ -76,9 +94,9 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
         seen = logits.gather(1, context)
         seen = torch.where(seen > 0, seen / repetition_penalty, seen * repetition_penalty)
         logits = logits.scatter(1, context, seen)
-    if temperature == 0:
+    if greedy(temperature):
         return logits.argmax(-1)
-    logits = logits / temperature
+    logits = scaled(logits, temperature)
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -87,6 +105,7 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
         cum = sorted_logits.softmax(-1).cumsum(-1)
         # drop a token when the ones before it already reach top_p (the first always stays)
         drop_sorted = (cum - sorted_logits.softmax(-1)) >= top_p
+        drop_sorted[:, 0] = False  # also where top_p is below float32's smallest (it reads 0)
         drop = drop_sorted.scatter(1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     probs = logits.softmax(-1)

@@ -151,6 +151,8 @@ def run_train(args) -> int:
                     resume=args.resume, device=args.device, progress=not args.quiet, info=info)
     if history.already_finished:  # resume of a finished run: its note is said
         return 0
+    for line in history.notes:
+        print(f"note: {line}", file=sys.stderr)
     prep = history.preprocessing
     vocab = f", vocabulary {prep.tokenizer.vocab_size}" if prep.tokenizer else ""
     val = (f", held-out accuracy {history.val_accuracy:.4f}"

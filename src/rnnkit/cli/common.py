@@ -25,7 +25,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="print only results, no progress")
     if "--threads" not in parser._option_string_actions:  # a verb may define its own
-        parser.add_argument("--threads", type=_threads, default=DEFAULT_THREADS, metavar="N",
+        parser.add_argument("--threads", type=threads_type, default=DEFAULT_THREADS, metavar="N",
                             help=f"CPU threads for torch (default {DEFAULT_THREADS}; more help "
                                  "only large models on idle cores)")
 
@@ -55,7 +55,8 @@ def seed_type(text: str) -> int:
     return n
 
 
-def _threads(text: str) -> int:
+def threads_type(text: str) -> int:
+    """``--threads``: a positive integer, checked while parsing."""
     try:
         n = int(text)
     except ValueError:

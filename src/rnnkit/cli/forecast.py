@@ -167,7 +167,7 @@ def run_evaluate(args) -> int:
     out = out_file(args.json, "--json")
     predictor = forecast.load(args.checkpoint, device=args.device)
     if predictor.kind == "panel":
-        metrics = predictor.evaluate(data)
+        metrics = predictor.evaluate(data, args.part, args.standardised)
         _warn(predictor)
         print(forecast.report.evaluation_text(metrics, data))
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import examples, new_parser
+from .common import DEFAULT_THREADS, examples, new_parser, threads_type
 from .config_flags import add_config_flags, config_from_args
 
 EXAMPLES = (
@@ -38,8 +38,9 @@ def register(subparsers) -> None:
                    help="require 'Authorization: Bearer KEY' on every path but /health and "
                         "the page (default: the RNNKIT_API_KEY environment variable, if set)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch threads (default: torch's choice)")
+    p.add_argument("--threads", type=threads_type, default=DEFAULT_THREADS, metavar="N",
+                   help=f"CPU threads for torch (default {DEFAULT_THREADS}, as every verb: "
+                        "the batched steps are small, and spare threads spin on busy cores)")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     add_config_flags(p, ServeSettings, skip={"api_key"}, group="limits")
     p.set_defaults(run=run)
@@ -55,10 +56,7 @@ def run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must lie in [0, 65535], got {args.port}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be a positive integer, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     key = args.api_key if args.api_key is not None else os.environ.get("RNNKIT_API_KEY")
     settings = config_from_args(ServeSettings, args, api_key=key or None)
     settings.check()

@@ -85,7 +85,10 @@ def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,
     or label (naming its line), or a file without data rows.
     """
     source = str(path)
-    reader = csv.reader(io.StringIO(_read(path, encoding), newline=""))
+    content = _read(path, encoding)
+    # a text may be longer than csv's 128 KiB field limit; no field is longer than the file
+    csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
+    reader = csv.reader(io.StringIO(content, newline=""))
     header = [h.strip() for h in next(reader, [])]
     if not any(header):
         raise ValueError(f"{source} is empty; expected a header row naming the columns")
@@ -603,7 +606,8 @@ def stratified_folds(targets, k: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def stratified_split(targets, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(keep, held_out)`` with about ``fraction`` of each class held out."""
+    """Indices ``(keep, held_out)`` with about ``fraction`` of each class held out, never a
+    class's every example (the model would never see it: a class of one is all kept)."""
     targets = np.asarray(targets)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"stratified_split: fraction must lie in (0, 1), got {fraction!r}")
@@ -611,7 +615,7 @@ def stratified_split(targets, fraction: float, seed: int = 0) -> tuple[np.ndarra
     held = []
     for c in np.unique(targets):
         idx = rng.permutation(np.flatnonzero(targets == c))
-        held.append(idx[: int(round(len(idx) * fraction))])
+        held.append(idx[: min(int(round(len(idx) * fraction)), len(idx) - 1)])
     held_out = np.sort(np.concatenate(held))
     keep = np.setdiff1d(np.arange(len(targets)), held_out)
     return keep, held_out

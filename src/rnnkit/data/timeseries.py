@@ -268,16 +268,26 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
                       time_col=time_col, lines=lines_arr, source=source, filled=filled)
 
 
-def parse_dates(values, errors: str = "raise"):
+def parse_dates(values, errors: str = "raise", groups=None):
     """A pandas Series of datetimes from a column of date texts, read with one format for the
     whole column where one fits: month first or day first (``13/01/2024`` makes ``01/02/2024``
     the 1st of February; where both fit, month first unless only day first gives evenly
-    spaced times), else each value on its own."""
+    spaced times), else each value on its own. ``groups`` (one key per value: a long table's
+    series ids): times are evenly spaced when each series' own are."""
     import warnings
 
     import pandas as pd
 
     values = pd.Series(values)
+    if groups is not None:
+        keys = pd.Series(groups).to_numpy()
+
+        def regular(parsed) -> bool:  # per series (rows in any order), not the whole column
+            every = [_evenly_spaced(np.sort(p.to_numpy()))
+                     for _, p in parsed.groupby(keys, sort=False) if len(p) >= 3]
+            return bool(every) and all(every)
+    else:
+        regular = _evenly_spaced
     readings = []
     for kwargs in ({}, {"dayfirst": True}):
         try:
@@ -287,15 +297,15 @@ def parse_dates(values, errors: str = "raise"):
         except (ValueError, TypeError, OverflowError):
             continue
         if pd.api.types.is_datetime64_any_dtype(parsed):  # not objects (mixed time zones)
-            if not len(values) or _regular(parsed) or str(values.iloc[0]).strip()[:4].isdigit():
+            if not len(values) or regular(parsed) or str(values.iloc[0]).strip()[:4].isdigit():
                 return parsed  # evenly spaced, or year first (ISO): no day-first reading
             readings.append(parsed)
     if readings:
-        return next((p for p in readings if _regular(p)), readings[0])  # month first: ties
+        return next((p for p in readings if regular(p)), readings[0])  # month first: ties
     return pd.to_datetime(values, errors=errors, format="mixed")
 
 
-def _regular(times) -> bool:
+def _evenly_spaced(times) -> bool:
     """Whether pandas finds one frequency in ``times`` (evenly spaced, in order)."""
     import pandas as pd
 

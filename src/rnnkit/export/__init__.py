@@ -135,8 +135,12 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
     from .. import __version__
     from .onnx_export import OPSET, verify_onnx, write_onnx
 
-    out.resolve().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.resolve().parent))
+    try:
+        out.resolve().parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp",
+                                    dir=out.resolve().parent))
+    except OSError as err:  # a read-only or special folder: name the folder asked for
+        raise ExportError(f"export: cannot write {out} ({err.strerror or err})") from None
     try:
         checks = {}
         for graph in graphs:

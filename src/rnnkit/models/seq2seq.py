@@ -308,8 +308,10 @@ def plot_attention(weights, src_tokens: list[str], tgt_tokens: list[str],
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    from ..checkpoint import atomic_write  # whole or not at all, its folder made
+
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return path

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..generate import greedy, scaled
 from ..state_tree import tree_map
 
 __all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "RowSampler"]
@@ -132,10 +133,11 @@ class RowSampler:
         # top-p below 1); tensors only for what the rows use. Built whenever a stream joins
         # or leaves, so it is kept cheap: the default settings make two small tensors.
         V = vocab_size
-        picked = [s for s in streams if s.settings.temperature > 0]  # the others are greedy
+        picked = [s for s in streams if not greedy(s.settings.temperature)]  # others: greedy
         self.greedy_only = not picked
         self.rows = None if len(picked) == len(streams) else torch.tensor(
-            [i for i, s in enumerate(streams) if s.settings.temperature > 0], dtype=torch.long)
+            [i for i, s in enumerate(streams) if not greedy(s.settings.temperature)],
+            dtype=torch.long)
         temps = [s.settings.temperature for s in picked]
         self.temps = None if all(t == 1.0 for t in temps) else torch.tensor(  # (x / 1 is x)
             temps, dtype=torch.float32).unsqueeze(1)
@@ -161,7 +163,7 @@ class RowSampler:
             return logits.argmax(-1).tolist()
         x = logits if self.rows is None else logits.index_select(0, self.rows)
         if self.temps is not None:
-            x = x / self.temps
+            x = scaled(x, self.temps)
         if self.use_k is not None:
             kth = x.sort(dim=-1, descending=True).values.gather(1, self.k_index)
             x = x.masked_fill((x < kth) & self.use_k, float("-inf"))
@@ -169,6 +171,7 @@ class RowSampler:
             sorted_x, order = x.sort(dim=-1, descending=True)
             soft = sorted_x.softmax(-1)
             drop_sorted = ((soft.cumsum(-1) - soft) >= self.ps) & self.use_p
+            drop_sorted[:, 0] = False  # as sample_next: the top token always stays
             x = x.masked_fill(drop_sorted.scatter(1, order, drop_sorted), float("-inf"))
         probs = x.softmax(-1)
         # torch.multinomial's draw for one sample: argmax of p / q with q ~ Exp(1)

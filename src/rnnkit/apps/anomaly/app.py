@@ -187,6 +187,7 @@ class AnomalyPredictor(Predictor):
         threshold = settings.pop("threshold", None)
         self.config = replace(self.config, **settings).check()
         if threshold is not None:
+            replace(self.config, threshold=threshold).check()  # a stream's lies in (0, 1)
             self.threshold = float(threshold)
         return self
 

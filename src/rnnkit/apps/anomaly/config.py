@@ -121,6 +121,10 @@ class Config:
             raise ValueError(f"{owner}: learning_fraction must lie in (0, 1], "
                              f"got {self.learning_fraction!r}")
         probability("quantile", self.quantile, owner)
+        if self.layout == "stream" and self.threshold is not None and \
+                not 0 < self.threshold < 1:  # a likelihood: 1 or more would never flag
+            raise ValueError(f"{owner}: threshold must lie in (0, 1) for a stream (it is a "
+                             f"likelihood; default 0.9999), got {self.threshold!r}")
         if self.holdoff_share is not None and not 0 <= self.holdoff_share <= 1:
             raise ValueError(f"{owner}: holdoff_share must lie in [0, 1] or be none, "
                              f"got {self.holdoff_share!r}")

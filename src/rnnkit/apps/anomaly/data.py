@@ -189,8 +189,8 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
     label_col = config.label_col or ("label" if "label" in cols else None)
     for what, c in (("time", time_col), ("label", label_col)):
         if c is not None and c not in cols:
-            if what == "label" and labels is None:
-                label_col = None
+            if what == "label" and labels is None and config.label_col is None:
+                label_col = None  # the default "label" column may be absent; a named one not
                 continue
             raise ValueError(f"{what} column {c!r} not found in {name}; its columns are: "
                              f"{', '.join(cols)}{separator_hint(cols)}")
@@ -217,7 +217,9 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         lab = pd.to_numeric(frame[label_col], errors="coerce").to_numpy()
         if np.isnan(lab).any() or not np.isin(lab, (0, 1)).all():
             i = int(np.argmax(np.isnan(lab) | ~np.isin(lab, (0, 1))))
-            raise ValueError(f"label column {label_col!r} holds {frame[label_col].iloc[i]!r} "
+            bad = frame[label_col].iloc[i]
+            raise ValueError(f"label column {label_col!r} holds "
+                             f"{(bad.item() if hasattr(bad, 'item') else bad)!r} "
                              f"at line {lines[i]} of {name}; expected 0 or 1")
         y = lab.astype(np.int64)
     times = frame[time_col].to_numpy()

@@ -99,6 +99,20 @@ class Examples:
                                           or len(self.features) != self.values.shape[2]):
             width = "text" if self.values is None else f"{self.values.shape[2]} features"
             raise ValueError(f"Examples: {len(self.features)} feature names for {width}")
+        if self.values is not None:
+            self._check_finite()
+
+    def _check_finite(self) -> None:
+        """NaN or inf in a series' own steps (padding past its length may be anything):
+        refused here, not trained on (the feature means would be NaN)."""
+        steps = np.arange(self.values.shape[1])[None, :] < np.asarray(self.lengths)[:, None]
+        bad = ~np.isfinite(self.values) & steps[:, :, None]
+        if bad.any():
+            i, t, f = np.argwhere(bad)[0]
+            raise ValueError(f"Examples: example {i + 1}"
+                             f"{' of ' + self.source if self.source else ''}, step {t + 1}, "
+                             f"feature {f + 1} is {float(self.values[i, t, f])!r}; numeric "
+                             "values must be finite (and within float32's range)")
 
     @property
     def kind(self) -> str:

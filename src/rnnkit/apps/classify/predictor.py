@@ -13,6 +13,7 @@ import torch
 
 from ...checkpoint import CheckpointError, load_extras
 from ...data.classification import make_loader
+from ...data.csv_table import FLOAT32_MAX
 from ...runtime import check_memory
 from ..base import Predictor
 from ..extras_check import check_size, reading_extras
@@ -154,8 +155,8 @@ def _series(sequence, i: int) -> np.ndarray:
             raise ValueError(f"classify predict: sequence {i + 1} has ragged steps (step 1 has "
                              f"{len(sequence[0])} numbers, step {odd + 1} has "
                              f"{len(sequence[odd])}); every step needs the same features")
-    try:
-        s = np.asarray(sequence, dtype=np.float32)
+    try:  # float64 first: a number beyond float32's range is refused, not made inf
+        s = np.asarray(sequence, dtype=np.float64)
     except (ValueError, TypeError):
         raise ValueError(f"classify predict: sequence {i + 1} is not (T,) numbers or (T, F) "
                          "steps of F numbers each") from None
@@ -166,7 +167,13 @@ def _series(sequence, i: int) -> np.ndarray:
                 else "has steps without numbers" if s.ndim == 2 else f"has shape {s.shape}")
         raise ValueError(f"classify predict: sequence {i + 1} {what}; expected (T,) numbers or "
                          "(T, F) steps of F numbers, T >= 1")
-    return s
+    bad = ~np.isfinite(s) | (np.abs(s) > FLOAT32_MAX)
+    if bad.any():
+        t, f = np.argwhere(bad)[0]
+        raise ValueError(f"classify predict: sequence {i + 1}, step {t + 1}, feature {f + 1} is "
+                         f"{float(s[t, f])!r}; expected finite numbers within float32's range "
+                         f"(±{FLOAT32_MAX:.4g})")
+    return s.astype(np.float32)
 
 
 def _config_of(extras: dict) -> Config:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -56,6 +57,7 @@ class ClassifyHistory(History):
     """``fit``'s History of every member (rows carry ``member``), and what was kept."""
 
     val_accuracy: float | None = None  # of the saved model (ensemble), on the held-out part
+    notes: list = field(default_factory=list)  # what the user should know (an empty held-out part)
     best_epochs: list = field(default_factory=list)  # per member: the epoch whose weights were kept
     seconds: float = 0.0
     model: torch.nn.Module | None = None  # the trained model (not saved with the history)
@@ -153,6 +155,20 @@ def _fingerprint(dataset) -> dict:
     return {"examples": len(dataset.sequences), "digest": digest.hexdigest()[:16]}
 
 
+def _held_out_notes(fraction: float, y: np.ndarray, held: np.ndarray, classes) -> list[str]:
+    """What the held-out share gave: nothing (every class too small), or classes left out."""
+    if not len(held):
+        return [f"val_fraction {fraction:g} holds out no example (each class keeps at least "
+                "one for training, and rounds its share to none): trained without a held-out "
+                "part, the last epoch kept"]
+    missing = sorted(set(range(len(classes))) - set(y[held].tolist()))
+    if not missing:
+        return []
+    names = ", ".join(str(classes[c]) for c in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return [f"{len(missing)} class(es) have no held-out example (too few to spare one): {names}; "
+            "the held-out accuracy does not measure them"]
+
+
 def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | None = None, *,
           val_examples: Examples | None = None, class_order=None, resume: bool = False,
           device: str = "cpu", progress: bool = True, time_budget: float | None = None,
@@ -186,12 +202,13 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         raise ValueError("classify: ngram_buckets applies to text input only, not numeric "
                          "series")
     y = prep.labels.encode(examples.labels).numpy()
-    everything = None  # refit: every training example, in the given order
+    everything, notes = None, []  # refit: every training example, in the given order
     if val_examples is None and config.val_fraction > 0:
         everything = examples
         keep, held = stratified_split(y, config.val_fraction, seed=config.seed)
         if len(held) and len(keep):
             examples, val_examples = examples.subset(keep), examples.subset(held)
+        notes = _held_out_notes(config.val_fraction, y, held, prep.labels.classes)
     train_set = prep.dataset(examples)
     val_set = prep.dataset(val_examples) if val_examples is not None else None  # checks labels
     refit = config.refit and val_set is not None
@@ -203,7 +220,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         n = sum(p.numel() for p in build_model(config, prep, train_set).parameters())
         check_memory(f"classify: an ensemble of {config.ensemble} models of {n:,} parameters",
                      2 * config.ensemble * n * 4)
-    start, history, members, validated = time.perf_counter(), ClassifyHistory(), [], []
+    start, history, members, validated = time.perf_counter(), ClassifyHistory(notes=notes), [], []
     for k in range(config.ensemble):
         run_dir = folder / "members" / str(k) if folder is not None else None
         member = replace(config, seed=config.seed + 100 * k)

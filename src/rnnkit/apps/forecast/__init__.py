@@ -151,7 +151,10 @@ class ForecastPredictor(Predictor):
             if origin is not None:
                 raise ValueError("origin: many-series models forecast after each series' "
                                  "last row; cut the data to forecast from earlier")
-            return forecast_panel(self.state, self.model, self._panel(data), level)
+            panel = self._panel(data)
+            frame = forecast_panel(self.state, self.model, panel, level)
+            self.warnings = list(panel.warnings)  # and what forecasting said (short series)
+            return frame
         pred = predict_with(self.model, self.spec, data, origin=origin, level=level,
                             device=device)
         return prediction_frame(pred)
@@ -160,6 +163,10 @@ class ForecastPredictor(Predictor):
                  device=None) -> dict:
         device = self.device if device is None else device
         if self.state is not None:
+            if part != "test" or standardised:  # said, not silently the test table
+                raise ValueError("part and standardised: many-series models are scored on "
+                                 "each series' last horizon (the test part), in the data's "
+                                 "own units")
             return evaluate_panel(self.state, self.model, self._panel(data))
         ev = evaluate_prepared(self.model, prepare_like(data, self.spec), part, standardised,
                                device)

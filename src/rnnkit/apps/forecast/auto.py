@@ -53,7 +53,7 @@ from ...models.forecaster import Forecaster
 from ...training.averaging import WeightAverage
 from .ensemble import ForecasterEnsemble
 from .methods import CLASSICAL, LinearMap, Windowing, seasonal_naive, statsforecast_methods
-from .panel import Panel, future_index, read_panel
+from .panel import Panel, _names, future_index, read_panel
 
 __all__ = ["METHODS", "PanelState", "train_panel", "forecast_panel", "evaluate_panel",
            "forecast_methods", "combinations", "parts_of", "is_combination",
@@ -376,8 +376,6 @@ def _drop_short(panel: Panel, need: int, H: int, warn) -> None:
     short = [s.id for s in panel.series if len(s) < need]
     if not short:
         return
-    from .panel import _names
-
     line = (f"skipped {len(short)} series shorter than {need} steps (the test part + 2, "
             f"horizon {H}): {_names(short)}")
     panel.series = [s for s in panel.series if len(s) >= need]
@@ -777,10 +775,24 @@ def forecast_panel(state: PanelState, model, panel: Panel, level: float | None =
         raise ValueError(f"level: this model's intervals are calibrated at {state.level:g} on "
                          f"validation; got {level:g}")
     H, rows = state.horizon, []
+    dated = bool(series) and np.issubdtype(series[0].times.dtype, np.datetime64)
+    # too few rows to show a frequency (fewer than 3 per series): the one trained on
+    freq = panel.freq or (state.freq if dated else None)
+    if dated and freq is None:
+        raise ValueError("cannot tell the time step of these dates (every series has fewer "
+                         "than 3 rows, and the model was trained without dates); give more "
+                         "rows per series")
+    L = state.windowing.get("lookback", 0)
+    short = [s.id for s in series if len(s) < L]
+    if short:
+        verb = "has" if len(short) == 1 else "have"
+        panel.warnings.append(f"{len(short)} series {verb} fewer rows than the model's "
+                              f"look-back of {L} steps; their windows are padded: "
+                              f"{_names(short)}")
     for i, (s, c) in enumerate(zip(series, chosen, strict=True)):
         point = f[c][i]
         q = np.asarray(state.intervals.get(c, [np.nan] * H)) * scales[i]
-        times = future_index(s.times[-1], panel.freq, panel.step, H)
+        times = future_index(s.times[-1], freq, panel.step, H)
         rows.append(pd.DataFrame({"id": s.id, state.time_col or "step": times,
                                   "forecast": point, "lower": point - q, "upper": point + q,
                                   "method": c}))

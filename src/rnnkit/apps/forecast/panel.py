@@ -179,12 +179,11 @@ def _times(frame, time_col):
 
     if time_col is None:  # rows are steps, per series
         return frame.groupby("__id", sort=False).cumcount().astype(float).to_numpy(), False
-    _columns(frame, [time_col], "time")
     col = frame[time_col]
     if pd.api.types.is_numeric_dtype(col):
         return col.astype(float).to_numpy(), False
-    try:
-        parsed = parse_dates(col)  # one format for the column: 13/01/2024 reads day first
+    try:  # one format for the column (13/01/2024 reads day first), evenly spaced per series
+        parsed = parse_dates(col, groups=frame["__id"])
     except (ValueError, TypeError):
         bad = next(v for v in col if pd.isna(pd.to_datetime(v, errors="coerce")))
         raise ValueError(f"cannot read the timestamp {bad!r} in column {time_col!r}; expected "
@@ -208,10 +207,17 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
     ``min_length``: series with fewer target values are skipped (warned by name); ``warn``:
     called with each warning line (default: collected in ``Panel.warnings`` only).
     """
+    from ...data.timeseries import FILLS
+
+    if fill is not None and fill not in FILLS:
+        raise ValueError(f"unknown fill strategy {fill!r}; expected one of {', '.join(FILLS)}")
     frame = read_table(source)
     static_cols = _columns(frame, static, "static")
     cov_cols = _columns(frame, covariates, "covariate")
+    if time_col is not None:  # named in the user's columns, not the long table's __id/__y
+        _columns(frame, [time_col], "time")
     long, target_name = _to_long(frame, id_col, time_col, target)
+    _roles_apart(id_col, time_col, target_name if id_col else None, static_cols, cov_cols)
     long["__id"] = long["__id"].astype(str)
     times, dated = _times(long, time_col)
     long["__t"] = times
@@ -254,6 +260,22 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
         if warn is not None:
             warn(line)
     return Panel(series, freq, step, int(period), warnings, id_col, time_col, target_name)
+
+
+def _roles_apart(id_col, time_col, target, static_cols, cov_cols) -> None:
+    """A column has one role: the id, time and target columns are neither static nor
+    covariates, and no column is both."""
+    taken = {c: role for c, role in ((id_col, "id"), (time_col, "time"), (target, "target"))
+             if c is not None}
+    for cols, what in ((static_cols, "static"), (cov_cols, "covariate")):
+        for c in cols:
+            if c in taken:
+                raise ValueError(f"{what} column {c!r} is already the {taken[c]} column; "
+                                 f"a column has one role")
+    both = sorted(set(static_cols) & set(cov_cols))
+    if both:
+        raise ValueError(f"column {both[0]!r} is named both static and covariate; a column "
+                         "has one role")
 
 
 def _nothing_left(skipped) -> None:

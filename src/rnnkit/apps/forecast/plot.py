@@ -55,8 +55,9 @@ def plot_forecast(path: str | Path, columns: list[str], history_t, history, fore
     if np.issubdtype(np.asarray(forecast_t).dtype, np.datetime64):
         fig.autofmt_xdate()
     fig.tight_layout()
+    from ...checkpoint import atomic_write  # whole or not at all, its folder made
+
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # same suffix: same format
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"  # the name's, not the temporary file's
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format=fmt))
     return path
