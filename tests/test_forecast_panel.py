@@ -286,3 +286,39 @@ def test_day_first_dates_are_read_per_series_in_a_long_table():
                        target="y")
     assert panel.freq == "MS" and len(panel.series) == 2
     assert str(pd.Timestamp(panel.series[1].times[0]).date()) == "2012-06-01"
+
+
+def test_flat_series_are_left_out_of_mase_and_said(tmp_path, capsys):
+    """A constant or all-zero history has no seasonal-naive error to scale by: its MASE
+    (errors over ~0) would outweigh every other series in a mean and choose the default
+    method alone. It is left out of MASE, said by name, and written as null in JSON."""
+    frame = shops()
+    for name, value in (("flat", 5.0), ("zeros", 0.0)):
+        flat = frame[frame.shop == "s0"].copy()
+        flat["shop"], flat["sales"] = name, value
+        frame = pd.concat([frame, flat], ignore_index=True)
+    path, ck, out = tmp_path / "shops.csv", tmp_path / "ck", tmp_path / "m.json"
+    frame.to_csv(path, index=False)
+    assert main(["forecast", "train", "--csv", str(path), "--id-col", "shop", "--time-col",
+                 "day", "--target", "sales", "--horizon", "7", "--epochs", "2", "--checkpoint",
+                 str(ck), "--quiet"]) == 0
+    assert "MASE leaves out 2 series whose history is flat" in capsys.readouterr().err
+    assert main(["forecast", "evaluate", "--checkpoint", str(ck), "--csv", str(path),
+                 "--json", str(out)]) == 0
+    assert "flat, zeros" in capsys.readouterr().err
+    text = out.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    metrics = json.loads(text)
+    assert all(m["MASE"] < 5 for m in metrics["overall"].values()), metrics["overall"]
+    assert metrics["per_series"]["zeros"]["snaive"]["MASE"] is None
+
+
+def test_flat_history_is_exact_seasonal_repetition_up_to_rounding():
+    from rnnkit.metrics import flat_history, series_scale
+
+    t = np.arange(70)
+    assert flat_history(np.zeros(20)) and flat_history(np.full(20, 5.0))
+    assert flat_history(1e9 * (1 + 0.1 * np.sin(2 * np.pi * t / 7)), period=7)
+    assert not flat_history(np.sin(2 * np.pi * t / 7) + 1e-6 * t, period=7)
+    assert not flat_history([3.0])  # too short to tell: series_scale's 1
+    assert series_scale(np.zeros(20)) == 1e-12

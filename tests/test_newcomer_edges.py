@@ -136,3 +136,21 @@ def test_an_export_into_a_folder_that_cannot_be_written_names_it():
 
     with pytest.raises(ExportError, match="cannot write /proc/rnnkit-export"):
         export(SequenceRegressor(1, 4), "/proc/rnnkit-export")
+
+
+# ---------------------------------------------------------- numbers beyond float32's range
+def test_float64_inputs_beyond_float32_are_named_not_called_nan():
+    from rnnkit.training.data import as_tensor
+
+    with pytest.raises(ValueError, match=r"holds 1e\+308, beyond float32's range"):
+        as_tensor(np.full(30, 1e308), "values")
+
+
+def test_a_forecast_target_beyond_float32_is_refused_by_series():
+    import pandas as pd
+
+    from rnnkit.apps.forecast.panel import read_panel
+
+    frame = pd.DataFrame({"id": ["a"] * 10, "t": range(10), "y": [1e308] * 10})
+    with pytest.raises(ValueError, match="series 'a' holds 1e\\+308"):
+        read_panel(frame, id_col="id", time_col="t", target="y")

@@ -206,14 +206,37 @@ def smape(y, yhat, axis=None):
 def series_scale(history, period: int = 1) -> float:
     """MASE's denominator for one series: the in-sample MAE of its seasonal naive forecast
     (lag ``period``; lag 1 when the history is not longer than a season and one step). A flat
-    history gets 1e-3 of its mean absolute value (at least 1e-12) instead of 0; a history of
-    one value gets 1."""
+    history (``flat_history``) gets 1e-3 of its mean absolute value (at least 1e-12) instead
+    of ~0; a history of one value gets 1."""
     y = _np(history).reshape(-1)
+    s = _naive_mae(y, period)
+    if s is None:
+        return 1.0
+    return max(float(np.mean(np.abs(y))) * 1e-3, 1e-12) if _flat(s, y) else s
+
+
+def flat_history(history, period: int = 1) -> bool:
+    """Whether MASE is undefined after ``history``: its seasonal naive forecast is exact in
+    sample (a constant series, all zeros), so ``series_scale`` gives a floor, and one such
+    series' MASE (errors over ~0) would outweigh every other series in a mean."""
+    y = _np(history).reshape(-1)
+    s = _naive_mae(y, period)
+    return s is not None and _flat(s, y)
+
+
+def _flat(naive_mae: float, y: np.ndarray) -> bool:
+    """An in-sample naive error that is rounding: at most 1e-12, or 1e-9 of the level (a
+    season repeated exactly at 1e9 leaves ~1e-7 of float64 rounding)."""
+    return naive_mae <= max(1e-12, 1e-9 * float(np.mean(np.abs(y))))
+
+
+def _naive_mae(y: np.ndarray, period: int) -> float | None:
+    """The in-sample MAE of the seasonal naive forecast (``series_scale``'s lags); None for
+    a history too short to have one."""
     m = period if len(y) > period + 1 else 1
     if len(y) <= m:
-        return 1.0
-    s = float(np.mean(np.abs(y[m:] - y[:-m])))
-    return s if s > 1e-12 else max(float(np.mean(np.abs(y))) * 1e-3, 1e-12)
+        return None
+    return float(np.mean(np.abs(y[m:] - y[:-m])))
 
 
 def mase_scale(train: np.ndarray, period: int = 1) -> np.ndarray:

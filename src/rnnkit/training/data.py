@@ -39,7 +39,12 @@ def as_tensor(a, what: str, keep_float64: bool = False) -> Tensor:
     if t.dtype == torch.bool:
         t = t.float()
     elif t.is_floating_point():
-        t = t.float() if t.dtype == torch.float64 and not keep_float64 else t
+        if t.dtype == torch.float64 and not keep_float64:
+            big = torch.isfinite(t) & (t.abs() > torch.finfo(torch.float32).max)
+            if bool(big.any()):  # float32 would make them inf: say so, not "NaN or Inf"
+                raise ValueError(f"{what} holds {float(t[big][0]):g}, beyond float32's range "
+                                 f"(±{torch.finfo(torch.float32).max:.4g}); rescale it")
+            t = t.float()
     elif t.is_complex():
         raise ValueError(f"{what} must be real, got {t.dtype}")
     else:

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ...metrics import all_metrics, mae, mape, mase, mse, rmse, smape
@@ -167,7 +168,10 @@ class ForecastPredictor(Predictor):
                 raise ValueError("part and standardised: many-series models are scored on "
                                  "each series' last horizon (the test part), in the data's "
                                  "own units")
-            return evaluate_panel(self.state, self.model, self._panel(data))
+            panel = self._panel(data)
+            metrics = evaluate_panel(self.state, self.model, panel)
+            self.warnings = list(panel.warnings)  # and what scoring said (flat series)
+            return metrics
         ev = evaluate_prepared(self.model, prepare_like(data, self.spec), part, standardised,
                                device)
         return {"overall": ev.rows, "windows": ev.windows, "units": ev.units,
@@ -201,12 +205,20 @@ def load(path, device: str = "cpu") -> ForecastPredictor:
 
 
 def write_json(obj, path) -> Path:
-    """``obj`` as indented JSON at ``path``, atomically."""
+    """``obj`` as indented JSON at ``path``, atomically; NaN and inf (a metric undefined:
+    MAPE at zeros, a flat series' MASE) as null, which strict parsers read."""
     from ...checkpoint import atomic_write
 
+    def strict(x):
+        if isinstance(x, dict):
+            return {k: strict(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [strict(v) for v in x]
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
     path = Path(path)
-    atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1) + "\n",
-                                              encoding="utf-8"))
+    text = json.dumps(strict(obj), indent=1, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
 
 

@@ -48,7 +48,7 @@ import torch
 
 from ...checkpoint import load, load_extras, save, writing
 from ...data.timeseries import calendar_features
-from ...metrics import mae, rmse, series_scale, smape
+from ...metrics import flat_history, mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
 from ...training.averaging import WeightAverage
 from .ensemble import ForecasterEnsemble
@@ -234,11 +234,23 @@ def _with_combos(forecasts: dict[str, np.ndarray], combos) -> dict[str, np.ndarr
     return out
 
 
-def score(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-series sMAPE, MASE, MAE, RMSE (each (S,)) of (S, H) forecasts (``rnnkit.metrics``)."""
+def score(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,
+          flat: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-series sMAPE, MASE, MAE, RMSE (each (S,)) of (S, H) forecasts (``rnnkit.metrics``);
+    MASE is NaN where ``flat`` (a flat history: undefined, left out of every mean)."""
     per_mae = mae(actual, forecast, axis=1)
-    return {"sMAPE": smape(actual, forecast, axis=1), "MASE": per_mae / scales, "MAE": per_mae,
+    mase = per_mae / scales
+    if flat is not None:
+        mase = np.where(flat, np.nan, mase)
+    return {"sMAPE": smape(actual, forecast, axis=1), "MASE": mase, "MAE": per_mae,
             "RMSE": rmse(actual, forecast, axis=1)}
+
+
+def mase_scales(series, origins, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' MASE scale at its origin (S,), and whether its history there is flat."""
+    pairs = list(zip(series, origins, strict=True))
+    return (np.asarray([series_scale(s.y[:t], period) for s, t in pairs]),
+            np.asarray([flat_history(s.y[:t], period) for s, t in pairs], dtype=bool))
 
 
 # ------------------------------------------------------------------------------ choice
@@ -319,7 +331,8 @@ def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switchin
     for i, sid in enumerate(ids):
         own = {k: v[i] for k, v in val.items() if np.isfinite(v[i])}
         if not own:
-            choice[sid], reason[sid] = default, "no validation window (short series): the default"
+            choice[sid], reason[sid] = default, ("no validation MASE (a short series, or a "
+                                                 "flat history): the default")
             continue
         best = _own_best(own, default, margin) if switching else default
         if best != default:
@@ -464,9 +477,8 @@ def _choose_transform(config, panel: Panel, L: int, H: int, cut: _Cut, min_histo
                                           with_targets=False)
         f = win.back(lin.predict(x, mask), lv, sc)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
-        scales = np.asarray([series_scale(s.y[:t], panel.period) for s, t in zip(
-            ser, origins, strict=True)])
-        err[log] = float(np.mean(score(act, f, scales)["MASE"]))
+        scales, flat = mase_scales(ser, origins, panel.period)
+        err[log] = _mean(score(act, f, scales, flat)["MASE"])
     log = err[True] < err[False]
     return log, (f"{'log' if log else 'no transform'}: validation MASE of the linear model "
                  f"{err[log]:.3f} vs {err[not log]:.3f} {'without' if log else 'with'} the log")
@@ -649,9 +661,7 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_h
         linear = _fit_linear(win, series, ends, min_history) if "linear" in singles else None
         f = _method_forecasts(singles, state, win, model, ser, origins, linear)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
-        scales = np.asarray([series_scale(s.y[:t], state.period) for s, t in zip(
-            ser, origins, strict=True)])
-        per_slot.append((idx, f, act, scales))
+        per_slot.append((idx, f, act, *mase_scales(ser, origins, state.period)))
     ids = [s.id for s in series]
     if not per_slot:
         state.default, state.default_reason = singles[0], "no validation windows: the first method"
@@ -661,19 +671,20 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_h
     mase = {}  # candidate -> (S, W) validation MASE, NaN where a series has no such window
     for k in singles:
         mase[k] = np.full((S, W), np.nan)
-        for slot, (idx, f, act, scales) in enumerate(per_slot):
-            mase[k][idx, slot] = score(act, f[k], scales)["MASE"]
+        for slot, (idx, f, act, scales, flat) in enumerate(per_slot):
+            mase[k][idx, slot] = score(act, f[k], scales, flat)["MASE"]
     ranked = sorted(singles, key=lambda k: _mean(_row_means(mase[k])))
     combos = combinations(ranked)
     for name in combos:
         mase[name] = np.full((S, W), np.nan)
-        for slot, (idx, f, act, scales) in enumerate(per_slot):
-            mase[name][idx, slot] = score(act, _with_combos(f, [name])[name], scales)["MASE"]
+        for slot, (idx, f, act, scales, flat) in enumerate(per_slot):
+            mase[name][idx, slot] = score(act, _with_combos(f, [name])[name], scales,
+                                          flat)["MASE"]
     state.switching, state.switch_reason = _switch_check(mase, cut.val, H, margin)
     (state.default, state.default_reason, state.choice, state.reason,
      state.validation) = _choose(mase, ids, margin, state.switching)
     abs_err = {k: [] for k in mase}
-    for _idx, f, act, scales in per_slot:
+    for _idx, f, act, scales, _flat in per_slot:
         f = _with_combos(f, combos)
         for k in mase:
             abs_err[k].append(np.abs(f[k] - act) / scales[:, None])
@@ -703,9 +714,7 @@ def forecast_methods(state: PanelState, model, series, origins, methods):
                                  "positive); retrain with --transform none")
     f = _method_forecasts(singles, state, win, model, series, origins, linear)
     f = _with_combos(f, [c for c in methods if is_combination(c)])
-    scales = np.asarray([series_scale(s.y[:t], state.period) for s, t in zip(
-        series, origins, strict=True)])
-    return f, scales
+    return f, mase_scales(series, origins, state.period)[0]
 
 
 def _auto_of(state: PanelState, series, forecasts) -> np.ndarray:
@@ -713,14 +722,18 @@ def _auto_of(state: PanelState, series, forecasts) -> np.ndarray:
                      enumerate(series)])
 
 
-def panel_metrics(actual, forecasts: dict[str, np.ndarray], scales, ids) -> dict:
+def panel_metrics(actual, forecasts: dict[str, np.ndarray], scales, ids,
+                  flat: np.ndarray | None = None) -> dict:
     """``{"overall": {method: metrics}, "per_series": {id: {method: metrics}}}``: sMAPE and
-    MASE averaged over series, MAE and RMSE over all forecast steps."""
+    MASE averaged over series (MASE over those whose history is not ``flat``: NaN where
+    none is), MAE and RMSE over all forecast steps."""
     overall, per_series = {}, {sid: {} for sid in ids}
     for k, f in forecasts.items():
-        s = score(actual, f, scales)
+        s = score(actual, f, scales, flat)
         err = f - actual
-        overall[k] = {"sMAPE": float(np.mean(s["sMAPE"])), "MASE": float(np.mean(s["MASE"])),
+        finite = s["MASE"][np.isfinite(s["MASE"])]
+        overall[k] = {"sMAPE": float(np.mean(s["sMAPE"])),
+                      "MASE": float(finite.mean()) if len(finite) else float("nan"),
                       "MAE": float(np.mean(np.abs(err))),
                       "RMSE": float(np.sqrt(np.mean(err ** 2)))}
         for sid in per_series:  # averaged over the series' windows
@@ -747,11 +760,18 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
         f, scales = forecast_methods(state, model, series, origins, shown + combos)
         f["auto"] = _auto_of(state, series, f)
         act = np.stack([s.y[t:t + H] for s, t in zip(series, origins, strict=True)])
-        results.append((act, f, scales))
+        results.append((act, f, scales, mase_scales(series, origins, state.period)[1]))
     act = np.concatenate([r[0] for r in results])
     scales = np.concatenate([r[2] for r in results])
+    flat = np.concatenate([r[3] for r in results])
     f = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
-    out = panel_metrics(act, f, scales, [s.id for s in series] * test_horizons)
+    ids = [s.id for s in series] * test_horizons
+    out = panel_metrics(act, f, scales, ids, flat)
+    if flat.any():  # said, as skipped series are
+        names = list(dict.fromkeys(i for i, fl in zip(ids, flat, strict=True) if fl))
+        panel.warnings.append(f"MASE leaves out {len(names)} series whose history is flat "
+                              "(the seasonal naive forecast is exact there, so MASE is "
+                              f"undefined): {_names(names)}")
     out["choice"] = {s.id: state.choice.get(s.id, state.default) for s in series}
     out["reason"] = {s.id: state.reason.get(s.id, "the default (a series not seen in training)")
                      for s in series}
@@ -869,8 +889,11 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     ends = [cut.test[i] for i in range(len(panel.series))]
     refit = _fit_linear(win, panel.series, ends, min_history) if linear is not None else None
     state.linear = refit.to_dict() if refit is not None else state.linear
+    said = len(panel.warnings)
     test = evaluate_panel(state, model, panel, config.test_horizons) if \
         config.test_horizons else None
+    for line in panel.warnings[said:]:  # what scoring said (flat series)
+        warn(line)
     seconds = time.perf_counter() - t0
     state.has_network = model is not None
     extras = {"task": "forecast", "forecast": {

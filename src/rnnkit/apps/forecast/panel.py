@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data.csv_table import FLOAT32_MAX
+
 __all__ = ["Series", "Panel", "read_panel", "read_table", "period_from_freq", "frequency",
            "future_index"]
 
@@ -287,6 +289,10 @@ def _split_series(long, dated, static_cols, cov_cols, fill):
     series, skipped = [], {"missing target values": [], "one row only": []}
     for key, g in long.groupby("__id", sort=False):
         y = g["__y"].to_numpy(dtype=np.float64)
+        big = np.isfinite(y) & (np.abs(y) > FLOAT32_MAX)
+        if big.any():  # the network computes in float32, the classical methods overflow
+            raise ValueError(f"series {key!r} holds {y[big][0]:g}, beyond float32's range "
+                             f"(±{FLOAT32_MAX:.4g}); rescale the target")
         if len(g) == 1:
             skipped["one row only"].append(key)
             continue

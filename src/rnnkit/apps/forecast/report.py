@@ -65,7 +65,10 @@ def panel_table(overall: dict[str, dict[str, float]], reference: str = "auto") -
             + f"{'MASE/' + reference:>12}")
     ref = overall.get(reference, {}).get("MASE", math.nan)
     lines = [head, "-" * len(head)]
-    for name in sorted(overall, key=lambda n: overall[n]["MASE"]):
+    def mase(n):  # NaN (every series flat) last
+        return overall[n]["MASE"] if not math.isnan(overall[n]["MASE"]) else math.inf
+
+    for name in sorted(overall, key=mase):
         vals = overall[name]
         ratio = vals["MASE"] / ref if ref and not math.isnan(ref) else math.nan
         lines.append(f"{name:<{name_w}}" + "".join(f"{_fmt(vals[m]):>10}" for m in
