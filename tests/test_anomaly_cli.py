@@ -90,7 +90,7 @@ def _bad(tmp_path, values, times=None, column="value"):
 
 
 @pytest.mark.parametrize("case,message", [
-    ("constant", "is constant (value is always 1): nothing to learn"),
+    ("constant", "column 'value' is always 1, nothing to learn"),
     ("short", "has 8 readings, shorter than the window (16)"),
     ("gap", "gap in the timestamps between lines 31 and 32"),
     ("duplicate", "repeated timestamp 2026-01-02 05:00:00 at lines 31 and 32"),

@@ -322,3 +322,20 @@ def test_flat_history_is_exact_seasonal_repetition_up_to_rounding():
     assert not flat_history(np.sin(2 * np.pi * t / 7) + 1e-6 * t, period=7)
     assert not flat_history([3.0])  # too short to tell: series_scale's 1
     assert series_scale(np.zeros(20)) == 1e-12
+
+
+def test_data_of_another_frequency_or_unseen_series_are_said(air, tmp_path):
+    from rnnkit.apps.forecast.auto import _data_notes
+
+    path, ck = air
+    daily = pd.read_csv(path)
+    daily["month"] = pd.date_range("2020-01-01", periods=len(daily), freq="D").strftime(
+        "%Y-%m-%d")
+    daily.to_csv(tmp_path / "daily.csv", index=False)
+    p = rnnkit.open(ck)
+    p.predict(str(tmp_path / "daily.csv"))
+    said = " | ".join(p.warnings)
+    assert "trained on MS data (period 12" in said and "these series are D" in said
+    panel = read_panel(shops(), id_col="shop", time_col="day", target="sales")
+    _data_notes(p.state, panel)
+    assert any("6 series were not seen in training" in w for w in panel.warnings)

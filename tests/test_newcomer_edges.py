@@ -154,3 +154,32 @@ def test_a_forecast_target_beyond_float32_is_refused_by_series():
     frame = pd.DataFrame({"id": ["a"] * 10, "t": range(10), "y": [1e308] * 10})
     with pytest.raises(ValueError, match="series 'a' holds 1e\\+308"):
         read_panel(frame, id_col="id", time_col="t", target="y")
+
+
+# ------------------------------------------------------------------ CLI conventions
+def test_classify_without_an_action_prints_its_own_help(capsys):
+    assert main(["classify"]) == 2
+    assert "usage: rnnkit classify" in capsys.readouterr().err
+
+
+def test_a_text_too_long_to_train_is_refused_before_training_with_the_way_out(tmp_path,
+                                                                               capsys):
+    (tmp_path / "pos.txt").write_text("good film\n" + "great " * 2_000_000 + "\n")
+    (tmp_path / "neg.txt").write_text("bad film\ndull film\n")
+    assert main(["classify", "train", "--text-files", str(tmp_path / "pos.txt"),
+                 str(tmp_path / "neg.txt"), "--checkpoint", str(tmp_path / "ck"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "padded to the longest (2,000,000 tokens)" in err and "--max-length" in err
+    assert not (tmp_path / "ck").exists()
+
+
+def test_column_lists_take_commas_as_well_as_spaces():
+    import argparse
+
+    from rnnkit.cli.config_flags import add_config_flags, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, AnomalyConfig)
+    for argv in (["--value-cols", "a,b"], ["--value-cols", "a", "b"]):
+        assert config_from_args(AnomalyConfig, parser.parse_args(argv)).value_cols == ["a", "b"]

@@ -483,3 +483,17 @@ def test_scheduler_failed_step_ends_every_stream():
     (short_n, short_end), (long_n, long_end) = asyncio.run(run())
     assert (short_n, short_end) == (1, "length")
     assert long_end == "error: RuntimeError: step failed" and long_n <= 1
+
+
+def test_head_probes_and_tiny_sampling_settings(server):
+    """HEAD on the page and /health (load balancers' probes); a temperature or top-p below
+    float32's range generates the greedy text, not padding (session 17)."""
+    assert server.head("/health").status_code == 200 and server.head("/").status_code == 200
+    greedy_text = server.post("/v1/models/lm/generate", json={
+        "prompt": "the ", "max_tokens": 12, "temperature": 0}).json()["text"]
+    for extra in ({"temperature": 1e-300}, {"temperature": 5e-324}, {"top_p": 1e-300}):
+        body = {"prompt": "the ", "max_tokens": 12, "seed": 1, **extra}
+        if "top_p" in extra:
+            body["temperature"] = 1e-300
+        r = server.post("/v1/models/lm/generate", json=body)
+        assert r.status_code == 200 and r.json()["text"] == greedy_text, (extra, r.text)

@@ -8,7 +8,7 @@ import json
 
 import torch
 
-from .common import UsageError, add_common, examples, new_parser, out_file
+from .common import UsageError, add_common, examples, new_parser, no_action, out_file
 
 DEMO = "rnnkit-demo/anomaly"  # `rnnkit demo --only anomaly` writes these files
 EXAMPLES = (
@@ -39,12 +39,7 @@ def register(subparsers) -> None:
                 EXAMPLES[2:4], run_score)
     _use_parser(actions, "evaluate", "precision, recall, F1, ROC-AUC, PR-AUC on labelled data",
                 (EXAMPLES[4], EXAMPLES[6]), run_evaluate)
-    p.set_defaults(run=lambda args: _no_action(p))
-
-
-def _no_action(parser) -> int:
-    parser.print_help()
-    return 2
+    p.set_defaults(run=lambda args: no_action(p))
 
 
 def _train_parser(actions) -> None:

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_common, examples, new_parser, out_file
+from .common import add_common, examples, new_parser, no_action, out_file
 from .config_flags import add_config_flags, config_from_args
 
 DATA = "examples/data"  # examples/make_data.py writes these
@@ -75,6 +75,7 @@ def register(subparsers) -> None:
             ("evaluate", "accuracy, macro-F1 and confusion matrix on labelled input",
              run_evaluate)):
         _register_use(actions, name, helptext, fn)
+    p.set_defaults(run=lambda args: no_action(p))
 
 
 def _register_train(actions) -> None:
@@ -189,7 +190,8 @@ def run_predict(args) -> int:
 def run_evaluate(args) -> int:
     from ..apps.classify.report import report_lines, unseen_note, write_report
 
-    plot = out_file(args.plot, "--plot") or Path(args.checkpoint) / "confusion_matrix.png"
+    plot = out_file(args.plot, "--plot", (".png",)) or \
+        Path(args.checkpoint) / "confusion_matrix.png"
     json_path = out_file(args.json, "--json")  # a folder is refused before the work
     clf, ex = _open(args, need_labels=True)
     report = clf.evaluate(ex, batch_size=args.batch_size)

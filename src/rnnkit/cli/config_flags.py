@@ -146,6 +146,14 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), def
     parser.set_defaults(**{f"_config_default_{k}": v for k, v in defaults.items()})
 
 
+def _commas_split(value):
+    """A list of names given as ``a b`` or ``a,b`` (the forecast and regress verbs' column
+    lists take commas): split at commas; other values as they are."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [part.strip() for v in value for part in v.split(",") if part.strip()]
+    return value
+
+
 def config_from_args(cls: type, args: argparse.Namespace, **overrides):
     """``cls(**settings)`` from the flags given on the command line (others keep the
     dataclass's defaults, or the verb's ``defaults`` passed to ``add_config_flags``)."""
@@ -157,7 +165,7 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides):
         if f.name in overrides:
             kwargs[f.name] = overrides[f.name]
         elif f.name in given:
-            kwargs[f.name] = given[f.name]
+            kwargs[f.name] = _commas_split(given[f.name])
         elif f"_config_default_{f.name}" in given:
             kwargs[f.name] = given[f"_config_default_{f.name}"]
     return cls(**kwargs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import UsageError, add_common, examples, new_parser, out_file
+from .common import UsageError, add_common, examples, new_parser, no_action, out_file
 
 EXAMPLES = (
     "rnnkit forecast train --csv examples/data/sales.csv --id-col unique_id --time-col ds "
@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     _train_parser(actions)
     _predict_parser(actions)
     _evaluate_parser(actions)
-    p.set_defaults(run=lambda args: _no_action(p))
+    p.set_defaults(run=lambda args: no_action(p))
 
 
 def _train_parser(actions) -> None:
@@ -81,11 +81,6 @@ def _evaluate_parser(actions) -> None:
                     help="table models: score standardised values (the ETT papers' protocol)")
     add_common(ev)
     ev.set_defaults(run=run_evaluate)
-
-
-def _no_action(parser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _input_file(path: str) -> Path:

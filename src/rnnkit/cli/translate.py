@@ -156,7 +156,8 @@ def run_predict(args) -> int:
     from ..apps import translate
     from ..data.parallel import read_lines
 
-    out, png = out_file(args.out, "--out"), out_file(args.attention_png, "--attention-png")
+    out, png = out_file(args.out, "--out"), out_file(args.attention_png, "--attention-png",
+                                                      (".png",))
     predictor = translate.load(args.checkpoint, device=args.device)
     sentences = [s.strip() for s in (args.text or read_lines(args.src, args.encoding))]
     if not sentences:

@@ -44,6 +44,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from .timeseries import separator_hint
+
 __all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "parse_series_csv",
            "SERIES_COLUMN_NAMES", "SeriesTable",
            "labels_from_file_names",
@@ -95,7 +97,7 @@ def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,
     for option, col in (("--text-col", text_col), ("--label-col", label_col)):
         if col is not None and col not in header:
             raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
-                             f"are: {', '.join(header)}")
+                             f"are: {', '.join(header)}{separator_hint(header)}")
     ti = header.index(text_col)
     li = header.index(label_col) if label_col is not None else None
     texts, labels = [], []
@@ -315,7 +317,7 @@ def parse_series_csv(text: str, id_col: str, label_col: str | None = None,
     for option, col in [*special.items(), *chosen]:
         if col is not None and col not in header:
             raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
-                             f"are: {', '.join(header)}")
+                             f"are: {', '.join(header)}{separator_hint(header)}")
     named = [c for c in special.values() if c is not None]
     if len(set(named)) != len(named):
         raise ValueError(f"{flag['id']}, {flag['label']} and {flag['time']} must be different "

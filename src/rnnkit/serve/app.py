@@ -358,6 +358,10 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     async def page():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    # HEAD on the page and /health: what load balancers and uptime checks send
+    app.add_api_route("/", page, methods=["HEAD"], include_in_schema=False)
+    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)
     routes = ["/health", "/metrics", "/v1/models", "/", "/docs", "/openapi.json"]

@@ -99,7 +99,10 @@ class _CsvFile:
 
 
 def _hide_path(message: str, path: str) -> str:
-    return message.replace(path, "the CSV").replace(Path(path).name, "the CSV")
+    """The server's temporary file named as "the CSV" (the readers' "CSV <path>" too)."""
+    for name in (path, Path(path).name):
+        message = message.replace(f"CSV {name}", "the CSV").replace(name, "the CSV")
+    return message
 
 
 class _TextRenderer:

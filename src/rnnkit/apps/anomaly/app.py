@@ -48,10 +48,12 @@ def learning_rows(n: int, config: Config) -> int:
 def _check_constant(values: np.ndarray, columns, source: str, config: Config, what: str):
     std = values.reshape(len(values), -1).std(0)
     if (std == 0).any() and not config.allow_constant:
-        name = columns[int(np.argmax(std == 0))] if columns else "the values"
-        raise ValueError(f"{what} of {source} is constant ({name} is always "
-                         f"{values.reshape(len(values), -1)[0, int(np.argmax(std == 0))]:g}): "
-                         "nothing to learn; pass --allow-constant to accept it")
+        j = int(np.argmax(std == 0))
+        value = values.reshape(len(values), -1)[0, j]
+        which = (f"column {columns[j]!r} is always {value:g}" if columns
+                 else f"every value is {value:g}")
+        raise ValueError(f"{what} of {source}: {which}, nothing to learn from it; pass "
+                         "--allow-constant to accept it")
 
 
 def train(config: Config, data=None, *, resume: bool = False) -> History:

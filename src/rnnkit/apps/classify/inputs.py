@@ -165,7 +165,9 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
     if len(given) != 1:
         raise ValueError("expected exactly one input: --csv FILE --text-col C --label-col L, "
                          "--text-files A.txt B.txt, --ucr FILE or --series-csv FILE --id-col C "
-                         "--label-col L" + (f"; got {' and '.join(given)}" if given else ""))
+                         "--label-col L" + (" (or --text \"...\" to predict)" if not need_labels
+                                            else "")
+                         + (f"; got {' and '.join(given)}" if given else ""))
     if series_csv:
         if isinstance(feature_cols, str):  # the CLI's "a,b,c"
             feature_cols = [c.strip() for c in feature_cols.split(",")]

@@ -155,6 +155,23 @@ def _fingerprint(dataset) -> dict:
     return {"examples": len(dataset.sequences), "digest": digest.hexdigest()[:16]}
 
 
+def _check_text_lengths(config: Config, train_set: SequenceDataset) -> None:
+    """Refuse, before training, a batch padded to the longest text that cannot fit (the
+    layer would refuse it only when that text's batch comes, maybe minutes in), pointing at
+    ``max_length``."""
+    from ...layers import estimate_size
+
+    longest = max(len(s) for s in train_set.sequences)
+    size = estimate_size(config.cell, config.embedding_dim, config.hidden_size,
+                         config.num_layers, config.bidirectional, config.batch_size, longest)
+    embedded = 4 * config.batch_size * longest * config.embedding_dim  # and its dropout copy
+    try:  # x2: what the backward pass holds beside them (their gradients)
+        check_memory(f"classify: a batch of {config.batch_size} texts padded to the longest "
+                     f"({longest:,} tokens)", 2 * (size["activation_bytes"] + 2 * embedded))
+    except ValueError as err:
+        raise ValueError(f"{err}; cut long texts with --max-length (e.g. 400 tokens)") from None
+
+
 def _held_out_notes(fraction: float, y: np.ndarray, held: np.ndarray, classes) -> list[str]:
     """What the held-out share gave: nothing (every class too small), or classes left out."""
     if not len(held):
@@ -210,6 +227,8 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
             examples, val_examples = examples.subset(keep), examples.subset(held)
         notes = _held_out_notes(config.val_fraction, y, held, prep.labels.classes)
     train_set = prep.dataset(examples)
+    if examples.kind == "text":
+        _check_text_lengths(config, train_set)
     val_set = prep.dataset(val_examples) if val_examples is not None else None  # checks labels
     refit = config.refit and val_set is not None
     if refit:  # the held-out examples join the training ones for the second fit

@@ -742,10 +742,24 @@ def panel_metrics(actual, forecasts: dict[str, np.ndarray], scales, ids,
     return {"overall": overall, "per_series": per_series}
 
 
+def _data_notes(state: PanelState, panel: Panel) -> None:
+    """Say (in ``panel.warnings``) where the data are not what the model was trained on:
+    another frequency, or series it never saw (they get the default method)."""
+    if panel.freq and state.freq and panel.freq != state.freq:
+        panel.warnings.append(f"this model was trained on {state.freq} data (period "
+                              f"{state.period}, look-back {state.windowing.get('lookback')}); "
+                              f"these series are {panel.freq}")
+    unseen = [s.id for s in panel.series if s.id not in state.choice]
+    if unseen and state.choice:
+        panel.warnings.append(f"{len(unseen)} series were not seen in training; they get the "
+                              f"default method {state.default}: {_names(unseen)}")
+
+
 def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 1) -> dict:
     """Every method and ``auto`` (each series' chosen method) on the last
     ``test_horizons`` horizons of each series, forecast from the history before them."""
     H = state.horizon
+    _data_notes(state, panel)
     series = [s for s in panel.series if len(s) >= test_horizons * H + 2]
     if not series:
         raise ValueError(f"no series has the {test_horizons * H} + 2 steps an evaluation needs")
@@ -795,6 +809,7 @@ def forecast_panel(state: PanelState, model, panel: Panel, level: float | None =
         raise ValueError(f"level: this model's intervals are calibrated at {state.level:g} on "
                          f"validation; got {level:g}")
     H, rows = state.horizon, []
+    _data_notes(state, panel)
     dated = bool(series) and np.issubdtype(series[0].times.dtype, np.datetime64)
     # too few rows to show a frequency (fewer than 3 per series): the one trained on
     freq = panel.freq or (state.freq if dated else None)
