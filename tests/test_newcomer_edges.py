@@ -183,3 +183,37 @@ def test_column_lists_take_commas_as_well_as_spaces():
     add_config_flags(parser, AnomalyConfig)
     for argv in (["--value-cols", "a,b"], ["--value-cols", "a", "b"]):
         assert config_from_args(AnomalyConfig, parser.parse_args(argv)).value_cols == ["a", "b"]
+
+
+def test_stream_events_count_a_flag_a_few_readings_late_as_detected():
+    from rnnkit.apps.anomaly.app import event_scores
+
+    truth = np.zeros(100, dtype=int)
+    truth[[20, 50]] = 1
+    truth[70:75] = 1
+    flags = np.zeros(100, dtype=int)
+    flags[[21, 80, 95]] = 1  # spike 20 one reading late; the 70-74 run 6 after its end
+    scores = event_scores(truth, flags, tolerance=3)
+    assert (scores["events"], scores["events_detected"]) == (3, 1)
+    assert scores["false_alarms"] == 2  # 80 is 6 past the run's end, 95 near nothing
+    assert event_scores(truth, flags, tolerance=10)["events_detected"] == 2
+
+
+# ------------------------------------------------------------- labels and dates as numbers
+def test_whole_number_labels_keep_their_spelling_and_decimals_merge():
+    from rnnkit.data.classification import _label_text
+
+    assert [_label_text(c) for c in ("007", "7", "1.0", "1.0000000e+00", "-1")] == [
+        "007", "7", "1", "1", "-1"]
+
+
+def test_dates_written_as_numbers_read_as_dates():
+    import pandas as pd
+
+    from rnnkit.apps.forecast.panel import read_panel
+
+    days = pd.date_range("2024-01-20", periods=30, freq="D")
+    frame = pd.DataFrame({"id": "a", "when": days.strftime("%Y%m%d").astype(int),
+                          "y": np.arange(30.0)})
+    panel = read_panel(frame, id_col="id", time_col="when", target="y")
+    assert panel.freq == "D" and len(panel.series[0]) == 30

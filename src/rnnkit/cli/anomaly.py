@@ -138,5 +138,5 @@ def run_evaluate(args) -> int:
         atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(clean, indent=1),
                                                            encoding="utf-8"))
     for k, v in metrics.items():
-        print(f"{k:10s} {v:.4f}" if isinstance(v, float) else f"{k:10s} {v}")
+        print(f"{k:16s} {v:.4f}" if isinstance(v, float) else f"{k:16s} {v}")
     return 0

@@ -168,7 +168,10 @@ def read_text_files(paths: Sequence[PathLike], encoding: str = "utf-8",
 
 
 def _label_text(cell: str) -> str:
-    """UCR labels are numbers written many ways (1, 1.0, 1.0000e+00): one spelling each."""
+    """UCR labels are numbers written many ways (1, 1.0, 1.0000e+00): one spelling each. A
+    whole number stays as written (codes 007 and 7 are two labels, not one)."""
+    if cell.lstrip("+-").isdigit():
+        return cell
     try:
         v = float(cell)
     except ValueError:

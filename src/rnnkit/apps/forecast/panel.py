@@ -182,6 +182,10 @@ def _times(frame, time_col):
     if time_col is None:  # rows are steps, per series
         return frame.groupby("__id", sort=False).cumcount().astype(float).to_numpy(), False
     col = frame[time_col]
+    if pd.api.types.is_integer_dtype(col) and len(col) and col.between(10000101, 99991231).all():
+        ymd = pd.to_datetime(col.astype(str), format="%Y%m%d", errors="coerce")
+        if ymd.notna().all():  # 20240131: a date written as a number (as steps: gaps of 70)
+            return ymd.to_numpy(), True
     if pd.api.types.is_numeric_dtype(col):
         return col.astype(float).to_numpy(), False
     try:  # one format for the column (13/01/2024 reads day first), evenly spaced per series
