@@ -339,3 +339,18 @@ def test_data_of_another_frequency_or_unseen_series_are_said(air, tmp_path):
     panel = read_panel(shops(), id_col="shop", time_col="day", target="sales")
     _data_notes(p.state, panel)
     assert any("6 series were not seen in training" in w for w in panel.warnings)
+
+
+def test_a_panel_of_only_flat_series_still_trains_and_saves(tmp_path, capsys):
+    """Every history an exact season: no MASE anywhere, so the floored scales rank the
+    methods (said), and the checkpoint's JSON holds no NaN."""
+    months = pd.date_range("2015-01-01", periods=48, freq="MS")
+    frame = pd.concat([pd.DataFrame({"id": f"s{k}", "ds": months,
+                                     "y": 50 + k + 5 * np.sin(np.arange(48) * np.pi / 6)})
+                       for k in range(3)])
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    assert main(["forecast", "train", "--csv", str(tmp_path / "p.csv"), "--id-col", "id",
+                 "--time-col", "ds", "--target", "y", "--horizon", "4", "--epochs", "1",
+                 "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
+    assert "every series' history is flat" in capsys.readouterr().err
+    assert rnnkit.open(tmp_path / "ck").state.default == "snaive"  # exact on every series

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -106,6 +107,16 @@ def _umask() -> int:
 
 
 _UMASK = _umask()  # temp files and folders are private (0600/0700); give the usual modes back
+
+
+def json_safe(obj):
+    """``obj`` (dicts, lists, numbers) with every NaN or inf float as None: JSON has neither,
+    and strict parsers refuse the ``NaN`` Python writes (a metric undefined on some data)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:

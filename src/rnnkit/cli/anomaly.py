@@ -128,13 +128,13 @@ def run_score(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from ..checkpoint import atomic_write
+    from ..checkpoint import atomic_write, json_safe
 
     out_file(args.json, "--json")  # before the work: a folder, or one that cannot be made
     predictor = _predictor(args)
     metrics = predictor.evaluate(args.data)
     if args.json:  # NaN (ROC-AUC of data with one class only) is not JSON: null
-        clean = {k: None if isinstance(v, float) and v != v else v for k, v in metrics.items()}
+        clean = json_safe(metrics)
         atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(clean, indent=1),
                                                            encoding="utf-8"))
     for k, v in metrics.items():

@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from ...metrics import all_metrics, mae, mape, mase, mse, rmse, smape
@@ -207,17 +206,10 @@ def load(path, device: str = "cpu") -> ForecastPredictor:
 def write_json(obj, path) -> Path:
     """``obj`` as indented JSON at ``path``, atomically; NaN and inf (a metric undefined:
     MAPE at zeros, a flat series' MASE) as null, which strict parsers read."""
-    from ...checkpoint import atomic_write
-
-    def strict(x):
-        if isinstance(x, dict):
-            return {k: strict(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [strict(v) for v in x]
-        return None if isinstance(x, float) and not math.isfinite(x) else x
+    from ...checkpoint import atomic_write, json_safe
 
     path = Path(path)
-    text = json.dumps(strict(obj), indent=1, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(obj), indent=1, allow_nan=False) + "\n"
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
 

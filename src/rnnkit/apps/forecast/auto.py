@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...checkpoint import load, load_extras, save, writing
+from ...checkpoint import json_safe, load, load_extras, save, writing
 from ...data.timeseries import calendar_features
 from ...metrics import flat_history, mae, rmse, series_scale, smape
 from ...models.forecaster import Forecaster
@@ -662,6 +662,8 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_h
         f = _method_forecasts(singles, state, win, model, ser, origins, linear)
         act = np.stack([s.y[t:t + H] for s, t in zip(ser, origins, strict=True)])
         per_slot.append((idx, f, act, *mase_scales(ser, origins, state.period)))
+    if per_slot and all(slot[4].all() for slot in per_slot):  # nothing left to rank by
+        per_slot = [(*slot[:4], ~slot[4]) for slot in per_slot]  # so: the floored scales
     ids = [s.id for s in series]
     if not per_slot:
         state.default, state.default_reason = singles[0], "no validation windows: the first method"
@@ -684,10 +686,10 @@ def _validate(state: PanelState, win: Windowing, model, series, cut: _Cut, min_h
     (state.default, state.default_reason, state.choice, state.reason,
      state.validation) = _choose(mase, ids, margin, state.switching)
     abs_err = {k: [] for k in mase}
-    for _idx, f, act, scales, _flat in per_slot:
+    for _idx, f, act, scales, flat in per_slot:
         f = _with_combos(f, combos)
-        for k in mase:
-            abs_err[k].append(np.abs(f[k] - act) / scales[:, None])
+        for k in mase:  # flat histories' errors over a ~0 scale would widen every interval
+            abs_err[k].append((np.abs(f[k] - act) / scales[:, None])[~flat])
     state.intervals = _interval_quantiles({k: np.concatenate(v) for k, v in abs_err.items()},
                                           state.level)
     return {k: _row_means(m) for k, m in mase.items()}
@@ -780,6 +782,10 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
     flat = np.concatenate([r[3] for r in results])
     f = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
     ids = [s.id for s in series] * test_horizons
+    if flat.all():  # every history flat: MASE over the floored scales (said), not none at all
+        panel.warnings.append("every series' history is flat: MASE divides by a floor (1e-3 "
+                              "of each series' level), read MAE and RMSE instead")
+        flat = np.zeros_like(flat)
     out = panel_metrics(act, f, scales, ids, flat)
     if flat.any():  # said, as skipped series are
         names = list(dict.fromkeys(i for i, fl in zip(ids, flat, strict=True) if fl))
@@ -913,7 +919,8 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     state.has_network = model is not None
     extras = {"task": "forecast", "forecast": {
         "kind": "panel", "config": config.to_dict(), "panel": state.to_dict(),
-        "train_seconds": round(seconds, 1), "test": None if test is None else test["overall"]}}
+        "train_seconds": round(seconds, 1),
+        "test": None if test is None else json_safe(test["overall"])}}  # NaN: all flat
     if model is None:
         model = Forecaster(2, L, H, hidden_size=8, mode="direct", target_index=[0], norm="none")
     with writing(ckpt):
