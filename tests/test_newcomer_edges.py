@@ -217,3 +217,12 @@ def test_dates_written_as_numbers_read_as_dates():
                           "y": np.arange(30.0)})
     panel = read_panel(frame, id_col="id", time_col="when", target="y")
     assert panel.freq == "D" and len(panel.series[0]) == 30
+
+
+def test_a_forecaster_without_a_network_is_not_exported_as_its_placeholder():
+    from rnnkit.export import _refuse_placeholder
+
+    with pytest.raises(ExportError, match="no network to export .* by ets, theta"):
+        _refuse_placeholder({"forecast": {"panel": {"has_network": False,
+                                                    "choice": {"a": "ets", "b": "theta"}}}})
+    _refuse_placeholder({"forecast": {"panel": {"has_network": True}}})  # has one: exported

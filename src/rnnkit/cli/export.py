@@ -50,5 +50,11 @@ def run(args) -> int:
         doc = json.loads((out / "export.json").read_text(encoding="utf-8"))
         for name, diff in doc["verification"]["max_difference"].items():
             print(f"{name}.onnx: max |onnxruntime - PyTorch| = {diff:.2e}")
+        choice = ((doc["extras"].get("forecast") or {}).get("panel") or {}).get("choice") or {}
+        classical = sorted(sid for sid, method in choice.items() if method != "rnn")
+        if classical:  # what serving and predict use for them is not in the graphs
+            print(f"note: {len(classical)} of {len(choice)} series are forecast by classical "
+                  "methods or combinations, not by this network alone (export.json: "
+                  "extras.forecast.panel.choice)")
     print(f"exported {args.checkpoint} to {out}/")
     return 0

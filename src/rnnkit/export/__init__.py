@@ -60,6 +60,16 @@ def _tokenizers(extras: dict) -> dict[str, dict]:
     return found
 
 
+def _refuse_placeholder(extras: dict) -> None:
+    """A many-series forecaster that chose classical methods only keeps a placeholder
+    network (a checkpoint holds weights): exporting it would give a model no series uses."""
+    panel = (extras.get("forecast") or {}).get("panel") or {}
+    if panel and not panel.get("has_network", True):
+        methods = ", ".join(sorted(set((panel.get("choice") or {}).values()))) or "classical"
+        raise ExportError(f"export: this forecaster has no network to export (every series is "
+                          f"forecast by {methods}, which ONNX does not hold)")
+
+
 def _load(source) -> tuple[nn.Module, dict, str | None]:
     """(model, extras, task) of a checkpoint folder, a ``Predictor`` or an in-memory model."""
     from ..apps.base import task_of
@@ -131,6 +141,7 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
     out = Path(out)
     created = _check_out(out)
     model, extras, task = _load(source)
+    _refuse_placeholder(extras)
     graphs = graphs_for(model)
     from .. import __version__
     from .onnx_export import OPSET, verify_onnx, write_onnx
