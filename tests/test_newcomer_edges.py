@@ -226,3 +226,11 @@ def test_a_forecaster_without_a_network_is_not_exported_as_its_placeholder():
         _refuse_placeholder({"forecast": {"panel": {"has_network": False,
                                                     "choice": {"a": "ets", "b": "theta"}}}})
     _refuse_placeholder({"forecast": {"panel": {"has_network": True}}})  # has one: exported
+
+
+def test_loading_an_unfinished_run_says_to_resume_it(tmp_path):
+    from rnnkit.checkpoint import load
+
+    (tmp_path / "run" / "members" / "0").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="did not finish.*--resume"):
+        load(tmp_path / "run")

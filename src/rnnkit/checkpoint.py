@@ -69,6 +69,9 @@ __all__ = ["save", "load", "load_extras", "register_model", "registered_models",
            "clean_stray_temps", "read_config", "WEIGHTS", "CONFIG", "LOCK"]
 
 WEIGHTS, CONFIG, LOCK = "model.safetensors", "config.json", ".rnnkit.lock"
+# the run state training verbs keep in a checkpoint folder until the model is saved: fit's,
+# classify's per member, anomaly's
+UNFINISHED = ("resume", "members", "training")
 FORMAT = "rnnkit-checkpoint"
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
@@ -456,6 +459,10 @@ def _read_config(path: Path) -> dict:
         if not newer:  # a write killed between its two renames: the weights are the newer
             return _check_doc(inner, f"{weights} (header)")
     if doc is None:
+        if any((Path(path) / run).is_dir() for run in UNFINISHED):
+            raise FileNotFoundError(f"rnnkit.load: {path} holds a training run that did not "
+                                    "finish, and no model yet: run the same train command "
+                                    "with --resume to finish it")
         raise FileNotFoundError(f"rnnkit.load: {path} has no {CONFIG} (a checkpoint folder "
                                 f"holds {CONFIG} and {WEIGHTS}, written by rnnkit.save)")
     return _check_doc(doc, str(cfg))
