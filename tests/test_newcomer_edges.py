@@ -234,3 +234,17 @@ def test_loading_an_unfinished_run_says_to_resume_it(tmp_path):
     (tmp_path / "run" / "members" / "0").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="did not finish.*--resume"):
         load(tmp_path / "run")
+
+
+def test_a_one_column_stream_reads_its_rows_as_steps(tmp_path):
+    from rnnkit.apps import anomaly
+
+    path = tmp_path / "one.csv"
+    path.write_text("value\n" + "\n".join(f"{np.sin(i / 5):.4f}" for i in range(300)) + "\n")
+    stream = read_stream(path, AnomalyConfig(), min_rows=10)
+    assert stream.time_col is None and stream.columns == ["value"] and stream.times[-1] == 299
+    config = AnomalyConfig(data=str(path), checkpoint=str(tmp_path / "ck"), epochs=1,
+                           hidden_size=8, window=16, chunk=16)
+    anomaly.train(config)
+    frame = anomaly.load(tmp_path / "ck").predict(path)
+    assert list(frame.columns[:2]) == ["step", "value"] and len(frame) == 300

@@ -19,7 +19,7 @@ from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
 from ..finished import finished_run, say_finished
 from .config import Config
-from .data import calendar_features, read_sequences, read_stream
+from .data import STEPS, calendar_features, read_sequences, read_stream
 from .detector import (
     StreamScorer,
     build_model,
@@ -99,7 +99,7 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
                              **run)
         err = stream_errors(model, inputs, config.window)[1:]
         scale = np.maximum(err.mean(0), 1e-3)
-        meta = {"columns": stream.columns, "time_col": stream.time_col,
+        meta = {"columns": stream.columns, "time_col": stream.time_col or STEPS,
                 "scale": scale.tolist(), "learned_rows": n,
                 "seasonal": seasonal_meta(values, config.seasonal_cycles),
                 "threshold": STREAM_THRESHOLD if config.threshold is None
@@ -252,7 +252,7 @@ class AnomalyPredictor(Predictor):
         scorer = self.scorer()
         rows = ([scorer.step(v) for v in stream.inputs] if online
                 else scorer.run(stream.inputs))
-        out = pd.DataFrame({stream.time_col: stream.times})
+        out = pd.DataFrame({stream.time_col or "step": stream.times})
         for j, c in enumerate(stream.columns):
             out[c] = stream.values[:, j]
         out["score"] = [r[0] for r in rows]

@@ -25,7 +25,8 @@ class Config:
 
     data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row)
     layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row)
-    time_col: str | None = None  # stream: the timestamp column (default: the first column)
+    time_col: str | None = None  # stream: the timestamp column (default: the first column;
+    # a file of one column has none: its rows are the steps)
     value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:
     # every column but the time and label columns)
     label_col: str | None = None  # stream: 0/1 labels (default: a column named label, if

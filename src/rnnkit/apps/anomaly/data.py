@@ -177,6 +177,9 @@ def _check_times(times: pd.Series, lines: np.ndarray, source: str, allow_gaps: b
                          "order")
 
 
+STEPS = "none"  # a checkpoint's time column when it was trained on rows as steps
+
+
 def read_stream(source, config, *, min_rows: int, labels: bool | None = None) -> Stream:
     """Read and check a stream CSV (or DataFrame) as ``config`` describes it.
 
@@ -185,7 +188,9 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
     frame, name = _frame(source, "a stream (a time column and value columns)")
     cols = [str(c) for c in frame.columns]
     frame.columns = cols
-    time_col = config.time_col if config.time_col is not None else cols[0]
+    # a file of one column: no time column, the rows are the steps (as forecast without one)
+    steps = (config.time_col is None and len(cols) == 1) or config.time_col == STEPS
+    time_col = None if steps else config.time_col if config.time_col is not None else cols[0]
     label_col = config.label_col or ("label" if "label" in cols else None)
     for what, c in (("time", time_col), ("label", label_col)):
         if c is not None and c not in cols:
@@ -207,7 +212,8 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
                          f"{separator_hint(cols)}")
     lines = np.arange(len(frame)) + 2
     values = _numeric(frame, value_cols, name, 2)
-    _check_times(frame[time_col], lines, name, config.allow_gaps)
+    if time_col is not None:
+        _check_times(frame[time_col], lines, name, config.allow_gaps)
     if len(frame) < min_rows:
         raise ValueError(f"the stream in {name} has {len(frame)} readings, shorter than the "
                          f"window ({min_rows}); give a longer stream or a smaller --window")
@@ -222,7 +228,7 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
                              f"{(bad.item() if hasattr(bad, 'item') else bad)!r} "
                              f"at line {lines[i]} of {name}; expected 0 or 1")
         y = lab.astype(np.int64)
-    times = frame[time_col].to_numpy()
+    times = frame[time_col].to_numpy() if time_col is not None else np.arange(len(frame))
     cov = calendar_features(times, name) if getattr(config, "calendar", False) else None
     return Stream(values=values, columns=value_cols, times=times, time_col=time_col,
                   labels=y, lines=lines, source=name, filled=filled, covariates=cov)
