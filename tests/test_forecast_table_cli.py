@@ -136,7 +136,7 @@ def test_gaussian_intervals_hold_the_nominal_share(tmp_path):
      r"leave it out with --features"),
     ({}, ["--horizon", "0"], r"horizon must be a positive integer, got 0"),
     ({}, ["--target", "price"],
-     r"target column 'price' not found in .*bad\.csv; its columns are: load, temp"),
+     r"target column 'price' not found in .*bad\.csv; its columns are: date, load, temp"),
     ({}, ["--time-col", "when"], r"time column 'when' not found in .*bad\.csv"),
     ({}, ["--mode", "recursive"],
      r"Forecaster: mode='recursive' feeds its forecasts back, so it must forecast every input "

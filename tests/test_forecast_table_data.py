@@ -81,7 +81,7 @@ def test_leading_gap_ffill_takes_the_next_value(tmp_path):
 
 def test_other_refusals(tmp_path, csv_file):
     with pytest.raises(ValueError, match=r"target column 'price' not found in .*s\.csv; its "
-                                         r"columns are: load, temp"):
+                                         r"columns are: date, load, temp"):
         read_timeseries(csv_file, time_col="date", target="price")
     with pytest.raises(ValueError, match=r"column 'date' is not numeric: '2020-01-01 00:00:00' at "
                                          r"line 2 of .*; is it the time column\? pass --time-col "

@@ -71,15 +71,22 @@ def separator_hint(header) -> str:
     return ""
 
 
-def _columns_arg(value, header: list[str], what: str, source: str) -> list[str]:
+def _columns_arg(value, header: list[str], what: str, source: str,
+                 listed: list[str] | None = None) -> list[str]:
+    """The columns ``value`` names (a list, or names separated by commas), each one of
+    ``header``; a missing one is named with the file's columns (``listed``: all of them,
+    where ``header`` leaves the time column out)."""
     names = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
     if not names or any(not n for n in names):
         raise ValueError(f"expected {what} as a column name or a comma-separated list, "
                          f"got {value!r}")
+    listed = header if listed is None else listed
     for n in names:
+        if n in listed and n not in header:
+            raise ValueError(f"{what} column {n!r} is the time column of {source}")
         if n not in header:
             raise ValueError(f"{what} column {n!r} not found in {source}; its columns are: "
-                             f"{', '.join(header)}{separator_hint(header)}")
+                             f"{', '.join(listed)}{separator_hint(listed)}")
     return names
 
 
@@ -180,13 +187,13 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
     if not channels_all:
         raise ValueError(f"{source} has no columns besides the time column {time_col!r}")
     targets = (channels_all if target == "all"
-               else _columns_arg(target, channels_all, "target", source))
+               else _columns_arg(target, channels_all, "target", source, header))
     if features == "all":
         columns = channels_all
     elif features == "target":
         columns = list(targets)
     else:
-        chosen = _columns_arg(features, channels_all, "feature", source)
+        chosen = _columns_arg(features, channels_all, "feature", source, header)
         columns = [c for c in channels_all if c in chosen or c in targets]
     if not rows:
         raise ValueError(f"{source} has a header but no data rows")
