@@ -20,7 +20,8 @@ EXAMPLES = (
 
 def register(subparsers) -> None:
     p = new_parser(subparsers, "export", help="export a checkpoint as verified ONNX graphs",
-                   epilog=examples(*EXAMPLES), description=__doc__.split("\n\n")[0].replace("``", ""))
+                   epilog=examples(*EXAMPLES),
+                   description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to export")
     p.add_argument("--format", default="onnx", help="onnx (default)")
     p.add_argument("--out", required=True, help="the folder to create (must not exist)")

@@ -22,7 +22,8 @@ EXAMPLES = (
 
 def register(subparsers) -> None:
     p = new_parser(subparsers, "import-keras", help="convert a Keras model file to a checkpoint",
-                   epilog=examples(*EXAMPLES), description=__doc__.split("\n\n")[0].replace("``", ""))
+                   epilog=examples(*EXAMPLES),
+                   description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("file", help="a .keras file (Keras 3) or a legacy .h5 model file")
     p.add_argument("--checkpoint", required=True, help="the checkpoint folder to write")
     add_common(p)
