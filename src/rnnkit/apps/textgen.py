@@ -259,6 +259,9 @@ def prepare(text: str, config: Config):
     config.check()
     train_text_, val_text = split_text(text, config.val_fraction)
     tok = make_tokenizer(config)
+    if not train_text_.strip():  # a text of a few characters: its first share is empty
+        raise ValueError(f"the text is too short: its first {1 - config.val_fraction:.0%} "
+                         f"(the training part) is empty; use a longer text")
     try:
         tok.fit(train_text_)
     except ValueError as e:
