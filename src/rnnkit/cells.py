@@ -31,6 +31,19 @@ from .validate import flag, positive_int, probability
 
 __all__ = ["RecurrentCell", "SimpleRNNCell", "LSTMCell", "GRUCell", "ACTIVATIONS", "INITS"]
 
+def projects_input(cell) -> bool:
+    """Whether a layer may run ``cell`` as ``project_input`` over all steps, then ``recur``
+    per step. Not where a class below the one that wrote ``recur`` overrides ``forward``
+    (a subclass scaling its input, say): the layer then calls ``cell(x_t, state)`` per step,
+    as ``step`` does, so the two agree."""
+    if not (hasattr(cell, "project_input") and hasattr(cell, "recur")):
+        return False
+    mro = type(cell).__mro__
+    owner = {name: next(i for i, k in enumerate(mro) if name in vars(k))
+             for name in ("forward", "recur")}
+    return owner["forward"] >= owner["recur"]
+
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
     "relu": torch.relu,

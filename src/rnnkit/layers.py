@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import compiled, torch_interop
-from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .cells import GRUCell, LSTMCell, SimpleRNNCell, projects_input
 from .compiled import traced
 from .compiled.functions import kind_of as compiled_kind
 from .compiled.functions import run_cell as compiled_cell
@@ -287,7 +287,7 @@ class RNN(nn.Module):
                        if type(c).__module__.startswith("torch.nn") else ""))
         self.cells = nn.ModuleList(cells)
         self._fused_mode = torch_interop.fused_mode(self.cells)
-        self._scannable = all(hasattr(c, "scan") for c in self.cells)
+        self._scannable = all(hasattr(c, "scan") and projects_input(c) for c in self.cells)
         self._compiled_all = all(compiled_kind(c) is not None for c in self.cells)
         # the compiled streaming step: same built-in cell in every layer, one direction
         self._step_kind = None if self.bidirectional else step_kind(self.cells)
@@ -403,6 +403,9 @@ class RNN(nn.Module):
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise ValueError(f"{self.name}: lengths must be integers, got {lengths.dtype}")
         lengths = lengths.long()
+        if _tracing():
+            return lengths  # checked in eager calls; a number here would be baked in (or,
+            # under torch.export, refused as data-dependent)
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > T:
             raise ValueError(f"{self.name}: lengths must lie in [1, {T}] (the input's T), "
@@ -448,8 +451,11 @@ class RNN(nn.Module):
                                  self.bidirectional, B, T, x.element_size())
             check_memory(f"{self.name}: a batch of {B} sequences of {T} steps",
                          size["activation_bytes"], x.device)
-        if lengths is not None and bool((lengths == T).all()):
-            lengths = None  # nothing is padded: take the cheaper path
+        if lengths is not None and not _tracing() and bool((lengths == T).all()):
+            lengths = None  # nothing is padded: take the cheaper path (not baked into a trace)
+        if lengths is not None:  # padding's contents never matter: not even NaN in gradients
+            pad = torch.arange(T, device=x.device)[None, :] >= lengths.to(x.device)[:, None]
+            x = x.masked_fill(pad.unsqueeze(-1), 0.0)  # (a NaN x 0 in backward is NaN)
         if self.training and self._recurrent_dropout():  # masks: the cells' own equations
             for cell in self.cells:
                 if hasattr(cell, "reset_recurrent_dropout"):
@@ -514,7 +520,12 @@ class RNN(nn.Module):
                 and not torch.compiler.is_compiling() and not torch.is_autocast_enabled("cpu"))
 
     def _forward_fused(self, x, state, lengths):
-        """The ATen kernel torch.nn.RNN/LSTM/GRU run, fed with our cells' parameters."""
+        """The ATen kernel torch.nn.RNN/LSTM/GRU run, fed with our cells' parameters. Under
+        torch.compile it runs eagerly, as Dynamo runs torch.nn's own RNN modules
+        (``allow_rnn`` off): Inductor cannot lower the CPU LSTM's oneDNN op, nor trace the
+        packing of ``lengths``."""
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            return _fused_eagerly(self, x, state, lengths)
         return torch_interop.run_fused(self, x, state, lengths)
 
     def _forward_loop(self, x, state, lengths, return_all_states, use_scan=False,
@@ -625,16 +636,27 @@ class RNN(nn.Module):
         return torch_interop.from_torch(module, backend=backend)
 
 
+_fused_eagerly = torch.compiler.disable(torch_interop.run_fused)
+
+
+def _tracing() -> bool:
+    """Under torch.jit.trace, torch.compile or torch.export: Python numbers read from
+    tensors become constants of the graph."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def _run_cell(cell, x, state, mask, lengths, keep_states):
     """Loop one cell over (B, T, I). Past a sequence's end the state is held, the output zero."""
-    if hasattr(cell, "project_input") and hasattr(cell, "recur"):
+    if projects_input(cell):
         inputs, step = cell.project_input(x), cell.recur  # all steps' W_ih x + b_ih: one matmul
     else:
         inputs, step = x, cell
     # unbind, not x[:, t]: slicing a tensor that requires grad makes backward quadratic in T
     steps = inputs.unbind(1)
     masks = mask.unsqueeze(-1).unbind(1) if mask is not None else None
-    first_padded = int(lengths.min()) if lengths is not None else len(steps)
+    # the first step where a sequence has ended; under jit.trace / torch.compile a number
+    # read from lengths would be baked in for every later call: mask every step there
+    first_padded = len(steps) if lengths is None else 0 if _tracing() else int(lengths.min())
     outputs, states = [], []
     for t, inp in enumerate(steps):
         y, new = step(inp, state)

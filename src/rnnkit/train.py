@@ -584,4 +584,6 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     if not outs:  # an empty Dataset or DataLoader: torch.cat's "expected a non-empty list"
         raise ValueError("predict: X is empty (0 samples)")
     out = torch.cat(outs)
+    if as_numpy and out.dtype in (torch.bfloat16, torch.float16):
+        out = out.float()  # NumPy has no bfloat16 (and float16 loses nothing as float32)
     return out.numpy() if as_numpy else out

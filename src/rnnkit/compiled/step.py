@@ -39,13 +39,18 @@ class StepPlan:
             "weight_ih", "bias_ih")
         names = names if self.has_bias else names[: len(names) // 2]
         # the parameter dicts directly: nn.Module.__getattr__ costs a microsecond a name
-        self.weights = [c._parameters[n] for c in layer.cells for n in names]
+        self._where = [(c._parameters, n) for c in layer.cells for n in names]
+        self.weights = [d[n] for d, n in self._where]
         self.kind, self.shape, self.dtype = kind, x_t.shape, x_t.dtype
 
     def fits(self, x_t) -> bool:
-        """Whether ``x_t`` is what this stream validated: same shape and dtype, on the CPU."""
+        """Whether ``x_t`` is what this stream validated (same shape and dtype, on the CPU)
+        and the layer still holds these weights in that dtype (``load_state_dict(...,
+        assign=True)``, a replaced Parameter or ``.float()`` mid-stream: validated again)."""
         return isinstance(x_t, Tensor) and x_t.shape == self.shape and \
-            x_t.dtype == self.dtype and x_t.is_cpu
+            x_t.dtype == self.dtype and x_t.is_cpu and \
+            self.weights[0].dtype == self.dtype and \
+            all(d.get(n) is w for (d, n), w in zip(self._where, self.weights, strict=True))
 
     def __call__(self, layer, x_t: Tensor, state):
         """(y_t (B, H), new state in torch.nn's layout)."""

@@ -37,6 +37,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
+from ..cells import projects_input
+
 __all__ = ["run_cell"]
 
 # cell -> {call signature: _Traced, or None where it could not be compiled}; weak, so that
@@ -63,7 +65,7 @@ class _Step(nn.Module):
         super().__init__()
         self.cell, self.spec, self.masked, self.y_is, self.aliased = cell, spec, masked, y_is, \
             aliased
-        self.projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
+        self.projected = projects_input(cell)
 
     def forward(self, x_t, m_t, *state):
         old = tree_unflatten(list(state), self.spec)
@@ -232,8 +234,7 @@ class _Sequence(torch.autograd.Function):
                 tangents[traced.y_is] = tangents[traced.y_is] + dys[t]
             else:
                 tangents.append(dys[t])
-            grads = traced.bw([*ctx.saved[t], *tangents])
-            ctx.saved[t] = None  # free as we go
+            grads = traced.bw([*ctx.saved[t], *tangents])  # kept: retain_graph may call again
             for j, (a, b) in enumerate(parts):
                 a.append(grads[first_extra + 2 * j])
                 b.append(grads[first_extra + 2 * j + 1])
@@ -308,7 +309,23 @@ def _projected(cell, x: torch.Tensor) -> torch.Tensor:
 
 def _key(cell, x_t, m_t, leaves) -> tuple:
     return (cell.training, m_t is not None, x_t.dtype, x_t.device, tuple(x_t.shape),
-            tuple((tuple(s.shape), s.dtype) for s in leaves))
+            tuple((tuple(s.shape), s.dtype) for s in leaves), _plain_state(cell))
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _plain_state(cell: nn.Module) -> tuple:
+    """The numbers, flags and names the traced step has baked in as constants: every plain
+    attribute of the cell and its submodules, and of their classes outside torch (a leak
+    rate, a temperature set between calls recompiles the step, as the loop would see it)."""
+    out = []
+    for module in cell.modules():
+        classes = [k for k in type(module).__mro__ if not k.__module__.startswith("torch")]
+        for where in (*classes, module):
+            out += [(k, v) for k, v in vars(where).items()
+                    if isinstance(v, _PLAIN) and not k.startswith("__")]
+    return tuple(out)
 
 
 def run_cell(cell, x, state, mask, lengths, keep_states):
@@ -317,7 +334,7 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     run without Inductor (the tests' quick check of everything but code generation)."""
     if keep_states:
         return None
-    projected = hasattr(cell, "project_input") and hasattr(cell, "recur")
+    projected = projects_input(cell)
     # contiguous before tracing: Inductor compiles for the example's strides and checks them
     inputs = _projected(cell, x.transpose(0, 1)) if projected else \
         x.transpose(0, 1).contiguous()
