@@ -164,3 +164,27 @@ def test_torch_compile_runs_the_fused_layers_with_and_without_lengths():
     torch.testing.assert_close(torch.compile(lstm)(x)[0], lstm(x)[0])
     torch.testing.assert_close(torch.compile(gru)(x, lengths=lengths)[0],
                                gru(x, lengths=lengths)[0])
+
+
+def test_a_resumed_run_given_more_epochs_replans_its_cosine_schedule(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.randn(32, 6, 2).astype(np.float32)
+    y = X.sum((1, 2))[:, None]
+    kw = dict(batch_size=8, schedule="cosine", progress=False, device="cpu")
+    rnnkit.fit(rnnkit.SequenceRegressor(2, 6), (X, y), epochs=2, checkpoint_dir=tmp_path, **kw)
+    grown = rnnkit.fit(rnnkit.SequenceRegressor(2, 6), (X, y), epochs=4, resume=True,
+                       checkpoint_dir=tmp_path, **kw)["lr"]
+    planned = rnnkit.fit(rnnkit.SequenceRegressor(2, 6), (X, y), epochs=4, **kw)["lr"]
+    assert grown[2:] == pytest.approx(planned[2:])  # not 0 for an epoch, then up again
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_auto_takes_a_negative_initial_state_of_a_linear_recurrence(kind):
+    """The kernels and the scan need a non-negative state (every state these cells produce
+    is); auto then runs the loop instead of refusing what backend="loop" accepts."""
+    torch.manual_seed(0)
+    layer = rnnkit.RNN(kind, 3, 4).double()
+    loop = rnnkit.RNN(kind, 3, 4, backend="loop").double()
+    loop.load_state_dict(layer.state_dict())
+    x, h0 = torch.randn(2, 5, 3, dtype=torch.float64), -torch.rand(1, 2, 4, dtype=torch.float64)
+    torch.testing.assert_close(layer(x, h0)[0], loop(x, h0)[0])

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils._pytree import tree_leaves
 
 from . import compiled, torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell, projects_input
@@ -463,7 +464,11 @@ class RNN(nn.Module):
             return self._forward_loop(x, state, lengths, return_all_states)
         if self._use_traced(x, return_all_states):  # a user cell: compiled.traced
             return self._forward_loop(x, state, lengths, False, compiled="traced")
-        if self._use_compiled(x, return_all_states=return_all_states):
+        # auto never picks a path that refuses this call: minGRU/minLSTM's kernels and scan
+        # need a non-negative initial state (every state they produce is), the loop does not
+        negative = self.backend == "auto" and self._scannable and state is not None and any(
+            bool((s < 0).any()) for s in tree_leaves(state))
+        if not negative and self._use_compiled(x, return_all_states=return_all_states):
             return self._forward_loop(x, state, lengths, return_all_states, compiled=True)
         use_fused = self._fused_mode is not None and (
             self.backend == "fused" or (self.backend == "auto" and not return_all_states))
@@ -471,7 +476,7 @@ class RNN(nn.Module):
             return self._forward_fused(x, state, lengths)
         # auto: the scan only on a GPU; on a CPU it is slower than the loop (BENCHMARKS.md)
         use_scan = self._scannable and (self.backend == "scan" or (
-            self.backend == "auto" and x.device.type != "cpu"))
+            self.backend == "auto" and x.device.type != "cpu" and not negative))
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
     def _use_compiled(self, x: Tensor, whole_sequence: bool = True,

@@ -280,6 +280,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             else (best_value, math.inf)
         bad_epochs, start = stored["bad_epochs"], stored["epoch"]
         restore(run_dir, model, opt, sched, stored)
+        _replan_cosine(sched, opt, epochs)
         set_rng_state(stored["rng"], generators)
         if history.stop_reason in _FINAL_STOPS:
             start = epochs
@@ -543,6 +544,22 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
                      generator=None, tbptt=tbptt, keep_float64=_is_float64(model))
     model.to(dev)
     return _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt)
+
+
+def _replan_cosine(sched, opt, epochs: int) -> None:
+    """A resumed run given more ``epochs`` (allowed): the cosine schedule planned over the
+    first total would sit at 0 for an epoch and then rise again, so it is planned over the
+    new total, the learning rate set to that curve's value at the epoch reached (the same
+    run resumed with the same epochs is untouched: exact resume)."""
+    if not isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) or \
+            sched.T_max == epochs:
+        return
+    sched.T_max = epochs
+    at = min(sched.last_epoch, epochs)
+    for group, base in zip(opt.param_groups, sched.base_lrs, strict=True):
+        group["lr"] = sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * at /
+                                                                            epochs)) / 2
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 
 def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
