@@ -139,3 +139,53 @@ def test_killed_rank_ends_the_run_and_resume_finishes_it(tmp_path):
     rows = json.loads((ckpt / "history.json").read_text())["rows"]
     assert [r["epoch"] for r in rows] == list(range(1, 13))
     assert rows[: len(done)] == done
+
+
+# ------------------------------------------------ found by a newcomer's run (session 17)
+def test_launch_runs_training_verbs_only(capsys):
+    assert main(["launch", "--nproc", "2", "regress", "predict", "--checkpoint", "x"]) == 2
+    assert "runs training verbs only" in capsys.readouterr().err
+
+
+def test_bad_input_under_launch_exits_2_without_resume_advice(tmp_path):
+    run = subprocess.run(rnnkit_cmd("launch", "--nproc", "2", *TRAIN, "--csv",
+                                    str(tmp_path / "missing.csv"), "--checkpoint",
+                                    str(tmp_path / "ck")), env=env(), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "no such CSV file" in run.stderr and "--resume" not in run.stderr
+    assert "OMP_NUM_THREADS" not in run.stderr  # torchrun's banner: the launcher sets it
+
+
+def test_a_machine_waiting_for_its_partner_gives_up_after_rdzv_timeout(tmp_path):
+    csv = series(tmp_path / "s.csv", 40)
+    started = time.monotonic()
+    run = subprocess.run(rnnkit_cmd("launch", "--nnodes", "2", "--node-rank", "0", "--nproc",
+                                    "1", "--rdzv-endpoint", f"127.0.0.1:{free_port()}",
+                                    "--rdzv-timeout", "3", *TRAIN, "--csv", str(csv),
+                                    "--checkpoint", str(tmp_path / "ck")),
+                         env=env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and time.monotonic() - started < 60
+    assert "rnnkit launch: error: rendezvous at 127.0.0.1" in run.stderr
+
+
+def test_many_series_forecast_under_launch_saves_once(tmp_path):
+    """Every rank took the folder's writer lock before save skipped the others: one rank was
+    refused and, when it was rank 0, the trained model was never written."""
+    import pandas as pd
+
+    months = pd.date_range("2015-01-01", periods=48, freq="MS")
+    rng = np.random.default_rng(0)
+    frame = pd.concat([pd.DataFrame({"id": f"s{k}", "ds": months,
+                                     "y": 50 + k + 5 * np.sin(np.arange(48) * np.pi / 6)
+                                     + rng.normal(0, 1, 48)}) for k in range(4)])
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    run = subprocess.run(rnnkit_cmd("launch", "--nproc", "2", "forecast", "train", "--csv",
+                                    str(tmp_path / "p.csv"), "--id-col", "id", "--time-col",
+                                    "ds", "--target", "y", "--horizon", "4", "--mode", "rnn",
+                                    "--epochs", "2", "--hidden-size", "8", "--dropout", "0",
+                                    "--quiet", "--checkpoint", str(tmp_path / "ck")),
+                         env=env(), capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "ck" / "model.safetensors").is_file()
+    assert rnnkit.open(tmp_path / "ck").kind == "panel"

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     from .training.distributed import DistributedError, launched
 
     if launched():
+        _end_with_launcher()
         if int(os.environ.get("RANK", "0")) > 0:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
         local = os.environ.get("LOCAL_RANK")
@@ -32,6 +33,26 @@ def main(argv: list[str] | None = None) -> int:
     except DistributedError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr, flush=True)
         return 1
+
+
+def _end_with_launcher() -> None:
+    """Under ``rnnkit launch`` on Linux: SIGTERM this worker when the launcher dies. Killed
+    with SIGKILL, torchrun cannot stop its workers, which went on training unwatched and kept
+    the checkpoint folder's lock from a ``--resume``."""
+    from .cli.launch import LAUNCHER_PID
+
+    launcher = os.environ.get(LAUNCHER_PID)
+    if launcher is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(launcher):  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

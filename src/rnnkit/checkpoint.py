@@ -215,8 +215,8 @@ class writing:
         self.release()
 
     def acquire(self) -> writing:
-        if self._key is not None:
-            return self
+        if self._key is not None or another_rank():  # rank 0 alone writes (rnnkit launch):
+            return self  # the other ranks taking the lock would refuse each other or it
         created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         key = str(self.path.resolve())
@@ -362,7 +362,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     doc = _config_of(model, extras)  # every check before anything is written
     _check_path(path, "rnnkit.save")
     path = check_folder(path, "rnnkit.save:")
-    if _another_rank():  # data-parallel (torchrun): every rank holds these weights; rank 0 writes
+    if another_rank():  # data-parallel (torchrun): every rank holds these weights; rank 0 writes
         return path
     created = not path.exists()
     try:
@@ -375,7 +375,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     return path
 
 
-def _another_rank() -> bool:
+def another_rank() -> bool:
     """True in a process of a torch.distributed group other than rank 0 (rnnkit launch)."""
     import torch.distributed as dist
 

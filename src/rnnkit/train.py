@@ -29,7 +29,7 @@ from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_no
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write, check_folder, registered_models, save, writing
+from .checkpoint import another_rank, atomic_write, check_folder, registered_models, save, writing
 from .runtime import evaluating, resolve_device, seed_everything
 from .training.data import (
     Arrays,
@@ -82,7 +82,10 @@ class History:
                 "stop_reason": self.stop_reason, "best_epoch": self.best_epoch}
 
     def write(self, folder: Path) -> None:
-        """``history.json`` (everything) and ``history.csv`` (the rows), atomically."""
+        """``history.json`` (everything) and ``history.csv`` (the rows), atomically; by
+        rank 0 alone in a torch.distributed group (every rank holds the same history)."""
+        if another_rank():
+            return
         atomic_write(folder / "history.json",
                      lambda p: p.write_text(json.dumps(self.to_dict(), indent=1), "utf-8"))
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
@@ -97,10 +100,9 @@ class History:
     def plot(self, path: str | os.PathLike) -> Path:
         """The loss curves (and metrics) per epoch as a PNG at ``path``; returns ``path``.
         Under torchrun only rank 0 writes (as ``rnnkit.save``)."""
-        from .checkpoint import _another_rank
         from .training.plot import plot_history
 
-        return Path(path) if _another_rank() else plot_history(self, path)
+        return Path(path) if another_rank() else plot_history(self, path)
 
 
 class NonFiniteError(RuntimeError):

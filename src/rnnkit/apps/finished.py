@@ -87,9 +87,9 @@ def finished_run(folder, task: str, settings: dict, run_dir_name: str,
 def say_finished(task: str, folder, epochs: int | None = None) -> None:
     """One line on stderr: the run had already finished, nothing was trained (rank 0 only
     under torchrun)."""
-    from ..checkpoint import _another_rank
+    from ..checkpoint import another_rank
 
-    if _another_rank():
+    if another_rank():
         return
     done = f" ({epochs} epoch{'s' if epochs != 1 else ''})" if epochs else ""
     print(f"note: rnnkit {task} train --resume: the run in {folder} had already finished"

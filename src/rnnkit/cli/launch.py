@@ -9,17 +9,22 @@ Several machines: the same command on each, with ``--nnodes M --node-rank I
 --rdzv-endpoint HOST:PORT`` (HOST: the machine with node rank 0, reachable from the others).
 When a process fails or is killed, torchrun stops the others and this command exits with
 status 1 and one line naming the rank; rerun with the verb's ``--resume`` to continue from
-the last checkpoint.
+the last checkpoint. Bad input exits 2 (the verb's own message); machines that never join
+are given up after ``--rdzv-timeout`` seconds; training verbs only.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
 from .common import UsageError, examples, new_parser
+
+# set for the workers: the launcher's pid, so that they end with it (``rnnkit.__main__``)
+LAUNCHER_PID = "RNNKIT_LAUNCHER_PID"
 
 EXAMPLES = (
     "rnnkit launch --nproc 2 train --csv examples/data/series.csv --target value --window 3 "
@@ -46,9 +51,21 @@ def register(subparsers) -> None:
                    help="where node 0 listens (required with --nnodes > 1)")
     p.add_argument("--max-restarts", type=int, default=0, metavar="K",
                    help="restart the whole group up to K times after a failure (default 0)")
+    p.add_argument("--rdzv-timeout", type=int, default=300, metavar="S",
+                   help="with --nnodes > 1: give up when the other machines have not joined "
+                        "after S seconds (default 300; torchrun's own is 600-900)")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="VERB ...",
                    help="the rnnkit verb and its options, e.g. train --csv ...")
     p.set_defaults(run=run)
+
+
+# the verbs whose training rnnkit.fit runs data-parallel (``train`` alone: regress's alias)
+TRAINING = ("train", "regress train", "textgen train", "classify train", "forecast train",
+            "translate train", "anomaly train")
+
+
+def _trains(command: list[str]) -> bool:
+    return command[0] == "train" or " ".join(command[:2]) in TRAINING
 
 
 def torchrun_args(args) -> list[str]:
@@ -65,6 +82,12 @@ def torchrun_args(args) -> list[str]:
         raise UsageError("expected a verb to run, e.g. rnnkit launch --nproc 2 train --csv ...")
     if command[0] == "launch":
         raise UsageError("rnnkit launch cannot launch itself")
+    if not _trains(command):
+        raise UsageError(f"rnnkit launch runs training verbs only ({', '.join(TRAINING)}); "
+                         f"'{' '.join(command[:2])}' would run once per process, side by side")
+    if args.rdzv_timeout < 1:
+        raise UsageError(f"--rdzv-timeout must be a positive number of seconds, got "
+                         f"{args.rdzv_timeout}")
     out = ["--nproc-per-node", str(args.nproc), "--max-restarts", str(args.max_restarts)]
     if args.nnodes == 1 and args.rdzv_endpoint is None:
         out.append("--standalone")  # a free port on this machine
@@ -73,11 +96,13 @@ def torchrun_args(args) -> list[str]:
             raise UsageError(f"--nnodes {args.nnodes} needs --rdzv-endpoint HOST:PORT (the "
                              "address of the machine with --node-rank 0)")
         out += ["--nnodes", str(args.nnodes), "--node-rank", str(args.node_rank),
-                "--rdzv-endpoint", args.rdzv_endpoint]
+                "--rdzv-endpoint", args.rdzv_endpoint,
+                "--rdzv-conf", f"timeout={args.rdzv_timeout}"]
     return [*out, "-m", "rnnkit", *command]
 
 
 def run(args) -> int:
+    from torch.distributed import DistError
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -85,6 +110,10 @@ def run(args) -> int:
 
     argv = torchrun_args(args)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # one line
+    # torchrun warns in four lines when OMP_NUM_THREADS is unset; every verb sets its own
+    # threads (--threads, default 1), so say so to it
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # the workers end with this process
     # Ctrl-C while the rendezvous waits for other machines: that wait is a C++ call Python's
     # KeyboardInterrupt never reaches (it was ignored for 10 minutes), so let the signal's
     # default action end the launcher; once workers run, torchrun's own handlers take over
@@ -93,13 +122,18 @@ def run(args) -> int:
     try:
         torchrun.run(torchrun.parse_args(argv))
     except ChildFailedError as e:
+        _, first = e.get_first_failure()
+        if first.exitcode == 2:  # bad input: the verb said why (one line per process)
+            print("rnnkit launch: error: the verb refused its input (its message is above); "
+                  "nothing was trained", file=sys.stderr, flush=True)
+            return 2
         print(f"rnnkit launch: error: {failure_line(e)}", file=sys.stderr, flush=True)
         return 1
     except SignalException as e:  # SIGTERM/SIGINT to the launcher: it stopped its workers
         print(f"rnnkit launch: stopped by {e.sigval.name}; the last checkpoint is complete: "
               "rerun with --resume to continue", file=sys.stderr, flush=True)
         return 128 + int(e.sigval)
-    except RendezvousError as e:  # the other machines never came, or the endpoint is wrong
+    except (RendezvousError, DistError) as e:  # the others never came, or a wrong endpoint
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"rnnkit launch: error: rendezvous at {args.rdzv_endpoint} failed: {reason}",
               file=sys.stderr, flush=True)

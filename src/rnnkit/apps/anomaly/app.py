@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ... import checkpoint
-from ...checkpoint import check_folder, load_extras
+from ...checkpoint import another_rank, check_folder, load_extras
 from ...runtime import resolve_device, seed_everything
 from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
@@ -130,7 +130,8 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
                     extras={TASK_KEY: TASK, "config": asdict(config), **meta})
     history.write(folder)
     history.plot(folder / "history.png")
-    shutil.rmtree(folder / RUN_DIR, ignore_errors=True)  # the run is complete
+    if not another_rank():  # rank 0 alone writes (rnnkit launch)
+        shutil.rmtree(folder / RUN_DIR, ignore_errors=True)  # the run is complete
     return history
 
 

@@ -198,7 +198,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
     ``checkpoint/members/K`` until the whole run is saved). ``time_budget``: seconds per
     member.
     """
-    from ...checkpoint import check_folder, save
+    from ...checkpoint import another_rank, check_folder, save
 
     folder = None if checkpoint is None else check_folder(checkpoint, "classify: checkpoint")
     if folder is not None:
@@ -272,7 +272,8 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
                                     "config": config.to_dict()})
         history.write(folder)
         history.plot(folder / "history.png")
-        shutil.rmtree(folder / "members", ignore_errors=True)  # the run is complete
+        if not another_rank():  # rank 0 alone writes (rnnkit launch)
+            shutil.rmtree(folder / "members", ignore_errors=True)  # the run is complete
     return history
 
 
