@@ -187,3 +187,16 @@ def test_demo_part(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "diagnose-gradient-flow.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "rnn-tanh" in out and "irnn" in out
+
+
+def test_the_report_records_every_option_it_ran_with():
+    from rnnkit.cli.diagnose import _argv
+    from rnnkit.cli.main import build_parser
+
+    argv = ["diagnose", "--task", "adding", "--length", "20", "--cells", "lstm", "--hidden-size",
+            "16", "--batch-size", "8", "--lr", "0.01", "--seed", "3", "--save-models", "--out",
+            "d"]
+    recorded = _argv(build_parser().parse_args(argv))
+    again = build_parser().parse_args(recorded)
+    for name in ("hidden_size", "batch_size", "lr", "seed", "save_models", "length", "cells"):
+        assert getattr(again, name) == getattr(build_parser().parse_args(argv), name), name

@@ -175,11 +175,17 @@ def _save_models(results, out: Path, task: str, length: int) -> None:
 
 
 def _argv(args) -> list[str]:
+    """The command that repeats this run, every task-mode option as given (a report that
+    dropped --hidden-size reran at H 64)."""
     parts = ["diagnose", "--task", args.task, "--length", str(args.length), "--cells",
              args.cells, "--steps", str(args.steps), "--minutes", f"{args.minutes:g}",
-             "--out", str(args.out)]
-    if args.exploding:
-        parts.append("--exploding")
+             "--hidden-size", str(args.hidden_size), "--batch-size", str(args.batch_size),
+             "--lr", f"{args.lr:g}", "--clip-norm", f"{args.clip_norm:g}", "--eval-every",
+             str(args.eval_every), "--seed", str(args.seed), "--out", str(args.out)]
+    if args.probes is not None:
+        parts += ["--probes", str(args.probes)]
+    parts += [flag for flag, on in (("--exploding", args.exploding),
+                                    ("--save-models", args.save_models)) if on]
     return parts
 
 

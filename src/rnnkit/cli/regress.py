@@ -97,7 +97,8 @@ def run_train(args) -> int:
         return 0
     last = history.rows[-1]
     val = f", val_loss {last['val_loss']:.4g}" if last["val_loss"] is not None else ""
-    print(f"trained {len(history)} epochs in {time.perf_counter() - t0:.1f} s: train_loss "
+    print(f"trained {len(history)} epoch{'' if len(history) == 1 else 's'} in "
+          f"{time.perf_counter() - t0:.1f} s: train_loss "
           f"{last['train_loss']:.4g}{val}; checkpoint in {args.checkpoint}")
     return 0
 
