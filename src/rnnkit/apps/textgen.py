@@ -400,7 +400,8 @@ class _EpochReport:
                  + ("  (best, saved)" if best else ""))
         if self.config.sample_length:
             new = list(stream(self.model, self.prompt, self.config.sample_length,
-                              temperature=0.8, top_k=40, seed=info["epoch"]))
+                              temperature=0.8, top_k=40, seed=info["epoch"],
+                              suppress_ids=never_drawn(self.tok)))
             sample = self.tok.decode(self.prompt + new).strip("\n")
             self.log("  sample: " + sample.replace("\n", "\n          "))
         return None
@@ -473,6 +474,12 @@ def encode_prompt(tokenizer, prompt: str) -> list[int]:
     return [EOS_ID] + tokenizer.encode(prompt)  # a prompt starts a new line, as in training
 
 
+def never_drawn(tokenizer) -> list[int]:
+    """Tokens that are no text: <pad>, <bos>, <unk> (it would print as "<unk>"), and <eos>
+    at char level (lines end in "\n" there); word level's <eos> is a line break."""
+    return [PAD_ID, BOS_ID, UNK_ID] + ([] if isinstance(tokenizer, WordTokenizer) else [EOS_ID])
+
+
 def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500, *,
                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                 repetition_penalty: float = 1.0, beam: int | None = None,
@@ -500,9 +507,7 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
                          "give a prompt")
     word = isinstance(tokenizer, WordTokenizer)
     eos = EOS_ID if word and stop_at_eos else None
-    # tokens that are no text: <pad>, <bos>, <unk> (it would print as "<unk>"), and <eos>
-    # at char level (lines end in "\n" there); word level's <eos> is a line break
-    never = [PAD_ID, BOS_ID, UNK_ID] + ([] if word else [EOS_ID])
+    never = never_drawn(tokenizer)
     shown = _render(tokenizer, ids)
     yield shown
     if beam is not None:
