@@ -137,7 +137,8 @@ def test_generate_whole_matches_generating_alone(server):
     assert r.status_code == 200, r.text
     body = r.json()
     ids = served.encode_prompt("the ")
-    expected = generate(served.lm, ids, 30, temperature=0.9, top_k=8, seed=5)
+    expected = generate(served.lm, ids, 30, temperature=0.9, top_k=8, seed=5,
+                        suppress_ids=served.never_drawn())
     assert body["tokens"] == 30 and body["finish_reason"] == "length"
     assert body["text"] == "".join(served.tokenizer.decode([t]) for t in expected)
     assert body["prompt_tokens"] == len(ids)
@@ -171,7 +172,7 @@ def test_sse_framing_and_concurrent_streams_match_alone(server):
         assert [d["index"] for e, d in events if e == "token"] == list(range(len(tokens)))
         options = {k: v for k, v in s.items() if k not in ("prompt", "max_tokens")}
         alone = generate(served.lm, served.encode_prompt(s["prompt"]), s["max_tokens"],
-                         **options)
+                         suppress_ids=served.never_drawn(), **options)
         assert tokens == alone, s
         assert "".join(d["text"] for e, d in events if e == "token") == "".join(
             served.tokenizer.decode([t]) for t in alone)
@@ -497,3 +498,25 @@ def test_head_probes_and_tiny_sampling_settings(server):
             body["temperature"] = 1e-300
         r = server.post("/v1/models/lm/generate", json=body)
         assert r.status_code == 200 and r.json()["text"] == greedy_text, (extra, r.text)
+
+
+def test_streams_never_draw_tokens_that_are_no_text(server):
+    """<pad>, <bos>, <unk> (and a char model's <eos>) are never drawn, as by textgen sample:
+    a model leaning hard on <unk> still streams text."""
+    served = server.models["lm"]
+    never = served.never_drawn()
+    assert never and {0, 1} <= set(never)
+    lm = served.lm
+    bias = lm.head.bias if hasattr(lm, "head") else None
+    if bias is None:
+        pytest.skip("no output bias to lean on")
+    saved = bias.detach().clone()
+    try:
+        with torch.no_grad():
+            bias[never] += 50.0  # the model now wants these above all
+        body = server.post("/v1/models/lm/generate", json={
+            "prompt": "the ", "max_tokens": 10, "seed": 2}).json()
+        assert body["tokens"] == 10 and len(body["text"]) == 10, body
+    finally:
+        with torch.no_grad():
+            bias.copy_(saved)

@@ -163,7 +163,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         if name not in schedulers:
             schedulers[name] = BatchScheduler(
                 models[name].lm, max_streams=settings.max_streams, batched=settings.batched,
-                interval=settings.stream_interval,
+                interval=settings.stream_interval, suppress_ids=models[name].never_drawn(),
                 on_tick=lambda tokens, s: metrics.tick(name, tokens, s))
         return schedulers[name]
 

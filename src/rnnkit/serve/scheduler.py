@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..generate import greedy, scaled
+from ..generate import greedy, scaled, suppressed
 from ..state_tree import tree_map
 
 __all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "RowSampler"]
@@ -195,8 +195,8 @@ class RowSampler:
 class _Batch:
     """The rows of the open streams: their states and their next-token logits (thread side)."""
 
-    def __init__(self, model: nn.Module):
-        self.model = model
+    def __init__(self, model: nn.Module, suppress_ids=()):
+        self.model, self.suppress_ids = model, list(suppress_ids)
         self.streams: list[StreamHandle] = []
         self.state = None
         self.logits: Tensor | None = None
@@ -254,7 +254,7 @@ class _Batch:
             self.sampler = None
             self.state = state if self.state is None else tree_map(
                 lambda a, b: torch.cat([a, b], 1), self.state, state)
-            last = logits[:, -1]
+            last = suppressed(logits[:, -1], self.suppress_ids)
             self.logits = last if self.logits is None else torch.cat([self.logits, last])
         if not self.streams:
             return 0
@@ -282,7 +282,7 @@ class _Batch:
             cpu = time.thread_time()
             x = torch.tensor(step, dtype=torch.long).unsqueeze(1)  # (B, 1): one new token each
             logits, self.state = self.model(x, self.state)
-            self.logits = logits[:, -1]
+            self.logits = suppressed(logits[:, -1], self.suppress_ids)
             self.model_cpu += time.thread_time() - cpu
         return len(tokens)
 
@@ -305,17 +305,20 @@ class BatchScheduler:
         on_tick: called on the event loop after each tick with ``(tokens, seconds)``.
         batched: False serves one stream at a time, first come first served (the baseline
             the load benchmark compares with).
+        suppress_ids: tokens never drawn (``textgen.never_drawn``: what is no text), as
+            ``generate.stream(..., suppress_ids=...)`` leaves them out.
     """
 
     def __init__(self, model: nn.Module, *, max_streams: int = 64,
                  on_tick: Callable[[int, float], None] | None = None, batched: bool = True,
-                 interval: float = 0.0):
+                 interval: float = 0.0, suppress_ids=()):
         self.model = model.eval()
+        self.suppress_ids = list(suppress_ids)  # never drawn: <pad>, <unk> ... (as textgen's)
         self.interval = interval
         self.max_streams = max_streams
         self.batched = batched
         self._on_tick = on_tick
-        self._batch = _Batch(self.model)
+        self._batch = _Batch(self.model, self.suppress_ids)
         self._open: set[StreamHandle] = set()  # event loop side
         self._incoming: deque[StreamHandle] = deque()  # submitted, not yet seen by the thread
         self._queued: list[StreamHandle] = []  # step thread side: waiting to join
@@ -410,7 +413,7 @@ class BatchScheduler:
                 streams = self._batch.streams + [s for s in joining
                                                  if s not in self._batch.streams]
                 finished = self._batch.finished  # (ended before the failure: ended as such)
-                spent, self._batch = self._batch.model_cpu, _Batch(self.model)
+                spent, self._batch = self._batch.model_cpu, _Batch(self.model, self.suppress_ids)
                 self._batch.model_cpu = spent
                 streams = [s for s in streams if s not in {f for f, _ in finished}]
                 if finished:

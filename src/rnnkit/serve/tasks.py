@@ -211,6 +211,14 @@ class ServedModel:
                              "from; send a prompt")
         return ids
 
+    def never_drawn(self) -> list[int]:
+        """Tokens a stream never draws: what is no text (<pad>, <bos>, <unk>; char level's
+        <eos>), as ``rnnkit textgen sample`` leaves them out; none for a bare model."""
+        from ..apps import textgen
+
+        tokenizer = getattr(self.predictor, "tokenizer", None)
+        return textgen.never_drawn(tokenizer) if tokenizer is not None else []
+
     def eos_id(self) -> int | None:
         return None if isinstance(self.tokenizer, CharTokenizer) else EOS_ID
 
