@@ -248,3 +248,15 @@ def test_a_one_column_stream_reads_its_rows_as_steps(tmp_path):
     anomaly.train(config)
     frame = anomaly.load(tmp_path / "ck").predict(path)
     assert list(frame.columns[:2]) == ["step", "value"] and len(frame) == 300
+
+
+def test_training_into_a_folder_with_a_model_says_it_replaces_it(tmp_path, capsys):
+    csv = tmp_path / "s.csv"
+    csv.write_text("value\n" + "\n".join(f"{np.sin(i / 4):.4f}" for i in range(60)) + "\n")
+    argv = ["regress", "train", "--csv", str(csv), "--target", "value", "--window", "4",
+            "--epochs", "1", "--hidden-size", "4", "--checkpoint", str(tmp_path / "ck"),
+            "--quiet"]
+    assert main(argv) == 0
+    assert "replaces it" not in capsys.readouterr().err  # a new folder: nothing to say
+    assert main(argv) == 0
+    assert "holds a trained model; this run replaces it" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from .common import Parser, apply_threads, examples
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         apply_threads(args)
+        _say_replacing(args)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)
@@ -103,6 +105,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: unexpected error: {type(e).__name__}: {first} (full report: {report}; "
               "set RNNKIT_DEBUG=1 to see the traceback)", file=sys.stderr)
         return 1
+
+
+def _say_replacing(args) -> None:
+    """A training verb pointed at a folder that holds a finished model replaces it when
+    training ends: said before it starts (``--resume`` continues it instead)."""
+    training = args.verb == "train" or getattr(args, "action", None) == "train"
+    folder = getattr(args, "checkpoint", None)
+    if not training or getattr(args, "resume", True) or not isinstance(folder, str) or \
+            int(os.environ.get("RANK", "0")) > 0:
+        return
+    if (Path(folder) / "config.json").is_file():
+        print(f"note: {folder} holds a trained model; this run replaces it when it ends "
+              "(--resume continues it instead)", file=sys.stderr)
 
 
 def _verb(parser, args) -> str:
