@@ -115,7 +115,15 @@ def _say_replacing(args) -> None:
     if not training or getattr(args, "resume", True) or not isinstance(folder, str) or \
             int(os.environ.get("RANK", "0")) > 0:
         return
-    if (Path(folder) / "config.json").is_file():
+    if not (Path(folder) / "config.json").is_file():
+        return
+    from ..apps.base import task_of
+
+    try:  # another application's model: the verb refuses the folder, with its own line
+        same = task_of(folder) == ("regress" if args.verb == "train" else args.verb)
+    except Exception:  # noqa: BLE001 - unreadable: the verb says what is wrong with it
+        return
+    if same:
         print(f"note: {folder} holds a trained model; this run replaces it when it ends "
               "(--resume continues it instead)", file=sys.stderr)
 
