@@ -62,10 +62,14 @@ def check_sampling(temperature: float = 1.0, top_k: int | None = None,
                          f"{repetition_penalty!r}")
 
 
+# below this, float32 rounds a number to 0: half its smallest subnormal, 2**-150
+_FLOAT32_ZERO = 2.0 ** -150
+
+
 def greedy(temperature: float) -> bool:
     """Whether ``temperature`` samples greedily: 0, or so small that float32 reads it as 0
     (below about 7e-46), where dividing by it would give NaN."""
-    return float(torch.tensor(temperature, dtype=torch.float32)) == 0.0
+    return temperature <= _FLOAT32_ZERO  # a number compared, not a tensor made: once a token
 
 
 def scaled(logits: Tensor, temperature) -> Tensor:
