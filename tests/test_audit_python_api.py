@@ -273,7 +273,7 @@ def test_fit_predict_evaluate_argument_mistakes_are_one_line():
     model = rnnkit.SequenceRegressor(2, 4)
     with pytest.raises(ValueError, match=r"^fit: model must be a torch.nn.Module, got function$"):
         rnnkit.fit(lambda x: x, (X, y), progress=False)
-    with pytest.raises(ValueError, match=r"^fit: seed must be an integer or None, got 'a'$"):
+    with pytest.raises(ValueError, match=r"^fit: seed must be an integer in \[0, 2\*\*63\) or None, got 'a'$"):
         rnnkit.fit(model, (X, y), seed="a", progress=False)
     for bad in (0, -1):
         with pytest.raises(ValueError, match=rf"^predict: batch_size must be a positive "

@@ -46,7 +46,7 @@ def shortened(argv: list[str]) -> list[str]:
 
 
 def test_readme_lists_every_verb_a_newcomer_needs():
-    verbs = {shlex.split(c)[1] for c in readme_commands()}
+    verbs = {shlex.split(c, comments=True)[1] for c in readme_commands()}
     assert {"regress", "textgen", "forecast", "classify", "translate", "anomaly", "diagnose",
             "info", "export"} <= verbs
 
@@ -56,7 +56,7 @@ def test_every_readme_command_runs_as_written(tmp_path, monkeypatch, capsys):
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
     monkeypatch.chdir(tmp_path)
     for command in readme_commands():
-        argv = shortened(shlex.split(command)[1:])
+        argv = shortened(shlex.split(command, comments=True)[1:])
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 0, f"{command}\n-> exit {code}: {err[-2000:]}"

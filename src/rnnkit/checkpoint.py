@@ -122,6 +122,18 @@ def json_safe(obj):
     return None if isinstance(obj, float) and not math.isfinite(obj) else obj
 
 
+def plain_numbers(obj):
+    """``obj`` with NumPy scalars (``np.float32(1)``, ``np.int64(3)``) as Python numbers,
+    which JSON takes; anything else as it is (JSON's own check names what it refuses)."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: plain_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain_numbers(v) for v in obj]
+    return obj.item() if isinstance(obj, np.generic) else obj
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``
     (making ``path``'s folder first if it is missing)."""
@@ -321,7 +333,7 @@ def _config_of(model: nn.Module, extras) -> dict[str, Any]:
 
     doc = {"format": FORMAT, "rnnkit_version": __version__, "model_class": cls.__name__,
            "model_module": cls.__module__, "model_config": config,
-           "extras": {} if extras is None else extras, "save_id": uuid.uuid4().hex,
+           "extras": {} if extras is None else plain_numbers(extras), "save_id": uuid.uuid4().hex,
            "saved_at": time.time()}
     for what, value in (("model.config", config), ("extras", doc["extras"])):
         try:
@@ -365,6 +377,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     if another_rank():  # data-parallel (torchrun): every rank holds these weights; rank 0 writes
         return path
     created = not path.exists()
+    _warn_replacing_app(path, doc)
     try:
         with writing(path):
             _write_files(model, doc, path)
@@ -373,6 +386,23 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
             _rmdir_if_empty(path)
         raise
     return path
+
+
+def _warn_replacing_app(path: Path, doc: dict) -> None:
+    """A warning where ``path`` holds an application's checkpoint (``extras["task"]``, e.g.
+    ``rnnkit regress train``'s) and this save is not that application's: its verbs could
+    no longer read the folder. (The CLI refuses the other way round.)"""
+    try:
+        old = _read_config(path).get("extras", {}).get("task") if (path / "config.json"
+                                                                   ).is_file() else None
+    except Exception:  # noqa: BLE001 - unreadable: nothing of value to warn about
+        return
+    if isinstance(old, str) and old and (doc.get("extras") or {}).get("task") != old:
+        import warnings
+
+        warnings.warn(f"rnnkit.save: {path} held a checkpoint of `rnnkit {old}`; it now holds "
+                      f"a bare {doc['model_class']}, which `rnnkit {old}` cannot use (save "
+                      "elsewhere to keep both)", stacklevel=3)
 
 
 def another_rank() -> bool:

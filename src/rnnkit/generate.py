@@ -33,6 +33,8 @@ longer ones). Width 1 is greedy decoding.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,15 +51,18 @@ __all__ = ["generate", "stream", "sample_next", "check_sampling", "beam_search",
 def check_sampling(temperature: float = 1.0, top_k: int | None = None,
                    top_p: float | None = None, repetition_penalty: float = 1.0) -> None:
     """Raise ``ValueError`` with one clear line for settings outside their ranges."""
-    if temperature is None or not 0 <= temperature < float("inf"):
+    if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool) or \
+            not 0 <= temperature < float("inf"):
         raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got "
                          f"{temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise ValueError(f"top-k must be an integer >= 1, got {top_k!r}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
+    if top_p is not None and (not isinstance(top_p, numbers.Real) or isinstance(top_p, bool)
+                              or not 0.0 < top_p <= 1.0):
         raise ValueError(f"top-p must lie in (0, 1], got {top_p!r}")
-    if repetition_penalty is None or not 0 < repetition_penalty < float("inf"):
+    if not isinstance(repetition_penalty, numbers.Real) or isinstance(repetition_penalty, bool) \
+            or not 0 < repetition_penalty < float("inf"):
         raise ValueError(f"repetition penalty must be a finite number > 0 (1 = none), got "
                          f"{repetition_penalty!r}")
 
@@ -124,12 +129,26 @@ def suppressed(logits: Tensor, ids: Sequence[int]) -> Tensor:
     return logits.index_fill(-1, index, float("-inf"))
 
 
-def _as_prompt(prompt, device) -> Tensor:
-    ids = torch.as_tensor(prompt, dtype=torch.long, device=device)
+def _as_prompt(prompt, device, model=None) -> Tensor:
+    raw = torch.as_tensor(prompt)
+    if raw.numel() and (raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool):
+        raise ValueError(f"generate: the prompt must hold integer token ids, got {raw.dtype}")
+    ids = raw.to(dtype=torch.long, device=device)  # 4.7 was read as 4
     if ids.dim() != 1 or ids.numel() == 0:
         raise ValueError(f"generate: expected a non-empty prompt of token ids, got shape "
                          f"{tuple(ids.shape)}")
+    V = getattr(getattr(model, "config", None), "get", lambda _k: None)("vocab_size")
+    if isinstance(V, int) and bool(((ids < 0) | (ids >= V)).any()):  # was torch's IndexError
+        bad = int(ids[(ids < 0) | (ids >= V)][0])
+        raise ValueError(f"generate: token id {bad} is outside the model's vocabulary "
+                         f"(ids 0..{V - 1})")
     return ids
+
+
+def _check_seed(seed) -> None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**63):  # 2**70: "Overflow when unpacking"
+        raise ValueError(f"seed must be an integer in [0, 2**63) or None, got {seed!r}")
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -155,7 +174,8 @@ def stream(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max tokens must be a non-negative integer, got {max_new_tokens!r}")
     device = _device_of(model)
-    ids = _as_prompt(prompt, device)
+    ids = _as_prompt(prompt, device, model)
+    _check_seed(seed)
     if generator is None and seed is not None:  # else: torch's global generator
         generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training
@@ -297,7 +317,9 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
     active = list(range(B))  # sequences still searched, in row order
 
     def normalised(log_prob: float, length: int) -> float:
-        return log_prob / (length ** length_penalty)
+        # log p / length ** penalty through exp(-penalty * log length), capped: a penalty of
+        # ±300 overflowed Python's float power (OverflowError, ZeroDivisionError)
+        return log_prob * math.exp(min(-length_penalty * math.log(length), 700.0))
 
     for t in range(1, max_len + 1):
         log_probs, state = step(tokens, state)  # (R, V)
@@ -359,7 +381,7 @@ def beam_generate(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_toke
     ``suppress_ids`` are never chosen.
     """
     device = _device_of(model)
-    ids = _as_prompt(prompt, device)
+    ids = _as_prompt(prompt, device, model)
     with evaluating(model):
         state = None
         if len(ids) > 1:

@@ -29,15 +29,25 @@ from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_no
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .checkpoint import another_rank, atomic_write, check_folder, registered_models, save, writing
+from .checkpoint import (
+    another_rank,
+    atomic_write,
+    check_folder,
+    plain_numbers,
+    registered_models,
+    save,
+    writing,
+)
 from .runtime import evaluating, resolve_device, seed_everything
 from .training.data import (
     Arrays,
     all_batches,
     as_tensor,
     call_model,
+    check_pair,
     coerce,
     detach,
+    first_batch,
     length,
     loader_inputs,
     pieces,
@@ -46,9 +56,11 @@ from .training.data import (
     try_first_batch,
 )
 from .training.distributed import start as start_distributed
+from .training.loss_view import loss_units, real_steps
 from .training.losses import MetricSum, get_loss, get_metrics
 from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimizer, make_schedule
 from .training.resume_check import check_same_run
+from .training.start_notice import say_pending
 from .training.state import check_same_settings, read_state, restore, set_rng_state, write_epoch
 from .validate import flag, non_negative_float, positive_int
 
@@ -161,11 +173,13 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             only, with ``extras``), ``history.csv`` / ``history.json`` and ``resume/``.
         resume: continue the run stored in ``checkpoint_dir`` exactly (weights, optimizer,
             scheduler, RNG states, epoch, history); starts afresh when none is stored
-            (saying so on stderr unless ``progress`` is off).
+            (saying so on stderr, even when ``progress`` is off).
         callbacks: ``callback(event, info)`` for events "batch_end" (info: epoch, step, loss,
             grad_norm, clipped, model), "epoch_end" (the row's keys, model, history) and
             "train_end"; returning True from "epoch_end" stops training.
         seed: seeds Python, NumPy, torch and the shuffling generator (None: leave them).
+            The model's initial weights were drawn when it was built, from torch's global
+            generator: call ``torch.manual_seed`` before building it for a repeatable run.
         device: "auto" (CUDA when present), "cpu", "cuda:1"...; the model is moved there.
         progress: a tqdm bar over steps; False when quiet.
         tbptt: k for stateful streams: ``train_data`` yields consecutive chunks ``(x, y)`` of B
@@ -203,8 +217,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     # 1. every option and the data are checked before the model or the disk is touched
     if not isinstance(model, nn.Module):  # was "'function' object has no attribute 'to'"
         raise ValueError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise ValueError(f"fit: seed must be an integer or None, got {seed!r}")  # was torch's
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**63):
+        raise ValueError(f"fit: seed must be an integer in [0, 2**63) or None, got {seed!r}")
+    if callable(callbacks):  # one function: a list of one (was "not iterable")
+        callbacks = [callbacks]
     # resume="no" resumed and shuffle="no" shuffled (bool("no") is True)
     resume, shuffle = flag("resume", resume, "fit"), flag("shuffle", shuffle, "fit")
     restore_best, progress = flag("restore_best", restore_best, "fit"), flag("progress",
@@ -226,6 +243,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     if extras is not None:
         if not isinstance(extras, dict):
             raise ValueError(f"fit: extras must be a dict, got {type(extras).__name__}")
+        extras = plain_numbers(extras)
         try:
             json.dumps(extras, allow_nan=False)
         except (TypeError, ValueError) as e:
@@ -267,8 +285,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     history, best_value, best_weights, bad_epochs, start = History(), math.inf, None, 0, 0
     best_loss = math.inf  # breaks ties of the monitored value
     stored = read_state(run_dir) if resume and run_dir is not None else None
-    if resume and run_dir is not None and stored is None and progress and run.is_main:
-        # a restarted group (torchrun --max-restarts) killed before its first epoch lands here
+    if resume and run_dir is not None and stored is None and run.is_main:
+        # a restarted group (torchrun --max-restarts) killed before its first epoch lands here;
+        # said even when quiet: the resume asked for does not happen
         print(f"fit: nothing to resume in {run_dir}; starting afresh", file=sys.stderr,
               flush=True)
     settings = _settings(optimizer, lr, weight_decay, schedule, batch_size, loss,
@@ -307,7 +326,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
                    disable=not progress or lines or start >= epochs or not run.is_main, unit="step",
                    desc="fit", leave=False)
-        nonfinite_run = 0
+        nonfinite_run, trained_any = 0, False
+        if run.is_main:
+            say_pending()  # e.g. the CLI's "this run replaces the model in DIR"
         for epoch in range(start, epochs):
             model.train()
             run.epoch(epoch)
@@ -321,7 +342,8 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                     state = detach(rest[0]) if rest else None  # truncate: no gradient past here
                 else:
                     pred, _ = run.forward(net, inputs)
-                loss_t = loss_fn(pred, target)
+                pred, target = real_steps(model, pred, target, inputs)
+                loss_t = loss_fn(*loss_units(model, pred, target))
                 loss_v, n, finite = run.step(loss_t, target, loss_fn)  # summed over processes
                 opt.zero_grad(set_to_none=True)
                 norm, bad = None, "loss"
@@ -351,6 +373,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                                  if p.grad is not None)
                     clip_grad_value_(params, clip_value)
                 opt.step()
+                trained_any = True
                 loss_sum, n_sum, clipped = loss_sum + loss_v * n, n_sum + n, clipped + fired
                 norms.append(norm)
                 run.update(sums, pred, target)
@@ -363,6 +386,12 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
 
             # end of epoch: validate, record, schedule, stop early, call back, checkpoint
             steps = len(norms) + skipped
+            if skipped and not trained_any:  # fewer steps than max_nonfinite, none of them taken
+                bar.close()
+                raise NonFiniteError(
+                    f"fit: every step so far had a non-finite loss or gradient ({skipped} in "
+                    f"epoch {epoch + 1}); nothing was trained: lower lr, set clip_norm, or check "
+                    "the data", history)
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n_sum if n_sum else math.nan,
                    **run.result(sums)}
             row["val_loss"] = None
@@ -507,7 +536,8 @@ def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict
                 state = rest[0] if rest else None
             else:
                 pred, _ = call_model(model, inputs)
-            loss_sum += float(loss_fn(pred, target)) * len(target)
+            pred, target = real_steps(model, pred, target, inputs)
+            loss_sum += float(loss_fn(*loss_units(model, pred, target))) * len(target)
             n_sum += len(target)
             sums.update(pred, target)
     if run is not None:  # the shares of all processes
@@ -544,6 +574,7 @@ def evaluate(model: nn.Module, data, *, loss="mse", metrics=(), batch_size: int 
     dev = _model_device(model, device, "evaluate")
     batches = coerce(data, "evaluate: data", batch_size=batch_size, shuffle=False,
                      generator=None, tbptt=tbptt, keep_float64=_is_float64(model))
+    check_pair(first_batch(pieces(batches, tbptt)), "evaluate: data")
     model.to(dev)
     return _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt)
 

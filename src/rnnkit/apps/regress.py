@@ -71,7 +71,8 @@ class Config:
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting out of range."""
         if not isinstance(self.target, str) or not self.target:
-            raise ValueError(f"target must name a column, got {self.target!r}")
+            raise ValueError(f"target must name the CSV column to predict (--target), got "
+                             f"{self.target!r}")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         for name in ("hidden_size", "num_layers", "epochs", "batch_size"):
@@ -83,9 +84,13 @@ class Config:
         positive_float("lr", self.lr)
         if not 0.0 <= self.val_split < 1.0:
             raise ValueError(f"val_split must lie in [0, 1), got {self.val_split!r}")
-        if self.features is not None and (not all(self.features)
+        if self.features is not None and (not self.features or not all(self.features)
                                           or len(set(self.features)) != len(self.features)):
             raise ValueError(f"features must be distinct column names, got {self.features!r}")
+        if self.window is None and self.features and self.target in self.features:
+            raise ValueError(f"features include the target {self.target!r}: with rows of "
+                             "features (no window) the model would read the value it predicts; "
+                             "leave it out, or give a window to read its past values")
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

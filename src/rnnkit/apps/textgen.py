@@ -51,6 +51,7 @@ from ..training.options import make_optimizer as build_optimizer
 from ..validate import finite_float, non_negative_int, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
+from .fingerprint import fingerprint
 from .finished import say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "TextGenConfig", "train", "load", "TextGenPredictor",
@@ -257,7 +258,8 @@ def prepare(text: str, config: Config):
     Raises ``ValueError`` when the text is too short for the split and the batch shape.
     """
     config.check()
-    train_text_, val_text = split_text(text, config.val_fraction)
+    train_text_, val_text = split_text(text, config.val_fraction,
+                                       between_words=config.level == "word")
     tok = make_tokenizer(config)
     if not train_text_.strip():  # a text of a few characters: its first share is empty
         raise ValueError(f"the text is too short: its first {1 - config.val_fraction:.0%} "
@@ -374,7 +376,8 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
                                                                                 done_s),
                   monitor=val_loss, save_best=ckpt, checkpoint_dir=ckpt, resume=resume,
                   restore_best=False, extras={"task": TASK, "tokenizer": tok.to_dict(),
-                                              "textgen": asdict(config)})
+                                              "textgen": asdict(config),
+                                              "data": fingerprint([train_ids], len(train_ids))})
     history.model, history.tokenizer = model, tok
     if history.already_finished:  # the stored run was complete
         say_finished(TASK, ckpt, len(history))
@@ -413,10 +416,11 @@ class TextGenPredictor(Predictor):
 
     ``predict(prompt, length=200, temperature=1.0, top_k=None, top_p=None, seed=None,
     repetition_penalty=1.0, beam=None, length_penalty=1.0, stop_at_eos=True,
-    include_prompt=False) -> str``: the continuation of ``prompt`` (with the prompt as the
-    model reads it first when ``include_prompt``). ``stream(...)``: the same, as text pieces
-    while they are generated (no beam). ``evaluate(text) -> {"loss", "perplexity", "tokens"}``:
-    nats per token read statefully (``stream_loss``).
+    include_prompt=False) -> str``: the continuation of ``prompt`` (with the prompt first,
+    as typed, when ``include_prompt``). ``stream(...)``: the same, as text pieces
+    while they are generated (no beam). ``evaluate(text) -> {"loss", "perplexity", "tokens",
+    "unknown"}``: nats per token read statefully (``stream_loss``); ``unknown`` counts the
+    tokens outside the vocabulary, scored as ``<unk>``.
     """
 
     task = TASK
@@ -443,7 +447,8 @@ class TextGenPredictor(Predictor):
     def evaluate(self, text: str) -> dict[str, float]:
         ids = encode_text(self.tokenizer, text)
         loss = stream_loss(self.model, ids)
-        return {"loss": loss, "perplexity": math.exp(loss), "tokens": len(ids)}
+        return {"loss": loss, "perplexity": math.exp(loss), "tokens": len(ids),
+                "unknown": sum(1 for i in ids if i == UNK_ID)}  # scored as <unk>
 
 
 def load(path: str | Path, device: str = "cpu") -> TextGenPredictor:
@@ -487,10 +492,12 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
                 seed: int | None = None) -> Iterator[str]:
     """Continue ``prompt`` by up to ``length`` tokens; yields text pieces as they come.
 
-    The first piece is the prompt itself. Word-level models stop at ``<eos>`` (the end of a
-    line) when ``stop_at_eos``; otherwise ``<eos>`` is shown as a line break. With ``beam``
-    the best beam-search continuation is yielded whole.
+    The first piece is the prompt itself, as typed. Word-level models stop at ``<eos>`` (the
+    end of a line) when ``stop_at_eos``; otherwise ``<eos>`` is shown as a line break. With
+    ``beam`` the best beam-search continuation is yielded whole.
     """
+    if not isinstance(prompt, str):  # None was "'NoneType' object is not iterable"
+        raise ValueError(f"the prompt must be text (str), got {type(prompt).__name__}")
     check_sampling(temperature, top_k, top_p, repetition_penalty)
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be a positive integer, got {length!r}")
@@ -509,7 +516,9 @@ def sample_text(model: nn.Module, tokenizer, prompt: str = "", length: int = 500
     eos = EOS_ID if word and stop_at_eos else None
     never = never_drawn(tokenizer)
     shown = _render(tokenizer, ids)
-    yield shown
+    # the prompt as typed: at word level its rendering shows unknown words as <unk> (the
+    # pieces after it are the rendering's continuation, so they join either way)
+    yield prompt.rstrip() if word and prompt.strip() else shown
     if beam is not None:
         new = beam_generate(model, context, length, beam_width=beam, eos_id=eos,
                             length_penalty=length_penalty, suppress_ids=never)

@@ -44,12 +44,14 @@ from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
 from ..validate import finite_float, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
+from .fingerprint import fingerprint
 from .finished import say_finished, spent_epochs
 
 __all__ = ["TASK", "Config", "Config", "train", "load", "TranslatePredictor",
            "build_tokenizers", "build_model"]
 
 TASK = "translate"
+MAX_NEW_TOKENS = 10_000  # the most words one translation may run to (max_len)
 
 
 @dataclass
@@ -212,7 +214,9 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
                   monitor=val_bleu, mode="max", save_best=ckpt, checkpoint_dir=ckpt,
                   resume=resume, extras={"task": TASK, "src_tokenizer": src_tok.to_dict(),
                                          "tgt_tokenizer": tgt_tok.to_dict(),
-                                         "translation": asdict(config)})
+                                         "translation": asdict(config),
+                                         "data": fingerprint((i for pair in train_ds.pairs
+                                                              for i in pair), len(train_ds))})
     model.eval()
     history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
@@ -267,8 +271,7 @@ class TranslatePredictor(Predictor):
     def search(self, ids, beam: int = 5, length_penalty: float = 1.0,
                max_len: int | None = None, n_best: int = 1, batch_size: int = 64):
         """Hypotheses (``rnnkit.generate.Hypothesis``) per encoded source, best first."""
-        finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
-        positive_int("batch size", batch_size)
+        self.check_search(length_penalty, max_len, batch_size)
         if isinstance(beam, int) and not isinstance(beam, bool) and beam > 1 and ids:
             # scores of every hypothesis x every target word, a few copies, per step
             rows = beam * min(batch_size, len(ids))
@@ -278,6 +281,17 @@ class TranslatePredictor(Predictor):
         return translate_ids(self.model, ids, beam_width=beam, length_penalty=length_penalty,
                              max_len=max_len, n_best=n_best, batch_size=batch_size)
 
+    @staticmethod
+    def check_search(length_penalty: float = 1.0, max_len: int | None = None,
+                     batch_size: int = 64) -> None:
+        """One ValueError for a search setting out of range, before any sentence is read."""
+        finite_float("length penalty", length_penalty)  # NaN would rank every beam alike
+        positive_int("batch size", batch_size)
+        if isinstance(max_len, int) and max_len > MAX_NEW_TOKENS:  # ran for minutes, silent
+            raise ValueError(f"max length {max_len:,} is past {MAX_NEW_TOKENS:,} words; a "
+                             "sentence's translation needs far fewer (default: twice the "
+                             "source's length plus 10)")
+
     def text(self, ids: Sequence[int]) -> str:
         return join_tokens(self.tgt_tokenizer, ids)
 
@@ -286,6 +300,7 @@ class TranslatePredictor(Predictor):
                 too_long: str = "truncate", batch_size: int = 64):
         if isinstance(sentences, str):
             sentences = [sentences]
+        _sentences(sentences, "predict")
         ids, _, _ = self.encode(sentences, too_long)
         found = self.search(ids, beam, length_penalty, max_len, n_best, batch_size)
         if n_best == 1:
@@ -302,9 +317,26 @@ class TranslatePredictor(Predictor):
 
     def evaluate(self, sources: Sequence[str], references: Sequence[str], beam: int = 5, *,
                  tokenize: str = "none", **options) -> dict[str, float]:
+        _sentences(sources, "evaluate: sources")
+        _sentences(references, "evaluate: references")
+        if isinstance(sources, str) or isinstance(references, str) or \
+                len(sources) != len(references):
+            raise ValueError("evaluate: give lists of sources and references of the same "
+                             "length (one reference per source)")
+        if not sources:
+            raise ValueError("evaluate: no sentences to score")
         hyps = self.predict(sources, beam, **options)
         return {"bleu": bleu(hyps, references, tokenize=tokenize),
                 "exact_match": exact_match(hyps, references), "n": len(hyps)}
+
+
+def _sentences(value, what: str) -> None:
+    """A string or a list of strings, else one ValueError (None was "not iterable")."""
+    if isinstance(value, str):
+        return
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what}: expected a sentence or a list of sentences (str), got "
+                         f"{type(value).__name__}")
 
 
 def load(path: str | Path, device: str = "cpu") -> TranslatePredictor:

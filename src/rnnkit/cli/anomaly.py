@@ -26,7 +26,7 @@ EXAMPLES = (
 # settings a trained detector takes at scoring time (the rest is fixed by training)
 SCORING = ("threshold", "holdoff", "holdoff_share", "update_every", "update_epochs",
            "score_scale", "short_window", "slow_window", "long_window", "warmup", "min_std",
-           "extreme_margin", "seasonal_min_ac", "level_window", "allow_gaps", "fill")
+           "extreme_margin", "seasonal_min_ac", "level_window", "allow_gaps", "fill", "label_col")
 
 
 def register(subparsers) -> None:

@@ -150,7 +150,8 @@ def _commas_split(value):
     """A list of names given as ``a b`` or ``a,b`` (the forecast and regress verbs' column
     lists take commas): split at commas; other values as they are."""
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [part.strip() for v in value for part in v.split(",") if part.strip()]
+        parts = [part.strip() for v in value for part in v.split(",") if part.strip()]
+        return parts or value  # `--features ""` is an empty name, refused, not "the default"
     return value
 
 

@@ -25,7 +25,9 @@ PARTS = [
 
 def register(subparsers) -> None:
     p = new_parser(
-        subparsers, "demo", help="train, predict, generate and forecast on built-in data",
+        subparsers, "demo",
+        help="train, predict, generate, forecast, classify, translate and detect anomalies on "
+             "built-in data",
         epilog=examples("rnnkit demo", "rnnkit demo --out /tmp/tour --only layers"))
     p.add_argument("--out", default="rnnkit-demo", help="folder for plots and checkpoints")
     p.add_argument("--threads", type=int, default=1,
@@ -55,5 +57,7 @@ def run(args) -> int:
         print(f"\n=== {name} ===")
         importlib.import_module(names[name]).run(out, args.seed, args.quiet)
         print(f"({name}: {time.perf_counter() - t0:.1f} s)")
-    print(f"\nrnnkit demo done in {time.perf_counter() - start:.1f} s; files in {out}/")
+    wrote = any(out.iterdir())  # the layers part writes nothing
+    print(f"\nrnnkit demo done in {time.perf_counter() - start:.1f} s"
+          + (f"; files in {out}/" if wrote else ""))
     return 0

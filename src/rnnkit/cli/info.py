@@ -21,7 +21,8 @@ EXAMPLES = (
 
 def register(subparsers) -> None:
     p = new_parser(subparsers, "info", help="show a checkpoint's task, config and model summary",
-                   epilog=examples(*EXAMPLES), description=__doc__.split("\n\n")[0].strip("`"))
+                   epilog=examples(*EXAMPLES),
+                   description=__doc__.split("\n\n")[0].replace("`", ""))
     p.add_argument("--checkpoint", required=True, metavar="DIR", help="checkpoint folder to read")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_common(p)

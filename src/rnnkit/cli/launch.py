@@ -77,7 +77,7 @@ def torchrun_args(args) -> list[str]:
         raise UsageError(f"--node-rank must lie in 0..{args.nnodes - 1}, got {args.node_rank}")
     if args.max_restarts < 0:
         raise UsageError(f"--max-restarts must be >= 0, got {args.max_restarts}")
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = _command(args)
     if not command or command[0].startswith("-"):
         raise UsageError("expected a verb to run, e.g. rnnkit launch --nproc 2 train --csv ...")
     if command[0] == "launch":
@@ -101,6 +101,43 @@ def torchrun_args(args) -> list[str]:
     return [*out, "-m", "rnnkit", *command]
 
 
+def _command(args) -> list[str]:
+    return args.command[1:] if args.command[:1] == ["--"] else args.command
+
+
+def _verb_refuses(command: list[str]) -> int | None:
+    """The verb's own parser run on ``command`` here, once: a wrong or missing option is its
+    one line and status 2 now, not N processes' lines after the rendezvous (which waits up to
+    --rdzv-timeout for other machines). None where it parses."""
+    from .main import build_parser
+
+    try:
+        build_parser().parse_args(command)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return None
+
+
+# torch's C++ side logs a failed rendezvous connection as ~40 lines of stack frames before
+# the one line rnnkit says; FATAL keeps them out. Read when torch loads, so the launcher
+# restarts itself once with it set (workers get the user's setting back)
+_CPP_LOG = "TORCH_CPP_LOG_LEVEL"
+_RESTARTED = "RNNKIT_LAUNCH_RESTARTED"
+
+
+def _quiet_cpp_logs(args) -> None:
+    if os.environ.pop(_RESTARTED, None) is not None:
+        os.environ.pop(_CPP_LOG, None)  # set by the restart below, not by the user
+        return
+    argv = getattr(args, "_argv", None)  # None: called in-process (tests), not from a shell
+    if argv is None or _CPP_LOG in os.environ:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "rnnkit", *argv],
+              {**os.environ, _CPP_LOG: "FATAL", _RESTARTED: "1"})
+
+
 def run(args) -> int:
     from torch.distributed import DistError
     from torch.distributed import run as torchrun
@@ -109,6 +146,10 @@ def run(args) -> int:
     from torch.distributed.elastic.rendezvous.api import RendezvousError
 
     argv = torchrun_args(args)
+    code = _verb_refuses(_command(args))
+    if code is not None:  # its options are wrong (or --help): said here, before any rendezvous
+        return code
+    _quiet_cpp_logs(args)
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # one line
     # torchrun warns in four lines when OMP_NUM_THREADS is unset; every verb sets its own
     # threads (--threads, default 1), so say so to it
@@ -123,9 +164,10 @@ def run(args) -> int:
         torchrun.run(torchrun.parse_args(argv))
     except ChildFailedError as e:
         _, first = e.get_first_failure()
-        if first.exitcode == 2:  # bad input: the verb said why (one line per process)
-            print("rnnkit launch: error: the verb refused its input (its message is above); "
-                  "nothing was trained", file=sys.stderr, flush=True)
+        if first.exitcode == 2:  # bad input: each machine's first process said why (its line)
+            if first.local_rank != 0:
+                print("rnnkit launch: error: the verb refused its input on local rank "
+                      f"{first.local_rank}; nothing was trained", file=sys.stderr, flush=True)
             return 2
         print(f"rnnkit launch: error: {failure_line(e)}", file=sys.stderr, flush=True)
         return 1

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..training.start_notice import drop_pending, notice_at_start
 from .common import Parser, apply_threads, examples
 
 # verb modules, in the order --help lists them
@@ -64,6 +65,7 @@ _EXTRAS = {
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = sys.argv[1:] if argv is None else None  # the shell's words (launch restarts)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             PermissionError, UnicodeDecodeError) as e:
         if os.environ.get("RNNKIT_DEBUG"):
             raise
+        if not _speaks_for_bad_input():
+            return 2
         verb, message = _verb(parser, args), _first_line(e)
         if isinstance(e, UnicodeDecodeError):
             fix = ("pass --encoding (e.g. latin-1)" if getattr(args, "encoding", None)
@@ -105,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rnnkit: unexpected error: {type(e).__name__}: {first} (full report: {report}; "
               "set RNNKIT_DEBUG=1 to see the traceback)", file=sys.stderr)
         return 1
+    finally:
+        drop_pending()  # a run that ended before training leaves no note for the next call
+
+
+def _speaks_for_bad_input() -> bool:
+    """Under ``rnnkit launch``, each machine's first process (local rank 0) says what is
+    wrong with the input: its other processes read the same files and options and fail alike
+    (the same line N times)."""
+    return not (os.environ.get("RNNKIT_LAUNCHER_PID")
+                and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0)
 
 
 def _say_replacing(args) -> None:
@@ -123,9 +137,9 @@ def _say_replacing(args) -> None:
         same = task_of(folder) == ("regress" if args.verb == "train" else args.verb)
     except Exception:  # noqa: BLE001 - unreadable: the verb says what is wrong with it
         return
-    if same:
-        print(f"note: {folder} holds a trained model; this run replaces it when it ends "
-              "(--resume continues it instead)", file=sys.stderr)
+    if same:  # said once training starts: not before a bad-input error's one line
+        notice_at_start(f"note: {folder} holds a trained model; this run replaces it when it "
+                        "ends (--resume continues it instead)")
 
 
 def _verb(parser, args) -> str:

@@ -154,4 +154,7 @@ def run_evaluate(args) -> int:
     unit = "char" if predictor.config.level == "char" else "word"
     print(f"loss {result['loss']:.4f} nats/{unit} (perplexity {result['perplexity']:.2f}) on "
           f"{result['tokens']:,} tokens of {args.text}")
+    if result["unknown"]:
+        print(f"note: {result['unknown']:,} of them are outside the model's vocabulary, scored "
+              "as <unk>", file=sys.stderr)
     return 0

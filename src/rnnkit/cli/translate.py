@@ -139,7 +139,8 @@ def _encode(args, predictor, sentences, line_numbers=None):
     """Ids of the sources, with notes on unknown words and truncation on stderr."""
     ids, cut, unknown = predictor.encode(sentences, args.too_long, line_numbers)
     if unknown:
-        shown = ", ".join(unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+        shown = ", ".join(_printable(w) for w in unknown[:10]) + (", ..." if len(unknown) > 10
+                                                                  else "")
         _say(args, f"note: {len(unknown)} unknown source word(s) mapped to <unk>: {shown}")
     if cut:
         _say(args, f"note: truncated {cut} source sentence(s) to the model's maximum of "
@@ -159,6 +160,7 @@ def run_predict(args) -> int:
     out, png = out_file(args.out, "--out"), out_file(args.attention_png, "--attention-png",
                                                       (".png",))
     predictor = translate.load(args.checkpoint, device=args.device)
+    predictor.check_search(args.length_penalty, args.max_len)  # before the notes on the input
     sentences = [s.strip() for s in (args.text or read_lines(args.src, args.encoding))]
     if not sentences:
         raise ValueError(f"--src {args.src} has no lines")
@@ -199,3 +201,9 @@ def run_evaluate(args) -> int:
           f"{100 * em:.1f}% on {len(hyps)} pairs{skipped}; beam {args.beam}, "
           f"{time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _printable(word: str) -> str:
+    """A word as is, or its repr where it holds control characters (a binary file read as
+    text put terminal escapes into the note)."""
+    return word if word.isprintable() else repr(word)

@@ -1,5 +1,6 @@
 """Data: tokenizers, text readers, language-model datasets and batching."""
 
+from . import windows  # rnnkit.data.windows without importing it first (the README names it)
 from .text import StreamBatches, data_root, prefix_dataset, read_text, split_text
 from .tokenizers import (
     BOS_ID,
@@ -14,6 +15,7 @@ from .tokenizers import (
 )
 
 __all__ = [
+    "windows",
     "CharTokenizer",
     "WordTokenizer",
     "tokenizer_from_dict",

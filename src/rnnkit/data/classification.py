@@ -36,6 +36,7 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,6 +45,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from .text import check_encoding
 from .timeseries import separator_hint
 
 __all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "parse_series_csv",
@@ -64,10 +66,7 @@ def _read(path: PathLike, encoding: str) -> str:
         raise ValueError(f"file {str(p)!r} not found")
     if p.is_dir():
         raise ValueError(f"{str(p)!r} is a folder; expected a file")
-    try:
-        "".encode(encoding)
-    except LookupError:
-        raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+    check_encoding(encoding)
     data = p.read_bytes()
     try:
         text = data.decode(encoding)
@@ -77,6 +76,17 @@ def _read(path: PathLike, encoding: str) -> str:
                          "(e.g. --encoding latin-1)") from None
     # a byte-order mark (Excel's "CSV UTF-8", Notepad) is not part of the first header or line
     return text.removeprefix("\ufeff")
+
+
+@contextmanager
+def _field_limit(limit: int):
+    """csv's field size limit raised to ``limit`` for the block, then put back (left raised,
+    it let every later CSV reader in the process take cells past 128 KiB)."""
+    old = csv.field_size_limit(max(csv.field_size_limit(), limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,
@@ -89,35 +99,35 @@ def read_text_csv(path: PathLike, text_col: str, label_col: str | None = None,
     source = str(path)
     content = _read(path, encoding)
     # a text may be longer than csv's 128 KiB field limit; no field is longer than the file
-    csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
-    reader = csv.reader(io.StringIO(content, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    if not any(header):
-        raise ValueError(f"{source} is empty; expected a header row naming the columns")
-    for option, col in (("--text-col", text_col), ("--label-col", label_col)):
-        if col is not None and col not in header:
-            raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
-                             f"are: {', '.join(header)}{separator_hint(header)}")
-    ti = header.index(text_col)
-    li = header.index(label_col) if label_col is not None else None
-    texts, labels = [], []
-    for row in reader:
-        if not row or all(not cell.strip() for cell in row):
-            continue  # blank line
-        line = reader.line_num
-        if len(row) != len(header):
-            raise ValueError(f"{source} line {line}: expected {len(header)} fields like the "
-                             f"header, got {len(row)}")
-        if not row[ti].strip():
-            raise ValueError(f"empty text in column {text_col!r} at line {line} of {source}")
-        texts.append(row[ti])
-        if li is not None:
-            if not row[li].strip():
-                raise ValueError(f"empty label in column {label_col!r} at line {line} of "
-                                 f"{source}")
-            labels.append(row[li].strip())
-    if not texts:
-        raise ValueError(f"{source} has a header but no data rows")
+    with _field_limit(len(content) + 1):  # restored after: a global of the csv module
+        reader = csv.reader(io.StringIO(content, newline=""))
+        header = [h.strip() for h in next(reader, [])]
+        if not any(header):
+            raise ValueError(f"{source} is empty; expected a header row naming the columns")
+        for option, col in (("--text-col", text_col), ("--label-col", label_col)):
+            if col is not None and col not in header:
+                raise ValueError(f"column {col!r} ({option}) not found in {source}; its columns "
+                                 f"are: {', '.join(header)}{separator_hint(header)}")
+        ti = header.index(text_col)
+        li = header.index(label_col) if label_col is not None else None
+        texts, labels = [], []
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue  # blank line
+            line = reader.line_num
+            if len(row) != len(header):
+                raise ValueError(f"{source} line {line}: expected {len(header)} fields like the "
+                                 f"header, got {len(row)}")
+            if not row[ti].strip():
+                raise ValueError(f"empty text in column {text_col!r} at line {line} of {source}")
+            texts.append(row[ti])
+            if li is not None:
+                if not row[li].strip():
+                    raise ValueError(f"empty label in column {label_col!r} at line {line} of "
+                                     f"{source}")
+                labels.append(row[li].strip())
+        if not texts:
+            raise ValueError(f"{source} has a header but no data rows")
     return texts, (labels if li is not None else None)
 
 

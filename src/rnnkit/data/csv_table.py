@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,13 @@ def read_csv_columns(path: str | os.PathLike, columns: list[str],
 
         raise ValueError(f"CSV {path} has no column {', '.join(map(repr, missing))}; "
                          f"its columns are: {shown}{separator_hint(header)}")
+    counts = Counter(header)  # once: a list count per column was quadratic in wide files
+    twice = [c for c in dict.fromkeys(columns) if counts[c] > 1]
+    if twice:  # the first was read in silence, the second never
+        raise ValueError(f"CSV {path} has {len(twice) == 1 and 'a column' or 'columns'} "
+                         f"{', '.join(map(repr, twice))} more than once (columns "
+                         f"{', '.join(str(i + 1) for i, h in enumerate(header) if h in twice)}); "
+                         "rename them apart")
     index = {c: position[c] for c in columns}
     values: dict[str, list[float]] = {c: [] for c in columns}
     rows = _rows(Path(path), encoding)
@@ -83,6 +91,10 @@ def read_csv_columns(path: str | os.PathLike, columns: list[str],
     for line, row in rows:
         if not row or not any(cell.strip() for cell in row):
             continue  # blank line
+        if any(cell.strip() for cell in row[len(header):]):  # as pandas: the columns shift
+            raise ValueError(f"CSV {path}, line {line} has {len(row)} fields, the header "
+                             f"{len(header)}: a stray separator, or a number written with a "
+                             "thousands separator (1,234) outside quotes?")
         for c, i in index.items():
             cell = row[i].strip() if i < len(row) else ""
             try:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .text import check_encoding
 from .tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
 
 __all__ = ["ParallelText", "read_lines", "read_parallel", "encode_sources", "ParallelDataset",
@@ -48,6 +49,7 @@ def read_lines(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:
         raise ValueError(f"text file {str(p)!r} not found")
     if p.is_dir():
         raise ValueError(f"text file {str(p)!r} is a folder; expected a file")
+    check_encoding(encoding)
     data = p.read_bytes()
     try:
         text = data.decode(encoding)

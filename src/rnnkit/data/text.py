@@ -23,7 +23,8 @@ from torch import Tensor
 
 from .tokenizers import PAD_ID
 
-__all__ = ["read_text", "split_text", "prefix_dataset", "StreamBatches", "data_root"]
+__all__ = ["read_text", "check_encoding", "split_text", "prefix_dataset", "StreamBatches",
+           "data_root"]
 
 
 def data_root() -> Path:
@@ -34,22 +35,28 @@ def data_root() -> Path:
     return Path(__file__).resolve().parents[4] / "shared" / "data"  # src/rnnkit/data/ -> ../
 
 
+def check_encoding(encoding: str) -> None:
+    """One ValueError line for an encoding Python does not know (was a LookupError)."""
+    try:
+        "".encode(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+
+
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     """Read a whole text file, with one-line errors for the usual mistakes.
 
-    Raises ``ValueError`` when the file is missing, a folder, empty (or only whitespace), or
-    not decodable with ``encoding`` — the message then names the byte offset and the
-    ``--encoding`` option (``encoding=`` in Python).
+    Windows line ends (CRLF) are read as "\\n". Raises ``ValueError`` when the file is
+    missing, a folder, empty (or only whitespace), or not decodable with ``encoding`` — the
+    message then names the byte offset and the ``--encoding`` option (``encoding=`` in
+    Python).
     """
     p = Path(path)
     if not p.exists():
         raise ValueError(f"text file {str(p)!r} not found")
     if p.is_dir():
         raise ValueError(f"text file {str(p)!r} is a folder; expected a file")
-    try:
-        "".encode(encoding)
-    except LookupError as e:
-        raise ValueError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from e
+    check_encoding(encoding)
     data = p.read_bytes()
     try:
         text = data.decode(encoding)
@@ -59,16 +66,23 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
             f"{e.start}; pass the file's encoding with --encoding (e.g. --encoding latin-1)"
         ) from None
     text = text.removeprefix("\ufeff")  # a byte-order mark (Notepad's) is not a character
+    text = text.replace("\r\n", "\n")  # Windows line ends: "\r" was a token, and sampled
     if not text.strip():
         raise ValueError(f"text file {str(p)!r} is empty")
     return text
 
 
-def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
-    """First ``1 - val_fraction`` of the characters for training, the rest for validation."""
+def split_text(text: str, val_fraction: float = 0.1, between_words: bool = False
+               ) -> tuple[str, str]:
+    """First ``1 - val_fraction`` of the characters for training, the rest for validation;
+    ``between_words``: the cut moved on to the next whitespace, so no word is cut in two (a
+    word-level vocabulary learned "ther" from "there")."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"split_text: val_fraction must lie in [0, 1), got {val_fraction!r}")
     cut = int(len(text) * (1.0 - val_fraction))
+    if between_words:
+        cut = next((i for i in range(cut, len(text)) if text[i].isspace()), len(text)) \
+            if 0 < cut < len(text) and not text[cut - 1].isspace() else cut
     return text[:cut], text[cut:]
 
 

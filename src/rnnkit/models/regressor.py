@@ -7,7 +7,9 @@ With ``standardize=True`` the model also holds the training data's per-feature m
 standard deviation (set once by ``adapt``, which ``rnnkit.fit`` calls before a fresh run) and
 works on standardised values inside while taking and returning raw ones:
 ``y = std_y * (W_y pool(RNN((x - mean_x) / std_x)) + b_y) + mean_y``. The statistics are
-buffers, so they travel in checkpoints.
+buffers, so they travel in checkpoints. ``fit`` computes the loss in standardised units
+(``loss_units``; its metrics stay raw), so a loss of 1 (MSE) is the mean's and the same
+data at any scale trains alike.
 """
 
 from __future__ import annotations
@@ -95,6 +97,15 @@ class SequenceRegressor(nn.Module):
         y = self.head(pool(self.pooling, outputs, final, lengths, self.rnn))  # (B, O)
         return y * self.y_std + self.y_mean if self.standardize else y
 
+    def loss_units(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """``(pred, target)`` standardised with the target's statistics, for ``fit``'s loss
+        (raw units made the gradients scale with the data: nothing learned at 1e-6, where
+        Adam's eps swallows them; float32 overflow at 1e30)."""
+        if not self.standardize or target.numel() != pred.numel():
+            return pred, target  # the loss names a shape mismatch
+        target = target.reshape(pred.shape).to(pred.dtype)
+        return (pred - self.y_mean) / self.y_std, (target - self.y_mean) / self.y_std
+
     @torch.no_grad()
     def adapt(self, inputs, target: Tensor) -> None:
         """Set the standardisation statistics from training data, once (no-op otherwise)."""
@@ -102,15 +113,25 @@ class SequenceRegressor(nn.Module):
             return
         x, lengths = _x_and_lengths(inputs)
         check_x("SequenceRegressor", x, self.input_size)
-        x = x.to(self.x_mean.dtype)
+        x = x.to(torch.float64)  # statistics in float64: squares of 1e20 overflow float32
         if lengths is not None:
             real = torch.arange(x.shape[1], device=x.device)[None, :] < torch.as_tensor(
                 lengths, device=x.device)[:, None]
             x = x[real]  # (steps, I)
         x = x.reshape(-1, self.input_size)
-        y = target.to(self.y_mean.dtype).reshape(-1, self.output_size)
+        y = target.to(torch.float64).reshape(-1, self.output_size)
         for name, v in (("x", x), ("y", y)):
             std = v.std(0, unbiased=False) if len(v) > 1 else torch.ones_like(v[0])
-            getattr(self, f"{name}_mean").copy_(v.mean(0))
-            getattr(self, f"{name}_std").copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+            mean = v.mean(0)
+            eps = torch.finfo(self.x_mean.dtype)
+            getattr(self, f"{name}_mean").copy_(mean)
+            getattr(self, f"{name}_std").copy_(torch.where(_varies(std, mean, eps), std,
+                                                            torch.ones_like(std)))
         self.adapted.fill_(True)
+
+
+def _varies(std: Tensor, mean: Tensor, eps: torch.finfo) -> Tensor:
+    """Whether a column's spread is more than the rounding of a constant one in the model's
+    dtype: relative to its level (an absolute 1e-8 took every column of values ~1e-9 for
+    constant, left unscaled)."""
+    return (std > 16 * eps.eps * mean.abs()) & (std > eps.tiny)

@@ -3,11 +3,13 @@
     o_1..o_T = RNN(x_1..x_T);   y_t = W o_t + b
 
 With ``bidirectional=True`` each ``y_t`` sees the whole sequence. For padded batches, give
-``lengths`` and pad the targets with -100 (``loss="cross_entropy"`` ignores them).
+``lengths``: ``fit`` and ``evaluate`` then score the real steps only (``real_steps``), with
+any loss; the padded targets may hold anything.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..checkpoint import register_model
@@ -53,3 +55,15 @@ class SequenceTagger(nn.Module):
         check_x("SequenceTagger", x, self.input_size)
         outputs, _ = self.rnn(x, lengths=lengths)  # (B, T, D*H)
         return self.head(outputs)  # (B, T, O)
+
+    def real_steps(self, pred: Tensor, target: Tensor, inputs) -> tuple[Tensor, Tensor]:
+        """``pred`` (B, T, O) and ``target`` (B, T, ...) at the steps before each length (the
+        batch's ``(x, lengths)`` or ``{"x", "lengths"}`` inputs), flattened to (N, O) and
+        (N, ...), for ``fit``'s loss and metrics; unchanged without lengths."""
+        lengths = inputs.get("lengths") if isinstance(inputs, dict) else (
+            inputs[1] if isinstance(inputs, (tuple, list)) and len(inputs) > 1 else None)
+        if lengths is None or pred.dim() < 3 or tuple(target.shape[:2]) != tuple(pred.shape[:2]):
+            return pred, target
+        steps = torch.arange(pred.shape[1], device=pred.device)
+        real = steps[None, :] < torch.as_tensor(lengths, device=pred.device)[:, None]
+        return pred[real], target[real.to(target.device)]

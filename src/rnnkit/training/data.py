@@ -18,9 +18,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .loss_view import loss_units, real_steps
+
 __all__ = ["Arrays", "Chunks", "as_tensor", "coerce", "split_tail", "to_device", "call_model",
-           "tree_cat", "try_first_batch", "all_batches", "pieces", "length", "detach",
-           "loader_inputs"]
+           "tree_cat", "try_first_batch", "check_pair", "first_batch", "all_batches", "pieces",
+           "length", "detach", "loader_inputs"]
 
 
 def as_tensor(a, what: str, keep_float64: bool = False) -> Tensor:
@@ -287,17 +289,36 @@ def first_batch(batches):
     return next(iter(batches))
 
 
+def check_pair(batch, what: str):
+    """``batch`` as ``(inputs, target)``, the layout ``fit`` and ``evaluate`` read (Keras's);
+    any other layout is one ValueError saying which to yield (was "too many values to
+    unpack")."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch
+    if isinstance(batch, dict):
+        got = f"a dict with keys {', '.join(map(repr, batch))}"
+    elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+        got = "(inputs,) with no target"
+    elif isinstance(batch, (tuple, list)):
+        got = f"{len(batch)} items"
+    else:
+        got = f"a {type(batch).__name__}"
+    raise ValueError(f"{what}: each batch must be a pair (inputs, target), got {got}; yield "
+                     "(x, y), ((x, lengths), y) or ({'x': x, 'lengths': lengths}, y)")
+
+
 def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data"):
     """Run the model and loss once (no grad) so shape and rank errors surface up front
     (``what``: "train_data" or "val_data", named in the error)."""
-    inputs, target = first_batch(pieces(batches, tbptt))
+    inputs, target = check_pair(first_batch(pieces(batches, tbptt)), f"fit: {what}")
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             pred, rest = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
-            loss_fn(pred, target)
+            pred, target = real_steps(model, pred, target, inputs)
+            loss_fn(*loss_units(model, pred, target))
     except (ValueError, RuntimeError, TypeError, IndexError) as e:
         raise ValueError(f"fit: {type(model).__name__} rejects the first batch of {what}: "
                          f"{str(e).strip().splitlines()[0]}") from e

@@ -48,6 +48,11 @@ def check_same_run(run_dir, extras: dict | None, skip=()) -> None:
                 f"fit: cannot resume from {run_dir}: the {tok} differs from that run's "
                 f"({'.'.join(map(str, path))}: other text or text settings); resume on the "
                 "same text, or train into a new folder")
+        if path and path[0] == "data":  # an application's fingerprint of its training set
+            raise CheckpointError(
+                f"fit: cannot resume from {run_dir}: the training data differs from that "
+                f"run's ({'.'.join(map(str, path))} was {_short(old)}, now {_short(now)}); "
+                "resume on the same data, or train into a new folder")
         name = path[-1] if path else "extras"
         where = ".".join(str(p) for p in path)
         where = f" ({where})" if where != name else ""

@@ -85,6 +85,8 @@ def _frame(source, what: str, header="infer") -> tuple[pd.DataFrame, str]:
         raise ValueError(f"anomaly: no {what} given (data is empty)")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder; expected a CSV file of {what}")
+    if not os.path.exists(path):  # as the other verbs say it (was "[Errno 2] No such file")
+        raise FileNotFoundError(f"no such CSV file: {path}")
     try:
         frame = pd.read_csv(path, header=header, sep=None if path.endswith(".tsv") else ",",
                             engine="python" if path.endswith(".tsv") else "c",
