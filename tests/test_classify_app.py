@@ -325,7 +325,8 @@ def test_resume_with_other_settings_or_data_is_refused(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="the setting dropout"):
         train(replace(config, dropout=0.1), reviews(), tmp_path / "cut", resume=True,
               progress=False)
-    with pytest.raises(CheckpointError, match=r"data\.examples\) was 40 in that run and is 60"):
+    with pytest.raises(CheckpointError, match=r"training data differs from that run.s "
+                                              r"\(data\.examples was 40, now 60\)"):
         train(config, reviews(60), tmp_path / "cut", resume=True, progress=False)
     other = reviews()  # as many texts, the same words, other labels
     other.labels = other.labels[::-1]

@@ -299,6 +299,28 @@ def test_predict_translate_with_attention(server):
     assert all(abs(sum(row) - 1) < 1e-4 for row in a["matrix"])
 
 
+def test_predict_translate_takes_the_clis_search_options(server):
+    """length_penalty, max_len and n_best, as `rnnkit translate predict` takes them."""
+    from rnnkit import open as open_checkpoint
+
+    expected = json.loads((FIXTURES / "translate" / "predictions.json").read_text())
+    sentences = expected["sentences"][:2]
+    options = {"beam": 3, "length_penalty": 0.5, "max_len": 4, "n_best": 2}
+    r = server.post("/v1/models/translate/predict", json={"inputs": sentences, **options})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    local = open_checkpoint(FIXTURES / "translate").predict(sentences, **options)
+    assert body["hypotheses"] == [[{"score": pytest.approx(s, abs=1e-5), "text": t}
+                                   for s, t in hyps] for hyps in local]
+    assert body["translations"] == [hyps[0][1] for hyps in local]
+    for bad in ({"n_best": 4, "beam": 3}, {"length_penalty": float("nan")},
+                {"max_len": 100_000}, {"length_penalty": "a"}):
+        r = server.post("/v1/models/translate/predict",
+                        content=json.dumps({"inputs": sentences, **bad}),
+                        headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500, (bad, r.status_code, r.text)
+
+
 def test_predict_regress_csv_and_values(server):
     expected = json.loads((FIXTURES / "regress" / "predictions.json").read_text())
     r = server.post("/v1/models/regress/predict",

@@ -95,7 +95,8 @@ class Config:
     min_freq: int = 1  # word level: rarer words become <unk>
     max_vocab: int | None = None  # word level: keep at most this many ids
     epochs: int | None = None  # passes over the training text (None: 10, or the minutes)
-    minutes: float | None = None  # wall-clock budget; the lr decays over it
+    minutes: float | None = None  # training time budget; the lr decays over it (the last
+    # epoch's validation, sample and save come after it)
     sample_length: int = 200  # tokens of the sample printed after each epoch (0: none)
 
     def check(self) -> None:

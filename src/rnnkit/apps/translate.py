@@ -80,7 +80,8 @@ class Config:
     warmup: float = 0.0  # share of the run with a linear lr warm-up
     clip_norm: float | None = 1.0  # global gradient-norm clipping (None: off)
     epochs: int | None = None  # passes over the pairs (None: 10, or the minutes)
-    minutes: float | None = None  # wall-clock budget (with epochs: whichever ends first)
+    minutes: float | None = None  # training time budget (with epochs: whichever ends first;
+    # the last epoch's validation and save come after it)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting out of range."""

@@ -20,7 +20,8 @@ __all__ = ["GenerateRequest", "TextGenPredictRequest", "ClassifyRequest", "Trans
 
 # hard ceilings of the schemas; the server's own limits (``--max-tokens`` ...) may be lower
 LIMITS = {"prompt_chars": 20_000, "max_tokens": MAX_TOKENS_CEILING, "items": 1_000,
-          "item_chars": 20_000, "csv_chars": 5_000_000, "values": 1_000_000, "top": 1_000}
+          "item_chars": 20_000, "csv_chars": 5_000_000, "values": 1_000_000, "top": 1_000,
+          "translation_words": 1_000}
 
 Text = Annotated[str, Field(max_length=LIMITS["item_chars"])]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -84,6 +85,14 @@ class TranslateRequest(_Body):
     inputs: list[Text] = Field(..., min_length=1, max_length=LIMITS["items"],
                                description="source sentences")
     beam: int = Field(5, ge=1, le=32, description="beam width (1: greedy)")
+    length_penalty: Finite = Field(1.0, ge=-10.0, le=10.0, description=(
+        "rank beams by log p / length ** length_penalty (0: none; as the CLI's "
+        "--length-penalty)"))
+    max_len: int | None = Field(None, ge=1, le=LIMITS["translation_words"], description=(
+        "the most words per translation (default: twice the source's length plus 10)"))
+    n_best: int = Field(1, ge=1, le=32, description=(
+        "with n_best > 1 (at most beam) also answer `hypotheses`: the n best per input, "
+        "each {score, text}, best first"))
     attention: bool = Field(False, description="also return each output's attention matrix")
 
 

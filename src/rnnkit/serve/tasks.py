@@ -291,13 +291,23 @@ class ServedModel:
         return jsonable(answer)
 
     def _predict_translate(self, req: schemas.TranslateRequest) -> dict:
-        outputs = self.predictor.predict(list(req.inputs), beam=req.beam)
-        answer: dict[str, Any] = {"translations": list(outputs)}
+        if req.n_best > req.beam:
+            raise ValueError(f"n_best ({req.n_best}) cannot exceed beam ({req.beam})")
+        found = self.predictor.predict(list(req.inputs), beam=req.beam,
+                                       length_penalty=req.length_penalty, max_len=req.max_len,
+                                       n_best=req.n_best)
+        if req.n_best == 1:
+            answer: dict[str, Any] = {"translations": list(found)}
+        else:
+            answer = {"translations": [hyps[0][1] for hyps in found],
+                      "hypotheses": [[{"score": float(score), "text": text}
+                                      for score, text in hyps] for hyps in found]}
         if req.attention:
             maps = []
             for sentence in req.inputs:
-                text, tokens_in, tokens_out, matrix = self.predictor.attention(sentence,
-                                                                             beam=req.beam)
+                text, tokens_in, tokens_out, matrix = self.predictor.attention(
+                    sentence, beam=req.beam, length_penalty=req.length_penalty,
+                    max_len=req.max_len)
                 maps.append({"text": text, "tokens_in": list(tokens_in),
                              "tokens_out": list(tokens_out), "matrix": jsonable(matrix)})
             answer["attention"] = maps
