@@ -194,6 +194,9 @@ class RegressPredictor(Predictor):
 
     def inputs(self, X) -> np.ndarray:
         """Model inputs (N, T, F) from ready inputs, a series or a table."""
+        if isinstance(X, (str, Path)):  # was "could not convert string to float"
+            raise ValueError(f"predict takes values or a table, not a file name ({X!s}); "
+                             "for a CSV use predict_csv(path)")
         if hasattr(X, "columns") or isinstance(X, dict):
             missing = [c for c in self.features if c not in X]
             if missing:
@@ -201,6 +204,8 @@ class RegressPredictor(Predictor):
                                  "model reads")
             X = np.stack([np.asarray(X[c], dtype=np.float32) for c in self.features], 1)
         X = np.asarray(X, dtype=np.float32)
+        if X.size == 0:  # was numpy's "cannot reshape array of size 0"
+            raise ValueError("predict: no values given (an empty array)")
         if X.ndim == 3:
             return X
         if self.mode == "rows":
@@ -212,6 +217,7 @@ class RegressPredictor(Predictor):
         return make_windows(np.concatenate([series, series[-1:]]), self.window)[0]
 
     def predict(self, X) -> np.ndarray:
+        """One value per sample of ``X`` (see the class docstring for what ``X`` may be)."""
         return predict(self.model, self.inputs(X))[:, 0]
 
     def stream(self, readings: Iterable) -> Iterator[float]:
@@ -235,6 +241,8 @@ class RegressPredictor(Predictor):
                 yield float((y * m.y_std + m.y_mean if m.standardize else y)[0, 0])
 
     def evaluate(self, X, y=None) -> dict[str, float]:
+        """``{"mse", "rmse", "mae", "n"}`` of ``predict(X)`` against ``y``, or against the
+        target column of the table ``X``."""
         if y is None:
             if not (hasattr(X, "columns") or isinstance(X, dict)) or self.target not in X:
                 raise ValueError(f"evaluate: pass y, or a table with the target column "

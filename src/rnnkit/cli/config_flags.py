@@ -129,7 +129,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), def
         else:
             default = None
         text = comments.get(f.name, f.name.replace("_", " "))
-        said = (shown or {}).get(f.name, "none" if default is None else default)
+        said = (shown or {}).get(f.name, "none" if default is None or default == "" else default)
         if isinstance(said, (list, tuple)):
             said = " ".join(map(str, said)) or "none"
         help_text = f"{text} (default: {said})".replace("%", "%%")

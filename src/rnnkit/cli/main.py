@@ -64,7 +64,11 @@ _EXTRAS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the verb (argparse's top level said "rnnkit: error:")
+        print(f"{_verb(parser, args)}: error: unrecognized arguments: {' '.join(extra)}",
+              file=sys.stderr)
+        return 2
     args._argv = sys.argv[1:] if argv is None else None  # the shell's words (launch restarts)
     if not getattr(args, "run", None):
         parser.print_help()
