@@ -172,3 +172,21 @@ def test_row_mode_features_that_leak_or_are_empty_are_refused(tmp_path, capsys, 
     assert main(["regress", "train", "--csv", str(path), "--target", "y", "--features",
                  features, "--epochs", "1", "--checkpoint", str(run)]) == 2
     _one_line(capsys, needle)
+
+
+def test_the_regress_predictor_names_a_file_name_or_empty_input_and_argv_slips(tmp_path,
+                                                                               capsys):
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text("value\n" + "".join(f"{i % 7}\n" for i in range(40)))
+    run = tmp_path / "run"
+    assert main(["regress", "train", "--csv", str(csv_path), "--target", "value", "--window",
+                 "3", "--epochs", "1", "--checkpoint", str(run), "--quiet"]) == 0
+    predictor = rnnkit.open(run)
+    with pytest.raises(ValueError, match=r"not a file name .*use predict_csv\(path\)"):
+        predictor.predict(str(csv_path))
+    with pytest.raises(ValueError, match="no values given"):
+        predictor.predict(np.zeros(0))
+    capsys.readouterr()
+    assert main(["regress", "evaluate", "--checkpoint", str(run), "--csv", str(csv_path),
+                 "--out", "x.json"]) == 2
+    _one_line(capsys, "rnnkit regress evaluate: error: unrecognized arguments: --out x.json")
