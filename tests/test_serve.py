@@ -427,6 +427,43 @@ def test_predict_anomaly_scores(tmp_path):
         assert int(np.argmax(scores["score"])) in (200, 201)  # the spike, or the step after
         r = client.post("/v1/models/det/predict", json={"csv": "time,other\n1,2\n"})
         assert r.status_code == 422 and "rnnkit-serve-" not in r.json()["detail"]
+        r = client.post("/v1/models/det/predict", json={"values": [[1.0], [2.0]]})  # was a 500
+        assert r.status_code == 422 and "takes `csv`" in r.json()["detail"]
+        config = next(m for m in client.get("/v1/models").json()["models"])["config"]
+        assert "data" not in config and "checkpoint" not in config  # no server paths
+        assert str(tmp_path) not in json.dumps(config)
+
+
+def test_a_whole_generation_stops_when_its_client_leaves(folders):
+    """Not streamed: the client gone, its generation leaves the scheduler (it held a slot
+    and drew tokens until max_tokens); a client gone mid-upload is a 499, not a 500."""
+    import socket
+    from urllib.parse import urlparse
+
+    app = create_app(load_models([folders["lm"]]), ServeSettings(max_tokens=100_000))
+    with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        where = urlparse(url)
+        body = json.dumps({"prompt": "the", "max_tokens": 100_000}).encode()
+        with socket.create_connection((where.hostname, where.port)) as sock:
+            sock.sendall(b"POST /v1/models/lm/generate HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            deadline = time.monotonic() + 10
+            while open_streams(client) == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert open_streams(client) == 1
+        deadline = time.monotonic() + 5
+        while open_streams(client) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_streams(client) == 0
+        with socket.create_connection((where.hostname, where.port)) as sock:
+            sock.sendall(b"POST /v1/models/lm/predict HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                         b'{"prompt"')
+            time.sleep(0.3)
+        time.sleep(0.5)
+        metrics = client.get("/metrics").text
+        assert 'status="499"} 1' in metrics and 'status="500"' not in metrics
 
 
 @pytest.mark.parametrize("interval", [0.0, 0.02])

@@ -166,6 +166,14 @@ def test_bad_float_bodies_are_4xx_in_one_line(client, body, detail):
     check_refused(predict(client, "from_keras", body), detail)
 
 
+def test_whole_numbers_past_int64_are_numbers_for_a_float_model(client):
+    """2**63 and 10**30 are JSON integers, within float32's range: read as floats (numpy made
+    uint64 and object arrays of them, which torch refused: a 500)."""
+    for big in (2**63, 10**30):
+        r = predict(client, "from_keras", {"inputs": [[[1, big]]]})
+        assert r.status_code == 200, r.text
+
+
 BAD_IDS = [
     ({"inputs": [[1, 7]]}, "inputs: token id 7 is outside the vocabulary [0, 7)"),
     ({"inputs": [[1, -1]]}, "inputs: token id -1 is outside the vocabulary [0, 7)"),

@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .metrics import Metrics
 from .scheduler import BatchScheduler, Busy, GenerationSettings, StreamHandle
@@ -125,6 +126,8 @@ class _Guard:
 
         try:
             await self.app(scope, receive_limited, send_and_count)
+        except ClientDisconnect:  # the client left mid-upload: nobody to answer, no fault here
+            self.metrics.request(endpoint, 499, time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - answered (and counted) as one JSON 500
             log.exception("rnnkit serve: %s %s failed", scope.get("method"), scope["path"])
             if status[0] is None:  # nothing sent yet (a started response keeps its status)
@@ -297,16 +300,20 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             return _error(status, f"{e}; retry soon", {"Retry-After": "1"})
         renderer = model.renderer(ids)
         if not req.stream:
-            return await _whole(name, handle, renderer, len(ids))
+            return await _whole(name, handle, renderer, len(ids), request)
         return _EventStream(handle, _events(name, handle, renderer, len(ids)))
 
-    async def _whole(name, handle, renderer, prompt_tokens) -> dict:
+    async def _whole(name, handle, renderer, prompt_tokens, request) -> dict:
         pieces, why = [], None
+        # a client gone before the answer: its generation stops (it held a --max-streams
+        # slot and drew tokens until max_tokens or the timeout)
+        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(request, handle))
         try:
             while why is None:
                 tokens, why = await handle.take()
                 pieces += [renderer.add(t) for t in tokens]
         finally:
+            watcher.cancel()
             handle.cancel()
         if why.startswith("error"):
             return _error(500, why)
@@ -421,6 +428,13 @@ class _EventStream(Response):
         while (await receive())["type"] != "http.disconnect":
             pass
         self.handle.cancel()
+
+
+async def _cancel_on_disconnect(request: Request, handle: StreamHandle) -> None:
+    """Cancel ``handle`` when the client of ``request`` (its body already read) leaves."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    handle.cancel()
 
 
 def _sse(event: str, data: dict) -> str:

@@ -130,7 +130,10 @@ class BareModelPredictor:
             if bad is not None:
                 raise ValueError(f"lengths: each must lie in [1, {T}] (the sequences' length), "
                                  f"got {bad}")
-        return self._run(np.asarray(inputs), lengths)
+        # ids as int64 (checked in the vocabulary), numbers as float64: Python ints past int64
+        # made uint64 or object arrays torch cannot take (a 500)
+        return self._run(np.asarray(inputs, dtype=np.int64 if self.vocab is not None
+                                    else np.float64), lengths)
 
     def _run(self, x: np.ndarray, lengths: list[int] | None) -> np.ndarray:
         if self.vocab is not None:

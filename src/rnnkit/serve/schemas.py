@@ -108,11 +108,13 @@ class ForecastRequest(_Body):
 
 
 class SeriesRequest(_Body):
-    """``predict`` for regression and anomaly models: a CSV or a list of values/rows."""
+    """``predict`` for regression and anomaly models: a CSV, or (regression) values/rows."""
 
-    csv: str | None = Field(None, min_length=1, max_length=LIMITS["csv_chars"])
+    csv: str | None = Field(None, min_length=1, max_length=LIMITS["csv_chars"],
+                            description="CSV text in the training layout")
     values: list[Finite] | list[list[Finite]] | None = Field(
-        None, min_length=1, max_length=LIMITS["values"])
+        None, min_length=1, max_length=LIMITS["values"],
+        description="regression models only: a series, or rows of features")
 
 
 class BareModelRequest(_Body):

@@ -159,6 +159,8 @@ class ServedModel:
             described = self.predictor.describe()
         except Exception as e:  # noqa: BLE001 - a listing must not fail on one model
             described = {"task": self.task, "error": f"{type(e).__name__}: {e}"}
+        if isinstance(described.get("config"), dict):  # no server paths in a public listing
+            described["config"] = _without_places(described["config"])
         endpoints = {"predict": f"/v1/models/{self.name}/predict"}
         if self.generative:
             endpoints["generate"] = f"/v1/models/{self.name}/generate"
@@ -349,6 +351,9 @@ class ServedModel:
         return {"outputs": jsonable(self.predictor.predict(req.inputs, req.lengths))}
 
     def _predict_anomaly(self, req: schemas.SeriesRequest) -> dict:
+        if req.values is not None:  # its reader takes a stream's or sequences' CSV (was a 500)
+            raise ValueError("an anomaly model takes `csv` (the stream or the sequences as CSV "
+                             "text, in its training layout), not `values`")
         return {"scores": jsonable(self._series_call(req))}
 
     def _series_call(self, req: schemas.SeriesRequest):
@@ -359,6 +364,16 @@ class ServedModel:
                 return self.predictor.predict(path)
             except ValueError as e:
                 raise ValueError(_hide_path(str(e), path)) from None
+
+
+# config fields that say where training ran (an anomaly config kept its data file's path)
+_PLACES = frozenset({"data", "checkpoint", "path", "out", "device", "save_dir"})
+
+
+def _without_places(config: dict) -> dict:
+    """``config`` without the fields that name files, folders or devices of the server."""
+    return {k: v for k, v in config.items() if k not in _PLACES
+            and not (isinstance(v, str) and (v.startswith("/") or v.startswith("~")))}
 
 
 def _exactly_one(req, fields: dict[str, str]) -> str:
