@@ -243,9 +243,11 @@ def test_api_key(folders, monkeypatch):
     with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         assert client.get("/health").status_code == 200
         assert client.get("/").status_code == 200  # the page itself; it asks for the key
-        for path in ("/v1/models", "/metrics", "/openapi.json"):
+        for path in ("/v1/models", "/metrics"):
             r = client.get(path)
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        for path in ("/openapi.json", "/docs"):  # the API's description: a browser sends no key
+            assert client.get(path).status_code == 200
         r = client.post("/v1/models/lm/generate", json={"max_tokens": 3},
                         headers={"Authorization": "Bearer wrong"})
         assert r.status_code == 401

@@ -35,8 +35,9 @@ def register(subparsers) -> None:
                    help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", default=None, metavar="KEY",
-                   help="require 'Authorization: Bearer KEY' on every path but /health and "
-                        "the page (default: the RNNKIT_API_KEY environment variable, if set)")
+                   help="require 'Authorization: Bearer KEY' on every path but /health, the "
+                        "page and the API's description (/docs, /openapi.json) (default: the "
+                        "RNNKIT_API_KEY environment variable, if set)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--threads", type=threads_type, default=DEFAULT_THREADS, metavar="N",
                    help=f"CPU threads for torch (default {DEFAULT_THREADS}, as every verb: "

@@ -46,7 +46,8 @@ __all__ = ["ServeSettings", "create_app", "STATIC_DIR"]
 
 log = logging.getLogger("rnnkit.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-OPEN_PATHS = ("/health", "/", "/favicon.ico")  # no key needed (plus /static/...)
+OPEN_PATHS = ("/health", "/", "/favicon.ico", "/docs", "/openapi.json")  # no key needed (plus
+# /static/...): the page and the API's description (a browser opening /docs sends no key)
 _BODY_SEND = "rnnkit.body_send"  # scope key: the send _Guard was given (see _EventStream)
 
 
