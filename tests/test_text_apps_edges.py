@@ -169,3 +169,15 @@ def test_reading_a_text_csv_leaves_csvs_field_limit_as_it_was(tmp_path):
     path.write_text('text,label\n"' + "x" * (200 * 1024) + '",a\n')
     texts, labels = read_text_csv(path, "text", "label")
     assert len(texts[0]) == 200 * 1024 and csv.field_size_limit() == limit
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_translation_does_not_depend_on_the_sentences_beside_it(translator, beam):
+    """The default length cap is each source's own (twice its length plus 10), not the
+    batch's longest: a 1-epoch model runs to the cap, so a shared cap showed."""
+    predictor = rnnkit.open(translator["run"])
+    short = translator["val_src"].read_text().splitlines()[0]
+    longer = " ".join([short] * 4)
+    alone = predictor.predict([short], beam)[0]
+    assert predictor.predict([short, longer], beam)[0] == alone
+    assert predictor.predict([longer, short], beam, batch_size=2)[1] == alone

@@ -26,7 +26,14 @@ from torch import Tensor, nn
 
 from .data.parallel import encode_sources
 from .data.tokenizers import BOS_ID, EOS_ID, PAD_ID, pad_sequences
-from .generate import Hypothesis, _check_search, _device_of, batch_beam_search, suppressed
+from .generate import (
+    Hypothesis,
+    _check_search,
+    _device_of,
+    _limits,
+    batch_beam_search,
+    suppressed,
+)
 from .metrics import bleu, exact_match  # moved to rnnkit.metrics; importable here too
 from .runtime import evaluating
 
@@ -38,23 +45,27 @@ __all__ = ["NEVER_EMITTED", "batch_beam_search", "greedy_decode", "translate_ids
 
 @torch.no_grad()
 def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor | None = None,
-                  max_len: int = 100,
+                  max_len: int | Sequence[int] = 100,
                   suppress_ids: Sequence[int] = NEVER_EMITTED) -> list[list[int]]:
-    """The argmax translation of each source (``<eos>`` excluded), all B decoded at once;
-    ``suppress_ids`` are never chosen."""
-    _check_search(1, max_len)
-    state = model.encode(src, src_lengths)
+    """The argmax translation of each source (``<eos>`` excluded), all B decoded at once, each
+    at most ``max_len`` tokens (one for all, or one per source); ``suppress_ids`` are never
+    chosen."""
     B = src.shape[0]
+    limits = _limits(max_len, B)
+    for limit in limits:
+        _check_search(1, limit)
+    state = model.encode(src, src_lengths)
     tokens = torch.full((B,), BOS_ID, dtype=torch.long, device=src.device)
     out: list[list[int]] = [[] for _ in range(B)]
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    for _ in range(max_len):
+    cap = torch.tensor(limits, device=src.device)
+    for t in range(1, max(limits) + 1):
         logits, state, _ = model.decode_step(tokens, state)
         tokens = suppressed(logits, suppress_ids).argmax(-1)  # (B,)
         for b in (~done).nonzero().flatten().tolist():
             if int(tokens[b]) != EOS_ID:
                 out[b].append(int(tokens[b]))
-        done |= tokens == EOS_ID
+        done |= (tokens == EOS_ID) | (cap <= t)
         if bool(done.all()):
             break
     return out
@@ -68,7 +79,7 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
     """Translate encoded sources; per source, its ``n_best`` hypotheses, best first.
 
     Sources are decoded in batches of similar length (results come back in input order).
-    ``max_len`` (new tokens) defaults to twice the batch's longest source plus 10. Width 1
+    ``max_len`` (new tokens) defaults to twice each source's length plus 10. Width 1
     decodes greedily (the same result as beam search of width 1, faster). ``suppress_ids``
     (default ``<pad>``, ``<bos>``) are never chosen; the other tokens' scores are unchanged.
     """
@@ -88,7 +99,9 @@ def translate_ids(model: nn.Module, sources: Sequence[Sequence[int]], *, beam_wi
             chunk = order[start:start + batch_size]
             src, lengths = pad_sequences([list(sources[i]) for i in chunk])
             src, lengths = src.to(device), lengths.to(device)
-            limit = max_len if max_len is not None else 2 * int(lengths.max()) + 10
+            # each source's own default: twice its length plus 10 (a batch's longest made a
+            # sentence's translation depend on the sentences decoded beside it)
+            limit = max_len if max_len is not None else [2 * int(n) + 10 for n in lengths]
             if beam_width == 1:
                 found = [[Hypothesis(ids, float("nan"), float("nan"))]
                          for ids in greedy_decode(model, src, lengths, limit, suppress_ids)]

@@ -259,7 +259,7 @@ def beam_search(step: Callable, state, start_token: int, *, beam_width: int = 5,
         state: the state before ``start_token``, batch of one (or None).
         start_token: the token fed first (``<bos>``, or a prompt's last token).
         beam_width: K, hypotheses kept per step.
-        max_len: new tokens at most per hypothesis.
+        max_len: new tokens at most per hypothesis; one per sequence, or one for all.
         eos_id: the token that ends a hypothesis (None: all run to ``max_len``).
         length_penalty: rank by ``log p / length ** length_penalty``.
         reorder: ``reorder(state, index) -> state``; default ``reorder_state`` on ``batch_dim``.
@@ -281,7 +281,8 @@ def _check_search(beam_width, max_len, n_best=1) -> None:
 
 @torch.no_grad()
 def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tensor, *,
-                      beam_width: int = 5, max_len: int = 100, eos_id: int | None = None,
+                      beam_width: int = 5, max_len: int | Sequence[int] = 100,
+                      eos_id: int | None = None,
                       length_penalty: float = 1.0, n_best: int | None = None,
                       reorder: Callable | None = None, batch_dim: int = 1,
                       device: torch.device | str | None = None) -> list[list[Hypothesis]]:
@@ -292,7 +293,7 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
         state: the state before the start tokens, batch of B (row b: sequence b).
         start_tokens: (B,) the first token of each sequence (``<bos>``).
         beam_width: K, hypotheses kept per sequence and step.
-        max_len: new tokens at most per hypothesis.
+        max_len: new tokens at most per hypothesis; one per sequence, or one for all.
         eos_id: the token that ends a hypothesis (None: all run to ``max_len``).
         length_penalty: rank by ``log p / length ** length_penalty``.
         n_best: hypotheses returned per sequence (default: ``beam_width``), best first.
@@ -302,7 +303,9 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
     """
     K = beam_width
     n_best = K if n_best is None else n_best
-    _check_search(beam_width, max_len, n_best)
+    limits = _limits(max_len, len(start_tokens))
+    for limit in limits:
+        _check_search(beam_width, limit, n_best)
     if reorder is None:
         def reorder(s, index):
             return reorder_state(s, index, batch_dim)
@@ -321,7 +324,7 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
         # ±300 overflowed Python's float power (OverflowError, ZeroDivisionError)
         return log_prob * math.exp(min(-length_penalty * math.log(length), 700.0))
 
-    for t in range(1, max_len + 1):
+    for t in range(1, max(limits) + 1):
         log_probs, state = step(tokens, state)  # (R, V)
         V = log_probs.shape[-1]
         flat = torch.tensor([s for b in active for s in scores[b]], device=log_probs.device)
@@ -348,7 +351,7 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
             seqs[b] = [seqs[b][p] + [tok] for p, tok in zip(keep_parent, keep_token,
                                                             strict=True)]
             scores[b] = keep_score
-            done = t == max_len or not seqs[b]
+            done = t == limits[b] or not seqs[b]
             if not done and len(finished[b]) >= K:  # can a live one still beat the K best?
                 worst_kept = sorted((h.score for h in finished[b]), reverse=True)[K - 1]
                 done = worst_kept >= normalised(max(keep_score), t)
@@ -369,6 +372,16 @@ def batch_beam_search(step: Callable, state, start_tokens: Sequence[int] | Tenso
         hyps.sort(key=lambda h: -h.score)
         results.append(hyps[:n_best])
     return results
+
+
+def _limits(max_len, B: int) -> list[int]:
+    """One length limit per sequence: ``max_len`` for all, or its own per sequence (a
+    sentence's translation must not depend on the others decoded with it)."""
+    if isinstance(max_len, (list, tuple)):
+        if len(max_len) != B:
+            raise ValueError(f"max length: expected one per sequence ({B}), got {len(max_len)}")
+        return list(max_len)
+    return [max_len] * B
 
 
 @torch.no_grad()
