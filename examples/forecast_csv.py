@@ -38,6 +38,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="forecast-example")
     args = p.parse_args()
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        p.error(f"--out {args.out} is a file; give a folder")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = write_series(out / "demand.csv")

@@ -23,6 +23,10 @@ def main() -> None:
     parser.add_argument("--out", default="runs", help="folder to write into (default runs)")
     parser.add_argument("--epochs", type=int, default=50, help="Keras training epochs (50)")
     args = parser.parse_args()
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder")
+    if args.epochs < 1:  # 0 saved an untrained model
+        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
 
     import keras
     import numpy as np

@@ -181,6 +181,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE), help="folder to write (default: "
                         "examples/data)")
     out = Path(parser.parse_args().out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file; give a folder")
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
     series(rng, out / "series.csv")

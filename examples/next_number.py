@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--three", action="store_true", help="the 3-sample SimpleRNN(50) variant")
     args = parser.parse_args(argv)
+    if not 0 <= args.seed < 2**63:
+        parser.error(f"--seed must lie in 0..2**63-1, got {args.seed}")
     if args.three:
         preds = three_samples(args.seed)
         print("Predictions for [1,2,3], [2,3,4], [3,4,5] (truth 4, 5, 6):",

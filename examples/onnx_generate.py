@@ -25,12 +25,23 @@ SPECIALS = {0, 2, 3}  # <pad>, <bos>, <eos>: not shown, as tokenizer.decode(skip
 NEVER = [0, 1, 2, 3]  # <pad>, <unk>, <bos>, <eos>: no text, never drawn (as rnnkit textgen sample)
 
 
+def fail(message: str):
+    """Bad input: one line on stderr, status 2 (as the rnnkit command line)."""
+    print(f"onnx_generate: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load(folder: Path):
+    if not (folder / "export.json").is_file():
+        fail(f"{folder} is not a folder written by rnnkit export (it has no export.json)")
     doc = json.loads((folder / "export.json").read_text(encoding="utf-8"))
+    if doc.get("task") != "textgen" or not (folder / "tokenizer.json").is_file():
+        fail(f"{folder} holds a {doc.get('task') or doc.get('model_class', 'model')} export; "
+             "this example reads character language models (rnnkit textgen)")
     tok = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
     if tok.get("type") != "CharTokenizer":
-        sys.exit(f"onnx_generate: {folder} holds a {tok.get('type')}; this example reads "
-                 "character models")
+        fail(f"{folder} holds a {tok.get('type')} language model; this example reads "
+             "character models")
     sessions = {name: ort.InferenceSession(str(folder / g["file"]),
                                            providers=["CPUExecutionProvider"])
                 for name, g in doc["graphs"].items()}
@@ -42,7 +53,7 @@ def encode(tok: dict, prompt: str) -> list[int]:
     text = prompt.lower() if tok.get("lower") else prompt
     unknown = sorted({c for c in text if c not in stoi})
     if unknown:
-        sys.exit(f"onnx_generate: the prompt has characters outside the vocabulary: {unknown}")
+        fail(f"the prompt has characters outside the vocabulary: {unknown}")
     return [stoi[c] for c in text]
 
 
@@ -59,7 +70,7 @@ def generate(folder: str | Path, prompt: str, length: int, temperature: float = 
     newline = tok["itos"].index("\n") if "\n" in tok["itos"] else None
     context = ids or ([newline] if newline is not None else [])  # "" starts a new line
     if not context:
-        sys.exit("onnx_generate: give a --prompt (the vocabulary has no newline to start from)")
+        fail("give a --prompt (the vocabulary has no newline to start from)")
     rng = np.random.default_rng(seed)
     model, step = sessions["model"], sessions["step"]
     names = [o.name for o in model.get_outputs()]  # logits, h_next[, c_next]
@@ -102,6 +113,14 @@ def main(argv=None) -> int:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.length < 1:  # as rnnkit textgen sample
+        p.error(f"--length must be a positive integer, got {args.length}")
+    if not 0 <= args.temperature < float("inf"):
+        p.error(f"--temperature must be a finite number >= 0 (0 = greedy), got {args.temperature}")
+    if args.top_k is not None and args.top_k < 1:
+        p.error(f"--top-k must be an integer >= 1, got {args.top_k}")
+    if not 0 <= args.seed < 2**63:
+        p.error(f"--seed must lie in 0..2**63-1, got {args.seed}")
     print(generate(args.folder, args.prompt, args.length, args.temperature, args.top_k,
                    args.seed))
     return 0
