@@ -551,6 +551,10 @@ def test_head_probes_and_tiny_sampling_settings(server):
     """HEAD on the page and /health (load balancers' probes); a temperature or top-p below
     float32's range generates the greedy text, not padding (session 17)."""
     assert server.head("/health").status_code == 200 and server.head("/").status_code == 200
+    for path in ("/metrics", "/v1/models", "/v1/models/lm"):  # 405 before session 18
+        r = server.head(path)
+        assert r.status_code == 200 and r.content == b"", path
+    assert server.head("/v1/models/nope").status_code == 404
     greedy_text = server.post("/v1/models/lm/generate", json={
         "prompt": "the ", "max_tokens": 12, "temperature": 0}).json()["text"]
     for extra in ({"temperature": 1e-300}, {"temperature": 5e-324}, {"top_p": 1e-300}):

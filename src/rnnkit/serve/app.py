@@ -366,9 +366,11 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     async def page():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
-    # HEAD on the page and /health: what load balancers and uptime checks send
-    app.add_api_route("/", page, methods=["HEAD"], include_in_schema=False)
-    app.add_api_route("/health", health, methods=["HEAD"], include_in_schema=False)
+    # HEAD on the page, /health and the other GET resources: what load balancers, uptime
+    # checks and HTTP clients probing a URL send (405 before)
+    for path, endpoint in (("/", page), ("/health", health), ("/metrics", prometheus),
+                           ("/v1/models", list_models), ("/v1/models/{name}", get_model)):
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.openapi = lambda: _openapi(app)
