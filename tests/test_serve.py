@@ -585,3 +585,20 @@ def test_streams_never_draw_tokens_that_are_no_text(server):
     finally:
         with torch.no_grad():
             bias.copy_(saved)
+
+
+def test_a_stalled_upload_gets_a_408_within_the_request_timeout(folders):
+    """Headers sent, the body never finished: answered 408 after --request-timeout (it held
+    the connection for ever)."""
+    import socket
+    from urllib.parse import urlparse
+
+    app = create_app(load_models([folders["lm"]]), ServeSettings(request_timeout=1.0))
+    with BackgroundServer(app) as url:
+        where = urlparse(url)
+        with socket.create_connection((where.hostname, where.port)) as sock:
+            sock.sendall(b"POST /v1/models/lm/generate HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            sock.settimeout(10)
+            answer = sock.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "did not arrive within 1 s" in answer

@@ -208,6 +208,15 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
                                          f"{', '.join(sorted(models)) or 'none'}")
         return models[name]
 
+    async def _read_body(request: Request) -> bytes:
+        """The request's body, or a 408 when it does not arrive within --request-timeout
+        (a client that sent its headers and stalled held the connection for ever)."""
+        try:
+            return await asyncio.wait_for(request.body(), settings.request_timeout)
+        except TimeoutError:
+            raise StarletteHTTPException(408, f"the body did not arrive within "
+                                         f"{settings.request_timeout:g} s") from None
+
     # ---------------------------------------------------------------------------- routes
     @app.get("/health", tags=["service"])
     async def health():
@@ -250,7 +259,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         if model.schema is None:
             raise StarletteHTTPException(400, f"model {name!r} (task {model.task}) has no "
                                          "HTTP predict")
-        body = parse_body(await request.body(), model.schema)
+        body = parse_body(await _read_body(request), model.schema)
         if state["draining"]:
             raise StarletteHTTPException(503, "the server is shutting down")
         if state["predicting"] >= settings.max_streams:
@@ -280,7 +289,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         if not model.generative:
             raise StarletteHTTPException(400, f"model {name!r} is a {model.task} model and "
                                          "does not generate; use /predict")
-        req = parse_body(await request.body(), GenerateRequest)
+        req = parse_body(await _read_body(request), GenerateRequest)
         if req.max_tokens > settings.max_tokens:
             return _error(422, f"max_tokens: at most {settings.max_tokens} on this server, "
                           f"got {req.max_tokens}")
