@@ -292,6 +292,11 @@ def _anomaly_stream(model) -> list[Graph]:
     return _stateful(model, False, "x", "prediction", F, F)
 
 
+def _numbers(t) -> list[float]:
+    """A small tensor's values for a graph's doc (statistics a deployer needs)."""
+    return [float(f"{v:.8g}") for v in t.detach().double().cpu().reshape(-1).tolist()]
+
+
 def _autoencoder(model) -> list[Graph]:
     F, rnn = model.input_size, model.encoder
     state = _state_ports(rnn)
@@ -303,7 +308,10 @@ def _autoencoder(model) -> list[Graph]:
     return [Graph("model", _Fn(model, lambda m, x: m(x)), [Port("x", "float32",
                                                               [BATCH, TIME, F])],
                   [Port("reconstruction", "float32", [BATCH, TIME, F])],
-                  doc="standardised reconstruction of whole sequences"),
+                  doc="standardised reconstruction of whole sequences: a sequence's score "
+                      "(rnnkit anomaly score) is the mean of (reconstruction - z)^2 with "
+                      "z = (x - mean) / std per feature, mean "
+                      f"{_numbers(model.mean)}, std {_numbers(model.std)}"),
             Graph("step", _Fn(model, step), [Port("x_t", "float32", [BATCH, F]), *state],
                   [Port("code_t", "float32", [BATCH, rnn.hidden_size]),
                    *[Port(p.name + "_next", "float32", p.shape) for p in state]],
