@@ -439,3 +439,20 @@ def test_help_ends_with_real_examples(verb, capsys):
                             for line in examples)
     assert any(line.strip().startswith(f"rnnkit {verb} ") for line in examples)
     assert "--checkpoint" in text
+
+
+def test_export_json_says_how_inputs_are_prepared_where_graph_docs_cannot():
+    """A many-series forecaster's windows (log, level, scale, mask), a table forecaster's
+    scaler units and a word model's leading <eos>: deployers had to read the source."""
+    from rnnkit.export import _preparation
+
+    panel = {"forecast": {"kind": "panel", "panel": {"windowing": {
+        "lookback": 36, "horizon": 18, "period": 12, "log": True}}}}
+    how = _preparation("forecast", panel)
+    assert "L = 36" in how and "period = 12" in how and "log(y)" in how and "x[..., 1]" in how
+    assert "extras.forecast.data.scaler" in _preparation("forecast", {"forecast": {
+        "kind": "table"}})
+    assert "<eos> (id 3) before the prompt" in _preparation("textgen", {"textgen": {
+        "level": "word"}})
+    assert _preparation("textgen", {"textgen": {"level": "char"}}) is None
+    assert _preparation("regress", {}) is None

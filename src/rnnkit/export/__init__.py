@@ -40,6 +40,32 @@ __all__ = ["export", "ExportError", "FORMATS", "EXPORT_JSON", "Graph", "Port", "
 
 FORMATS = ("onnx",)
 EXPORT_JSON = "export.json"
+
+
+def _preparation(task: str, extras: dict) -> str | None:
+    """How an application turns its data into the graphs' inputs and their outputs back,
+    where that is more than the graphs' own docs say (deployers read it from the source)."""
+    forecast = extras.get("forecast") or {}
+    if task == "forecast" and forecast.get("kind") == "panel":
+        windowing = (forecast.get("panel") or {}).get("windowing") or {}
+        return ("each series on its own: z = log(y) if panel.windowing.log "
+                f"({windowing.get('log')}) else y; the look-back window of the last L = "
+                f"{windowing.get('lookback')} values of z (a shorter history padded at the "
+                "front with its first value); level = the mean of the window's last period (panel."
+                f"windowing.period = {windowing.get('period')}) values; scale = the mean "
+                "absolute step within the window (at least 1e-3, and with no log at least "
+                "1e-3 * max(|level|, 1e-3)); x[..., 0] = (window - level) / scale, x[..., 1] = "
+                "1 for real steps and 0 for padding, then the covariates; the forecast is "
+                "inverse(out * scale + level), inverse = exp with the log. The network is one "
+                "of the methods extras.forecast.panel chooses per series")
+    if task == "forecast":
+        return ("inputs and outputs in the units of extras.forecast.data.scaler: (value - "
+                "mean) / std per column, in the column order of extras.forecast.data")
+    textgen = extras.get("textgen") or {}
+    if task == "textgen" and textgen.get("level") == "word":
+        return ("rnnkit textgen sample reads <eos> (id 3) before the prompt's ids (a "
+                "prompt starts a line) and never draws <pad>, <unk>, <bos>; <eos> ends a line")
+    return None
 _TOKENIZER_TYPES = ("CharTokenizer", "WordTokenizer")
 
 
@@ -167,6 +193,7 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
                "model_config": getattr(model, "config", None),
                "extras": {k: v for k, v in extras.items() if not _is_tokenizer(v)},
                "tokenizers": sorted(files),
+               **({"preparation": how} if (how := _preparation(task, extras)) else {}),
                "graphs": {g.name: g.describe() for g in graphs},
                "verification": {"tolerance": tolerance, "max_difference": checks}}
         (tmp / EXPORT_JSON).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
