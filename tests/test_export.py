@@ -456,3 +456,16 @@ def test_export_json_says_how_inputs_are_prepared_where_graph_docs_cannot():
         "level": "word"}})
     assert _preparation("textgen", {"textgen": {"level": "char"}}) is None
     assert _preparation("regress", {}) is None
+
+
+def test_format_in_capitals_and_an_export_folder_given_as_a_checkpoint(tmp_path, capsys):
+    import rnnkit
+    from rnnkit.cli.main import main
+
+    rnnkit.save(rnnkit.SequenceRegressor(1, 4), tmp_path / "ck")
+    assert main(["export", "--checkpoint", str(tmp_path / "ck"), "--format", "ONNX", "--out",
+                 str(tmp_path / "ex")]) == 0
+    capsys.readouterr()
+    assert main(["info", "--checkpoint", str(tmp_path / "ex")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is an export (rnnkit export" in err

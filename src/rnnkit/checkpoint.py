@@ -493,6 +493,10 @@ def _read_config(path: Path) -> dict:
             raise FileNotFoundError(f"rnnkit.load: {path} holds a training run that did not "
                                     "finish, and no model yet: run the same train command "
                                     "with --resume to finish it")
+        if (Path(path) / "export.json").is_file():  # rnnkit export's output, given back
+            raise FileNotFoundError(f"rnnkit.load: {path} is an export (rnnkit export: ONNX "
+                                    "graphs and export.json), not a checkpoint; give the "
+                                    "checkpoint folder it was exported from")
         raise FileNotFoundError(f"rnnkit.load: {path} has no {CONFIG} (a checkpoint folder "
                                 f"holds {CONFIG} and {WEIGHTS}, written by rnnkit.save)")
     return _check_doc(doc, str(cfg))

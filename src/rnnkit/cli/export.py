@@ -23,8 +23,9 @@ def register(subparsers) -> None:
                    epilog=examples(*EXAMPLES),
                    description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--checkpoint", required=True, help="checkpoint folder to export")
-    p.add_argument("--format", default="onnx", help="onnx (default)")
-    p.add_argument("--out", required=True, help="the folder to create (must not exist)")
+    p.add_argument("--format", default="onnx", type=str.lower, help="onnx (default)")
+    p.add_argument("--out", required=True,
+                   help="the folder to create (it must not exist, or be empty)")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest onnxruntime-vs-PyTorch difference accepted (1e-4)")
     add_common(p)
