@@ -83,8 +83,8 @@ def test_predict_translates_text_and_files_with_beam_and_n_best(corpus, tmp_path
     assert main(["translate", "predict", "--checkpoint", ckpt, "--text", "w1 w2 w3", "--beam",
                  "4", "--n-best", "3"]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert [r[0] for r in rows] == ["0", "1", "2"]
-    scores = [float(r[1]) for r in rows]
+    assert [r[:2] for r in rows] == [["1", "0"], ["1", "1"], ["1", "2"]]  # sentence, rank
+    scores = [float(r[2]) for r in rows]
     assert scores == sorted(scores, reverse=True)
 
 

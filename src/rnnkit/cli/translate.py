@@ -90,7 +90,9 @@ def _register_predict(actions) -> None:
     src.add_argument("--src", metavar="FILE", help="a file of sentences, one per line")
     _decoding_options(p)
     p.add_argument("--n-best", type=int, default=1, metavar="N",
-                   help="print the N best translations of each sentence (index, score, text)")
+                   help="print the N best translations of each sentence, one per row: the "
+                        "sentence's number (1 = the first), rank (0 = best), score, text; "
+                        "tab-separated")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write translations here instead of stdout")
     p.add_argument("--attention-png", default=None, metavar="FILE",
@@ -166,8 +168,8 @@ def run_predict(args) -> int:
         raise ValueError(f"--src {args.src} has no lines")
     found = _search(args, predictor, _encode(args, predictor, sentences), args.n_best)
     lines = [predictor.text(h[0].tokens) for h in found] if args.n_best == 1 else [
-        f"{k}\t{h.score:.4f}\t{predictor.text(h.tokens)}" for hyps in found
-        for k, h in enumerate(hyps)]
+        f"{i}\t{k}\t{h.score:.4f}\t{predictor.text(h.tokens)}"  # rows name their sentence
+        for i, hyps in enumerate(found, 1) for k, h in enumerate(hyps)]
     if out:
         write_lines(out, lines)
     else:
