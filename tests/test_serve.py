@@ -315,8 +315,12 @@ def test_predict_translate_takes_the_clis_search_options(server):
     assert body["hypotheses"] == [[{"score": pytest.approx(s, abs=1e-5), "text": t}
                                    for s, t in hyps] for hyps in local]
     assert body["translations"] == [hyps[0][1] for hyps in local]
+    long = " ".join(sentences[0].split() * 200)  # past the model's maximum source length
+    r = server.post("/v1/models/translate/predict", json={"inputs": [long], "too_long": "error"})
+    assert r.status_code == 422, r.text
+    assert server.post("/v1/models/translate/predict", json={"inputs": [long]}).status_code == 200
     for bad in ({"n_best": 4, "beam": 3}, {"length_penalty": float("nan")},
-                {"max_len": 100_000}, {"length_penalty": "a"}):
+                {"max_len": 100_000}, {"length_penalty": "a"}, {"too_long": "drop"}):
         r = server.post("/v1/models/translate/predict",
                         content=json.dumps({"inputs": sentences, **bad}),
                         headers={"content-type": "application/json"})

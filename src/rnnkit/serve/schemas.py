@@ -8,7 +8,7 @@ server: data travels inline (CSV text, lists of numbers, strings).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -93,6 +93,8 @@ class TranslateRequest(_Body):
     n_best: int = Field(1, ge=1, le=32, description=(
         "with n_best > 1 (at most beam) also answer `hypotheses`: the n best per input, "
         "each {score, text}, best first"))
+    too_long: Literal["truncate", "error"] = Field("truncate", description=(
+        "a source longer than the model's maximum: cut it (default) or answer 422"))
     attention: bool = Field(False, description="also return each output's attention matrix")
 
 

@@ -297,7 +297,7 @@ class ServedModel:
             raise ValueError(f"n_best ({req.n_best}) cannot exceed beam ({req.beam})")
         found = self.predictor.predict(list(req.inputs), beam=req.beam,
                                        length_penalty=req.length_penalty, max_len=req.max_len,
-                                       n_best=req.n_best)
+                                       n_best=req.n_best, too_long=req.too_long)
         if req.n_best == 1:
             answer: dict[str, Any] = {"translations": list(found)}
         else:
@@ -309,7 +309,7 @@ class ServedModel:
             for sentence in req.inputs:
                 text, tokens_in, tokens_out, matrix = self.predictor.attention(
                     sentence, beam=req.beam, length_penalty=req.length_penalty,
-                    max_len=req.max_len)
+                    max_len=req.max_len, too_long=req.too_long)
                 maps.append({"text": text, "tokens_in": list(tokens_in),
                              "tokens_out": list(tokens_out), "matrix": jsonable(matrix)})
             answer["attention"] = maps
