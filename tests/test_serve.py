@@ -475,7 +475,8 @@ def test_a_whole_generation_stops_when_its_client_leaves(folders):
 @pytest.mark.parametrize("interval", [0.0, 0.02])
 def test_scheduler_streams_joining_together_match_alone(interval):
     """The scheduler alone: 12 streams submitted at once (prompts of equal and different
-    lengths read together, mixed settings) give each stream's tokens generated alone; with
+    lengths read together, mixed settings, repetition penalties among them) give each
+    stream's tokens generated alone; with
     a send interval the reader gets them several at a time, the same tokens."""
     import asyncio
 
@@ -485,7 +486,8 @@ def test_scheduler_streams_joining_together_match_alone(interval):
     lm = LanguageModel(30, 16, 2, embedding_dim=6).eval()
     cases = [([1 + i % 5, 2, 3] if i % 3 else [7] * (i + 1),
               dict(temperature=[1.0, 0.7, 0.0, 1.5][i % 4], top_k=[None, 4][i % 2],
-                   top_p=[None, 0.85, None][i % 3], seed=None if i % 4 == 2 else i))
+                   top_p=[None, 0.85, None][i % 3], seed=None if i % 4 == 2 else i,
+                   repetition_penalty=[1.0, 1.3, 1.0, 0.8, 2.0][i % 5]))
              for i in range(12)]
 
     async def run():

@@ -300,7 +300,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         except ValueError as e:
             return _error(422, f"prompt: {_one_line(e)}")
         gen = GenerationSettings(max_tokens=req.max_tokens, temperature=req.temperature,
-                                 top_k=req.top_k, top_p=req.top_p, seed=req.seed,
+                                 top_k=req.top_k, top_p=req.top_p,
+                                 repetition_penalty=req.repetition_penalty, seed=req.seed,
                                  eos_id=model.eos_id())
         try:
             handle = scheduler_for(name).submit(ids, gen, timeout=settings.request_timeout)

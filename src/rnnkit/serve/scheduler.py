@@ -57,6 +57,7 @@ class GenerationSettings:
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
+    repetition_penalty: float = 1.0  # > 1: tokens of the prompt and the text so far less likely
     seed: int | None = None
     eos_id: int | None = None  # the token that ends the stream (word-level LMs: <eos>)
 
@@ -81,6 +82,7 @@ class StreamHandle:
     finish_reason: str | None = None  # set by the step thread when the stream leaves
     started: float = field(default_factory=time.monotonic)
     generator: torch.Generator | None = None
+    seen: Tensor | None = None  # (V,) bool: prompt and drawn tokens (repetition penalty only)
     next_wake: float = 0.0  # the reader is woken again no earlier than this (step thread)
     _waiter: asyncio.Future | None = None
 
@@ -133,6 +135,15 @@ class RowSampler:
         # top-p below 1); tensors only for what the rows use. Built whenever a stream joins
         # or leaves, so it is kept cheap: the default settings make two small tensors.
         V = vocab_size
+        # the repetition penalty, before everything else as in sample_next: per row, the
+        # logits of the tokens its stream has seen (prompt and drawn), divided by the penalty
+        # where positive and multiplied where negative
+        self.penalised = [(i, s) for i, s in enumerate(streams)
+                          if s.settings.repetition_penalty != 1.0]
+        for _, s in self.penalised:
+            if s.seen is None:
+                s.seen = torch.zeros(V, dtype=torch.bool)
+                s.seen[torch.tensor(s.prompt, dtype=torch.long)] = True
         picked = [s for s in streams if not greedy(s.settings.temperature)]  # others: greedy
         self.greedy_only = not picked
         self.rows = None if len(picked) == len(streams) else torch.tensor(
@@ -159,6 +170,17 @@ class RowSampler:
 
     def sample(self, logits: Tensor) -> list[int]:
         logits = logits.detach().float()
+        if self.penalised:
+            logits = logits.clone()
+            for i, s in self.penalised:
+                row, p = logits[i], s.settings.repetition_penalty
+                row[s.seen] = torch.where(row[s.seen] > 0, row[s.seen] / p, row[s.seen] * p)
+        tokens = self._draw(logits)
+        for i, s in self.penalised:
+            s.seen[tokens[i]] = True
+        return tokens
+
+    def _draw(self, logits: Tensor) -> list[int]:
         if self.greedy_only:
             return logits.argmax(-1).tolist()
         x = logits if self.rows is None else logits.index_select(0, self.rows)

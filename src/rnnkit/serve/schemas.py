@@ -47,6 +47,9 @@ class GenerateRequest(_Body):
                               description="draw among the k likeliest tokens only")
     top_p: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
                                 description="draw among the smallest set reaching p")
+    repetition_penalty: float = Field(1.0, gt=0.0, le=100.0, allow_inf_nan=False, description=(
+        "above 1: the prompt's and the text's tokens less likely (logits divided where "
+        "positive, multiplied where negative; as the CLI's --repetition-penalty)"))
     seed: int | None = Field(None, ge=0, le=2**63 - 1,
                              description="makes the draws reproducible")
     stream: bool = Field(False, description="true: Server-Sent Events, one per token")
