@@ -433,6 +433,15 @@ def test_predict_anomaly_scores(tmp_path):
         assert int(np.argmax(scores["score"])) in (200, 201)  # the spike, or the step after
         r = client.post("/v1/models/det/predict", json={"csv": "time,other\n1,2\n"})
         assert r.status_code == 422 and "rnnkit-serve-" not in r.json()["detail"]
+        low = client.post("/v1/models/det/predict", json={"csv": csv, "threshold": 0.5,
+                                                          "holdoff": 0}).json()["scores"]
+        predictor = anomaly.load(tmp_path / "det").configure(threshold=0.5, holdoff=0)
+        local = predictor.predict(str(tmp_path / "stream.csv"))
+        assert low["flag"] == local["flag"].tolist() and sum(low["flag"]) > sum(scores["flag"])
+        again = client.post("/v1/models/det/predict", json={"csv": csv}).json()["scores"]
+        assert again["flag"] == scores["flag"]  # the request's threshold was its own
+        r = client.post("/v1/models/det/predict", json={"csv": csv, "threshold": 1.5})
+        assert r.status_code == 422, r.text
         r = client.post("/v1/models/det/predict", json={"values": [[1.0], [2.0]]})  # was a 500
         assert r.status_code == 422 and "takes `csv`" in r.json()["detail"]
         config = next(m for m in client.get("/v1/models").json()["models"])["config"]

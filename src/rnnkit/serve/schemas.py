@@ -120,6 +120,11 @@ class SeriesRequest(_Body):
     values: list[Finite] | list[list[Finite]] | None = Field(
         None, min_length=1, max_length=LIMITS["values"],
         description="regression models only: a series, or rows of features")
+    threshold: Finite | None = Field(None, description=(
+        "anomaly models: flag above this (a stream's likelihood lies in (0, 1)); default the "
+        "checkpoint's, as the CLI's --threshold"))
+    holdoff: int | None = Field(None, ge=0, le=1_000_000, description=(
+        "anomaly streams: readings after a flag that are not flagged again (--holdoff)"))
 
 
 class BareModelRequest(_Body):

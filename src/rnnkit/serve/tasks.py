@@ -15,6 +15,7 @@ the reader ``rnnkit classify predict --series-csv`` uses (``parse_series_csv``).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -336,6 +337,8 @@ class ServedModel:
         return jsonable(frame.tail(int(lookback)).reset_index(drop=True))
 
     def _predict_regress(self, req: schemas.SeriesRequest) -> dict:
+        if req.threshold is not None or req.holdoff is not None:
+            raise ValueError("threshold and holdoff are for anomaly models")
         if req.csv is not None and req.values is None and hasattr(self.predictor,
                                                                    "predict_csv"):
             with _CsvFile(req.csv) as path:
@@ -354,14 +357,21 @@ class ServedModel:
         if req.values is not None:  # its reader takes a stream's or sequences' CSV (was a 500)
             raise ValueError("an anomaly model takes `csv` (the stream or the sequences as CSV "
                              "text, in its training layout), not `values`")
-        return {"scores": jsonable(self._series_call(req))}
+        predictor = self.predictor
+        settings = {k: v for k, v in (("threshold", req.threshold), ("holdoff", req.holdoff))
+                    if v is not None}
+        if settings:  # this request's own, as the CLI's --threshold/--holdoff (on a copy:
+            # the served predictor is shared by concurrent requests)
+            predictor = copy.copy(predictor).configure(**settings)
+        return {"scores": jsonable(self._series_call(req, predictor))}
 
-    def _series_call(self, req: schemas.SeriesRequest):
+    def _series_call(self, req: schemas.SeriesRequest, predictor=None):
+        predictor = predictor or self.predictor
         if _exactly_one(req, {"csv": "CSV text", "values": "numbers or rows"}) == "values":
-            return self.predictor.predict(np.asarray(req.values, dtype=np.float64))
+            return predictor.predict(np.asarray(req.values, dtype=np.float64))
         with _CsvFile(req.csv) as path:
             try:
-                return self.predictor.predict(path)
+                return predictor.predict(path)
             except ValueError as e:
                 raise ValueError(_hide_path(str(e), path)) from None
 
