@@ -181,3 +181,14 @@ def test_a_translation_does_not_depend_on_the_sentences_beside_it(translator, be
     alone = predictor.predict([short], beam)[0]
     assert predictor.predict([short, longer], beam)[0] == alone
     assert predictor.predict([longer, short], beam, batch_size=2)[1] == alone
+
+
+def test_anomaly_sequences_refuse_a_tie_for_the_normal_class(tmp_path, capsys):
+    rows = [[label, *[float(i % 5 + k) for i in range(12)]]
+            for k, label in enumerate(["a", "b", "c"] * 4)]
+    data = tmp_path / "tie.csv"
+    with data.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert main(["anomaly", "train", "--data", str(data), "--layout", "sequences",
+                 "--checkpoint", str(tmp_path / "run"), "--epochs", "1"]) == 2
+    _one_line(capsys, "'a', 'b', 'c'", "equally common (4 sequences each)", "--normal-label")

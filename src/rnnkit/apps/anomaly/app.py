@@ -110,7 +110,12 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         normal = config.normal_label
         if labels is not None and normal is None:
             kinds, counts = np.unique(labels, return_counts=True)
-            normal = str(kinds[np.argmax(counts)])
+            top = [str(k) for k, n in zip(kinds, counts, strict=True) if n == counts.max()]
+            if len(top) > 1:  # the first of a tie was taken in silence
+                raise ValueError(f"the classes {', '.join(map(repr, top))} of {seqs.source} are "
+                                 f"equally common ({counts.max()} sequences each); name the "
+                                 "normal one with --normal-label")
+            normal = top[0]
         if labels is not None and normal not in set(labels):
             raise ValueError(f"normal_label {normal!r} is not a class of {seqs.source}; its "
                              f"classes are: {', '.join(sorted(set(labels)))}")
