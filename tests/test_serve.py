@@ -106,6 +106,10 @@ def test_health_models_docs_metrics_page(server):
     assert {"/v1/models/{name}/predict", "/v1/models/{name}/generate", "/health",
             "/metrics", "/v1/models"} <= set(spec["paths"])
     assert "GenerateRequest" in spec["components"]["schemas"]
+    errors = spec["paths"]["/v1/models/{name}/predict"]["post"]["responses"]
+    assert errors["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ErrorBody")  # {"detail": "..."}, as every error is answered (not FastAPI's list)
+    assert "HTTPValidationError" not in json.dumps(spec["paths"])
     assert "swagger" in server.get("/docs").text.lower()
     page = server.get("/")
     assert page.status_code == 200 and "<select id=\"model\">" in page.text

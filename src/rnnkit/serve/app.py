@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -53,6 +54,23 @@ _BODY_SEND = "rnnkit.body_send"  # scope key: the send _Guard was given (see _Ev
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: one line saying what is wrong."""
+
+    detail: str
+
+
+# what /openapi.json says the errors look like (FastAPI's default for 422 is its list format,
+# which rnnkit never answers)
+_ERRORS = {code: {"model": ErrorBody, "description": what} for code, what in (
+    (400, "malformed request (not JSON, not UTF-8, a model that has no such endpoint)"),
+    (401, "missing or wrong API key"), (404, "no such model"), (408, "the body came too late"),
+    (413, "the body is larger than --max-body-bytes"),
+    (422, "a field out of range or data the model cannot read"),
+    (429, "too many open streams or predictions; retry after Retry-After"),
+    (503, "shutting down"))}
 
 
 def _error(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -239,7 +257,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         a bare model's (task ``model``) ``input`` (``ids`` or ``features``) and ``output``."""
         return {"models": [m.info() for m in models.values()]}
 
-    @app.get("/v1/models/{name}", tags=["models"])
+    @app.get("/v1/models/{name}", tags=["models"], responses=_ERRORS)
     async def get_model(name: str):
         """One served model, with its open streams."""
         info = served(name).info()
@@ -250,7 +268,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
     predict_schema = {"oneOf": [{"$ref": f"#/components/schemas/{s.__name__}"}
                                 for s in dict.fromkeys(PREDICT_SCHEMAS.values())]}
 
-    @app.post("/v1/models/{name}/predict", tags=["models"], openapi_extra={
+    @app.post("/v1/models/{name}/predict", tags=["models"], responses=_ERRORS, openapi_extra={
         "requestBody": {"required": True,
                         "content": {"application/json": {"schema": predict_schema}}}})
     async def predict(name: str, request: Request):
@@ -280,7 +298,11 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             state["predicting"] -= 1
         return {"model": name, "task": model.task, **answer}
 
-    @app.post("/v1/models/{name}/generate", tags=["models"], openapi_extra={
+    @app.post("/v1/models/{name}/generate", tags=["models"], responses={
+        **_ERRORS, 200: {"description": "the text (JSON), or with \"stream\": true "
+                         "Server-Sent Events: start, token per token, done or error",
+                         "content": {"application/json": {}, "text/event-stream": {}}}},
+        openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/GenerateRequest"}}}}})
     async def generate(name: str, request: Request):
