@@ -190,3 +190,16 @@ def test_the_regress_predictor_names_a_file_name_or_empty_input_and_argv_slips(t
     assert main(["regress", "evaluate", "--checkpoint", str(run), "--csv", str(csv_path),
                  "--out", "x.json"]) == 2
     _one_line(capsys, "rnnkit regress evaluate: error: unrecognized arguments: --out x.json")
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    """/proc accepts the access check yet no folder can be made there (root): a ValueError
+    naming the call, not pathlib's FileNotFoundError."""
+    model = rnnkit.SequenceRegressor(1, 4)
+    # (not root: the access check refuses it first, in one line too)
+    with pytest.raises(ValueError, match=r"^rnnkit.save:? (cannot make the folder )?/proc/no/"):
+        rnnkit.save(model, "/proc/no/such")
+    X, y = _sum_task(1.0)
+    with pytest.raises(ValueError, match=r"^fit: (cannot make the folder |checkpoint_dir )"
+                                         r"/proc/no/such"):
+        rnnkit.fit(model, (X, y), epochs=1, progress=False, checkpoint_dir="/proc/no/such")

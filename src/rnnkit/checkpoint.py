@@ -230,7 +230,11 @@ class writing:
         if self._key is not None or another_rank():  # rank 0 alone writes (rnnkit launch):
             return self  # the other ranks taking the lock would refuse each other or it
         created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a place where no folder can be made (/proc/...), found late
+            raise ValueError(f"{self.who}: cannot make the folder {self.path} "
+                             f"({err.strerror or err})") from None
         key = str(self.path.resolve())
         if key in _HELD:
             _HELD[key][1] += 1
@@ -379,7 +383,7 @@ def save(model: nn.Module, path: str | os.PathLike, extras: dict | None = None) 
     created = not path.exists()
     _warn_replacing_app(path, doc)
     try:
-        with writing(path):
+        with writing(path, "rnnkit.save"):
             _write_files(model, doc, path)
     except BaseException:
         if created:
