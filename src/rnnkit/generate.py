@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .runtime import evaluating
+from .runtime import check_seed, evaluating
 
 __all__ = ["generate", "stream", "sample_next", "check_sampling", "beam_search",
            "batch_beam_search", "beam_generate", "lm_step", "reorder_state", "Hypothesis"]
@@ -137,7 +137,8 @@ def _as_prompt(prompt, device, model=None) -> Tensor:
     if ids.dim() != 1 or ids.numel() == 0:
         raise ValueError(f"generate: expected a non-empty prompt of token ids, got shape "
                          f"{tuple(ids.shape)}")
-    V = getattr(getattr(model, "config", None), "get", lambda _k: None)("vocab_size")
+    config = getattr(model, "config", None)
+    V = config.get("vocab_size") if isinstance(config, dict) else None
     if isinstance(V, int) and bool(((ids < 0) | (ids >= V)).any()):  # was torch's IndexError
         bad = int(ids[(ids < 0) | (ids >= V)][0])
         raise ValueError(f"generate: token id {bad} is outside the model's vocabulary "
@@ -145,10 +146,7 @@ def _as_prompt(prompt, device, model=None) -> Tensor:
     return ids
 
 
-def _check_seed(seed) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or not 0 <= seed < 2**63):  # 2**70: "Overflow when unpacking"
-        raise ValueError(f"seed must be an integer in [0, 2**63) or None, got {seed!r}")
+
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -175,7 +173,7 @@ def stream(model: nn.Module, prompt: Sequence[int] | Tensor, max_new_tokens: int
         raise ValueError(f"max tokens must be a non-negative integer, got {max_new_tokens!r}")
     device = _device_of(model)
     ids = _as_prompt(prompt, device, model)
-    _check_seed(seed)
+    check_seed(seed)
     if generator is None and seed is not None:  # else: torch's global generator
         generator = torch.Generator(device=device).manual_seed(seed)
     was_training = model.training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["resolve_device", "seed_everything", "evaluating", "memory_available",
+__all__ = ["resolve_device", "check_seed", "seed_everything", "evaluating", "memory_available",
            "check_memory", "format_bytes"]
 
 
@@ -26,6 +27,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available here")
     return dev
+
+
+def check_seed(seed, owner: str = "") -> None:
+    """A seed ``fit`` and the samplers take: None, or a whole number in [0, 2**63) (torch's
+    generators take no more; 2**70 was "Overflow when unpacking long long")."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**63):
+        raise ValueError(f"{owner + ': ' if owner else ''}seed must be an integer in "
+                         f"[0, 2**63) or None, got {seed!r}")
 
 
 def seed_everything(seed: int | None) -> None:

@@ -15,7 +15,6 @@ import csv
 import json
 import logging
 import math
-import numbers
 import os
 import sys
 import time
@@ -38,7 +37,7 @@ from .checkpoint import (
     save,
     writing,
 )
-from .runtime import evaluating, resolve_device, seed_everything
+from .runtime import check_seed, evaluating, resolve_device, seed_everything
 from .training.data import (
     Arrays,
     all_batches,
@@ -217,9 +216,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     # 1. every option and the data are checked before the model or the disk is touched
     if not isinstance(model, nn.Module):  # was "'function' object has no attribute 'to'"
         raise ValueError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or not 0 <= seed < 2**63):
-        raise ValueError(f"fit: seed must be an integer in [0, 2**63) or None, got {seed!r}")
+    check_seed(seed, "fit")
     if callable(callbacks):  # one function: a list of one (was "not iterable")
         callbacks = [callbacks]
     # resume="no" resumed and shuffle="no" shuffled (bool("no") is True)

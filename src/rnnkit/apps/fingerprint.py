@@ -13,10 +13,12 @@ import numpy as np
 __all__ = ["fingerprint"]
 
 
-def fingerprint(parts: Iterable, count: int) -> dict:
-    """``{"items": count, "digest": ...}`` over ``parts``: arrays or sequences of ints."""
+def fingerprint(parts: Iterable, count: int, name: str = "items") -> dict:
+    """``{name: count, "digest": ...}`` over ``parts``: arrays, tensors or sequences of
+    numbers (token ids, series values, labels), each hashed with its dtype and length."""
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(np.asarray(part, dtype=np.int64).tobytes())
-        digest.update(b"|")  # ([1, 2], [3]) and ([1], [2, 3]) differ
-    return {"items": int(count), "digest": digest.hexdigest()[:16]}
+        a = np.ascontiguousarray(np.asarray(part))
+        digest.update(f"{a.dtype.str}{a.shape}|".encode())  # ([1, 2], [3]) != ([1], [2, 3])
+        digest.update(a.tobytes())
+    return {name: int(count), "digest": digest.hexdigest()[:16]}

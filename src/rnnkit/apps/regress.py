@@ -11,7 +11,9 @@ are aliases), in the ``rnnkit.apps`` shape. Two kinds of CSV:
   predict.
 
 The model (``SequenceRegressor(standardize=True)``) standardises inputs and target with the
-training data's statistics (stored in the checkpoint), so raw values of any scale work.
+training data's statistics (stored in the checkpoint), so raw values of any scale work. Its
+loss is computed in those standardised units: the train/val losses reported are MSEs of the
+standardised target (1: no better than its mean); ``evaluate`` gives raw units.
 """
 
 from __future__ import annotations

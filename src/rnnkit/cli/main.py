@@ -121,8 +121,9 @@ def _speaks_for_bad_input() -> bool:
     """Under ``rnnkit launch``, each machine's first process (local rank 0) says what is
     wrong with the input: its other processes read the same files and options and fail alike
     (the same line N times)."""
-    return not (os.environ.get("RNNKIT_LAUNCHER_PID")
-                and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0)
+    from .launch import LAUNCHER_PID
+
+    return not (os.environ.get(LAUNCHER_PID) and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0)
 
 
 def _say_replacing(args) -> None:

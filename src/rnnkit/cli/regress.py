@@ -99,7 +99,8 @@ def run_train(args) -> int:
     val = f", val_loss {last['val_loss']:.4g}" if last["val_loss"] is not None else ""
     print(f"trained {len(history)} epoch{'' if len(history) == 1 else 's'} in "
           f"{time.perf_counter() - t0:.1f} s: train_loss "
-          f"{last['train_loss']:.4g}{val}; checkpoint in {args.checkpoint}")
+          f"{last['train_loss']:.4g}{val} (standardised MSE; regress evaluate gives raw "
+          f"units); checkpoint in {args.checkpoint}")
     return 0
 
 

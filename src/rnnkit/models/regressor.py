@@ -120,10 +120,10 @@ class SequenceRegressor(nn.Module):
             x = x[real]  # (steps, I)
         x = x.reshape(-1, self.input_size)
         y = target.to(torch.float64).reshape(-1, self.output_size)
+        eps = torch.finfo(self.x_mean.dtype)  # what a constant column rounds to in the model
         for name, v in (("x", x), ("y", y)):
             std = v.std(0, unbiased=False) if len(v) > 1 else torch.ones_like(v[0])
             mean = v.mean(0)
-            eps = torch.finfo(self.x_mean.dtype)
             getattr(self, f"{name}_mean").copy_(mean)
             getattr(self, f"{name}_std").copy_(torch.where(_varies(std, mean, eps), std,
                                                             torch.ones_like(std)))

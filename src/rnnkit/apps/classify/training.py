@@ -16,7 +16,6 @@ CPU of one network trained K times as long.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
 from ..base import check_task_folder
+from ..fingerprint import fingerprint
 from ..finished import finished_run, say_finished
 from .config import Config
 from .inputs import Examples, Preprocessing
@@ -137,22 +137,13 @@ def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir
                   # stored with the member's state: a resume with other data or other model
                   # settings is refused
                   extras={"task": TASK, "config": config.to_dict(), EXTRAS_KEY: prep.to_dict(),
-                          "data": _fingerprint(train_set)},
+                          "data": fingerprint([*train_set.sequences, train_set.targets],
+                                              len(train_set.sequences), "examples")},
                   callbacks=([average] if average else []) + stop)
     model.eval()
     if model.ngrams is not None:  # counted even without held-out data (then weighted 1)
         _add_ngram_expert(model, train_set, val_set, ngram_scale)
     return model, history, history.best_epoch if watch else len(history.rows)
-
-
-def _fingerprint(dataset) -> dict:
-    """How many training examples, and a digest of them (inputs and labels): what a resumed
-    run must find again. The same vocabulary is not enough: more or other texts can share it."""
-    digest = hashlib.sha256()
-    for sequence in dataset.sequences:
-        digest.update(sequence.numpy().tobytes())
-    digest.update(dataset.targets.numpy().tobytes())
-    return {"examples": len(dataset.sequences), "digest": digest.hexdigest()[:16]}
 
 
 def _check_text_lengths(config: Config, train_set: SequenceDataset) -> None:
