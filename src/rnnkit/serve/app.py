@@ -26,7 +26,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .metrics import Metrics
-from .scheduler import BatchScheduler, Busy, GenerationSettings, StreamHandle
+from .scheduler import BatchScheduler, Busy, FinishedHandle, GenerationSettings, StreamHandle
 from .schemas import PREDICT_SCHEMAS, BodyError, GenerateRequest, parse_body
 from .settings import ServeSettings
 from .tasks import ServedModel
@@ -321,20 +321,54 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             ids = model.encode_prompt(req.prompt)
         except ValueError as e:
             return _error(422, f"prompt: {_one_line(e)}")
-        gen = GenerationSettings(max_tokens=req.max_tokens, temperature=req.temperature,
-                                 top_k=req.top_k, top_p=req.top_p,
-                                 repetition_penalty=req.repetition_penalty, seed=req.seed,
-                                 eos_id=model.eos_id())
-        try:
-            handle = scheduler_for(name).submit(ids, gen, timeout=settings.request_timeout)
-        except Busy as e:
-            metrics.rejected["streams_busy"] += 1
-            status = 503 if state["draining"] else 429
-            return _error(status, f"{e}; retry soon", {"Retry-After": "1"})
+        if req.beam is not None:
+            handle = await _beam(name, model, ids, req)
+            if isinstance(handle, Response):
+                return handle
+        else:
+            gen = GenerationSettings(max_tokens=req.max_tokens, temperature=req.temperature,
+                                     top_k=req.top_k, top_p=req.top_p,
+                                     repetition_penalty=req.repetition_penalty, seed=req.seed,
+                                     eos_id=model.eos_id() if req.stop_at_eos else None)
+            try:
+                handle = scheduler_for(name).submit(ids, gen, timeout=settings.request_timeout)
+            except Busy as e:
+                metrics.rejected["streams_busy"] += 1
+                status = 503 if state["draining"] else 429
+                return _error(status, f"{e}; retry soon", {"Retry-After": "1"})
         renderer = model.renderer(ids)
         if not req.stream:
             return await _whole(name, handle, renderer, len(ids), request)
         return _EventStream(handle, _events(name, handle, renderer, len(ids)))
+
+    async def _beam(name, model, ids, req):
+        """A beam search, run whole in the prediction threads (it steps W rows of one
+        request, not one row of many as the stream scheduler does): its tokens as a finished
+        handle, or the error answer. Sampling fields sent with it are refused, not ignored."""
+        sampling = sorted(set(GenerateRequest.SAMPLING) & req.model_fields_set)
+        if sampling:
+            return _error(422, f"beam search does not sample: leave out {', '.join(sampling)}")
+        if state["draining"]:
+            return _error(503, "the server is shutting down")
+        if state["predicting"] >= settings.max_streams:
+            metrics.rejected["predict_busy"] += 1
+            return _error(429, f"{settings.max_streams} predictions are running; retry soon",
+                          {"Retry-After": "1"})
+        state["predicting"] += 1
+        try:
+            work = partial(model.beam, ids, req.beam, req.length_penalty, req.max_tokens,
+                           req.stop_at_eos)
+            tokens, why = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                predict_pool, work), settings.request_timeout)
+        except asyncio.TimeoutError:
+            return _error(504, f"the beam search took longer than "
+                          f"{settings.request_timeout:g} s")
+        except (ValueError, MemoryError) as e:
+            return _error(422, _one_line(e))
+        finally:
+            state["predicting"] -= 1
+        metrics.tokens[name] += len(tokens)
+        return FinishedHandle(tokens, why)
 
     async def _whole(name, handle, renderer, prompt_tokens, request) -> dict:
         pieces, why = [], None

@@ -42,7 +42,8 @@ from torch import Tensor, nn
 from ..generate import greedy, scaled, suppressed
 from ..state_tree import tree_map
 
-__all__ = ["GenerationSettings", "StreamHandle", "BatchScheduler", "Busy", "RowSampler"]
+__all__ = ["GenerationSettings", "StreamHandle", "FinishedHandle", "BatchScheduler", "Busy",
+           "RowSampler"]
 
 
 class Busy(Exception):
@@ -118,6 +119,21 @@ class StreamHandle:
         """The stream is over (event loop side): its reader gets the rest and ``reason``."""
         self.ended = reason
         self.wake()
+
+
+class FinishedHandle:
+    """A generation already made whole (a beam search), read as a ``StreamHandle`` is: one
+    ``take`` gives every token and why it ended; ``cancel`` has nothing left to stop."""
+
+    def __init__(self, tokens: list[int], reason: str):
+        self._tokens, self.reason = list(tokens), reason
+
+    async def take(self) -> tuple[list[int], str]:
+        tokens, self._tokens = self._tokens, []
+        return tokens, self.reason
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        pass
 
 
 class RowSampler:

@@ -8,7 +8,7 @@ server: data travels inline (CSV text, lists of numbers, strings).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,7 +52,18 @@ class GenerateRequest(_Body):
         "positive, multiplied where negative; as the CLI's --repetition-penalty)"))
     seed: int | None = Field(None, ge=0, le=2**63 - 1,
                              description="makes the draws reproducible")
+    beam: int | None = Field(None, ge=1, le=64, description=(
+        "beam search of this width instead of sampling (as the CLI's --beam): the likeliest "
+        "continuation, sent whole when found; no sampling fields with it"))
+    length_penalty: float = Field(1.0, ge=-100.0, le=100.0, allow_inf_nan=False,
+                                  description="beam search: rank by log p / length**this")
+    stop_at_eos: bool = Field(True, description=(
+        "word-level models: end at the end of a line; false: go on (as the CLI's --no-stop)"))
     stream: bool = Field(False, description="true: Server-Sent Events, one per token")
+
+    # the fields that choose how tokens are drawn: a beam search uses none of them
+    SAMPLING: ClassVar[tuple[str, ...]] = ("temperature", "top_k", "top_p",
+                                           "repetition_penalty", "seed")
 
 
 class TextGenPredictRequest(_Body):

@@ -225,6 +225,19 @@ class ServedModel:
     def eos_id(self) -> int | None:
         return None if isinstance(self.tokenizer, CharTokenizer) else EOS_ID
 
+    @torch.no_grad()
+    def beam(self, ids: list[int], width: int, length_penalty: float, max_tokens: int,
+             stop_at_eos: bool) -> tuple[list[int], str]:
+        """``(tokens, finish_reason)`` of a beam search after ``ids`` (the prompt's), as
+        ``rnnkit textgen sample --beam`` searches: "eos" when the best beam ended its line
+        (word level), "length" when it reached ``max_tokens``."""
+        from ..generate import beam_generate
+
+        eos = self.eos_id() if stop_at_eos else None
+        tokens = beam_generate(self.lm, ids, max_tokens, beam_width=width, eos_id=eos,
+                               length_penalty=length_penalty, suppress_ids=self.never_drawn())
+        return tokens, "eos" if eos is not None and len(tokens) < max_tokens else "length"
+
     def renderer(self, prompt_ids: list[int]) -> _TextRenderer:
         return _TextRenderer(self.tokenizer, prompt_ids, self._chars)
 
