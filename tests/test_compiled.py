@@ -112,6 +112,22 @@ def test_streaming_step_equals_loop(kind, options, bias):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("kind,options", CELLS, ids=IDS)
+def test_streaming_step_takes_a_state_in_any_layout(kind, options):
+    """A state kept batch-first and transposed to (L, B, H): not contiguous. step.cpp made the
+    new state with the old one's strides and wrote it as rows of H, interleaving them (0.5
+    off; found by a newcomer, 2026-12-02)."""
+    loop, fast = pair(kind, options, num_layers=3)
+    x = torch.randn(B, I, dtype=torch.float64)
+    state = tree_map(lambda s: s.transpose(0, 1).contiguous().transpose(0, 1),
+                     random_state(loop, kind))
+    assert not leaves(state)[0].is_contiguous()
+    with torch.no_grad():
+        (y_a, s_a), (y_b, s_b) = loop.step(x, state), fast.step(x, state)
+    for a, b in zip([y_a, *leaves(s_a)], [y_b, *leaves(s_b)], strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("batch", [1, 6])
 @pytest.mark.parametrize("kind,options", [("lstm", {}), ("gru", {"reset_after": False}),
                                           ("minlstm", {})], ids=["lstm", "gru-before", "minlstm"])

@@ -134,8 +134,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> stack_step(
   const int64_t L = h.size(0), B = h.size(1), H = h.size(2);
   TORCH_CHECK(static_cast<int64_t>(weights.size()) == L * per_layer,
               "rnnkit stack_step: expected ", L * per_layer, " weights, got ", weights.size());
-  at::Tensor h_new = at::empty_like(h);
-  at::Tensor c_new = kind == kLstm ? at::empty_like(*c) : at::empty({0}, h.options());
+  // contiguous, whatever the state's layout: gates() writes rows of H (empty_like would keep
+  // the strides of a transposed (B, L, H) -> (L, B, H) state, and the rows would interleave)
+  at::Tensor h_new = at::empty({L, B, H}, h.options());
+  at::Tensor c_new = kind == kLstm ? at::empty({L, B, H}, c->options())
+                                   : at::empty({0}, h.options());
   at::Tensor y = x;
   for (int64_t l = 0; l < L; ++l) {
     const at::Tensor* w = &weights[l * per_layer];
