@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 import torch
-from compiled_helpers import run
+from compiled_helpers import penalty_grads, run
 
 import rnnkit
 from rnnkit import compiled
@@ -93,6 +93,30 @@ def test_gradcheck(kind, options):
         return (y, *leaves(final))
 
     assert torch.autograd.gradcheck(f, (x, *leaves(h0)))
+
+
+@pytest.mark.parametrize("kind,options", CELLS + [("ln_lstm", {}), ("ln_gru", {})],
+                         ids=IDS + ["ln_lstm", "ln_gru"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_double_backward_equals_loop(kind, options, bidirectional):
+    """create_graph=True through the kernels (a gradient penalty): the first gradients and
+    those of the penalty equal the loop's. The kernels' backward was once-differentiable and
+    the gradients came back without a graph, so a penalty was silently constant (found by a
+    newcomer, 2026-12-02)."""
+    loop, fast = pair(kind, options, num_layers=2, bidirectional=bidirectional)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    state = random_state(loop, kind)
+    for a, b in zip(penalty_grads(loop, x, state, LENGTHS),
+                    penalty_grads(fast, x, state, LENGTHS), strict=True):
+        # relative too: the LayerNorm-LSTM's second derivatives reach 1e5 here
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=1e-10)
+
+
+def test_gradgradcheck_through_the_kernels():
+    layer = rnnkit.RNN("lstm", 2, 3, backend="compiled").double()
+    x = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: layer(x, lengths=torch.tensor([4, 2]))[0],
+                                        (x,))
 
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)

@@ -11,6 +11,7 @@ import warnings
 
 import pytest
 import torch
+from compiled_helpers import penalty_grads
 from torch import nn
 
 from rnnkit import RNN, compiled
@@ -124,6 +125,18 @@ def test_equals_loop(double, quick, factory):
 def test_stacked_bidirectional(double, quick):
     fast, loop = twins(PeepholeLSTM, num_layers=2, bidirectional=True)
     check_equal(fast, loop, lengths=LENGTHS, with_state=True)
+
+
+@pytest.mark.parametrize("factory", [PeepholeLSTM, PlainCell])
+def test_double_backward_equals_loop(double, quick, factory):
+    """create_graph=True through the compiled graphs (a gradient penalty): the penalty's
+    gradients equal the loop's; they came back without a graph before (2026-12-02)."""
+    fast, loop = twins(factory, num_layers=2)
+    x, s0 = torch.randn(B, T, I), fast.init_state(B)
+    s0 = tuple(s.normal_() for s in s0) if isinstance(s0, tuple) else s0.normal_()
+    for a, b in zip(penalty_grads(loop, x, s0, LENGTHS), penalty_grads(fast, x, s0, LENGTHS),
+                    strict=True):
+        torch.testing.assert_close(b, a, atol=ATOL, rtol=1e-10)
 
 
 def test_no_grad_and_all_states(double, quick):

@@ -9,7 +9,7 @@ autograd), the recurrence goes through ``torch.ops.rnnkit`` with its written-out
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
+from torch import nn
 
 from ..cells import GRUCell, LSTMCell, SimpleRNNCell
 from ..ln_cells import LayerNormGRUCell, LayerNormLSTMCell
@@ -77,6 +77,55 @@ def _project_grads(d_xp, x, w_ih, need_x: bool, need_w: bool, need_b: bool = Fal
     return d_x, d_w_ih, d_b_ih
 
 
+class _CellLoop(nn.Module):
+    """A cell's own loop (``layers._run_cell``) as a module: all states (B, T, H) held past
+    each end, with ``functional_call`` putting other tensors in place of its parameters."""
+
+    def __init__(self, cell: nn.Module):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x, state, lengths):
+        from ..layers import _run_cell  # (layers imports this module)
+
+        mask = None if lengths is None else \
+            torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]
+        return _run_cell(self.cell, x, state, mask, lengths, True)[2]
+
+
+def twice_differentiable(run, inputs: list, grads: list) -> list:
+    """What a backward returns under ``create_graph=True``: the gradients of ``run(*inputs)``
+    (a list of outputs, weighted by ``grads``) for each of ``inputs`` (None where it is None
+    or needs none), as a graph. Each input enters as a view of itself: a gradient then
+    counts only the paths through this computation, not those through an input's own
+    history (a projected input made from the same weight would count that weight twice)."""
+    need = [i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor) and t.requires_grad]
+    inputs = list(inputs)
+    for i in need:
+        inputs[i] = inputs[i].view_as(inputs[i])
+    outputs = run(*inputs)
+    got = torch.autograd.grad(outputs, [inputs[i] for i in need], grads[:len(outputs)],
+                              create_graph=True, allow_unused=True) if need else []
+    out = [None] * len(inputs)
+    for i, g in zip(need, got, strict=True):
+        out[i] = g
+    return out
+
+
+def _again(cell, names: list[str], inputs: list, lstm: bool, lengths, grads) -> list:
+    """The kernels' backward is written out, so differentiable once. Under
+    ``create_graph=True`` (a gradient penalty, a Hessian-vector product, MAML) the gradients
+    come instead from autograd over the cell's own loop, with the Function's inputs
+    (x, h0, c0, then the tensors in place of the cell's parameters ``names``) so that they
+    can be differentiated again, as torch.nn's can."""
+    def run(x, h0, c0, *tensors):
+        params = {f"cell.{n}": t for n, t in zip(names, tensors, strict=True) if t is not None}
+        states = torch.func.functional_call(_CellLoop(cell), params,
+                                            (x, (h0, c0) if lstm else h0, lengths))
+        return list(states) if isinstance(states, tuple) else [states]
+    return twice_differentiable(run, inputs, list(grads))
+
+
 class Projection(torch.autograd.Function):
     """x (..., I) contiguous, W_ih, b_ih -> x W_ih^T + b_ih (..., G*H) as ``_project``'s one
     matmul (pooled; oneDNN in float32), with x's, W_ih's and b_ih's gradients one matmul (a
@@ -87,13 +136,18 @@ class Projection(torch.autograd.Function):
     def forward(ctx, x, w_ih, b_ih):
         flat = x.view(1, -1, x.shape[-1])  # _project's (B, T, I)
         ctx.has_bias, ctx.x_shape = b_ih is not None, x.shape
-        ctx.save_for_backward(flat, w_ih)
+        ctx.save_for_backward(x, w_ih)  # x itself: a view made here would have no history
         return _project(flat, w_ih, b_ih).view(*x.shape[:-1], w_ih.shape[0])
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out):
-        flat, w_ih = ctx.saved_tensors
+        x, w_ih = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: the same products, through autograd
+            d = d_out.reshape(-1, d_out.shape[-1])
+            d_x, d_w = twice_differentiable(lambda x, w: [x.reshape(-1, x.shape[-1]) @ w.t()],
+                                            [x, w_ih], [d])
+            return d_x, d_w, (d.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None)
+        flat = x.view(1, -1, x.shape[-1])
         d = d_out.contiguous().view(1, -1, d_out.shape[-1])
         d_x, d_w_ih, d_b_ih = _project_grads(d, flat, w_ih, *ctx.needs_input_grad[:2],
                                              ctx.has_bias and ctx.needs_input_grad[2])
@@ -108,24 +162,28 @@ class _Gated(torch.autograd.Function):
     all (B, T)."""
 
     @staticmethod
-    def forward(ctx, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths):
+    def forward(ctx, cell, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths):
         xp = _project(x, w_ih, b_ih)
         hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths)
-        ctx.kind, ctx.has_bias = kind, (b_ih is not None, b_hh is not None)
-        ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths)
+        ctx.cell, ctx.kind, ctx.has_bias = cell, kind, (b_ih is not None, b_hh is not None)
+        ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh)
         return hs, cs
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_hs, grad_cs):
-        x, w_ih, h0, c0, hs, cs, work, w_hh, lengths = ctx.saved_tensors
+        x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh = ctx.saved_tensors
         lstm = ctx.kind == _LSTM
+        if torch.is_grad_enabled():
+            x, h0, c0, w_ih, b_ih, w_hh, b_hh = _again(
+                ctx.cell, ["weight_ih", "bias_ih", "weight_hh", "bias_hh"],
+                [x, h0, c0, w_ih, b_ih, w_hh, b_hh], lstm, lengths, [grad_hs, grad_cs])
+            return None, None, x, w_ih, b_ih, h0, c0, w_hh, b_hh, None
         d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work,
             w_hh, lengths, ctx.has_bias[1])
-        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3],
-                                             ctx.has_bias[0] and ctx.needs_input_grad[3])
-        return (None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
+        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[2:4],
+                                             ctx.has_bias[0] and ctx.needs_input_grad[4])
+        return (None, None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
                 d_b if ctx.has_bias[1] else None, None)
 
 
@@ -138,21 +196,24 @@ class _Linear(torch.autograd.Function):
     were fresh pages, faulted in on every call)."""
 
     @staticmethod
-    def forward(ctx, kind, x, w_ih, b_ih, h0, lengths):
+    def forward(ctx, cell, kind, x, w_ih, b_ih, h0, lengths):
         xp = _project(x, w_ih, b_ih)
         hs = torch.ops.rnnkit.linear_forward(kind, xp, h0, lengths)
-        ctx.kind, ctx.has_bias = kind, b_ih is not None
-        ctx.save_for_backward(x, w_ih, xp, h0, hs, lengths)
+        ctx.cell, ctx.kind, ctx.has_bias = cell, kind, b_ih is not None
+        ctx.save_for_backward(x, w_ih, xp, h0, hs, lengths, b_ih)
         return hs
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_hs):
-        x, w_ih, xp, h0, hs, lengths = ctx.saved_tensors
+        x, w_ih, xp, h0, hs, lengths, b_ih = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            x, h0, _, w_ih, b_ih = _again(ctx.cell, ["weight_ih", "bias_ih"],
+                                          [x, h0, None, w_ih, b_ih], False, lengths, [grad_hs])
+            return None, None, x, w_ih, b_ih, h0, None
         d_xp, d_h0 = torch.ops.rnnkit.linear_backward(ctx.kind, grad_hs, xp, h0, hs, lengths)
-        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[1:3],
-                                             ctx.has_bias and ctx.needs_input_grad[3])
-        return None, d_x, d_w_ih, d_b_ih, d_h0, None
+        d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[2:4],
+                                             ctx.has_bias and ctx.needs_input_grad[4])
+        return None, None, d_x, d_w_ih, d_b_ih, d_h0, None
 
 
 class _LayerNorm(torch.autograd.Function):
@@ -164,30 +225,36 @@ class _LayerNorm(torch.autograd.Function):
     kernel's."""
 
     @staticmethod
-    def forward(ctx, kind, x, w_ih, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c, bias_c,
-                eps, lengths):
+    def forward(ctx, cell, kind, x, w_ih, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c,
+                bias_c, eps, lengths):
         a = _project(x, w_ih)
         hs, cs, work = torch.ops.rnnkit.ln_forward(kind, a, h0, c0, w_hh, gain_ih, bias_ih,
                                                    gain_hh, gain_c, bias_c, eps, lengths)
-        ctx.kind = kind
+        ctx.cell, ctx.kind = cell, kind
         ctx.has_bias = bias_ih is not None, bias_c is not None
         ctx.save_for_backward(x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh,
-                              gain_c, lengths)
+                              gain_c, lengths, bias_c)
         return hs, cs
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_hs, grad_cs):
         (x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh, gain_c,
-         lengths) = ctx.saved_tensors
+         lengths, bias_c) = ctx.saved_tensors
         lstm = ctx.kind == _LN_LSTM
+        if torch.is_grad_enabled():
+            names = ["weight_ih", "weight_hh", "gain_ih", "bias_ih", "gain_hh", "gain_c",
+                     "bias_c"]
+            x, h0, c0, *d = _again(ctx.cell, names, [x, h0, c0, w_ih, w_hh, gain_ih, bias_ih,
+                                                     gain_hh, gain_c, bias_c],
+                                   lstm, lengths, [grad_hs, grad_cs])
+            return (None, None, x, d[0], h0, c0, *d[1:], None, None)
         has_bias_ih, has_bias_c = ctx.has_bias
         (d_a, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c, d_gain_ih,
          d_bias_ih) = torch.ops.rnnkit.ln_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
             gain_ih, bias_ih, gain_hh, gain_c, lengths)
-        d_x, d_w_ih, _ = _project_grads(d_a, x, w_ih, *ctx.needs_input_grad[1:3])
-        return (None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
+        d_x, d_w_ih, _ = _project_grads(d_a, x, w_ih, *ctx.needs_input_grad[2:4])
+        return (None, None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
                 d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
                 d_bias_c if lstm and has_bias_c else None, None, None)
 
@@ -202,7 +269,7 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
         # W_ih x for every step is _LayerNorm's own matmul; its norm is the kernel's
         lstm = kind == _LN_LSTM
         h0, c0 = state if lstm else (state, None)
-        hs, cs = _LayerNorm.apply(kind, x, cell.weight_ih, h0, c0, cell.weight_hh,
+        hs, cs = _LayerNorm.apply(cell, kind, x, cell.weight_ih, h0, c0, cell.weight_hh,
                                   cell.gain_ih, cell.bias_ih, cell.gain_hh,
                                   getattr(cell, "gain_c", None),
                                   getattr(cell, "bias_c", None), cell.eps, lengths)
@@ -210,12 +277,13 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
     if family == "gated":  # the input projections are _Gated's own matmul
         lstm = kind == _LSTM
         h0, c0 = state if lstm else (state, None)
-        hs, cs = _Gated.apply(kind, x, cell.weight_ih, cell.bias_ih, h0, c0, cell.weight_hh,
+        hs, cs = _Gated.apply(cell, kind, x, cell.weight_ih, cell.bias_ih, h0, c0, cell.weight_hh,
                               cell.bias_hh, lengths)
         return _finish(hs, cs, lstm, mask, keep_states)
     # minGRU / minLSTM
     cell.check_state(state, "the compiled recurrence")
-    states = _Linear.apply(kind, x, cell.weight_ih, cell.bias_ih, state, lengths)  # (B, T, H)
+    states = _Linear.apply(cell, kind, x, cell.weight_ih, cell.bias_ih, state,
+                           lengths)  # (B, T, H)
     out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
     return out, states[:, -1], (states if keep_states else None)
 

@@ -34,7 +34,6 @@ import weakref
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..cells import projects_input
@@ -141,6 +140,7 @@ class _Traced:
         if tangents != self.n_out or len(fw_out) - self.n_out != len(inputs) - tangents:
             raise ValueError("unexpected graph layout (an output without a gradient?)")
         self.fw, self.bw, self.n_tensors = graphs["fw"], graphs["bw"], n_tensors
+        self.module, self.names = module, names  # the step as written (create_graph=True)
 
     @staticmethod
     def _probe(cell, x_t, m_t, leaves, spec, masked):
@@ -212,14 +212,17 @@ class _Sequence(torch.autograd.Function):
             ys.append(out[traced.y_is] if traced.y_is is not None else out[n])
             if keep:
                 saved.append(out[traced.n_out:])
-        ctx.traced, ctx.saved = traced, saved
+        ctx.traced, ctx.saved, ctx.masks, ctx.ones = traced, saved, masks, ones
         ctx.state_like = [s.new_zeros(()).expand(s.shape) for s in state]  # shapes only
         ctx.mark_non_differentiable(*([masks] if masks is not None else []))
+        if keep:  # the inputs themselves, for a backward under create_graph=True only
+            ctx.save_for_backward(xs, *rest)
         return (_stacked(ys), *state)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dys, *dstate):
+        if torch.is_grad_enabled():
+            return (None, None, *_Sequence.again(ctx, dys, dstate))
         traced, like = ctx.traced, ctx.state_like
         dys = dys.contiguous().unbind(0)
         ds = [torch.zeros_like(z) if d is None else d.contiguous()
@@ -251,6 +254,29 @@ class _Sequence(torch.autograd.Function):
             product = _matmul(_cat(a, 1), _cat(b, 0))  # one matmul over all steps
             dtensors[i] = product.t().contiguous() if flip else product
         return (None, None, _stacked(dx), None, *ds, *dtensors)
+
+    @staticmethod
+    def again(ctx, dys, dstate) -> list:
+        """The compiled backward is differentiable once. Under ``create_graph=True`` (a
+        gradient penalty, a Hessian-vector product) the gradients come from autograd over the
+        step as written, T times, so that they can be differentiated again: (xs, masks,
+        state leaves, tensors)."""
+        from .functions import twice_differentiable
+
+        traced, masks, n = ctx.traced, ctx.masks, ctx.traced.n_state
+
+        def run(xs, *rest):
+            state, params = list(rest[:n]), dict(zip(traced.names, rest[n:], strict=True))
+            ys = []
+            for t, x_t in enumerate(xs.unbind(0)):
+                m_t = masks[t] if masks is not None else ctx.ones
+                out = torch.func.functional_call(traced.module, params, (x_t, m_t, *state))
+                state = list(out[:n])
+                ys.append(out[traced.y_is] if traced.y_is is not None else out[n])
+            return [torch.stack(ys), *state]
+
+        grads = twice_differentiable(run, list(ctx.saved_tensors), [dys, *dstate])
+        return [grads[0], None, *grads[1:]]
 
 
 def _pooled() -> bool:
