@@ -112,3 +112,27 @@ def test_load_torch_state_dict_checks_shapes():
     with pytest.raises(ValueError, match=r"^LSTM: torch state dict's 'weight_ih_l0' has shape "
                                          r"\(16, 3\), expected \(16, 5\)$"):
         ours.load_torch_state_dict(nn.LSTM(3, H).state_dict())
+
+
+def test_load_torch_state_dict_refuses_keys_it_has_no_place_for():
+    """A 2-layer torch LSTM into a 1-layer layer: refused, as load_state_dict refuses
+    unexpected keys, and nothing copied (layer 1 was dropped silently before)."""
+    ours = RNN("lstm", I, H)
+    before = {k: v.clone() for k, v in ours.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^LSTM: torch state dict has keys this layer has no "
+                                         r"place for: 'bias_hh_l1', 'bias_ih_l1', "):
+        ours.load_torch_state_dict(nn.LSTM(I, H, 2).state_dict())
+    for k, v in ours.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_to_torch_with_recurrent_dropout_only_in_eval():
+    """recurrent_dropout has no torch.nn option: in training the two would differ, so
+    to_torch refuses there; in eval mode they are equal."""
+    ours = RNN("lstm", I, H, recurrent_dropout=0.3)
+    with pytest.raises(ValueError, match=r"^LSTM.to_torch: recurrent_dropout, which torch.nn "
+                                         r"has no option for, acts in training; call .eval"):
+        ours.to_torch()
+    ref = ours.eval().to_torch()
+    x = torch.randn(2, 6, I)
+    torch.testing.assert_close(ref(x)[0], ours(x)[0])

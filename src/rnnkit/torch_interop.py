@@ -121,7 +121,17 @@ def torch_state_dict(layer) -> dict[str, Tensor]:
 
 
 def load_torch_state_dict(layer, state_dict: dict[str, Tensor]) -> None:
-    """Copy a ``torch.nn.RNN/LSTM/GRU`` state dict (``weight_ih_l0`` ...) into ``layer``."""
+    """Copy a ``torch.nn.RNN/LSTM/GRU`` state dict (``weight_ih_l0`` ...) into ``layer``;
+    as ``load_state_dict`` does, keys it has no place for are an error (a 2-layer torch LSTM
+    into a 1-layer layer), checked before anything is copied."""
+    wanted = {f"{name}_{suffix}" for cell, suffix in _suffixes(layer) for name in _PARAM_NAMES
+              if getattr(cell, name, None) is not None}
+    extra = sorted(k for k in state_dict if k not in wanted)
+    if extra:
+        shown = ", ".join(map(repr, extra[:6])) + (", ..." if len(extra) > 6 else "")
+        raise ValueError(f"{layer.name}: torch state dict has keys this layer has no place "
+                         f"for: {shown} (layers {layer.num_layers}, bidirectional "
+                         f"{layer.bidirectional}, bias {layer.cells[0].bias})")
     for cell, suffix in _suffixes(layer):
         with torch.no_grad():
             for name in _PARAM_NAMES:
@@ -146,6 +156,9 @@ def to_torch(layer) -> nn.RNNBase:
     ``ValueError`` saying why when torch.nn cannot express the configuration.
     """
     reason = why_not_torch(layer.cells)
+    if reason is None and layer.training and layer._recurrent_dropout():
+        reason = ("recurrent_dropout, which torch.nn has no option for, acts in training; "
+                  "call .eval() first (evaluating, the two are equal)")
     if reason is not None:
         raise ValueError(f"{layer.name}.to_torch: {reason}")
     mode = layer._fused_mode
