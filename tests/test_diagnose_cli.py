@@ -122,13 +122,19 @@ BAD_TASK = [
     (["--task", "adding", "--length", "1"], "--length must be at least 2, got 1"),
     (["--task", "copy", "--steps", "0"], "--steps must be a positive integer, got 0"),
     (["--task", "adding", "--data", "x.npz"], "--data goes with --checkpoint"),
+    # options of the other mode were ignored, and --clip-norm 0 clipped at 1 (2026-12-02)
+    (["--task", "adding", "--loss", "mae", "--limit", "3"],
+     "--loss, --limit go with --checkpoint, not with --task"),
+    (["--task", "adding", "--exploding", "--clip-norm", "0"],
+     "--exploding trains with and without clipping at --clip-norm; give one above 0"),
+    (["--task", "adding", "--out", "/proc/nope/x"], "--out /proc/nope/x: cannot make the folder"),
 ]
 
 
 @pytest.mark.parametrize("args,message", BAD_TASK)
 def test_bad_task_input(tmp_path, capsys, args, message):
     out = tmp_path / "never"
-    assert main(["diagnose", *args, "--out", str(out)]) == 2
+    assert main(["diagnose", *args, *([] if "--out" in args else ["--out", str(out)])]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rnnkit diagnose: error: ") and message in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
@@ -156,11 +162,68 @@ def test_bad_checkpoint_input(checkpoints, capsys):
     cases.append((["--checkpoint", str(checkpoints / "gru"), "--data",
                    str(checkpoints / "bad.npz")],
                   "expected an array named x (or inputs), found inputs_wrong"))
+    # task-mode options were accepted and ignored; a damaged .npz exited 1 with a crash
+    # file; NaN targets gave a report without its loss columns (2026-12-02)
+    gru, x_npy = str(checkpoints / "gru"), str(checkpoints / "x.npy")
+    cases.append((["--checkpoint", gru, "--data", x_npy, "--steps", "5", "--exploding"],
+                  "--steps, --exploding go with --task, not with --checkpoint"))
+    cases.append((["--checkpoint", gru, "--data", x_npy, "--loss", "nope"],
+                  "--loss 'nope': expected one of mse,"))
+    (checkpoints / "damaged.npz").write_bytes(b"PK\x03\x04 not a zip at all")
+    cases.append((["--checkpoint", gru, "--data", str(checkpoints / "damaged.npz")],
+                  f"{checkpoints / 'damaged.npz'}: cannot be read as .npz data"))
+    (checkpoints / "text.npy").write_text("1,2,3\n")
+    cases.append((["--checkpoint", gru, "--data", str(checkpoints / "text.npy")],
+                  f"{checkpoints / 'text.npy'}: cannot be read as .npy data"))
+    x, y = adding_problem(4, 10, seed=0)
+    y[1] = float("nan")
+    np.savez(checkpoints / "ynan.npz", x=x.numpy(), y=y.numpy())
+    cases.append((["--checkpoint", gru, "--data", str(checkpoints / "ynan.npz")],
+                  "ynan.npz: targets contain NaN or Inf"))
+    np.savez(checkpoints / "flen.npz", x=x.numpy(), lengths=np.array([10.0, 9.5, 8, 7]))
+    cases.append((["--checkpoint", gru, "--data", str(checkpoints / "flen.npz")],
+                  "flen.npz: lengths must be integers, one per sequence, got dtype float64"))
     for args, message in cases:
         assert main(["diagnose", *args, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("rnnkit diagnose: error: ") and message in err, err
         assert not out.exists()
+
+
+def test_a_time_budget_that_ends_training_early_is_shown(tmp_path, capsys, monkeypatch):
+    """Cells stopped by --minutes were ranked as if they had trained every step: the report
+    and the log now say how many they took (2026-12-02)."""
+    import rnnkit.diagnostics.experiment as experiment
+
+    real_fit = experiment.fit
+
+    def short(*args, **kwargs):  # as if the budget ran out after the first epoch
+        kwargs["epochs"] = 1
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "fit", short)
+    out = tmp_path / "r"
+    assert main(["diagnose", "--task", "adding", "--length", "6", "--cells", "gru",
+                 "--out", str(out), *TINY[:-1]]) == 0
+    log = capsys.readouterr().out
+    assert "up to 4 steps each (1.5 min in all)" in log
+    assert "gru stopped by the time budget after 2 of 4 steps" in log
+    assert "| 2 of 4 (time budget) |" in (out / "report.md").read_text()
+    run = json.loads((out / "results.json").read_text())["results"]["gru"]
+    assert (run["steps_trained"], run["steps_planned"]) == (2, 4)
+
+
+def test_saved_models_are_bare_models(tmp_path, capsys):
+    """--save-models tagged its checkpoints task "adding": `rnnkit info` showed that as their
+    application and rnnkit.open called it one nobody handles (2026-12-02)."""
+    out = tmp_path / "r"
+    assert main(["diagnose", "--task", "adding", "--length", "6", "--cells", "gru",
+                 "--save-models", "--out", str(out), *TINY]) == 0
+    assert main(["info", "--checkpoint", str(out / "models" / "gru")]) == 0
+    assert "bare model" in capsys.readouterr().out
+    with pytest.raises(rnnkit.checkpoint.CheckpointError, match="load the bare model with "
+                                                                "rnnkit.load"):
+        rnnkit.open(out / "models" / "gru")
 
 
 def test_help_lists_examples(capsys):

@@ -59,7 +59,8 @@ def register(subparsers) -> None:
     p.add_argument("--probes", type=int, default=None,
                    help="random probes for ‖∂h_T/∂h_t‖ (default: exact up to H = 64)")
     add_common(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, option_defaults={n: p.get_default(n) for n in
+                                             TASK_OPTIONS + CHECKPOINT_OPTIONS})
 
 
 def _task_flags(t) -> None:
@@ -120,7 +121,25 @@ def _check_task_args(args) -> tuple[object, list[str]]:
         raise UsageError(f"--clip-norm must be >= 0 (0 = off), got {args.clip_norm}")
     if args.data is not None:
         raise UsageError("--data goes with --checkpoint; --task generates its own data")
+    _refuse_other_mode(args, CHECKPOINT_OPTIONS, "--checkpoint")
+    if args.exploding and args.clip_norm == 0:
+        raise UsageError("--exploding trains with and without clipping at --clip-norm; give "
+                         "one above 0")
     return task, cells
+
+
+# each mode's own options: set (away from their defaults) in the other mode, an error
+TASK_OPTIONS = ("length", "cells", "steps", "minutes", "hidden_size", "batch_size", "lr",
+                "clip_norm", "eval_every", "exploding", "save_models")
+CHECKPOINT_OPTIONS = ("loss", "limit")
+
+
+def _refuse_other_mode(args, names: tuple, mode: str) -> None:
+    given = [n for n in names if getattr(args, n) != args.option_defaults[n]]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise UsageError(f"{flags} {'goes' if len(given) == 1 else 'go'} with {mode}, not "
+                         f"with {'--task' if mode == '--checkpoint' else '--checkpoint'}")
 
 
 def _run_task(args, say) -> int:
@@ -132,8 +151,10 @@ def _run_task(args, say) -> int:
     _check_probes(args)
     device = str(resolve_device(args.device))
     out = _prepare_out(args.out)
+    budgeted = f"up to {args.steps} steps each ({args.minutes:g} min in all)" if args.minutes \
+        else f"{args.steps} steps each"
     say(f"rnnkit diagnose: task {task.name}, T={args.length}, cells {', '.join(cells)}, "
-        f"{args.steps} steps each, H={args.hidden_size}, batch {args.batch_size}, "
+        f"{budgeted}, H={args.hidden_size}, batch {args.batch_size}, "
         f"lr {args.lr:g}, clip_norm {args.clip_norm or 'off'}, seed {args.seed}")
     command = "rnnkit " + " ".join(_argv(args))
     # the analyses before and after training take part of each cell's share
@@ -171,7 +192,9 @@ def _save_models(results, out: Path, task: str, length: int) -> None:
     from ..checkpoint import save
 
     for name, r in results.items():
-        save(r.model, out / "models" / name, extras={"task": task, "length": length})
+        # "task" is the key applications are known by (rnnkit.open, info, serve): a bare
+        # model's trained-on task goes under its own name
+        save(r.model, out / "models" / name, extras={"diagnose_task": task, "length": length})
 
 
 def _argv(args) -> list[str]:
@@ -197,6 +220,12 @@ def _run_checkpoints(args, say) -> int:
 
     if args.data is None:
         raise UsageError("--checkpoint needs --data (inputs as .npz, .npy or .csv)")
+    _refuse_other_mode(args, TASK_OPTIONS, "--task")
+    if args.loss is not None:
+        from ..training.losses import LOSSES
+
+        if args.loss not in LOSSES:
+            raise UsageError(f"--loss {args.loss!r}: expected one of {', '.join(LOSSES)}")
     if args.limit < 1:
         raise UsageError(f"--limit must be a positive integer, got {args.limit}")
     _check_probes(args)
@@ -254,7 +283,10 @@ def _prepare_out(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {path} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {path}: cannot make the folder ({e.strerror or e})") from None
     return out
 
 

@@ -84,6 +84,7 @@ class RunResult:
     solved_at: int | None = None  # first evaluation step with test loss below the threshold
     diverged_at: int | None = None  # fit gave up on non-finite losses/gradients here
     skipped: int = 0  # steps fit skipped for a non-finite loss or gradient
+    planned: int = 0  # the steps asked for (a time budget may end the run before them)
     seconds: float = 0.0
     initial: Diagnosis | None = None
     final: Diagnosis | None = None
@@ -93,6 +94,11 @@ class RunResult:
     def final_test_loss(self) -> float:
         return self.test_loss[-1] if self.test_loss else float("nan")
 
+    @property
+    def trained(self) -> int:
+        """Optimizer steps taken (skipped ones included)."""
+        return self.step[-1] if self.step else 0
+
     def curves(self) -> dict:
         return {"step": self.step, "loss": self.loss, "grad_norm": self.grad_norm,
                 "eval_step": self.eval_step, "test_loss": self.test_loss}
@@ -100,7 +106,8 @@ class RunResult:
     def to_dict(self) -> dict:
         out = {"label": self.label, "final_test_loss": self.final_test_loss,
                "solved_at": self.solved_at, "diverged_at": self.diverged_at,
-               "skipped": self.skipped, "seconds": round(self.seconds, 2),
+               "skipped": self.skipped, "steps_trained": self.trained,
+               "steps_planned": self.planned, "seconds": round(self.seconds, 2),
                "clipped_share": float(np.mean(self.clipped)) if self.clipped else 0.0,
                **self.curves()}
         for when in ("initial", "final"):
@@ -131,7 +138,7 @@ def train_on_task(model: nn.Module, task: str | Task, length: int, *, steps: int
     epochs = math.ceil(steps / eval_every)
     stream = TaskStream(task.name, length, batch_size=batch_size, batches=eval_every, seed=seed)
     test = task.generate(test_size, length, seed=seed + 7_777_777)
-    result = RunResult(label)
+    result = RunResult(label, planned=epochs * eval_every)
 
     def callback(event: str, info: dict):
         if event == "batch_end":
@@ -167,6 +174,10 @@ def train_on_task(model: nn.Module, task: str | Task, length: int, *, steps: int
             log(f"  {label or 'model'} gave up at step {result.diverged_at}: non-finite "
                 "losses or gradients")
     result.seconds = time.perf_counter() - start
+    if log and result.diverged_at is None and result.solved_at is None and \
+            result.trained < result.planned:
+        log(f"  {label or 'model'} stopped by the time budget after {result.trained} of "
+            f"{result.planned} steps")
     return result
 
 

@@ -34,8 +34,8 @@ def markdown_table(results: dict[str, RunResult], task: str, length: int) -> str
     lines = [
         f"| cell | final test {task_obj.loss} | steps to < {task_obj.solved_below:g} | "
         "‖∂L/∂h₁‖ / ‖∂L/∂h_T‖ at init | after training | ‖∂h_T/∂h₁‖_F after training | "
-        "gate saturation | share \\|h\\| > 0.95 | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "gate saturation | share \\|h\\| > 0.95 | steps trained | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in results.items():
         first = run.initial.layers[0] if run.initial else None
@@ -51,10 +51,20 @@ def markdown_table(results: dict[str, RunResult], task: str, length: int) -> str
             f"{_fmt(_jac_first(last), '.2e')} | "
             f"{_fmt(sat, '.1%') if sat is not None else 'n/a'} | "
             f"{_fmt(last.hidden.get('saturated') if last else None, '.1%')} | "
-            f"{run.seconds:.0f} |")
+            f"{_trained(run)} | {run.seconds:.0f} |")
     lines += ["", f"Task {task}, T = {length}: the input-ignoring baseline scores "
               f"{task_obj.loss} {task_obj.baseline(length):.4f}."]
     return "\n".join(lines)
+
+
+def _trained(run: RunResult) -> str:
+    """Steps taken, and of how many where a time budget (not solving, not diverging)
+    ended the run early: cells compared side by side may have trained for different
+    lengths."""
+    if run.planned and run.trained < run.planned and run.solved_at is None and \
+            run.diverged_at is None:
+        return f"{run.trained} of {run.planned} (time budget)"
+    return str(run.trained)
 
 
 def diagnosis_table(diagnoses: dict[str, Diagnosis]) -> str:
