@@ -216,3 +216,26 @@ def test_register_model_refuses_a_different_class_with_the_same_name():
     with pytest.raises(ValueError, match=r"a different class named 'SequenceRegressor' is "
                                          r"already registered"):
         checkpoint.register_model(type("SequenceRegressor", (nn.Module,), {}))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rnnkit.LSTM(3, 4, 2, dropout=0.1), lambda: rnnkit.GRU(3, 4, reset_after=False),
+    lambda: rnnkit.SimpleRNN(3, 4, activation="relu", bidirectional=True),
+    lambda: rnnkit.RNN("mingru", 3, 4), lambda: rnnkit.RNN("ln_lstm", 3, 4, recurrent_dropout=0.2),
+], ids=["lstm", "gru-before", "relu-bi", "mingru", "ln_lstm"])
+def test_a_bare_layer_saves_and_loads(tmp_path, make):
+    """rnnkit.save(rnnkit.LSTM(...)) was refused with advice to decorate rnnkit's own class
+    (found by a newcomer, 2026-12-02): a layer built from a cell name is a model of its own."""
+    layer = make().eval()
+    rnnkit.save(layer, tmp_path / "layer")
+    back = rnnkit.load(tmp_path / "layer").eval()
+    assert type(back) is rnnkit.RNN and back.config == layer.config
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(back(x)[0], layer(x)[0], rtol=0, atol=0)
+
+
+def test_a_layer_of_a_cell_class_says_why_it_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match=r"^rnnkit.save: RNN\(LSTMCell\) is built from a cell "
+                                         r"class, a cell instance or a callable"):
+        rnnkit.save(rnnkit.RNN(rnnkit.cells.LSTMCell, 3, 4), tmp_path / "x")
+    assert not (tmp_path / "x").exists()

@@ -323,6 +323,12 @@ def clean_stray_temps(folder: str | os.PathLike) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------- save
+def _layer_class() -> type:
+    from .layers import RNN  # (layers imports this module)
+
+    return RNN
+
+
 def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     cls = type(model)
     if _REGISTRY.get(cls.__name__) is not cls:
@@ -330,6 +336,11 @@ def _config_of(model: nn.Module, extras) -> dict[str, Any]:
                          "class with @rnnkit.checkpoint.register_model and keep its constructor "
                          "kwargs in self.config")
     config = getattr(model, "config", None)
+    if config is None and isinstance(model, _layer_class()):
+        raise ValueError(f"rnnkit.save: {model.name} is built from a cell class, a cell "
+                         "instance or a callable, which a checkpoint cannot name; save a layer "
+                         "built from a cell name (rnnkit.RNN(\"lstm\", ...)), or its "
+                         "state_dict with safetensors")
     if not isinstance(config, dict):
         raise ValueError(f"rnnkit.save: {cls.__name__}.config must be a dict of its constructor "
                          f"kwargs, got {type(config).__name__}")

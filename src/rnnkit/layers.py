@@ -34,6 +34,7 @@ from torch.utils._pytree import tree_leaves
 
 from . import compiled, torch_interop
 from .cells import GRUCell, LSTMCell, SimpleRNNCell, projects_input
+from .checkpoint import register_model
 from .compiled import traced
 from .compiled.functions import kind_of as compiled_kind
 from .compiled.functions import run_cell as compiled_cell
@@ -143,6 +144,7 @@ def _reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
     return x.gather(1, idx)
 
 
+@register_model
 class RNN(nn.Module):
     """A recurrent layer: any cell run over batch-first sequences.
 
@@ -250,6 +252,12 @@ class RNN(nn.Module):
             bias = flag("bias", bias, self.name)
         self.backend = backend
         self.num_directions = 2 if bidirectional else 1
+        # the constructor's arguments, for rnnkit.save / load (checkpoint.register_model);
+        # None where a checkpoint could not name them: a cell class or instance, a callable
+        self.config = None if not isinstance(cell, str) or callable(activation) else {
+            "cell": cell, "input_size": input_size, "hidden_size": hidden_size,
+            "num_layers": num_layers, "bidirectional": self.bidirectional, "dropout": dropout,
+            "bias": bias, "backend": backend, **given}
         if self.kind is not None:  # on the meta device too: building 10**9 cells hangs
             size = estimate_size(self.kind, input_size, hidden_size, num_layers, bidirectional,
                                  bytes_per_value=torch.empty(0, device="cpu").element_size())
