@@ -382,3 +382,22 @@ def test_a_batch_too_large_for_memory_is_refused(monkeypatch):
     with pytest.raises(ValueError, match=r"^LSTM: a batch of 512 sequences of 4096 steps would "
                                          r"need about 3.0 GiB, more than the 1.0 MiB"):
         layer(torch.zeros(512, 4096, 1, device="meta"))
+
+
+def test_torch_nn_spellings():
+    """Code written against torch.nn.LSTM/RNN (batch_first, nonlinearity, device, dtype) got
+    bare TypeErrors (a newcomer, 2026-12-02): each means what it means there."""
+    import rnnkit
+
+    layer = rnnkit.LSTM(3, 4, batch_first=True, device="cpu", dtype=torch.float64)
+    assert layer.cells[0].weight_ih.dtype == torch.float64
+    assert rnnkit.SimpleRNN(3, 4, nonlinearity="relu").cells[0].activation_name == "relu"
+    assert rnnkit.SimpleRNN(3, 4).cells[0].activation_name == "tanh"
+    for kwargs, message in (
+            ({"batch_first": False}, r"^SimpleRNN: rnnkit layers are batch-first"),
+            ({"nonlinearity": "tanh", "activation": "relu"}, r"name two activations"),
+            ({"dtype": torch.int64}, r"dtype must be a floating torch.dtype")):
+        with pytest.raises(ValueError, match=message):
+            rnnkit.SimpleRNN(3, 4, **kwargs)
+    with pytest.raises(ValueError, match=r"^LSTM: "):
+        rnnkit.LSTM(3, 4, nonlinearity="relu")  # a setting the cell does not take

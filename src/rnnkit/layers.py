@@ -172,6 +172,10 @@ class RNN(nn.Module):
         backend: "auto" | "fused" | "loop" | "scan" | "compiled" (rnnkit's C++ kernels for
             built-in cells; for a user cell, its step traced and compiled by TorchInductor
             once per batch shape, ``rnnkit.compiled.traced``, the loop where it cannot).
+        batch_first, nonlinearity, device, dtype: torch.nn's spellings, for code written
+            against ``torch.nn.LSTM``: ``batch_first=True`` is what every layer here is
+            (``False`` is refused: transpose time-major inputs), ``nonlinearity`` is
+            ``activation``, ``device``/``dtype`` place the parameters.
 
     Shapes:
         x: (B, T, I); lengths: (B,) ints in [1, T]; state: (L*D, B, H) or (h, c).
@@ -213,12 +217,24 @@ class RNN(nn.Module):
         init: str | None = None,
         recurrent_dropout: float | None = None,
         backend: str = "auto",
+        batch_first: bool = True,
+        nonlinearity: str | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ):
         super().__init__()
         self.kind, preset = self._kind_of(cell)
         cell_name = (type(cell).__name__ if isinstance(cell, nn.Module)
                      else getattr(cell, "__name__", "cell"))
         self.name = CELLS[self.kind].name if self.kind else f"RNN({cell_name})"
+        if batch_first is not True:
+            raise ValueError(f"{self.name}: rnnkit layers are batch-first, x (B, T, I); for "
+                             "time-major data pass x.transpose(0, 1) (batch_first must be True)")
+        if nonlinearity is not None:  # torch.nn.RNN's name for it
+            if activation is not None and activation != nonlinearity:
+                raise ValueError(f"{self.name}: activation={activation!r} and nonlinearity="
+                                 f"{nonlinearity!r} name two activations; give one")
+            activation = nonlinearity
         given = {k: v for k, v in (("activation", activation), ("reset_after", reset_after),
                                    ("init", init), ("recurrent_dropout", recurrent_dropout))
                  if v is not None}
@@ -310,6 +326,12 @@ class RNN(nn.Module):
         if backend == "scan" and not self._scannable:
             raise ValueError(f"{self.name}: backend='scan' needs cells with a linear recurrence "
                              "and a scan method (mingru, minlstm)")
+        if device is not None or dtype is not None:  # torch.nn's factory keywords
+            if dtype is not None and not (isinstance(dtype, torch.dtype)
+                                          and dtype.is_floating_point):
+                raise ValueError(f"{self.name}: dtype must be a floating torch.dtype, got "
+                                 f"{dtype!r}")
+            self.to(device=device, dtype=dtype)
 
     # ----------------------------------------------------------------- construction helpers
     @staticmethod
@@ -699,8 +721,9 @@ def _scan_cell(cell, x, state, mask, lengths, keep_states):
 
 
 def SimpleRNN(input_size: int, hidden_size: int, num_layers: int = 1, *,
-              activation="tanh", **kwargs) -> RNN:
-    """Elman RNN layer: ``RNN("rnn", ...)``. ``activation`` is tanh, relu, sigmoid or a callable."""
+              activation=None, **kwargs) -> RNN:
+    """Elman RNN layer: ``RNN("rnn", ...)``. ``activation`` is tanh (the default), relu,
+    sigmoid or a callable."""
     return RNN("rnn", input_size, hidden_size, num_layers, activation=activation, **kwargs)
 
 
