@@ -401,3 +401,70 @@ def test_torch_nn_spellings():
             rnnkit.SimpleRNN(3, 4, **kwargs)
     with pytest.raises(ValueError, match=r"^LSTM: "):
         rnnkit.LSTM(3, 4, nonlinearity="relu")  # a setting the cell does not take
+
+
+class _ProjCell(nn.Module):
+    """A user cell whose outputs (2 wide) are a projection of its state (H wide)."""
+
+    def __init__(self, input_size, hidden_size, declare=True):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        if declare:
+            self.output_size = 2
+        self.cell, self.proj = nn.GRUCell(input_size, hidden_size), nn.Linear(hidden_size, 2)
+
+    def init_state(self, batch_size, device=None, dtype=None):
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def forward(self, x, h):
+        h = self.cell(x, h)
+        return self.proj(h), h
+
+
+def test_a_user_cell_narrower_than_its_state():
+    """output_size said H for a cell whose outputs are 2 wide, and stacking failed deep in
+    torch (a newcomer, 2026-12-02): a cell's own output_size sets what the next layer reads;
+    a cell that does not declare it gets one clear line."""
+    from rnnkit import RNN
+
+    layer = RNN(_ProjCell, 3, 4, num_layers=2, bidirectional=True)
+    out, h = layer(torch.randn(2, 5, 3))
+    assert layer.output_size == 4 and out.shape == (2, 5, 4) and h.shape == (4, 2, 4)
+    undeclared = RNN(lambda i, h: _ProjCell(i, h, declare=False), 3, 4)
+    with pytest.raises(ValueError, match=r"the cell's outputs are 2 wide, not 4; a cell whose "
+                                         r"outputs are not hidden_size wide says so"):
+        undeclared(torch.randn(2, 5, 3))
+
+
+def test_register_cell_checks_the_constructor_and_dict_states_name_their_keys():
+    from rnnkit import RNN
+    from rnnkit.layers import register_cell
+
+    class NoBias(nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+
+    with pytest.raises(ValueError, match=r"^register_cell: 'NoBias' cannot be built as "
+                                         r"cls\(input_size, hidden_size, bias=..., \*\*options\)"):
+        register_cell("nobias_test", NoBias)
+
+    class DictCell(nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            self.input_size, self.hidden_size = input_size, hidden_size
+            self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+        def init_state(self, batch_size, device=None, dtype=None):
+            z = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+            return {"h": z, "m": z.clone()}
+
+        def forward(self, x, state):
+            h = torch.tanh(self.lin(torch.cat([x, state["h"]], -1)))
+            return h, {"h": h, "m": state["m"] + h}
+
+    layer = RNN(DictCell, 3, 4)
+    with pytest.raises(ValueError, match=r"expected a state with the keys \['h', 'm'\] that "
+                                         r"init_state gives, got the keys \['h'\]"):
+        layer(torch.randn(2, 5, 3), {"h": torch.zeros(1, 2, 4)})
+    out, state = layer(torch.randn(2, 5, 3), layer.init_state(2))
+    assert sorted(state) == ["h", "m"]

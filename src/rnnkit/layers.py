@@ -23,6 +23,7 @@ rows ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,11 @@ def register_cell(kind: str, cls: type, name: str | None = None, **options) -> N
     kind = kind.lower()
     if kind in _ALIASES:
         raise ValueError(f"register_cell: {kind!r} is an alias of {_ALIASES[kind][0]!r}")
+    try:  # as RNN(kind, ...) will call it: found now, not as a TypeError at the first layer
+        inspect.signature(cls).bind(1, 1, bias=True, **options)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"register_cell: {getattr(cls, '__name__', cls)!r} cannot be built as "
+                         f"cls(input_size, hidden_size, bias=..., **options): {e}") from None
     if kind in _BUILT_IN and cls is not _BUILT_IN[kind].cls:
         # replaced the built-in cell for every layer, model and checkpoint load in the process
         raise ValueError(f"register_cell: {kind!r} is a built-in kind ({_BUILT_IN[kind].name}); "
@@ -298,10 +304,15 @@ class RNN(nn.Module):
                 return twin
             return cell(layer_input, hidden_size)
 
-        cells = []
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
-            cells += [make(layer_input, d) for d in range(self.num_directions)]
+        cells = [make(input_size, d) for d in range(self.num_directions)]
+        # a user cell whose outputs are not H wide (a projection after the state) says so
+        # with an output_size attribute: the next layer reads D times that
+        own = getattr(cells[0], "output_size", None) if self.kind is None else None
+        self._cell_output = own if isinstance(own, int) and not isinstance(own, bool) \
+            and own > 0 else hidden_size
+        for _ in range(1, num_layers):
+            cells += [make(self._cell_output * self.num_directions, d)
+                      for d in range(self.num_directions)]
         for c in cells:  # the contract the layer relies on (class docstring)
             if not isinstance(c, nn.Module) or not callable(getattr(c, "init_state", None)):
                 kind = type(c).__name__
@@ -376,8 +387,8 @@ class RNN(nn.Module):
 
     @property
     def output_size(self) -> int:
-        """Features per output step: D * H."""
-        return self.num_directions * self.hidden_size
+        """Features per output step: D * H (D times a user cell's ``output_size``)."""
+        return self.num_directions * self._cell_output
 
     def extra_repr(self) -> str:
         return (f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
@@ -448,12 +459,19 @@ class RNN(nn.Module):
         if getattr(self, "_template", None) is None:
             one = self.init_state(1, device="meta")
             self._template = (isinstance(one, tuple), [tuple(s.shape) for s in _leaves(one)])
+            self._template_keys = sorted(one) if isinstance(one, dict) else None
         return self._template
 
     def _check_state(self, state, B: int, x: Tensor):
         if state is None:
             return None
         is_tuple, shapes = self._state_template()
+        keys = self._template_keys
+        if keys is not None and (not isinstance(state, dict) or sorted(state) != keys):
+            got_keys = sorted(map(str, state)) if isinstance(state, dict) else None
+            raise ValueError(f"{self.name}: expected a state with the keys {keys} that "
+                             "init_state gives, got " + (f"the keys {got_keys}" if got_keys
+                                                         is not None else type(state).__name__))
         want = [(s[0], B, *s[2:]) for s in shapes]
         got = _leaves(state) if isinstance(state, (tuple, list)) == is_tuple else None
         if got is None or len(got) != len(want) or any(
@@ -581,6 +599,11 @@ class RNN(nn.Module):
                 run = (_traced_cell if compiled == "traced" else compiled_cell if compiled
                        else _scan_cell if use_scan else _run_cell)
                 out, final, states = run(cell, inp, s0, mask, lengths, return_all_states)
+                if out.shape[-1] != self._cell_output:
+                    raise ValueError(
+                        f"{self.name}: the cell's outputs are {out.shape[-1]} wide, not "
+                        f"{self._cell_output}; a cell whose outputs are not hidden_size wide "
+                        "says so with an output_size attribute")
                 if d == 1:
                     out = _reverse_padded(out, lengths)
                     if states is not None:
