@@ -263,3 +263,10 @@ def test_the_report_records_every_option_it_ran_with():
     again = build_parser().parse_args(recorded)
     for name in ("hidden_size", "batch_size", "lr", "seed", "save_models", "length", "cells"):
         assert getattr(again, name) == getattr(build_parser().parse_args(argv), name), name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_info_refuses_a_device_that_is_not_here(checkpoints, capsys):
+    """info --device cuda exited 0 without CUDA, where every other verb refuses it."""
+    assert main(["info", "--checkpoint", str(checkpoints / "gru"), "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

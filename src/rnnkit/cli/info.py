@@ -61,7 +61,10 @@ def _short(value, width: int = 70) -> str:
 
 
 def run(args) -> int:
-    info = describe(args.checkpoint)
+    from ..runtime import resolve_device
+
+    resolve_device(args.device)  # info reads on the CPU; a device that is not here is still
+    info = describe(args.checkpoint)  # refused, as every verb refuses it
     if args.json:
         print(json.dumps({k: v for k, v in info.items() if k != "summary"}, indent=1))
         return 0
