@@ -399,7 +399,8 @@ class RNN(nn.Module):
         16-frame "Unknown type annotation" traceback (README: there is no TorchScript export)."""
         raise TypeError(f"{self.name}: rnnkit layers do not compile to TorchScript (deprecated "
                         "in PyTorch 2); export to ONNX with rnnkit.export(model, folder), or "
-                        "use torch.compile / torch.jit.trace")
+                        "use torch.compile (torch.jit.trace fixes the sequence length of "
+                        "layers that run the Python loop)")
 
     # ------------------------------------------------------------------------------ state
     def init_state(self, batch_size: int, device=None, dtype=None):
