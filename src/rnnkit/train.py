@@ -293,6 +293,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         check_same_run(run_dir, extras, skip=(monitor_name,))  # not other data or settings
         check_same_settings(run_dir, stored, settings)  # nor other lr, schedule, batches...
         history = History(**stored["history"])
+        if stored["epoch"] > epochs and history.stop_reason not in _FINAL_STOPS:
+            # was silent: nothing trained, and a model of more epochs saved as of fewer
+            raise ValueError(f"fit: the run in {run_dir} has trained {stored['epoch']} epochs, "
+                             f"more than epochs={epochs}; resume with at least "
+                             f"{stored['epoch']}, or start afresh without resuming")
         best_value, best_weights = stored["best_value"], stored["best_weights"]
         best_value, best_loss = best_value if isinstance(best_value, (tuple, list)) \
             else (best_value, math.inf)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def threads_type(text: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    limit = 4 * (os.cpu_count() or 1)  # 100000 threads: oneDNN "could not create a primitive"
+    if n > max(limit, 64):
+        raise argparse.ArgumentTypeError(f"{n} threads on {os.cpu_count()} CPUs; expected at "
+                                         f"most {max(limit, 64)}")
     return n
 
 

@@ -280,10 +280,20 @@ def parse_dates(values, errors: str = "raise", groups=None):
     whole column where one fits: month first or day first (``13/01/2024`` makes ``01/02/2024``
     the 1st of February; where both fit, month first unless only day first gives evenly
     spaced times), else each value on its own. ``groups`` (one key per value: a long table's
-    series ids): times are evenly spaced when each series' own are."""
+    series ids): times are evenly spaced when each series' own are. Times with a zone
+    (``+02:00``, ``Z``; mixed offsets across a daylight-saving change too) come back as UTC
+    without one: steps and gaps are then counted in real time, and they compare with numbers
+    and naive times (a zone-aware column was "'<' not supported between Timedelta and
+    int")."""
     import warnings
 
     import pandas as pd
+
+    def naive(parsed):
+        if pd.api.types.is_datetime64_any_dtype(parsed) and \
+                getattr(parsed.dt, "tz", None) is not None:
+            return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed
 
     values = pd.Series(values)
     if groups is not None:
@@ -304,12 +314,18 @@ def parse_dates(values, errors: str = "raise", groups=None):
         except (ValueError, TypeError, OverflowError):
             continue
         if pd.api.types.is_datetime64_any_dtype(parsed):  # not objects (mixed time zones)
+            parsed = naive(parsed)
             if not len(values) or regular(parsed) or str(values.iloc[0]).strip()[:4].isdigit():
                 return parsed  # evenly spaced, or year first (ISO): no day-first reading
             readings.append(parsed)
     if readings:
         return next((p for p in readings if regular(p)), readings[0])  # month first: ties
-    return pd.to_datetime(values, errors=errors, format="mixed")
+    try:  # mixed offsets (+01:00 then +02:00): one instant each, in UTC
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return naive(pd.to_datetime(values, errors=errors, format="mixed", utc=True))
+    except (ValueError, TypeError, OverflowError):
+        return pd.to_datetime(values, errors=errors, format="mixed")
 
 
 def _evenly_spaced(times) -> bool:

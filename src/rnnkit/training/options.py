@@ -34,6 +34,9 @@ def check_options(epochs, batch_size, lr, clip_norm, clip_value, early_stopping,
     positive_int("early_stopping", early_stopping, allow_none=True)
     positive_int("tbptt", tbptt, allow_none=True)
     positive("lr", lr, allow_none=False)
+    if lr > 1e4:  # an update lr times a gradient overflows float32 (a RuntimeError mid-step)
+        raise ValueError(f"fit: lr {lr:g} is far above any learning rate that trains; "
+                         "expected at most 1e4 (usual values 1e-4 to 1e-1)")
     positive("clip_norm", clip_norm)
     positive("clip_value", clip_value)
     positive("time_budget", time_budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,8 @@ from .detector import (
 )
 from .plot import plot_scores
 from .seasonal import seasonal_meta
+
+log = logging.getLogger("rnnkit.anomaly")
 
 __all__ = ["TASK", "train", "load", "AnomalyPredictor", "learning_rows"]
 
@@ -256,6 +259,12 @@ class AnomalyPredictor(Predictor):
             return self._predict_sequences(data)
         stream = self._read(data)
         scorer = self.scorer()
+        if len(stream) <= scorer.warmup:
+            log.warning("anomaly: %s has %d readings, all within the likelihood's warm-up of "
+                        "%d (the checkpoint's learning period): the likelihood stays 0.5 and "
+                        "nothing can be flagged; score the file with the history before it, "
+                        "or pass --warmup with fewer readings", stream.source, len(stream),
+                        scorer.warmup)
         rows = ([scorer.step(v) for v in stream.inputs] if online
                 else scorer.run(stream.inputs))
         out = pd.DataFrame({stream.time_col or "step": stream.times})

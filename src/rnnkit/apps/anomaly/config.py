@@ -30,7 +30,7 @@ class Config:
     value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:
     # every column but the time and label columns)
     label_col: str | None = None  # stream: 0/1 labels (default: a column named label, if
-    # any); sequences: the class column (default: the first column)
+    # any, and used when it holds 0/1); sequences: the class column (default: the first column)
     normal_label: str | None = None  # sequences: the normal class (default: the most common)
     detector: str = "forecast"  # "forecast" (next-step residuals) or "reconstruct" (autoencoder)
     calendar: bool = False  # stream, forecast: also feed the time of day and day of week

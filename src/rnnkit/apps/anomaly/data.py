@@ -55,12 +55,29 @@ class Stream:
 
 
 def calendar_features(times, source: str = "the data") -> np.ndarray:
-    """(N, 4): sin/cos of the time of day and of the day of the week of each timestamp."""
+    """(N, 4): sin/cos of the time of day and of the day of the week of each timestamp.
+
+    Numbers are Unix times, in seconds or milliseconds by their size (1.7e9 is 2023 in
+    seconds; read as nanoseconds it was 1970-01-01 00:00:01.7 for every row); other numbers
+    (step counts) are refused."""
+    series = pd.Series(times)
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numbers = series.astype(float)
+        for unit, low, high in (("s", 1e8, 1e10), ("ms", 1e11, 1e13)):
+            if len(numbers) and numbers.between(low, high).all():
+                return _calendar(pd.to_datetime(numbers, unit=unit))
+        raise ValueError(f"calendar features need dates; {source} has numeric times "
+                         f"({numbers.iloc[0]:g}, ...) that are no Unix time in seconds or "
+                         "milliseconds")
     parsed = parse_dates(times, errors="coerce")
     if parsed.isna().any():
         i = int(np.argmax(parsed.isna().to_numpy()))
         raise ValueError(f"calendar features need dates; {source} has "
                          f"{pd.Series(times).iloc[i]!r} at row {i + 1}")
+    return _calendar(parsed)
+
+
+def _calendar(parsed: pd.Series) -> np.ndarray:
     day = (parsed.dt.hour * 3600 + parsed.dt.minute * 60 + parsed.dt.second).to_numpy() / 86400
     week = (parsed.dt.dayofweek.to_numpy() + day) / 7
     angles = 2 * np.pi * np.stack([day, week], 1)  # (N, 2)
@@ -114,11 +131,21 @@ def _numeric(frame: pd.DataFrame, columns, source: str, offset: int) -> np.ndarr
     if not np.isfinite(out[~np.isnan(out)]).all():
         i = int(np.argmax(np.isinf(out).any(1)))
         raise ValueError(f"infinite reading at line {i + offset} of {source}")
+    # the model reads float32: a reading past its range is inf there, and the likelihood's
+    # baseline NaN for hundreds of rows after it
+    huge = np.abs(np.nan_to_num(out)) > np.finfo(np.float32).max
+    if huge.any():
+        i, j = (int(k[0]) for k in np.nonzero(huge))
+        raise ValueError(f"reading {out[i, j]:g} at line {i + offset} of {source} is beyond "
+                         f"float32's range (±{np.finfo(np.float32).max:.3g}); rescale the "
+                         "column")
     return out
 
 
 def _fill_nan(values: np.ndarray, how: str | None, lines: np.ndarray, source: str,
-              what: str = "readings") -> list[int]:
+              what: str = "readings", within_rows: bool = False) -> list[int]:
+    """Fill NaNs in place: down each column of a stream (N, F), or along each row of
+    sequences (``within_rows``: (N, T), one sequence per row, never from its neighbours)."""
     bad = np.isnan(values).any(axis=tuple(range(1, values.ndim)))
     if not bad.any():
         return []
@@ -126,12 +153,13 @@ def _fill_nan(values: np.ndarray, how: str | None, lines: np.ndarray, source: st
     if how is None:
         raise ValueError(f"missing {what} in {source} at lines {lines_text(where)}; fix the "
                          "file or pass --fill ffill|interpolate")
-    flat = values.reshape(len(values), -1) if values.ndim == 2 else values
+    flat = values.T if within_rows else values  # a view: filled in place
     for j in range(flat.shape[1]):
         col = flat[:, j]
         nan = np.isnan(col)
         if nan.all():
-            raise ValueError(f"anomaly: a value column of {source} has no readings at all")
+            whose = f"the sequence at line {lines[j]}" if within_rows else "a value column"
+            raise ValueError(f"anomaly: {whose} of {source} has no readings at all")
         idx = np.arange(len(col))
         if how == "interpolate":
             col[nan] = np.interp(idx[nan], idx[~nan], col[~nan])
@@ -205,6 +233,7 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         raise ValueError(f"{name} has no label column; pass --label-col (0/1 per row)")
     value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col,
                                                                                  label_col)]
+    implicit = labels is None and config.label_col is None  # the default "label", optional
     missing = [c for c in value_cols if c not in cols]
     if missing:
         raise ValueError(f"value column(s) {', '.join(missing)} not found in {name}; its "
@@ -226,10 +255,15 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         if np.isnan(lab).any() or not np.isin(lab, (0, 1)).all():
             i = int(np.argmax(np.isnan(lab) | ~np.isin(lab, (0, 1))))
             bad = frame[label_col].iloc[i]
-            raise ValueError(f"label column {label_col!r} holds "
-                             f"{(bad.item() if hasattr(bad, 'item') else bad)!r} "
-                             f"at line {lines[i]} of {name}; expected 0 or 1")
-        y = lab.astype(np.int64)
+            shown = (bad.item() if hasattr(bad, 'item') else bad)
+            if implicit:  # scoring and training do not need them: a column named label
+                log.warning("anomaly: column %r holds %r at line %d of %s, not 0/1 labels; "
+                            "not used", label_col, shown, lines[i], name)  # (not an error)
+                lab = None
+            else:
+                raise ValueError(f"label column {label_col!r} holds {shown!r} at line "
+                                 f"{lines[i]} of {name}; expected 0 or 1")
+        y = None if lab is None else lab.astype(np.int64)
     times = frame[time_col].to_numpy() if time_col is not None else np.arange(len(frame))
     cov = calendar_features(times, name) if getattr(config, "calendar", False) else None
     return Stream(values=values, columns=value_cols, times=times, time_col=time_col,
@@ -250,6 +284,9 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         frame = frame.iloc[1:].reset_index(drop=True)
         frame.columns = [str(c) for c in first]
         offset = 2
+        if frame.empty:
+            raise ValueError(f"{name} has a header and no sequences; expected one sequence "
+                             "per row")
     cols = list(frame.columns)
     lines = np.arange(len(frame)) + offset
     width = len(cols)
@@ -267,7 +304,16 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         raise ValueError(f"{name} has sequences of length {len(value_cols)}; expected at least "
                          "2 values per row after the label")
     values = _numeric(frame, value_cols, name, offset)
-    _fill_nan(values, config.fill, lines, name, "values")
+    # a row shorter than the others reads as NaNs at its end: unequal lengths, not gaps
+    present = ~np.isnan(values)
+    ends = values.shape[1] - np.argmax(present[:, ::-1], axis=1)  # after the last reading
+    short = present.any(axis=1) & (ends < values.shape[1])
+    if short.any():
+        i = int(np.argmax(short))
+        raise ValueError(f"the sequence at line {lines[i]} of {name} has {int(ends[i])} values "
+                         f"and the others {values.shape[1]}: sequences must have one length "
+                         "(a missing last reading: write it)")
+    _fill_nan(values, config.fill, lines, name, "values", within_rows=True)
     labels = None
     if label_idx is not None:
         labels = frame[cols[label_idx]].astype(str).str.strip().to_numpy()

@@ -59,7 +59,8 @@ def _residuals(x: np.ndarray, p: int, cycles: int) -> np.ndarray:
     t < p."""
     e = np.zeros(len(x))
     for t in range(p, len(x)):
-        e[t] = min(abs(x[t] - x[t - k * p]) for k in range(1, cycles + 1) if t >= k * p)
+        # the cycles that reach back into x (not range(cycles): 10**9 of them hung)
+        e[t] = min(abs(x[t] - x[t - k * p]) for k in range(1, min(cycles, t // p) + 1))
     return e
 
 
@@ -98,6 +99,6 @@ class SeasonalResidual:
             if seen >= p:
                 v = float(value[f])
                 total += min(abs(v - float(self.past[-k * p][f]))
-                             for k in range(1, cycles + 1) if seen >= k * p) / scale
+                             for k in range(1, min(cycles, seen // p) + 1)) / scale
         self.past.append(np.array(value, dtype=np.float64))
         return total / len(self.columns)
