@@ -146,3 +146,35 @@ def test_absurd_settings_are_refused_or_cheap(tmp_path, capsys):
     anomaly.train(_config(tmp_path, name="b", seasonal_cycles=10**9, epochs=1), data=frame)
     assert time.perf_counter() - start < 60 and not math.isnan(
         anomaly.load(tmp_path / "b").predict(frame)["likelihood"].iloc[-1])
+
+
+def test_scoring_settings_and_what_a_request_must_carry(tmp_path):
+    """configure(window=5) was accepted (the window is fixed by training); stream settings
+    (holdoff...) on a sequences checkpoint did nothing; GET /v1/models listed no columns."""
+    frame = sensor_stream(n=300, seed=1, faults=())
+    anomaly.train(_config(tmp_path), data=frame)
+    predictor = anomaly.load(tmp_path / "ck")
+    with pytest.raises(ValueError, match=r"anomaly: window is fixed by training; scoring takes "
+                                         r"threshold, holdoff"):
+        predictor.configure(window=5)
+    assert predictor.describe()["input"] == {"layout": "stream", "columns": ["temperature"],
+                                             "time_col": "timestamp", "calendar": False}
+    # a DatetimeIndex is the time column (was "time column not found"); an array is refused
+    indexed = frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame.pop("timestamp")),
+                                               name="timestamp"))
+    assert len(predictor.predict(indexed)) == 300
+    with pytest.raises(ValueError, match=r"expected a CSV path or a pandas DataFrame .* got "
+                                         r"ndarray"):
+        predictor.predict(frame["temperature"].to_numpy())
+
+    rng = np.random.default_rng(0)
+    beats = pd.DataFrame(np.hstack([np.zeros((30, 1)), rng.normal(size=(30, 12))]))
+    beats.to_csv(tmp_path / "beats.csv", header=False, index=False)
+    anomaly.train(_config(tmp_path, name="seq", layout="sequences", detector="reconstruct"),
+                  data=str(tmp_path / "beats.csv"))
+    sequences = anomaly.load(tmp_path / "seq")
+    assert sequences.describe()["input"] == {"layout": "sequences", "length": 12}
+    with pytest.raises(ValueError, match=r"anomaly: holdoff, level_window act on streams; this "
+                                         r"checkpoint scores sequences"):
+        sequences.configure(holdoff=3, level_window=10)
+    sequences.configure(threshold=0.5)

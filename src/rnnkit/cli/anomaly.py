@@ -23,10 +23,6 @@ EXAMPLES = (
     "--checkpoint runs/beats",
     f"rnnkit anomaly evaluate --checkpoint runs/beats --data {DEMO}/beats_test.csv",
 )
-# settings a trained detector takes at scoring time (the rest is fixed by training)
-SCORING = ("threshold", "holdoff", "holdoff_share", "update_every", "update_epochs",
-           "score_scale", "short_window", "slow_window", "long_window", "warmup", "min_std",
-           "extreme_margin", "seasonal_min_ac", "level_window", "allow_gaps", "fill", "label_col")
 
 
 def register(subparsers) -> None:
@@ -43,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def _train_parser(actions) -> None:
-    from ..apps.anomaly import Config
+    from ..apps.anomaly.config import Config
     from .config_flags import add_config_flags
 
     t = new_parser(actions, "train", help="learn normal behaviour and save a checkpoint",
@@ -58,7 +54,7 @@ def _train_parser(actions) -> None:
 def _use_parser(actions, name: str, help: str, lines, run) -> None:
     from dataclasses import fields
 
-    from ..apps.anomaly import Config
+    from ..apps.anomaly.config import SCORING, Config
     from .config_flags import add_config_flags
 
     u = new_parser(actions, name, help=help, epilog=examples(*lines))
@@ -106,6 +102,8 @@ def _predictor(args):
     from ..apps import anomaly
 
     _setup(args)
+    from ..apps.anomaly.config import SCORING
+
     settings = {k: getattr(args, k) for k in SCORING if k in vars(args)}
     return anomaly.load(args.checkpoint, device=args.device).configure(**settings)
 

@@ -19,7 +19,7 @@ from ...runtime import resolve_device, seed_everything
 from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
 from ..finished import finished_run, say_finished
-from .config import Config
+from .config import SCORING, Config
 from .data import STEPS, calendar_features, read_sequences, read_stream
 from .detector import (
     StreamScorer,
@@ -46,6 +46,12 @@ def learning_rows(n: int, config: Config) -> int:
     """Rows at the start of an ``n``-reading stream the model learns from."""
     rows = max(1, math.floor(config.learning_fraction * n))
     return min(rows, config.learning_rows) if config.learning_rows is not None else rows
+
+
+def _few(names, limit: int = 10) -> str:
+    names = list(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _check_constant(values: np.ndarray, columns, source: str, config: Config, what: str):
@@ -92,9 +98,12 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
         n = learning_rows(len(stream), config)
         values, inputs = stream.values[:n], stream.inputs[:n]
         if n < max(config.window, 3):
+            share = (f"--learning-rows {config.learning_rows}" if config.learning_rows
+                     is not None and n == config.learning_rows
+                     else f"{config.learning_fraction:g} of {len(stream)}")
             raise ValueError(f"the learning period of {stream.source} has {n} readings "
-                             f"({config.learning_fraction:g} of {len(stream)}), shorter than "
-                             f"the window ({config.window}); give a longer stream")
+                             f"({share}), too few for the window ({config.window}); give a "
+                             "longer learning period or a smaller --window")
         _check_constant(values, stream.columns, stream.source, config, "the learning period")
         model = build_model(config, values.shape[1], inputs.shape[1] - values.shape[1])
         model.set_scaler(values.mean(0), values.std(0))
@@ -115,13 +124,15 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
             kinds, counts = np.unique(labels, return_counts=True)
             top = [str(k) for k, n in zip(kinds, counts, strict=True) if n == counts.max()]
             if len(top) > 1:  # the first of a tie was taken in silence
-                raise ValueError(f"the classes {', '.join(map(repr, top))} of {seqs.source} are "
-                                 f"equally common ({counts.max()} sequences each); name the "
-                                 "normal one with --normal-label")
+                shown = _few(map(repr, top))  # a stream read as sequences: 2,000 "classes"
+                hint = (" (is it a stream? --layout stream)" if counts.max() == 1 else "")
+                raise ValueError(f"the classes {shown} of {seqs.source} are equally common "
+                                 f"({counts.max()} sequences each); name the normal one with "
+                                 f"--normal-label{hint}")
             normal = top[0]
         if labels is not None and normal not in set(labels):
             raise ValueError(f"normal_label {normal!r} is not a class of {seqs.source}; its "
-                             f"classes are: {', '.join(sorted(set(labels)))}")
+                             f"classes are: {_few(sorted(set(labels)))}")
         values = seqs.values if labels is None else seqs.values[labels == normal]
         _check_constant(values, None, seqs.source, config, "the normal sequences")
         model = build_model(config, values.shape[2])
@@ -187,6 +198,9 @@ def event_scores(truth: np.ndarray, flags: np.ndarray, tolerance: int) -> dict[s
             "false_alarms": int((flags & ~near).sum()), "event_tolerance": int(tolerance)}
 
 
+SEQUENCE_SETTINGS = {"threshold", "fill", "label_col"}  # the SCORING ones sequences read
+
+
 class AnomalyPredictor(Predictor):
     """A trained detector.
 
@@ -213,6 +227,15 @@ class AnomalyPredictor(Predictor):
         ``threshold`` it keeps the checkpoint's. A ``holdoff_share`` given without a
         ``holdoff`` replaces the checkpoint's holdoff too (a given holdoff wins over it)."""
         settings = dict(settings)
+        fixed = sorted(set(settings) - set(SCORING))  # configure(window=5) was accepted
+        if fixed:
+            raise ValueError(f"anomaly: {', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'}"
+                             f" fixed by training; scoring takes {', '.join(SCORING)}")
+        streaming = sorted(set(settings) - SEQUENCE_SETTINGS)
+        if self.config.layout == "sequences" and streaming:  # were accepted and did nothing
+            raise ValueError(f"anomaly: {', '.join(streaming)} "
+                             f"{'acts' if len(streaming) == 1 else 'act'} on streams; this "
+                             "checkpoint scores sequences (it takes threshold, fill, label_col)")
         if "holdoff_share" in settings and "holdoff" not in settings:
             settings["holdoff"] = None
         threshold = settings.pop("threshold", None)
@@ -221,6 +244,20 @@ class AnomalyPredictor(Predictor):
             replace(self.config, threshold=threshold).check()  # a stream's lies in (0, 1)
             self.threshold = float(threshold)
         return self
+
+    def describe(self) -> dict:
+        """The base summary plus what a request must carry (``rnnkit info``, ``GET
+        /v1/models``): a stream's time and value columns as trained (the config's own are
+        empty where training took the defaults), or a sequence's length."""
+        out = super().describe()
+        if self.config.layout == "stream":
+            time_col = self.meta.get("time_col")
+            out["input"] = {"layout": "stream", "columns": list(self.meta.get("columns", [])),
+                            "time_col": None if time_col == STEPS else time_col,
+                            "calendar": bool(self.config.calendar)}
+        else:
+            out["input"] = {"layout": "sequences", "length": int(self.meta["length"])}
+        return out
 
     # ------------------------------------------------------------------------ streams
     def scorer(self) -> StreamScorer:

@@ -14,6 +14,12 @@ DETECTORS = ("forecast", "reconstruct")
 FILLS = ("ffill", "interpolate")
 
 
+# settings a trained detector takes at scoring time (the rest is fixed by training)
+SCORING = ("threshold", "holdoff", "holdoff_share", "update_every", "update_epochs",
+           "score_scale", "short_window", "slow_window", "long_window", "warmup", "min_std",
+           "extreme_margin", "seasonal_min_ac", "level_window", "allow_gaps", "fill", "label_col")
+
+
 @dataclass
 class Config:
     """How ``rnnkit.apps.anomaly`` reads, learns and flags (``check()`` validates).

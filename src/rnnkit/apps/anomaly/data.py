@@ -96,10 +96,15 @@ class Sequences:
 
 def _frame(source, what: str, header="infer") -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), "the frame"
+        # times kept as the index (a DatetimeIndex, a named one) become the first column
+        keep = isinstance(source.index, pd.DatetimeIndex) or source.index.name is not None
+        return source.reset_index(drop=not keep), "the frame"
+    if not isinstance(source, (str, os.PathLike)):
+        raise ValueError(f"anomaly: expected a CSV path or a pandas DataFrame of {what}, got "
+                         f"{type(source).__name__} (pd.DataFrame(...) wraps an array)")
     path = os.fspath(source)
     if not path:
-        raise ValueError(f"anomaly: no {what} given (data is empty)")
+        raise ValueError(f"anomaly: no data given; expected {what}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a folder; expected a CSV file of {what}")
     if not os.path.exists(path):  # as the other verbs say it (was "[Errno 2] No such file")
@@ -247,7 +252,8 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         _check_times(frame[time_col], lines, name, config.allow_gaps)
     if len(frame) < min_rows:
         raise ValueError(f"the stream in {name} has {len(frame)} readings, shorter than the "
-                         f"window ({min_rows}); give a longer stream or a smaller --window")
+                         f"window ({min_rows}); give a longer stream (a model trained with a "
+                         "smaller --window reads shorter ones)")
     filled = _fill_nan(values, config.fill, lines, name)
     y = None
     if label_col is not None:
