@@ -178,3 +178,26 @@ def test_scoring_settings_and_what_a_request_must_carry(tmp_path):
                                          r"checkpoint scores sequences"):
         sequences.configure(holdoff=3, level_window=10)
     sequences.configure(threshold=0.5)
+
+
+def test_label_columns_by_number_and_by_name_and_other_verbs(tmp_path, capsys):
+    """--label-col on a file without a header was ignored (column 0 taken); is_anomaly (NAB's
+    name) was read as a value column; `rnnkit predict` on this checkpoint said only that it
+    was not a regression one."""
+    rng = np.random.default_rng(0)
+    rows = np.hstack([rng.normal(size=(30, 12)), np.zeros((30, 1))])  # label last
+    pd.DataFrame(rows).to_csv(tmp_path / "last.csv", header=False, index=False)
+    seq = anomaly.Config(layout="sequences", label_col="12")
+    assert set(read_sequences(str(tmp_path / "last.csv"), seq).labels) == {"0"}
+    with pytest.raises(ValueError, match=r"--label-col 13: .* has no header, so it names a "
+                                         r"column by its number, 0 to 12"):
+        read_sequences(str(tmp_path / "last.csv"), anomaly.Config(layout="sequences",
+                                                                  label_col="13"))
+    frame = sensor_stream(n=300, seed=1, faults=()).rename(columns={"label": "is_anomaly"})
+    frame.to_csv(tmp_path / "nab.csv", index=False)
+    anomaly.train(_config(tmp_path), data=str(tmp_path / "nab.csv"))
+    assert anomaly.load(tmp_path / "ck").meta["columns"] == ["temperature"]
+    assert main(["predict", "--checkpoint", str(tmp_path / "ck"), "--csv",
+                 str(tmp_path / "nab.csv")]) == 2
+    assert "was written by rnnkit anomaly train; use it with rnnkit anomaly" in \
+        capsys.readouterr().err

@@ -99,6 +99,10 @@ def load_checkpoint(path: str | os.PathLike, model_class: type, device: str = "c
     if not path.exists():
         raise ValueError(f"no checkpoint at {str(path)!r} (train one with rnnkit {app} train)")
     extras = load_extras(path)
+    other = extras.get(TASK_KEY)
+    if not accepts(extras) and isinstance(other, str) and other and other != app:
+        raise ValueError(f"checkpoint {str(path)!r} was written by rnnkit {other} train; use "
+                         f"it with rnnkit {other} (this verb reads rnnkit {app} train's)")
     if not accepts(extras):
         raise ValueError(f"checkpoint {str(path)!r} {refused or 'was not written by rnnkit '}"
                          + ("" if refused else f"{app} train"))

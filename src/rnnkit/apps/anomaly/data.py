@@ -131,7 +131,7 @@ def _numeric(frame: pd.DataFrame, columns, source: str, offset: int) -> np.ndarr
         if bad.any():
             i = int(np.argmax(bad.to_numpy()))
             raise ValueError(f"column {c!r} is not numeric: {frame[c].iloc[i]!r} at line "
-                             f"{i + offset} of {source}")
+                             f"{i + offset} of {source}{separator_hint([c])}")
         out[:, j] = col.to_numpy(dtype=np.float64)
     if not np.isfinite(out[~np.isnan(out)]).all():
         i = int(np.argmax(np.isinf(out).any(1)))
@@ -213,6 +213,9 @@ def _check_times(times: pd.Series, lines: np.ndarray, source: str, allow_gaps: b
 
 
 STEPS = "none"  # a checkpoint's time column when it was trained on rows as steps
+# columns taken as 0/1 labels without --label-col (NAB-style files call them is_anomaly);
+# never read as values
+LABEL_NAMES = ("label", "is_anomaly", "anomaly")
 
 
 def read_stream(source, config, *, min_rows: int, labels: bool | None = None) -> Stream:
@@ -226,7 +229,7 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
     # a file of one column: no time column, the rows are the steps (as forecast without one)
     steps = (config.time_col is None and len(cols) == 1) or config.time_col == STEPS
     time_col = None if steps else config.time_col if config.time_col is not None else cols[0]
-    label_col = config.label_col or ("label" if "label" in cols else None)
+    label_col = config.label_col or next((c for c in LABEL_NAMES if c in cols), None)
     for what, c in (("time", time_col), ("label", label_col)):
         if c is not None and c not in cols:
             if what == "label" and labels is None and config.label_col is None:
@@ -303,6 +306,14 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         label_idx = None
     elif config.label_col is not None and has_header:
         label_idx = cols.index(config.label_col)
+    elif config.label_col is not None:  # no header: a column number (was taken as 0)
+        try:
+            label_idx = int(config.label_col)
+        except ValueError:
+            label_idx = -1
+        if not 0 <= label_idx < width:
+            raise ValueError(f"--label-col {config.label_col}: {name} has no header, so it "
+                             f"names a column by its number, 0 to {width - 1}")
     else:
         label_idx = 0
     value_cols = [c for k, c in enumerate(cols) if k != label_idx]
