@@ -41,15 +41,25 @@ def plot_scores(frame: pd.DataFrame, path, *, threshold: float | None = None,
         x = np.arange(len(frame))
         fig, axes = plt.subplots(3, 1, figsize=(11, 7), sharex=True,
                                  gridspec_kw={"height_ratios": [3, 1, 1]})
+        # several columns of their own scales (a pressure near 1013 beside a temperature
+        # near 20 flattened it): each standardised to share the axis
+        scaled = len(values) > 1
+        drawn = []
         for c in values:
-            axes[0].plot(x, frame[c].to_numpy(), lw=0.8, label=c)
+            v = frame[c].to_numpy(dtype=np.float64)
+            if scaled:
+                v = (v - np.nanmean(v)) / (np.nanstd(v) or 1.0)
+            drawn.append(v)
+            axes[0].plot(x, v, lw=0.8, label=c)
+        if scaled:
+            axes[0].set_ylabel("values (standardised per column)")
         flags = np.flatnonzero(frame["flag"].to_numpy())
         for i in flags:
             axes[0].axvspan(i - 0.5, i + 0.5 + max(1, len(frame) // 200), color="tab:red",
                             alpha=0.3)
         if "label" in frame:
             lab = np.flatnonzero(frame["label"].to_numpy())
-            axes[0].scatter(lab, np.full(len(lab), np.nanmin(frame[values].to_numpy())),
+            axes[0].scatter(lab, np.full(len(lab), np.nanmin(np.stack(drawn))),
                             marker="|", color="black", label="labelled anomaly")
         axes[0].legend(loc="upper left", fontsize=8)
         axes[0].set_title(title or f"{len(flags)} flagged readings (red)")
