@@ -92,11 +92,12 @@ class History:
         return {"rows": self.rows, "grad_norms": self.grad_norms,
                 "stop_reason": self.stop_reason, "best_epoch": self.best_epoch}
 
-    def write(self, folder: Path) -> None:
+    def write(self, folder: str | os.PathLike) -> None:
         """``history.json`` (everything) and ``history.csv`` (the rows), atomically; by
         rank 0 alone in a torch.distributed group (every rank holds the same history)."""
         if another_rank():
             return
+        folder = Path(folder)  # a str was "'str' / 'str'"
         atomic_write(folder / "history.json",
                      lambda p: p.write_text(json.dumps(self.to_dict(), indent=1), "utf-8"))
         keys = list(dict.fromkeys(k for r in self.rows for k in r))
@@ -177,6 +178,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             grad_norm, clipped, model), "epoch_end" (the row's keys, model, history) and
             "train_end"; returning True from "epoch_end" stops training.
         seed: seeds Python, NumPy, torch and the shuffling generator (None: leave them).
+            Afterwards the global generators go on from a seed drawn from their state before
+            the call, so models built after one fit and the next differ (with every fit
+            re-seeding them to ``seed``, a loop ``m = Model(); fit(m)`` built the same
+            weights every time after the first), and a seeded script stays repeatable.
             The model's initial weights were drawn when it was built, from torch's global
             generator: call ``torch.manual_seed`` before building it for a repeatable run.
         device: "auto" (CUDA when present), "cpu", "cuda:1"...; the model is moved there.
@@ -189,10 +194,15 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         max_nonfinite: a non-finite loss or gradient skips the step (logged, counted in
             ``skipped``); this many in a row raise ``NonFiniteError``, and ``checkpoint_dir``
             keeps the last good epoch.
-        time_budget: seconds; training stops cleanly after the step that exceeds it.
+        time_budget: seconds; training stops cleanly after the step that exceeds it. That
+            epoch ends there (its row counts the steps taken) and is stored as done: resuming
+            goes on from the next epoch, so a run stopped by its budget and resumed is not
+            the run that was never stopped (a kill and ``resume`` is); to train in exact
+            chunks, stop at an epoch's end (``epochs``) instead.
         metrics: names ("accuracy", "mae", "mse", "rmse") or callables(pred, target) -> float,
             reported per epoch for training and validation (``val_`` prefix).
-        extras: a JSON-able dict saved with the model checkpoint (``rnnkit.load_extras``).
+        extras: a JSON-able dict saved with the model checkpoint
+            (``rnnkit.checkpoint.load_extras``).
         distributed: "auto" (data-parallel with DistributedDataParallel when launched by
             ``torchrun`` / ``rnnkit launch`` with WORLD_SIZE > 1), True (must be so launched)
             or False. ``batch_size`` is then the global batch, split across processes: N
@@ -217,6 +227,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
     if not isinstance(model, nn.Module):  # was "'function' object has no attribute 'to'"
         raise ValueError(f"fit: model must be a torch.nn.Module, got {type(model).__name__}")
     check_seed(seed, "fit")
+    # where the global generators go on from after training (see ``seed``): drawn from
+    # their state now, before this call seeds them
+    carry_on = None if seed is None else int(torch.randint(0, 2**62, (1,)))
     if callable(callbacks):  # one function: a list of one (was "not iterable")
         callbacks = [callbacks]
     # resume="no" resumed and shuffle="no" shuffled (bool("no") is True)
@@ -450,6 +463,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         writer and writer.release()
     run.finish()
     _emit(callbacks, "train_end", {"model": model, "history": history})
+    seed_everything(carry_on)
     return history
 
 

@@ -317,9 +317,17 @@ def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data
         with torch.no_grad():
             inputs, target = to_device(inputs, dev), to_device(target, dev)
             pred, rest = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
+            if not isinstance(pred, torch.Tensor):  # a dict or None: AttributeError deep in
+                raise ValueError(f"returned {type(pred).__name__}; expected a tensor (or a "
+                                 "tuple whose first item is one)")  # the loss before
             pred, target = real_steps(model, pred, target, inputs)
-            loss_fn(*loss_units(model, pred, target))
-    except (ValueError, RuntimeError, TypeError, IndexError) as e:
+            value = loss_fn(*loss_units(model, pred, target))
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                got = (f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                       else type(value).__name__)
+                raise ValueError(f"the loss returned {got}; expected one number as a tensor "
+                                 "(a loss with reduction='mean' or 'sum')")
+    except (ValueError, RuntimeError, TypeError, IndexError, AttributeError) as e:
         raise ValueError(f"fit: {type(model).__name__} rejects the first batch of {what}: "
                          f"{str(e).strip().splitlines()[0]}") from e
     finally:

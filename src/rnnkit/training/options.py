@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
@@ -57,6 +58,12 @@ def make_optimizer(optimizer, model, lr, weight_decay):
             # each step skipped as non-finite
             raise ValueError(f"fit: the optimizer instance holds none of "
                              f"{type(model).__name__}'s parameters (built for another model?)")
+        ignored = [f"{n}={v:g}" for n, v, default in (("lr", lr, 1e-3),
+                                                      ("weight_decay", weight_decay, 0.0))
+                   if v != default]
+        if ignored:  # were dropped without a word
+            warnings.warn(f"fit: {', '.join(ignored)} ignored: the optimizer instance keeps "
+                          "its own (set them where you build it)", stacklevel=3)
         return optimizer
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"fit: unknown optimizer {optimizer!r}; expected one of "
