@@ -246,3 +246,43 @@ def test_uncovered_layers_are_named(tmp_path, capsys):
         k = keras.Sequential([keras.Input((3, 1)), layers.LSTM(4, activation="relu")])
         k.save(tmp_path / "relu.keras")
         from_keras(tmp_path / "relu.keras")
+
+
+def test_what_would_convert_wrongly_is_refused(tmp_path, capsys):
+    """A newcomer's models (2026-12-02): a Bidirectional with a backward_layer of its own
+    (converted as the forward layer run both ways: 0.45 off), a model with two outputs (one
+    kept), a registered custom activation (an AttributeError, exit 1)."""
+    inp = keras.Input((5, 3))
+    bi = layers.Bidirectional(layers.SimpleRNN(4), backward_layer=layers.SimpleRNN(
+        4, activation="relu", go_backwards=True))
+    keras.Model(inp, layers.Dense(1)(bi(inp))).save(tmp_path / "bw.keras")
+    assert "a backward_layer unlike its forward layer: activation 'relu' vs 'tanh'" in \
+        _bad(capsys, tmp_path / "bw.keras", tmp_path)
+    inp = keras.Input((5, 3))
+    seq = layers.LSTM(4, return_sequences=True)(inp)
+    keras.Model(inp, [seq, layers.Dense(2)(layers.LSTM(4)(seq))]).save(tmp_path / "two.keras")
+    assert "the model has 2 outputs" in _bad(capsys, tmp_path / "two.keras", tmp_path)
+
+    @keras.saving.register_keras_serializable(package="rnnkit_test")
+    def doubled(t):
+        return t * 2.0
+
+    keras.Sequential([keras.Input((5, 3)), layers.LSTM(4), layers.Dense(
+        1, activation=doubled)]).save(tmp_path / "act.keras")
+    assert "(activation 'rnnkit_test>doubled')" in _bad(capsys, tmp_path / "act.keras",
+                                                        tmp_path)
+
+
+def test_masked_sequences_hold_the_last_output_as_keras_does(tmp_path):
+    """return_sequences over mask_zero: past each length Keras repeats the last real output
+    (rnnkit gave 0, and a Dense after it the bias), forward and in a Bidirectional."""
+    for bidirectional in (False, True):
+        inp = keras.Input((None,), dtype="int32")
+        rnn = layers.GRU(3, return_sequences=True)
+        rnn = layers.Bidirectional(rnn) if bidirectional else rnn
+        h = rnn(layers.Embedding(12, 4, mask_zero=True)(inp))
+        k = _randomise(keras.Model(inp, layers.TimeDistributed(layers.Dense(2))(h)))
+        x = np.random.default_rng(1).integers(1, 12, (4, 6))
+        x[0, 3:] = 0
+        x[2, 5:] = 0
+        _check(k, x, tmp_path)

@@ -121,6 +121,12 @@ def _layers(config: dict) -> list[dict]:
         raise KerasImportError("from_keras: the model config lists no layers")
     if kind == "Sequential":
         return layers
+    outputs = body.get("output_layers") if isinstance(body, dict) else None
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], list) and \
+            len(outputs) > 1:  # all but one output were dropped without a word
+        names = ", ".join(str(o[0]) for o in outputs)
+        raise KerasImportError(f"from_keras: the model has {len(outputs)} outputs ({names}); "
+                               "only models with one output convert")
     kept, previous = [], None
     for layer in layers:
         sources = _inbound(layer)
@@ -183,9 +189,11 @@ def _weights_legacy(root, name: str) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------- convert
 def _activation(layer: dict, key: str = "activation") -> str:
     act = layer["config"].get(key, "linear")
-    if isinstance(act, dict):  # a serialised function object
-        act = act.get("config", {}).get("name") or act.get("class_name")
-    return "linear" if act in (None, "linear") else act
+    if isinstance(act, dict):  # a serialised function object: {"config": {"name": ...}}, or
+        inner = act.get("config")  # a registered one's {"config": "package>name"}
+        act = inner if isinstance(inner, str) else (inner or {}).get("name") \
+            or act.get("class_name")
+    return "linear" if act in (None, "linear") else str(act)
 
 
 def _rnn_spec(layer: dict, name: str, problems: list[str]) -> dict | None:
@@ -214,6 +222,23 @@ def _rnn_spec(layer: dict, name: str, problems: list[str]) -> dict | None:
     return spec
 
 
+def _backward_differences(forward: dict, backward: dict) -> list[str]:
+    """The settings in which a Bidirectional's own ``backward_layer`` is not its forward
+    layer run backwards (its ``go_backwards`` and name aside)."""
+    if backward.get("class_name") != forward.get("class_name"):
+        return [f"class {backward.get('class_name')} vs {forward.get('class_name')}"]
+    f, b = forward.get("config", {}), backward.get("config", {})
+    out = []
+    for key, default in (("units", None), ("use_bias", True), ("return_sequences", False),
+                         ("reset_after", True)):
+        if f.get(key, default) != b.get(key, default):
+            out.append(f"{key} {b.get(key, default)!r} vs {f.get(key, default)!r}")
+    for key in ("activation", "recurrent_activation"):
+        if _activation(forward, key) != _activation(backward, key):
+            out.append(f"{key} {_activation(backward, key)!r} vs {_activation(forward, key)!r}")
+    return out
+
+
 def _layer_spec(layer: dict, problems: list[str]) -> dict | None:
     """The KerasSequential spec of one Keras layer (input sizes filled in later)."""
     cls, cfg = layer["class_name"], layer.get("config", {})
@@ -229,6 +254,12 @@ def _layer_spec(layer: dict, problems: list[str]) -> dict | None:
             problems.append(f"{name} wrapping {inner.get('class_name')}")
             return None
         spec = _rnn_spec(inner, name, problems)
+        backward = cfg.get("backward_layer")
+        if isinstance(backward, dict):  # its own layer: rnnkit runs the forward's config
+            differs = _backward_differences(inner, backward)  # both ways (was read as so)
+            if differs:
+                problems.append(f"{name} (a backward_layer unlike its forward layer: "
+                                f"{', '.join(differs)})")
         mode = cfg.get("merge_mode", "concat")
         if mode not in MERGE_MODES:
             problems.append(f"{name} (merge_mode {mode!r})")

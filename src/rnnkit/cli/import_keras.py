@@ -33,7 +33,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..checkpoint import save
     from ..keras_import import KerasImportError, from_keras
+    from ..runtime import resolve_device
 
+    resolve_device(args.device)  # the import runs on the CPU; a device not here is refused
     out = Path(args.checkpoint)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} already exists; give a new checkpoint folder")

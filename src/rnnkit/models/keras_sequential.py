@@ -17,8 +17,10 @@ the same equations in rnnkit, with ``init="keras"``). ``mask_zero`` embeddings m
 padding that Keras skips: each row's real ids are moved to its front (so pre-, post- and
 inner padding all work) and every recurrent layer gets their lengths, so a sequence's final
 output is Keras'.
-Per-step outputs (``return_sequences``) are those of the moved rows, 0 past each length; they
-line up with Keras' for right-padded input only.
+Per-step outputs (``return_sequences``) are those of the moved rows; past each length a
+recurrent layer repeats its last real output and a Bidirectional one gives 0, as Keras'
+masked steps do. They line up with Keras' for right-padded input only (and not under
+``go_backwards``, where Keras runs the padding first).
 
 Example:
     >>> model = KerasSequential([
@@ -70,6 +72,17 @@ def _compact(ids: Tensor) -> tuple[Tensor, Tensor]:
     real = ids != 0
     order = torch.where(real, t, t + T).argsort(1)  # real steps first, each group in order
     return ids.gather(1, order), real.sum(1).clamp(min=1)
+
+
+def _hold_last(out: Tensor, lengths: Tensor) -> Tensor:
+    """Past each sequence's length a (unidirectional) Keras RNN repeats its last real output:
+    its masked steps carry the previous output on. (B, T, H) -> the same. (A Bidirectional
+    gives 0 there, as rnnkit's layer does.)"""
+    T = out.shape[1]
+    lengths = lengths.to(out.device)
+    last = out[torch.arange(out.shape[0], device=out.device), (lengths - 1).clamp(min=0)]
+    padded = (torch.arange(T, device=out.device)[None, :] >= lengths[:, None]).unsqueeze(-1)
+    return torch.where(padded, last.unsqueeze(1), out)
 
 
 def _reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -182,6 +195,8 @@ class KerasSequential(nn.Module):
         out, final = rnn(x, lengths=lengths)  # (B, T, D*H)
         H = rnn.hidden_size
         if spec.get("return_sequences"):
+            if lengths is not None and not spec.get("go_backwards") and not rnn.bidirectional:
+                out = _hold_last(out, lengths)
             if rnn.bidirectional:
                 out = _merge(spec.get("merge_mode", "concat"), out[..., :H], out[..., H:])
             return out, lengths
