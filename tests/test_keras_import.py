@@ -286,3 +286,20 @@ def test_masked_sequences_hold_the_last_output_as_keras_does(tmp_path):
         x[0, 3:] = 0
         x[2, 5:] = 0
         _check(k, x, tmp_path)
+
+
+def test_mask_zero_without_a_recurrent_layer_and_lengths_beside_the_mask(tmp_path, capsys):
+    """Embedding(mask_zero) -> Dense moved the ids to the front though nothing reads the
+    mask (0.08 off Keras); lengths sent beside a mask_zero model read padding as tokens."""
+    inp = keras.Input((None,), dtype="int32")
+    k = _randomise(keras.Model(inp, layers.Dense(2)(layers.Embedding(9, 3, mask_zero=True)(
+        inp))))
+    x = np.array([[0, 0, 3, 4, 5], [1, 2, 0, 0, 0]])
+    model, _ = _check(k, x, tmp_path)
+    with pytest.raises(ValueError, match=r"mask_zero, so id 0 marks padding and the lengths "
+                                         r"come from the ids; send no lengths"):
+        model(torch.from_numpy(x), torch.tensor([5, 2]))
+    with pytest.raises(ValueError, match=r"LSTMCell is a part rnnkit.load cannot rebuild alone"):
+        rnnkit.save(rnnkit.cells.LSTMCell(3, 4), tmp_path / "cell")
+    assert main(["serve", "--checkpoint", str(tmp_path / "model.keras"), "--port", "0"]) == 2
+    assert "a Keras file; convert it first: rnnkit import-keras" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_listed_with_inputs_and_outputs(client):
     assert f["output"] == {"kind": "per_sequence", "shape": "(B, 3)"}
     assert t["input"] == {"kind": "ids", "shape": "(B, T)", "vocab_size": 7,
                           "description": "token ids, integers in [0, 7)",
-                          "one_sequence": "(T,)", "lengths": True}
+                          "one_sequence": "(T,)", "lengths": False}  # mask_zero: from the ids
     assert t["output"] == {"kind": "per_step", "shape": "(B, T, 2)"}
     assert client.get("/v1/models/tokens").json()["input"]["kind"] == "ids"
     assert "BareModelRequest" in client.get("/openapi.json").json()["components"]["schemas"]

@@ -331,6 +331,11 @@ def _layer_class() -> type:
 
 def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     cls = type(model)
+    if _REGISTRY.get(cls.__name__) is not cls and cls.__module__.startswith("rnnkit."):
+        # rnnkit's own parts (a cell, a head): decorating rnnkit's class is no advice to give
+        raise ValueError(f"rnnkit.save: {cls.__name__} is a part rnnkit.load cannot rebuild "
+                         "alone; save the model or layer holding it (rnnkit.RNN(\"lstm\", "
+                         "...) for a cell), or its state_dict with safetensors")
     if _REGISTRY.get(cls.__name__) is not cls:
         raise ValueError(f"rnnkit.save: {cls.__name__} is not a registered model; decorate its "
                          "class with @rnnkit.checkpoint.register_model and keep its constructor "

@@ -175,8 +175,12 @@ class KerasSequential(nn.Module):
                 got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
                 raise ValueError(f"KerasSequential: expected integer ids of shape (B, T), "
                                  f"got {got}")
-            if self.mask_zero and lengths is None:
-                x, lengths = _compact(x)
+            if self.mask_zero and lengths is not None:  # lengths beside the mask read
+                raise ValueError("KerasSequential: the model's Embedding has mask_zero, so id "
+                                 "0 marks padding and the lengths come from the ids; send no "
+                                 "lengths")  # padding ids as real tokens (a served request)
+            if self.mask_zero and self.recurrent:  # only a recurrent layer reads the mask:
+                x, lengths = _compact(x)  # Dense alone keeps every step where it is
         elif not isinstance(x, Tensor) or x.dim() not in (2, 3):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"KerasSequential: expected input of shape (B, T, F), got {got}")

@@ -309,7 +309,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         """Continue a prompt; ``"stream": true`` answers with Server-Sent Events."""
         model = served(name)
         if not model.generative:
-            raise StarletteHTTPException(400, f"model {name!r} is a {model.task} model and "
+            kind = "bare" if model.task == "model" else model.task  # not "a model model"
+            raise StarletteHTTPException(400, f"model {name!r} is a {kind} model and "
                                          "does not generate; use /predict")
         req = parse_body(await _read_body(request), GenerateRequest)
         if req.max_tokens > settings.max_tokens:

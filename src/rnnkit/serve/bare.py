@@ -54,7 +54,9 @@ class BareModelPredictor:
         if not params or required:
             raise ValueError(f"a bare {name} cannot be served: its forward needs "
                              f"{', '.join(required) or 'no input'} besides the input")
-        self.takes_lengths = any(p.name == "lengths" for p in params[1:])
+        # a mask_zero model (an imported Keras one) reads its lengths from the ids
+        self.takes_lengths = any(p.name == "lengths" for p in params[1:]) and \
+            not getattr(model, "mask_zero", False)
         self.dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()),
                           torch.float32)
         self.device = next((p.device for p in model.parameters()), torch.device("cpu"))

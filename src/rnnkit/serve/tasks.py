@@ -429,7 +429,11 @@ def load_models(paths: list[str | os.PathLike], device: str = "cpu") -> dict[str
     for path in paths:
         p = Path(path)
         if not p.is_dir():
-            raise ValueError(f"--checkpoint {path}: no such checkpoint folder")
+            keras = p.is_file() and p.suffix.lower() in (".keras", ".h5")
+            raise ValueError(f"--checkpoint {path}: " + (
+                "a Keras file; convert it first: rnnkit import-keras FILE --checkpoint DIR"
+                if keras else "a file, not a checkpoint folder" if p.is_file()
+                else "no such checkpoint folder"))
         try:
             if is_bare(p):
                 predictor = BareModelPredictor.load(p, device=device)
