@@ -303,3 +303,18 @@ def test_mask_zero_without_a_recurrent_layer_and_lengths_beside_the_mask(tmp_pat
         rnnkit.save(rnnkit.cells.LSTMCell(3, 4), tmp_path / "cell")
     assert main(["serve", "--checkpoint", str(tmp_path / "model.keras"), "--port", "0"]) == 2
     assert "a Keras file; convert it first: rnnkit import-keras" in capsys.readouterr().err
+
+
+def test_streaming_a_mask_zero_model_skips_padding_ids(tmp_path):
+    """step() (and so step.onnx) read id 0 as a token where the whole-sequence model skips
+    it: padding anywhere now carries the state over, as Keras does."""
+    inp = keras.Input((None,), dtype="int32")
+    h = layers.LSTM(4)(layers.Embedding(9, 3, mask_zero=True)(inp))
+    k = _randomise(keras.Model(inp, layers.Dense(2)(h)))
+    x = np.array([[3, 4, 5, 0, 0], [0, 0, 3, 4, 5], [3, 0, 4, 0, 5]])
+    model, want = _check(k, x, tmp_path)
+    states, ids = model.init_state(3), torch.from_numpy(x)
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            y, states = model.step(ids[:, t], states)
+    np.testing.assert_allclose(y.numpy(), want, rtol=TOL, atol=TOL)

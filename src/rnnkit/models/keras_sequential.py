@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..checkpoint import register_model
 from ..layers import RNN
+from ..state_tree import tree_map
 
 __all__ = ["KerasSequential", "ACTIVATIONS", "MERGE_MODES"]
 
@@ -219,11 +220,20 @@ class KerasSequential(nn.Module):
         if not self.streams:
             raise ValueError("KerasSequential: step() needs forward-only recurrent layers "
                              "(no Bidirectional, no go_backwards)")
+        # mask_zero: an id 0 is a step Keras skips: the states are carried over it and each
+        # recurrent layer's output stays its last (read as a token before)
+        keep = (x_t != 0) if self.mask_zero else None
         new, k = [], 0
         for spec, block in zip(self.specs, self.blocks, strict=True):
             if spec["type"] == "rnn":
                 out, s = block(x_t.unsqueeze(1), states[k])
-                x_t, k = out[:, 0], k + 1
+                x_t = out[:, 0]
+                if keep is not None:
+                    old = states[k]
+                    s = tree_map(lambda n, o: torch.where(keep[None, :, None], n, o), s, old)
+                    held = (old[0] if isinstance(old, tuple) else old)[-1]  # (B, H)
+                    x_t = torch.where(keep[:, None], x_t, held)
+                k += 1
                 new.append(s)
             elif spec["type"] in ("dense", "activation"):
                 x_t = ACTIVATIONS[spec.get("activation", "linear")](block(x_t))
