@@ -72,3 +72,10 @@ def test_fit_lr_beside_an_optimizer_instance_is_said_to_be_ignored(tmp_path):
         rnnkit.fit(model, (X, Y), epochs=1, progress=False, optimizer=opt)
     history.write(str(tmp_path / "h"))  # a str: "'str' / 'str'" before
     assert (tmp_path / "h" / "history.json").exists()
+
+
+def test_resume_refuses_a_loss_changed_from_a_name_to_a_callable(tmp_path):
+    rnnkit.fit(Reg(), (X, Y), epochs=1, progress=False, checkpoint_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"loss was 'mse' in that run and is 'a L1Loss' now"):
+        rnnkit.fit(Reg(), (X, Y), epochs=2, progress=False, checkpoint_dir=tmp_path / "run",
+                   resume=True, loss=nn.L1Loss())

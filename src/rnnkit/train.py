@@ -12,6 +12,7 @@ The one obvious way is the function ``rnnkit.fit(model, data, ...)``; models sta
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import logging
 import math
@@ -493,11 +494,17 @@ def _check_monitor(monitor, mode, save_best, model):
 def _settings(optimizer, lr, weight_decay, schedule, batch_size, loss, clip_norm,
               clip_value, tbptt, shuffle, train) -> dict:
     """fit's own settings that a resumed run must share, as JSON values. Optimizers,
-    schedules and losses given as objects are not compared (a function's name says nothing
-    of what it computes). Not ``epochs``: a resumed run may be given more
+    schedules and losses given as objects are compared by kind only ("a function", "an
+    SGD"): a function's name says nothing of what it computes, but "mse" then a callable
+    is another loss (it passed before). Not ``epochs``: a resumed run may be given more
     (``resume_check.MAY_CHANGE``)."""
-    out = {key: value for key, value in (("optimizer", optimizer), ("loss", loss))
-           if isinstance(value, str)}
+    def kind(value):
+        if isinstance(value, str):
+            return value
+        return "a function" if inspect.isfunction(value) or inspect.ismethod(value) \
+            else f"a {type(value).__name__}"
+
+    out = {"optimizer": kind(optimizer), "loss": kind(loss)}
     if schedule is None or isinstance(schedule, str):
         out["schedule"] = schedule
     if not isinstance(optimizer, torch.optim.Optimizer):  # an instance carries its own
