@@ -201,3 +201,11 @@ def test_label_columns_by_number_and_by_name_and_other_verbs(tmp_path, capsys):
                  str(tmp_path / "nab.csv")]) == 2
     assert "was written by rnnkit anomaly train; use it with rnnkit anomaly" in \
         capsys.readouterr().err
+
+
+def test_labelled_anomalies_in_the_learning_period_are_named(tmp_path, caplog):
+    frame = sensor_stream(n=300, seed=1, faults=(("spike", 40, 2),))  # learns 150 readings
+    with caplog.at_level(logging.WARNING, logger="rnnkit.anomaly"):
+        anomaly.train(_config(tmp_path), data=frame)
+    assert "2 labelled anomalous reading(s) lie in the learning period of the frame (lines 42, " \
+        "43)" in caplog.text

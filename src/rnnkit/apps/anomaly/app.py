@@ -20,7 +20,7 @@ from ...train import History
 from ..base import TASK_KEY, Predictor, check_task_folder
 from ..finished import finished_run, say_finished
 from .config import SCORING, Config
-from .data import STEPS, calendar_features, read_sequences, read_stream
+from .data import STEPS, calendar_features, lines_text, read_sequences, read_stream
 from .detector import (
     StreamScorer,
     build_model,
@@ -105,6 +105,12 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
                              f"({share}), too few for the window ({config.window}); give a "
                              "longer learning period or a smaller --window")
         _check_constant(values, stream.columns, stream.source, config, "the learning period")
+        if stream.labels is not None and stream.labels[:n].any():  # learned as normal, and
+            lines = stream.lines[:n][stream.labels[:n] == 1]  # never flagged (warm-up)
+            log.warning("anomaly: %d labelled anomalous reading(s) lie in the learning period "
+                        "of %s (lines %s): the model learns them as normal and evaluate counts "
+                        "them as missed; give a longer clean start or --learning-rows",
+                        len(lines), stream.source, lines_text(lines))
         model = build_model(config, values.shape[1], inputs.shape[1] - values.shape[1])
         model.set_scaler(values.mean(0), values.std(0))
         history = fit_stream(model, inputs, config, epochs=config.epochs, seed=config.seed,
