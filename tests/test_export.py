@@ -469,3 +469,24 @@ def test_format_in_capitals_and_an_export_folder_given_as_a_checkpoint(tmp_path,
     assert main(["info", "--checkpoint", str(tmp_path / "ex")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is an export (rnnkit export" in err
+
+
+@pytest.mark.parametrize("make", [lambda: rnnkit.LSTM(3, 4, 2),
+                                  lambda: rnnkit.GRU(3, 4, bidirectional=True)],
+                         ids=["lstm-2-layers", "gru-bidirectional"])
+def test_a_bare_layer_exports(tmp_path, make):
+    """A layer saved on its own (rnnkit.save(rnnkit.LSTM(...))) served but did not export:
+    "no ONNX graphs for model class RNN". Its outputs and final state, and its step."""
+    layer = make().eval()
+    rnnkit.save(layer, tmp_path / "layer")
+    assert main(["export", "--checkpoint", str(tmp_path / "layer"), "--out",
+                 str(tmp_path / "onnx"), "--quiet"]) == 0
+    x = torch.randn(3, 6, 3)
+    lengths = torch.tensor([6, 4, 1])
+    want_y, want_final = layer(x, lengths=lengths)
+    got = session(tmp_path / "onnx" / "model.onnx").run(None, {"x": x.numpy(),
+                                                                "lengths": lengths.numpy()})
+    want = [want_y, *(want_final if isinstance(want_final, tuple) else (want_final,))]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert (tmp_path / "onnx" / "step.onnx").exists() != layer.bidirectional

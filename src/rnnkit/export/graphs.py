@@ -364,6 +364,38 @@ def _feed_forward(model) -> list[Graph]:
                   doc="flattened inputs; a feed-forward model has no time axis")]
 
 
+def _rnn_layer(model: RNN) -> list[Graph]:
+    """A bare ``rnnkit.RNN`` (``rnnkit.save(rnnkit.LSTM(...))``): its outputs and final state,
+    as ``layer(x, lengths=lengths)``; a unidirectional one steps too."""
+    I, rows, H = model.input_size, model.num_layers * model.num_directions, model.hidden_size
+    finals = [Port(p.name + "_n", "float32", [rows, BATCH, H]) for p in _state_ports(model)]
+
+    def whole(m, x, lengths):
+        out, final = m(x, lengths=lengths)
+        return (out, *_flat(final))
+
+    graphs = [Graph("model", _Fn(model, whole),
+                    [Port("x", "float32", [BATCH, TIME, I]),
+                     Port("lengths", "int64", [BATCH], "lengths")],
+                    [Port("y", "float32", [BATCH, TIME, model.output_size]), *finals],
+                    doc="whole right-padded sequences (lengths = time when unpadded) from a "
+                        "zero state: every step's output (0 past each length) and the final "
+                        "state, as layer(x, lengths=lengths)")]
+    if not model.bidirectional:
+        state = _state_ports(model)
+
+        def step(m, x_t, *s):
+            o, new = _rnn_step(m, x_t, s)
+            return (o, *_flat(new))
+
+        graphs.append(Graph("step", _Fn(model, step),
+                            [Port("x_t", "float32", [BATCH, I]), *state],
+                            [Port("y_t", "float32", [BATCH, model.output_size]),
+                             *[Port(p.name + "_next", "float32", p.shape) for p in state]],
+                            _carry(model), doc="one step, as layer.step(x_t, state)"))
+    return graphs
+
+
 def _keras_sequential(model) -> list[Graph]:
     """``from_keras`` models: ids or features in; a step graph with one state per RNN layer."""
     first = model.specs[0]
@@ -431,6 +463,7 @@ _BUILDERS = {
     "SequenceAutoencoder": _autoencoder,
     "SequenceGenerator": _generator,
     "FeedForward": _feed_forward,
+    "RNN": _rnn_layer,
 }
 
 
