@@ -451,6 +451,18 @@ def test_predict_anomaly_scores(tmp_path):
         config = next(m for m in client.get("/v1/models").json()["models"])["config"]
         assert "data" not in config and "checkpoint" not in config  # no server paths
         assert str(tmp_path) not in json.dumps(config)
+        # a missing reading: the advice names the request's field, and the field fills it
+        # (the details said "pass --fill", which a request cannot)
+        lines = csv.splitlines()
+        lines[151] = lines[151].split(",")[0] + ","
+        gap = "\n".join(lines) + "\n"
+        r = client.post("/v1/models/det/predict", json={"csv": gap})
+        assert r.status_code == 422 and '"fill": "ffill" or "interpolate"' in r.json()["detail"]
+        r = client.post("/v1/models/det/predict", json={"csv": gap, "fill": "interpolate"})
+        assert r.status_code == 200, r.text
+        info = next(m for m in client.get("/v1/models").json()["models"])["input"]
+        assert info == {"layout": "stream", "columns": ["value"], "time_col": "time",
+                        "calendar": False}
 
 
 def test_a_whole_generation_stops_when_its_client_leaves(folders):

@@ -136,6 +136,10 @@ class SeriesRequest(_Body):
         "checkpoint's, as the CLI's --threshold"))
     holdoff: int | None = Field(None, ge=0, le=1_000_000, description=(
         "anomaly streams: readings after a flag that are not flagged again (--holdoff)"))
+    fill: Literal["ffill", "interpolate"] | None = Field(None, description=(
+        "anomaly models: fill missing readings so (--fill); default: refuse them"))
+    allow_gaps: bool | None = Field(None, description=(
+        "anomaly streams: take rows in order despite gaps or repeated times (--allow-gaps)"))
 
 
 class BareModelRequest(_Body):

@@ -350,8 +350,10 @@ class ServedModel:
         return jsonable(frame.tail(int(lookback)).reset_index(drop=True))
 
     def _predict_regress(self, req: schemas.SeriesRequest) -> dict:
-        if req.threshold is not None or req.holdoff is not None:
-            raise ValueError("threshold and holdoff are for anomaly models")
+        given = [k for k in ("threshold", "holdoff", "fill", "allow_gaps")
+                 if getattr(req, k) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: for anomaly models only")
         if req.csv is not None and req.values is None and hasattr(self.predictor,
                                                                    "predict_csv"):
             with _CsvFile(req.csv) as path:
@@ -371,12 +373,20 @@ class ServedModel:
             raise ValueError("an anomaly model takes `csv` (the stream or the sequences as CSV "
                              "text, in its training layout), not `values`")
         predictor = self.predictor
-        settings = {k: v for k, v in (("threshold", req.threshold), ("holdoff", req.holdoff))
+        settings = {k: v for k, v in (("threshold", req.threshold), ("holdoff", req.holdoff),
+                                      ("fill", req.fill), ("allow_gaps", req.allow_gaps))
                     if v is not None}
         if settings:  # this request's own, as the CLI's --threshold/--holdoff (on a copy:
             # the served predictor is shared by concurrent requests)
             predictor = copy.copy(predictor).configure(**settings)
-        return {"scores": jsonable(self._series_call(req, predictor))}
+        try:
+            return {"scores": jsonable(self._series_call(req, predictor))}
+        except ValueError as e:  # the reader's advice names CLI flags: a request's fields
+            text = str(e)
+            for flag, field in (("--fill ffill|interpolate", '"fill": "ffill" or "interpolate"'),
+                                ("--allow-gaps", '"allow_gaps": true'), ("--fill", '"fill"')):
+                text = text.replace(flag, field)
+            raise ValueError(text) from None
 
     def _series_call(self, req: schemas.SeriesRequest, predictor=None):
         predictor = predictor or self.predictor
