@@ -79,3 +79,16 @@ def test_resume_refuses_a_loss_changed_from_a_name_to_a_callable(tmp_path):
     with pytest.raises(ValueError, match=r"loss was 'mse' in that run and is 'a L1Loss' now"):
         rnnkit.fit(Reg(), (X, Y), epochs=2, progress=False, checkpoint_dir=tmp_path / "run",
                    resume=True, loss=nn.L1Loss())
+
+
+def test_a_float64_model_reads_float32_loaders():
+    """A float64 model got torch's "expected Double but found Float" from a DataLoader of
+    float32 batches, where float32 arrays are read as float64 for it."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = Reg().double()
+    loader = DataLoader(TensorDataset(X, Y), batch_size=8)
+    history = rnnkit.fit(model, loader, val_data=loader, epochs=1, progress=False)
+    assert history.rows[-1]["val_loss"] is not None
+    assert rnnkit.predict(model, DataLoader(TensorDataset(X), batch_size=8)).dtype.name == \
+        "float64"

@@ -279,9 +279,9 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
                                   or best_dir is not None)
     run, dev = start_distributed(distributed, dev)  # one process, or one of several
     model.to(dev)
-    try_first_batch(model, train, loss_fn, dev, tbptt)
+    try_first_batch(model, train, loss_fn, dev, tbptt, float64=f64)
     if val is not None:  # a wrong val_data failed only after the first epoch's training
-        try_first_batch(model, val, loss_fn, dev, tbptt, "val_data")
+        try_first_batch(model, val, loss_fn, dev, tbptt, "val_data", float64=f64)
     opt = make_optimizer(optimizer, model, lr, weight_decay)
     sched = make_schedule(schedule, opt, epochs)
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -352,7 +352,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             loss_sum, n_sum, norms, clipped, skipped = 0.0, 0, [], 0, 0
             sums = MetricSum(metric_fns)
             for step, (inputs, target) in enumerate(pieces(train, tbptt)):
-                inputs, target = to_device(inputs, dev), to_device(target, dev)
+                inputs, target = to_device(inputs, dev, f64), to_device(target, dev, f64)
                 if tbptt:
                     pred, rest = run.forward(net, inputs, state)
                     state = detach(rest[0]) if rest else None  # truncate: no gradient past here
@@ -551,9 +551,10 @@ def _emit(callbacks, event, info) -> list:
 
 def _evaluate(model, batches, loss_fn, metric_fns, dev, tbptt, run=None) -> dict:
     loss_sum, n_sum, state, sums = 0.0, 0, None, MetricSum(metric_fns)
+    f64 = _is_float64(model)
     with evaluating(model):
         for inputs, target in pieces(batches, tbptt):
-            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            inputs, target = to_device(inputs, dev, f64), to_device(target, dev, f64)
             if tbptt:
                 pred, rest = call_model(model, inputs, state)
                 state = rest[0] if rest else None
@@ -630,6 +631,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
     """
     batch_size = positive_int("batch_size", batch_size, "predict")  # 0 was torch's split error
     dev = _model_device(model, device, "predict")
+    f64 = _is_float64(model)  # a float64 model's float64 data is not rounded to float32
     if isinstance(X, (torch.utils.data.Dataset, torch.utils.data.DataLoader)):
         loader = X if isinstance(X, torch.utils.data.DataLoader) else \
             torch.utils.data.DataLoader(X, batch_size=batch_size)
@@ -638,7 +640,6 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
         leaves = list(X.values()) if isinstance(X, dict) else list(X) if isinstance(X, tuple) \
             else [X]
         as_numpy = not all(isinstance(t, Tensor) for t in leaves)
-        f64 = _is_float64(model)  # a float64 model's float64 data is not rounded to float32
         conv = {k: as_tensor(v, f"predict: X[{k!r}]", f64) for k, v in X.items()} if isinstance(
             X, dict) else tuple(as_tensor(v, "predict: X", f64) for v in X) if isinstance(
             X, tuple) else as_tensor(X, "predict: X", f64)
@@ -653,7 +654,7 @@ def predict(model: nn.Module, X, *, batch_size: int = 256, device=None):
         dummy = torch.zeros(n)
         batches = (b for b, _ in Arrays(conv, dummy, batch_size, False, None))
     with evaluating(model.to(dev)):
-        outs = [call_model(model, to_device(b, dev))[0].cpu() for b in batches]
+        outs = [call_model(model, to_device(b, dev, f64))[0].cpu() for b in batches]
     if not outs:  # an empty Dataset or DataLoader: torch.cat's "expected a non-empty list"
         raise ValueError("predict: X is empty (0 samples)")
     out = torch.cat(outs)

@@ -75,7 +75,14 @@ def _map(fn, tree):
     return fn(tree)
 
 
-def to_device(tree, device):
+def to_device(tree, device, float64: bool = False):
+    """Every tensor of ``tree`` on ``device``; ``float64`` (a float64 model): float32 ones
+    as float64 too, as arrays are read for it (a DataLoader's float32 batches met torch's
+    "expected Double but found Float" there)."""
+    if float64:
+        return _map(lambda t: t.to(device, torch.float64, non_blocking=True)
+                    if isinstance(t, Tensor) and t.dtype == torch.float32
+                    else t.to(device, non_blocking=True) if isinstance(t, Tensor) else t, tree)
     return _map(lambda t: t.to(device, non_blocking=True) if isinstance(t, Tensor) else t, tree)
 
 
@@ -307,7 +314,8 @@ def check_pair(batch, what: str):
                      "(x, y), ((x, lengths), y) or ({'x': x, 'lengths': lengths}, y)")
 
 
-def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data"):
+def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data",
+                    float64: bool = False):
     """Run the model and loss once (no grad) so shape and rank errors surface up front
     (``what``: "train_data" or "val_data", named in the error)."""
     inputs, target = check_pair(first_batch(pieces(batches, tbptt)), f"fit: {what}")
@@ -315,7 +323,7 @@ def try_first_batch(model, batches, loss_fn, dev, tbptt, what: str = "train_data
     model.eval()
     try:
         with torch.no_grad():
-            inputs, target = to_device(inputs, dev), to_device(target, dev)
+            inputs, target = to_device(inputs, dev, float64), to_device(target, dev, float64)
             pred, rest = call_model(model, inputs, None) if tbptt else call_model(model, inputs)
             if not isinstance(pred, torch.Tensor):  # a dict or None: AttributeError deep in
                 raise ValueError(f"returned {type(pred).__name__}; expected a tensor (or a "
