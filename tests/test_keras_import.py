@@ -319,3 +319,14 @@ def test_streaming_a_mask_zero_model_skips_padding_ids(tmp_path):
         for t in range(x.shape[1]):
             y, states = model.step(ids[:, t], states)
     np.testing.assert_allclose(y.numpy(), want, rtol=TOL, atol=TOL)
+
+
+def test_masked_go_backwards_sequences_feed_the_next_layer_as_in_keras(tmp_path):
+    """Keras reads a go_backwards layer's padding first and passes the outputs on in that
+    order under the original mask; rnnkit read the real steps alone (0.01 off a stack)."""
+    inp = keras.Input((None,), dtype="int32")
+    h = layers.Embedding(12, 3, mask_zero=True)(inp)
+    h = layers.SimpleRNN(4, go_backwards=True, return_sequences=True)(h)
+    k = _randomise(keras.Model(inp, layers.Dense(1)(layers.LSTM(3)(h))), scale=0.4)
+    x = np.array([[3, 4, 5, 0, 0], [1, 2, 3, 4, 5], [7, 0, 0, 0, 0]])  # right-padded
+    _check(k, x, tmp_path)

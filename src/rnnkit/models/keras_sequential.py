@@ -19,8 +19,8 @@ inner padding all work) and every recurrent layer gets their lengths, so a seque
 output is Keras'.
 Per-step outputs (``return_sequences``) are those of the moved rows; past each length a
 recurrent layer repeats its last real output and a Bidirectional one gives 0, as Keras'
-masked steps do. They line up with Keras' for right-padded input only (and not under
-``go_backwards``, where Keras runs the padding first).
+masked steps do; a ``go_backwards`` layer's are placed as Keras places them (its padding
+read first, outputs 0 there). They line up with Keras' for right-padded input only.
 
 Example:
     >>> model = KerasSequential([
@@ -84,6 +84,20 @@ def _hold_last(out: Tensor, lengths: Tensor) -> Tensor:
     last = out[torch.arange(out.shape[0], device=out.device), (lengths - 1).clamp(min=0)]
     padded = (torch.arange(T, device=out.device)[None, :] >= lengths[:, None]).unsqueeze(-1)
     return torch.where(padded, last.unsqueeze(1), out)
+
+
+def _keras_backwards(out: Tensor, lengths: Tensor) -> Tensor:
+    """A masked ``go_backwards`` layer's per-step outputs where Keras puts them: it reads the
+    padding first (outputs 0 there) and then the real steps backwards, and returns that
+    order as it is; rnnkit read the real steps alone, so each row's outputs move to its end.
+    (B, T, H) -> the same."""
+    T = out.shape[1]
+    lengths = lengths.to(out.device)
+    t = torch.arange(T, device=out.device)[None, :]
+    start = (T - lengths)[:, None]  # where the real outputs begin
+    idx = (t - start).clamp(min=0)
+    moved = out.gather(1, idx.unsqueeze(-1).expand(-1, -1, out.shape[-1]))
+    return moved.masked_fill((t < start).unsqueeze(-1), 0.0)
 
 
 def _reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -204,8 +218,9 @@ class KerasSequential(nn.Module):
         out, final = rnn(x, lengths=lengths)  # (B, T, D*H)
         H = rnn.hidden_size
         if spec.get("return_sequences"):
-            if lengths is not None and not spec.get("go_backwards") and not rnn.bidirectional:
-                out = _hold_last(out, lengths)
+            if lengths is not None and not rnn.bidirectional:
+                out = _keras_backwards(out, lengths) if spec.get("go_backwards") \
+                    else _hold_last(out, lengths)
             if rnn.bidirectional:
                 out = _merge(spec.get("merge_mode", "concat"), out[..., :H], out[..., H:])
             return out, lengths
