@@ -92,3 +92,19 @@ def test_a_float64_model_reads_float32_loaders():
     assert history.rows[-1]["val_loss"] is not None
     assert rnnkit.predict(model, DataLoader(TensorDataset(X), batch_size=8)).dtype.name == \
         "float64"
+
+
+def test_val_split_with_tbptt_says_why():
+    """"val_split needs (X, y) arrays" was said to a user who had passed arrays."""
+    class Stateful(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = rnnkit.GRU(2, 3), nn.Linear(3, 1)
+
+        def forward(self, x, state=None):
+            out, state = self.rnn(x, state)
+            return self.head(out), state
+
+    with pytest.raises(ValueError, match=r"val_split cannot split tbptt's streams"):
+        rnnkit.fit(Stateful(), (torch.randn(4, 40, 2), torch.randn(4, 40, 1)), tbptt=10,
+                   val_split=0.25, epochs=1, progress=False)

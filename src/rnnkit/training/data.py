@@ -287,6 +287,9 @@ def split_tail(batches, fraction: float, generator):
                            shuffle=shuffle, generator=generator)
         val = DataLoader(Subset(batches.dataset, range(n - n_val, n)), batch_size=bs)
         return train, val
+    if isinstance(batches, Chunks):  # tbptt's streams: arrays given, but no samples to split
+        raise ValueError("fit: val_split cannot split tbptt's streams (each is one long "
+                         "sequence); pass val_data instead")
     raise ValueError("fit: val_split needs (X, y) arrays or a Dataset; pass val_data instead")
 
 
