@@ -108,3 +108,15 @@ def test_val_split_with_tbptt_says_why():
     with pytest.raises(ValueError, match=r"val_split cannot split tbptt's streams"):
         rnnkit.fit(Stateful(), (torch.randn(4, 40, 2), torch.randn(4, 40, 1)), tbptt=10,
                    val_split=0.25, epochs=1, progress=False)
+
+
+def test_an_iterable_dataset_is_read_in_its_own_order():
+    """fit's default shuffle=True met torch's "expected unspecified shuffle option"."""
+    from torch.utils.data import IterableDataset
+
+    class Pairs(IterableDataset):
+        def __iter__(self):
+            return iter(zip(X, Y, strict=True))
+
+    history = rnnkit.fit(Reg(), Pairs(), epochs=2, batch_size=8, progress=False)
+    assert len(history.rows) == 2

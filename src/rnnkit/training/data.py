@@ -220,6 +220,8 @@ def coerce(data, what: str, *, batch_size: int, shuffle: bool, generator, tbptt:
         if hasattr(data, "__len__") and len(data) == 0:
             raise ValueError(f"{what} is empty (the Dataset has 0 samples)")
         check_finite_samples(data, what)
+        if isinstance(data, torch.utils.data.IterableDataset):  # read in its own order:
+            return DataLoader(data, batch_size=batch_size)  # (shuffle=True was torch's error)
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle and not tbptt,
                           generator=generator)
     if isinstance(data, tuple) or (isinstance(data, list) and not (
