@@ -28,7 +28,12 @@ def main() -> None:
     if args.epochs < 1:  # 0 saved an untrained model
         parser.error(f"--epochs must be a positive integer, got {args.epochs}")
 
-    import keras
+    try:
+        import h5py  # noqa: F401 - the .h5 copy
+        import keras
+    except ModuleNotFoundError as e:  # was a traceback after `make demo` (no dev extra)
+        parser.exit(2, f"{parser.prog}: error: this needs {e.name} (Keras 3 and h5py): "
+                       "pip install keras h5py, or pip install -e '.[dev]'\n")
     import numpy as np
 
     keras.utils.set_random_seed(0)

@@ -490,3 +490,19 @@ def test_a_bare_layer_exports(tmp_path, make):
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w.detach().numpy(), rtol=1e-5, atol=1e-5)
     assert (tmp_path / "onnx" / "step.onnx").exists() != layer.bidirectional
+
+
+def test_a_missing_export_package_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    """Without onnx, torch's exporter raised 'Module onnx is not installed!': exit 1 and a
+    crash report (a newcomer after `make demo`, whose venv has no export extra)."""
+    import importlib.util
+
+    rnnkit.save(rnnkit.LSTM(3, 4), tmp_path / "layer")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnx" else real(name, *a))
+    assert main(["export", "--checkpoint", str(tmp_path / "layer"), "--out",
+                 str(tmp_path / "onnx")]) == 2
+    assert "this needs onnx, which is not installed: pip install 'rnnkit[export]'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "onnx").exists()

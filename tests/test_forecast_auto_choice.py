@@ -139,3 +139,24 @@ def test_a_candidate_without_a_finite_score_is_never_the_default_and_stores_as_n
     default, why, choice, reason, stored = auto._choose(mase, ["s0"], 0.2, switching=False)
     assert default == "a" and choice == {"s0": "a"} and stored == {"a": 1.5, "b": None}
     assert why == "lowest mean validation MASE over 1 series (1.500; next b inf)"
+
+
+def test_without_statsforecast_the_baselines_fail_before_training(tmp_path, monkeypatch,
+                                                                  capsys):
+    """The README's sales example after `make demo` (no forecast extra) trained the network
+    for 13 epochs, then failed at the ets/theta baselines: now at once, naming the extra."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "statsforecast" else real(name, *a))
+    path = tmp_path / "wide.csv"
+    _table().to_csv(path, index=False)
+    assert main(["forecast", "train", "--csv", str(path), "--horizon", "6", "--period", "4",
+                 "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 2
+    assert "this needs statsforecast, which is not installed: pip install 'rnnkit[forecast]'" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists()
+    assert main(["forecast", "train", "--csv", str(path), "--horizon", "6", "--period", "4",
+                 "--methods", "linear,snaive", "--checkpoint", str(tmp_path / "ck2"),
+                 "--quiet"]) == 0  # no classical baseline asked: no statsforecast needed

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import shutil
@@ -164,6 +165,10 @@ def export(source, out: str | os.PathLike, format: str = "onnx", *,  # noqa: A00
                           f"{', '.join(FORMATS)}")
     if not isinstance(out, (str, os.PathLike)) or not str(out):  # was pathlib's TypeError
         raise ExportError(f"export: out must be a folder path, got {out!r}")
+    for package in ("onnx", "onnxscript", "onnxruntime") if verify else ("onnx", "onnxscript"):
+        if importlib.util.find_spec(package) is None:  # torch's exporter said "Module onnx is
+            raise ModuleNotFoundError(f"export needs {package}",  # not installed!" (exit 1)
+                                      name=package)
     out = Path(out)
     created = _check_out(out)
     model, extras, task = _load(source)

@@ -39,6 +39,7 @@ many-series run has no ``resume``).
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -854,6 +855,11 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
     if resume:
         raise ValueError("resume: a many-series run (mode auto or rnn) is trained and saved in "
                          "one go, so there is no run to resume; train again without resume")
+    wanted = [] if config.mode == "rnn" else [m.strip() for m in config.methods.split(",")]
+    if set(wanted) & set(CLASSICAL) and importlib.util.find_spec("statsforecast") is None:
+        # before training, not after it (the network trained, then the baselines failed)
+        raise ModuleNotFoundError("the ets/theta baselines need statsforecast",
+                                  name="statsforecast")
     panel = source if isinstance(source, Panel) else read_panel(
         source, id_col=config.id_col, time_col=config.time_col, target=config.target,
         static=config.static, covariates=config.covariates, fill=config.fill,
