@@ -239,3 +239,21 @@ def test_a_layer_of_a_cell_class_says_why_it_cannot_be_saved(tmp_path):
                                          r"class, a cell instance or a callable"):
         rnnkit.save(rnnkit.RNN(rnnkit.cells.LSTMCell, 3, 4), tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_users_own_class_named_rnn_still_registers(tmp_path, monkeypatch):
+    """rnnkit's layer is registered as "RNN" (bare layers save and load): a user's own
+    registered class of that name must not start failing at its definition, and both kinds
+    of checkpoint load."""
+    monkeypatch.setattr(checkpoint, "_REGISTRY", dict(checkpoint._REGISTRY))
+
+    @checkpoint.register_model
+    class RNN(nn.Module):  # noqa: N801 - the user's name
+        def __init__(self, n: int = 3):
+            super().__init__()
+            self.config, self.lin = {"n": n}, nn.Linear(n, 1)
+
+    rnnkit.save(RNN(), tmp_path / "theirs")
+    rnnkit.save(rnnkit.LSTM(3, 4), tmp_path / "ours")
+    assert type(rnnkit.load(tmp_path / "theirs")) is RNN
+    assert type(rnnkit.load(tmp_path / "ours")) is rnnkit.RNN

@@ -91,6 +91,11 @@ def register_model(cls: type[nn.Module]) -> type[nn.Module]:
     """
     name = cls.__name__
     old = _REGISTRY.get(name)
+    if old is not None and old.__module__ == "rnnkit.layers" and cls.__module__ != old.__module__:
+        # a user's own class named RNN, registered before rnnkit's layer was: theirs takes
+        # the name (rnnkit's bare layers still load: _model_class finds them by module)
+        _REGISTRY[name] = cls
+        return cls
     if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
         raise ValueError(f"register_model: a different class named {name!r} is already "
                          f"registered ({old.__module__}.{old.__qualname__})")
@@ -331,12 +336,13 @@ def _layer_class() -> type:
 
 def _config_of(model: nn.Module, extras) -> dict[str, Any]:
     cls = type(model)
-    if _REGISTRY.get(cls.__name__) is not cls and cls.__module__.startswith("rnnkit."):
+    registered = _REGISTRY.get(cls.__name__) is cls or cls is _layer_class()
+    if not registered and cls.__module__.startswith("rnnkit."):
         # rnnkit's own parts (a cell, a head): decorating rnnkit's class is no advice to give
         raise ValueError(f"rnnkit.save: {cls.__name__} is a part rnnkit.load cannot rebuild "
                          "alone; save the model or layer holding it (rnnkit.RNN(\"lstm\", "
                          "...) for a cell), or its state_dict with safetensors")
-    if _REGISTRY.get(cls.__name__) is not cls:
+    if not registered:
         raise ValueError(f"rnnkit.save: {cls.__name__} is not a registered model; decorate its "
                          "class with @rnnkit.checkpoint.register_model and keep its constructor "
                          "kwargs in self.config")
@@ -524,6 +530,10 @@ def _read_config(path: Path) -> dict:
 
 def _model_class(doc: dict, cfg: Path) -> type[nn.Module]:
     name, module = doc["model_class"], doc.get("model_module")
+    if module == "rnnkit.layers" and name == "RNN":  # a bare layer, whatever else is "RNN"
+        from .layers import RNN
+
+        return RNN
     if name not in _REGISTRY and isinstance(module, str) and module.startswith("rnnkit."):
         try:  # only rnnkit's own modules: a checkpoint never chooses code to import
             importlib.import_module(module)
