@@ -278,25 +278,33 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             raise StarletteHTTPException(400, f"model {name!r} (task {model.task}) has no "
                                          "HTTP predict")
         body = parse_body(await _read_body(request), model.schema)
+        answer, refused = await _in_pool(
+            "the prediction", partial(model.predict, body),
+            (ValueError, KeyError, IndexError, UnicodeDecodeError))
+        if refused is not None:
+            return refused
+        return {"model": name, "task": model.task, **answer}
+
+    async def _in_pool(what: str, work, errors: tuple):
+        """``(work() run in the prediction threads, None)``, or ``(None, the answer)``: 503
+        while draining, 429 past --max-streams running, 504 past --request-timeout, 422 for
+        ``errors`` (the request's fault)."""
         if state["draining"]:
-            raise StarletteHTTPException(503, "the server is shutting down")
+            return None, _error(503, "the server is shutting down")
         if state["predicting"] >= settings.max_streams:
             metrics.rejected["predict_busy"] += 1
-            return _error(429, f"{settings.max_streams} predictions are running; retry soon",
-                          {"Retry-After": "1"})
+            return None, _error(429, f"{settings.max_streams} predictions are running; retry "
+                                "soon", {"Retry-After": "1"})
         state["predicting"] += 1
         try:
-            loop = asyncio.get_running_loop()
-            answer = await asyncio.wait_for(
-                loop.run_in_executor(predict_pool, model.predict, body),
-                settings.request_timeout)
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                predict_pool, work), settings.request_timeout), None
         except asyncio.TimeoutError:
-            return _error(504, f"the prediction took longer than {settings.request_timeout:g} s")
-        except (ValueError, KeyError, IndexError, UnicodeDecodeError) as e:
-            return _error(422, _one_line(e))
+            return None, _error(504, f"{what} took longer than {settings.request_timeout:g} s")
+        except errors as e:
+            return None, _error(422, _one_line(e))
         finally:
             state["predicting"] -= 1
-        return {"model": name, "task": model.task, **answer}
 
     @app.post("/v1/models/{name}/generate", tags=["models"], responses={
         **_ERRORS, 200: {"description": "the text (JSON), or with \"stream\": true "
@@ -349,25 +357,12 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         sampling = sorted(set(GenerateRequest.SAMPLING) & req.model_fields_set)
         if sampling:
             return _error(422, f"beam search does not sample: leave out {', '.join(sampling)}")
-        if state["draining"]:
-            return _error(503, "the server is shutting down")
-        if state["predicting"] >= settings.max_streams:
-            metrics.rejected["predict_busy"] += 1
-            return _error(429, f"{settings.max_streams} predictions are running; retry soon",
-                          {"Retry-After": "1"})
-        state["predicting"] += 1
-        try:
-            work = partial(model.beam, ids, req.beam, req.length_penalty, req.max_tokens,
-                           req.stop_at_eos)
-            tokens, why = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                predict_pool, work), settings.request_timeout)
-        except asyncio.TimeoutError:
-            return _error(504, f"the beam search took longer than "
-                          f"{settings.request_timeout:g} s")
-        except (ValueError, MemoryError) as e:
-            return _error(422, _one_line(e))
-        finally:
-            state["predicting"] -= 1
+        found, refused = await _in_pool(
+            "the beam search", partial(model.beam, ids, req.beam, req.length_penalty,
+                                       req.max_tokens, req.stop_at_eos), (ValueError, MemoryError))
+        if refused is not None:
+            return refused
+        tokens, why = found
         metrics.tokens[name] += len(tokens)
         return FinishedHandle(tokens, why)
 

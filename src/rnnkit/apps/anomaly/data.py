@@ -96,8 +96,9 @@ class Sequences:
 
 def _frame(source, what: str, header="infer") -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
-        # times kept as the index (a DatetimeIndex, a named one) become the first column
-        keep = isinstance(source.index, pd.DatetimeIndex) or source.index.name is not None
+        # times kept as the index (a DatetimeIndex) become the first column; any other
+        # index (a row id) is dropped, not taken for the time column
+        keep = isinstance(source.index, pd.DatetimeIndex)
         return source.reset_index(drop=not keep), "the frame"
     if not isinstance(source, (str, os.PathLike)):
         raise ValueError(f"anomaly: expected a CSV path or a pandas DataFrame of {what}, got "
