@@ -4,9 +4,10 @@ by side in one process, and what ``auto`` picks. The rule in ``RNN._onednn_lstm_
 from this table (BENCHMARKS.md, "The big matmuls through oneDNN; when auto takes torch's
 LSTM").
 
-Then the big float32 matmuls (csrc/big_matmul.h): the compiled GRU and LSTM's training step
-with them on oneDNN against all on ``torch.mm`` (MKL), ``RNNKIT_ONEDNN`` switched per call in
-the same process; ``nn.GRU`` (never switched) shows the run's noise.
+Then two of the kernels' switches, each off and on per call in the same process: the big
+float32 matmuls on oneDNN (csrc/big_matmul.h, ``RNNKIT_ONEDNN``) and the per-step products on
+a weight reordered once per sequence (csrc/step_matmul.h, ``RNNKIT_PACKED``), against
+``torch.mm`` (MKL); ``nn.GRU`` (never switched) shows the run's noise.
 
     make kernels && .venv/bin/python benchmarks/lstm_backends.py --threads 1,2
 """
@@ -69,25 +70,37 @@ def backends_table(threads: int, grid, rounds: int) -> None:
                   flush=True)
 
 
-def onednn_table(threads: int, grid, rounds: int) -> None:
+SWITCHES = {  # --parts name -> (environment variable, what it switches, what "on" is)
+    "onednn": ("RNNKIT_ONEDNN", "big float32 matmuls on oneDNN against torch.mm", "oneDNN"),
+    "packed": ("RNNKIT_PACKED", "per-step products on a reordered weight (oneDNN) against "
+               "torch.mm", "reordered"),
+}
+
+
+def switch_table(part: str, threads: int, grid, rounds: int) -> None:
+    """One of the kernels' switches (``SWITCHES``) off and on per call, in one process."""
+    var, what, on = SWITCHES[part]
     torch.set_num_threads(threads)
-    print(f"\n### big float32 matmuls on oneDNN against torch.mm, forward + backward, "
-          f"{threads} thread(s), median of {rounds} (ratio > 1: oneDNN faster)")
-    print("| B | T | H | articles' GRU | rnnkit GRU | rnnkit LSTM | nn.GRU (not switched) |")
-    print("|---|---|---|---|---|---|---|")
-    before = os.environ.get("RNNKIT_ONEDNN")
+    print(f"\n### {what}, forward + backward, {threads} thread(s), median of {rounds} "
+          f"(ratio > 1: {on} faster)")
+    print("| B | T | H | articles' GRU | rnnkit GRU | rnnkit LSTM | LayerNorm-LSTM | "
+          "nn.GRU (not switched) |")
+    print("|---|---|---|---|---|---|---|---|")
+    before = os.environ.get(var)
     try:
         for B, T, H in grid:
             torch.manual_seed(0)
             x = torch.randn(B, T, H, requires_grad=True)
             layers = [rnnkit.GRU(H, H, reset_after=False, backend="compiled"),
                       rnnkit.GRU(H, H, backend="compiled"),
-                      rnnkit.LSTM(H, H, backend="compiled"), torch.nn.GRU(H, H, batch_first=True)]
+                      rnnkit.LSTM(H, H, backend="compiled"),
+                      rnnkit.RNN("ln_lstm", H, H, backend="compiled"),
+                      torch.nn.GRU(H, H, batch_first=True)]
             times = {(i, v): [] for i in range(len(layers)) for v in "01"}
             for r in range(rounds + 1):
                 for i, layer in enumerate(layers):
                     for v in ("01" if r % 2 else "10"):  # alternate which goes first
-                        os.environ["RNNKIT_ONEDNN"] = v
+                        os.environ[var] = v
                         t = _time(layer, x, True, 1)
                         if r:  # round 0 warms up
                             times[i, v].append(t)
@@ -96,9 +109,9 @@ def onednn_table(threads: int, grid, rounds: int) -> None:
             print(f"| {B} | {T} | {H} | " + " | ".join(cells) + " |", flush=True)
     finally:
         if before is None:
-            os.environ.pop("RNNKIT_ONEDNN", None)
+            os.environ.pop(var, None)
         else:
-            os.environ["RNNKIT_ONEDNN"] = before
+            os.environ[var] = before
 
 
 def main() -> None:
@@ -107,7 +120,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--grid", default="32x100x128,64x100x256,32x200x128,64x200x256,"
                         "32x400x256,1x100x128,8x100x128")
-    parser.add_argument("--parts", default="backends,onednn")
+    parser.add_argument("--parts", default="backends,onednn,packed",
+                        help="backends, and the switches: " + ", ".join(SWITCHES))
     args = parser.parse_args()
     if not compiled.ensure():
         raise SystemExit("the compiled kernels are not available here")
@@ -116,8 +130,10 @@ def main() -> None:
     for threads in (int(t) for t in args.threads.split(",")):
         if "backends" in args.parts:
             backends_table(threads, grid, args.rounds)
-        if "onednn" in args.parts:
-            onednn_table(threads, [g for g in grid if g[0] >= 32], 2 * args.rounds + 1)
+        for part in SWITCHES:
+            if part in args.parts.split(","):
+                switch_table(part, threads, [g for g in grid if g[0] >= 32],
+                             2 * args.rounds + 1)
     print(f"\nload average {os.getloadavg()[0]:.1f} at end")
 
 

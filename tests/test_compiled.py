@@ -271,12 +271,12 @@ def test_auto_uses_the_kernels_when_built():
     lstm, wide = rnnkit.LSTM(I, 128), rnnkit.LSTM(I, 256)
     short, long = torch.randn(32, 199, I), torch.randn(32, 200, I)
     threads = torch.get_num_threads()
-    try:  # training: torch's oneDNN LSTM below 32 sequences; on 2 threads below 200 steps;
-        # on 1 for 32 x 128 units below 200 steps; return_all_states (oneDNN cannot give
-        # them) and the streaming step: the kernels
+    try:  # training: torch's oneDNN LSTM below 32 sequences and for 32 x 128 units below
+        # 200 steps, on any number of threads; return_all_states (oneDNN cannot give them)
+        # and the streaming step: the kernels
         torch.set_num_threads(2)
         assert not lstm._use_compiled(short) and lstm._use_compiled(long)
-        assert not wide._use_compiled(short) and not wide._use_compiled(long[:31])
+        assert wide._use_compiled(short) and not wide._use_compiled(long[:31])
         assert lstm._use_compiled(short, return_all_states=True)
         assert lstm._use_compiled(short[:, 0], whole_sequence=False)
         torch.set_num_threads(1)
@@ -390,6 +390,49 @@ def test_onednn_off_switch(monkeypatch):
     torch.ops.rnnkit.mm_into(out, a, b, 0.0)
     assert onednn_calls() == before
     torch.testing.assert_close(out, a @ b, atol=1e-4, rtol=1e-5)
+
+
+def packed_calls() -> int:
+    """The kernels' count of sequences whose per-step products ran on a reordered weight
+    (-1: this torch has no oneDNN linear to call)."""
+    return torch.ops.rnnkit.packed_calls() if BUILT else -1
+
+
+GATED = CELLS[:6] + [("ln_lstm", {}), ("ln_gru", {})]  # the kernels with a product per step
+
+
+@pytest.mark.parametrize("kind,options", GATED,
+                         ids=IDS[:6] + ["ln_lstm", "ln_gru"])
+@pytest.mark.parametrize("packed", ["1", "0"], ids=["reordered", "mm"])
+def test_per_step_products_on_a_reordered_weight(kind, options, packed, monkeypatch):
+    """csrc/step_matmul.h: in float32 at H 256 and 8+ steps, h W_hh^T and dg W_hh run on a
+    weight reordered once per sequence (oneDNN); RNNKIT_PACKED=0 keeps at::mm. Either way,
+    values and gradients (lengths, an initial state, both directions, 2 threads: the row
+    blocks) stay within float32 rounding of the float64 loop's."""
+    monkeypatch.setenv("RNNKIT_PACKED", packed)
+    torch.manual_seed(0)
+    hidden = 256
+    loop = rnnkit.RNN(kind, 8, hidden, backend="loop", bidirectional=True, **options).double()
+    fast = rnnkit.RNN(kind, 8, hidden, backend="compiled", bidirectional=True, **options)
+    fast.load_state_dict({k: v.float() for k, v in loop.state_dict().items()})
+    batch, steps = 40, 10  # 2 row blocks of 20: 20 x 256 x 256 multiply-adds and more
+    x = torch.randn(batch, steps, 8, dtype=torch.float64)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=torch.Generator().manual_seed(1))
+    state = tree_map(lambda s: torch.randn(s.shape[0], batch, s.shape[2], dtype=s.dtype) * 0.5,
+                     loop.init_state(1, dtype=torch.float64))
+    want, want_grads = run(loop, x, state, lengths)
+    before, threads = packed_calls(), torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        got, got_grads = run(fast, x.float(), tree_map(lambda s: s.float(), state), lengths)
+    finally:
+        torch.set_num_threads(threads)
+    if before >= 0:  # forward and backward, both directions
+        assert (packed_calls() - before >= 4) == (packed == "1")
+    for a, b in zip(want + want_grads, got + got_grads, strict=True):
+        a, b = a.detach(), b.detach().double()
+        scale = float(a.abs().max()) or 1.0
+        torch.testing.assert_close(b / scale, a / scale, atol=2e-5, rtol=0)
 
 
 @pytest.mark.parametrize("kind,options", CELLS, ids=IDS)

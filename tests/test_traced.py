@@ -193,6 +193,40 @@ def test_float32_at_onednn_sizes(quick):
         torch.testing.assert_close(a.double(), b_.double(), atol=2e-3, rtol=1e-3)
 
 
+@pytest.mark.parametrize("factory", [PeepholeLSTM, PlainCell])
+def test_products_by_weights_on_reordered_weights(quick, factory):
+    """The step's products by its own weights (``h W_hh^T`` forward, ``dg W_hh`` backward;
+    PlainCell's ``nn.Linear``, an addmm) run on ``rnnkit::step_mm``: a copy of the weight
+    reordered once per sequence for oneDNN (csrc/step_matmul.h). float32 at H 256 against the
+    float64 loop; then a weight changed through ``.data`` (no version counter sees that)
+    between two calls must be read afresh, not from a stale reordered copy."""
+    if not compiled.available():
+        pytest.skip("rnnkit's kernels are not built here")
+    torch.manual_seed(0)
+    n = 256
+    fast = RNN(factory, 8, n, backend="compiled")
+    loop = RNN(factory, 8, n, backend="loop").double()
+    x = torch.randn(16, 12, 8, requires_grad=True)  # 16 x 256 x 264: 1M multiply-adds
+    for change in (1.0, 0.5):
+        for p in fast.parameters():
+            p.data.mul_(change)
+        loop.load_state_dict(fast.state_dict())
+        results, before = [], torch.ops.rnnkit.packed_calls()
+        for layer, inp in ((fast, x), (loop, x.double())):
+            out = layer(inp)[0]
+            weights = out.detach().double().cos().to(out.dtype)
+            grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
+            results.append((out, grads))
+        if before >= 0:  # forward and backward: one reordered weight each, at least
+            assert torch.ops.rnnkit.packed_calls() - before >= 2
+        (o1, g1), (o2, g2) = results
+        torch.testing.assert_close(o1.double(), o2, atol=1e-5, rtol=1e-5)
+        for a, b_ in zip(g1, g2, strict=True):
+            torch.testing.assert_close(a.double(), b_.double(), atol=1e-4, rtol=1e-4)
+    graphs = [v for k, v in traced._CACHE[fast.cells[0]].items() if k != "failed"]
+    assert graphs and all(g.step_mm >= 2 for g in graphs)
+
+
 def test_untraceable_cell_falls_back_with_one_notice(double, quick):
     fast, loop = twins(InPlaceCell)
     x = torch.randn(B, T, I)

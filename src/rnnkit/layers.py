@@ -549,20 +549,17 @@ class RNN(nn.Module):
             and x.dtype in (torch.float32, torch.float64)
 
     def _onednn_lstm_faster(self, x: Tensor) -> bool:
-        """Where torch's oneDNN LSTM beat the compiled kernels (BENCHMARKS.md, "The big
-        matmuls through oneDNN; when auto takes torch's LSTM"): without gradients
-        (prediction, serving) at every size measured (1.1-2x); in training below 32
-        sequences (1.3-1.5x), on 2+ threads below 200 steps (0.86-1.12x either way; 1x512
-        units at 64 steps, textgen's default: 0.86x), and on 1 thread for 32 x 128 units
-        below 200 steps (0.79x). The kernels led in training from 200 steps on 2 threads
-        (1.06-1.5x) and at larger batches on 1 (1.02-1.22x)."""
+        """Where torch's oneDNN LSTM beat the compiled kernels (BENCHMARKS.md, "Per-step
+        products on a reordered weight"; ``benchmarks/lstm_backends.py``): without gradients
+        (prediction, serving) at every size measured (0.42-0.94x the kernels' speed there), in
+        training below 32 sequences (0.52-0.93x) and for 32 x 128 units below 200 steps
+        (0.68-0.74x). The kernels led in training from 64 x 128 units or 200 steps, on 1 and
+        2 threads (1.07-1.44x; textgen's default, 64 x 64 steps x 512 units: 1.32-1.35x)."""
         needs_grad = torch.is_grad_enabled() and (
             x.requires_grad or any(p.requires_grad for p in self.parameters()))
         B, T = x.shape[0], x.shape[1]
         if not needs_grad or B < 32:
             return True
-        if torch.get_num_threads() > 1:
-            return T < 200
         return B * self.hidden_size < 8192 and T < 200
 
     def _use_traced(self, x: Tensor, return_all_states: bool) -> bool:

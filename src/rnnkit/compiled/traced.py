@@ -104,14 +104,20 @@ class _Traced:
             x, m, *st = flat[n_tensors:]
             return torch.func.functional_call(module, tensors, (x, m, *st))
 
-        graphs, self.deferred = {}, []
+        graphs, self.deferred, weights_saved = {}, [], set()
+        self.step_mm = 0  # products by a weight on rnnkit::step_mm (csrc/step_matmul.h)
 
         def compiler(kind):
             def run(gm, example_inputs):
                 graphs[kind + "_gm"] = gm
                 ours = copy.deepcopy(gm)  # AOTAutograd's own example call runs the original
+                if kind == "fw":
+                    weights_saved.update(_saved_weights(ours, n_tensors, self.n_out))
                 if kind == "bw":
                     self.deferred = _defer_weight_grads(ours, n_tensors)
+                if _pooled():
+                    self.step_mm += _products_by_weights(ours, n_tensors if kind == "fw" else
+                                                         None, weights_saved)
                 if compile:
                     with inductor_config.patch(TANH_THROUGH_EXP):
                         graphs[kind] = compile_fx_inner(ours, example_inputs,
@@ -171,6 +177,80 @@ class _Traced:
 
 
 
+_VIEWS = {torch.ops.aten.permute.default, torch.ops.aten.t.default,
+          torch.ops.aten.transpose.int, torch.ops.aten.view.default,
+          torch.ops.aten.slice.Tensor, torch.ops.aten.alias.default}
+
+
+def _weight_of(node, weights: set):
+    """The placeholder among ``weights`` that ``node`` is a view of (transposes, slices), or
+    None."""
+    while isinstance(node, torch.fx.Node) and node.op == "call_function" and \
+            node.target in _VIEWS:
+        node = node.args[0]
+    return node if isinstance(node, torch.fx.Node) and node.name in weights else None
+
+
+def _placeholders(gm: torch.fx.GraphModule) -> list:
+    return [n for n in gm.graph.nodes if n.op == "placeholder"]
+
+
+def _saved_weights(fw: torch.fx.GraphModule, n_tensors: int, n_out: int) -> set:
+    """Which of the forward graph's saved values (by position: the backward graph's first
+    placeholders) are views of the step's parameters: the backward multiplies by them."""
+    weights = {n.name for n in _placeholders(fw)[:n_tensors]}
+    out = next(n for n in fw.graph.nodes if n.op == "output").args[0]
+    return {i for i, v in enumerate(out[n_out:]) if _weight_of(v, weights) is not None}
+
+
+def _products_by_weights(gm: torch.fx.GraphModule, n_tensors: int | None,
+                         saved: set) -> int:
+    """Put each matmul ``a @ W`` by one of the step's weights (a parameter in the forward
+    graph, ``n_tensors`` of them first; a saved view of one in the backward graph, at the
+    positions ``saved``) on ``rnnkit::step_mm``: the same product, on a copy of W reordered
+    once per sequence for oneDNN (csrc/step_matmul.h; at H 256 the per-step products ran
+    2.3x faster there than on torch.mm). ``addmm(c, a, W)`` becomes ``c + step_mm(a, W)``.
+    Returns how many were put there."""
+    nodes = _placeholders(gm)
+    chosen = nodes[:n_tensors] if n_tensors is not None else \
+        [n for i, n in enumerate(nodes) if i in saved]
+    weights, count = {n.name for n in chosen}, 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in (torch.ops.aten.mm.default,
+                                                             torch.ops.aten.addmm.default):
+            continue
+        addend = node.args[0] if node.target is torch.ops.aten.addmm.default else None
+        a, b = node.args[-2:]
+        if node.kwargs or _weight_of(b, weights) is None:
+            continue
+        with gm.graph.inserting_before(node):
+            product = gm.graph.call_function(torch.ops.rnnkit.step_mm.default, (a, b))
+            product.meta = dict(node.meta)
+            if addend is not None:
+                product = gm.graph.call_function(torch.ops.aten.add.Tensor, (addend, product))
+                product.meta = dict(node.meta)
+        node.replace_all_uses_with(product)
+        gm.graph.erase_node(node)
+        count += 1
+    if count:
+        _step_mm_fake()
+        gm.graph.lint()
+        gm.recompile()
+    return count
+
+
+_FAKE = []
+
+
+def _step_mm_fake() -> None:
+    """rnnkit::step_mm's shape for Inductor's tracing (once per process)."""
+    if not _FAKE:
+        @torch.library.register_fake("rnnkit::step_mm")
+        def _(a, b):
+            return a.new_empty(a.shape[0], b.shape[1])
+        _FAKE.append(True)
+
+
 def _defer_weight_grads(gm: torch.fx.GraphModule, n_tensors: int) -> list:
     """Turn each parameter gradient that is one matmul ``a_t @ b_t`` per step into the
     outputs ``a_t, b_t``: ``_Sequence`` then does ``Σ_t a_t b_t`` as one large matmul at the
@@ -206,12 +286,14 @@ class _Sequence(torch.autograd.Function):
         ones = None if masks is not None else torch.ones(xs.shape[1], 1, dtype=torch.bool,
                                                          device=xs.device)
         saved, ys = [], []
-        for t, x_t in enumerate(xs.unbind(0)):
-            out = traced.fw([*tensors, x_t, masks[t] if masks is not None else ones, *state])
-            state = list(out[:n])
-            ys.append(out[traced.y_is] if traced.y_is is not None else out[n])
-            if keep:
-                saved.append(out[traced.n_out:])
+        with _weights_reordered(traced):
+            for t, x_t in enumerate(xs.unbind(0)):
+                out = traced.fw([*tensors, x_t, masks[t] if masks is not None else ones,
+                                 *state])
+                state = list(out[:n])
+                ys.append(out[traced.y_is] if traced.y_is is not None else out[n])
+                if keep:
+                    saved.append(out[traced.n_out:])
         ctx.traced, ctx.saved, ctx.masks, ctx.ones = traced, saved, masks, ones
         ctx.state_like = [s.new_zeros(()).expand(s.shape) for s in state]  # shapes only
         ctx.mark_non_differentiable(*([masks] if masks is not None else []))
@@ -223,14 +305,26 @@ class _Sequence(torch.autograd.Function):
     def backward(ctx, dys, *dstate):
         if torch.is_grad_enabled():
             return (None, None, *_Sequence.again(ctx, dys, dstate))
-        traced, like = ctx.traced, ctx.state_like
+        traced, deferred = ctx.traced, ctx.traced.deferred
         dys = dys.contiguous().unbind(0)
         ds = [torch.zeros_like(z) if d is None else d.contiguous()
-              for d, z in zip(dstate, like, strict=True)]
-        dx, dtensors = [None] * len(dys), None
-        k, deferred = traced.n_tensors, traced.deferred
-        first_extra = k + 2 + len(like)  # bw's outputs: tensors, x, mask, state, then pairs
+              for d, z in zip(dstate, ctx.state_like, strict=True)]
         parts = [([], []) for _ in deferred]
+        with _weights_reordered(traced):
+            dx, dtensors, ds = _Sequence._steps_back(ctx, dys, ds, parts)
+        for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
+            product = _matmul(_cat(a, 1), _cat(b, 0))  # one matmul over all steps
+            dtensors[i] = product.t().contiguous() if flip else product
+        return (None, None, _stacked(dx), None, *ds, *dtensors)
+
+    @staticmethod
+    def _steps_back(ctx, dys, ds, parts):
+        """The backward graph from the last step to the first: x's gradient per step, the
+        step's tensors' summed gradients and the initial state's."""
+        traced, like = ctx.traced, ctx.state_like
+        dx, dtensors = [None] * len(dys), None
+        k = traced.n_tensors
+        first_extra = k + 2 + len(like)  # bw's outputs: tensors, x, mask, state, then pairs
         for t in range(len(dys) - 1, -1, -1):
             tangents = list(ds)
             if traced.y_is is not None:
@@ -250,10 +344,7 @@ class _Sequence(torch.autograd.Function):
             else:
                 dtensors = [a if b is None else b.clone() if a is None else a.add_(b)
                             for a, b in zip(dtensors, grads[:k], strict=True)]
-        for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
-            product = _matmul(_cat(a, 1), _cat(b, 0))  # one matmul over all steps
-            dtensors[i] = product.t().contiguous() if flip else product
-        return (None, None, _stacked(dx), None, *ds, *dtensors)
+        return dx, dtensors, ds
 
     @staticmethod
     def again(ctx, dys, dstate) -> list:
@@ -277,6 +368,23 @@ class _Sequence(torch.autograd.Function):
 
         grads = twice_differentiable(run, list(ctx.saved_tensors), [dys, *dstate])
         return [grads[0], None, *grads[1:]]
+
+
+class _weights_reordered:
+    """Around one sequence's steps on graphs that use ``rnnkit::step_mm``: its kept reordered
+    weights (per thread) are dropped at the start and at the end, so each sequence reorders
+    the weights it multiplies by once, as they are now."""
+
+    def __init__(self, traced):
+        self.on = traced.step_mm > 0
+
+    def __enter__(self):
+        if self.on:
+            torch.ops.rnnkit.step_mm_reset()
+
+    def __exit__(self, *exc):
+        if self.on:
+            torch.ops.rnnkit.step_mm_reset()
 
 
 def _pooled() -> bool:

@@ -28,6 +28,7 @@
 
 #include "cell_math.h"
 #include "big_matmul.h"
+#include "step_matmul.h"
 #include "pool.h"
 
 namespace rnnkit_gated {
@@ -277,8 +278,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
   at::Tensor c0 = kind == kLstm ? c0_in->contiguous().detach() : at::Tensor();
   auto b_hh = defined_or_none(b_hh_in, false);
   auto lengths = defined_or_none(lengths_in, true);
-  at::Tensor w_first = kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H).t() : w_hh.t();
-  at::Tensor w_n = kind == kGruBefore ? w_hh.narrow(0, 2 * H, H).t() : at::Tensor();
+  // the per-step products, on weights reordered once for all steps (step_matmul.h)
+  const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);  // the most rows a block has
+  const rnnkit_matmul::StepWeight w_first(kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh,
+                                          block, steps);
+  const rnnkit_matmul::StepWeight w_n = kind == kGruBefore
+      ? rnnkit_matmul::StepWeight(w_hh.narrow(0, 2 * H, H), block, steps)
+      : rnnkit_matmul::StepWeight();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_gated_forward", [&] {
     using S = scalar_t;
     const S* bptr = b_hh ? b_hh->data_ptr<S>() : nullptr;
@@ -296,12 +302,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
         Rows<const S> x = step_rows<const S>(xp_, t), hp = rows<const S>(h_prev);
         Rows<S> h = step_rows<S>(hs_, t);
         Rows<S> wk = work.numel() ? step_rows<S>(work_, t) : Rows<S>{nullptr, 0};
-        at::mm_out(acc, h_prev, w_first);
+        const at::Tensor rec = w_first.times(h_prev, acc);  // h_{t-1} W_hh^T
         if (kind == kGruBefore) {
-          gru_before_gates<S>(n, H, t, x, rows<const S>(acc), bptr, hp, wk, rh.data_ptr<S>(),
+          gru_before_gates<S>(n, H, t, x, rows<const S>(rec), bptr, hp, wk, rh.data_ptr<S>(),
                               lptr);
-          at::mm_out(acc2, rh, w_n);
-          gru_before_state<S>(n, H, t, x, acc2.data_ptr<S>(), bptr, hp, h, wk, lptr);
+          const at::Tensor rec2 = w_n.times(rh, acc2);  // (r * h_{t-1}) W_hn^T
+          gru_before_state<S>(n, H, t, x, rec2.data_ptr<S>(), bptr, hp, h, wk, lptr);
           continue;
         }
         Rows<const S> cp{nullptr, 0};
@@ -310,7 +316,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
           cp = rows<const S>(before(c0_, cs_, t));
           c = step_rows<S>(cs_, t);
         }
-        forward_step<S>(kind, n, H, t, x, rows<const S>(acc), bptr, hp, cp, h, c, wk, lptr);
+        forward_step<S>(kind, n, H, t, x, rows<const S>(rec), bptr, hp, cp, h, c, wk, lptr);
       }
     });
   });
@@ -457,8 +463,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor dc = kind == kLstm ? at::zeros({B, H}, opts) : at::Tensor();
   at::Tensor direct = at::empty({B, H}, opts);
   at::Tensor drh = kind == kGruBefore ? at::empty({B, H}, opts) : at::Tensor();
-  at::Tensor w_rz = kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh;
-  at::Tensor w_n = kind == kGruBefore ? w_hh.narrow(0, 2 * H, H) : at::Tensor();
+  // dg W as a product with the weight (W^T): reordered once for all steps (step_matmul.h)
+  const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);
+  const rnnkit_matmul::StepWeight w_rz((kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh).t(),
+                                       block, steps);
+  const rnnkit_matmul::StepWeight w_n = kind == kGruBefore
+      ? rnnkit_matmul::StepWeight(w_hh.narrow(0, 2 * H, H).t(), block, steps)
+      : rnnkit_matmul::StepWeight();
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_gated_backward", [&] {
     using S = scalar_t;
     const Rows<const S> none{nullptr, 0};
@@ -487,12 +498,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
                          kind == kGruAfter ? step_rows<S>(rec_, t) : Rows<S>{nullptr, 0},
                          direct_.data_ptr<S>(), lptr);
         if (kind == kGruBefore) {
-          at::mm_out(drh_, dg_t.narrow(1, 2 * H, H), w_n);
-          gru_before_reset_grad<S>(n, H, t, drh_.data_ptr<S>(), hp, wk, g,
+          const at::Tensor drh = w_n.times(dg_t.narrow(1, 2 * H, H), drh_);
+          gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), hp, wk, g,
                                    direct_.data_ptr<S>(), lptr);
-          at::addmm_out(carry_, direct_, dg_t.narrow(1, 0, 2 * H), w_rz);
+          w_rz.add_times(carry_, direct_, dg_t.narrow(1, 0, 2 * H));
         } else {
-          at::addmm_out(carry_, direct_, kind == kGruAfter ? rec_.select(1, t) : dg_t, w_hh);
+          w_rz.add_times(carry_, direct_, kind == kGruAfter ? rec_.select(1, t) : dg_t);
         }
       }
     });
@@ -531,6 +542,9 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("mm_into(Tensor(a!) out, Tensor a, Tensor b, float beta) -> ()",
         &rnnkit_matmul::mm_into_op);
   m.def("onednn_calls() -> int", &rnnkit_matmul::onednn_calls_op);
+  m.def("packed_calls() -> int", &rnnkit_matmul::packed_calls_op);
+  m.def("step_mm(Tensor a, Tensor b) -> Tensor");  // CPU only, below: Inductor traces its fake
+  m.def("step_mm_reset() -> ()", &rnnkit_matmul::step_mm_reset_op);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
         "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "
@@ -541,4 +555,5 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
   m.impl("gated_forward", &rnnkit_gated::gated_forward);
   m.impl("gated_backward", &rnnkit_gated::gated_backward);
+  m.impl("step_mm", &rnnkit_matmul::step_mm_op);
 }

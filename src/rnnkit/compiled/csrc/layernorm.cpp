@@ -245,7 +245,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
   TORCH_CHECK(kind != kLnLstm || gain_c.has_value(), "rnnkit ln_forward: the LSTM needs gain_c");
   auto lengths = defined_or_none(lengths_in, true);
   at::Tensor acc = at::empty({B, G * H}, opts);
-  at::Tensor w_t = w_hh.t();
+  const rnnkit_matmul::StepWeight w(w_hh, B, steps);  // reordered once (step_matmul.h)
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_ln_forward", [&] {
     using S = scalar_t;
     const S* gc = gain_c ? gain_c->data_ptr<S>() : nullptr;
@@ -254,14 +254,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
     const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     for (int64_t t = 0; t < steps; ++t) {
       at::Tensor h_prev = before(h0, hs, t);
-      at::mm_out(acc, h_prev, w_t);
+      const at::Tensor rec = w.times(h_prev, acc);  // h_{t-1} W_hh^T
       Rows<const S> cp{nullptr, 0};
       Rows<S> c{nullptr, 0};
       if (kind == kLnLstm) {
         cp = rows<const S>(before(c0, cs, t));
         c = step_rows<S>(cs, t);
       }
-      forward_step<S>(kind, B, H, t, S(eps), step_rows<const S>(xp, t), rows<const S>(acc),
+      forward_step<S>(kind, B, H, t, S(eps), step_rows<const S>(xp, t), rows<const S>(rec),
                       gain_ih.data_ptr<S>(), bi, gain_hh.data_ptr<S>(), gc, bc,
                       rows<const S>(h_prev), cp,
                       step_rows<S>(hs, t), c, step_rows<S>(work, t), lptr);
@@ -471,6 +471,7 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   at::Tensor carry = at::zeros({B, H}, opts);  // gradient reaching h_t through step t+1
   at::Tensor dc = kind == kLnLstm ? at::zeros({B, H}, opts) : at::empty({0}, opts);
   at::Tensor direct = at::empty({B, H}, opts);
+  const rnnkit_matmul::StepWeight w_back(w_hh.t(), B, steps);  // dacc W_hh, reordered once
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_ln_backward", [&] {
     using S = scalar_t;
     const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
@@ -487,7 +488,7 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
                        gain_hh.data_ptr<S>(),
                        gain_c ? gain_c->data_ptr<S>() : nullptr, step_rows<S>(dg, t),
                        step_rows<S>(dacc, t), rows<S>(gsum), direct.data_ptr<S>(), lptr);
-      at::addmm_out(carry, direct, dacc.select(1, t), w_hh);
+      w_back.add_times(carry, direct, dacc.select(1, t));
     }
   });
   // W_hh's gradient: sum over (b, t) of dacc[b, t]^T h_{t-1}[b], as ONE matmul over all
