@@ -67,19 +67,40 @@ def race(contenders: dict, rounds: int, clock: str = "cpu") -> dict:
 
 
 def matmuls_alone(G: int, B: int, T: int, H: int):
-    """The matrix products of one forward+backward, I = H, fp32, as few large ones as can be."""
+    """The matrix products of one forward+backward, I = H, fp32, as few large ones as can be,
+    each on the faster way this machine has: the large ones on oneDNN where rnnkit's kernels
+    are built (``rnnkit::mm_into``), the per-step ones on a weight reordered once for oneDNN
+    (as ``csrc/step_matmul.h`` does) where torch has that."""
+    from rnnkit import compiled
+
     x, w = torch.randn(B * T, H), torch.randn(G * H, H)
     h, d, acc, carry = torch.randn(B, H), torch.randn(B, G * H), torch.empty(B, G * H), \
         torch.empty(B, H)
-    grads = torch.randn(B * T, G * H)
+    grads, big = torch.randn(B * T, G * H), torch.empty(G * H, H)
+    kernels = compiled.available()
+    try:
+        forward = torch.ops.mkldnn._reorder_linear_weight(w, B)
+        backward = torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), B)
+    except (AttributeError, RuntimeError):
+        forward = backward = None
+
+    def mm(out, a, b):
+        if kernels:
+            torch.ops.rnnkit.mm_into(out, a, b, 0.0)
+        else:
+            torch.mm(a, b, out=out)
 
     def run():
-        torch.mm(x, w.t())  # every step's input projection
+        mm(torch.empty(B * T, G * H), x, w.t())  # every step's input projection
         for _ in range(T):
-            torch.mm(h, w.t(), out=acc)  # h_{t-1} W_hh^T
-            torch.addmm(h, d, w, out=carry)  # dh_{t-1} = d(acc) W_hh + direct
-        grads.t() @ x  # d W_ih
-        grads.t() @ x  # d W_hh (over h_{t-1}, same shapes)
+            if forward is not None:
+                torch.ops.mkldnn._linear_pointwise(h, forward, None, "none", [], "")
+                torch.ops.mkldnn._linear_pointwise.binary(d, h, backward, None, "add")
+            else:
+                torch.mm(h, w.t(), out=acc)  # h_{t-1} W_hh^T
+                torch.addmm(h, d, w, out=carry)  # dh_{t-1} = d(acc) W_hh + direct
+        mm(big, grads.t(), x)  # d W_ih
+        mm(big, grads.t(), x)  # d W_hh (over h_{t-1}, same shapes)
     return run
 
 

@@ -74,7 +74,10 @@ SWITCHES = {  # --parts name -> (environment variable, what it switches, what "o
     "onednn": ("RNNKIT_ONEDNN", "big float32 matmuls on oneDNN against torch.mm", "oneDNN"),
     "packed": ("RNNKIT_PACKED", "per-step products on a reordered weight (oneDNN) against "
                "torch.mm", "reordered"),
+    "packed-all": ("RNNKIT_PACKED", "per-step products on a reordered weight at every size "
+                   "(RNNKIT_PACKED=all) against torch.mm", "reordered"),
 }
+ON = {"packed-all": "all"}  # the switch's "on" value where it is not "1"
 
 
 def switch_table(part: str, threads: int, grid, rounds: int) -> None:
@@ -100,7 +103,7 @@ def switch_table(part: str, threads: int, grid, rounds: int) -> None:
             for r in range(rounds + 1):
                 for i, layer in enumerate(layers):
                     for v in ("01" if r % 2 else "10"):  # alternate which goes first
-                        os.environ[var] = v
+                        os.environ[var] = ON.get(part, "1") if v == "1" else "0"
                         t = _time(layer, x, True, 1)
                         if r:  # round 0 warms up
                             times[i, v].append(t)

@@ -38,20 +38,32 @@ __attribute__((weak)) at::Tensor mkldnn_linear_pointwise_binary(
 
 namespace rnnkit_matmul {
 
-// Below these, at::mm. oneDNN's per-call cost (primitive lookup, output allocation, a copy of
-// a strided input) is about that of a 1M multiply-add product, and the reorder (~170 us for
-// 1024 x 256) needs a few steps' savings to pay for itself. At H 128 the kernels measured
-// level or slower with it (LSTM 1.00-1.04x, GRU 0.91-1.01x), at H 256 and 512 faster
-// (1.12-1.43x; benchmarks/lstm_backends.py --parts packed), so both sides of W must be 256+.
+// Where at::mm stays (RNNKIT_PACKED=all measures past these): oneDNN's per-call cost
+// (primitive lookup, output allocation, a copy of a strided input) is about that of a 1M
+// multiply-add product, and the reorder (~170 us for 1024 x 256) needs a few steps' savings.
+// Measured per sequence (benchmarks/lstm_backends.py --parts packed-all): at H 256 and 512
+// 1.12-1.43x faster; at H 128, 1.00-1.21x with 32 or 64 rows to a product, but 0.80-1.08x
+// with 16 (B 32 on 2 threads: a row block each). So: 32+ rows or both sides 256+, and no
+// side under 128.
 constexpr double kMinStepMacs = 1024.0 * 1024;
-constexpr int64_t kMinSide = 256;
+constexpr int64_t kMinRows = 32, kWideSide = 256, kMinSide = 128;
 constexpr int64_t kMinSteps = 8;
-// The traced graphs' products run on all threads, not in row blocks of one thread each
-constexpr int64_t kMinSideTraced = 128;
 
-inline bool packed_wanted() {
+inline bool worth_reordering(int64_t rows, int64_t n, int64_t k, int64_t steps) {
+  const int64_t side = std::min(n, k);
+  return double(rows) * double(n) * double(k) >= kMinStepMacs && steps >= kMinSteps &&
+         side >= kMinSide && (rows >= kMinRows || side >= kWideSide);
+}
+
+// RNNKIT_PACKED: "0"/"off" never, "all" at every size (to measure where it pays), else by the
+// sizes above
+inline const char* packed_setting() {
   const char* v = std::getenv("RNNKIT_PACKED");
-  const bool off = v != nullptr && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0);
+  return v == nullptr ? "" : v;
+}
+inline bool packed_wanted() {
+  const char* v = packed_setting();
+  const bool off = std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0;
   return !off && &at::native::mkldnn_linear_pointwise != nullptr &&
          &at::native::mkldnn_linear_pointwise_binary != nullptr;
 }
@@ -67,13 +79,11 @@ class StepWeight {
  public:
   StepWeight() = default;
   // w: (N, K), any strides; rows: the largest n a product will have; steps: how many steps
-  StepWeight(const at::Tensor& w, int64_t rows, int64_t steps, int64_t min_side = kMinSide)
-      : w_t_(w.t()) {
-    const double macs = double(rows) * double(w.size(0)) * double(w.size(1));
+  StepWeight(const at::Tensor& w, int64_t rows, int64_t steps) : w_t_(w.t()) {
     static std::atomic<bool> refused{false};  // a build whose oneDNN refuses: once, then mm
-    if (w.scalar_type() != at::kFloat || macs < kMinStepMacs || steps < kMinSteps ||
-        std::min(w.size(0), w.size(1)) < min_side ||
-        refused.load() || !packed_wanted())
+    const bool all = std::strcmp(packed_setting(), "all") == 0;
+    if (w.scalar_type() != at::kFloat || refused.load() || !packed_wanted() ||
+        (!all && !worth_reordering(rows, w.size(0), w.size(1), steps)))
       return;
     try {
       static auto reorder = c10::Dispatcher::singleton()
@@ -148,7 +158,7 @@ inline at::Tensor step_mm_op(const at::Tensor& a, const at::Tensor& b) {
     }
   if (found == nullptr) {
     kept.push_back({data, b.sizes().vec(), b.strides().vec(), version,
-                    StepWeight(b.t().detach(), a.size(0), kMinSteps, kMinSideTraced)});
+                    StepWeight(b.t().detach(), a.size(0), kMinSteps)});
     found = &kept.back();
   }
   if (!found->weight.packed()) return at::mm(a, b);  // too small, or switched off
