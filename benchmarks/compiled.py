@@ -112,6 +112,28 @@ def gated_table(threads: int, rounds: int, peak: float, grid, only_gru: bool = F
               f"| {cell('rnn', 'nn.RNN', 1)} |", flush=True)
 
 
+def dropout_table(threads: int, rounds: int, grid, p: float = 0.25) -> None:
+    """Training with recurrent dropout: the kernels (each cell's mask passed in) against the
+    Python loop, which was the only way before (torch's fused kernels cannot drop h)."""
+    print(f"\n### recurrent_dropout={p}, forward+backward, {threads} thread(s) "
+          "(ratio = loop time / kernels' time)")
+    kinds = [("LSTM", "lstm", {}), ("GRU", "gru", {}),
+             ("articles' GRU", "gru", {"reset_after": False}), ("LayerNorm-LSTM", "ln_lstm", {})]
+    print("| B | T | H | " + " | ".join(k[0] for k in kinds) + " |")
+    print("|---|---|---|" + "---|" * len(kinds))
+    for B, T, H in grid:
+        torch.manual_seed(0)
+        x = torch.randn(B, T, H)
+        nets = {}
+        for name, kind, options in kinds:
+            for backend in ("loop", "compiled"):
+                nets[name, backend] = rnnkit.RNN(kind, H, H, backend=backend,
+                                                 recurrent_dropout=p, **options)
+        t = race({k: train_step(m, x) for k, m in nets.items()}, rounds)
+        cells = [f"{t[k[0], 'loop'] / t[k[0], 'compiled']:.2f}x" for k in kinds]
+        print(f"| {B} | {T} | {H} | " + " | ".join(cells) + " |", flush=True)
+
+
 def min_gru_row(rounds: int) -> None:
     B, T, H = 16, 1000, 256
     x = torch.randn(B, T, H)
@@ -169,7 +191,8 @@ def main():
     parser.add_argument("--grid", default="32x100x128,32x100x256,64x100x128,64x100x256,"
                                           "32x1000x128,32x1000x256,64x1000x128,64x1000x256")
     parser.add_argument("--parts", default="tables,mingru,step",
-                        help="which parts to run: tables (per --threads), mingru, step")
+                        help="which parts to run: tables and dropout (per --threads), mingru, "
+                        "step")
     parser.add_argument("--clock", choices=sorted(CLOCK), default="wall",
                         help="wall time, or process CPU time (1 thread on a shared machine)")
     parser.add_argument("--cells", choices=["all", "gru"], default="all",
@@ -188,6 +211,9 @@ def main():
     for threads in [int(t) for t in args.threads.split(",")] if "tables" in parts else []:
         torch.set_num_threads(threads)
         gated_table(threads, args.rounds, peak_gflops(), grid, only_gru=args.cells == "gru")
+    for threads in [int(t) for t in args.threads.split(",")] if "dropout" in parts else []:
+        torch.set_num_threads(threads)
+        dropout_table(threads, args.rounds, grid)
     for threads in [int(t) for t in args.mingru_threads.split(",")] if "mingru" in parts else []:
         torch.set_num_threads(threads)
         min_gru_row(max(3, args.rounds // 2))

@@ -15,7 +15,7 @@ import torch
 from compiled_helpers import penalty_grads, run
 
 import rnnkit
-from rnnkit import compiled
+from rnnkit import compiled, layers
 from rnnkit.state_tree import leaves, tree_map
 
 CELLS = [
@@ -431,6 +431,81 @@ def test_per_step_products_on_a_reordered_weight(kind, options, packed, monkeypa
         assert (packed_calls() - before >= 4) == (packed == "1")
     for a, b in zip(want + want_grads, got + got_grads, strict=True):
         a, b = a.detach(), b.detach().double()
+        scale = float(a.abs().max()) or 1.0
+        torch.testing.assert_close(b / scale, a / scale, atol=2e-5, rtol=0)
+
+
+DROPPING = [("lstm", {}), ("gru", {"reset_after": True}), ("gru", {"reset_after": False}),
+            ("ln_lstm", {}), ("ln_gru", {})]
+DROPPING_IDS = ["lstm", "gru-after", "gru-before", "ln_lstm", "ln_gru"]
+
+
+@pytest.mark.parametrize("kind,options", DROPPING, ids=DROPPING_IDS)
+def test_recurrent_dropout_on_the_kernels_equals_loop(kind, options, monkeypatch):
+    """Training with recurrent_dropout runs the kernels with each cell's mask m (W_hh reads
+    h_{t-1} * m, the GRU's z * h reads h_{t-1}): values and gradients equal the loop's, drawn
+    from the same seed, in float64 (stacked, bidirectional, lengths, an initial state)."""
+    calls = []
+    real = layers.compiled_cell
+    monkeypatch.setattr(layers, "compiled_cell", lambda *a: calls.append(1) or real(*a))
+    loop = rnnkit.RNN(kind, I, H, backend="loop", recurrent_dropout=0.4, num_layers=2,
+                      bidirectional=True, **options).double()
+    fast = rnnkit.RNN(kind, I, H, backend="compiled", recurrent_dropout=0.4, num_layers=2,
+                      bidirectional=True, **options).double()
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    state = tree_map(lambda s: torch.randn(s.shape[0], B, s.shape[2], dtype=s.dtype),
+                     loop.init_state(1, dtype=torch.float64))
+    torch.manual_seed(5)
+    want, want_grads = run(loop, x, state, LENGTHS)
+    torch.manual_seed(5)
+    got, got_grads = run(fast, x, state, LENGTHS)
+    assert len(calls) == (4 if BUILT else 0)  # every cell on the kernels (where built)
+    for a, b in zip(want + want_grads, got + got_grads, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=0)
+    fast.eval()  # and the mask did something: without it the outputs differ
+    assert not torch.allclose(fast(x, state, lengths=LENGTHS)[0], got[0])
+
+
+@pytest.mark.parametrize("kind,options", DROPPING, ids=DROPPING_IDS)
+def test_recurrent_dropout_double_backward_equals_loop(kind, options):
+    """create_graph=True with recurrent dropout: the second backward runs the cell's own loop
+    with the mask the kernels' forward used (the cell keeps it until the next call)."""
+    loop = rnnkit.RNN(kind, I, H, backend="loop", recurrent_dropout=0.4, **options).double()
+    fast = rnnkit.RNN(kind, I, H, backend="compiled", recurrent_dropout=0.4, **options).double()
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(B, T, I, dtype=torch.float64)
+    s0 = tree_map(lambda s: torch.randn(s.shape[0], B, s.shape[2], dtype=s.dtype),
+                  loop.init_state(1, dtype=torch.float64))
+    torch.manual_seed(3)
+    want = penalty_grads(loop, x, s0, LENGTHS)
+    torch.manual_seed(3)
+    for a, b in zip(want, penalty_grads(fast, x, s0, LENGTHS), strict=True):
+        torch.testing.assert_close(b, a, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind,options", DROPPING, ids=DROPPING_IDS)
+def test_recurrent_dropout_at_h256_on_two_threads(kind, options):
+    """The same in float32 at H 256 on 2 threads: row blocks, each with its part of the mask,
+    and the per-step products on reordered weights (csrc/step_matmul.h); against the float32
+    loop with the same seed."""
+    torch.manual_seed(0)
+    loop = rnnkit.RNN(kind, 8, 256, backend="loop", recurrent_dropout=0.3, **options)
+    fast = rnnkit.RNN(kind, 8, 256, backend="compiled", recurrent_dropout=0.3, **options)
+    fast.load_state_dict(loop.state_dict())
+    x = torch.randn(40, 10, 8)
+    lengths = torch.randint(1, 11, (40,), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(5)
+    want, want_grads = run(loop, x, None, lengths)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        torch.manual_seed(5)
+        got, got_grads = run(fast, x, None, lengths)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(want + want_grads, got + got_grads, strict=True):
+        a, b = a.detach(), b.detach()
         scale = float(a.abs().max()) or 1.0
         torch.testing.assert_close(b / scale, a / scale, atol=2e-5, rtol=0)
 

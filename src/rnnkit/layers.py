@@ -172,7 +172,8 @@ class RNN(nn.Module):
         reset_after (GRU only; default True), init ("torch" | "keras" | "irnn"),
             recurrent_dropout (LSTM, GRU and the LayerNorm cells; default 0: variational
             dropout on h_{t-1} where the recurrent weights read it, one mask per sequence,
-            training only; training then runs the loop): settings of the built-in cells.
+            training only; training then runs the compiled kernels with each cell's mask,
+            or the loop, never torch's fused kernel): settings of the built-in cells.
             A setting the cell does not take is refused, never dropped
             (``LSTM(..., activation="relu")`` is a ``ValueError``); user cells take none.
         backend: "auto" | "fused" | "loop" | "scan" | "compiled" (rnnkit's C++ kernels for
@@ -378,7 +379,7 @@ class RNN(nn.Module):
         return {**takes, **preset, **given}
 
     def _recurrent_dropout(self) -> bool:
-        """Whether a cell drops recurrent inputs (only the loop applies that, in training)."""
+        """Whether a cell drops recurrent inputs (in training; the loop and the kernels)."""
         return any(getattr(c, "recurrent_dropout", 0.0) > 0 for c in self.cells)
 
     def _drops(self) -> bool:
@@ -510,7 +511,9 @@ class RNN(nn.Module):
             for cell in self.cells:
                 if hasattr(cell, "reset_recurrent_dropout"):
                     cell.reset_recurrent_dropout()  # a new mask per sequence
-            return self._forward_loop(x, state, lengths, return_all_states)
+            # the kernels take each cell's mask (never torch's fused kernel: it has no place)
+            kernels = self._use_compiled(x, return_all_states=return_all_states, fused_ok=False)
+            return self._forward_loop(x, state, lengths, return_all_states, compiled=kernels)
         if self._use_traced(x, return_all_states):  # a user cell: compiled.traced
             return self._forward_loop(x, state, lengths, False, compiled="traced")
         # auto never picks a path that refuses this call: minGRU/minLSTM's kernels and scan
@@ -529,10 +532,10 @@ class RNN(nn.Module):
         return self._forward_loop(x, state, lengths, return_all_states, use_scan)
 
     def _use_compiled(self, x: Tensor, whole_sequence: bool = True,
-                      return_all_states: bool = False) -> bool:
+                      return_all_states: bool = False, fused_ok: bool = True) -> bool:
         """``compiled``: build the kernels if needed (the loop, with a notice, if that fails);
         ``auto``: on a CPU when they are already built and cover every cell, except where
-        torch's oneDNN LSTM measured faster (``_onednn_lstm_faster``)."""
+        torch's oneDNN LSTM measured faster (``_onednn_lstm_faster``) and ``fused_ok``."""
         if self.backend not in ("compiled", "auto") or x.device.type != "cpu":
             return False
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
@@ -541,7 +544,7 @@ class RNN(nn.Module):
             return False  # bf16 projections: torch's ops under autocast, the kernels are fp32/64
         if self.backend == "auto" and not (compiled.available() and self._compiled_all):
             return False
-        if self.backend == "auto" and self.kind == "lstm" and whole_sequence and \
+        if self.backend == "auto" and self.kind == "lstm" and whole_sequence and fused_ok and \
                 not return_all_states and self._fused_mode is not None and \
                 self._onednn_lstm_faster(x):
             return False  # the fused path: torch's oneDNN LSTM

@@ -162,29 +162,30 @@ class _Gated(torch.autograd.Function):
     all (B, T)."""
 
     @staticmethod
-    def forward(ctx, cell, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths):
+    def forward(ctx, cell, kind, x, w_ih, b_ih, h0, c0, w_hh, b_hh, lengths, drop):
         xp = _project(x, w_ih, b_ih)
-        hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths)
+        hs, cs, work = torch.ops.rnnkit.gated_forward(kind, xp, h0, c0, w_hh, b_hh, lengths,
+                                                      drop)
         ctx.cell, ctx.kind, ctx.has_bias = cell, kind, (b_ih is not None, b_hh is not None)
-        ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh)
+        ctx.save_for_backward(x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh, drop)
         return hs, cs
 
     @staticmethod
     def backward(ctx, grad_hs, grad_cs):
-        x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh = ctx.saved_tensors
+        x, w_ih, h0, c0, hs, cs, work, w_hh, lengths, b_ih, b_hh, drop = ctx.saved_tensors
         lstm = ctx.kind == _LSTM
         if torch.is_grad_enabled():
             x, h0, c0, w_ih, b_ih, w_hh, b_hh = _again(
                 ctx.cell, ["weight_ih", "bias_ih", "weight_hh", "bias_hh"],
                 [x, h0, c0, w_ih, b_ih, w_hh, b_hh], lstm, lengths, [grad_hs, grad_cs])
-            return None, None, x, w_ih, b_ih, h0, c0, w_hh, b_hh, None
+            return None, None, x, w_ih, b_ih, h0, c0, w_hh, b_hh, None, None
         d_xp, d_h0, d_c0, d_w, d_b = torch.ops.rnnkit.gated_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, h0, c0, hs, cs, work,
-            w_hh, lengths, ctx.has_bias[1])
+            w_hh, lengths, ctx.has_bias[1], drop)
         d_x, d_w_ih, d_b_ih = _project_grads(d_xp, x, w_ih, *ctx.needs_input_grad[2:4],
                                              ctx.has_bias[0] and ctx.needs_input_grad[4])
         return (None, None, d_x, d_w_ih, d_b_ih, d_h0, d_c0 if lstm else None, d_w,
-                d_b if ctx.has_bias[1] else None, None)
+                d_b if ctx.has_bias[1] else None, None, None)
 
 
 class _Linear(torch.autograd.Function):
@@ -226,20 +227,20 @@ class _LayerNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cell, kind, x, w_ih, h0, c0, w_hh, gain_ih, bias_ih, gain_hh, gain_c,
-                bias_c, eps, lengths):
+                bias_c, eps, lengths, drop):
         a = _project(x, w_ih)
         hs, cs, work = torch.ops.rnnkit.ln_forward(kind, a, h0, c0, w_hh, gain_ih, bias_ih,
-                                                   gain_hh, gain_c, bias_c, eps, lengths)
+                                                   gain_hh, gain_c, bias_c, eps, lengths, drop)
         ctx.cell, ctx.kind = cell, kind
         ctx.has_bias = bias_ih is not None, bias_c is not None
         ctx.save_for_backward(x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh,
-                              gain_c, lengths, bias_c)
+                              gain_c, lengths, bias_c, drop)
         return hs, cs
 
     @staticmethod
     def backward(ctx, grad_hs, grad_cs):
         (x, w_ih, a, h0, c0, hs, cs, work, w_hh, gain_ih, bias_ih, gain_hh, gain_c,
-         lengths, bias_c) = ctx.saved_tensors
+         lengths, bias_c, drop) = ctx.saved_tensors
         lstm = ctx.kind == _LN_LSTM
         if torch.is_grad_enabled():
             names = ["weight_ih", "weight_hh", "gain_ih", "bias_ih", "gain_hh", "gain_c",
@@ -247,16 +248,16 @@ class _LayerNorm(torch.autograd.Function):
             x, h0, c0, *d = _again(ctx.cell, names, [x, h0, c0, w_ih, w_hh, gain_ih, bias_ih,
                                                      gain_hh, gain_c, bias_c],
                                    lstm, lengths, [grad_hs, grad_cs])
-            return (None, None, x, d[0], h0, c0, *d[1:], None, None)
+            return (None, None, x, d[0], h0, c0, *d[1:], None, None, None)
         has_bias_ih, has_bias_c = ctx.has_bias
         (d_a, d_h0, d_c0, d_w, d_gain, d_gain_c, d_bias_c, d_gain_ih,
          d_bias_ih) = torch.ops.rnnkit.ln_backward(
             ctx.kind, grad_hs, grad_cs if lstm else None, a, h0, c0, hs, cs, work, w_hh,
-            gain_ih, bias_ih, gain_hh, gain_c, lengths)
+            gain_ih, bias_ih, gain_hh, gain_c, lengths, drop)
         d_x, d_w_ih, _ = _project_grads(d_a, x, w_ih, *ctx.needs_input_grad[2:4])
         return (None, None, d_x, d_w_ih, d_h0, d_c0 if lstm else None, d_w, d_gain_ih,
                 d_bias_ih if has_bias_ih else None, d_gain, d_gain_c if lstm else None,
-                d_bias_c if lstm and has_bias_c else None, None, None)
+                d_bias_c if lstm and has_bias_c else None, None, None, None)
 
 
 def run_cell(cell, x, state, mask, lengths, keep_states):
@@ -272,13 +273,14 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
         hs, cs = _LayerNorm.apply(cell, kind, x, cell.weight_ih, h0, c0, cell.weight_hh,
                                   cell.gain_ih, cell.bias_ih, cell.gain_hh,
                                   getattr(cell, "gain_c", None),
-                                  getattr(cell, "bias_c", None), cell.eps, lengths)
+                                  getattr(cell, "bias_c", None), cell.eps, lengths,
+                                  _recurrent_mask(cell, x))
         return _finish(hs, cs, lstm, mask, keep_states)
     if family == "gated":  # the input projections are _Gated's own matmul
         lstm = kind == _LSTM
         h0, c0 = state if lstm else (state, None)
         hs, cs = _Gated.apply(cell, kind, x, cell.weight_ih, cell.bias_ih, h0, c0, cell.weight_hh,
-                              cell.bias_hh, lengths)
+                              cell.bias_hh, lengths, _recurrent_mask(cell, x))
         return _finish(hs, cs, lstm, mask, keep_states)
     # minGRU / minLSTM
     cell.check_state(state, "the compiled recurrence")
@@ -286,6 +288,15 @@ def run_cell(cell, x, state, mask, lengths, keep_states):
                            lengths)  # (B, T, H)
     out = states if mask is None else states.masked_fill(~mask.unsqueeze(-1), 0.0)
     return out, states[:, -1], (states if keep_states else None)
+
+
+def _recurrent_mask(cell, x):
+    """Recurrent dropout's mask for this sequence, m / (1 - p) (B, H), or None: the cell's own
+    (``recurrent_input``), drawn and kept as its loop draws it at the first step, so that the
+    kernels and the loop see the same masks from the same seed."""
+    if not (cell.training and getattr(cell, "recurrent_dropout", 0.0) > 0):
+        return None
+    return cell.recurrent_input(x.new_ones(x.shape[0], cell.hidden_size))
 
 
 def _finish(hs, cs, lstm, mask, keep_states):

@@ -221,6 +221,14 @@ void gru_before_state(int64_t B, int64_t H_, int64_t t, Rows<const T> x, const T
   });
 }
 
+// recurrent dropout's mask m (B, H), already scaled by 1 / (1 - p), or undefined: none
+at::Tensor recurrent_mask(const std::optional<at::Tensor>& m, int64_t B, int64_t H) {
+  if (!m.has_value() || !m->defined()) return at::Tensor();
+  TORCH_CHECK(m->dim() == 2 && m->size(0) == B && m->size(1) == H,
+              "rnnkit: the recurrent dropout mask must be (B, H)");
+  return m->contiguous().detach();
+}
+
 std::optional<at::Tensor> defined_or_none(const std::optional<at::Tensor>& t, bool as_long) {
   if (!t.has_value() || !t->defined()) return std::nullopt;
   return as_long ? t->to(at::kLong).contiguous() : t->contiguous();
@@ -263,7 +271,8 @@ inline at::Tensor part(const at::Tensor& t, int64_t r0, int64_t r1) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
     int64_t kind, const at::Tensor& xp_in, const at::Tensor& h0_in,
     const std::optional<at::Tensor>& c0_in, const at::Tensor& w_hh_in,
-    const std::optional<at::Tensor>& b_hh_in, const std::optional<at::Tensor>& lengths_in) {
+    const std::optional<at::Tensor>& b_hh_in, const std::optional<at::Tensor>& lengths_in,
+    const std::optional<at::Tensor>& drop_in) {
   const int64_t G = gates_of(kind);
   TORCH_CHECK(xp_in.dim() == 3, "rnnkit gated_forward: xp must be (B, T, G*H)");
   // detached: worker threads call ATen ops on them with their own grad mode
@@ -278,6 +287,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
   at::Tensor c0 = kind == kLstm ? c0_in->contiguous().detach() : at::Tensor();
   auto b_hh = defined_or_none(b_hh_in, false);
   auto lengths = defined_or_none(lengths_in, true);
+  const at::Tensor drop = recurrent_mask(drop_in, B, H);
   // the per-step products, on weights reordered once for all steps (step_matmul.h)
   const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);  // the most rows a block has
   const rnnkit_matmul::StepWeight w_first(kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh,
@@ -297,15 +307,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
       at::Tensor acc = at::empty({n, kind == kGruBefore ? 2 * H : G * H}, opts);
       at::Tensor acc2 = kind == kGruBefore ? at::empty({n, H}, opts) : at::Tensor();
       at::Tensor rh = kind == kGruBefore ? at::empty({n, H}, opts) : at::Tensor();
+      const at::Tensor drop_ = part(drop, r0, r1);
+      at::Tensor hd_buf = drop.defined() ? at::empty({n, H}, opts) : at::Tensor();
       for (int64_t t = 0; t < steps; ++t) {
         at::Tensor h_prev = before(h0_, hs_, t);
+        // what W_hh reads: h_{t-1}, or h_{t-1} * m with recurrent dropout (the gates' direct
+        // uses of h_{t-1}, z * h in the GRU, read it unmasked, as the cells do)
+        const at::Tensor hd = drop.defined() ? at::mul_out(hd_buf, h_prev, drop_) : h_prev;
         Rows<const S> x = step_rows<const S>(xp_, t), hp = rows<const S>(h_prev);
         Rows<S> h = step_rows<S>(hs_, t);
         Rows<S> wk = work.numel() ? step_rows<S>(work_, t) : Rows<S>{nullptr, 0};
-        const at::Tensor rec = w_first.times(h_prev, acc);  // h_{t-1} W_hh^T
-        if (kind == kGruBefore) {
-          gru_before_gates<S>(n, H, t, x, rows<const S>(rec), bptr, hp, wk, rh.data_ptr<S>(),
-                              lptr);
+        const at::Tensor rec = w_first.times(hd, acc);  // h_{t-1} W_hh^T
+        if (kind == kGruBefore) {  // r * h_{t-1} as W_hn reads it
+          gru_before_gates<S>(n, H, t, x, rows<const S>(rec), bptr, rows<const S>(hd), wk,
+                              rh.data_ptr<S>(), lptr);
           const at::Tensor rec2 = w_n.times(rh, acc2);  // (r * h_{t-1}) W_hn^T
           gru_before_state<S>(n, H, t, x, rec2.data_ptr<S>(), bptr, hp, h, wk, lptr);
           continue;
@@ -434,11 +449,12 @@ void gru_before_reset_grad(int64_t B, int64_t H, int64_t t, const T* drh, Rows<c
 // (B, T, H) buffer first: one matmul per sequence (K = T) ran at 55 GFLOP/s against 75 for
 // the copy and one matmul at B 64, T 100, H 256 (1 thread).
 void add_state_weight_grad(at::Tensor dw, const at::Tensor& a, const at::Tensor& h0,
-                           const at::Tensor& hs) {
+                           const at::Tensor& hs, const at::Tensor& drop = at::Tensor()) {
   const int64_t B = hs.size(0), steps = hs.size(1), H = hs.size(2);
   at::Tensor h_prev = pooled({B, steps, H}, hs.options());
   h_prev.select(1, 0).copy_(h0);
   if (steps > 1) h_prev.narrow(1, 1, steps - 1).copy_(hs.narrow(1, 0, steps - 1));
+  if (drop.defined()) h_prev.mul_(drop.unsqueeze(1));  // what W_hh read: h_{t-1} * m
   rnnkit_matmul::mm_into(dw, a.t(), h_prev.view({B * steps, H}), 1.0);
 }
 
@@ -446,7 +462,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
     int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Tensor>& grad_cs_in,
     const at::Tensor& h0_in, const std::optional<at::Tensor>& c0_in, const at::Tensor& hs,
     const at::Tensor& cs, const at::Tensor& work, const at::Tensor& w_hh_in,
-    const std::optional<at::Tensor>& lengths_in, bool has_bias) {
+    const std::optional<at::Tensor>& lengths_in, bool has_bias,
+    const std::optional<at::Tensor>& drop_in) {
   const int64_t G = gates_of(kind);
   at::Tensor w_hh = w_hh_in.contiguous().detach(), h0 = h0_in.contiguous().detach();
   const int64_t B = hs.size(0), steps = hs.size(1), H = hs.size(2);
@@ -463,6 +480,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor dc = kind == kLstm ? at::zeros({B, H}, opts) : at::Tensor();
   at::Tensor direct = at::empty({B, H}, opts);
   at::Tensor drh = kind == kGruBefore ? at::empty({B, H}, opts) : at::Tensor();
+  const at::Tensor drop = recurrent_mask(drop_in, B, H);
   // dg W as a product with the weight (W^T): reordered once for all steps (step_matmul.h)
   const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);
   const rnnkit_matmul::StepWeight w_rz((kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh).t(),
@@ -482,6 +500,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
       const at::Tensor dg_ = part(dg, r0, r1), rec_ = part(rec, r0, r1);
       at::Tensor dh_ = part(dh, r0, r1), carry_ = part(carry, r0, r1), dc_ = part(dc, r0, r1);
       at::Tensor direct_ = part(direct, r0, r1), drh_ = part(drh, r0, r1);
+      // recurrent dropout: the gradient reaching h_{t-1} through what W_hh read (h * m) is
+      // gathered in `through` and masked: carry = direct + through * m
+      const at::Tensor drop_ = part(drop, r0, r1);
+      at::Tensor hd_buf, through;
+      if (drop.defined()) {
+        hd_buf = at::empty({n, H}, opts);
+        through = at::empty({n, H}, opts);
+      }
       for (int64_t t = steps - 1; t >= 0; --t) {
         at::add_out(dh_, grad_hs_.select(1, t), carry_);
         if (grad_cs_.defined()) dc_.add_(grad_cs_.select(1, t));
@@ -497,13 +523,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
                          step_rows<const S>(hs_, t), hp, cp, ct, wk, g,
                          kind == kGruAfter ? step_rows<S>(rec_, t) : Rows<S>{nullptr, 0},
                          direct_.data_ptr<S>(), lptr);
-        if (kind == kGruBefore) {
+        const at::Tensor rec_t = kind == kGruAfter ? rec_.select(1, t)
+                               : kind == kGruBefore ? dg_t.narrow(1, 0, 2 * H) : dg_t;
+        if (!drop.defined()) {
+          if (kind == kGruBefore) {
+            const at::Tensor drh = w_n.times(dg_t.narrow(1, 2 * H, H), drh_);
+            gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), hp, wk, g,
+                                     direct_.data_ptr<S>(), lptr);
+          }
+          w_rz.add_times(carry_, direct_, rec_t);
+          continue;
+        }
+        if (kind == kGruBefore) {  // r * (h_{t-1} * m): r's gradient reads the masked state
+          const at::Tensor hd = at::mul_out(hd_buf, h_prev, drop_);
           const at::Tensor drh = w_n.times(dg_t.narrow(1, 2 * H, H), drh_);
-          gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), hp, wk, g,
-                                   direct_.data_ptr<S>(), lptr);
-          w_rz.add_times(carry_, direct_, dg_t.narrow(1, 0, 2 * H));
+          through.zero_();
+          gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), rows<const S>(hd), wk, g,
+                                   through.data_ptr<S>(), lptr);
+          w_rz.add_times(through, through, rec_t);
+          at::addcmul_out(carry_, direct_, through, drop_);
         } else {
-          w_rz.add_times(carry_, direct_, kind == kGruAfter ? rec_.select(1, t) : dg_t);
+          at::addcmul_out(carry_, direct_, w_rz.times(rec_t, through), drop_);
         }
       }
     });
@@ -513,17 +553,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor none = at::empty({0}, opts);
   at::Tensor d_b_hh = none;
   if (kind == kGruAfter) {
-    add_state_weight_grad(d_w_hh, rec.view({B * steps, 3 * H}), h0, hs);
+    add_state_weight_grad(d_w_hh, rec.view({B * steps, 3 * H}), h0, hs, drop);
     if (has_bias) d_b_hh = rec.sum({0, 1});
   } else if (kind == kGruBefore) {
     at::Tensor dg2 = dg.view({B * steps, G * H});
-    add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg2.narrow(1, 0, 2 * H), h0, hs);
+    add_state_weight_grad(d_w_hh.narrow(0, 0, 2 * H), dg2.narrow(1, 0, 2 * H), h0, hs, drop);
     at::Tensor dn = dg2.narrow(1, 2 * H, H);
     at::Tensor rh = work.view({B * steps, 4 * H}).narrow(1, 3 * H, H);  // r * h_{t-1}
     rnnkit_matmul::mm_into(d_w_hh.narrow(0, 2 * H, H), dn.t(), rh, 1.0);
     if (has_bias) d_b_hh = dg.sum({0, 1});
   } else {
-    add_state_weight_grad(d_w_hh, dg.view({B * steps, G * H}), h0, hs);
+    add_state_weight_grad(d_w_hh, dg.view({B * steps, G * H}), h0, hs, drop);
     if (has_bias) d_b_hh = dg.sum({0, 1});
   }
   return {dg, carry, kind == kLstm ? dc : none, d_w_hh, d_b_hh};
@@ -546,9 +586,10 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("step_mm(Tensor a, Tensor b) -> Tensor");  // CPU only, below: Inductor traces its fake
   m.def("step_mm_reset() -> ()", &rnnkit_matmul::step_mm_reset_op);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
-        "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+        "Tensor? lengths, Tensor? drop=None) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "
-        "Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor? lengths, bool has_bias) -> "
+        "Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor? lengths, bool has_bias, "
+        "Tensor? drop=None) -> "
         "(Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 

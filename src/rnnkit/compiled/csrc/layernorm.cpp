@@ -226,7 +226,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
     const at::Tensor& gain_ih_in, const std::optional<at::Tensor>& bias_ih_in,
     const at::Tensor& gain_hh_in, const std::optional<at::Tensor>& gain_c_in,
     const std::optional<at::Tensor>& bias_c_in, double eps,
-    const std::optional<at::Tensor>& lengths_in) {
+    const std::optional<at::Tensor>& lengths_in, const std::optional<at::Tensor>& drop_in) {
   const int64_t G = gates_of(kind);
   TORCH_CHECK(a_in.dim() == 3, "rnnkit ln_forward: a must be (B, T, G*H)");
   at::Tensor xp = a_in.contiguous(), w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous();
@@ -246,6 +246,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
   auto lengths = defined_or_none(lengths_in, true);
   at::Tensor acc = at::empty({B, G * H}, opts);
   const rnnkit_matmul::StepWeight w(w_hh, B, steps);  // reordered once (step_matmul.h)
+  // recurrent dropout: W_hh reads h_{t-1} * m (gated.cpp); the GRU's z * h reads h_{t-1}
+  const at::Tensor drop = rnnkit_gated::recurrent_mask(drop_in, B, H);
+  at::Tensor hd_buf = drop.defined() ? at::empty({B, H}, opts) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_ln_forward", [&] {
     using S = scalar_t;
     const S* gc = gain_c ? gain_c->data_ptr<S>() : nullptr;
@@ -254,7 +257,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ln_forward(
     const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
     for (int64_t t = 0; t < steps; ++t) {
       at::Tensor h_prev = before(h0, hs, t);
-      const at::Tensor rec = w.times(h_prev, acc);  // h_{t-1} W_hh^T
+      const at::Tensor hd = drop.defined() ? at::mul_out(hd_buf, h_prev, drop) : h_prev;
+      const at::Tensor rec = w.times(hd, acc);  // h_{t-1} W_hh^T
       Rows<const S> cp{nullptr, 0};
       Rows<S> c{nullptr, 0};
       if (kind == kLnLstm) {
@@ -451,7 +455,8 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
             const at::Tensor& work, const at::Tensor& w_hh_in, const at::Tensor& gain_ih_in,
             const std::optional<at::Tensor>& bias_ih_in, const at::Tensor& gain_hh_in,
             const std::optional<at::Tensor>& gain_c_in,
-            const std::optional<at::Tensor>& lengths_in) {
+            const std::optional<at::Tensor>& lengths_in,
+            const std::optional<at::Tensor>& drop_in) {
   const int64_t G = gates_of(kind);
   at::Tensor w_hh = w_hh_in.contiguous(), h0 = h0_in.contiguous(), a = a_in.contiguous();
   at::Tensor gain_hh = gain_hh_in.contiguous(), gain_ih = gain_ih_in.contiguous();
@@ -472,6 +477,8 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
   at::Tensor dc = kind == kLnLstm ? at::zeros({B, H}, opts) : at::empty({0}, opts);
   at::Tensor direct = at::empty({B, H}, opts);
   const rnnkit_matmul::StepWeight w_back(w_hh.t(), B, steps);  // dacc W_hh, reordered once
+  const at::Tensor drop = rnnkit_gated::recurrent_mask(drop_in, B, H);
+  at::Tensor through = drop.defined() ? at::empty({B, H}, opts) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "rnnkit_ln_backward", [&] {
     using S = scalar_t;
     const int64_t* lptr = lengths ? lengths->data_ptr<int64_t>() : nullptr;
@@ -488,13 +495,16 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
                        gain_hh.data_ptr<S>(),
                        gain_c ? gain_c->data_ptr<S>() : nullptr, step_rows<S>(dg, t),
                        step_rows<S>(dacc, t), rows<S>(gsum), direct.data_ptr<S>(), lptr);
-      w_back.add_times(carry, direct, dacc.select(1, t));
+      if (drop.defined())  // through what W_hh read, h_{t-1} * m
+        at::addcmul_out(carry, direct, w_back.times(dacc.select(1, t), through), drop);
+      else
+        w_back.add_times(carry, direct, dacc.select(1, t));
     }
   });
   // W_hh's gradient: sum over (b, t) of dacc[b, t]^T h_{t-1}[b], as ONE matmul over all
   // B*T rows (h_{t-1} gathered into a pooled (B, T, H) copy), not one per sequence
   at::Tensor d_w_hh = at::zeros({G * H, H}, opts);
-  rnnkit_gated::add_state_weight_grad(d_w_hh, dacc.view({B * steps, G * H}), h0, hs);
+  rnnkit_gated::add_state_weight_grad(d_w_hh, dacc.view({B * steps, G * H}), h0, hs, drop);
   at::Tensor sums = gsum.sum(0);
   at::Tensor none = at::empty({0}, opts);
   at::Tensor d_gain_hh = sums.narrow(0, 0, G * H);
@@ -510,10 +520,11 @@ ln_backward(int64_t kind, const at::Tensor& grad_hs, const std::optional<at::Ten
 TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("ln_forward(int kind, Tensor a, Tensor h0, Tensor? c0, Tensor w_hh, Tensor gain_ih, "
         "Tensor? bias_ih, Tensor gain_hh, Tensor? gain_c, Tensor? bias_c, float eps, "
-        "Tensor? lengths) -> (Tensor, Tensor, Tensor)");
+        "Tensor? lengths, Tensor? drop=None) -> (Tensor, Tensor, Tensor)");
   m.def("ln_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor a, Tensor h0, "
         "Tensor? c0, Tensor hs, Tensor cs, Tensor work, Tensor w_hh, Tensor gain_ih, "
-        "Tensor? bias_ih, Tensor gain_hh, Tensor? gain_c, Tensor? lengths) -> Tensor[]");
+        "Tensor? bias_ih, Tensor gain_hh, Tensor? gain_c, Tensor? lengths, Tensor? drop=None) "
+        "-> Tensor[]");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit, CPU, m) {
