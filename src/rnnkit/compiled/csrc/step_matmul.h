@@ -80,9 +80,8 @@ class StepWeight {
   StepWeight() = default;
   // w: (N, K), any strides; rows: the largest n a product will have; steps: how many steps
   StepWeight(const at::Tensor& w, int64_t rows, int64_t steps) : w_t_(w.t()) {
-    static std::atomic<bool> refused{false};  // a build whose oneDNN refuses: once, then mm
     const bool all = std::strcmp(packed_setting(), "all") == 0;
-    if (w.scalar_type() != at::kFloat || refused.load() || !packed_wanted() ||
+    if (w.scalar_type() != at::kFloat || refused().load() || !packed_wanted() ||
         (!all && !worth_reordering(rows, w.size(0), w.size(1), steps)))
       return;
     try {
@@ -92,34 +91,50 @@ class StepWeight {
       packed_ = reorder.call(w.contiguous(), rows);
       packed_count().fetch_add(1, std::memory_order_relaxed);
     } catch (const c10::Error&) {
-      refused.store(true);
+      refused().store(true);
       packed_.reset();
     }
   }
 
   bool packed() const { return packed_.has_value(); }
 
-  // x W^T: a new tensor on oneDNN, else written into scratch (n, N) and scratch returned
+  // x W^T: a new tensor on oneDNN, else written into scratch (n, N) when given
   at::Tensor times(const at::Tensor& x, at::Tensor& scratch) const {
-    if (packed_)
-      return at::native::mkldnn_linear_pointwise(x, *packed_, std::nullopt, "none",
-                                                 c10::List<std::optional<at::Scalar>>(),
-                                                 std::nullopt);
+    if (packed_ && !refused().load()) {
+      try {
+        return at::native::mkldnn_linear_pointwise(x, *packed_, std::nullopt, "none",
+                                                   c10::List<std::optional<at::Scalar>>(),
+                                                   std::nullopt);
+      } catch (const c10::Error&) {  // checked before computing: at::mm from now on
+        refused().store(true);
+      }
+    }
+    if (!scratch.defined()) return at::mm(x, w_t_);
     at::mm_out(scratch, x, w_t_);
     return scratch;
   }
 
   // out = direct + x W^T (out (n, N), written in place)
   void add_times(at::Tensor& out, const at::Tensor& direct, const at::Tensor& x) const {
-    if (packed_) {
-      out.copy_(at::native::mkldnn_linear_pointwise_binary(x, direct, *packed_, std::nullopt,
-                                                          "add"));
-      return;
+    if (packed_ && !refused().load()) {
+      try {
+        out.copy_(at::native::mkldnn_linear_pointwise_binary(x, direct, *packed_,
+                                                            std::nullopt, "add"));
+        return;
+      } catch (const c10::Error&) {
+        refused().store(true);
+      }
     }
     at::addmm_out(out, direct, x, w_t_);
   }
 
  private:
+  // a build whose oneDNN refuses a reorder or a product: at::mm from then on
+  static std::atomic<bool>& refused() {
+    static std::atomic<bool> flag{false};
+    return flag;
+  }
+
   at::Tensor w_t_;                    // W^T, for at::mm
   std::optional<at::Tensor> packed_;  // W in oneDNN's layout
 };
