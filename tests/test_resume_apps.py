@@ -106,3 +106,47 @@ def test_anomaly_resume_equals_an_uninterrupted_run(monkeypatch, tmp_path, layou
     assert {k: v for k, v in a.meta.items() if k not in drop} == \
         {k: v for k, v in b.meta.items() if k not in drop}  # threshold, scales: same weights
     assert np.array_equal(a.score_file(data)["score"], b.score_file(data)["score"])
+
+
+STATE = importlib.import_module("rnnkit.training.state")
+
+
+@pytest.mark.parametrize("app", ["textgen", "translate"])
+def test_killed_between_history_and_resume_state(monkeypatch, tmp_path, app):
+    """A kill after epoch 2's history.json was written but before its resume state: the
+    resume continues from epoch 1's state, and the lr schedule must count epoch 1's steps
+    (the state's history), not history.json's two (seen as a kill_resume failure: the
+    resumed run's first epoch came out different)."""
+    if app == "textgen":
+        text = tmp_path / "t.txt"
+        text.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+        args = ["textgen", "train", "--text", str(text), "--hidden-size", "16",
+                "--embedding-dim", "8", "--seq-len", "8", "--batch-size", "8", "--epochs", "3",
+                "--sample-length", "0", "--quiet"]
+    else:
+        src, tgt = reversal_pairs(120, vocab=6, min_len=2, max_len=5, seed=0)
+        val_src, val_tgt = reversal_pairs(20, vocab=6, min_len=2, max_len=5, seed=1)
+        files = []
+        for name, lines in (("src", src), ("tgt", tgt), ("val-src", val_src),
+                            ("val-tgt", val_tgt)):
+            path = tmp_path / f"{name}.txt"
+            path.write_text("".join(s + "\n" for s in lines), encoding="utf-8")
+            files += [f"--{name}", str(path)]
+        args = ["translate", "train", *files, "--hidden-size", "16", "--embedding-dim", "8",
+                "--epochs", "3", "--min-freq", "1", "--max-len", "8", "--quiet"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert main([*args, "--checkpoint", str(full)]) == 0
+    real = STATE.write_state
+
+    def die_at_epoch_two(run_dir, epoch, state):
+        if epoch == 2:  # history.json already says 2 epochs
+            raise KeyboardInterrupt
+        real(run_dir, epoch, state)
+
+    monkeypatch.setattr(STATE, "write_state", die_at_epoch_two)
+    assert main([*args, "--checkpoint", str(cut)]) == 130
+    assert len(json.loads((cut / "history.json").read_text())["rows"]) == 2
+    monkeypatch.setattr(STATE, "write_state", real)
+    assert main([*args, "--checkpoint", str(cut), "--resume"]) == 0
+    assert _rows(cut / "history.json") == _rows(full / "history.json")
+    _same_weights(full, cut)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, load_extras
+from ..training.state import resumed_history
 from .base import TASK_KEY
 
 __all__ = ["spent_epochs", "finished_run", "say_finished"]
@@ -41,8 +42,11 @@ def spent_epochs(folder, budget: float | None, *where: str) -> int | None:
     if folder is None or budget is None:
         return None
     folder = Path(folder)
-    doc = _stored_history(folder)
-    if doc is None or doc.get("stop_reason") != "time_budget" or not doc["rows"]:
+    try:  # the state's history where fit left one: history.json can be an epoch ahead of it
+        doc = resumed_history(folder) or _stored_history(folder)
+    except CheckpointError:
+        doc = None  # a damaged state: fit's resume says so, in one line
+    if doc is None or doc.get("stop_reason") != "time_budget" or not doc.get("rows"):
         return None
     try:
         before = load_extras(folder)

@@ -7,7 +7,6 @@ the end of the run, whether the end is a step count or the clock running out.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -88,9 +87,10 @@ class Clock:
 
 def done_so_far(run_dir: str | Path | None) -> tuple[int, float]:
     """Steps and seconds of the run ``fit`` stored in ``run_dir`` (0, 0.0 when none): where a
-    resumed run's lr schedule continues from."""
-    p = None if run_dir is None else Path(run_dir) / "history.json"
-    if p is None or not p.is_file():
-        return 0, 0.0
-    rows = json.loads(p.read_text(encoding="utf-8"))["rows"]
+    resumed run's lr schedule continues from. Read from the resume state, the epoch ``fit``
+    continues from (``state.resumed_history``)."""
+    from .state import resumed_history
+
+    history = resumed_history(run_dir)
+    rows = [] if history is None else history.get("rows", [])
     return sum(r.get("steps", 0) for r in rows), sum(r.get("seconds", 0.0) for r in rows)

@@ -29,8 +29,8 @@ from torch import Tensor
 
 from ..checkpoint import CheckpointError, atomic_write, registered_models, save, writing
 
-__all__ = ["encode", "decode", "write_state", "read_state", "rng_state", "set_rng_state",
-           "write_epoch", "restore", "check_same_settings"]
+__all__ = ["encode", "decode", "write_state", "read_state", "resumed_history", "rng_state",
+           "set_rng_state", "write_epoch", "restore", "check_same_settings"]
 
 STATE_DIR, STATE_JSON = "resume", "state.json"
 
@@ -111,6 +111,15 @@ def write_state(run_dir: Path, epoch: int, state: dict) -> None:
 _TENSOR_FILE = re.compile(r"state-epoch\d{1,9}\.safetensors")
 _STATE_KEYS = {"model": dict, "optimizer": dict, "scheduler": (dict, type(None)), "rng": dict,
                "history": dict, "bad_epochs": int, "best_weights": (dict, type(None))}
+
+
+def resumed_history(run_dir) -> dict | None:
+    """The history ``fit(resume=True)`` continues in ``run_dir``: the one in its resume
+    state, or None when there is none. Not ``history.json``: that is written just before the
+    state, so a kill between the two leaves it an epoch ahead of what a resume continues from
+    (an lr schedule that counted its steps ran ahead of the resumed run)."""
+    stored = None if run_dir is None else read_state(Path(run_dir))
+    return None if stored is None else stored["history"]
 
 
 def read_state(run_dir: Path) -> dict | None:
