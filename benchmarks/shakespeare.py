@@ -108,10 +108,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def backend_of(rnn) -> str:
-    """What ``backend="auto"`` runs for a whole training sequence on this CPU and thread count."""
-    if rnn._use_compiled(torch.zeros(1, 1, rnn.input_size)):
-        return "compiled"
+def backend_of(rnn, batch: int, steps: int) -> str:
+    """What ``backend="auto"`` runs for a training batch of ``batch`` x ``steps`` on this CPU
+    and thread count (the LSTM's choice depends on the sizes: ``RNN._onednn_lstm_faster``)."""
+    probe = torch.zeros(batch, steps, rnn.input_size)
+    with torch.enable_grad():
+        if rnn._use_compiled(probe):
+            return "compiled"
     return "fused" if rnn._fused_mode else "loop"
 
 
@@ -151,7 +154,8 @@ def main(argv=None) -> int:
     print("config: " + ", ".join(f"{k}={v}" for k, v in asdict(config).items()
                                  if k not in NOT_FLAGS))
     print(f"model: {config.num_layers}x{config.hidden_size} {config.cell}, embedding "
-          f"{config.embedding_size()}, {n_params:,} parameters, backend {backend_of(model.rnn)}")
+          f"{config.embedding_size()}, {n_params:,} parameters, backend "
+          f"{backend_of(model.rnn, config.batch_size, config.seq_len)}")
 
     budget = args.seconds
     every = args.eval_every or budget / 10
