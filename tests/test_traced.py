@@ -227,6 +227,24 @@ def test_products_by_weights_on_reordered_weights(quick, factory):
     assert graphs and all(g.step_mm >= 2 for g in graphs)
 
 
+def test_short_sequences_keep_torch_mm(quick):
+    """A sequence too short to pay for the reorder (under 8 steps: a decoder called a token at
+    a time) multiplies on torch.mm, the same graphs otherwise."""
+    if not compiled.available():
+        pytest.skip("rnnkit's kernels are not built here")
+    torch.manual_seed(0)
+    fast = RNN(PeepholeLSTM, 8, 256, backend="compiled")
+    loop = RNN(PeepholeLSTM, 8, 256, backend="loop")
+    loop.load_state_dict(fast.state_dict())
+    x = torch.randn(16, 3, 8, requires_grad=True)
+    before = torch.ops.rnnkit.packed_calls()
+    out = fast(x)[0]
+    out.sum().backward()
+    if before >= 0:
+        assert torch.ops.rnnkit.packed_calls() == before
+    torch.testing.assert_close(out, loop(x)[0], atol=1e-5, rtol=1e-5)
+
+
 def test_untraceable_cell_falls_back_with_one_notice(double, quick):
     fast, loop = twins(InPlaceCell)
     x = torch.randn(B, T, I)

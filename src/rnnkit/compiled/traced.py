@@ -286,7 +286,7 @@ class _Sequence(torch.autograd.Function):
         ones = None if masks is not None else torch.ones(xs.shape[1], 1, dtype=torch.bool,
                                                          device=xs.device)
         saved, ys = [], []
-        with _weights_reordered(traced):
+        with _weights_reordered(traced, len(xs)):
             for t, x_t in enumerate(xs.unbind(0)):
                 out = traced.fw([*tensors, x_t, masks[t] if masks is not None else ones,
                                  *state])
@@ -310,7 +310,7 @@ class _Sequence(torch.autograd.Function):
         ds = [torch.zeros_like(z) if d is None else d.contiguous()
               for d, z in zip(dstate, ctx.state_like, strict=True)]
         parts = [([], []) for _ in deferred]
-        with _weights_reordered(traced):
+        with _weights_reordered(traced, len(dys)):
             dx, dtensors, ds = _Sequence._steps_back(ctx, dys, ds, parts)
         for (i, flip), (a, b) in zip(deferred, parts, strict=True):  # Σ_t a_t b_t
             product = _matmul(_cat(a, 1), _cat(b, 0))  # one matmul over all steps
@@ -371,20 +371,21 @@ class _Sequence(torch.autograd.Function):
 
 
 class _weights_reordered:
-    """Around one sequence's steps on graphs that use ``rnnkit::step_mm``: its kept reordered
-    weights (per thread) are dropped at the start and at the end, so each sequence reorders
-    the weights it multiplies by once, as they are now."""
+    """Around one sequence's ``steps`` on graphs that use ``rnnkit::step_mm``: its kept
+    reordered weights (per thread) are dropped at the start and at the end, so each sequence
+    reorders the weights it multiplies by once, as they are now; a sequence too short to pay
+    for the reorder keeps torch.mm (csrc/step_matmul.h)."""
 
-    def __init__(self, traced):
-        self.on = traced.step_mm > 0
+    def __init__(self, traced, steps: int):
+        self.on, self.steps = traced.step_mm > 0, steps
 
     def __enter__(self):
         if self.on:
-            torch.ops.rnnkit.step_mm_reset()
+            torch.ops.rnnkit.step_mm_reset(self.steps)
 
     def __exit__(self, *exc):
         if self.on:
-            torch.ops.rnnkit.step_mm_reset()
+            torch.ops.rnnkit.step_mm_reset(0)
 
 
 def _pooled() -> bool:

@@ -584,7 +584,7 @@ TORCH_LIBRARY_FRAGMENT(rnnkit, m) {
   m.def("onednn_calls() -> int", &rnnkit_matmul::onednn_calls_op);
   m.def("packed_calls() -> int", &rnnkit_matmul::packed_calls_op);
   m.def("step_mm(Tensor a, Tensor b) -> Tensor");  // CPU only, below: Inductor traces its fake
-  m.def("step_mm_reset() -> ()", &rnnkit_matmul::step_mm_reset_op);
+  m.def("step_mm_reset(int steps=0) -> ()", &rnnkit_matmul::step_mm_reset_op);
   m.def("gated_forward(int kind, Tensor xp, Tensor h0, Tensor? c0, Tensor w_hh, Tensor? b_hh, "
         "Tensor? lengths, Tensor? drop=None) -> (Tensor, Tensor, Tensor)");
   m.def("gated_backward(int kind, Tensor grad_hs, Tensor? grad_cs, Tensor h0, Tensor? c0, "

@@ -155,6 +155,12 @@ inline std::vector<KeptWeight>& kept_weights() {
   thread_local std::vector<KeptWeight> kept;
   return kept;
 }
+// the steps of the sequence now running on this thread (step_mm_reset): a short one does not
+// pay for the reorder (a decoder called one token at a time would reorder at every token)
+inline int64_t& sequence_steps() {
+  thread_local int64_t steps = 0;
+  return steps;
+}
 
 inline at::Tensor step_mm_op(const at::Tensor& a, const at::Tensor& b) {
   TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
@@ -173,7 +179,7 @@ inline at::Tensor step_mm_op(const at::Tensor& a, const at::Tensor& b) {
     }
   if (found == nullptr) {
     kept.push_back({data, b.sizes().vec(), b.strides().vec(), version,
-                    StepWeight(b.t().detach(), a.size(0), kMinSteps)});
+                    StepWeight(b.t().detach(), a.size(0), sequence_steps())});
     found = &kept.back();
   }
   if (!found->weight.packed()) return at::mm(a, b);  // too small, or switched off
@@ -181,7 +187,10 @@ inline at::Tensor step_mm_op(const at::Tensor& a, const at::Tensor& b) {
   return found->weight.times(a, unused);
 }
 
-inline void step_mm_reset_op() { kept_weights().clear(); }
+inline void step_mm_reset_op(int64_t steps) {
+  kept_weights().clear();
+  sequence_steps() = steps;
+}
 
 // The op behind torch.ops.rnnkit.packed_calls(): the count above, or -1 where this torch has
 // no oneDNN linear to call
