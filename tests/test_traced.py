@@ -167,6 +167,21 @@ def test_own_projection(double, quick, monkeypatch, bias, kernels):
     assert len(calls) == (1 if kernels else 0)
 
 
+def float32_against_float64(fast, loop, x, out_tol: float, grad_tol: tuple) -> None:
+    """The float32 ``fast`` layer's outputs and gradients (x and every parameter, for a loss
+    that weights each output) against the float64 ``loop``'s."""
+    results = []
+    for layer, inp in ((fast, x), (loop, x.double())):
+        out = layer(inp)[0]
+        weights = out.detach().double().cos().to(out.dtype)
+        grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
+        results.append((out, grads))
+    (o1, g1), (o2, g2) = results
+    torch.testing.assert_close(o1.double(), o2, atol=out_tol, rtol=out_tol)
+    for a, b_ in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a.double(), b_.double(), atol=grad_tol[0], rtol=grad_tol[1])
+
+
 def test_float32_at_onednn_sizes(quick):
     """float32 where the projection, its gradients and W_hh's deferred gradient are large
     enough for oneDNN (csrc/big_matmul.h: 32M multiply-adds), against the float64 loop."""
@@ -178,19 +193,11 @@ def test_float32_at_onednn_sizes(quick):
     loop = RNN(PeepholeLSTM(n, n), backend="loop").double()
     loop.load_state_dict(fast.state_dict())
     x = torch.randn(b, t, n, requires_grad=True)
-    results, before = [], torch.ops.rnnkit.onednn_calls()
-    for layer, inp in ((fast, x), (loop, x.double())):
-        out = layer(inp)[0]
-        weights = out.detach().double().cos().to(out.dtype)
-        grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
-        results.append((out, grads))
+    before = torch.ops.rnnkit.onednn_calls()
+    float32_against_float64(fast, loop, x, 1e-4, (2e-3, 1e-3))
     if before >= 0 and os.environ.get("RNNKIT_ONEDNN", "1") not in ("0", "off"):
         # the projection, x's and W_ih's gradients, W_hh's deferred one
         assert torch.ops.rnnkit.onednn_calls() - before == 4
-    (o1, g1), (o2, g2) = results
-    torch.testing.assert_close(o1.double(), o2, atol=1e-4, rtol=1e-4)
-    for a, b_ in zip(g1, g2, strict=True):
-        torch.testing.assert_close(a.double(), b_.double(), atol=2e-3, rtol=1e-3)
 
 
 @pytest.mark.parametrize("factory", [PeepholeLSTM, PlainCell])
@@ -211,18 +218,10 @@ def test_products_by_weights_on_reordered_weights(quick, factory):
         for p in fast.parameters():
             p.data.mul_(change)
         loop.load_state_dict(fast.state_dict())
-        results, before = [], torch.ops.rnnkit.packed_calls()
-        for layer, inp in ((fast, x), (loop, x.double())):
-            out = layer(inp)[0]
-            weights = out.detach().double().cos().to(out.dtype)
-            grads = torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
-            results.append((out, grads))
+        before = torch.ops.rnnkit.packed_calls()
+        float32_against_float64(fast, loop, x, 1e-5, (1e-4, 1e-4))
         if before >= 0:  # forward and backward: one reordered weight each, at least
             assert torch.ops.rnnkit.packed_calls() - before >= 2
-        (o1, g1), (o2, g2) = results
-        torch.testing.assert_close(o1.double(), o2, atol=1e-5, rtol=1e-5)
-        for a, b_ in zip(g1, g2, strict=True):
-            torch.testing.assert_close(a.double(), b_.double(), atol=1e-4, rtol=1e-4)
     graphs = [v for k, v in traced._CACHE[fast.cells[0]].items() if k != "failed"]
     assert graphs and all(g.step_mm >= 2 for g in graphs)
 

@@ -29,6 +29,7 @@ per cell. The loop (``layers._run_cell``) is the oracle: ``tests/test_traced.py`
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 import weakref
 
@@ -239,16 +240,11 @@ def _products_by_weights(gm: torch.fx.GraphModule, n_tensors: int | None,
     return count
 
 
-_FAKE = []
-
-
+@functools.cache
 def _step_mm_fake() -> None:
     """rnnkit::step_mm's shape for Inductor's tracing (once per process)."""
-    if not _FAKE:
-        @torch.library.register_fake("rnnkit::step_mm")
-        def _(a, b):
-            return a.new_empty(a.shape[0], b.shape[1])
-        _FAKE.append(True)
+    torch.library.register_fake("rnnkit::step_mm")(
+        lambda a, b: a.new_empty(a.shape[0], b.shape[1]))
 
 
 def _defer_weight_grads(gm: torch.fx.GraphModule, n_tensors: int) -> list:

@@ -254,6 +254,11 @@ inline int64_t row_blocks(int64_t B) {
   if (env != nullptr && env[0] == '0') return 1;
   return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / kMinRows));
 }
+// the most rows a block has: the row count the per-step products are prepared for
+inline int64_t largest_block(int64_t B) {
+  const int64_t blocks = row_blocks(B);
+  return (B + blocks - 1) / blocks;
+}
 // fn(r0, r1) for each block of rows, the blocks in parallel
 template <typename F> void over_row_blocks(int64_t B, const F& fn) {
   const int64_t blocks = row_blocks(B);
@@ -289,7 +294,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gated_forward(
   auto lengths = defined_or_none(lengths_in, true);
   const at::Tensor drop = recurrent_mask(drop_in, B, H);
   // the per-step products, on weights reordered once for all steps (step_matmul.h)
-  const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);  // the most rows a block has
+  const int64_t block = largest_block(B);
   const rnnkit_matmul::StepWeight w_first(kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh,
                                           block, steps);
   const rnnkit_matmul::StepWeight w_n = kind == kGruBefore
@@ -482,7 +487,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
   at::Tensor drh = kind == kGruBefore ? at::empty({B, H}, opts) : at::Tensor();
   const at::Tensor drop = recurrent_mask(drop_in, B, H);
   // dg W as a product with the weight (W^T): reordered once for all steps (step_matmul.h)
-  const int64_t block = (B + row_blocks(B) - 1) / row_blocks(B);
+  const int64_t block = largest_block(B);
   const rnnkit_matmul::StepWeight w_rz((kind == kGruBefore ? w_hh.narrow(0, 0, 2 * H) : w_hh).t(),
                                        block, steps);
   const rnnkit_matmul::StepWeight w_n = kind == kGruBefore
@@ -525,25 +530,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> gated_bac
                          direct_.data_ptr<S>(), lptr);
         const at::Tensor rec_t = kind == kGruAfter ? rec_.select(1, t)
                                : kind == kGruBefore ? dg_t.narrow(1, 0, 2 * H) : dg_t;
-        if (!drop.defined()) {
-          if (kind == kGruBefore) {
-            const at::Tensor drh = w_n.times(dg_t.narrow(1, 2 * H, H), drh_);
-            gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), hp, wk, g,
-                                     direct_.data_ptr<S>(), lptr);
-          }
-          w_rz.add_times(carry_, direct_, rec_t);
-          continue;
-        }
-        if (kind == kGruBefore) {  // r * (h_{t-1} * m): r's gradient reads the masked state
-          const at::Tensor hd = at::mul_out(hd_buf, h_prev, drop_);
+        // what reaches h_{t-1} through W_hh's products gathers in `via`: direct itself, or
+        // with recurrent dropout `through`, masked at the end
+        at::Tensor& via = drop.defined() ? through : direct_;
+        if (drop.defined()) through.zero_();
+        if (kind == kGruBefore) {  // r * (what W_hn reads): r's gradient reads it too
+          const at::Tensor hd = drop.defined() ? at::mul_out(hd_buf, h_prev, drop_) : h_prev;
           const at::Tensor drh = w_n.times(dg_t.narrow(1, 2 * H, H), drh_);
-          through.zero_();
           gru_before_reset_grad<S>(n, H, t, drh.data_ptr<S>(), rows<const S>(hd), wk, g,
-                                   through.data_ptr<S>(), lptr);
+                                   via.data_ptr<S>(), lptr);
+        }
+        if (!drop.defined()) {
+          w_rz.add_times(carry_, direct_, rec_t);
+        } else {
           w_rz.add_times(through, through, rec_t);
           at::addcmul_out(carry_, direct_, through, drop_);
-        } else {
-          at::addcmul_out(carry_, direct_, w_rz.times(rec_t, through), drop_);
         }
       }
     });

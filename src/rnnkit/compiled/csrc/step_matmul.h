@@ -96,8 +96,6 @@ class StepWeight {
     }
   }
 
-  bool packed() const { return packed_.has_value(); }
-
   // x W^T: a new tensor on oneDNN, else written into scratch (n, N) when given
   at::Tensor times(const at::Tensor& x, at::Tensor& scratch) const {
     if (packed_ && !refused().load()) {
@@ -182,9 +180,8 @@ inline at::Tensor step_mm_op(const at::Tensor& a, const at::Tensor& b) {
                     StepWeight(b.t().detach(), a.size(0), sequence_steps())});
     found = &kept.back();
   }
-  if (!found->weight.packed()) return at::mm(a, b);  // too small, or switched off
-  at::Tensor unused;
-  return found->weight.times(a, unused);
+  at::Tensor none;  // no scratch: at::mm's own output where it is not reordered
+  return found->weight.times(a, none);
 }
 
 inline void step_mm_reset_op(int64_t steps) {
