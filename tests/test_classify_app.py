@@ -53,6 +53,40 @@ def test_kind_defaults_fill_only_unset_fields():
         k: v for k, v in KIND_DEFAULTS["numeric"].items() if k != "lr"}
 
 
+def test_numeric_defaults_follow_the_training_set_size():
+    """Five networks of 150 epochs on small numeric sets, one above 1,000 series, and fewer
+    epochs once 150 of them would see more than 300,000 examples; text keeps one model; a
+    setting given is kept whatever the size."""
+    assert Config().resolved("text", 50).ensemble == 1
+    plan = {n: (c.ensemble, c.epochs) for n in (20, 537, 1000, 1001, 2000, 2001, 4000, 70_000,
+                                                10_000_000)
+            for c in [Config().resolved("numeric", n)]}
+    assert plan == {20: (5, 150), 537: (5, 150), 1000: (5, 150), 1001: (1, 150),
+                    2000: (1, 150), 2001: (1, 150), 4000: (1, 75), 70_000: (1, 5),
+                    10_000_000: (1, 3)}
+    assert Config().resolved("numeric").ensemble == 5  # size unknown: the small-set defaults
+    given = Config(ensemble=2, epochs=7).resolved("numeric", 70_000)
+    assert (given.ensemble, given.epochs) == (2, 7)
+
+
+def test_a_small_numeric_set_trains_five_networks_by_default(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    values = rng.normal(0, 1, (12, 20)).astype(np.float32)
+    values[1::2] += 2.0
+    labels = ["up" if i % 2 else "down" for i in range(12)]
+    history = train(Config(hidden_size=4, conv_channels=4, epochs=1),
+                    Examples(values=values, labels=labels), tmp_path / "ck", progress=True)
+    assert history.config.ensemble == 5 and len(history.model.members) == 5
+    said = [line for line in capsys.readouterr().err.splitlines() if "model" in line]
+    assert said == [f"classify: model {k + 1} of 5 (seed {100 * k})" for k in range(5)]
+    clf = load(tmp_path / "ck")
+    assert clf.config.ensemble == 5 and len(clf.model.members) == 5
+    again = train(Config(hidden_size=4, conv_channels=4, epochs=1),
+                  Examples(values=values, labels=labels), tmp_path / "ck", progress=False,
+                  resume=True)  # the same data resolves the same way: nothing to train
+    assert again.already_finished and again.config.ensemble == 5
+
+
 def test_ensemble_averages_member_probabilities(tmp_path):
     history = train(Config(ensemble=2, val_fraction=0.2, **TINY), reviews(20), tmp_path / "ck",
                     progress=False)
@@ -142,7 +176,7 @@ def test_numeric_normalisations_and_paa(tmp_path):
     values[1::2] += np.linspace(0, 4, 300, dtype=np.float32)
     values += rng.normal(0, 50, (24, 1)).astype(np.float32)  # offsets per series
     history = train(Config(hidden_size=4, conv_channels=4, conv_dilation=2, epochs=3,
-                           max_steps=100, normalize="series"),
+                           max_steps=100, normalize="series", ensemble=1),
                     Examples(values=values, labels=labels), tmp_path / "ck", progress=False)
     clf = load(tmp_path / "ck")
     assert clf.model.config["downsample"] == 3 and clf.model.config["conv_channels"] == 4
@@ -344,7 +378,7 @@ def test_crop_trains_on_windows_and_predicts_on_whole_series(tmp_path):
     values[1::2] += np.sin(np.linspace(0, 12, 60, dtype=np.float32))
     labels = ["wave" if i % 2 else "flat" for i in range(16)]
     ex = Examples(values=values, labels=labels)
-    config = Config(hidden_size=4, conv_channels=4, epochs=2, crop=0.6)
+    config = Config(hidden_size=4, conv_channels=4, epochs=2, crop=0.6, ensemble=1)
     train(config, ex, tmp_path / "ck", progress=False)
     clf = load(tmp_path / "ck")
     assert clf.model.config["crop"] == 0.6 and clf.model.crop.min_keep == 0.6

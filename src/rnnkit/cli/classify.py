@@ -90,8 +90,8 @@ def _register_train(actions) -> None:
                        "--class-weights balanced",
                        f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv "
                        "--checkpoint runs/waves",
-                       f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv --ensemble 5 "
-                       "--checkpoint runs/waves5",
+                       f"rnnkit classify train --ucr {DATA}/waves_TRAIN.tsv --ensemble 1 "
+                       "--checkpoint runs/waves1",
                        f"rnnkit classify train --series-csv {DATA}/motions.csv --id-col series "
                        "--time-col step --label-col gesture --epochs 40 --checkpoint runs/motions",
                        f"rnnkit classify train --text-files {DATA}/reviews.pos "
@@ -144,7 +144,9 @@ def run_train(args) -> int:
     ex = read_examples(**_sources(args))
     if not args.quiet:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
-        print("config: " + json.dumps(config.to_dict()))
+        # every default resolved for this data: the settings that will train (the checkpoint
+        # stores them); numeric sets get five networks up to 1,000 series
+        print("config: " + json.dumps(config.resolved(ex.kind, len(ex)).to_dict()))
     info = {"text_col": args.text_col, "label_col": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
@@ -158,7 +160,8 @@ def run_train(args) -> int:
     vocab = f", vocabulary {prep.tokenizer.vocab_size}" if prep.tokenizer else ""
     val = (f", held-out accuracy {history.val_accuracy:.4f}"
            if history.val_accuracy is not None else "")
-    what = f"{config.ensemble} models" if config.ensemble > 1 else "one model"
+    members = history.config.ensemble
+    what = f"{members} models" if members > 1 else "one model"
     print(f"trained {what} on {len(ex)} examples, classes {', '.join(prep.labels.classes)}"
           f"{vocab}{val} ({history.seconds:.1f} s); saved to {ckpt}/")
     return 0

@@ -186,6 +186,7 @@ def _config_of(extras: dict) -> Config:
     if isinstance(config.class_weights, list):
         config.class_weights = ",".join(map(str, config.class_weights))
     config.normalize = "global"  # what 0.1.0 did
+    config.ensemble = 1  # 0.1.0 trained one model
     return config
 
 

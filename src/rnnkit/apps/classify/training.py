@@ -4,14 +4,15 @@ Model selection watches the accuracy on a stratified ``val_fraction`` of the tra
 (or on ``val_examples``): ``fit(monitor="val_accuracy", mode="max")`` keeps the best epoch's
 weights and stops after ``patience`` epochs without improvement. With ``ensemble=K``, K
 models are trained the same way from seeds ``seed, seed + 100, ...`` and saved as one
-``ClassifierEnsemble`` whose probabilities are their average. With ``ema=d`` each model's
-held-out accuracy, best epoch and saved weights are those of an exponential moving average of
-its weights (``WeightAverage``). With ``refit`` each model is then trained again from its seed
-on all the examples (the held-out ones included) for the epochs chosen on them, schedule as in
-that run, and that second model is the one saved (``val_accuracy`` stays the validated one's).
-With ``warm_restarts`` each model after the first starts from the last one's weights (its own
-seed still orders the batches): snapshot ensembles (Huang et al. 2017), K snapshots for the
-CPU of one network trained K times as long.
+``ClassifierEnsemble`` whose probabilities are their average (numeric series by default: five
+on training sets of up to 1,000 series, one above; ``config.numeric_size_defaults``). With
+``ema=d`` each model's held-out accuracy, best epoch and saved weights are those of an
+exponential moving average of its weights (``WeightAverage``). With ``refit`` each model is
+then trained again from its seed on all the examples (the held-out ones included) for the
+epochs chosen on them, schedule as in that run, and that second model is the one saved
+(``val_accuracy`` stays the validated one's). With ``warm_restarts`` each model after the
+first starts from the last one's weights (its own seed still orders the batches): snapshot
+ensembles (Huang et al. 2017), K snapshots for the CPU of one network trained K times as long.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -62,6 +64,7 @@ class ClassifyHistory(History):
     seconds: float = 0.0
     model: torch.nn.Module | None = None  # the trained model (not saved with the history)
     preprocessing: Preprocessing | None = None
+    config: Config | None = None  # as trained: every default resolved for this data
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "val_accuracy": self.val_accuracy,
@@ -196,7 +199,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         check_task_folder(folder, TASK, "classify: checkpoint")
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
-    config = config.check().resolved(examples.kind)
+    config = config.check().resolved(examples.kind, len(examples))
     if resume and folder is not None and finished_run(folder, TASK, config.to_dict(), "members"):
         return _finished(folder)  # the run state goes once the model is saved
     prep = Preprocessing.fit(examples, min_freq=config.min_freq, max_vocab=config.max_vocab,
@@ -234,6 +237,9 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
     for k in range(config.ensemble):
         run_dir = folder / "members" / str(k) if folder is not None else None
         member = replace(config, seed=config.seed + 100 * k)
+        if progress and config.ensemble > 1:  # which of the K progress bars this is
+            print(f"classify: model {k + 1} of {config.ensemble} (seed {member.seed})",
+                  file=sys.stderr, flush=True)
         model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
                                      device=device, progress=progress, time_budget=time_budget,
                                      start_from=members[-1] if config.warm_restarts and members
@@ -257,7 +263,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
     if val_set is not None:  # with refit: of the validated models (the saved ones saw it)
         checked = validated[0] if len(validated) == 1 else ClassifierEnsemble.of(validated)
         history.val_accuracy = accuracy(checked.eval(), val_set)
-    history.model, history.preprocessing = model, prep
+    history.model, history.preprocessing, history.config = model, prep, config
     if folder is not None:
         save(model, folder, extras={"task": TASK, EXTRAS_KEY: prep.to_dict(),
                                     "config": config.to_dict()})
@@ -278,6 +284,7 @@ def _finished(folder: Path) -> ClassifyHistory:
                                  if k in {f.name for f in fields(ClassifyHistory)}})
     saved = load(folder)
     history.model, history.preprocessing = saved.model, saved.preprocessing
+    history.config = saved.config
     history.already_finished = True
     say_finished(TASK, folder)
     return history
