@@ -27,9 +27,10 @@ KIND_DEFAULTS = {
 # Numeric series: the defaults above are for small training sets (the UCR/UEA sets of
 # benchmarks/ucr.py have 20-537 series), where one network's result moves by several points
 # from seed to seed (ArrowHead 54.9-73.1 over three seeds) and averaging five networks, as
-# InceptionTime does, is what closes the gap to MiniRocket (13 sets: -2.71 points with five,
-# -4.42 with one). Larger sets get one network, and beyond EXAMPLE_BUDGET examples seen
-# fewer epochs: 150 epochs of 70,000 heartbeats would be ~10 million examples, hours on a CPU.
+# InceptionTime does, buys about a point (13 sets, two runs: 91.54-92.35 % with five,
+# 90.55-90.64 with one; MiniRocket 95.04-95.06). Larger sets get one network, and beyond
+# EXAMPLE_BUDGET examples seen fewer epochs: 150 epochs of 70,000 heartbeats would be ~10
+# million examples, hours on a CPU.
 ENSEMBLE_UP_TO = 1_000  # training series: five networks up to here, one above
 EXAMPLE_BUDGET = 300_000  # examples seen per network: epochs = min(150, budget / series)
 MIN_EPOCHS = 3
