@@ -351,6 +351,36 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch, warm):
                        rnnkit.open(tmp_path / "cut").predict_proba(texts), atol=1e-6)
 
 
+def test_resume_continues_the_numeric_default_ensemble(tmp_path, monkeypatch):
+    """The default's five networks (resolved from the data's size, not given) resume like an
+    explicit ensemble: the run dies as the second starts, --resume ends with the same model."""
+    from rnnkit.apps.classify import training
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(0, 1, (10, 12)).astype(np.float32)
+    values[1::2] += 1.5
+    ex = Examples(values=values, labels=["b" if i % 2 else "a" for i in range(10)])
+    config = Config(hidden_size=4, conv_channels=4, epochs=2)
+    full = train(config, ex, tmp_path / "full", progress=False)
+    real, calls = training._fit_member, []
+
+    def interrupted(member, *args, **kwargs):
+        calls.append(member.seed)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(member, *args, **kwargs)
+
+    monkeypatch.setattr(training, "_fit_member", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, ex, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(training, "_fit_member", real)
+    resumed = train(config, ex, tmp_path / "cut", resume=True, progress=False)
+    assert resumed.config.ensemble == 5 and [r["member"] for r in resumed.rows] == [
+        r["member"] for r in full.rows]
+    assert np.allclose(load(tmp_path / "full").predict_proba(ex),
+                       load(tmp_path / "cut").predict_proba(ex), atol=1e-6)
+
+
 def test_resume_with_other_settings_or_data_is_refused(tmp_path, monkeypatch):
     from rnnkit.checkpoint import CheckpointError
 
