@@ -456,6 +456,9 @@ def test_export_json_says_how_inputs_are_prepared_where_graph_docs_cannot():
         "level": "word"}})
     assert _preparation("textgen", {"textgen": {"level": "char"}}) is None
     assert _preparation("regress", {}) is None
+    numeric = _preparation("classify", {"classify": {"kind": "numeric", "normalize": "series"}})
+    assert "('series')" in numeric and "extras.classify.mean" in numeric
+    assert _preparation("classify", {"classify": {"kind": "text"}}) is None
 
 
 def test_format_in_capitals_and_an_export_folder_given_as_a_checkpoint(tmp_path, capsys):

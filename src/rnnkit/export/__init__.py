@@ -62,6 +62,15 @@ def _preparation(task: str, extras: dict) -> str | None:
     if task == "forecast":
         return ("inputs and outputs in the units of extras.forecast.data.scaler: (value - "
                 "mean) / std per column, in the column order of extras.forecast.data")
+    classify = extras.get("classify") or {}
+    if task == "classify" and classify.get("kind") == "numeric":
+        return ("each series (T, F) is normalised as extras.classify.normalize says ("
+                f"{classify.get('normalize', 'global')!r}): 'global': (x - extras.classify.mean) "
+                "/ extras.classify.std per feature; 'series': minus the series' own mean, "
+                "divided by its own std (1 where that is under 1e-8), per feature over its real "
+                "steps; 'none': as it is. Then batches are padded with zeros at the end and "
+                "lengths gives each series' real steps; the output's argmax is the class, in "
+                "the order of extras.classify.labels.classes")
     textgen = extras.get("textgen") or {}
     if task == "textgen" and textgen.get("level") == "word":
         return ("rnnkit textgen sample reads <eos> (id 3) before the prompt's ids (a "
