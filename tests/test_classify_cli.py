@@ -181,3 +181,21 @@ def test_predict_and_evaluate_refuse_bad_input_and_write_nothing(trained, bad_fi
                                                                 "with --encoding")
     assert sorted(p.name for p in trained.joinpath("ck").iterdir()) == before
     assert not (d / "p.csv").exists()
+
+
+def test_retraining_an_ensemble_says_the_replacement_before_the_models(tmp_path, capsys):
+    """The note that a checkpoint is replaced comes before "classify: model 1 of 2", and the
+    last line names the normalisation ``auto`` chose."""
+    data = tmp_path / "w_TRAIN.tsv"
+    data.write_text("".join(f"{i % 2}\t" + "\t".join(str((i % 2) * 2 + j / 10) for j in range(8))
+                            + "\n" for i in range(12)))
+    argv = ["classify", "train", "--ucr", str(data), "--epochs", "1", "--ensemble", "2",
+            "--hidden-size", "4", "--conv-channels", "4", "--checkpoint", str(tmp_path / "ck")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    said = [line for line in captured.err.splitlines() if not line.startswith("fit:")]
+    assert said[0].startswith(f"note: {tmp_path / 'ck'} holds a trained model")
+    assert said[1:] == ["classify: model 1 of 2 (seed 0)", "classify: model 2 of 2 (seed 100)"]
+    assert "trained 2 models on 12 examples, classes 0, 1, normalized global" in captured.out

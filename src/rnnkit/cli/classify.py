@@ -162,8 +162,9 @@ def run_train(args) -> int:
            if history.val_accuracy is not None else "")
     members = history.config.ensemble
     what = f"{members} models" if members > 1 else "one model"
+    scaled = f", normalized {prep.normalize}" if prep.kind == "numeric" else ""  # auto's pick
     print(f"trained {what} on {len(ex)} examples, classes {', '.join(prep.labels.classes)}"
-          f"{vocab}{val} ({history.seconds:.1f} s); saved to {ckpt}/")
+          f"{vocab}{scaled}{val} ({history.seconds:.1f} s); saved to {ckpt}/")
     return 0
 
 

@@ -41,6 +41,7 @@ from ...models.text_classifier import TextClassifier
 from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
+from ...training.start_notice import say_pending
 from ..base import check_task_folder
 from ..fingerprint import fingerprint
 from ..finished import finished_run, say_finished
@@ -238,6 +239,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         run_dir = folder / "members" / str(k) if folder is not None else None
         member = replace(config, seed=config.seed + 100 * k)
         if progress and config.ensemble > 1:  # which of the K progress bars this is
+            say_pending()  # the run's start notices (a checkpoint replaced) come first
             print(f"classify: model {k + 1} of {config.ensemble} (seed {member.seed})",
                   file=sys.stderr, flush=True)
         model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
