@@ -27,6 +27,13 @@ def reviews(n=40):
     return Examples(texts=texts, labels=["pos" if i % 2 else "neg" for i in range(n)])
 
 
+def shifted_series(n: int, steps: int, seed: int, shift: float = 2.0) -> Examples:
+    """``n`` noisy series of ``steps`` steps, the odd ones (class "b") shifted up."""
+    values = np.random.default_rng(seed).normal(0, 1, (n, steps)).astype(np.float32)
+    values[1::2] += shift
+    return Examples(values=values, labels=["b" if i % 2 else "a" for i in range(n)])
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("cell", "tcn", "classify Config: cell must be one of lstm, gru, rnn, got 'tcn'"),
     ("ensemble", 0, "classify Config: ensemble must be a positive integer, got 0"),
@@ -70,20 +77,16 @@ def test_numeric_defaults_follow_the_training_set_size():
 
 
 def test_a_small_numeric_set_trains_five_networks_by_default(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    values = rng.normal(0, 1, (12, 20)).astype(np.float32)
-    values[1::2] += 2.0
-    labels = ["up" if i % 2 else "down" for i in range(12)]
-    history = train(Config(hidden_size=4, conv_channels=4, epochs=1),
-                    Examples(values=values, labels=labels), tmp_path / "ck", progress=True)
+    ex = shifted_series(12, 20, seed=2)
+    history = train(Config(hidden_size=4, conv_channels=4, epochs=1), ex, tmp_path / "ck",
+                    progress=True)
     assert history.config.ensemble == 5 and len(history.model.members) == 5
     said = [line for line in capsys.readouterr().err.splitlines() if "model" in line]
     assert said == [f"classify: model {k + 1} of 5 (seed {100 * k})" for k in range(5)]
     clf = load(tmp_path / "ck")
     assert clf.config.ensemble == 5 and len(clf.model.members) == 5
-    again = train(Config(hidden_size=4, conv_channels=4, epochs=1),
-                  Examples(values=values, labels=labels), tmp_path / "ck", progress=False,
-                  resume=True)  # the same data resolves the same way: nothing to train
+    again = train(Config(hidden_size=4, conv_channels=4, epochs=1), ex, tmp_path / "ck",
+                  progress=False, resume=True)  # the same data resolves the same way
     assert again.already_finished and again.config.ensemble == 5
 
 
@@ -319,9 +322,9 @@ def test_warm_restarts_leave_the_ngram_expert_behind(monkeypatch):
     assert scales == [0.0, 0.0]
 
 
-def _train_cut_short(config, folder, monkeypatch):
-    """Train ``config`` (2 members) into ``folder``, the run dying as the second member
-    starts: what ``--resume`` then continues."""
+def _train_cut_short(config, folder, monkeypatch, examples=None):
+    """Train ``config`` (2 or more members) on ``examples`` (default ``reviews()``) into
+    ``folder``, the run dying as the second member starts: what ``--resume`` then continues."""
     from rnnkit.apps.classify import training
 
     real, calls = training._fit_member, []
@@ -334,7 +337,7 @@ def _train_cut_short(config, folder, monkeypatch):
 
     monkeypatch.setattr(training, "_fit_member", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(config, reviews(), folder, progress=False)
+        train(config, reviews() if examples is None else examples, folder, progress=False)
     monkeypatch.setattr(training, "_fit_member", real)
 
 
@@ -354,26 +357,10 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch, warm):
 def test_resume_continues_the_numeric_default_ensemble(tmp_path, monkeypatch):
     """The default's five networks (resolved from the data's size, not given) resume like an
     explicit ensemble: the run dies as the second starts, --resume ends with the same model."""
-    from rnnkit.apps.classify import training
-
-    rng = np.random.default_rng(4)
-    values = rng.normal(0, 1, (10, 12)).astype(np.float32)
-    values[1::2] += 1.5
-    ex = Examples(values=values, labels=["b" if i % 2 else "a" for i in range(10)])
+    ex = shifted_series(10, 12, seed=4, shift=1.5)
     config = Config(hidden_size=4, conv_channels=4, epochs=2)
     full = train(config, ex, tmp_path / "full", progress=False)
-    real, calls = training._fit_member, []
-
-    def interrupted(member, *args, **kwargs):
-        calls.append(member.seed)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(member, *args, **kwargs)
-
-    monkeypatch.setattr(training, "_fit_member", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, ex, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(training, "_fit_member", real)
+    _train_cut_short(config, tmp_path / "cut", monkeypatch, ex)
     resumed = train(config, ex, tmp_path / "cut", resume=True, progress=False)
     assert resumed.config.ensemble == 5 and [r["member"] for r in resumed.rows] == [
         r["member"] for r in full.rows]
