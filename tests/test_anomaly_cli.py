@@ -47,7 +47,7 @@ def test_round_trip_score_and_evaluate(run, capsys):
     capsys.readouterr()
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
                  "--seasonal-min-ac", "2", "--out", str(tmp / "bad.csv")]) == 2
-    assert "seasonal_min_ac must lie in [0, 1]" in capsys.readouterr().err
+    assert "error: --seasonal-min-ac must lie in [0, 1]" in capsys.readouterr().err
     assert not (tmp / "bad.csv").exists()
     level = tmp / "level.csv"  # the level signal (off by default) on
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
@@ -56,7 +56,7 @@ def test_round_trip_score_and_evaluate(run, capsys):
     capsys.readouterr()
     assert main(["anomaly", "score", "--checkpoint", str(ck), "--data", str(data),
                  "--level-window", "0", "--out", str(tmp / "bad.csv")]) == 2
-    assert "level_window must be a positive integer" in capsys.readouterr().err
+    assert "error: --level-window must be a positive integer" in capsys.readouterr().err
     assert not (tmp / "bad.csv").exists()
     assert main(["anomaly", "evaluate", "--checkpoint", str(ck), "--data", str(data),
                  "--threshold", "0.999"]) == 0

@@ -137,7 +137,7 @@ def _write(tmp_path, text, name="bad.csv"):
      r"CSV .*bad.csv has only the target column 'value'; give a window"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n6\n"),
      ["--target", "value", "--window", "2", "--val-split", "1.5"],
-     r"val_split must lie in \[0, 1\), got 1.5"),
+     r"--val-split must lie in \[0, 1\), got 1.5"),
     (lambda d: _write(d, "value\n1\n2\n3\n4\n5\n6\n"),
      ["--target", "value", "--window", "2", "--device", "tpu"], r"unknown device 'tpu'"),
 ])

@@ -93,7 +93,7 @@ def _fails(argv, capsys, message):
     (b"abc\n" * 3, ["--batch-size", "32"],
      "error: the text is too short: 10 training characters for batch_size 32; use a longer "
      "text or a smaller batch_size"),
-    (b"abc\n" * 300, ["--weight-decay", "-1"], "error: weight_decay must be >= 0, got -1.0"),
+    (b"abc\n" * 300, ["--weight-decay", "-1"], "error: --weight-decay must be >= 0, got -1.0"),
 ])
 def test_bad_text_files_write_nothing(tmp_path, capsys, content, extra, message):
     path = tmp_path / "in.txt"
@@ -131,8 +131,8 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
     (["--prompt", "Zebra €"],
      "error: the prompt has 2 character(s) outside the model's vocabulary: 'Z', '€'"),
     (["--temperature", "-0.5"],
-     "error: temperature must be a finite number >= 0 (0 = greedy), got -0.5"),
-    (["--temperature", "inf"], "error: temperature must be a finite number >= 0 (0 = greedy), "
+     "error: --temperature must be a finite number >= 0 (0 = greedy), got -0.5"),
+    (["--temperature", "inf"], "error: --temperature must be a finite number >= 0 (0 = greedy), "
                                "got inf"),
     (["--top-p", "0"], "error: top-p must lie in (0, 1], got 0.0"),
     (["--top-p", "1.5"], "error: top-p must lie in (0, 1], got 1.5"),

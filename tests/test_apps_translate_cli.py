@@ -155,10 +155,10 @@ def test_train_too_long_refused_with_the_line(corpus, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("--dropout", "1.5", "dropout must lie in [0, 1), got 1.5"),
-    ("--hidden-size", "31", "hidden_size must be even (the encoder has H/2 units per "
+    ("--dropout", "1.5", "--dropout must lie in [0, 1), got 1.5"),
+    ("--hidden-size", "31", "--hidden-size must be even (the encoder has H/2 units per "
                             "direction), got 31"),
-    ("--teacher-forcing", "-0.1", "teacher_forcing must lie in [0, 1], got -0.1"),
+    ("--teacher-forcing", "-0.1", "--teacher-forcing must lie in [0, 1], got -0.1"),
 ])
 def test_train_refuses_bad_settings(corpus, tmp_path, capsys, option, value, message):
     new = tmp_path / "new"

@@ -151,7 +151,7 @@ def bad_files(tmp_path):
      "error: --csv needs --label-col (the column holding the labels)"),
     (["--csv", "reviews.csv", "--text-col", "review", "--label-col", "sentiment",
       "--class-weights", "heavy"],
-     "classify Config: class_weights must be none, balanced or comma-separated"),
+     "error: --class-weights must be none, balanced or comma-separated"),
 ])
 def test_train_refuses_bad_input_and_writes_nothing(bad_files, capsys, args, message):
     d = bad_files

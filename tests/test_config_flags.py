@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from rnnkit.cli.config_flags import field_comments
+from rnnkit.cli.config_flags import field_comments, flags_named
 
 
 @dataclass
@@ -49,8 +49,9 @@ def test_classify_help_names_both_kinds_defaults():
     comments = field_comments(Config)
     for key, text in KIND_DEFAULTS["text"].items():
         numeric = KIND_DEFAULTS["numeric"][key]
-        shown = [f"({'both' if text == numeric else f'text {text:g}'}"] if isinstance(
-            text, float) else [f"text {text}"]
+        if text == numeric:  # one default: --help shows it as any other (next test)
+            continue
+        shown = [f"(text {text:g}"] if isinstance(text, float) else [f"text {text}"]
         if text != numeric:
             shown.append(f"numeric {numeric:g}" if isinstance(numeric, float)
                          else f"numeric {numeric}")
@@ -71,3 +72,49 @@ def test_kind_dependent_defaults_say_so_in_help():
     helps = {a.dest: a.help for a in train._actions}
     assert helps["epochs"].endswith("(default: by input kind)")
     assert helps["hidden_size"].endswith("(default: 64)")
+    assert helps["ema"].endswith("0: off (default: 0.0)")  # the same for both kinds
+
+
+def test_check_messages_name_the_flag_the_user_typed():
+    words = ["classify", "train", "--batch-size=0", "--class-weights", "x", "--lr", "2"]
+    assert flags_named("classify Config: batch_size must be a positive integer, got 0",
+                       words) == "--batch-size must be a positive integer, got 0"
+    assert flags_named("anomaly: class_weights needs 2 numbers", words) == \
+        "--class-weights needs 2 numbers"
+    # a field the user did not type came from elsewhere (a default, a checkpoint): kept
+    assert flags_named("classify Config: epochs must be a positive integer, got 0", words) == \
+        "classify Config: epochs must be a positive integer, got 0"
+    # the name inside a quoted value or another word is not the subject
+    assert flags_named("cell must be one of lstm, gru, got 'lr must'", words) == \
+        "cell must be one of lstm, gru, got 'lr must'"
+    assert flags_named("clr must be positive", words) == "clr must be positive"
+
+
+def test_cli_config_errors_name_flags(tmp_path, capsys):
+    from rnnkit.cli.main import main
+
+    data = tmp_path / "s.csv"
+    data.write_text("1,0.1,0.2,0.3\n2,0.3,0.2,0.1\n")
+    assert main(["classify", "train", "--ucr", str(data), "--checkpoint",
+                 str(tmp_path / "ck"), "--crop", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rnnkit classify train: error: --crop must lie in (0, 1]"), err
+    assert not (tmp_path / "ck").exists()
+    assert flags_named("empty text (example 1 of --text)", ["--text", "a"]) == \
+        "empty text (example 1 of --text)"
+    assert flags_named("anomaly: holdoff (9) must not exceed window", ["--holdoff", "9"]) == \
+        "--holdoff (9) must not exceed window"
+
+
+def test_classify_kind_only_settings_match_their_help():
+    """TEXT_ONLY / NUMERIC_ONLY (left out of a run's `config:` line) are exactly the fields
+    whose help says "text:" / "numeric:"."""
+    from rnnkit.apps.classify.config import NUMERIC_ONLY, TEXT_ONLY, Config
+
+    comments = field_comments(Config)
+    for prefix, names in (("text:", TEXT_ONLY), ("numeric:", NUMERIC_ONLY)):
+        assert sorted(names) == sorted(k for k, v in comments.items() if v.startswith(prefix))
+    numeric, text = Config().read_by("numeric"), Config().read_by("text")
+    assert "conv_channels" in numeric and "embedding_dim" not in numeric
+    assert "embedding_dim" in text and "conv_channels" not in text
+    assert "hidden_size" in numeric and "hidden_size" in text

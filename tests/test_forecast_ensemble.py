@@ -143,8 +143,8 @@ def test_cli_ensemble_flag_trains_k_networks(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--ensemble", "0"], r"ensemble must be a positive integer, got 0"),
-    (["--ensemble-combine", "mode"], r"ensemble_combine must be one of median, mean"),
-    (["--ensemble-lookbacks", "1,x"], r"ensemble_lookbacks must list positive multiples"),
+    (["--ensemble-combine", "mode"], r"--ensemble-combine must be one of median, mean"),
+    (["--ensemble-lookbacks", "1,x"], r"--ensemble-lookbacks must list positive multiples"),
     (["--ensemble", "3", "--mode", "segrnn"], r"ensemble needs mode auto or rnn"),
 ])
 def test_bad_ensemble_settings_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):

@@ -94,10 +94,10 @@ def test_evaluate_scores_unseen_labels_as_wrong_with_a_note(trained, capsys):  #
     assert report["confusion"] == [[0, 0, 0], [0, 1, 0], [1, 0, 0]]
     assert report["unseen_labels"] == {"sideways": 1}
     assert report["cross_entropy"] is not None  # over the example whose label is known
-    # --quiet: no note
+    # --quiet hides progress, not this caveat on the figures
     assert main(["classify", "evaluate", "--checkpoint", str(trained / "ck"), "--series-csv",
                  str(path), "--plot", str(trained / "unseen.png"), "--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err.startswith("note: 1 of 2 examples have labels never seen")
 
 
 def test_evaluate_with_unseen_labels_matches_scikit_learn(trained):  # noqa: F811
@@ -130,6 +130,46 @@ def test_server_csv_route_and_evaluate_agree_on_unseen_labels(trained):  # noqa:
     (trained / "unseen2.csv").write_text(_relabelled(trained))
     report = clf.evaluate(clf.read(series_csv=trained / "unseen2.csv"))
     assert answer["accuracy"] == report["accuracy"] == 0.5
+
+
+def test_series_of_unseen_lengths_are_labelled_with_a_note(trained, capsys):  # noqa: F811
+    ck = trained / "ck"
+    saved = json.loads((ck / "config.json").read_text())["extras"]["classify"]
+    assert saved["lengths"] == [6, 11]  # write_motions: 6-11 steps
+    rows = ["series,t,label,ax,ay,az"]
+    for name, steps, label in (("long", 20, "up"), ("short", 3, "down"), ("usual", 8, "up")):
+        ay = 2.0 if label == "up" else -2.0
+        rows += [f"{name},{t},{label},0.1,{ay},0.0" for t in range(steps)]
+    path = trained / "lengths.csv"
+    path.write_text("\n".join(rows) + "\n")
+    note = ("note: 1 of 3 series are longer than the longest in training (11 steps; these "
+            "have 20); 1 of 3 series are shorter than the shortest in training (6 steps; these "
+            "have 3); the model never saw series of these lengths, so their labels are less "
+            "sure")
+    for verb, more in (("predict", []), ("evaluate", ["--plot", str(trained / "len.png")])):
+        assert main(["classify", verb, "--checkpoint", str(ck), "--series-csv", str(path),
+                     "--quiet", *more]) == 0
+        out, err = capsys.readouterr()
+        assert err.strip() == note and out  # labelled all the same, the note on stderr
+    # the training series themselves: no note
+    assert main(["classify", "predict", "--checkpoint", str(ck), "--series-csv",
+                 str(trained / "motions.csv"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    # a checkpoint without the lengths (written before they were saved) says nothing
+    clf = load_classifier(ck)
+    clf.preprocessing.lengths = None
+    assert clf.preprocessing.length_note(clf.read(series_csv=path)) is None
+
+
+def test_saved_lengths_are_checked():
+    from rnnkit.apps.classify.inputs import Preprocessing
+
+    base = {"kind": "numeric", "labels": {"type": "LabelEncoder", "classes": ["a", "b"]},
+            "input_size": 1}
+    assert Preprocessing.from_dict({**base, "lengths": [3, 9]}).lengths == [3, 9]
+    for bad in ([9, 3], [0, 4], [2], "3-9", [2.5, 4]):
+        with pytest.raises(ValueError, match="lengths is"):
+            Preprocessing.from_dict({**base, "lengths": bad})
 
 
 # ------------------------------------------- 3. forecast predict and anomaly score honour --device

@@ -102,7 +102,8 @@ def _register_train(actions) -> None:
     from ..apps.classify.config import KIND_DEFAULTS
 
     add_config_flags(t, Config, skip={"seed"}, group="model and training",
-                     shown={name: "by input kind" for name in KIND_DEFAULTS["text"]})
+                     shown={name: "by input kind" if text != KIND_DEFAULTS["numeric"][name]
+                            else text for name, text in KIND_DEFAULTS["text"].items()})
     add_common(t)
     t.set_defaults(run=run_train)
 
@@ -146,7 +147,8 @@ def run_train(args) -> int:
         print(f"classify train: {len(ex)} {ex.kind} examples from {ex.source}")
         # every default resolved for this data: the settings that will train (the checkpoint
         # stores them); numeric sets get five networks up to 1,000 series
-        print("config: " + json.dumps(config.resolved(ex.kind, len(ex)).to_dict()))
+        # (the other kind's own settings left out: a numeric run has no vocabulary)
+        print("config: " + json.dumps(config.resolved(ex.kind, len(ex)).read_by(ex.kind)))
     info = {"text_col": args.text_col, "label_col": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
@@ -177,10 +179,18 @@ def _open(args, need_labels: bool):
     return clf, clf.read(need_labels=need_labels, **_sources(args))
 
 
+def _say_lengths(clf, ex) -> None:
+    """Series of lengths never seen in training are labelled, with a note (even --quiet)."""
+    note = clf.preprocessing.length_note(ex)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def run_predict(args) -> int:
     from ..apps.classify.report import prediction_lines, write_predictions
 
     clf, ex = _open(args, need_labels=False)
+    _say_lengths(clf, ex)
     out = out_file(args.out, "--out")  # a folder, or one that cannot be made: before the work
     predictions = clf.predict(ex, batch_size=args.batch_size)
     print("\n".join(prediction_lines(ex, predictions)))
@@ -198,9 +208,10 @@ def run_evaluate(args) -> int:
         Path(args.checkpoint) / "confusion_matrix.png"
     json_path = out_file(args.json, "--json")  # a folder is refused before the work
     clf, ex = _open(args, need_labels=True)
+    _say_lengths(clf, ex)
     report = clf.evaluate(ex, batch_size=args.batch_size)
     note = unseen_note(report)
-    if note and not args.quiet:
+    if note:  # a caveat on the figures below: said even with --quiet
         print(note, file=sys.stderr)
     print("\n".join(report_lines(report, ex.source)))
     write_report(report, plot, json_path)

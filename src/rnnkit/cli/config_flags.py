@@ -16,13 +16,15 @@ import argparse
 import inspect
 import io
 import math
+import re
 import tokenize
 import types
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
 
-__all__ = ["add_config_flags", "config_from_args", "field_comments", "flag_name"]
+__all__ = ["add_config_flags", "config_from_args", "field_comments", "flag_name",
+           "flags_named"]
 
 
 def flag_name(field: str) -> str:
@@ -170,3 +172,21 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides):
         elif f"_config_default_{f.name}" in given:
             kwargs[f.name] = given[f"_config_default_{f.name}"]
     return cls(**kwargs)
+
+
+def flags_named(message: str, words: list[str]) -> str:
+    """A ``Config.check()`` message as the command line's user reads it: a field they set by
+    a flag (one of ``words``, the command's words) is named by that flag, and the settings
+    class's prefix goes (``classify Config: batch_size must be ...`` -> ``--batch-size must
+    be ...``). Fields the user did not type keep their names: those came from elsewhere."""
+    typed = {w.split("=", 1)[0] for w in words if w.startswith("--") and len(w) > 2}
+    named = message
+    for flag in sorted(typed, key=len, reverse=True):
+        field = flag[2:].replace("-", "_")
+        # the field as the subject of the complaint (the message's or a clause's first
+        # word), not a word of its text ("empty text (example 1)") or of a quoted value
+        named = re.sub(rf"(^|: |; |, ){re.escape(field)}(?= (must|needs|\(\S+\) must))",
+                       rf"\g<1>{flag}", named)
+    if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ") goes
+        named = re.sub(r"^[\w ]+: (?=--)", "", named)
+    return named

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..training.start_notice import drop_pending, notice_at_start
 from .common import Parser, apply_threads, examples
+from .config_flags import flags_named
 
 # verb modules, in the order --help lists them
 VERB_MODULES = [
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         if not _speaks_for_bad_input():
             return 2
         verb, message = _verb(parser, args), _first_line(e)
+        if isinstance(e, ValueError):  # a setting the user typed is named by its flag
+            message = flags_named(message, sys.argv[1:] if argv is None else argv)
         if isinstance(e, UnicodeDecodeError):
             fix = ("pass --encoding (e.g. latin-1)" if getattr(args, "encoding", None)
                    else "save it as UTF-8")  # advise --encoding only where the verb has it

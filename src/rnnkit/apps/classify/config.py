@@ -31,6 +31,10 @@ KIND_DEFAULTS = {
 # 90.55-90.64 with one; MiniRocket 95.04-95.06). Larger sets get one network, and beyond
 # EXAMPLE_BUDGET examples seen fewer epochs: 150 epochs of 70,000 heartbeats would be ~10
 # million examples, hours on a CPU.
+# settings that only one input kind reads (the others are left out of what a run reports)
+TEXT_ONLY = ("embedding_dim", "word_dropout", "subword_buckets", "ngram_buckets", "min_freq",
+             "max_vocab", "max_length")
+NUMERIC_ONLY = ("frontend", "conv_channels", "conv_dilation", "crop", "max_steps", "normalize")
 ENSEMBLE_UP_TO = 1_000  # training series: five networks up to here, one above
 EXAMPLE_BUDGET = 300_000  # examples seen per network: epochs = min(150, budget / series)
 MIN_EPOCHS = 3
@@ -80,8 +84,8 @@ class Config:
     # (text 0.1, numeric 0)
     patience: int | None = None  # epochs without a better held-out accuracy to stop; 0: never
     # (text 2, numeric 0)
-    ema: float | None = None  # decay of the weights' moving average (each step); 0: off (both)
-    # (the held-out accuracy, the best epoch and the saved model use the averaged weights)
+    ema: float | None = None  # decay of the weights' moving average (each step; the held-out
+    # accuracy, the best epoch and the saved model use the averaged weights); 0: off
     refit: bool = False  # retrain on every training example for the epochs chosen held out
     # (after the held-out part picked the epochs: again from the same seed, on all the
     # examples, held-out ones included; that model is kept)
@@ -163,6 +167,12 @@ class Config:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def read_by(self, kind: str) -> dict:
+        """The settings that a model for ``kind`` ("text" or "numeric") reads: ``to_dict()``
+        without the other kind's own (what ``rnnkit classify train`` prints)."""
+        other = NUMERIC_ONLY if kind == "text" else TEXT_ONLY
+        return {k: v for k, v in self.to_dict().items() if k not in other}
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

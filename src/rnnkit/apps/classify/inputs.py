@@ -224,6 +224,7 @@ class Preprocessing:
     normalize: str = "global"  # numeric: series | global | none (0.1.0 checkpoints: global)
     info: dict = field(default_factory=dict)  # e.g. the CSV's column names, for predict
     features: list[str] | None = None  # numeric: the feature columns trained on, when named
+    lengths: list[int] | None = None  # numeric: the shortest and longest training series
 
     @classmethod
     def fit(cls, examples: Examples, *, min_freq: int = 1, max_vocab: int | None = None,
@@ -246,7 +247,8 @@ class Preprocessing:
             normalize = "series" if _size_spread(examples, std) > SCALE_SPREAD else "global"
         return cls("numeric", labels, mean=mean.tolist(), std=np.where(std > 0, std, 1).tolist(),
                    input_size=int(examples.values.shape[2]), normalize=normalize,
-                   features=list(examples.features) if examples.features else None)
+                   features=list(examples.features) if examples.features else None,
+                   lengths=[int(examples.lengths.min()), int(examples.lengths.max())])
 
     def check(self, examples: Examples) -> None:
         """Refuse examples of the other kind, or of another width, before any work."""
@@ -264,6 +266,26 @@ class Preprocessing:
         if self.features and examples.features and list(examples.features) != self.features:
             raise ValueError(f"this classifier reads the features {', '.join(self.features)} "
                              f"(in this order), got {', '.join(examples.features)}")
+
+    def length_note(self, examples: Examples) -> str | None:
+        """One line on the series longer or shorter than any in training (the model reads
+        them at the training's time scale, and was never shown such lengths), or None."""
+        if self.kind != "numeric" or not self.lengths or not len(examples):
+            return None
+        (low, high), n = self.lengths, np.asarray(examples.lengths)
+        parts = []
+        for outside, than, limit in ((n > high, "longer than the longest", high),
+                                     (n < low, "shorter than the shortest", low)):
+            if outside.any():
+                these = n[outside]
+                span = (f"{these.min()}" if these.min() == these.max()
+                        else f"{these.min()}-{these.max()}")
+                parts.append(f"{int(outside.sum())} of {len(n)} series are {than} in training "
+                             f"({limit} steps; these have {span})")
+        if not parts:
+            return None
+        return (f"note: {'; '.join(parts)}; the model never saw series of these lengths, so "
+                "their labels are less sure")
 
     def dataset(self, examples: Examples, with_labels: bool = True) -> SequenceDataset:
         """A ``SequenceDataset`` of model inputs (and label ids when ``with_labels``)."""
@@ -307,7 +329,8 @@ class Preprocessing:
                 "input_size": self.input_size, "info": self.info,
                 "subword_buckets": self.subword_buckets, "normalize": self.normalize,
                 # only when named: older checkpoints (and resume states) stay as they were
-                **({"features": list(self.features)} if self.features else {})}
+                **({"features": list(self.features)} if self.features else {}),
+                **({"lengths": list(self.lengths)} if self.lengths else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessing:
@@ -319,7 +342,8 @@ class Preprocessing:
                    max_length=d.get("max_length"), mean=d.get("mean", 0.0),
                    std=d.get("std", 1.0), input_size=d.get("input_size"),
                    info=d.get("info") or {}, subword_buckets=d.get("subword_buckets", 0),
-                   normalize=d.get("normalize", "global"), features=d.get("features"))
+                   normalize=d.get("normalize", "global"), features=d.get("features"),
+                   lengths=d.get("lengths"))
 
 
 def _size_spread(examples: Examples, std: np.ndarray) -> float:
@@ -371,3 +395,7 @@ def _check_saved(d) -> None:
                               or len(names) != d.get("input_size")
                               or not all(isinstance(n, str) and n for n in names)):
         bad("features", names, "null or one feature name per input feature (input_size)")
+    span = d.get("lengths")
+    if span is not None and (kind != "numeric" or not isinstance(span, list) or len(span) != 2
+                             or not all(whole(v, 1) for v in span) or span[0] > span[1]):
+        bad("lengths", span, "null or [shortest, longest] training series, whole steps >= 1")
