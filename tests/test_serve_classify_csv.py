@@ -112,6 +112,22 @@ def test_a_label_never_trained_on_counts_as_a_miss(server, trained):  # noqa: F8
     assert r.json()["accuracy"] == 0.5
 
 
+def test_series_of_unseen_lengths_come_with_a_note(server):
+    # trained on 6-11 steps (write_motions): 20 steps is longer than any, labelled all the same
+    rows = [HEADER] + [f"long,{t},up,0.1,2.0,0.0,x" for t in range(20)] + \
+        [f"usual,{t},down,0.1,-2.0,0.0,x" for t in range(8)]
+    r = server.post("/v1/models/ck/predict", json={"csv": "\n".join(rows)})
+    assert r.status_code == 200, r.text
+    assert r.json()["note"] == ("1 of 2 series are longer than the longest in training (11 "
+                                "steps; these have 20); the model never saw series of these "
+                                "lengths, so their labels are less sure")
+    assert len(r.json()["predictions"]) == 2
+    r = server.post("/v1/models/ck/predict", json={"inputs": [[[0.1, 2.0, 0.0]] * 3]})
+    assert r.status_code == 200 and "shorter than the shortest" in r.json()["note"]
+    r = server.post("/v1/models/ck/predict", json={"inputs": [[[0.1, 2.0, 0.0]] * 8]})
+    assert r.status_code == 200 and "note" not in r.json()
+
+
 def test_a_classifier_trained_on_arrays_reads_id_then_numeric_columns(folders):  # noqa: F811
     # no CSV columns saved: the id column is "id", rows in file order, the features every
     # other column holding numbers (here one, unnamed in training: any name will do)
@@ -122,8 +138,11 @@ def test_a_classifier_trained_on_arrays_reads_id_then_numeric_columns(folders): 
     rows = [f"{k},{v},x" for k, vs in series.items() for v in vs]
     answer = model.predict(schemas.ClassifyRequest(csv="\n".join(["id,level,note", *rows])))
     expected = load(folders["level"]).predict(list(series.values()))
-    assert answer == {"predictions": [{"id": k, **p} for k, p in zip(series, expected,
-                                                                     strict=True)]}
+    assert answer.pop("predictions") == [{"id": k, **p} for k, p in zip(series, expected,
+                                                                        strict=True)]
+    assert answer == {"note": "1 of 2 series are shorter than the shortest in training (6 "
+                              "steps; these have 5); the model never saw series of these "
+                              "lengths, so their labels are less sure"}
     with pytest.raises(ValueError, match=r"^this classifier reads 1 feature\(s\) per step, "
                                          r"got 2$"):
         model.predict(schemas.ClassifyRequest(csv="id,u,v\na,1,2\n"))
@@ -241,6 +260,13 @@ def test_page_uploads_and_pastes_a_series_csv(browser, server, trained):  # noqa
     want = {p["id"]: p["label"] for p in expected["predictions"]}
     assert heads == [f"s3 → {want['s3']}", f"s4 → {want['s4']}"]
     assert not browser.find_element(By.ID, "accuracy").is_displayed()
+
+    # a series longer than any in training: labelled, and the server's note under it
+    long = "\n".join(["series,t,ax,ay,az"] + [f"big,{t},0.1,2.0,0.0" for t in range(20)])
+    assert classify_csv(browser, long, 1)[0].startswith("big → ")
+    assert browser.find_element(By.ID, "accuracy").text == (
+        "Note: 1 of 1 series are longer than the longest in training (11 steps; these have "
+        "20); the model never saw series of these lengths, so their labels are less sure")
 
     # a bad CSV: the server's one line on the page, no results
     box = browser.find_element(By.ID, "classify-csv")

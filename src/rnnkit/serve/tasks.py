@@ -278,7 +278,17 @@ class ServedModel:
                 raise ValueError(f"inputs: padded to the longest sequence they would be "
                                  f"{padded} numbers, more than the limit of {limit}; send "
                                  "sequences of very different lengths in separate requests")
-        return {"predictions": jsonable(self.predictor.predict(inputs))}
+        examples = self.predictor.examples(inputs)
+        return self._noted({"predictions": jsonable(self.predictor.predict(examples))},
+                           examples)
+
+    def _noted(self, answer: dict, examples) -> dict:
+        """``answer`` with a ``note`` where some series are longer or shorter than any the
+        classifier was trained on (labelled all the same, as ``classify predict`` does)."""
+        note = self.predictor.preprocessing.length_note(examples)
+        if note:
+            answer["note"] = note.removeprefix("note: ")
+        return answer
 
     def _classify_csv(self, text: str) -> dict:
         """Series named by their ids, read as ``rnnkit classify predict --series-csv`` reads
@@ -295,11 +305,11 @@ class ServedModel:
         table = parse_series_csv(text, layout["id"], layout["label"], layout["time"],
                                  layout["features"], label_optional=True,
                                  max_values=schemas.LIMITS["values"], column_names=CSV_ROLES)
-        predictions = self.predictor.predict(Examples(
-            values=table.values, lengths=table.lengths, source="the CSV", ids=table.ids,
-            features=table.features))
+        examples = Examples(values=table.values, lengths=table.lengths, source="the CSV",
+                            ids=table.ids, features=table.features)
+        predictions = self.predictor.predict(examples)
         rows = [{"id": i, **p} for i, p in zip(table.ids, predictions, strict=True)]
-        answer: dict[str, Any] = {"predictions": rows}
+        answer: dict[str, Any] = self._noted({"predictions": rows}, examples)
         if table.labels is not None:
             for row, actual in zip(rows, table.labels, strict=True):
                 row["actual"] = actual

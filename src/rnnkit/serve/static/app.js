@@ -449,9 +449,17 @@ async function classify() {
   }
   try {
     const data = await api(`/v1/models/${encodeURIComponent(current.name)}/predict`, { inputs });
+    showNote(data);
     showPredictions(data.predictions, (p, i) => (numeric ? preview(lines[i][1])
       : inputs[i].slice(0, 80)) + ` → ${p.label}`, numeric ? inputs : null, input);
   } catch (e) { showError(e.message); }
+}
+
+// The server's note on series of lengths the classifier never saw, under the accuracy.
+function showNote(data) {
+  if (!data.note) return;
+  const line = $("accuracy").textContent;
+  $("accuracy").textContent = (line ? line + ". " : "") + "Note: " + data.note;
 }
 
 function clearClassified() {
@@ -499,6 +507,7 @@ async function classifyCsv() {
       $("accuracy").textContent = `accuracy ${(data.accuracy * 100).toFixed(1)}% over ${n} ` +
         `labelled series`;
     }
+    showNote(data);
     showPredictions(data.predictions, (p) => `${p.id} → ${p.label}` +
       (p.actual !== undefined ? ` (labelled ${p.actual})` : ""), null, inputOf(current));
   } catch (e) { showError(e.message); }
