@@ -94,6 +94,9 @@ def _fails(argv, capsys, message):
      "error: the text is too short: 10 training characters for batch_size 32; use a longer "
      "text or a smaller batch_size"),
     (b"abc\n" * 300, ["--weight-decay", "-1"], "error: --weight-decay must be >= 0, got -1.0"),
+    # the setting at fault is named, the valid one beside it is not
+    (b"abc\n" * 300, ["--warmup", "0.5", "--final-lr-ratio", "1.5"],
+     "error: --final-lr-ratio must lie in [0, 1], got 1.5"),
 ])
 def test_bad_text_files_write_nothing(tmp_path, capsys, content, extra, message):
     path = tmp_path / "in.txt"
@@ -134,9 +137,9 @@ def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):
      "error: --temperature must be a finite number >= 0 (0 = greedy), got -0.5"),
     (["--temperature", "inf"], "error: --temperature must be a finite number >= 0 (0 = greedy), "
                                "got inf"),
-    (["--top-p", "0"], "error: top-p must lie in (0, 1], got 0.0"),
-    (["--top-p", "1.5"], "error: top-p must lie in (0, 1], got 1.5"),
-    (["--top-k", "0"], "error: top-k must be an integer >= 1, got 0"),
+    (["--top-p", "0"], "error: --top-p must lie in (0, 1], got 0.0"),
+    (["--top-p", "1.5"], "error: --top-p must lie in (0, 1], got 1.5"),
+    (["--top-k", "0"], "error: --top-k must be an integer >= 1, got 0"),
     (["--beam", "0"], "error: beam width must be an integer >= 1, got 0"),
 ])
 def test_bad_sampling_input_prints_nothing_and_writes_nothing(trained, capsys, extra, message):

@@ -200,7 +200,7 @@ def test_predict_refuses_empty_lines_and_bad_options(corpus, tmp_path, capsys):
            "translate")
     _fails(capsys, ["translate", "predict", "--checkpoint", ckpt, "--text", "w1", "--beam",
                     "2", "--n-best", "3", "--out", str(out)],
-           "rnnkit translate predict: error: n-best must be an integer in [1, beam width 2], got 3")
+           "rnnkit translate predict: error: --n-best must be an integer in [1, beam width 2], got 3")
     _fails(capsys, ["translate", "predict", "--checkpoint", ckpt, "--text", "w1", "--beam",
                     "0", "--out", str(out)],
            "rnnkit translate predict: error: beam width must be an integer >= 1, got 0")

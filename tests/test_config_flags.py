@@ -118,3 +118,11 @@ def test_classify_kind_only_settings_match_their_help():
     assert "conv_channels" in numeric and "embedding_dim" not in numeric
     assert "embedding_dim" in text and "conv_channels" not in text
     assert "hidden_size" in numeric and "hidden_size" in text
+
+
+def test_settings_spelled_as_words_are_named_by_their_flag_too():
+    words = ["textgen", "sample", "--top-k", "0", "--repetition-penalty", "-1"]
+    assert flags_named("top-k must be an integer >= 1, got 0", words) == \
+        "--top-k must be an integer >= 1, got 0"
+    assert flags_named("repetition penalty must be a finite number > 0 (1 = none), got -1",
+                       words) == "--repetition-penalty must be a finite number > 0 (1 = none), got -1"

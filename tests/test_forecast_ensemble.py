@@ -146,6 +146,9 @@ def test_cli_ensemble_flag_trains_k_networks(tmp_path, capsys):
     (["--ensemble-combine", "mode"], r"--ensemble-combine must be one of median, mean"),
     (["--ensemble-lookbacks", "1,x"], r"--ensemble-lookbacks must list positive multiples"),
     (["--ensemble", "3", "--mode", "segrnn"], r"ensemble needs mode auto or rnn"),
+    # quantile levels are checked in every mode (segrnn's model checked them; auto's saved them)
+    (["--output", "quantile", "--quantiles", "1.5"],
+     r"--quantiles must be increasing levels in \(0, 1\) including 0.5, got 1.5"),
 ])
 def test_bad_ensemble_settings_one_line_exit_2_nothing_written(tmp_path, capsys, args, message):
     import re

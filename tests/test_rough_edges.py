@@ -142,9 +142,9 @@ def test_series_of_unseen_lengths_are_labelled_with_a_note(trained, capsys):  # 
         rows += [f"{name},{t},{label},0.1,{ay},0.0" for t in range(steps)]
     path = trained / "lengths.csv"
     path.write_text("\n".join(rows) + "\n")
-    note = ("note: 1 of 3 series are longer than the longest in training (11 steps; these "
-            "have 20); 1 of 3 series are shorter than the shortest in training (6 steps; these "
-            "have 3); the model never saw series of these lengths, so their labels are less "
+    note = ("note: 1 of 3 series is longer than the longest in training (11 steps; it "
+            "has 20); 1 of 3 series is shorter than the shortest in training (6 steps; it "
+            "has 3); the model never saw series of these lengths, so their labels are less "
             "sure")
     for verb, more in (("predict", []), ("evaluate", ["--plot", str(trained / "len.png")])):
         assert main(["classify", verb, "--checkpoint", str(ck), "--series-csv", str(path),

@@ -118,8 +118,8 @@ def test_series_of_unseen_lengths_come_with_a_note(server):
         [f"usual,{t},down,0.1,-2.0,0.0,x" for t in range(8)]
     r = server.post("/v1/models/ck/predict", json={"csv": "\n".join(rows)})
     assert r.status_code == 200, r.text
-    assert r.json()["note"] == ("1 of 2 series are longer than the longest in training (11 "
-                                "steps; these have 20); the model never saw series of these "
+    assert r.json()["note"] == ("1 of 2 series is longer than the longest in training (11 "
+                                "steps; it has 20); the model never saw series of these "
                                 "lengths, so their labels are less sure")
     assert len(r.json()["predictions"]) == 2
     r = server.post("/v1/models/ck/predict", json={"inputs": [[[0.1, 2.0, 0.0]] * 3]})
@@ -140,8 +140,8 @@ def test_a_classifier_trained_on_arrays_reads_id_then_numeric_columns(folders): 
     expected = load(folders["level"]).predict(list(series.values()))
     assert answer.pop("predictions") == [{"id": k, **p} for k, p in zip(series, expected,
                                                                         strict=True)]
-    assert answer == {"note": "1 of 2 series are shorter than the shortest in training (6 "
-                              "steps; these have 5); the model never saw series of these "
+    assert answer == {"note": "1 of 2 series is shorter than the shortest in training (6 "
+                              "steps; it has 5); the model never saw series of these "
                               "lengths, so their labels are less sure"}
     with pytest.raises(ValueError, match=r"^this classifier reads 1 feature\(s\) per step, "
                                          r"got 2$"):
@@ -265,7 +265,7 @@ def test_page_uploads_and_pastes_a_series_csv(browser, server, trained):  # noqa
     long = "\n".join(["series,t,ax,ay,az"] + [f"big,{t},0.1,2.0,0.0" for t in range(20)])
     assert classify_csv(browser, long, 1)[0].startswith("big → ")
     assert browser.find_element(By.ID, "accuracy").text == (
-        "Note: 1 of 1 series are longer than the longest in training (11 steps; these have "
+        "Note: 1 of 1 series is longer than the longest in training (11 steps; it has "
         "20); the model never saw series of these lengths, so their labels are less sure")
 
     # a bad CSV: the server's one line on the page, no results

@@ -134,8 +134,10 @@ class Config:
             raise ValueError(f"clip_norm must be > 0, got {self.clip_norm!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
-        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.final_lr_ratio <= 1.0:
-            raise ValueError("warmup must lie in [0, 1) and final_lr_ratio in [0, 1]")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup must lie in [0, 1), got {self.warmup!r}")
+        if not 0.0 <= self.final_lr_ratio <= 1.0:
+            raise ValueError(f"final_lr_ratio must lie in [0, 1], got {self.final_lr_ratio!r}")
         if self.max_vocab is not None and self.max_vocab <= 4:
             raise ValueError(f"max_vocab must be above 4 (it counts <pad> <unk> <bos> <eos>), "
                              f"got {self.max_vocab}")

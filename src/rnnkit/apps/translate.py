@@ -111,8 +111,10 @@ class Config:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be > 0, got {self.clip_norm!r}")
-        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.final_lr_ratio <= 1.0:
-            raise ValueError("warmup must lie in [0, 1) and final_lr_ratio in [0, 1]")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError(f"warmup must lie in [0, 1), got {self.warmup!r}")
+        if not 0.0 <= self.final_lr_ratio <= 1.0:
+            raise ValueError(f"final_lr_ratio must lie in [0, 1], got {self.final_lr_ratio!r}")
         if self.hidden_size % 2:
             raise ValueError(f"hidden_size must be even (the encoder has H/2 units per "
                              f"direction), got {self.hidden_size}")

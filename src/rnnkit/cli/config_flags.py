@@ -182,10 +182,11 @@ def flags_named(message: str, words: list[str]) -> str:
     typed = {w.split("=", 1)[0] for w in words if w.startswith("--") and len(w) > 2}
     named = message
     for flag in sorted(typed, key=len, reverse=True):
-        field = flag[2:].replace("-", "_")
-        # the field as the subject of the complaint (the message's or a clause's first
+        words_of = flag[2:].split("-")  # as a field (top_k), a word (top-k) or words (top k)
+        spelled = "|".join(re.escape(sep.join(words_of)) for sep in ("_", "-", " "))
+        # the setting as the subject of the complaint (the message's or a clause's first
         # word), not a word of its text ("empty text (example 1)") or of a quoted value
-        named = re.sub(rf"(^|: |; |, ){re.escape(field)}(?= (must|needs|\(\S+\) must))",
+        named = re.sub(rf"(^|: |; |, )(?:{spelled})(?= (must|needs|\(\S+\) must))",
                        rf"\g<1>{flag}", named)
     if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ") goes
         named = re.sub(r"^[\w ]+: (?=--)", "", named)

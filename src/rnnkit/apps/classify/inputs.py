@@ -280,8 +280,10 @@ class Preprocessing:
                 these = n[outside]
                 span = (f"{these.min()}" if these.min() == these.max()
                         else f"{these.min()}-{these.max()}")
-                parts.append(f"{int(outside.sum())} of {len(n)} series are {than} in training "
-                             f"({limit} steps; these have {span})")
+                count = int(outside.sum())
+                parts.append(f"{count} of {len(n)} series {'is' if count == 1 else 'are'} "
+                             f"{than} in training ({limit} steps; "
+                             f"{'it has' if count == 1 else 'these have'} {span})")
         if not parts:
             return None
         return (f"note: {'; '.join(parts)}; the model never saw series of these lengths, so "

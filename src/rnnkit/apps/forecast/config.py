@@ -128,6 +128,11 @@ class Config:
         if unknown or not self.methods.strip():
             raise ValueError(f"methods must list some of {', '.join(METHODS)}, got "
                              f"{self.methods!r}")
+        levels = [float(q) for q in self.quantiles]
+        if self.output == "quantile" and (0.5 not in levels or any(not 0 < q < 1 for q in levels)
+                                          or levels != sorted(set(levels))):
+            raise ValueError(f"quantiles must be increasing levels in (0, 1) including 0.5, "
+                             f"got {' '.join(map(str, self.quantiles))}")
         if not 0 <= self.switch_margin <= 1:
             raise ValueError(f"switch_margin must lie in [0, 1] (1: never), got "
                              f"{self.switch_margin!r}")
