@@ -308,3 +308,22 @@ def test_random_csv_text_is_answered_or_refused_never_a_5xx(server):
 
     probe()
     assert len(seen) >= 80 and server.get("/v1/models").status_code == 200
+
+
+@pytest.mark.parametrize("inputs, nearest", [
+    ('[[1, "a", 3]]', "inputs.0.1: Input should be a valid number"),
+    ("[[0.5, 1e400]]", "inputs.0.1: Input should be a finite number"),
+    ('["fine", 3]', "inputs.1: Input should be a valid string"),
+    ('"one text"', "inputs: Input should be a valid array"),
+])
+def test_inputs_of_no_accepted_form_get_one_readable_422(server, inputs, nearest):
+    # pydantic fails each accepted form (texts, numbers, steps) separately; the answer is one
+    # problem: what inputs accepts and where the nearest form failed
+    r = server.post("/v1/models/ck/predict", content='{"inputs": ' + inputs + "}",
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("inputs matches none of its accepted forms (accepted: texts; or "
+                             "sequences of numbers"), detail
+    assert detail.endswith("nearest: " + nearest), detail
+    assert "list[" not in detail and detail.count(";") == 3

@@ -174,16 +174,35 @@ class BodyError(Exception):
         self.status, self.detail = status, detail
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for e in error.errors()[:5]:
-        where = ".".join(str(p) for p in e.get("loc", ())) or "body"
-        msg = e.get("msg", "invalid")
-        if e.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        parts.append(f"{where}: {msg}")
-    more = len(error.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+def _describe(error: ValidationError, schema: type[BaseModel] | None = None) -> str:
+    """One line: up to five problems, ``where: what``. A field of several accepted forms
+    (``inputs``: texts, or number sequences, or step sequences) that matches none is one
+    problem: what it accepts, and where the form it came nearest to failed (pydantic lists a
+    failure per form, under type tags such as ``list[list[float]]``)."""
+    parts, unions = [], {}
+    for e in error.errors():
+        loc = tuple(e.get("loc", ()))
+        tag = next((i for i, p in enumerate(loc) if isinstance(p, str) and "[" in p), None)
+        if tag is None:
+            msg = "unknown field" if e.get("type") == "extra_forbidden" else e.get("msg", "")
+            parts.append(f"{'.'.join(map(str, loc)) or 'body'}: {msg or 'invalid'}")
+            continue
+        where, rest = loc[:tag], loc[tag + 1:]
+        if where not in unions:
+            unions[where] = (rest, e.get("msg", "invalid"))
+            parts.append(where)  # its place in the order; filled in below
+        elif len(rest) > len(unions[where][0]):  # the form that got furthest
+            unions[where] = (rest, e.get("msg", "invalid"))
+    for i, part in enumerate(parts):
+        if isinstance(part, tuple):
+            rest, msg = unions[part]
+            field = schema.model_fields.get(str(part[0])) if schema and part else None
+            accepts = f" (accepted: {field.description})" if field and field.description else ""
+            name = ".".join(map(str, part)) or "body"
+            parts[i] = (f"{name} matches none of its accepted forms{accepts}; nearest: "
+                        f"{'.'.join(map(str, part + rest))}: {msg}")
+    more = len(parts) - 5
+    return "; ".join(parts[:5]) + (f" (and {more} more)" if more > 0 else "")
 
 
 def parse_body(raw: bytes, schema: type[_Body]) -> _Body:
@@ -203,4 +222,4 @@ def parse_body(raw: bytes, schema: type[_Body]) -> _Body:
         if any(err.get("type") == "model_type" for err in e.errors()):
             raise BodyError(422, f"the body must be a JSON object with the fields of "
                             f"{schema.__name__}") from None
-        raise BodyError(422, _describe(e)) from None
+        raise BodyError(422, _describe(e, schema)) from None
