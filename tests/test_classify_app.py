@@ -415,3 +415,15 @@ def test_crop_trains_on_windows_and_predicts_on_whole_series(tmp_path):
     for bad in (0.0, 1.5, True):
         with pytest.raises(ValueError, match="crop must lie in"):
             replace(config, crop=bad).check()
+
+
+def test_settings_of_the_other_input_kind_are_noted_as_ignored():
+    series = shifted_series(12, 10, seed=0)
+    history = train(Config(epochs=1, ensemble=1, subword_buckets=5, max_vocab=50), series)
+    assert "subword_buckets, max_vocab are settings for text; numeric series training ignores " \
+           "them" in history.notes
+    texts = Examples(texts=["good fun", "bad plot"] * 4, labels=["pos", "neg"] * 4)
+    history = train(Config(epochs=1, frontend="none", val_fraction=0.0), texts)
+    assert history.notes == ["frontend is a setting for numeric series; text training ignores "
+                             "it"]
+    assert train(Config(epochs=1, val_fraction=0.0), texts).notes == []  # defaults: no note

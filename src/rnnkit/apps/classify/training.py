@@ -167,6 +167,23 @@ def _check_text_lengths(config: Config, train_set: SequenceDataset) -> None:
         raise ValueError(f"{err}; cut long texts with --max-length (e.g. 400 tokens)") from None
 
 
+def _other_kind_notes(config: Config, kind: str) -> list[str]:
+    """A note naming the settings given for the other input kind, which this one ignores
+    (``crop`` and ``ngram_buckets`` are refused instead: they would change what trains)."""
+    from dataclasses import fields
+
+    from .config import NUMERIC_ONLY, TEXT_ONLY
+
+    other, name = (NUMERIC_ONLY, "numeric series") if kind == "text" else (TEXT_ONLY, "text")
+    defaults = {f.name: f.default for f in fields(Config)}
+    given = [k for k in other if getattr(config, k) != defaults[k]]
+    if not given:
+        return []
+    return [f"{', '.join(given)} {'is a setting' if len(given) == 1 else 'are settings'} for "
+            f"{name}; {'text' if kind == 'text' else 'numeric series'} training ignores "
+            f"{'it' if len(given) == 1 else 'them'}"]
+
+
 def _held_out_notes(fraction: float, y: np.ndarray, held: np.ndarray, classes) -> list[str]:
     """What the held-out share gave: nothing (every class too small), or classes left out."""
     if not len(held):
@@ -221,6 +238,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         if len(held) and len(keep):
             examples, val_examples = examples.subset(keep), examples.subset(held)
         notes = _held_out_notes(config.val_fraction, y, held, prep.labels.classes)
+    notes += _other_kind_notes(config, examples.kind)
     train_set = prep.dataset(examples)
     if examples.kind == "text":
         _check_text_lengths(config, train_set)
