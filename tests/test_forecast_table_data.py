@@ -120,7 +120,7 @@ def test_chronological_split_fractions_and_counts():
     with pytest.raises(ValueError, match=r"the split 80\+20\+20 rows needs 120 rows, the data "
                                          r"has 100"):
         chronological_split(100, (80, 20, 20))
-    with pytest.raises(ValueError, match=r"expected the split as three fractions"):
+    with pytest.raises(ValueError, match=r"expected the split as three non-negative fractions"):
         chronological_split(100, "0.7,0.3")
 
 

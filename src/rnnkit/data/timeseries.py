@@ -379,8 +379,8 @@ def chronological_split(n_rows: int, split=(0.7, 0.1, 0.2)) -> Split:
     except (TypeError, ValueError):
         nums = []
     if len(nums) != 3 or any(x < 0 or not math.isfinite(x) for x in nums):
-        raise ValueError(f"expected the split as three fractions (0.7,0.1,0.2) or three row "
-                         f"counts (8640,2880,2880), got {split!r}")
+        raise ValueError(f"expected the split as three non-negative fractions (0.7,0.1,0.2) "
+                         f"or three row counts (8640,2880,2880), got {split!r}")
     if all(x <= 1 for x in nums):  # fractions of the rows
         if sum(nums) > 1 + 1e-9:
             raise ValueError(f"split fractions must sum to at most 1, got {split!r}")
