@@ -126,3 +126,8 @@ def test_settings_spelled_as_words_are_named_by_their_flag_too():
         "--top-k must be an integer >= 1, got 0"
     assert flags_named("repetition penalty must be a finite number > 0 (1 = none), got -1",
                        words) == "--repetition-penalty must be a finite number > 0 (1 = none), got -1"
+    assert flags_named("anomaly: short_window acts on streams; this checkpoint scores sequences",
+                       ["--short-window", "5"]) == \
+        "--short-window acts on streams; this checkpoint scores sequences"
+    assert flags_named("normal_label 'zz' is not a class of seq.csv", ["--normal-label=zz"]) == \
+        "--normal-label 'zz' is not a class of seq.csv"
