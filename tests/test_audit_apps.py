@@ -172,7 +172,7 @@ def test_translate_refuses_a_beam_that_cannot_fit_and_batch_size_0(translate_ck,
     # "range() arg 3 must not be zero" before
     one_line_error(capsys, ["translate", "predict", "--checkpoint", str(translate_ck),
                             "--text", "ein mann", "--batch-size", "0"],
-                   "batch size must be a positive integer, got 0")
+                   "--batch-size must be a positive integer, got 0")
     assert main(["translate", "predict", "--checkpoint", str(translate_ck), "--text",
                  "ein mann", "--beam", "4", *QUIET]) == 0
 

@@ -129,5 +129,6 @@ def test_settings_spelled_as_words_are_named_by_their_flag_too():
     assert flags_named("anomaly: short_window acts on streams; this checkpoint scores sequences",
                        ["--short-window", "5"]) == \
         "--short-window acts on streams; this checkpoint scores sequences"
-    assert flags_named("normal_label 'zz' is not a class of seq.csv", ["--normal-label=zz"]) == \
-        "--normal-label 'zz' is not a class of seq.csv"
+    # a quoted value after the name is not enough: "checkpoint '/x' is not ..." stays as it is
+    assert flags_named("checkpoint '/x' is not a translation model", ["--checkpoint", "/x"]) \
+        == "checkpoint '/x' is not a translation model"

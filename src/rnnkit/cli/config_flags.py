@@ -186,7 +186,7 @@ def flags_named(message: str, words: list[str]) -> str:
         spelled = "|".join(re.escape(sep.join(words_of)) for sep in ("_", "-", " "))
         # the setting as the subject of the complaint (the message's or a clause's first
         # word), not a word of its text ("empty text (example 1)") or of a quoted value
-        named = re.sub(rf"(^|: |; |, )(?:{spelled})(?= (must|needs|acts on|'|\(\S+\) must))",
+        named = re.sub(rf"(^|: |; |, )(?:{spelled})(?= (must|needs|acts on|\(\S+\) must))",
                        rf"\g<1>{flag}", named)
     if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ") goes
         named = re.sub(r"^[\w ]+: (?=--)", "", named)
