@@ -27,17 +27,18 @@ KIND_DEFAULTS = {
 # Numeric series: the defaults above are for small training sets (the UCR/UEA sets of
 # benchmarks/ucr.py have 20-537 series), where one network's result moves by several points
 # from seed to seed (ArrowHead 54.9-73.1 over three seeds) and averaging five networks, as
-# InceptionTime does, buys about a point (13 sets, two runs: 91.54-92.35 % with five,
-# 90.55-90.64 with one; MiniRocket 95.04-95.06). Larger sets get one network, and beyond
+# InceptionTime does, buys one to four points (13 sets, three runs: 91.54-92.35 % with five,
+# 88.02-90.64 with one; MiniRocket 95.04-95.06). Larger sets get one network, and beyond
 # EXAMPLE_BUDGET examples seen fewer epochs: 150 epochs of 70,000 heartbeats would be ~10
 # million examples, hours on a CPU.
-# settings that only one input kind reads (the others are left out of what a run reports)
-TEXT_ONLY = ("embedding_dim", "word_dropout", "subword_buckets", "ngram_buckets", "min_freq",
-             "max_vocab", "max_length")
-NUMERIC_ONLY = ("frontend", "conv_channels", "conv_dilation", "crop", "max_steps", "normalize")
 ENSEMBLE_UP_TO = 1_000  # training series: five networks up to here, one above
 EXAMPLE_BUDGET = 300_000  # examples seen per network: epochs = min(150, budget / series)
 MIN_EPOCHS = 3
+# settings that only one input kind reads (left out of what a run reports; given for the
+# other kind, training notes that it ignores them)
+TEXT_ONLY = ("embedding_dim", "word_dropout", "subword_buckets", "ngram_buckets", "min_freq",
+             "max_vocab", "max_length")
+NUMERIC_ONLY = ("frontend", "conv_channels", "conv_dilation", "crop", "max_steps", "normalize")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from ...training.start_notice import say_pending
 from ..base import check_task_folder
 from ..fingerprint import fingerprint
 from ..finished import finished_run, say_finished
-from .config import Config
+from .config import NUMERIC_ONLY, TEXT_ONLY, Config
 from .inputs import Examples, Preprocessing
 
 __all__ = ["train", "ClassifyHistory", "WeightAverage", "NGRAM_SCALES", "EXTRAS_KEY", "TASK"]
@@ -170,18 +170,15 @@ def _check_text_lengths(config: Config, train_set: SequenceDataset) -> None:
 def _other_kind_notes(config: Config, kind: str) -> list[str]:
     """A note naming the settings given for the other input kind, which this one ignores
     (``crop`` and ``ngram_buckets`` are refused instead: they would change what trains)."""
-    from dataclasses import fields
-
-    from .config import NUMERIC_ONLY, TEXT_ONLY
-
-    other, name = (NUMERIC_ONLY, "numeric series") if kind == "text" else (TEXT_ONLY, "text")
+    other, owner, reader = ((NUMERIC_ONLY, "numeric series", "text") if kind == "text"
+                            else (TEXT_ONLY, "text", "numeric series"))
     defaults = {f.name: f.default for f in fields(Config)}
     given = [k for k in other if getattr(config, k) != defaults[k]]
     if not given:
         return []
-    return [f"{', '.join(given)} {'is a setting' if len(given) == 1 else 'are settings'} for "
-            f"{name}; {'text' if kind == 'text' else 'numeric series'} training ignores "
-            f"{'it' if len(given) == 1 else 'them'}"]
+    one = len(given) == 1
+    return [f"{', '.join(given)} {'is a setting' if one else 'are settings'} for {owner}; "
+            f"{reader} training ignores {'it' if one else 'them'}"]
 
 
 def _held_out_notes(fraction: float, y: np.ndarray, held: np.ndarray, classes) -> list[str]:
