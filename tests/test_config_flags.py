@@ -132,3 +132,16 @@ def test_settings_spelled_as_words_are_named_by_their_flag_too():
     # a quoted value after the name is not enough: "checkpoint '/x' is not ..." stays as it is
     assert flags_named("checkpoint '/x' is not a translation model", ["--checkpoint", "/x"]) \
         == "checkpoint '/x' is not a translation model"
+
+
+def test_resume_and_tokenizer_messages_name_the_flag_too():
+    words = ["classify", "train", "--hidden-size", "16", "--min-freq", "1000"]
+    assert flags_named("fit: cannot resume from ck: the setting hidden_size "
+                       "(config.hidden_size) was 8 in that run and is 16 now", words) == \
+        "fit: cannot resume from ck: the setting --hidden-size was 8 in that run and is 16 now"
+    assert flags_named("WordTokenizer.fit: no token occurs at least min_freq=1000 times in "
+                       "the text", words) == \
+        "no token occurs at least --min-freq 1000 times in the text"
+    # not typed: the stored path stays, it says where the setting came from
+    assert flags_named("fit: cannot resume from ck: the setting cell (config.cell) was "
+                       "'gru' in that run", words).endswith("cell (config.cell) was 'gru' in that run")

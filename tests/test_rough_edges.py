@@ -5,6 +5,7 @@ honour --device; --resume on a finished run trains nothing more."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_classify_series_csv import trained  # noqa: F401 - a CLI-trained series classifier
@@ -339,7 +340,7 @@ def test_resume_of_a_finished_run_without_run_state_refuses_to_train_longer(verb
     argv = list(VERBS[verb])
     argv[argv.index("--hidden-size") + 1] = "6"  # another model: fit's own refusal
     assert main([*argv, "--checkpoint", str(ck), "--quiet", "--resume"]) == 2
-    assert "the setting hidden_size (config.hidden_size) was 4 in that run and is 6 now" in \
+    assert "the setting --hidden-size was 4 in that run and is 6 now" in \
         capsys.readouterr().err
     assert _folder_state(ck) == before
 
@@ -365,3 +366,26 @@ def test_classify_train_in_python_resumes_a_finished_run_to_nothing(tmp_path, ca
     for a, b in zip(again.model.state_dict().values(), first.model.state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)
+
+
+def test_length_note_counts_the_steps_the_model_reads():
+    """A series that the model's averaging (PAA, every d steps) brings to as many steps as a
+    training series had is not outside the training lengths."""
+    from rnnkit.apps import classify
+    from rnnkit.apps.classify.inputs import Preprocessing
+    from rnnkit.models.ensemble import ClassifierEnsemble
+    from rnnkit.models.text_classifier import TextClassifier
+
+    prep = Preprocessing.from_dict({"kind": "numeric", "input_size": 1, "lengths": [6, 11],
+                                    "labels": {"type": "LabelEncoder", "classes": ["a", "b"]}})
+    ex = classify.Examples(values=np.zeros((3, 13, 1), np.float32),
+                           lengths=np.array([12, 13, 5]))
+    # step by step all three are outside; averaged by 2, 12 steps read as 6 = ceil(11 / 2)
+    # and 5 as 3 = ceil(6 / 2): only the 13-step series is longer than any in training
+    assert prep.length_note(ex).startswith("note: 2 of 3 series are longer")
+    assert prep.length_note(ex, downsample=2).startswith(
+        "note: 1 of 3 series is longer than the longest in training (11 steps; it has 13)")
+    model = TextClassifier(1, 4, 2, conv_channels=4, downsample=2)
+    for m in (model, ClassifierEnsemble.of([model, model])):  # one network, or five
+        clf = classify.ClassifyPredictor(m, classify.Config(), prep)
+        assert clf.length_note(ex) == prep.length_note(ex, downsample=2)

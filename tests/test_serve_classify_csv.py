@@ -191,6 +191,11 @@ def test_bad_csv_is_one_4xx_line(server, text, detail):
     ("ck", {"csv": ["s0,0"]}, "csv: Input should be a valid string"),
     ("classify", {"csv": "id,text\na,good fun\n"},
      "csv: model 'classify' classifies texts; send them as inputs, a list of strings"),
+    # the other kind of input: what to send over HTTP, not the CLI's flags
+    ("ck", {"inputs": ["good fun"]}, "inputs: model 'ck' classifies numeric sequences; send "
+     "each as a list of rows of 3 numbers (one per step), or the series as a CSV in csv"),
+    ("classify", {"inputs": [[1.0, 2.0]]},
+     "inputs: model 'classify' classifies texts; send them as a list of strings"),
 ])
 def test_bad_bodies_and_text_classifiers_get_422(server, model, body, detail):
     r = server.post(f"/v1/models/{model}/predict", json=body)

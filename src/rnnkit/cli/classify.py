@@ -181,7 +181,7 @@ def _open(args, need_labels: bool):
 
 def _say_lengths(clf, ex) -> None:
     """Series of lengths never seen in training are labelled, with a note (even --quiet)."""
-    note = clf.preprocessing.length_note(ex)
+    note = clf.length_note(ex)
     if note:
         print(note, file=sys.stderr)
 

@@ -188,6 +188,13 @@ def flags_named(message: str, words: list[str]) -> str:
         # word), not a word of its text ("empty text (example 1)") or of a quoted value
         named = re.sub(rf"(^|: |; |, )(?:{spelled})(?= (must|needs|acts on|\(\S+\) must))",
                        rf"\g<1>{flag}", named)
-    if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ") goes
-        named = re.sub(r"^[\w ]+: (?=--)", "", named)
+        # a resumed run's changed setting: "the setting hidden_size (config.hidden_size)
+        # was 64 in that run" names the flag, without the path into the stored extras
+        named = re.sub(rf"(the setting )(?:{spelled})(?: \([\w.]+\))?(?= was )",
+                       rf"\g<1>{flag}", named)
+        # a limit quoted as name=value (a tokenizer's "at least min_freq=5 times")
+        named = re.sub(rf"(^|[\s(])(?:{spelled})=(\S+)", rf"\g<1>{flag} \g<2>", named)
+    if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ",
+        # "WordTokenizer.fit: ") goes
+        named = re.sub(r"^[\w ]+: (?=--)|^[A-Z]\w*\.\w+: ", "", named)
     return named

@@ -263,6 +263,13 @@ class ServedModel:
         if _exactly_one(req, {"inputs": "texts or sequences", "csv": "a series CSV"}) == "csv":
             return self._classify_csv(req.csv)
         inputs = list(req.inputs)
+        kind, width = self.predictor.preprocessing.kind, self.predictor.preprocessing.input_size
+        if (kind == "text") != isinstance(inputs[0], str):  # the CLI's hint names its flags
+            raise ValueError(f"inputs: model {self.name!r} classifies " + (
+                "texts; send them as a list of strings" if kind == "text" else
+                "numeric sequences; send each as a list of " + (
+                    "numbers" if width == 1 else f"rows of {width} numbers (one per step)")
+                + ", or the series as a CSV in csv"))
         if not isinstance(inputs[0], str):  # numbers: (T,) or (T, F) per sequence
             count = sum(len(s) if not s or not isinstance(s[0], list) else sum(map(len, s))
                         for s in inputs)
@@ -285,7 +292,7 @@ class ServedModel:
     def _noted(self, answer: dict, examples) -> dict:
         """``answer`` with a ``note`` where some series are longer or shorter than any the
         classifier was trained on (labelled all the same, as ``classify predict`` does)."""
-        note = self.predictor.preprocessing.length_note(examples)
+        note = self.predictor.length_note(examples)
         if note:
             answer["note"] = note.removeprefix("note: ")
         return answer

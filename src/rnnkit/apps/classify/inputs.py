@@ -267,15 +267,19 @@ class Preprocessing:
             raise ValueError(f"this classifier reads the features {', '.join(self.features)} "
                              f"(in this order), got {', '.join(examples.features)}")
 
-    def length_note(self, examples: Examples) -> str | None:
+    def length_note(self, examples: Examples, downsample: int = 1) -> str | None:
         """One line on the series longer or shorter than any in training (the model reads
-        them at the training's time scale, and was never shown such lengths), or None."""
+        them at the training's time scale, and was never shown such lengths), or None.
+        ``downsample``: the model's averaging (PAA) of every d steps; a series it averages
+        to as many steps as a training series had is not outside."""
         if self.kind != "numeric" or not self.lengths or not len(examples):
             return None
         (low, high), n = self.lengths, np.asarray(examples.lengths)
+        d = max(1, int(downsample))
+        steps = -(-n // d)  # what the model reads: ceil(n / d) averaged steps
         parts = []
-        for outside, than, limit in ((n > high, "longer than the longest", high),
-                                     (n < low, "shorter than the shortest", low)):
+        for outside, than, limit in ((steps > -(-high // d), "longer than the longest", high),
+                                     (steps < -(-low // d), "shorter than the shortest", low)):
             if outside.any():
                 these = n[outside]
                 span = (f"{these.min()}" if these.min() == these.max()

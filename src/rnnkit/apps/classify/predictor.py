@@ -97,6 +97,12 @@ class ClassifyPredictor(Predictor):
         self.preprocessing.check(examples)
         return examples
 
+    def length_note(self, examples: Examples) -> str | None:
+        """``Preprocessing.length_note`` at the steps the model reads (after its PAA)."""
+        members = getattr(self.model, "members", None)
+        model = members[0] if members is not None else self.model
+        return self.preprocessing.length_note(examples, getattr(model, "downsample", 1))
+
     @torch.no_grad()
     def predict_proba(self, inputs, batch_size: int = 256) -> np.ndarray:
         """Class probabilities (N, C), columns in ``classes`` order."""
