@@ -139,10 +139,12 @@ def test_gaussian_intervals_hold_the_nominal_share(tmp_path):
      r"target column 'price' not found in .*bad\.csv; its columns are: date, load, temp"),
     ({}, ["--time-col", "when"], r"time column 'when' not found in .*bad\.csv"),
     ({}, ["--mode", "recursive"],
-     r"Forecaster: mode='recursive' feeds its forecasts back, so it must forecast every input "
+     r"error: --mode 'recursive' feeds its forecasts back, so it must forecast every input "
      r"channel"),
     ({}, ["--split", "0.9,0.2,0.1"], r"split fractions must sum to at most 1"),
-    ({}, ["--cell", "transformer"], r"RNN: unknown cell kind 'transformer'"),
+    ({}, ["--cell", "transformer"],
+     r"--cell must be one of gru, lstm, rnn, mingru, minlstm, ln_lstm, ln_gru, got "
+     r"'transformer'$"),
 ])
 def test_bad_input_is_refused_and_nothing_is_written(tmp_path, capsys, change, args, message):
     values = seasonal_series(change.get("n", 300))

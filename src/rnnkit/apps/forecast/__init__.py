@@ -189,6 +189,9 @@ def load(path, device: str = "cpu") -> ForecastPredictor:
         state, model, config = load_panel(path)
         if model is not None:
             model.to(device)
+        # runs before output was checked stored the output asked for; their network forecasts
+        # points (what a many-series run trains), as this config now says
+        config = {**config, "output": "point"}
         with reading_extras(path, "forecast config"):  # hand-edited: mode banana, ...
             config = Config.from_dict(config).check()
         return ForecastPredictor(model, config, path, state=state)

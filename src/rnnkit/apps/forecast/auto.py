@@ -567,7 +567,7 @@ def _fit_member(config, state: PanelState, win: Windowing, k: int, L_k: int, dat
             epochs=config.epochs, batch_size=batch, loss=_window_loss(config, model),
             lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
             clip_norm=config.clip_norm,
-            early_stopping=config.patience if stop_after is None else None,
+            **(config.stopping(val_k is not None) if stop_after is None else {}),
             seed=seed, device=device, progress=not quiet, time_budget=config.time_budget,
             callbacks=callbacks)
     return model.cpu().eval(), h

@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass
 
 from ...config_dict import config_from_dict
 
-__all__ = ["Config", "ForecastConfig", "PANEL_MODES", "TABLE_MODES"]
+__all__ = ["Config", "ForecastConfig", "PANEL_MODES", "TABLE_MODES", "CELLS"]
 
 PANEL_MODES = ("auto", "rnn")  # many series: global model (+ baselines, chosen on validation)
 TABLE_MODES = ("segrnn", "direct", "recursive")  # one table of columns, one network
 TRANSFORMS = ("auto", "log", "none")
+# the recurrent cells a forecaster takes (``--help`` of ``cell`` lists exactly these)
+CELLS = ("gru", "lstm", "rnn", "mingru", "minlstm", "ln_lstm", "ln_gru")
 
 
 @dataclass
@@ -48,13 +50,14 @@ class Config:
     ema: float = 0.0  # auto/rnn: decay of the weights' moving average per step (0: off)
     window_weight: str = "none"  # auto/rnn: loss weight of a window: none, or relative
     # (scale / level: errors relative to the series' level, as sMAPE counts them)
-    cell: str = "gru"  # recurrent cell: gru, lstm or rnn
+    cell: str = "gru"  # recurrent cell: gru, lstm, rnn, mingru, minlstm, ln_lstm or ln_gru
     hidden_size: int = 128  # recurrent size (auto/rnn: at most this, fewer for few windows)
     num_layers: int = 1  # stacked recurrent layers
     segment_length: int = 24  # segrnn: segment length w
     dropout: float = 0.1  # dropout before the output map
     norm: str = "last"  # segrnn/direct/recursive: per-window normalisation, revin, last, none
-    output: str = "point"  # segrnn/direct/recursive: point, gaussian or quantile (intervals)
+    output: str = "point"  # segrnn/direct/recursive: point, gaussian or quantile (intervals;
+    # auto/rnn: point only, their intervals come from the validation errors)
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # levels for output quantile (with 0.5)
     point_loss: str = "mae"  # training loss for point forecasts: mse, mae, huber
 
@@ -63,7 +66,8 @@ class Config:
     batch_size: int = 64  # windows per batch
     lr: float = 1e-3  # learning rate (Adam)
     weight_decay: float = 0.0  # L2 weight decay
-    patience: int = 5  # early stopping on the validation loss (epochs)
+    patience: int = 5  # epochs without a lower validation loss before training stops (0:
+    # never stop early; the best epoch is kept either way)
     schedule: str | None = "cosine"  # learning-rate schedule: none, cosine, step, plateau
     clip_norm: float | None = 1.0  # clip the gradient norm (none: off)
     time_budget: float | None = None  # seconds; training stops cleanly after it
@@ -96,8 +100,17 @@ class Config:
                              f"look-back, a,b (e.g. 1,1.5,2), got {self.ensemble_lookbacks!r}")
         return factors
 
+    def stopping(self, validated: bool) -> dict:
+        """``fit``'s early-stopping arguments: stop after ``patience`` epochs without a lower
+        validation loss (``validated`` False: training loss); ``patience`` 0 trains every
+        epoch, and the best epoch's weights are kept all the same."""
+        if self.patience:
+            return {"early_stopping": self.patience}
+        return {"early_stopping": None, "monitor": "val_loss" if validated else "train_loss"}
+
     def check(self) -> Config:
         """Raise ValueError naming the first setting out of range."""
+        from ...data.timeseries import FILLS
         from ...models.forecaster import NORMS, OUTPUTS, POINT_LOSSES
         from ...validate import non_negative_int, positive_int, probability
         from .auto import WINDOW_WEIGHTS
@@ -111,11 +124,15 @@ class Config:
         for name in ("val_windows", "test_horizons"):
             non_negative_int(name, getattr(self, name))
         for name in ("hidden_size", "num_layers", "segment_length", "epochs", "batch_size",
-                     "patience", "ensemble"):
+                     "ensemble"):
             positive_int(name, getattr(self, name))
+        non_negative_int("patience", self.patience)  # 0: no early stopping
         probability("dropout", self.dropout)
+        if self.fill is not None and self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {', '.join(FILLS)} or none, got "
+                             f"{self.fill!r}")
         for name, allowed in (("mode", PANEL_MODES + TABLE_MODES), ("transform", TRANSFORMS),
-                              ("norm", NORMS), ("output", OUTPUTS),
+                              ("cell", CELLS), ("norm", NORMS), ("output", OUTPUTS),
                               ("ensemble_combine", ("median", "mean")),
                               ("point_loss", POINT_LOSSES),
                               ("window_weight", WINDOW_WEIGHTS)):
@@ -144,6 +161,11 @@ class Config:
         if (self.ensemble > 1 or self.ensemble_lookbacks) and not self.panel:
             raise ValueError(f"ensemble needs mode auto or rnn (many series), got mode "
                              f"{self.mode!r}")
+        if self.output != "point" and self.panel:  # its network forecasts points
+            raise ValueError(f"output needs mode segrnn, direct or recursive (one table) for "
+                             f"gaussian or quantile forecasts; modes auto and rnn forecast "
+                             f"points, with intervals from their validation errors; got output "
+                             f"{self.output!r} in mode {self.mode!r}")
         if self.id_col is not None and not self.panel:
             raise ValueError(f"id_col needs mode auto or rnn (many series), got mode "
                              f"{self.mode!r}")

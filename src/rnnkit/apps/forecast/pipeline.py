@@ -189,7 +189,7 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
     history = fit(model, data(tr), val_data=data(va) if len(va[0]) else None,
                   epochs=spent or config.epochs, batch_size=config.batch_size, loss=model.loss,
                   lr=config.lr, weight_decay=config.weight_decay, schedule=config.schedule,
-                  clip_norm=config.clip_norm, early_stopping=config.patience,
+                  clip_norm=config.clip_norm, **config.stopping(bool(len(va[0]))),
                   checkpoint_dir=ckpt, resume=resume, seed=config.seed, device=device,
                   progress=not quiet,
                   time_budget=config.time_budget, extras=extras)
