@@ -99,7 +99,7 @@ def _checkpoint_dir(path: str) -> Path:
 
 def run_train(args) -> int:
     from ..apps import forecast
-    from .config_flags import config_from_args
+    from .config_flags import config_from_args, flag_name
 
     data = _input_file(args.csv)
     config = config_from_args(forecast.Config, args, seed=args.seed).check()
@@ -108,6 +108,9 @@ def run_train(args) -> int:
     if result.get("history") is not None and not result.get("finished"):
         # None: `auto` chose no network; finished: a --resume of a complete run wrote nothing
         result["history"].plot(Path(args.checkpoint) / "history.png")
+    # settings this mode ignores, named as typed; said under --quiet too, as classify does
+    for line in forecast.mode_notes(config, spell=flag_name):
+        print(f"note: {line}", file=sys.stderr)
     print(forecast.report.train_text(result))
     return 0
 

@@ -41,7 +41,7 @@ from ..extras_check import reading_extras
 from . import plot, report  # noqa: F401 - forecast.report / forecast.plot for the CLI
 from .auto import evaluate_panel, forecast_panel, load_panel, train_panel
 from .baselines import LinearBaseline, baseline_forecasts, detect_period
-from .config import Config, ForecastConfig
+from .config import Config, ForecastConfig, mode_notes
 from .panel import Panel, period_from_freq, read_panel
 from .pipeline import (
     Evaluation,
@@ -67,14 +67,15 @@ __all__ = [
     "load_forecaster", "Evaluation", "Prediction", "DataSpec", "Prepared", "prepare",
     "prepare_like", "ForecastWindows", "split_origins", "mae", "mse", "rmse", "mape", "smape",
     "mase", "all_metrics", "LinearBaseline", "baseline_forecasts", "detect_period",
-    "plot_forecast", "read_panel", "Panel", "period_from_freq", "train_panel",
+    "plot_forecast", "read_panel", "Panel", "period_from_freq", "train_panel", "mode_notes",
 ]
 
 
 def run(config: Config, data, checkpoint, *, device="cpu", quiet=False, log=print,
         resume=False) -> dict:
     """Train per ``config.mode`` and write ``checkpoint``; returns everything the run made
-    (``history``, ``seconds``, and ``test`` (many series) or ``evaluation`` (table))."""
+    (``history``, ``seconds``, ``test`` (many series) or ``evaluation`` (table), and
+    ``notes``: the settings given that this mode ignores, in a line, as ``mode_notes``)."""
     config.check()
     check_task_folder(checkpoint, TASK)  # another application's model is not replaced
     if config.panel:
@@ -84,6 +85,7 @@ def run(config: Config, data, checkpoint, *, device="cpu", quiet=False, log=prin
         result = train_forecaster(data, checkpoint, config, device=device, quiet=quiet,
                                   log=log, resume=resume)
     result["kind"] = "panel" if config.panel else "table"
+    result["notes"] = mode_notes(config)
     return result
 
 

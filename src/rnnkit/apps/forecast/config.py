@@ -7,13 +7,30 @@ from dataclasses import asdict, dataclass
 
 from ...config_dict import config_from_dict
 
-__all__ = ["Config", "ForecastConfig", "PANEL_MODES", "TABLE_MODES", "CELLS"]
+__all__ = ["Config", "ForecastConfig", "PANEL_MODES", "TABLE_MODES", "CELLS", "MODE_ONLY",
+           "mode_notes"]
 
 PANEL_MODES = ("auto", "rnn")  # many series: global model (+ baselines, chosen on validation)
 TABLE_MODES = ("segrnn", "direct", "recursive")  # one table of columns, one network
 TRANSFORMS = ("auto", "log", "none")
 # the recurrent cells a forecaster takes (``--help`` of ``cell`` lists exactly these)
 CELLS = ("gru", "lstm", "rnn", "mingru", "minlstm", "ln_lstm", "ln_gru")
+# the settings that only some modes read, under the modes their comment starts with ("auto/rnn:
+# ..."; a test holds the two to each other); given in another mode, training proceeds and
+# notes that it ignores them. check refuses first where ignoring would mislead: ensemble and
+# ensemble_lookbacks in the table modes, output gaussian/quantile in auto/rnn (and id_col)
+MODE_ONLY = {
+    "auto/rnn": ("static", "covariates", "test_horizons", "val_windows", "transform",
+                 "max_windows", "ensemble", "ensemble_combine", "ensemble_lookbacks", "refit",
+                 "ema", "window_weight"),
+    "auto": ("methods", "jobs", "switch_margin"),
+    "segrnn/direct/recursive": ("features", "split", "norm", "output", "quantiles"),
+    "segrnn": ("segment_length",),
+}
+# how a note names the modes of a MODE_ONLY key
+_READERS = {"auto/rnn": "the many-series modes auto, rnn", "auto": "mode auto",
+            "segrnn/direct/recursive": "the one-table modes segrnn, direct, recursive",
+            "segrnn": "mode segrnn"}
 
 
 @dataclass
@@ -24,8 +41,10 @@ class Config:
     id_col: str | None = None  # long format: series id column (none: a target column per series)
     time_col: str | None = None  # timestamp column (none: rows are steps)
     target: str = "all"  # value column (long format), or columns to forecast: name, a,b or all
-    static: str | None = None  # long format: per-series category columns, a,b (global model input)
-    covariates: str | None = None  # known-future numeric columns, a,b (future rows: empty target)
+    static: str | None = None  # auto/rnn: per-series category columns of the long format, a,b
+    # (global model input)
+    covariates: str | None = None  # auto/rnn: known-future numeric columns, a,b (future rows:
+    # empty target)
     features: str = "all"  # segrnn/direct/recursive: inputs, all, target or a,b
     lookback: int | None = None  # history steps per forecast (none: from period and horizon)
     horizon: int | None = None  # steps forecast (none: 18 monthly, 8 quarterly, 6 yearly...)
@@ -41,7 +60,7 @@ class Config:
     methods: str = "rnn,linear,ets,theta,snaive"  # auto: the methods weighed on validation
     transform: str = "auto"  # auto/rnn: log, none, or auto (chosen on validation)
     max_windows: int | None = None  # auto/rnn: most recent training windows per series (none: all)
-    jobs: int = 1  # processes for the statsforecast fits (ETS, Theta)
+    jobs: int = 1  # auto: processes for the statsforecast fits (ETS, Theta)
     switch_margin: float = 0.2  # auto: how much better a series' own best must be to replace it
     ensemble: int = 1  # auto/rnn: train K networks (seeds seed, seed+100, ...), combine them
     ensemble_combine: str = "median"  # auto/rnn: the K networks' forecasts: median or mean
@@ -58,7 +77,8 @@ class Config:
     norm: str = "last"  # segrnn/direct/recursive: per-window normalisation, revin, last, none
     output: str = "point"  # segrnn/direct/recursive: point, gaussian or quantile (intervals;
     # auto/rnn: point only, their intervals come from the validation errors)
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # levels for output quantile (with 0.5)
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)  # segrnn/direct/recursive: levels for output
+    # quantile (with 0.5)
     point_loss: str = "mae"  # training loss for point forecasts: mse, mae, huber
 
     # training
@@ -86,6 +106,19 @@ class Config:
     def panel(self) -> bool:
         """True for the many-series modes (auto, rnn)."""
         return self.mode in PANEL_MODES
+
+    def unread(self) -> dict[str, list[str]]:
+        """The settings given (other than their default) that this run does not read, under
+        who reads them: a ``MODE_ONLY`` key without ``mode``, or ``"output quantile"`` for
+        quantiles beside another output."""
+        defaults = Config()
+        out: dict[str, list[str]] = {}
+        for modes, names in MODE_ONLY.items():
+            if self.mode not in modes.split("/"):
+                out[modes] = [n for n in names if _given(self, defaults, n)]
+        if self.output != "quantile" and not self.panel and _given(self, defaults, "quantiles"):
+            out["output quantile"] = ["quantiles"]  # levels of the quantile head only
+        return {k: v for k, v in out.items() if v}
 
     def lookback_factors(self) -> list[float]:
         """The members' look-backs as multiples of the look-back (``[1.0]``: all the same)."""
@@ -173,3 +206,32 @@ class Config:
 
 
 ForecastConfig = Config  # the 0.1.0 name
+
+
+def _given(config: Config, defaults: Config, name: str) -> bool:
+    """Whether ``name`` differs from its default (a list given for a tuple compares as one)."""
+    value, default = getattr(config, name), getattr(defaults, name)
+    if isinstance(value, list) and isinstance(default, tuple):
+        value = tuple(value)
+    return value != default
+
+
+def _reader(who: str, spell) -> str:
+    """Who reads a group of ``Config.unread``, as a note says it."""
+    return _READERS.get(who) or f"{spell('output')} quantile"
+
+
+def mode_notes(config: Config, spell=str) -> list[str]:
+    """One line naming the settings given that ``config.mode`` does not read, and who reads
+    them (none: ``[]``); ``spell`` writes a setting's name (the CLI's: as its flag)."""
+    unread = config.unread()
+    if not unread:
+        return []
+    groups = [f"{', '.join(map(spell, names))} (for {_reader(who, spell)})"
+              for who, names in unread.items()]
+    one = sum(map(len, unread.values())) == 1
+    with_output = f" with {spell('output')} {config.output}" if "output quantile" in unread \
+        else ""
+    listed = ", ".join(groups[:-1]) + " and " + groups[-1] if len(groups) > 1 else groups[0]
+    return [f"{listed} {'is' if one else 'are'} not read in mode {config.mode}{with_output}; "
+            f"training ignores {'it' if one else 'them'}"]
