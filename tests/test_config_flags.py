@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+import pytest
+
 from rnnkit.cli.config_flags import field_comments, flags_named
 
 
@@ -145,3 +147,18 @@ def test_resume_and_tokenizer_messages_name_the_flag_too():
     # not typed: the stored path stays, it says where the setting came from
     assert flags_named("fit: cannot resume from ck: the setting cell (config.cell) was "
                        "'gru' in that run", words).endswith("cell (config.cell) was 'gru' in that run")
+
+
+def test_number_lists_take_spaces_or_commas():
+    import argparse
+
+    from rnnkit.apps.forecast import Config as ForecastConfig
+    from rnnkit.cli.config_flags import add_config_flags, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, ForecastConfig)
+    for words in (["0.2", "0.5", "0.8"], ["0.2,0.5,0.8"], ["0.2,0.5", "0.8"]):
+        args = parser.parse_args(["--quantiles", *words])
+        assert list(config_from_args(ForecastConfig, args).quantiles) == [0.2, 0.5, 0.8]
+    with pytest.raises(SystemExit):  # a word that is not a number is still refused
+        parser.parse_args(["--quantiles", "0.2,x"])

@@ -107,6 +107,16 @@ def _converter(kind: type | None, optional: bool):
     return convert
 
 
+def _numbers(kind: type):
+    """A list flag's word as a list of numbers: one, or several separated by commas."""
+    one = _converter(kind, False)
+
+    def convert(text: str) -> list:
+        return [one(part) for part in text.split(",")] if "," in text else [one(text)]
+
+    return convert
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), defaults=None,
                      group: str | None = None, shown: dict | None = None) -> None:
     """Add one flag per field of the dataclass ``cls`` (``skip``: field names left out;
@@ -138,6 +148,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), def
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
         if kind is bool and not optional:
             target.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
+        elif is_list and kind in (int, float):  # numbers: `0.1 0.5 0.9` or `0.1,0.5,0.9`
+            target.add_argument(flag_name(f.name), nargs="*", type=_numbers(kind),
+                                metavar=kind.__name__.upper(), **kw)
         elif is_list:
             target.add_argument(flag_name(f.name), nargs="*", type=_converter(kind, False),
                                 metavar=kind.__name__.upper() if kind else "X", **kw)
@@ -154,6 +167,8 @@ def _commas_split(value):
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         parts = [part.strip() for v in value for part in v.split(",") if part.strip()]
         return parts or value  # `--features ""` is an empty name, refused, not "the default"
+    if isinstance(value, list) and all(isinstance(v, list) for v in value):
+        return [number for v in value for number in v]  # `_numbers`' words, in order
     return value
 
 
