@@ -70,3 +70,18 @@ def test_one_line_per_epoch_when_not_a_terminal(capsys):
     assert "\r" not in err
     assert [line.split(" loss")[0] for line in err.splitlines() if line.startswith("fit:")] == [
         "fit: epoch 1/2", "fit: epoch 2/2"]
+
+
+def test_many_short_epochs_are_not_a_line_each(capsys, monkeypatch):
+    """The first and the last epoch, and between them one line per LOG_EVERY seconds."""
+    import rnnkit.train
+
+    X, y = _data()
+    monkeypatch.setattr(rnnkit.train, "LOG_EVERY", 1e9)
+    rnnkit.fit(rnnkit.SequenceRegressor(1, 4), (X, y), epochs=6, progress=True)
+    assert [line.split(" loss")[0] for line in capsys.readouterr().err.splitlines()
+            if line.startswith("fit:")] == ["fit: epoch 1/6", "fit: epoch 6/6"]
+    monkeypatch.setattr(rnnkit.train, "LOG_EVERY", 0.0)  # every epoch, as before
+    rnnkit.fit(rnnkit.SequenceRegressor(1, 4), (X, y), epochs=3, progress=True)
+    assert len([line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("fit:")]) == 3

@@ -67,6 +67,7 @@ from .validate import flag, non_negative_float, positive_int
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
 
 log = logging.getLogger("rnnkit.train")
+LOG_EVERY = 10.0  # seconds between two epoch lines when stderr is not a terminal
 _FINAL_STOPS = ("early_stopping", "callback")  # a resumed run that ended this way stays ended
 
 
@@ -338,7 +339,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
         net = run.wrap(model, opt)
         run.seed(seed, start)
         t_begin, steps_per_epoch = time.perf_counter(), length(train)
-        lines = progress and not _is_terminal(sys.stderr)  # a log file: one line per epoch
+        # a log file (or a notebook) gets lines, not a bar: the first and the last epoch, and
+        # between them at most one every LOG_EVERY seconds (200 short epochs: not 200 lines)
+        lines = progress and not _is_terminal(sys.stderr)
+        last_line = None
         bar = tqdm(total=(epochs - start) * steps_per_epoch if steps_per_epoch else None,
                    disable=not progress or lines or start >= epochs or not run.is_main, unit="step",
                    desc="fit", leave=False)
@@ -455,8 +459,11 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             summary = f"epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4g}" + (
                 f" val {row['val_loss']:.4g}" if row["val_loss"] is not None else "")
             bar.set_postfix_str(summary)
-            if lines and run.is_main:
+            now = time.perf_counter()
+            if lines and run.is_main and (last_line is None or done or
+                                          now - last_line >= LOG_EVERY):
                 print(f"fit: {summary} ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+                last_line = now
             if history.stop_reason is not None:
                 break
         bar.close()
