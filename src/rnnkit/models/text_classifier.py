@@ -36,7 +36,9 @@ Numeric series: ``conv_channels > 0`` puts the three convolution blocks of FCN (
 2017; ``models/conv_frontend.py``) before the RNN, and the head also sees the convolutions'
 global average, as LSTM-FCN joins its two branches (Karim et al. 2017). ``downsample=d``
 first averages every d steps (piecewise aggregate approximation), so long series reach the RNN
-at most ``max_steps`` long. ``label_smoothing`` is the training loss's (Szegedy et al. 2016).
+at most ``max_steps`` long; ``differences=True`` reads each feature's step-to-step change
+beside it (``models/step_differences.py``). ``label_smoothing`` is the training loss's
+(Szegedy et al. 2016).
 
 Because padding never enters ``v``, a sequence gives the same logits alone and inside a
 right-padded batch. ``class_weights`` re-weight the cross-entropy (``model.loss``, to pass to
@@ -64,6 +66,7 @@ from .classifier import SequenceClassifier
 from .conv_frontend import ConvFrontEnd
 from .ngrams import NgramNaiveBayes
 from .random_crop import RandomCrop
+from .step_differences import StepDifferences
 
 __all__ = ["TextClassifier", "POOLINGS"]
 
@@ -102,6 +105,8 @@ class TextClassifier(SequenceClassifier):
         conv_dilation: d >= 1 (numeric): the conv blocks' dilations are 1, d, d².
         crop: in (0, 1] (numeric): while training, each series is cut to a random window
             keeping at least this share of it (``RandomCrop``, window slicing); 1: off.
+        differences: (numeric) each feature's standardised step-to-step change is read
+            beside its value (``StepDifferences``; its μ, σ set by ``differences.fit``).
 
     Shapes:
         x: (B, T) integer token ids ((B, T, 1 + K) with subwords), or (B, T, F) floats;
@@ -119,7 +124,7 @@ class TextClassifier(SequenceClassifier):
                  padding_idx: int = 0, unk_idx: int = 1, ngram_buckets: int = 0,
                  ngram_order: int = 2, subword_buckets: int = 0, label_smoothing: float = 0.0,
                  conv_channels: int = 0, downsample: int = 1, conv_dilation: int = 1,
-                 crop: float = 1.0):
+                 crop: float = 1.0, differences: bool = False):
         name = type(self).__name__
         if (vocab_size is None) == (input_size is None):
             raise ValueError(f"{name}: give exactly one of input_size (numeric features) and "
@@ -145,7 +150,10 @@ class TextClassifier(SequenceClassifier):
         if not isinstance(downsample, int) or isinstance(downsample, bool) or downsample < 1:
             raise ValueError(f"{name}: downsample must be a positive integer, got {downsample!r}")
         self.downsample = downsample
-        rnn_input = embedding_dim if vocab_size is not None else conv_channels or input_size
+        if differences and vocab_size is not None:
+            raise ValueError(f"{name}: differences apply to numeric series (input_size=)")
+        width = input_size * (2 if differences else 1) if input_size else None  # what is read
+        rnn_input = embedding_dim if vocab_size is not None else conv_channels or width
         super().__init__(rnn_input, hidden_size, num_classes, cell=cell, num_layers=num_layers,
                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
                          init=init, activation=activation,
@@ -160,7 +168,8 @@ class TextClassifier(SequenceClassifier):
             padding_idx=padding_idx, unk_idx=unk_idx, ngram_buckets=ngram_buckets,
             ngram_order=ngram_order, subword_buckets=subword_buckets,
             label_smoothing=float(label_smoothing), conv_channels=conv_channels,
-            downsample=downsample, conv_dilation=conv_dilation, crop=float(crop))
+            downsample=downsample, conv_dilation=conv_dilation, crop=float(crop),
+            differences=bool(differences))
         self.pooling, self.num_classes = pooling, num_classes
         self.padding_idx, self.unk_idx, self.word_dropout = padding_idx, unk_idx, word_dropout
         self.is_text = vocab_size is not None
@@ -184,7 +193,8 @@ class TextClassifier(SequenceClassifier):
         if crop != 1.0 and self.is_text:
             raise ValueError(f"{name}: crop applies to numeric series (input_size=), not text")
         self.crop = RandomCrop(crop)  # training only: a random window of each series
-        self.conv = ConvFrontEnd(input_size, conv_channels, conv_dilation) \
+        self.differences = StepDifferences(input_size) if differences else None
+        self.conv = ConvFrontEnd(width, conv_channels, conv_dilation) \
             if conv_channels else None
         features = self.rnn.output_size  # D * H
         pooled = 2 * features if pooling == "max_mean" else features
@@ -228,6 +238,8 @@ class TextClassifier(SequenceClassifier):
         else:
             check_x(type(self).__name__, x, self.input_size)
             e, lengths = self.crop(x, lengths)  # (B, T', F): the identity in eval()
+            if self.differences is not None:  # (B, T', 2F): values, then their changes
+                e = self.differences(e, lengths)
             if self.downsample > 1:  # piecewise aggregate approximation: means of d steps
                 e, lengths = self._paa(e, lengths)  # (B, ceil(T/d), F)
         e = self.input_dropout(e)

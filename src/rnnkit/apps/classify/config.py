@@ -38,7 +38,8 @@ MIN_EPOCHS = 3
 # other kind, training notes that it ignores them)
 TEXT_ONLY = ("embedding_dim", "word_dropout", "subword_buckets", "ngram_buckets", "min_freq",
              "max_vocab", "max_length")
-NUMERIC_ONLY = ("frontend", "conv_channels", "conv_dilation", "crop", "max_steps", "normalize")
+NUMERIC_ONLY = ("frontend", "conv_channels", "conv_dilation", "crop", "differences", "max_steps",
+                "normalize")
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Config:
     conv_dilation: int = 4  # numeric: the conv blocks' dilations 1, d, d² (1: FCN's)
     crop: float = 1.0  # numeric: train on random windows keeping at least this share of each
     # series (window slicing, Le Guennec et al. 2016; never when predicting); 1: off
+    differences: bool = True  # numeric: read each feature's step-to-step change beside it
     max_steps: int = 512  # numeric: longer series are averaged down (PAA) to at most this many
     normalize: str = "auto"  # numeric: auto (global, or series where the series' sizes span
     # > 1000x), global (mean/std per feature), series (per series), none
@@ -149,7 +151,7 @@ class Config:
                 not 0.0 < self.crop <= 1.0:
             raise ValueError(f"classify Config: crop must lie in (0, 1] (the smallest share of a "
                              f"series a training window keeps; 1: off), got {self.crop!r}")
-        for name in ("refit", "warm_restarts"):
+        for name in ("refit", "warm_restarts", "differences"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"classify Config: {name} must be true or false, got "
                                  f"{getattr(self, name)!r}")

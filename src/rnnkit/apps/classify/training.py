@@ -88,7 +88,7 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
     conv = 0 if text or config.frontend == "none" else config.conv_channels
     longest = 0 if text else int(max(len(s) for s in train_set.sequences))
     downsample = 1 if text else max(1, math.ceil(longest / config.max_steps))
-    return TextClassifier(
+    model = TextClassifier(
         prep.input_size, config.hidden_size, C,
         vocab_size=prep.tokenizer.vocab_size if text else None,
         embedding_dim=config.embedding_dim, cell=config.cell, num_layers=config.num_layers,
@@ -98,7 +98,10 @@ def build_model(config: Config, prep: Preprocessing, train_set: SequenceDataset
         ngram_buckets=config.ngram_buckets if text else 0,
         subword_buckets=prep.subword_buckets, label_smoothing=config.label_smoothing,
         conv_channels=conv, downsample=downsample, conv_dilation=config.conv_dilation,
-        crop=1.0 if text else config.crop)
+        crop=1.0 if text else config.crop, differences=not text and config.differences)
+    if model.differences is not None:  # the changes' mean and std, from the training series
+        model.differences.fit(train_set.sequences)
+    return model
 
 
 def _fit_member(config: Config, prep: Preprocessing, train_set, val_set, run_dir, *,
