@@ -156,8 +156,10 @@ def test_train_prints_the_method_table_and_why(air, tmp_path, capsys):
                  "linear,snaive", "--checkpoint", str(tmp_path / "ck"), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "the last 12 steps of 1 series (MASE with period 12)" in text
-    assert "default method: linear: lowest mean validation MASE over 1 series" in text
-    assert "passengers: linear (the default" in text
+    assert "default method: linear, lowest mean validation MASE over 1 series, " in text
+    assert "per-series switching off: there is one series, so the default is already its " \
+        "own best\nmethods chosen: linear for the 1 series (the default)\n" in text
+    assert "+- inf" not in text and "((" not in text
     p = rnnkit.open(tmp_path / "ck")  # no network among the methods
     assert p.model is None and p.describe()["parameters"] == 0
     assert p.predict(tmp_path / "air.parquet")["method"].tolist() == ["linear"] * 12

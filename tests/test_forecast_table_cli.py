@@ -119,8 +119,8 @@ def test_gaussian_intervals_hold_the_nominal_share(tmp_path):
      r"missing values in .*bad\.csv: load at lines 6; fix the file or pass --fill "
      r"ffill\|bfill\|interpolate\|zero"),
     ({"cells": {(7, "temp"): "n/a?"}}, [],
-     r"column 'temp' is not numeric: 'n/a\?' at line 9 of .*bad\.csv; leave it out with "
-     r"--features"),
+     r"bad\.csv: column 'temp', data row 8 \(line 9\): 'n/a\?' is not a number; leave it "
+     r"out with --features"),
     ({"cells": {(3, "date"): "2020-01-01 09:00:00"}}, [],
      r"timestamps are not sorted: line 6 \(2020-01-01 04:00:00\) comes after line 5 "
      r"\(2020-01-01 09:00:00\)"),

@@ -40,7 +40,8 @@ def test_read_columns_targets_and_times(csv_file):
                         r"--fill ffill\|bfill\|interpolate\|zero"),
     ({(4, "load"): "NaN", (9, "load"): "NA", (2, "temp"): "null"},
      r"load at lines 6, 11; temp at lines 4;"),
-    ({(7, "temp"): "abc"}, r"column 'temp' is not numeric: 'abc' at line 9 of"),
+    ({(7, "temp"): "abc"}, r"s\.csv: column 'temp', data row 8 \(line 9\): 'abc' is not a "
+                           r"number; leave it out with --features"),
     ({(3, "date"): "2020-01-01 05:00:00"}, r"timestamps are not sorted: line 6 \(2020-01-01 "
                                            r"04:00:00\) comes after line 5 \(2020-01-01 "
                                            r"05:00:00\) in .*s\.csv; sort the file by date"),
@@ -83,9 +84,9 @@ def test_other_refusals(tmp_path, csv_file):
     with pytest.raises(ValueError, match=r"target column 'price' not found in .*s\.csv; its "
                                          r"columns are: date, load, temp"):
         read_timeseries(csv_file, time_col="date", target="price")
-    with pytest.raises(ValueError, match=r"column 'date' is not numeric: '2020-01-01 00:00:00' at "
-                                         r"line 2 of .*; is it the time column\? pass --time-col "
-                                         r"date"):
+    with pytest.raises(ValueError, match=r"s\.csv: column 'date', data row 1 \(line 2\): "
+                                         r"'2020-01-01 00:00:00' is not a number; is it the time "
+                                         r"column\? pass --time-col date"):
         read_timeseries(csv_file, target="load")
     with pytest.raises(ValueError, match=r"time column 'when' not found"):
         read_timeseries(csv_file, time_col="when", target="load")

@@ -116,8 +116,10 @@ def run_train(args) -> int:
 
 
 def _log(quiet: bool):
+    """Progress on stdout (none under --quiet); warnings and notes (what the data seem to
+    hold that was not named) on stderr, under --quiet too."""
     def log(line: str) -> None:
-        if line.startswith("warning: "):
+        if line.startswith(("warning: ", "note: ")):
             print(line, file=sys.stderr)
         elif not quiet:
             print(line)

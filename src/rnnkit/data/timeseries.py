@@ -216,8 +216,8 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
                         targets else "")
                 if time_col is None and isinstance(_parse_time(cell), datetime):
                     hint = f"; is it the time column? pass --time-col {name}"
-                raise ValueError(f"column {name!r} is not numeric: {cell!r} at line {lines[i]} "
-                                 f"of {source}{hint}") from None
+                raise ValueError(f"{source}: column {name!r}, data row {i + 1} (line "
+                                 f"{lines[i]}): {cell!r} is not a number{hint}") from None
             if not math.isfinite(values[i, j]):
                 raise ValueError(f"column {name!r} holds {cell!r} at line {lines[i]} of "
                                  f"{source}; expected finite numbers")

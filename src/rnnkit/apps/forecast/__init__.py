@@ -75,7 +75,9 @@ def run(config: Config, data, checkpoint, *, device="cpu", quiet=False, log=prin
         resume=False) -> dict:
     """Train per ``config.mode`` and write ``checkpoint``; returns everything the run made
     (``history``, ``seconds``, ``test`` (many series) or ``evaluation`` (table), and
-    ``notes``: the settings given that this mode ignores, in a line, as ``mode_notes``)."""
+    ``notes``: what the data seem to hold that was not named (many series: a column of
+    series ids or dates, ``Panel.notes``, also logged as ``note: ...`` when read), then the
+    settings given that this mode ignores, in a line, as ``mode_notes``)."""
     config.check()
     check_task_folder(checkpoint, TASK)  # another application's model is not replaced
     if config.panel:
@@ -85,7 +87,8 @@ def run(config: Config, data, checkpoint, *, device="cpu", quiet=False, log=prin
         result = train_forecaster(data, checkpoint, config, device=device, quiet=quiet,
                                   log=log, resume=resume)
     result["kind"] = "panel" if config.panel else "table"
-    result["notes"] = mode_notes(config)
+    panel = result.get("panel")
+    result["notes"] = (list(panel.notes) if panel is not None else []) + mode_notes(config)
     return result
 
 

@@ -267,6 +267,10 @@ def _mean(v: np.ndarray) -> float:
     return float(v.mean()) if len(v) else float("inf")
 
 
+def _score_text(v: float) -> str:
+    return f"{v:.3f}" if np.isfinite(v) else "no finite score"
+
+
 def _best(scores: dict[str, float]) -> str:
     return min(scores, key=scores.get)
 
@@ -307,15 +311,24 @@ def _switch_check(mase: dict[str, np.ndarray], origins: list[list[int]], H: int,
     theirs = held[common]
     ok = np.isfinite(mine) & np.isfinite(theirs)
     d = mine[ok] - theirs[ok]  # per series: switched minus common, on the held-out window
-    a, b = (float(mine[ok].mean()), float(theirs[ok].mean())) if ok.any() else (np.inf, np.inf)
-    two_se = 2 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else np.inf
-    on = bool(len(d)) and bool(float(d.mean()) + two_se < 0)
+    if len(d) < 2:  # a standard error needs two differences (one: an infinite interval)
+        return False, ("per-series switching off: it is checked across series, and only "
+                       f"{len(d)} series {'has' if len(d) == 1 else 'have'} held-out "
+                       "validation windows to check it on" if len(origins) > 1 else
+                       "per-series switching off: there is one series, so the default is "
+                       "already its own best")
+    a, b = float(mine[ok].mean()), float(theirs[ok].mean())
+    two_se = 2 * float(d.std(ddof=1)) / np.sqrt(len(d))
+    on = bool(float(d.mean()) + two_se < 0)
     moved = sum(p != common for p in picks)
-    return on, (f"per-series switching {'on' if on else 'off'}: chosen on the earlier "
-                f"validation windows of {len(rows)} series ({moved} switched), it scored a mean "
-                f"MASE of {a:.3f} on their last window against {b:.3f} for {common} on all "
-                f"(difference {a - b:+.3f} +- {two_se:.3f}, two standard errors; on only when "
-                "better by more than that)")
+    gap = (f"{b - a:.3f} better" if a < b else f"{a - b:.3f} worse" if a > b else "no better")
+    verdict = (f"more than the {two_se:.3f} it has to beat (two standard errors)" if on else
+               f"and switching is used only when it is better by more than {two_se:.3f} "
+               "(two standard errors)")
+    return on, (f"per-series switching {'on' if on else 'off'}: letting each series pick its "
+                f"own method on the earlier validation windows ({moved} of {len(rows)} series "
+                f"changed) scored a mean MASE of {a:.3f} on the last window, against {b:.3f} "
+                f"with one method for all, {common}; that is {gap}, {verdict}")
 
 
 def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switching: bool):
@@ -326,23 +339,22 @@ def _choose(mase: dict[str, np.ndarray], ids: list[str], margin: float, switchin
     ranked = sorted(means, key=means.get)
     default = ranked[0]
     runner = ranked[1] if len(ranked) > 1 else None
-    why = (f"lowest mean validation MASE over {len(ids)} series ({means[default]:.3f}"
-           + (f"; next {runner} {means[runner]:.3f})" if runner else ")"))
+    why = (f"lowest mean validation MASE over {len(ids)} series, {means[default]:.3f}"
+           + (f"; next best {runner}, {_score_text(means[runner])}" if runner else ""))
     choice, reason = {}, {}
     for i, sid in enumerate(ids):
         own = {k: v[i] for k, v in val.items() if np.isfinite(v[i])}
         if not own:
-            choice[sid], reason[sid] = default, ("no validation MASE (a short series, or a "
-                                                 "flat history): the default")
+            choice[sid], reason[sid] = default, ("the default: no validation MASE, a short "
+                                                 "series or a flat history")
             continue
         best = _own_best(own, default, margin) if switching else default
         if best != default:
             choice[sid] = best
             reason[sid] = (f"its validation MASE {own[best]:.3f} vs {own[default]:.3f} for the "
                            f"default {default}")
-        else:
-            choice[sid] = default
-            reason[sid] = f"the default ({why})"
+        else:  # why the default: state.default_reason, said once
+            choice[sid], reason[sid] = default, "the default"
     stored = {k: round(v, 6) if np.isfinite(v) else None for k, v in means.items()}  # JSON
     return default, why, choice, reason, stored
 
@@ -864,6 +876,8 @@ def train_panel(config, source, checkpoint_dir, *, device="cpu", quiet=False, lo
         source, id_col=config.id_col, time_col=config.time_col, target=config.target,
         static=config.static, covariates=config.covariates, fill=config.fill,
         period=config.period, warn=warn)
+    for line in panel.notes:  # a column that looks like series ids or dates, not named
+        log(f"note: {line}")
     H = config.horizon or HORIZON_BY_PERIOD.get(panel.period, 24)
     _drop_short(panel, config.test_horizons * H + 2, H, warn)
     m = panel.period

@@ -12,7 +12,14 @@ Checks (one line each): a duplicate ``(id, time)`` row and a horizon below 1 are
 unsorted rows are sorted and said once; series with missing target values (unless ``fill``),
 irregular timestamps, one row only, or fewer than ``min_length`` rows are skipped with one
 warning naming them; when no series is left it is an error. Trailing rows with an empty target
-but known covariates are the known future of that series (used by ``predict``).
+but known covariates are the known future of that series (used by ``predict``). A target or
+covariate cell that is neither a number nor empty is refused naming the file, the column and
+its data row.
+
+``Panel.notes``: without ``id_col``, a text column that looks like series ids (its values in
+runs, or once per date, the dates repeating), and without ``time_col``, a column of dates, are
+said in one line with the flags to pass (``train_panel`` logs it as ``note: ...``); a table of
+one series (its dates unique) gives none.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ class Panel:
     id_col: str | None = None
     time_col: str | None = None
     target: str = "y"
+    notes: list[str] = field(default_factory=list)  # what the table seems to hold besides
 
     @property
     def ids(self) -> list[str]:
@@ -146,7 +154,37 @@ def _columns(frame, names, what: str) -> list[str]:
     return names
 
 
-def _to_long(frame, id_col, time_col, target):
+def _mostly_numbers(col) -> bool:
+    """A text column whose filled cells are more than half numbers: values with a typo."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(col) or not (pd.api.types.is_object_dtype(col)
+                                                  or pd.api.types.is_string_dtype(col)):
+        return False
+    text = col.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    return bool(len(text)) and pd.to_numeric(text, errors="coerce").notna().mean() > 0.5
+
+
+def _numbers(frame, col, where: str):
+    """Column ``col`` as float64 (empty cells NaN); a cell that is not a number is named
+    with ``where`` (the file), the column and its data row (1: the row after the header)."""
+    import pandas as pd
+
+    values = frame[col]
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=np.float64)
+    parsed = pd.to_numeric(values, errors="coerce")
+    bad = (parsed.isna() & values.notna()
+           & (values.astype(str).str.strip() != "")).to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{where}: column {col!r}, data row {row + 1}: "
+                         f"{values.iloc[row]!r} is not a number")
+    return parsed.to_numpy(dtype=np.float64)
+
+
+def _to_long(frame, id_col, time_col, target, where: str = "the table"):
     """(frame with columns id, time, y, ...), the target name."""
     import pandas as pd
 
@@ -159,9 +197,13 @@ def _to_long(frame, id_col, time_col, target):
                                  f"{', '.join(map(str, frame.columns))}")
             target = "y"
         _columns(frame, [target], "target")
+        frame = frame.assign(**{target: _numbers(frame, target, where)})
         return frame.rename(columns={id_col: "__id", target: "__y"}), target
     keep = [c for c in frame.columns if c != time_col]
-    cols = ([c for c in keep if pd.api.types.is_numeric_dtype(frame[c])] if target in (None, "all")
+    # every numeric column; a column of numbers with a typo in it is one too, and its typo is
+    # named below, not the column left out in silence
+    cols = ([c for c in keep if pd.api.types.is_numeric_dtype(frame[c])
+             or _mostly_numbers(frame[c])] if target in (None, "all")
             else _columns(frame, target, "target"))
     if not cols:
         raise ValueError("the table has no numeric column to forecast")
@@ -169,7 +211,7 @@ def _to_long(frame, id_col, time_col, target):
     parts = []
     for c in cols:
         part = base.copy()
-        part["__id"], part["__y"] = str(c), frame[c].to_numpy()
+        part["__id"], part["__y"] = str(c), _numbers(frame, c, where)
         parts.append(part)
     return pd.concat(parts, ignore_index=True), ",".join(map(str, cols))
 
@@ -222,8 +264,12 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
     cov_cols = _columns(frame, covariates, "covariate")
     if time_col is not None:  # named in the user's columns, not the long table's __id/__y
         _columns(frame, [time_col], "time")
-    long, target_name = _to_long(frame, id_col, time_col, target)
+    where = "the table" if _is_frame(source) else str(source)
+    long, target_name = _to_long(frame, id_col, time_col, target, where)
     _roles_apart(id_col, time_col, target_name if id_col else None, static_cols, cov_cols)
+    for c in cov_cols if id_col is not None else ():  # long format: the file's own rows
+        long[c] = _numbers(long, c, where)
+    used = {id_col, time_col, *static_cols, *cov_cols, *target_name.split(",")} - {None}
     long["__id"] = long["__id"].astype(str)
     times, dated = _times(long, time_col)
     long["__t"] = times
@@ -231,9 +277,14 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
     dup = long.duplicated(["__id", "__t"], keep=False)
     if dup.any():
         row = long[dup].iloc[0]
+        same = (long["__id"] == row["__id"]) & (long["__t"] == row["__t"])
+        ids = _id_column(frame, used, frame[time_col]) if id_col is None else None
+        hint = (f"; column {ids[0]!r} {ids[1]}, as series ids do: if the file holds several "
+                f"series, pass --id-col {ids[0]}" if ids else "")
         raise ValueError(f"duplicate (id, time) rows: series {row['__id']!r} at {row['__t']} "
-                         f"appears {int((dup & (long['__id'] == row['__id'])).sum())} times; "
-                         "expected one row per series and time")
+                         f"appears {int(same.sum())} times; expected one row per series and "
+                         f"time{hint}")
+    notes = _layout_notes(frame, used, id_col, time_col, target_name)
     ordered = long.groupby("__id", sort=False)["__t"].apply(
         lambda t: bool(t.is_monotonic_increasing)).all()
     if not ordered:
@@ -265,7 +316,106 @@ def read_panel(source, *, id_col: str | None = None, time_col: str | None = None
     for line in warnings:
         if warn is not None:
             warn(line)
-    return Panel(series, freq, step, int(period), warnings, id_col, time_col, target_name)
+    return Panel(series, freq, step, int(period), warnings, id_col, time_col, target_name,
+                 notes)
+
+
+def _is_frame(source) -> bool:
+    import pandas as pd
+
+    return isinstance(source, pd.DataFrame)
+
+
+# ------------------------------------------------- columns the user may have meant to name
+def _dates_column(frame, used) -> str | None:
+    """The first column not ``used`` whose values read as dates (a spread sample of up to
+    50 texts that are not numbers and parse as at least two different dates), else None."""
+    import warnings
+
+    import pandas as pd
+
+    for c in frame.columns:
+        if c in used:
+            continue
+        col = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return c
+        if not pd.api.types.is_object_dtype(col) and not pd.api.types.is_string_dtype(col):
+            continue
+        text = col.dropna().astype(str).str.strip()
+        text = text[text != ""]
+        if len(text) < 2:
+            continue
+        sample = text.iloc[np.unique(np.linspace(0, len(text) - 1, 50).astype(int))]
+        if not sample.str.contains(r"\d").all() or \
+                pd.to_numeric(sample, errors="coerce").notna().any():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+            except (ValueError, TypeError, OverflowError):
+                continue
+        if parsed.notna().all() and parsed.nunique() > 1:
+            return c
+    return None
+
+
+def _id_column(frame, used, dates=None) -> tuple[str, str] | None:
+    """(name, how it looks) of the first column not ``used`` that looks like series ids: text,
+    no empty cell, 2 or more values each on at least two rows, and either each value in one
+    run of rows (one block per series) or, with ``dates``, one row per value and date; with
+    ``dates`` the dates must repeat (several series at the same times) and never twice for a
+    value. A table of one series (its dates unique) has none."""
+    import pandas as pd
+
+    if dates is not None and (dates.is_unique or dates.isna().any()):
+        return None  # one timeline: one series
+    for c in frame.columns:
+        col = frame[c]
+        if c in used or pd.api.types.is_numeric_dtype(col) or \
+                pd.api.types.is_datetime64_any_dtype(col) or col.isna().any():
+            continue
+        values = col.astype(str)
+        k = int(values.nunique())
+        if k < 2 or 2 * k > len(values):
+            continue
+        if dates is not None and pd.DataFrame({"i": values.to_numpy(),
+                                               "d": dates.to_numpy()}).duplicated().any():
+            continue
+        runs = int((values != values.shift()).sum())
+        if runs == k:
+            return c, f"repeats {k} values in runs"
+        if dates is not None:
+            return c, f"repeats {k} values, each once per date"
+    return None
+
+
+def _layout_notes(frame, used, id_col, time_col, target) -> list[str]:
+    """One line when the table seems to hold what was not named: without ``id_col``, a column
+    that looks like series ids (``_id_column``: the rows of several series would be read as
+    one); without ``time_col``, a column of dates (rows are read as steps). ``[]`` when
+    neither, or when both were named."""
+    if id_col is not None and time_col is not None:
+        return []
+    dates = _dates_column(frame, used) if time_col is None else None
+    ids = None
+    if id_col is None and time_col is None:
+        ids = _id_column(frame, used, None if dates is None else frame[dates])
+    values = target.split(",")
+    one = "one series" if len(values) == 1 else \
+        f"one series per value column ({', '.join(values)})"
+    if ids is not None:
+        both = f", and column {dates!r} holds dates" if dates else ""
+        flags = f"--id-col {ids[0]}" + (f" --time-col {dates}" if dates else "")
+        return [f"column {ids[0]!r} {ids[1]}, as series ids do{both}; "
+                f"{'neither is' if dates else 'it is not'} read, so all {len(frame)} rows are "
+                f"{one}. If the file holds several series, pass {flags}"]
+    if dates is not None:
+        return [f"column {dates!r} holds dates but is not read without --time-col: rows are "
+                f"read as steps, so the dates set neither the seasonal period nor the "
+                f"forecasts' times; to use them, pass --time-col {dates}"]
+    return []
 
 
 def _roles_apart(id_col, time_col, target, static_cols, cov_cols) -> None:
@@ -292,7 +442,7 @@ def _nothing_left(skipped) -> None:
 def _split_series(long, dated, static_cols, cov_cols, fill):
     series, skipped = [], {"missing target values": [], "one row only": []}
     for key, g in long.groupby("__id", sort=False):
-        y = g["__y"].to_numpy(dtype=np.float64)
+        y = g["__y"].to_numpy(dtype=np.float64)  # numbers: _to_long named any other cell
         big = np.isfinite(y) & (np.abs(y) > FLOAT32_MAX)
         if big.any():  # the network computes in float32, the classical methods overflow
             raise ValueError(f"series {key!r} holds {y[big][0]:g}, beyond float32's range "

@@ -77,17 +77,24 @@ def panel_table(overall: dict[str, dict[str, float]], reference: str = "auto") -
 
 
 def choice_lines(state, limit: int = 10) -> list[str]:
-    """Which method each series got and why (each series when few, else counts)."""
+    """Which method each series got and why: one line when every series has the default,
+    else the counts and a line per series (the first ``limit``)."""
     from collections import Counter
 
-    lines = [f"default method: {state.default}: {state.default_reason}"]
+    lines = [f"default method: {state.default}, {state.default_reason}"]
     if state.switch_reason:
         lines.append(state.switch_reason)
     counts = Counter(state.choice.values())
+    plain = ("the default", state.default_reason)  # nothing to add to the default's line
+    if all(m == state.default and state.reason.get(sid) in plain
+           for sid, m in state.choice.items()):
+        n = len(state.choice)
+        return lines + [f"methods chosen: {state.default} for {'the' if n == 1 else 'all'} {n} "
+                        f"series (the default)"]
     lines.append("methods chosen: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
     shown = list(state.choice.items())
     for sid, method in shown[:limit]:
-        lines.append(f"  {sid}: {method} ({state.reason[sid]})")
+        lines.append(f"  {sid}: {method}, {state.reason[sid]}")
     if len(shown) > limit:
         left = [s for s, m in shown[limit:] if m != state.default]
         lines.append(f"  ... {len(shown) - limit} more series"
