@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,9 +22,19 @@ def run(tmp_path_factory):
     data = tmp / "sensor.csv"
     sensor_stream(n=500, seed=2, faults=(("spike", 400, 3),)).to_csv(data, index=False)
     ck = tmp / "ck"
-    assert main(["anomaly", "train", "--data", str(data), "--checkpoint", str(ck),
-                 "--holdoff", "5", *FAST]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["anomaly", "train", "--data", str(data), "--checkpoint", str(ck),
+                     "--holdoff", "5", *FAST]) == 0
+    (tmp / "train.out").write_text(printed.getvalue())
     return tmp, data, ck
+
+
+def test_train_line_counts_one_value_column_in_the_singular(run):
+    tmp, _, ck = run
+    line = (tmp / "train.out").read_text()
+    assert line.startswith("trained a forecast detector on 250 readings of 1 value column: "
+                           "final loss "), line
 
 
 def test_round_trip_score_and_evaluate(run, capsys):
@@ -143,7 +156,7 @@ def test_demo_part_detects_the_injected_faults(tmp_path, capsys):
     # above the range of its 540 readings (Config.extreme_margin); 3/4 without the seasonal
     # signal (the stuck sensor)
     assert "detected 4/4 injected faults (spike, level shift, stuck sensor, noise burst), " \
-           "1 flags elsewhere" in printed
+           "1 flag elsewhere" in printed
     assert "precision 1.00, recall 1.00" in printed
     for name in ("sensor.csv", "sensor_scores.csv", "sensor_scores.png", "beats_scores.png"):
         assert (tmp_path / "anomaly" / name).exists()

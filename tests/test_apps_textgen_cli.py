@@ -117,9 +117,12 @@ def test_missing_text_file_and_latin1_with_encoding(tmp_path, capsys):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("café crème brûlée\n".encode("latin-1") * 40)
     assert main(["textgen", "train", "--text", str(latin), "--encoding", "latin-1",
-                 "--checkpoint", str(ckpt), *TRAIN[:-2], "--epochs", "1", "--quiet"]) == 0
+                 "--checkpoint", str(ckpt), *TRAIN[:-2], "--epochs", "1",
+                 "--sample-length", "0"]) == 0
     tok = rnnkit.open(ckpt).tokenizer
     assert "é" in tok
+    header = capsys.readouterr().out.splitlines()[0]
+    assert re.search(r", batches of 4x16, 1 epoch on \w+$", header), header  # not "1 epochs"
 
 
 def test_checkpoint_that_is_a_file_is_refused(tmp_path, trained, capsys):

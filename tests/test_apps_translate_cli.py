@@ -2,6 +2,7 @@
 every bad input: a clear one-line error, exit status 2, nothing written."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,7 @@ def test_train_logs_the_data_and_every_epoch(corpus, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "translate: 600 training pairs (skipped 0 with an empty side, truncated 0 to 8 " \
            "tokens), 40 validation pairs" in captured.err
+    assert re.search(r" parameters; 1 epoch on \w+\n", captured.err), captured.err  # not "epochs"
     assert "epoch   1" in captured.err and "val BLEU" in captured.err
     assert captured.out.startswith("best val BLEU ") and f"saved to {run}" in captured.out
 
@@ -236,3 +238,28 @@ def test_demo_part_learns_the_reversal_and_draws_its_attention(tmp_path, capsys)
     assert "greedy  exact match on 200 held-out sequences: 100.0%" in out
     assert "'w1 w5 w5 w2 w7 w3' -> 'w3 w7 w2 w5 w5 w1'" in out
     assert (tmp_path / "translate_attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_header_says_one_pair_and_one_epoch_in_the_singular():
+    from types import SimpleNamespace as NS
+
+    import torch
+
+    from rnnkit.apps.translate import Config, _describe
+
+    class Pairs(list):  # a dataset of n pairs, none truncated
+        truncated = 0
+
+    def sized(n: int) -> Pairs:
+        return Pairs(range(n))
+
+    pairs = NS(skipped_empty=0)
+    text = _describe(Config(epochs=1), pairs, pairs, sized(1), sized(1), NS(vocab_size=5),
+                     NS(vocab_size=6), torch.nn.Linear(2, 1), 1, torch.device("cpu"))
+    assert text.startswith("translate: 1 training pair (skipped 0 with an empty side, "
+                           "truncated 0 to ")
+    assert "tokens), 1 validation pair (skipped 0, truncated 0); " in text
+    assert text.endswith("3 parameters; 1 epoch on cpu")
+    assert _describe(Config(epochs=2), pairs, pairs, sized(2), sized(3), NS(vocab_size=5),
+                     NS(vocab_size=6), torch.nn.Linear(2, 1), 2, torch.device("cpu")).endswith(
+        "; 2 epochs on cpu")

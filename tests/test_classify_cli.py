@@ -102,6 +102,18 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
     run_error(capsys, ["classify", "predict", "--checkpoint", str(tmp_path / "ucr"), "--text",
                        "hello"], "this classifier reads numeric sequences, got text input; "
                                  "pass --ucr FILE")
+    # trained from --ucr: a series CSV's id column cannot come from training
+    ucr = str(tmp_path / "ucr")
+    run_error(capsys, ["classify", "predict", "--checkpoint", ucr, "--series-csv", files[0]],
+              "error: --series-csv needs --id-col C (the column holding the series ids): this "
+              "model was trained from --ucr (or arrays in Python), not a series CSV, so there is "
+              "no column name to reuse")
+    run_error(capsys, ["classify", "predict", "--checkpoint", ucr],
+              "error: predict takes one input; this numeric classifier reads --ucr FILE or "
+              "--series-csv FILE --id-col C")
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ucr],
+              "error: evaluate takes one input; this numeric classifier reads --ucr FILE or "
+              "--series-csv FILE --id-col C --label-col L")
 
 
 def test_refit_flag_trains_again_on_every_example(tmp_path):
@@ -199,3 +211,66 @@ def test_retraining_an_ensemble_says_the_replacement_before_the_models(tmp_path,
     assert said[0].startswith(f"note: {tmp_path / 'ck'} holds a trained model")
     assert said[1:] == ["classify: model 1 of 2 (seed 0)", "classify: model 2 of 2 (seed 100)"]
     assert "trained 2 models on 12 examples, classes 0, 1, normalized global" in captured.out
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_predict_and_evaluate_say_which_input_and_columns_they_need(trained, tmp_path,
+                                                                      capsys):
+    """A model trained from --text-files has no CSV column to reuse: a --csv without
+    --text-col says so; with no input, predict lists its inputs without labels (evaluate's
+    need them), and a column training named is reused, not asked for."""
+    (tmp_path / "r.pos").write_text("lovely\ngreat fun\n" * 10)
+    (tmp_path / "r.neg").write_text("dull\nboring stuff\n" * 10)
+    files_ck = str(tmp_path / "files")
+    assert main(["classify", "train", "--text-files", str(tmp_path / "r.pos"),
+                 str(tmp_path / "r.neg"), "--checkpoint", files_ck, *FAST]) == 0
+    csv_ck, reviews = str(trained / "ck"), str(trained / "reviews.csv")
+    why = ("this model was trained from --text-files (or texts in Python), not a CSV, so "
+           "there is no column name to reuse")
+    assert _error(capsys, ["classify", "predict", "--checkpoint", files_ck, "--csv", reviews]) \
+        == ("rnnkit classify predict: error: --csv needs --text-col C (the column holding the "
+            f"texts): {why}")
+    assert _error(capsys, ["classify", "evaluate", "--checkpoint", files_ck, "--csv", reviews,
+                           "--text-col", "review"]) == \
+        ("rnnkit classify evaluate: error: --csv needs --label-col L (the column holding the "
+         f"labels): {why}")
+    assert _error(capsys, ["classify", "predict", "--checkpoint", files_ck]) == (
+        "rnnkit classify predict: error: predict takes one input; this text classifier reads "
+        "--text \"...\", --csv FILE --text-col C or --text-files FILE [FILE ...]")
+    assert _error(capsys, ["classify", "evaluate", "--checkpoint", files_ck]) == (
+        "rnnkit classify evaluate: error: evaluate takes one input; this text classifier reads "
+        "--csv FILE --text-col C --label-col L or --text-files A.txt B.txt")
+    assert _error(capsys, ["classify", "predict", "--checkpoint", csv_ck]) == (
+        "rnnkit classify predict: error: predict takes one input; this text classifier reads "
+        "--text \"...\", --csv FILE (column 'review' as in training) or --text-files FILE "
+        "[FILE ...]")
+    assert _error(capsys, ["classify", "evaluate", "--checkpoint", csv_ck, "--csv", reviews,
+                           "--ucr", reviews]) == (
+        "rnnkit classify evaluate: error: evaluate takes one input; this text classifier reads "
+        "--csv FILE (columns 'review', 'sentiment' as in training) or --text-files A.txt B.txt"
+        "; got --csv and --ucr")
+    assert _error(capsys, ["classify", "predict", "--checkpoint", csv_ck, "--ucr", reviews]) == (
+        "rnnkit classify predict: error: this classifier reads text sequences, got numeric "
+        "input (--ucr); pass --text \"...\", --csv FILE (column 'review' as in training) or "
+        "--text-files FILE [FILE ...]")
+    # the files-trained model predicts a CSV once its column is named
+    assert main(["classify", "predict", "--checkpoint", files_ck, "--csv", reviews,
+                 "--text-col", "review"]) == 0
+
+
+def test_predict_help_says_when_training_s_columns_are_reused(capsys):
+    with pytest.raises(SystemExit):
+        main(["classify", "predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--text-col C the CSV's text column (default: as in training, where it was " \
+           "trained from a CSV)" in text
+    assert "--label-col L the CSV's (or series CSV's) label column (predict needs none; " \
+           "default: as in training, where it was trained from a CSV or series CSV)" in text
+    assert "--id-col C the series CSV's series-id column (default: as in training, where it " \
+           "was trained from a series CSV)" in text

@@ -1,5 +1,6 @@
 """``--help`` text for a Config's fields comes from the comments beside them."""
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -162,3 +163,70 @@ def test_number_lists_take_spaces_or_commas():
         assert list(config_from_args(ForecastConfig, args).quantiles) == [0.2, 0.5, 0.8]
     with pytest.raises(SystemExit):  # a word that is not a number is still refused
         parser.parse_args(["--quantiles", "0.2,x"])
+
+
+def _all_parsers():
+    """Every parser of the command line, by its words (``("anomaly", "train")``)."""
+    import argparse
+
+    from rnnkit.cli.main import build_parser
+
+    todo, found = [((), build_parser())], {}
+    while todo:
+        words, parser = todo.pop()
+        found[words] = parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += [((*words, name), sub) for name, sub in action.choices.items()]
+    return found
+
+
+def test_every_help_states_a_default_once_and_required_flags_none():
+    """A comment that says its default ("(default: the first column)") gets no second
+    "(default: none)"; a setting with nothing to fall back on says "(required)"."""
+    doubled, required_with_default = [], []
+    for words, parser in _all_parsers().items():
+        for action in parser._actions:
+            text = action.help or ""
+            if len(re.findall(r"\(default\b", text)) > 1:  # `grep "(default: .*(default:"`
+                doubled.append((" ".join(words), action.option_strings, text))
+            if action.required and "default" in text:
+                required_with_default.append((" ".join(words), action.option_strings, text))
+    assert not doubled
+    assert not required_with_default
+    train = _all_parsers()[("anomaly", "train")]
+    helps = {a.dest: a.help for a in train._actions}
+    assert helps["time_col"] == ("stream: the timestamp column (default: the first column; a "
+                                 "file of one column has none: its rows are the steps)")
+    assert helps["normal_label"] == "sequences: the normal class (default: the most common)"
+    assert helps["data"] == ("training CSV: a stream (time + value columns) or sequences (one "
+                             "per row) (required)")
+    assert helps["window"].endswith("(default: 32)")  # a plain one keeps its default
+    regress = {a.dest: a.help for a in _all_parsers()[("regress", "train")]._actions}
+    assert regress["target"] == "the CSV column to predict (required)"
+
+
+@dataclass
+class _Stated:
+    path: str = ""  # where the data is
+    col: str | None = None  # a column (default: the first one)
+    size: int = 3  # how many
+
+
+def test_add_config_flags_adds_no_default_a_comment_states():
+    import argparse
+
+    from rnnkit.cli.config_flags import add_config_flags
+
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser, _Stated)
+    helps = {a.dest: a.help for a in parser._actions}
+    assert helps == {"help": "show this help message and exit",
+                     "path": "where the data is (required)",
+                     "col": "a column (default: the first one)", "size": "how many (default: 3)"}
+
+
+def test_a_message_that_names_the_flag_keeps_its_python_spelling_too():
+    # "pass empty='skip' / --empty skip" says both ways already: not "--empty 'skip' / --empty"
+    message = "line 3 of the source is empty (pass empty='skip' / --empty skip to skip it)"
+    assert flags_named(message, ["translate", "train", "--empty", "error"]) == message

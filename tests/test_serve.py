@@ -350,6 +350,68 @@ def test_predict_regress_csv_and_values(server):
     assert r.json()["detail"] == "send exactly one of csv (CSV text) or values (numbers or rows)"
 
 
+REGRESS_CSV = ("the series as CSV text, header row first, with the column value; one "
+               "prediction per window of 4 rows, the last of the value after the series")
+REGRESS_VALUES = "the series, a list of at least 4 numbers"
+FORECAST_CSV = ("the series as CSV text, header row first, with the columns a, b; at least 12 "
+                "rows (the forecast starts after the last, or at origin)")
+
+
+def test_listing_says_what_each_task_s_body_takes(server):
+    """``input`` for every task, not only classify's: what the model reads and the body's
+    fields (``body``: field -> what it holds; ``options``: the optional fields)."""
+    listed = {m["name"]: m["input"] for m in server.get("/v1/models").json()["models"]}
+    assert listed["regress"] == {"kind": "series", "columns": ["value"], "target": "value",
+                                 "window": 4, "body": {"csv": REGRESS_CSV,
+                                                       "values": REGRESS_VALUES},
+                                 "options": []}
+    assert listed["forecast"] == {"kind": "series", "time_col": None, "columns": ["a", "b"],
+                                  "target": ["a", "b"], "lookback": 12, "horizon": 4,
+                                  "body": {"csv": FORECAST_CSV}, "options": ["origin", "level"]}
+    assert listed["translate"] == {"kind": "text", "body": {
+        "inputs": "source sentences, a list of strings"}, "options": [
+        "beam", "length_penalty", "max_len", "n_best", "too_long", "attention"]}
+    assert listed["lm"] == {"kind": "prompt", "level": "char", "body": {
+        "prompt": "text to continue (empty: start a new line); the answer lists the likeliest "
+                  "next tokens"}, "options": ["top"]}
+    assert listed["classify"] == {"kind": "text"}  # as before: the page's panel reads it
+    # what is listed is what works
+    values = [float(v) for v in (FIXTURES / "regress" / "data.csv").read_text().split()[1:]]
+    assert server.post("/v1/models/regress/predict", json={"values": values[:4]}).status_code \
+        == 200
+
+
+@pytest.mark.parametrize("name, body, detail", [
+    ("regress", {"inputs": [[1, 2, 3]]}, "inputs: unknown field; model 'regress' (task "
+     f"regress) takes csv: {REGRESS_CSV}; or values: {REGRESS_VALUES}"),
+    ("forecast", {"inputs": [[1, 2, 3]]}, "csv: Field required; inputs: unknown field; model "
+     f"'forecast' (task forecast) takes csv: {FORECAST_CSV} (optional: origin, level)"),
+    ("translate", {"text": ["a"]}, "inputs: Field required; text: unknown field; model "
+     "'translate' (task translate) takes inputs: source sentences, a list of strings "
+     "(optional: beam, length_penalty, max_len, n_best, too_long, attention)"),
+    ("lm", {"inputs": ["a"]}, "inputs: unknown field; model 'lm' (task textgen) takes prompt: "
+     "text to continue (empty: start a new line); the answer lists the likeliest next tokens "
+     "(optional: top)"),
+    ("classify", {"text": ["good"]}, "text: unknown field; model 'classify' (task classify) "
+     "takes inputs: texts, a list of strings"),
+    ("regress", [1, 2], "the body must be a JSON object with the fields of SeriesRequest; "
+     f"model 'regress' (task regress) takes csv: {REGRESS_CSV}; or values: {REGRESS_VALUES}"),
+])
+def test_unknown_or_missing_fields_get_what_the_model_takes(server, name, body, detail):
+    r = server.post(f"/v1/models/{name}/predict", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == detail
+
+
+def test_generate_with_an_unknown_field_says_what_it_takes(server):
+    r = server.post("/v1/models/lm/generate", json={"text": "the"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "text: unknown field; model 'lm' (task textgen) takes prompt: text to continue "
+        "(empty: start a new line) (optional: max_tokens, temperature, top_k, top_p, "
+        "repetition_penalty, seed, beam, length_penalty, stop_at_eos, stream)")
+
+
 # ------------------------------------------------------------------------------------ CLI
 def test_cli_help_and_bad_checkpoint(tmp_path):
     from rnnkit.cli.main import main
@@ -461,8 +523,15 @@ def test_predict_anomaly_scores(tmp_path):
         r = client.post("/v1/models/det/predict", json={"csv": gap, "fill": "interpolate"})
         assert r.status_code == 200, r.text
         info = next(m for m in client.get("/v1/models").json()["models"])["input"]
+        takes = ("the stream as CSV text, header row first: the time column time, the value "
+                 "column value (a 0/1 label column is optional)")
         assert info == {"layout": "stream", "columns": ["value"], "time_col": "time",
-                        "calendar": False}
+                        "calendar": False, "body": {"csv": takes},
+                        "options": ["threshold", "holdoff", "fill", "allow_gaps"]}
+        r = client.post("/v1/models/det/predict", json={"inputs": [[1, 2, 3]]})
+        assert r.status_code == 422 and r.json()["detail"] == (
+            f"inputs: unknown field; model 'det' (task anomaly) takes csv: {takes} (optional: "
+            "threshold, holdoff, fill, allow_gaps)")
 
 
 def test_a_whole_generation_stops_when_its_client_leaves(folders):

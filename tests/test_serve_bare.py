@@ -142,7 +142,7 @@ BAD_FLOATS = [
     ({"inputs": [[1], [2]]}, "inputs: each step must hold 2 numbers (the model's input "
                              "size), got 1"),
     ({"inputs": [1, 2]}, "inputs: expected (B, T, F) features or one sequence (T, F), got 1 "
-                         "nested levels"),
+                         "nested level"),
     ({"inputs": [[[[1, 2]]]]}, "inputs: nested more than 3 levels deep"),
     ({"inputs": []}, "inputs: List should have at least 1 item after validation, not 0"),
     ({"inputs": [[]]}, "inputs: empty lists hold no sequence"),
@@ -304,3 +304,19 @@ def test_random_bodies_never_get_a_5xx(client):
     run()
     assert hypothesis and len(statuses) == 150 and 200 in statuses
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_one_feature_and_one_level_are_said_in_the_singular(tmp_path):
+    from rnnkit.serve.bare import BareModelPredictor
+
+    torch.manual_seed(0)
+    rnnkit.save(KerasSequential([{"type": "rnn", "kind": "lstm", "input_size": 1, "units": 3},
+                                 {"type": "dense", "input_size": 3, "units": 1}]), tmp_path / "m")
+    model = BareModelPredictor.load(tmp_path / "m")
+    with pytest.raises(ValueError) as e:
+        model.predict([[[1, 2], [3, 4]]])
+    assert str(e.value) == "inputs: each step must hold 1 number (the model's input size), got 2"
+    with pytest.raises(ValueError) as e:
+        model.predict([1, 2])
+    assert str(e.value) == ("inputs: expected (B, T, F) features or one sequence (T, F), got 1 "
+                            "nested level")

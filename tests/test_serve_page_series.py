@@ -94,9 +94,13 @@ def test_listing_says_what_each_classifier_reads(url, folders):
     assert listed["motion"]["config"]["hidden_size"] == 8
 
 
-def test_listing_of_other_tasks_has_no_input_field(tmp_path):
+def test_listing_of_other_tasks_says_what_their_body_takes(tmp_path):
+    # not a classifier's panel fields (input.csv, input.features): what the body carries
     models = load_models([fixture_copy(tmp_path, "forecast"), fixture_copy(tmp_path, "regress")])
-    assert all("input" not in m.info() for m in models.values())
+    inputs = {name: m.info()["input"] for name, m in models.items()}
+    assert set(inputs["forecast"]["body"]) == {"csv"}
+    assert set(inputs["regress"]["body"]) == {"csv", "values"}
+    assert not any({"csv", "features"} & set(i) for i in inputs.values())
 
 
 def steps_text(series: np.ndarray) -> str:

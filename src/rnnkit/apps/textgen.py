@@ -365,7 +365,8 @@ def train(config: Config, text: str | None = None, checkpoint_dir: str | Path | 
             f"{len(train_ids):,} training / {len(val_ids):,} validation tokens; "
             f"{config.num_layers}x{config.hidden_size} {config.cell}, {n_params:,} parameters, "
             f"batches of {config.batch_size}x{config.seq_len}, "
-            + (f"{config.minutes:g} min" if budget else f"{epochs} epochs") + f" on {dev.type}")
+            + (f"{config.minutes:g} min" if budget
+               else f"{epochs} epoch{'' if epochs == 1 else 's'}") + f" on {dev.type}")
 
     def val_loss(_model) -> float:
         return stream_loss(model, val_ids)

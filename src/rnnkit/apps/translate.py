@@ -234,14 +234,16 @@ def _describe(config, train_pairs, val_pairs, train_ds, val_ds, src_tok, tgt_tok
               epochs, dev) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     length = (f"{config.minutes:g} min" if config.minutes and epochs is None
-              else f"{epochs} epochs" + (f" or {config.minutes:g} min" if config.minutes else ""))
-    return (f"translate: {len(train_ds)} training pairs (skipped {train_pairs.skipped_empty} "
-            f"with an empty side, truncated {train_ds.truncated} to {config.max_len} tokens), "
-            f"{len(val_ds)} validation pairs (skipped {val_pairs.skipped_empty}, truncated "
-            f"{val_ds.truncated}); vocabulary source {src_tok.vocab_size}, target "
-            f"{tgt_tok.vocab_size} (min frequency {config.min_freq}); {config.cell} "
-            f"{config.num_layers}x{config.hidden_size}, {config.attention} attention, "
-            f"{n_params:,} parameters; {length} on {dev.type}")
+              else f"{epochs} epoch{'' if epochs == 1 else 's'}"
+              + (f" or {config.minutes:g} min" if config.minutes else ""))
+    n_train, n_val = len(train_ds), len(val_ds)
+    return (f"translate: {n_train} training pair{'' if n_train == 1 else 's'} (skipped "
+            f"{train_pairs.skipped_empty} with an empty side, truncated {train_ds.truncated} to "
+            f"{config.max_len} tokens), {n_val} validation pair{'' if n_val == 1 else 's'} "
+            f"(skipped {val_pairs.skipped_empty}, truncated {val_ds.truncated}); vocabulary "
+            f"source {src_tok.vocab_size}, target {tgt_tok.vocab_size} (min frequency "
+            f"{config.min_freq}); {config.cell} {config.num_layers}x{config.hidden_size}, "
+            f"{config.attention} attention, {n_params:,} parameters; {length} on {dev.type}")
 
 
 class TranslatePredictor(Predictor):

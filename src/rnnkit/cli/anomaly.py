@@ -89,7 +89,8 @@ def run_train(args) -> int:
         return 0
     predictor = anomaly.load(config.checkpoint)
     meta = predictor.meta
-    what = (f"{meta['learned_rows']} readings of {len(meta['columns'])} value column(s)"
+    n_cols = len(meta.get("columns", ()))  # a stream's
+    what = (f"{meta['learned_rows']} readings of {n_cols} value column{'' if n_cols == 1 else 's'}"
             if config.layout == "stream" else
             f"normal class {meta['normal_label']!r}, sequences of length {meta['length']}")
     print(f"trained a {config.detector} detector on {what}: final loss "

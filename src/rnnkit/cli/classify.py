@@ -25,12 +25,16 @@ def _add_inputs(p, train: bool) -> None:
     if not train:
         g.add_argument("--text", action="append", default=None, metavar="TEXT",
                        help="a text to classify (repeat for several)")
-    g.add_argument("--csv", metavar="FILE", help="CSV with a header, a text and a label column")
+    g.add_argument("--csv", metavar="FILE", help="CSV with a header, a text and a label column"
+                   + ("" if train else " (predict needs no label column)"))
     g.add_argument("--text-col", metavar="C",
-                   help="the CSV's text column" + ("" if train else " (default: as in training)"))
+                   help="the CSV's text column" + ("" if train else
+                                                   " (default: as in training, where it was "
+                                                   "trained from a CSV)"))
     g.add_argument("--label-col", metavar="L",
-                   help="the CSV's (or series CSV's) label column"
-                        + ("" if train else " (default: as in training)"))
+                   help="the CSV's (or series CSV's) label column" + (
+                       "" if train else " (predict needs none; default: as in training, where "
+                                        "it was trained from a CSV or series CSV)"))
     g.add_argument("--text-files", nargs="+", metavar="FILE",
                    help="one text file per class, one example per line; the label is the part "
                         "of the name that differs (pos.txt neg.txt -> pos, neg)")
@@ -43,7 +47,7 @@ def _add_inputs(p, train: bool) -> None:
                    help="numeric series of any lengths with F features per step, long format: "
                         "a header, one row per (series, step): --id-col, --label-col, "
                         "optional --time-col, the feature columns")
-    same = "" if train else " (default: as in training)"
+    same = "" if train else " (default: as in training, where it was trained from a series CSV)"
     g.add_argument("--id-col", metavar="C", help=f"the series CSV's series-id column{same}")
     g.add_argument("--time-col", metavar="C",
                    help="the series CSV's time column (numbers or dates), ordering each "
@@ -176,7 +180,61 @@ def _open(args, need_labels: bool):
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}")
     clf = load(args.checkpoint, device=args.device)
+    _check_inputs(args, clf, need_labels)
     return clf, clf.read(need_labels=need_labels, **_sources(args))
+
+
+def _check_inputs(args, clf, need_labels: bool) -> None:
+    """One input, of the classifier's kind, with the columns it needs, before reading: a
+    column not given is taken from training where training had one; where it had none (a
+    model trained from --text-files or --ucr) the message says so and which flag to pass.
+    The inputs listed are what this verb needs (predict: no labels) for this classifier."""
+    verb = "evaluate" if need_labels else "predict"
+    prep = clf.preprocessing
+    info = prep.info or {}
+    files = [flag for flag, v in (("--csv", args.csv), ("--text-files", args.text_files),
+                                  ("--ucr", args.ucr), ("--series-csv", args.series_csv)) if v]
+    if args.text:
+        return  # alone or with a file: the reader's own messages
+    if len(files) != 1:
+        given = f"; got {' and '.join(files)}" if files else ""
+        raise ValueError(f"{verb} takes one input; this {prep.kind} classifier reads "
+                         f"{_inputs_text(prep.kind, info, need_labels)}{given}")
+    kind = "text" if files[0] in ("--csv", "--text-files") else "numeric"
+    if kind != prep.kind:
+        raise ValueError(f"this classifier reads {prep.kind} sequences, got {kind} input "
+                         f"({files[0]}); pass {_inputs_text(prep.kind, info, need_labels)}")
+    trained_from = ("--text-files (or texts in Python), not a CSV" if prep.kind == "text"
+                    else "--ucr (or arrays in Python), not a series CSV")
+    for flag, meta, key, what, needed in (
+            ("--text-col", "C", "text_col", "texts", files[0] == "--csv"),
+            ("--id-col", "C", "id_col", "series ids", files[0] == "--series-csv"),
+            ("--label-col", "L", "label_col", "labels",
+             need_labels and files[0] in ("--csv", "--series-csv"))):
+        if needed and not getattr(args, key) and not info.get(key):
+            raise ValueError(f"{files[0]} needs {flag} {meta} (the column holding the {what}): "
+                             f"this model was trained from {trained_from}, so there is no "
+                             "column name to reuse")
+
+
+def _inputs_text(kind: str, info: dict, need_labels: bool) -> str:
+    """The inputs ``predict`` (or, with labels, ``evaluate``) takes for a classifier of
+    ``kind``; a column training named is reused, and said so, not asked for."""
+    def file(form: str, cols) -> str:
+        flags = [f" {flag} {meta}" for flag, meta, key in cols if not info.get(key)]
+        kept = [repr(info[key]) for _, _, key in cols if info.get(key)]
+        return form + "".join(flags) + (
+            f" (column{'s' if len(kept) > 1 else ''} {', '.join(kept)} as in training)"
+            if kept else "")
+
+    label = [("--label-col", "L", "label_col")] if need_labels else []
+    if kind == "text":
+        forms = ([] if need_labels else ['--text "..."']) + [
+            file("--csv FILE", [("--text-col", "C", "text_col"), *label]),
+            "--text-files A.txt B.txt" if need_labels else "--text-files FILE [FILE ...]"]
+    else:
+        forms = ["--ucr FILE", file("--series-csv FILE", [("--id-col", "C", "id_col"), *label])]
+    return ", ".join(forms[:-1]) + " or " + forms[-1]
 
 
 def _say_lengths(clf, ex) -> None:

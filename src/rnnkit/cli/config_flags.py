@@ -24,7 +24,7 @@ from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
 
 __all__ = ["add_config_flags", "config_from_args", "field_comments", "flag_name",
-           "flags_named"]
+           "flags_named", "states_default"]
 
 
 def flag_name(field: str) -> str:
@@ -117,12 +117,27 @@ def _numbers(kind: type):
     return convert
 
 
+# a field's comment that already says its default ("(default: the first column)", "(default
+# 0.9999)"): --help adds no second "(default: none)" contradicting it
+_STATES_DEFAULT = re.compile(r"\(default\b|\bdefault:", re.IGNORECASE)
+
+
+def states_default(comment: str) -> bool:
+    """Whether a field's comment already says what its default is."""
+    return bool(_STATES_DEFAULT.search(comment))
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), defaults=None,
                      group: str | None = None, shown: dict | None = None) -> None:
     """Add one flag per field of the dataclass ``cls`` (``skip``: field names left out;
     ``defaults``: shown/used defaults that differ from the dataclass for this verb;
     ``shown``: what ``--help`` says the default is, where the field's own is a placeholder,
-    e.g. None resolved later)."""
+    e.g. None resolved later).
+
+    The help states a default once: ``(default: X)`` is added unless the comment already
+    says it (``states_default``). A ``str`` field whose default is the empty string has none
+    to fall back on (anomaly's ``data``, regress's ``target``): its help says "(required)",
+    not "default: none" (the application's check refuses it missing, in one line)."""
     assert is_dataclass(cls), cls
     hints = typing.get_type_hints(cls)
     comments = field_comments(cls)
@@ -141,11 +156,17 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, *, skip=(), def
         else:
             default = None
         text = comments.get(f.name, f.name.replace("_", " "))
+        required = kind is str and not optional and not is_list and default == ""
         said = (shown or {}).get(f.name, "none" if default is None or default == "" else default)
         if isinstance(said, (list, tuple)):
             said = " ".join(map(str, said)) or "none"
-        help_text = f"{text} (default: {said})".replace("%", "%%")
-        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text)
+        if required:
+            help_text = f"{text} (required)"
+        elif f.name not in (shown or {}) and states_default(text):
+            help_text = text
+        else:
+            help_text = f"{text} (default: {said})"
+        kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         if kind is bool and not optional:
             target.add_argument(flag_name(f.name), action=argparse.BooleanOptionalAction, **kw)
         elif is_list and kind in (int, float):  # numbers: `0.1 0.5 0.9` or `0.1,0.5,0.9`
@@ -207,8 +228,10 @@ def flags_named(message: str, words: list[str]) -> str:
         # was 64 in that run" names the flag, without the path into the stored extras
         named = re.sub(rf"(the setting )(?:{spelled})(?: \([\w.]+\))?(?= was )",
                        rf"\g<1>{flag}", named)
-        # a limit quoted as name=value (a tokenizer's "at least min_freq=5 times")
-        named = re.sub(rf"(^|[\s(])(?:{spelled})=(\S+)", rf"\g<1>{flag} \g<2>", named)
+        # a limit quoted as name=value (a tokenizer's "at least min_freq=5 times"), unless
+        # the message names the flag itself ("pass empty='skip' / --empty skip": both ways)
+        if flag not in message:
+            named = re.sub(rf"(^|[\s(])(?:{spelled})=(\S+)", rf"\g<1>{flag} \g<2>", named)
     if named != message:  # the owner's prefix ("classify Config: ", "anomaly: ",
         # "WordTokenizer.fit: ") goes
         named = re.sub(r"^[\w ]+: (?=--)|^[A-Z]\w*\.\w+: ", "", named)

@@ -83,7 +83,7 @@ def run(out_dir: Path, seed: int = 0, quiet: bool = False) -> None:
     outside = int(flags[scores["label"].to_numpy() == 0].sum())
     print(f"stream: {len(stream)} readings, learned the first {predictor.meta['learned_rows']}; "
           f"detected {len(found)}/{len(FAULTS)} injected faults ({', '.join(found)}), "
-          f"{outside} flags elsewhere")
+          f"{outside} flag{'' if outside == 1 else 's'} elsewhere")
     # 2. sequences: train on normal beats only, flag abnormal ones in a test set
     _write_beats(out / "beats_train.csv", *heartbeats(200, seed=seed))
     _write_beats(out / "beats_test.csv", *heartbeats(200, abnormal=0.1, seed=seed + 1))

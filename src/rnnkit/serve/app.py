@@ -252,9 +252,11 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
 
     @app.get("/v1/models", tags=["models"])
     async def list_models():
-        """Every served model: name, task, configuration, endpoints; a classifier's ``input``:
-        ``{"kind": "text"}`` or ``{"kind": "numeric", "features": F, "feature_names": ...}``;
-        a bare model's (task ``model``) ``input`` (``ids`` or ``features``) and ``output``."""
+        """Every served model: name, task, configuration, endpoints and ``input``: a
+        classifier's ``{"kind": "text"}`` or ``{"kind": "numeric", "features": F,
+        "feature_names": ..., "csv": ...}``; a bare model's (task ``model``) ``ids`` or
+        ``features`` (and its ``output``); the other tasks' what the model reads with
+        ``body`` (each field of the predict body and what it holds) and ``options``."""
         return {"models": [m.info() for m in models.values()]}
 
     @app.get("/v1/models/{name}", tags=["models"], responses=_ERRORS)
@@ -277,7 +279,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         if model.schema is None:
             raise StarletteHTTPException(400, f"model {name!r} (task {model.task}) has no "
                                          "HTTP predict")
-        body = parse_body(await _read_body(request), model.schema)
+        body = parse_body(await _read_body(request), model.schema, model.takes)
         answer, refused = await _in_pool(
             "the prediction", partial(model.predict, body),
             (ValueError, KeyError, IndexError, UnicodeDecodeError))
@@ -320,7 +322,8 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             kind = "bare" if model.task == "model" else model.task  # not "a model model"
             raise StarletteHTTPException(400, f"model {name!r} is a {kind} model and "
                                          "does not generate; use /predict")
-        req = parse_body(await _read_body(request), GenerateRequest)
+        req = parse_body(await _read_body(request), GenerateRequest,
+                         partial(model.takes, "generate"))
         if req.max_tokens > settings.max_tokens:
             return _error(422, f"max_tokens: at most {settings.max_tokens} on this server, "
                           f"got {req.max_tokens}")

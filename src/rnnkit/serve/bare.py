@@ -106,7 +106,8 @@ class BareModelPredictor:
         if len(shape) != full:
             want = ("(B, T) ids or one sequence (T,)" if self.vocab is not None
                     else "(B, T, F) features or one sequence (T, F)")
-            raise ValueError(f"inputs: expected {want}, got {len(shape)} nested levels")
+            raise ValueError(f"inputs: expected {want}, got {len(shape)} nested "
+                             f"level{'' if len(shape) == 1 else 's'}")
         B, T = shape[0], shape[1]
         if B > schemas.LIMITS["items"]:
             raise ValueError(f"inputs: {B} sequences, more than the limit of "
@@ -120,8 +121,9 @@ class BareModelPredictor:
             raise ValueError(f"inputs: the answer would hold {answer} numbers, more than the "
                              f"limit of {limit}; send fewer or shorter sequences")
         if self.features is not None and shape[2] != self.features:
-            raise ValueError(f"inputs: each step must hold {self.features} numbers (the "
-                             f"model's input size), got {shape[2]}")
+            raise ValueError(f"inputs: each step must hold {self.features} "
+                             f"number{'' if self.features == 1 else 's'} (the model's input "
+                             f"size), got {shape[2]}")
         _check_values(inputs, full, self.vocab)
         if lengths is not None:
             if not self.takes_lengths:

@@ -8,6 +8,7 @@ server: data travels inline (CSV text, lists of numbers, strings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -205,8 +206,10 @@ def _describe(error: ValidationError, schema: type[BaseModel] | None = None) -> 
     return "; ".join(parts[:5]) + (f" (and {more} more)" if more > 0 else "")
 
 
-def parse_body(raw: bytes, schema: type[_Body]) -> _Body:
-    """The body as ``schema``; ``BodyError`` (400/422) with a readable detail otherwise."""
+def parse_body(raw: bytes, schema: type[_Body], takes: Callable[[], str] | None = None) -> _Body:
+    """The body as ``schema``; ``BodyError`` (400/422) with a readable detail otherwise.
+    ``takes``: a sentence on what this model's body carries (``ServedModel.takes``), added
+    where the body is not an object or has unknown or missing fields."""
     if not raw.strip():
         raw = b"{}"
     try:
@@ -219,7 +222,11 @@ def parse_body(raw: bytes, schema: type[_Body]) -> _Body:
         if any(err.get("type") == "json_invalid" for err in e.errors()):
             msg = e.errors()[0].get("msg", "")
             raise BodyError(400, f"the body is not valid JSON: {msg}") from None
+        hint = takes() if takes is not None and any(
+            err.get("type") in ("model_type", "extra_forbidden", "missing")
+            for err in e.errors()) else ""
+        hint = f"; {hint}" if hint else ""
         if any(err.get("type") == "model_type" for err in e.errors()):
             raise BodyError(422, f"the body must be a JSON object with the fields of "
-                            f"{schema.__name__}") from None
-        raise BodyError(422, _describe(e, schema)) from None
+                            f"{schema.__name__}{hint}") from None
+        raise BodyError(422, _describe(e, schema) + hint) from None

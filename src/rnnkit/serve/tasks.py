@@ -2,7 +2,8 @@
 
 ``ServedModel`` wraps the ``Predictor`` that ``rnnkit.open(path)`` returns (for a bare
 checkpoint, with no application: ``bare.BareModelPredictor``, task ``"model"``): its ``info()``
-for ``GET /v1/models`` (a classifier's also says what it reads: ``input``),
+for ``GET /v1/models`` (with ``input``: what a predict body takes; ``takes()`` says it in
+one sentence with a 422 for unknown or missing fields),
 ``predict(request)`` (a parsed body from ``schemas``) returning a JSON-able dict, and for
 language models what the batched generator needs (the model, prompt encoding, turning tokens
 into text).
@@ -167,14 +168,167 @@ class ServedModel:
             endpoints["generate"] = f"/v1/models/{self.name}/generate"
         return jsonable({"name": self.name, "task": self.task, "generative": self.generative,
                          "endpoints": endpoints, **{k: v for k, v in described.items()
-                                                    if k != "task"}, **self._input_info()})
+                                                    if k != "task"},
+                         **self._input_info(described.get("input"))})
 
-    def _input_info(self) -> dict:
-        """A classifier's ``{"input": {"kind": "text"}}`` or ``{"input": {"kind": "numeric",
-        "features": F, "feature_names": [...] or None, "csv": {...}}}``: what its page panel
-        asks for; ``csv`` is the layout a ``{"csv": ...}`` body needs (``_csv_layout``)."""
+    def _input_info(self, described: dict | None = None) -> dict:
+        """``{"input": ...}``: what a predict body takes. A classifier's ``{"kind": "text"}``
+        or ``{"kind": "numeric", "features": F, "feature_names": [...] or None, "csv":
+        {...}}``: what its page panel asks for; ``csv`` is the layout a ``{"csv": ...}`` body
+        needs (``_csv_layout``). A bare model's is its ``describe()``'s. The other tasks':
+        what the model reads (``kind``, its columns...; an anomaly model's ``describe()``
+        input) with ``body`` (``request_fields``: the body's fields and what each holds)
+        and ``options`` (the optional fields)."""
+        if self.task == "classify":
+            return self._classify_input()
+        if self.task == "model" or self.task not in schemas.PREDICT_SCHEMAS:
+            return {}
+        try:
+            shape = {**(described or {}), **self._reads()}
+            body, options = self.request_fields()
+        except Exception:  # noqa: BLE001 - a listing must not fail on one model
+            return {}
+        return {"input": {**shape, "body": body, "options": options}}
+
+    def _reads(self) -> dict:
+        """What a regressor, forecaster, translator or language model reads, in short."""
+        p = self.predictor
+        if self.task == "regress":
+            return {"kind": "series" if p.mode == "window" else "rows",
+                    "columns": list(p.features), "target": p.target,
+                    **({"window": int(p.window)} if p.mode == "window" else {})}
+        if self.task == "forecast":
+            if p.kind == "table":
+                return {"kind": "series", "time_col": p.spec.time_col,
+                        "columns": list(p.spec.features), "target": list(p.spec.target),
+                        "lookback": int(p.spec.lookback), "horizon": int(p.spec.horizon)}
+            s = p.state
+            return {"kind": "long" if s.id_col else "wide", "id_col": s.id_col,
+                    "time_col": s.time_col, "target": s.target, "static": list(s.static),
+                    "covariates": list(s.covariates), "horizon": int(s.horizon)}
+        if self.task == "translate":
+            return {"kind": "text"}
+        if self.task == "textgen":
+            level = "char" if isinstance(self.tokenizer, CharTokenizer) else "word"
+            return {"kind": "prompt", "level": level}
+        return {}
+
+    def request_fields(self, endpoint: str = "predict") -> tuple[dict[str, str], list[str]]:
+        """``(fields, options)`` of a request to ``endpoint``: the fields that carry the input,
+        each with what it holds for this model (one of them when there are several), and the
+        names of the optional ones."""
+        if endpoint == "generate":
+            return ({"prompt": "text to continue (empty: start a new line)"},
+                    [f for f in schemas.GenerateRequest.model_fields if f != "prompt"])
+        p, schema = self.predictor, self.schema
+        options = [f for f in (schema.model_fields if schema else ())]
+        if self.task == "classify":  # a text classifier refuses csv: not an option
+            fields, options = self._classify_fields(), []
+        elif self.task == "regress":
+            fields, options = self._regress_fields(), []
+        elif self.task == "anomaly":  # `values` is refused: its reader takes a CSV
+            fields, options = {"csv": self._anomaly_csv()}, [f for f in options if f != "values"]
+        elif self.task == "forecast":
+            fields = {"csv": self._forecast_csv()}
+            if p.kind != "table":
+                options = [f for f in options if f != "origin"]  # refused for many series
+        elif self.task == "translate":
+            fields = {"inputs": "source sentences, a list of strings"}
+        elif self.task == "textgen":
+            fields = {"prompt": "text to continue (empty: start a new line); the answer lists "
+                                "the likeliest next tokens"}
+        elif self.task == "model":
+            d = p.describe()["input"]
+            fields = {"inputs": f"{d['description']}: a batch {d['shape']} as nested lists, "
+                                f"or one sequence {d['one_sequence']}"}
+            if not d.get("lengths"):
+                options = [f for f in options if f != "lengths"]
+        else:
+            fields = {}
+        return fields, [f for f in options if f not in fields]
+
+    def takes(self, endpoint: str = "predict") -> str:
+        """One sentence: what a request to ``endpoint`` carries for this model (said with a
+        422 for a body of unknown or missing fields)."""
+        try:
+            fields, options = self.request_fields(endpoint)
+        except Exception:  # noqa: BLE001 - the 422 is said without it, never a 500
+            return ""
+        if not fields:
+            return ""
+        return (f"model {self.name!r} (task {self.task}) takes "
+                + "; or ".join(f"{k}: {v}" for k, v in fields.items())
+                + (f" (optional: {', '.join(options)})" if options else ""))
+
+    def _classify_fields(self) -> dict[str, str]:
+        prep = self.predictor.preprocessing
+        if prep.kind == "text":
+            return {"inputs": "texts, a list of strings"}
+        width = int(prep.input_size or 1)
+        layout = self._csv_layout() or {}
+        cols = [layout.get("id") or "id", *([layout["time"]] if layout.get("time") else []),
+                *(layout.get("features") or ["the feature columns"])]
+        return {"inputs": "numeric sequences, each a list of " + (
+                    "numbers" if width == 1 else f"rows of {width} numbers (one per step)"),
+                "csv": "the series as long-format CSV text, header row first, one row per "
+                       f"series and step: columns {', '.join(cols)}"
+                       + (f" (optional: {layout['label']})" if layout.get("label") else "")}
+
+    def _regress_fields(self) -> dict[str, str]:
+        p = self.predictor
+        cols, F = list(p.features), len(p.features)
+        named = f"column{'s' if F > 1 else ''} {', '.join(cols)}"
+        actual = ("" if p.target in cols else f" (and {p.target}: the answer then gives the "
+                                                 "actual values)")
+        if p.mode == "window":
+            step = "numbers" if F == 1 else f"rows of {F} numbers ({', '.join(cols)}), one per step"
+            return {"csv": f"the series as CSV text, header row first, with the {named}"
+                           f"{actual}; one prediction per window of {p.window} rows, the last "
+                           "of the value after the series",
+                    "values": f"the series, a list of at least {p.window} {step}"}
+        return {"csv": f"CSV text, header row first, with the {named}{actual}; one prediction "
+                       "per row",
+                "values": f"rows of {F} number{'s' if F > 1 else ''} ({', '.join(cols)}), one "
+                          "prediction per row"}
+
+    def _anomaly_csv(self) -> str:
+        p = self.predictor
+        if p.config.layout != "stream":
+            n = int(p.meta["length"])
+            return (f"the sequences as CSV text, one per row: {n} values, or the class and "
+                    f"{n} values (as in training)")
+        cols = list(p.meta.get("columns", []))
+        time_col = p.describe()["input"].get("time_col")
+        return ("the stream as CSV text, header row first: "
+                + (f"the time column {time_col}, " if time_col else "")
+                + f"the value column{'s' if len(cols) > 1 else ''} {', '.join(cols)} (a 0/1 "
+                "label column is optional)")
+
+    def _forecast_csv(self) -> str:
+        p = self.predictor
+        if p.kind == "table":
+            spec = p.spec
+            cols = [*([spec.time_col] if spec.time_col else []), *spec.features]
+            return (f"the series as CSV text, header row first, with the columns "
+                    f"{', '.join(cols)}; at least {spec.lookback} rows (the forecast starts "
+                    "after the last, or at origin)")
+        s = p.state
+        if s.id_col:
+            cols = [s.id_col, *([s.time_col] if s.time_col else []), s.target, *s.static,
+                    *s.covariates]
+            return ("the series as long-format CSV text, header row first, one row per series "
+                    f"and step: columns {', '.join(cols)}"
+                    + (" (future rows of the covariates: an empty target)"
+                       if s.covariates else ""))
+        series = ("every column but the time column" if s.target in (None, "", "all")
+                  else s.target)
+        return ("the series as CSV text, header row first: "
+                + (f"the time column {s.time_col}, " if s.time_col else "")
+                + f"one column per series ({series})")
+
+    def _classify_input(self) -> dict:
         prep = getattr(self.predictor, "preprocessing", None)
-        if self.task != "classify" or getattr(prep, "kind", None) not in ("text", "numeric"):
+        if getattr(prep, "kind", None) not in ("text", "numeric"):
             return {}
         if prep.kind == "text":
             return {"input": {"kind": "text"}}

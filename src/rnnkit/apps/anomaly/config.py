@@ -35,8 +35,9 @@ class Config:
     # a file of one column has none: its rows are the steps)
     value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:
     # every column but the time and label columns)
-    label_col: str | None = None  # stream: 0/1 labels (default: a column named label, if
-    # any, and used when it holds 0/1); sequences: the class column (default: the first column)
+    label_col: str | None = None  # stream: 0/1 labels; sequences: the class column
+    # (default: a stream's column named label, if any, used when it holds 0/1; a sequence
+    # file's first column)
     normal_label: str | None = None  # sequences: the normal class (default: the most common)
     detector: str = "forecast"  # "forecast" (next-step residuals) or "reconstruct" (autoencoder)
     calendar: bool = False  # stream, forecast: also feed the time of day and day of week
@@ -81,8 +82,9 @@ class Config:
     # std), with its own likelihoods, the largest counts: a sustained level shift that the
     # forecaster follows (none: off; 100 measured, not kept: NAB standard 72.17 / 71.41 vs
     # 72.60 / 72.44 without, seeds 0 / 7; ETTh1 dev shifts 2/2 vs 0/2, BENCHMARKS.md)
-    threshold: float | None = None  # flag above this: stream likelihood (default 0.9999),
-    # sequence score (default: the quantile of the training scores)
+    threshold: float | None = None  # flag above this: a stream's likelihood, a sequence's
+    # score (default: 0.9999 for a stream, the quantile of the training scores for sequences;
+    # when scoring, the checkpoint's)
     quantile: float = 0.99  # sequences: the training-score quantile used as threshold
     holdoff: int | None = None  # stream: readings after a flag during which no new flag is
     # raised (none: holdoff_share of the learning rows)
