@@ -256,7 +256,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="sets run at once (processes of one "
                                                         "torch thread each)")
     ap.add_argument("--cv", type=int, default=0, help="K >= 2: stratified K-fold cross-"
-                    "validation on the training split instead of the test split")
+                    "validation on the training split instead of the test split (the defaults "
+                    "train five networks a fold; --config ensemble=1 for one)")
     ap.add_argument("--gains", type=float, default=0.0, help="D > 0: each series times its "
                     "own gain 10^U(-D, D), both splits, every method (sensors of unknown gains)")
     args = ap.parse_args()
