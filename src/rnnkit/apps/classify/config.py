@@ -28,7 +28,7 @@ KIND_DEFAULTS = {
 # benchmarks/ucr.py have 20-537 series), where one network's result moves by several points
 # from seed to seed (ArrowHead 54.9-73.1 over three seeds) and averaging five networks, as
 # InceptionTime does, buys one to four points (13 sets, three runs without differences:
-# 91.54-92.35 % with five, 88.02-90.64 with one; with them 92.56 and 90.57 in one run;
+# 91.54-92.35 % with five, 88.02-90.64 with one; with them 92.56/91.74 and 90.57/87.51;
 # MiniRocket 95.04-95.06). Larger sets get one network, and beyond
 # EXAMPLE_BUDGET examples seen fewer epochs: 150 epochs of 70,000 heartbeats would be ~10
 # million examples, hours on a CPU.
