@@ -49,3 +49,12 @@ def trending_panel(n: int = 64, series: int = 4, base: float = 50.0, level_step:
     return pd.DataFrame({f"s{i}": base + level_step * i + (i + 1) * 0.5 * t
                          + 5 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 1, n)
                          for i in range(series)})
+
+
+def table_and_wide(root: Path, table_steps: int, panel_steps: int) -> tuple[Path, Path]:
+    """(a one-table CSV of ``table_steps`` rows, a wide CSV of 4 series of ``panel_steps``)
+    in ``root``: one input for the table modes and one for the many-series modes."""
+    table = write_csv(root / "table.csv", seasonal_series(table_steps))
+    wide = root / "wide.csv"
+    trending_panel(panel_steps, 4).to_csv(wide, index=False)
+    return table, wide

@@ -6,7 +6,7 @@ stopping off, as in ``rnnkit classify train``."""
 import re
 
 import pytest
-from forecast_helpers import seasonal_series, trending_panel, write_csv
+from forecast_helpers import table_and_wide
 
 import rnnkit
 from rnnkit.apps import forecast
@@ -21,11 +21,7 @@ PREFIX = "rnnkit forecast train: error: "
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """(a one-table CSV, a wide table of 4 series as CSV)."""
-    root = tmp_path_factory.mktemp("flags")
-    table = write_csv(root / "table.csv", seasonal_series(200))
-    wide = root / "wide.csv"
-    trending_panel(48, 4).to_csv(wide, index=False)
-    return table, wide
+    return table_and_wide(tmp_path_factory.mktemp("flags"), 200, 48)
 
 
 def _table_args(data, tmp_path):

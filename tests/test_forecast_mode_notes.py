@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields
 
 import pytest
-from forecast_helpers import seasonal_series, trending_panel, write_csv
+from forecast_helpers import table_and_wide
 
 from rnnkit.apps import forecast
 from rnnkit.apps.forecast.auto import train_panel
@@ -72,11 +72,7 @@ def test_settings_that_would_change_what_trains_are_still_refused():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """(a one-table CSV, a wide table of 4 series as CSV)."""
-    root = tmp_path_factory.mktemp("notes")
-    table = write_csv(root / "table.csv", seasonal_series(120))
-    wide = root / "wide.csv"
-    trending_panel(40, 4).to_csv(wide, index=False)
-    return table, wide
+    return table_and_wide(tmp_path_factory.mktemp("notes"), 120, 40)
 
 
 def _notes(argv, capsys) -> list[str]:
