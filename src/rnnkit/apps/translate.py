@@ -7,7 +7,8 @@ The application of ``rnnkit translate train|predict|evaluate``, in the ``rnnkit.
   (``WordTokenizer``, whitespace tokens, rarer than ``min_freq`` -> ``<unk>``),
   length-bucketed batches, ``rnnkit.fit`` with teacher forcing and an lr that decays over
   the run (by time with a budget); ``fit`` monitors the validation BLEU of greedy decoding
-  after each epoch and keeps the best epoch (in the model and in ``checkpoint``);
+  after each epoch and keeps the best epoch (in the model and in ``checkpoint``); with
+  ``patience``, training stops after that many epochs without a higher validation BLEU;
 - ``load(checkpoint)`` -> ``TranslatePredictor`` (``predict``, ``attention``, ``evaluate``).
 
 Text is expected tokenised (tokens separated by spaces, as Multi30k's ``*.tok`` files are);
@@ -41,7 +42,7 @@ from ..models.seq2seq import ATTENTIONS, CELLS, Seq2Seq
 from ..runtime import check_memory, resolve_device, seed_everything
 from ..train import History, fit
 from ..training.lr_progress import SCHEDULES, LRByProgress, done_so_far
-from ..validate import finite_float, positive_float, positive_int
+from ..validate import finite_float, non_negative_int, positive_float, positive_int
 from .base import Predictor, check_task_folder, load_checkpoint, register_app
 from .extras_check import check_size, reading_extras
 from .fingerprint import fingerprint
@@ -82,6 +83,9 @@ class Config:
     epochs: int | None = None  # passes over the pairs (None: 10, or the minutes)
     minutes: float | None = None  # training time budget (with epochs: whichever ends first;
     # the last epoch's validation and save come after it)
+    patience: int | None = None  # stop after this many epochs without a higher val BLEU (a
+    # tie is no improvement); 0 or none: off (default: off, so a run lasts its epochs or
+    # minutes unless asked)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting out of range."""
@@ -100,6 +104,8 @@ class Config:
                 positive_int(name, getattr(self, name))
         if self.minutes is not None:
             positive_float("minutes", self.minutes)
+        if self.patience is not None:
+            non_negative_int("patience", self.patience)  # 0: off, as classify and forecast
         if self.max_vocab is not None and self.max_vocab <= 4:
             raise ValueError(f"max_vocab must be above 4 (it counts <pad> <unk> <bos> <eos>), "
                              f"got {self.max_vocab}")
@@ -159,8 +165,10 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     """Train a translator on ``train_pairs``, keep the epoch with the best ``val_pairs`` BLEU.
 
     Trains for ``config.epochs`` passes or ``config.minutes`` of wall-clock time (default 10
-    epochs; with both, whichever ends first). ``checkpoint_dir`` None keeps the model in
-    memory only; ``resume`` continues the run stored there.
+    epochs; with both, whichever ends first), or until ``config.patience`` epochs in a row
+    bring no higher validation BLEU (then ``history.stop_reason`` is "early_stopping" and a
+    resume trains nothing). ``checkpoint_dir`` None keeps the model in memory only;
+    ``resume`` continues the run stored there.
 
     Returns ``fit``'s ``History`` (rows with ``val_loss`` and ``val_bleu``, greedy; its
     ``best_epoch``), with ``model`` (the best epoch's weights), ``src_tokenizer``,
@@ -202,12 +210,23 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
         return round(bleu([join_tokens(tgt_tok, h[0].tokens) for h in hyps], val_pairs.tgt), 2)
 
     def report(event: str, info: dict):
-        if event == "epoch_end" and not quiet:
-            best = info["history"].best_epoch == info["epoch"]
+        if event != "epoch_end":
+            return None
+        history = info["history"]
+        if not quiet:
+            best = history.best_epoch == info["epoch"]
             log(f"epoch {info['epoch']:3d}  {time.perf_counter() - start:7.1f} s  train loss "
                 f"{info['train_loss']:.3f}  val loss {info['val_loss']:.3f}  val BLEU "
                 f"{info['val_bleu']:5.2f} (greedy)"
                 + (("  (best, saved)" if ckpt else "  (best)") if best else ""))
+        stale, since = _epochs_without_gain(history["val_bleu"])
+        if not config.patience or stale < config.patience:
+            return None
+        if not quiet:
+            log(f"stopped: val BLEU did not improve for {stale} epoch{'s' * (stale != 1)} "
+                f"(best {history['val_bleu'][since - 1]:.2f} since epoch {since}); kept epoch "
+                f"{history.best_epoch}")
+        return True  # fit stops after this epoch, restoring the kept one
 
     history = fit(model, loader, val_data=parallel_loader(val_ds, 128, shuffle=False),
                   epochs=epochs or 10**9, loss="cross_entropy", optimizer=opt,
@@ -220,6 +239,7 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
                                          "translation": asdict(config),
                                          "data": fingerprint((i for pair in train_ds.pairs
                                                               for i in pair), len(train_ds))})
+    _name_the_stop(history, ckpt)
     model.eval()
     history.model, history.src_tokenizer, history.tgt_tokenizer = model, src_tok, tgt_tok
     history.data, history.seconds = (train_ds, val_ds), time.perf_counter() - start
@@ -228,6 +248,28 @@ def train(config: Config, train_pairs: ParallelText, val_pairs: ParallelText,
     elif ckpt is not None:
         history.plot(ckpt / "history.png")
     return history
+
+
+def _epochs_without_gain(bleus: Sequence[float]) -> tuple[int, int]:
+    """(epochs since the val BLEU last rose, the epoch it reached its best), from the rows.
+
+    Only a higher BLEU counts, as in Keras' and Lightning's EarlyStopping: ``fit``'s tie rule
+    (equal BLEU with a lower val loss is better) picks which epoch to keep, but as patience it
+    never stopped a run whose BLEU sat at 100 while its loss crept down. Counted from the
+    history, so a resumed run counts the epochs before the interruption too."""
+    since = bleus.index(max(bleus)) + 1
+    return len(bleus) - since, since
+
+
+def _name_the_stop(history: History, ckpt: Path | None) -> None:
+    """``fit`` records the patience stop as "callback" (``report`` returned True; it keeps the
+    run stopped on resume); the History and ``history.json`` call it "early_stopping", as
+    ``fit``'s own patience does."""
+    if history.stop_reason != "callback":
+        return
+    history.stop_reason = "early_stopping"
+    if ckpt is not None and not history.already_finished:  # a resume's was written before
+        history.write(ckpt)
 
 
 def _describe(config, train_pairs, val_pairs, train_ds, val_ds, src_tok, tgt_tok, model,

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .common import add_common, examples, new_parser, no_action, out_file
-from .config_flags import add_config_flags, config_from_args
+from .config_flags import add_config_flags, config_from_args, flag_name
 
 DATA = "examples/data"  # examples/make_data.py writes these
 CKPT_HELP = "checkpoint folder (written by train, read by predict and evaluate)"
 SOURCES = ("csv", "text_col", "label_col", "text_files", "ucr", "encoding", "class_names",
            "series_csv", "id_col", "time_col", "feature_cols")
+PLOT = "confusion_matrix.png"  # evaluate's plot in the checkpoint folder, without --plot
+# what evaluate writes into the checkpoint folder by default: it describes the saved model, so
+# a train that saves another one there removes it (files of other names are never touched)
+EVALUATION_OUTPUTS = (PLOT,)
 
 
 def _add_inputs(p, train: bool) -> None:
@@ -128,7 +133,8 @@ def _register_use(actions, name: str, helptext: str, fn) -> None:
                        help="also write the predictions as CSV (text, label, probabilities)")
     else:
         a.add_argument("--plot", metavar="FILE.png",
-                       help="confusion-matrix PNG (default: DIR/confusion_matrix.png)")
+                       help=f"confusion-matrix PNG (default: DIR/{PLOT}, removed when train "
+                            "saves another model in DIR)")
         a.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     a.add_argument("--batch-size", type=int, default=256, help="inputs per batch (256)")
     add_common(a)
@@ -139,8 +145,35 @@ def _sources(args) -> dict:
     return {k: getattr(args, k) for k in SOURCES} | {"texts": getattr(args, "text", None)}
 
 
+def _typed_flag(name: str) -> str:
+    """A setting as the user typed it to differ from its default: ``--no-differences`` for a
+    switch on by default, else its flag (``--frontend``, ``--refit``)."""
+    from ..apps.classify import Config
+
+    default = next(f.default for f in fields(Config) if f.name == name)
+    return flag_name(f"no_{name}") if default is True else flag_name(name)
+
+
+def _drop_old_evaluation(ckpt: Path) -> None:
+    """Remove what ``classify evaluate`` wrote into ``ckpt`` by default (``EVALUATION_OUTPUTS``):
+    it described the model this run has just replaced (said, under --quiet too, as the note
+    that the model is replaced is). Rank 0 alone (rnnkit launch)."""
+    from ..checkpoint import another_rank
+
+    if another_rank():
+        return
+    for name in EVALUATION_OUTPUTS:
+        old = ckpt / name
+        if old.is_file():
+            old.unlink(missing_ok=True)
+            print(f"note: removed {old}, the evaluation of the model this run replaced",
+                  file=sys.stderr)
+
+
 def run_train(args) -> int:
     from ..apps.classify import Config, read_examples, train
+    from ..apps.classify.training import other_kind_notes
+    from ..training.start_notice import notice_at_start
 
     config = config_from_args(Config, args, seed=args.seed).check()
     ckpt = Path(args.checkpoint)
@@ -156,12 +189,19 @@ def run_train(args) -> int:
     info = {"text_col": args.text_col, "label_col": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
+    # the other input kind's settings, named as typed: said once training starts (after
+    # every check, even under --quiet), not when it has ended
+    for line in other_kind_notes(config, ex.kind, spell=_typed_flag):
+        notice_at_start(f"note: {line}")
     history = train(config, ex, ckpt, class_order=args.class_names if args.text_files else None,
                     resume=args.resume, device=args.device, progress=not args.quiet, info=info)
     if history.already_finished:  # resume of a finished run: its note is said
         return 0
+    _drop_old_evaluation(ckpt)
+    said = other_kind_notes(config, ex.kind)  # history.notes holds them by field name
     for line in history.notes:
-        print(f"note: {line}", file=sys.stderr)
+        if line not in said:
+            print(f"note: {line}", file=sys.stderr)
     prep = history.preprocessing
     vocab = f", vocabulary {prep.tokenizer.vocab_size}" if prep.tokenizer else ""
     val = (f", held-out accuracy {history.val_accuracy:.4f}"
@@ -262,8 +302,7 @@ def run_predict(args) -> int:
 def run_evaluate(args) -> int:
     from ..apps.classify.report import report_lines, unseen_note, write_report
 
-    plot = out_file(args.plot, "--plot", (".png",)) or \
-        Path(args.checkpoint) / "confusion_matrix.png"
+    plot = out_file(args.plot, "--plot", (".png",)) or Path(args.checkpoint) / PLOT
     json_path = out_file(args.json, "--json")  # a folder is refused before the work
     clf, ex = _open(args, need_labels=True)
     _say_lengths(clf, ex)

@@ -103,6 +103,14 @@ def run_train(args) -> int:
 
     data = _input_file(args.csv)
     config = config_from_args(forecast.Config, args, seed=args.seed).check()
+    if not config.panel:  # a column of ids or dates left unread, as the many-series path says
+        # when it reads the file; said once training starts (after every check), --quiet too
+        from ..apps.forecast.panel import table_notes
+        from ..training.start_notice import notice_at_start
+
+        for line in table_notes(data, time_col=config.time_col, target=config.target,
+                                features=config.features):
+            notice_at_start(f"note: {line}")
     result = forecast.run(config, data, args.checkpoint, device=args.device, quiet=args.quiet,
                           resume=args.resume, log=_log(args.quiet))
     if result.get("history") is not None and not result.get("finished"):

@@ -69,7 +69,8 @@ def _register_train(actions) -> None:
     t = new_parser(actions, "train", help="train a translator on parallel text files",
                    epilog=EXAMPLES,
                    description="Train a Seq2Seq translator; the epoch with the best validation "
-                               "BLEU (greedy) is kept in --checkpoint. Files hold one tokenised "
+                               "BLEU (greedy) is kept in --checkpoint, and --patience N stops "
+                               "after N epochs without a higher one. Files hold one tokenised "
                                "sentence per line; line i of --src translates line i of --tgt.")
     t.add_argument("--src", required=True, metavar="FILE", help="source sentences, one per line")
     t.add_argument("--tgt", required=True, metavar="FILE", help="their translations, line by line")
@@ -131,8 +132,10 @@ def run_train(args) -> int:
                               log=lambda s: _say(args, s))
     if history.already_finished:  # resume of a finished run: its note is said
         return 0
+    stopped = (f" (stopped early: patience {config.patience})"
+               if history.stop_reason == "early_stopping" else "")  # said even when --quiet
     print(f"best val BLEU {max(history['val_bleu']):.2f} (greedy, tokenize=none) at epoch "
-          f"{history.best_epoch} of {len(history)}, {history.seconds:.0f} s; saved to "
+          f"{history.best_epoch} of {len(history)}{stopped}, {history.seconds:.0f} s; saved to "
           f"{args.checkpoint}")
     return 0
 

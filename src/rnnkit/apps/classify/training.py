@@ -48,7 +48,8 @@ from ..finished import finished_run, say_finished
 from .config import NUMERIC_ONLY, TEXT_ONLY, Config
 from .inputs import Examples, Preprocessing
 
-__all__ = ["train", "ClassifyHistory", "WeightAverage", "NGRAM_SCALES", "EXTRAS_KEY", "TASK"]
+__all__ = ["train", "ClassifyHistory", "WeightAverage", "NGRAM_SCALES", "EXTRAS_KEY", "TASK",
+           "other_kind_notes"]
 
 TASK = "classify"
 EXTRAS_KEY = "classify"  # extras[EXTRAS_KEY]: the Preprocessing (the 0.1.0 key, kept)
@@ -170,9 +171,11 @@ def _check_text_lengths(config: Config, train_set: SequenceDataset) -> None:
         raise ValueError(f"{err}; cut long texts with --max-length (e.g. 400 tokens)") from None
 
 
-def _other_kind_notes(config: Config, kind: str) -> list[str]:
-    """A note naming the settings given for the other input kind, which this one ignores
-    (``crop`` and ``ngram_buckets`` are refused instead: they would change what trains)."""
+def other_kind_notes(config: Config, kind: str, spell=str) -> list[str]:
+    """A note naming the settings given for the other input kind, which ``kind`` ("text" or
+    "numeric") ignores (``crop`` and ``ngram_buckets`` are refused instead: they would change
+    what trains); ``spell`` writes a setting's name (the CLI's: as the flag typed, said before
+    training starts). ``[]`` when none was given."""
     other, owner, reader = ((NUMERIC_ONLY, "numeric series", "text") if kind == "text"
                             else (TEXT_ONLY, "text", "numeric series"))
     defaults = {f.name: f.default for f in fields(Config)}
@@ -180,8 +183,8 @@ def _other_kind_notes(config: Config, kind: str) -> list[str]:
     if not given:
         return []
     one = len(given) == 1
-    return [f"{', '.join(given)} {'is a setting' if one else 'are settings'} for {owner}; "
-            f"{reader} training ignores {'it' if one else 'them'}"]
+    return [f"{', '.join(map(spell, given))} {'is a setting' if one else 'are settings'} for "
+            f"{owner}; {reader} training ignores {'it' if one else 'them'}"]
 
 
 def _held_out_notes(fraction: float, y: np.ndarray, held: np.ndarray, classes) -> list[str]:
@@ -238,7 +241,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         if len(held) and len(keep):
             examples, val_examples = examples.subset(keep), examples.subset(held)
         notes = _held_out_notes(config.val_fraction, y, held, prep.labels.classes)
-    notes += _other_kind_notes(config, examples.kind)
+    notes += other_kind_notes(config, examples.kind)
     train_set = prep.dataset(examples)
     if examples.kind == "text":
         _check_text_lengths(config, train_set)

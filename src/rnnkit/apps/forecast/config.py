@@ -107,18 +107,29 @@ class Config:
         """True for the many-series modes (auto, rnn)."""
         return self.mode in PANEL_MODES
 
+    def _not_read(self) -> dict[str, tuple[str, ...]]:
+        """Every setting this run does not read, given or not, under who reads it: a
+        ``MODE_ONLY`` key without ``mode``, or ``"output quantile"`` for quantiles beside
+        another output (levels of the quantile head only)."""
+        out = {modes: names for modes, names in MODE_ONLY.items()
+               if self.mode not in modes.split("/")}
+        if self.output != "quantile" and not self.panel:
+            out["output quantile"] = ("quantiles",)
+        return out
+
     def unread(self) -> dict[str, list[str]]:
         """The settings given (other than their default) that this run does not read, under
-        who reads them: a ``MODE_ONLY`` key without ``mode``, or ``"output quantile"`` for
-        quantiles beside another output."""
+        who reads them (``_not_read``)."""
         defaults = Config()
-        out: dict[str, list[str]] = {}
-        for modes, names in MODE_ONLY.items():
-            if self.mode not in modes.split("/"):
-                out[modes] = [n for n in names if _given(self, defaults, n)]
-        if self.output != "quantile" and not self.panel and _given(self, defaults, "quantiles"):
-            out["output quantile"] = ["quantiles"]  # levels of the quantile head only
+        out = {who: [n for n in names if _given(self, defaults, n)]
+               for who, names in self._not_read().items()}
         return {k: v for k, v in out.items() if v}
+
+    def read_by_mode(self) -> dict:
+        """``to_dict()`` without the settings this run does not read (``_not_read``: the other
+        modes' own, quantiles beside another output): what a run prints as its config."""
+        skip = {n for names in self._not_read().values() for n in names}
+        return {k: v for k, v in self.to_dict().items() if k not in skip}
 
     def lookback_factors(self) -> list[float]:
         """The members' look-backs as multiples of the look-back (``[1.0]``: all the same)."""

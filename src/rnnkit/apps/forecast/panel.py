@@ -19,7 +19,8 @@ its data row.
 ``Panel.notes``: without ``id_col``, a text column that looks like series ids (its values in
 runs, or once per date, the dates repeating), and without ``time_col``, a column of dates, are
 said in one line with the flags to pass (``train_panel`` logs it as ``note: ...``); a table of
-one series (its dates unique) gives none.
+one series (its dates unique) gives none. ``table_notes`` says the same of a one-table run
+(modes segrnn, direct, recursive), which reads its CSV elsewhere (``prepare``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import numpy as np
 
 from ...data.csv_table import FLOAT32_MAX
 
-__all__ = ["Series", "Panel", "read_panel", "read_table", "period_from_freq", "frequency",
-           "future_index"]
+__all__ = ["Series", "Panel", "read_panel", "read_table", "table_notes", "period_from_freq",
+           "frequency", "future_index"]
 
 PARQUET = (".parquet", ".pq")
 
@@ -391,11 +392,12 @@ def _id_column(frame, used, dates=None) -> tuple[str, str] | None:
     return None
 
 
-def _layout_notes(frame, used, id_col, time_col, target) -> list[str]:
+def _layout_notes(frame, used, id_col, time_col, target, panel: bool = True) -> list[str]:
     """One line when the table seems to hold what was not named: without ``id_col``, a column
     that looks like series ids (``_id_column``: the rows of several series would be read as
     one); without ``time_col``, a column of dates (rows are read as steps). ``[]`` when
-    neither, or when both were named."""
+    neither, or when both were named. ``panel`` False: a one-table run, whose modes take no
+    id column, so its advice for several series is a many-series mode."""
     if id_col is not None and time_col is not None:
         return []
     dates = _dates_column(frame, used) if time_col is None else None
@@ -407,15 +409,42 @@ def _layout_notes(frame, used, id_col, time_col, target) -> list[str]:
         f"one series per value column ({', '.join(values)})"
     if ids is not None:
         both = f", and column {dates!r} holds dates" if dates else ""
-        flags = f"--id-col {ids[0]}" + (f" --time-col {dates}" if dates else "")
+        flags = ("" if panel else "--mode auto ") + f"--id-col {ids[0]}" + (
+            f" --time-col {dates}" if dates else "")
+        why = "" if panel else " (a one-table mode reads one series)"
         return [f"column {ids[0]!r} {ids[1]}, as series ids do{both}; "
                 f"{'neither is' if dates else 'it is not'} read, so all {len(frame)} rows are "
-                f"{one}. If the file holds several series, pass {flags}"]
+                f"{one}. If the file holds several series, pass {flags}{why}"]
     if dates is not None:
         return [f"column {dates!r} holds dates but is not read without --time-col: rows are "
                 f"read as steps, so the dates set neither the seasonal period nor the "
                 f"forecasts' times; to use them, pass --time-col {dates}"]
     return []
+
+
+def table_notes(source, *, time_col: str | None = None, target="all",
+                features="all") -> list[str]:
+    """``Panel.notes`` for a one-table run (modes segrnn, direct, recursive) of ``source``:
+    it reads ``time_col`` and the ``target`` and ``features`` columns (``"all"``, names as
+    ``a,b``; features also ``"target"``), and a column left unread that looks like series ids
+    or dates is said (``_layout_notes``). ``[]`` with ``time_col`` (these modes take no id
+    column) or when pandas cannot read the file: the table reader says what is wrong."""
+    if time_col is not None:
+        return []
+    try:
+        frame = read_table(source)
+    except (OSError, ValueError):
+        return []
+    frame.columns = [str(c).strip() for c in frame.columns]  # as the table reader names them
+
+    def names(arg) -> list[str]:
+        parts = arg.split(",") if isinstance(arg, str) else list(arg)
+        return [str(c).strip() for c in parts]
+
+    every = list(frame.columns)
+    targets = every if target in (None, "all") else names(target)
+    inputs = every if features == "all" else targets if features == "target" else names(features)
+    return _layout_notes(frame, {*targets, *inputs}, None, None, ",".join(targets), panel=False)
 
 
 def _roles_apart(id_col, time_col, target, static_cols, cov_cols) -> None:

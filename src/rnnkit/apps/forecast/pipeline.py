@@ -178,7 +178,7 @@ def train_forecaster(csv_path, checkpoint_dir, config: ForecastConfig, *, device
         log(f"split rows train {prep.split.train}, val {prep.split.val}, test {prep.split.test}"
             f"; windows {len(tr[0])}/{len(va[0])}; seasonal period "
             f"{spec.period if spec.period else 'none found'}")
-        log("config: " + ", ".join(f"{k}={v}" for k, v in config.to_dict().items()))
+        log("config: " + ", ".join(f"{k}={v}" for k, v in config.read_by_mode().items()))
         log(f"model: {model.mode} {config.cell.upper()} forecaster, "
             f"{sum(p.numel() for p in model.parameters()):,} parameters")
     extras = {"task": "forecast", "forecast": {"kind": "table", "data": spec.to_dict(),
