@@ -164,8 +164,10 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             ``monitor(model) -> float`` run after each epoch (its value joins the row under
             the function's name, e.g. a ``def val_bleu(model)``); ``mode`` "min" or "max".
             Ties go to the lower loss (val_loss, else train_loss).
-        early_stopping: patience in epochs without the monitored value improving by more
-            than ``min_delta``.
+        early_stopping: patience in epochs without a better epoch: the monitored value
+            improving by more than ``min_delta``, or (a tie) the same value at a lower loss;
+            so a held-out accuracy stuck at its best while the loss falls does not stop a run
+            (``rnnkit.apps.translate`` counts only a higher BLEU for its own patience).
         restore_best: with ``early_stopping``, ``monitor`` or ``save_best``, the best epoch's
             weights are in the model when ``fit`` returns.
         save_best: a checkpoint folder that holds the best epoch's model (``rnnkit.save``, with
