@@ -11,7 +11,7 @@ import torch
 
 import rnnkit
 from rnnkit.apps.classify import Config, Examples, Preprocessing, load, train
-from rnnkit.apps.classify.config import KIND_DEFAULTS
+from rnnkit.apps.classify.config import KIND_DEFAULTS, numeric_crop_default
 from rnnkit.data.classification import subword_ids
 from rnnkit.models.conv_frontend import ConvFrontEnd
 from rnnkit.models.ensemble import ClassifierEnsemble
@@ -415,6 +415,29 @@ def test_crop_trains_on_windows_and_predicts_on_whole_series(tmp_path):
     for bad in (0.0, 1.5, True):
         with pytest.raises(ValueError, match="crop must lie in"):
             replace(config, crop=bad).check()
+
+
+def test_crop_by_default_only_where_the_training_lengths_vary(tmp_path):
+    """crop None: 0.8 where the longest training series is at least 1.25 times the shortest,
+    else off; given, it is kept; the resolved share is what the checkpoint and model store."""
+    assert numeric_crop_default([60] * 5) == 1.0
+    assert numeric_crop_default([50, 62]) == 1.0  # 1.24 x: less than a 0.8 crop makes
+    assert numeric_crop_default([40, 50, 60]) == 0.8
+    assert Config().resolved("numeric", 10, [7, 26]).crop == 0.8
+    assert Config().resolved("numeric", 10).crop == 1.0  # lengths unknown: off
+    assert Config().resolved("text", 10, [7, 26]).crop == 1.0
+    assert Config(crop=1.0).resolved("numeric", 10, [7, 26]).crop == 1.0
+    assert Config(crop=0.9).resolved("numeric", 10, [60, 60]).crop == 0.9
+    rng = np.random.default_rng(2)
+    values = rng.normal(0, 1, (12, 40)).astype(np.float32)
+    labels = ["a" if i % 2 else "b" for i in range(12)]
+    small = dict(hidden_size=4, conv_channels=4, epochs=1, ensemble=1)
+    for lengths, crop in ((np.full(12, 40), 1.0), (np.array([20, 40] * 6), 0.8)):
+        folder = tmp_path / f"ck{crop}"
+        train(Config(**small), Examples(values=values, lengths=lengths, labels=labels), folder,
+              progress=False)
+        clf = load(folder)
+        assert clf.model.config["crop"] == crop and clf.config.crop == crop
 
 
 def test_settings_of_the_other_input_kind_are_noted_as_ignored():

@@ -185,7 +185,8 @@ def run_train(args) -> int:
         # every default resolved for this data: the settings that will train (the checkpoint
         # stores them); numeric sets get five networks up to 1,000 series
         # (the other kind's own settings left out: a numeric run has no vocabulary)
-        print("config: " + json.dumps(config.resolved(ex.kind, len(ex)).read_by(ex.kind)))
+        resolved = config.resolved(ex.kind, len(ex), ex.lengths)
+        print("config: " + json.dumps(resolved.read_by(ex.kind)))
     info = {"text_col": args.text_col, "label_col": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}

@@ -183,8 +183,9 @@ def _series(sequence, i: int) -> np.ndarray:
 
 
 def _config_of(extras: dict) -> Config:
-    if "config" in extras:  # written before step differences existed: read without them
-        return Config.from_dict({"differences": False, **extras["config"]})
+    if "config" in extras:  # written before step differences or a default crop existed:
+        # read without them (a crop not stored was off)
+        return Config.from_dict({"differences": False, "crop": 1.0, **extras["config"]})
     old = (extras[EXTRAS_KEY].get("info") or {}).get("train_config") or {}  # 0.1.0
     names = {f.name for f in fields(Config)}
     settings = {_LEGACY_NAMES.get(k, k): v for k, v in old.items()}

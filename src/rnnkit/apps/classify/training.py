@@ -179,7 +179,8 @@ def other_kind_notes(config: Config, kind: str, spell=str) -> list[str]:
     other, owner, reader = ((NUMERIC_ONLY, "numeric series", "text") if kind == "text"
                             else (TEXT_ONLY, "text", "numeric series"))
     defaults = {f.name: f.default for f in fields(Config)}
-    given = [k for k in other if getattr(config, k) != defaults[k]]
+    # crop: refused for text where it is not 1 (off), which text resolves it to
+    given = [k for k in other if k != "crop" and getattr(config, k) != defaults[k]]
     if not given:
         return []
     one = len(given) == 1
@@ -220,7 +221,7 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         check_task_folder(folder, TASK, "classify: checkpoint")
     if examples.labels is None:
         raise ValueError("training needs labelled examples")
-    config = config.check().resolved(examples.kind, len(examples))
+    config = config.check().resolved(examples.kind, len(examples), examples.lengths)
     if resume and folder is not None and finished_run(folder, TASK, config.to_dict(), "members"):
         return _finished(folder)  # the run state goes once the model is saved
     prep = Preprocessing.fit(examples, min_freq=config.min_freq, max_vocab=config.max_vocab,
