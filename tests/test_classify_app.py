@@ -61,16 +61,19 @@ def test_kind_defaults_fill_only_unset_fields():
 
 
 def test_numeric_defaults_follow_the_training_set_size():
-    """Five networks of 150 epochs on small numeric sets, one above 1,000 series, and fewer
-    epochs once 150 of them would see more than 300,000 examples; text keeps one model; a
-    setting given is kept whatever the size."""
+    """Five networks of 150 epochs on small numeric sets, more epochs where 150 would be under
+    2,000 optimizer steps, one network above 1,000 series, and fewer epochs once 150 of them
+    would see more than 300,000 examples; text keeps one model; a setting given is kept
+    whatever the size."""
     assert Config().resolved("text", 50).ensemble == 1
-    plan = {n: (c.ensemble, c.epochs) for n in (20, 537, 1000, 1001, 2000, 2001, 4000, 70_000,
-                                                10_000_000)
+    plan = {n: (c.ensemble, c.epochs) for n in (2, 20, 100, 200, 213, 537, 1000, 1001, 2000,
+                                                2001, 4000, 70_000, 10_000_000)
             for c in [Config().resolved("numeric", n)]}
-    assert plan == {20: (5, 150), 537: (5, 150), 1000: (5, 150), 1001: (1, 150),
-                    2000: (1, 150), 2001: (1, 150), 4000: (1, 75), 70_000: (1, 5),
-                    10_000_000: (1, 3)}
+    assert plan == {2: (5, 2000), 20: (5, 1000), 100: (5, 286), 200: (5, 154), 213: (5, 150),
+                    537: (5, 150), 1000: (5, 150), 1001: (1, 150), 2000: (1, 150),
+                    2001: (1, 150), 4000: (1, 75), 70_000: (1, 5), 10_000_000: (1, 3)}
+    # the steps counted in the batches given: 100 series in 50s are 2 a epoch
+    assert Config(batch_size=50).resolved("numeric", 100).epochs == 1000
     assert Config().resolved("numeric").ensemble == 5  # size unknown: the small-set defaults
     given = Config(ensemble=2, epochs=7).resolved("numeric", 70_000)
     assert (given.ensemble, given.epochs) == (2, 7)

@@ -26,6 +26,9 @@ EXAMPLES = examples(
     "D=$RNNKIT_DATA/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
     "$D/train.lc.norm.tok.en --val-src $D/val.lc.norm.tok.de --val-tgt $D/val.lc.norm.tok.en "
     "--checkpoint runs/de-en --minutes 30",
+    "D=$RNNKIT_DATA/multi30k; rnnkit translate train --src $D/train.lc.norm.tok.de --tgt "
+    "$D/train.lc.norm.tok.en --val-src $D/val.lc.norm.tok.de --val-tgt $D/val.lc.norm.tok.en "
+    "--checkpoint runs/de-en --epochs 40 --patience 5",
     'rnnkit translate predict --checkpoint runs/de-en --text "ein mann fährt fahrrad ." '
     "--beam 5",
     "D=$RNNKIT_DATA/multi30k; rnnkit translate predict --checkpoint runs/de-en "
