@@ -41,8 +41,9 @@ MIN_EPOCHS = 3
 # steps, against 5,100 for PLAID's 537 series. Every network takes at least MIN_STEPS steps
 # (FCN and ResNet train 1,500-2,000 epochs on these sets, Wang et al. 2017). By 3-fold CV on
 # the training splits of the 11 sets it changes, one network: 88.78 -> 89.26 % (ACSF1 +12,
-# PickupGestureWiimoteZ -6); on their test splits five networks +0.16 on the 13-set mean, one
-# network +1.00 (BENCHMARKS.md, "At least 2,000 optimizer steps"), for 1.5-10 times the CPU.
+# PickupGestureWiimoteZ -6); on their test splits five networks +0.16 and +1.10 on the 13-set
+# mean (two seed sets), one network +1.00 and +2.62 (BENCHMARKS.md, "At least 2,000 optimizer
+# steps"), for 1.5-10 times the CPU.
 MIN_STEPS = 2_000
 # Window slicing by default only where the training series already differ in length: a window
 # keeps its own length, so there it shows the network more of the variation it must handle,
