@@ -43,7 +43,8 @@ MIN_EPOCHS = 3
 # the training splits of the 11 sets it changes, one network: 88.78 -> 89.26 % (ACSF1 +12,
 # PickupGestureWiimoteZ -6); on their test splits five networks +0.16 and +1.10 on the 13-set
 # mean (two seed sets), one network +1.00 and +2.62 (BENCHMARKS.md, "At least 2,000 optimizer
-# steps"), for 1.5-10 times the CPU.
+# steps"), for 1.5-10 times the CPU. On two synthetic sets it was not chosen on (CBF, two
+# patterns; benchmarks/ucr_synthetic.py) no clear gain: five networks +0.20, one -0.42.
 MIN_STEPS = 2_000
 # Window slicing by default only where the training series already differ in length: a window
 # keeps its own length, so there it shows the network more of the variation it must handle,
