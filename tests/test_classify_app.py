@@ -74,6 +74,10 @@ def test_numeric_defaults_follow_the_training_set_size():
                     2001: (1, 150), 4000: (1, 75), 70_000: (1, 5), 10_000_000: (1, 3)}
     # the steps counted in the batches given: 100 series in 50s are 2 a epoch
     assert Config(batch_size=50).resolved("numeric", 100).epochs == 1000
+    # a held-out share trains on fewer series, so more epochs reach the same steps: 200 series
+    # less 25 % are 150 in 10 batches an epoch; the ensemble still follows the set's size
+    held = Config(val_fraction=0.25).resolved("numeric", 200)
+    assert (held.ensemble, held.epochs) == (5, 200)
     assert Config().resolved("numeric").ensemble == 5  # size unknown: the small-set defaults
     given = Config(ensemble=2, epochs=7).resolved("numeric", 70_000)
     assert (given.ensemble, given.epochs) == (2, 7)

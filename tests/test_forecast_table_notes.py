@@ -80,6 +80,25 @@ def test_a_one_series_table_notes_only_unread_dates(tmp_path, capsys):
     assert table_notes(tmp_path / "missing.csv", target="load", features="target") == []
 
 
+def test_the_notes_read_only_the_columns_the_run_leaves_unread(tmp_path, monkeypatch):
+    """The run reads its own columns itself; the notes read the header, then only the rest
+    (nothing more when every column is read)."""
+    path = _long(tmp_path / "sales.csv")
+    reads = []
+    real = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: reads.append(
+        (k.get("nrows"), k.get("usecols"))) or real(*a, **k))
+    assert table_notes(path, target="y", features="target")[0].startswith(
+        "column 'unique_id' repeats 3 values in runs")
+    assert reads == [(0, None), (None, [0, 1])]  # the header, then unique_id and ds
+    reads.clear()
+    assert table_notes(path) == [] and reads == [(0, None)]  # every column read by the run
+    frame = pd.read_csv(path)
+    reads.clear()
+    assert table_notes(frame, target="y", features="y") == table_notes(path, target="y",
+                                                                        features="y")
+
+
 # --------------------------------------------------------------- the settings a mode reads
 def _others(mode: str) -> set[str]:
     return {n for modes, names in MODE_ONLY.items() if mode not in modes.split("/")

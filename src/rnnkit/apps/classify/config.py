@@ -128,8 +128,10 @@ class Config:
         training series' lengths, when known) the crop (``numeric_crop_default``)."""
         defaults = dict(KIND_DEFAULTS[kind])
         if kind == "numeric" and examples is not None:
+            held = self.val_fraction if self.val_fraction is not None else defaults[
+                "val_fraction"]
             defaults.update(numeric_size_defaults(examples, self.batch_size or
-                                                  defaults["batch_size"]))
+                                                  defaults["batch_size"], held_out=held))
         if kind == "numeric" and lengths is not None:
             defaults["crop"] = numeric_crop_default(lengths)
         return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
@@ -219,15 +221,18 @@ def numeric_crop_default(lengths) -> float:
     return CROP_VARYING if lengths.max() >= CROP_SPAN * lengths.min() else 1.0
 
 
-def numeric_size_defaults(examples: int, batch_size: int = 16) -> dict:
+def numeric_size_defaults(examples: int, batch_size: int = 16, held_out: float = 0.0) -> dict:
     """The ensemble and epochs of the numeric defaults for a training set of this many series
     (read in batches of ``batch_size``): five networks up to ``ENSEMBLE_UP_TO``, one above;
     150 epochs, more where they would be fewer than ``MIN_STEPS`` optimizer steps, and above
-    ``EXAMPLE_BUDGET / 150`` series as many epochs as see ``EXAMPLE_BUDGET`` examples."""
+    ``EXAMPLE_BUDGET / 150`` series as many epochs as see ``EXAMPLE_BUDGET`` examples. The steps
+    and examples seen count the series a network trains on: without the ``held_out`` share
+    (``val_fraction``; about, since each class rounds its own share)."""
+    trained = max(examples - int(round(examples * held_out)), 1)
     epochs = KIND_DEFAULTS["numeric"]["epochs"]
-    if examples * epochs > EXAMPLE_BUDGET:
-        epochs = max(MIN_EPOCHS, math.ceil(EXAMPLE_BUDGET / max(examples, 1)))
+    if trained * epochs > EXAMPLE_BUDGET:
+        epochs = max(MIN_EPOCHS, math.ceil(EXAMPLE_BUDGET / trained))
     else:  # batches per epoch: the last one may be short
-        epochs = max(epochs, math.ceil(MIN_STEPS / math.ceil(max(examples, 1) / batch_size)))
+        epochs = max(epochs, math.ceil(MIN_STEPS / math.ceil(trained / batch_size)))
     ensemble = KIND_DEFAULTS["numeric"]["ensemble"] if examples <= ENSEMBLE_UP_TO else 1
     return {"ensemble": ensemble, "epochs": epochs}

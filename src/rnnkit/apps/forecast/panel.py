@@ -74,19 +74,21 @@ class Panel:
         return {s.id: s for s in self.series}
 
 
-def read_table(source):
-    """A DataFrame from a DataFrame, a ``.csv`` or a ``.parquet`` path."""
+def read_table(source, columns: list[int] | None = None):
+    """A DataFrame from a DataFrame, a ``.csv`` or a ``.parquet`` path; ``columns``: only
+    these, by position (a CSV reads no other)."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
-        return source.copy()
+        return source.copy() if columns is None else source.iloc[:, columns].copy()
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() in PARQUET:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
+        return frame if columns is None else frame.iloc[:, columns]
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, usecols=columns)
     except pd.errors.EmptyDataError:  # pandas says "No columns to parse from file"
         raise ValueError(f"{path} is empty; expected a header row and the data rows") from None
     if frame.empty:
@@ -428,23 +430,48 @@ def table_notes(source, *, time_col: str | None = None, target="all",
     it reads ``time_col`` and the ``target`` and ``features`` columns (``"all"``, names as
     ``a,b``; features also ``"target"``), and a column left unread that looks like series ids
     or dates is said (``_layout_notes``). ``[]`` with ``time_col`` (these modes take no id
-    column) or when pandas cannot read the file: the table reader says what is wrong."""
+    column) or when pandas cannot read the file: the table reader says what is wrong. Of a
+    CSV it reads the header, then only the columns left unread (none: nothing more), since the
+    run itself reads the file again."""
     if time_col is not None:
         return []
-    try:
-        frame = read_table(source)
-    except (OSError, ValueError):
-        return []
-    frame.columns = [str(c).strip() for c in frame.columns]  # as the table reader names them
 
     def names(arg) -> list[str]:
         parts = arg.split(",") if isinstance(arg, str) else list(arg)
         return [str(c).strip() for c in parts]
 
-    every = list(frame.columns)
-    targets = every if target in (None, "all") else names(target)
-    inputs = every if features == "all" else targets if features == "target" else names(features)
-    return _layout_notes(frame, {*targets, *inputs}, None, None, ",".join(targets), panel=False)
+    try:
+        every = [str(c).strip() for c in _header(source)]  # as the table reader names them
+        targets = every if target in (None, "all") else names(target)
+        inputs = every if features == "all" else targets if features == "target" else \
+            names(features)
+        used = {*targets, *inputs}
+        unread = [i for i, c in enumerate(every) if c not in used]
+        if not unread:
+            return []
+        frame = read_table(source, columns=unread)
+    except (OSError, ValueError):
+        return []
+    frame.columns = [every[i] for i in unread]
+    return _layout_notes(frame, used, None, None, ",".join(targets), panel=False)
+
+
+def _header(source) -> list:
+    """The column names of a DataFrame, or of a ``.csv`` / ``.parquet`` file (pandas' names:
+    a repeated one gets ``.1``), without reading its rows where the format allows."""
+    import pandas as pd
+
+    if isinstance(source, pd.DataFrame):
+        return list(source.columns)
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() in PARQUET:
+        return list(read_table(path).columns)
+    try:
+        return list(pd.read_csv(path, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty") from None
 
 
 def _roles_apart(id_col, time_col, target, static_cols, cov_cols) -> None:
