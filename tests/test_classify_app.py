@@ -2,6 +2,7 @@
 conv front end, 0.1.0 checkpoints through ``rnnkit.open``, and resuming a run."""
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def test_a_small_numeric_set_trains_five_networks_by_default(tmp_path, capsys):
                     progress=True)
     assert history.config.ensemble == 5 and len(history.model.members) == 5
     said = [line for line in capsys.readouterr().err.splitlines() if "model" in line]
-    assert said == [f"classify: model {k + 1} of 5 (seed {100 * k})" for k in range(5)]
+    assert said[0] == "classify: model 1 of 5 (seed 0)"  # then the time the rest will take
+    assert [re.sub(r"about \d+ s", "about N s", line) for line in said[1:]] == [
+        f"classify: model {k + 1} of 5 (seed {100 * k}; about N s left for "
+        f"{'it' if k == 4 else f'models {k + 1} to 5'})" for k in range(1, 5)]
     clf = load(tmp_path / "ck")
     assert clf.config.ensemble == 5 and len(clf.model.members) == 5
     again = train(Config(hidden_size=4, conv_channels=4, epochs=1), ex, tmp_path / "ck",

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -544,3 +545,18 @@ def test_progress_bar_runs_on_stderr(capsys):
     rnnkit.fit(small(), (X, y), epochs=2, progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and "fit" in captured.err
+
+
+def test_a_log_file_s_epoch_lines_say_the_time_left(capsys, monkeypatch):
+    """Lines, not a bar, when stderr is not a terminal (here: captured); every one but the
+    last says the time the epochs left will take, as tqdm's bar does."""
+    import rnnkit.train as train_module
+
+    monkeypatch.setattr(train_module, "LOG_EVERY", 0.0)  # a line every epoch
+    X, y = sum_task(32)
+    rnnkit.fit(small(), (X, y), epochs=3, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fit:")]
+    assert len(lines) == 3
+    assert all(re.fullmatch(r"fit: epoch [12]/3 loss \S+ \(\d+\.\d s; \d+ s left\)", line)
+               for line in lines[:2]), lines
+    assert re.fullmatch(r"fit: epoch 3/3 loss \S+ \(\d+\.\d s\)", lines[2]), lines[2]

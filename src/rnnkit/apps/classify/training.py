@@ -42,6 +42,7 @@ from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
 from ...training.start_notice import say_pending
+from ...training.time_left import time_left
 from ..base import check_task_folder
 from ..fingerprint import fingerprint
 from ..finished import finished_run, say_finished
@@ -262,7 +263,12 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         member = replace(config, seed=config.seed + 100 * k)
         if progress and config.ensemble > 1:  # which of the K progress bars this is
             say_pending()  # the run's start notices (a checkpoint replaced) come first
-            print(f"classify: model {k + 1} of {config.ensemble} (seed {member.seed})",
+            K, left = config.ensemble, ""
+            if k:  # the models so far, on average
+                rest = "it" if k + 1 == K else f"models {k + 1} to {K}"
+                left = f"; about {time_left((time.perf_counter() - start) / k * (K - k))} " \
+                       f"left for {rest}"
+            print(f"classify: model {k + 1} of {config.ensemble} (seed {member.seed}{left})",
                   file=sys.stderr, flush=True)
         model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
                                      device=device, progress=progress, time_budget=time_budget,
