@@ -94,9 +94,10 @@ def test_the_notes_read_only_the_columns_the_run_leaves_unread(tmp_path, monkeyp
     reads.clear()
     assert table_notes(path) == [] and reads == [(0, None)]  # every column read by the run
     frame = pd.read_csv(path)
-    reads.clear()
-    assert table_notes(frame, target="y", features="y") == table_notes(path, target="y",
-                                                                        features="y")
+    want = table_notes(path, target="y", features="y")
+    frame.to_parquet(tmp_path / "sales.parquet")
+    assert table_notes(frame, target="y", features="y") == want  # read once, whole
+    assert table_notes(tmp_path / "sales.parquet", target="y", features="y") == want
 
 
 # --------------------------------------------------------------- the settings a mode reads

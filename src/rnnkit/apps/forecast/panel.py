@@ -441,7 +441,9 @@ def table_notes(source, *, time_col: str | None = None, target="all",
         return [str(c).strip() for c in parts]
 
     try:
-        every = [str(c).strip() for c in _header(source)]  # as the table reader names them
+        whole = _unless_csv(source)  # a DataFrame or a parquet file: read once, whole
+        every = [str(c).strip() for c in  # as the table reader names them
+                 (whole.columns if whole is not None else _csv_header(source))]
         targets = every if target in (None, "all") else names(target)
         inputs = every if features == "all" else targets if features == "target" else \
             names(features)
@@ -449,25 +451,29 @@ def table_notes(source, *, time_col: str | None = None, target="all",
         unread = [i for i, c in enumerate(every) if c not in used]
         if not unread:
             return []
-        frame = read_table(source, columns=unread)
+        frame = read_table(whole if whole is not None else source, columns=unread)
     except (OSError, ValueError):
         return []
     frame.columns = [every[i] for i in unread]
     return _layout_notes(frame, used, None, None, ",".join(targets), panel=False)
 
 
-def _header(source) -> list:
-    """The column names of a DataFrame, or of a ``.csv`` / ``.parquet`` file (pandas' names:
-    a repeated one gets ``.1``), without reading its rows where the format allows."""
+def _unless_csv(source):
+    """``read_table(source)``, but None for a CSV path (read by its columns instead)."""
     import pandas as pd
 
-    if isinstance(source, pd.DataFrame):
-        return list(source.columns)
-    path = Path(source)
+    if isinstance(source, pd.DataFrame) or Path(source).suffix.lower() in PARQUET:
+        return read_table(source)
+    return None
+
+
+def _csv_header(path) -> list[str]:
+    """A CSV's column names as pandas reads them (a repeated one gets ``.1``), no rows."""
+    import pandas as pd
+
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.suffix.lower() in PARQUET:
-        return list(read_table(path).columns)
     try:
         return list(pd.read_csv(path, nrows=0).columns)
     except pd.errors.EmptyDataError:
