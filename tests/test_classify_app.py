@@ -91,8 +91,8 @@ def test_a_small_numeric_set_trains_five_networks_by_default(tmp_path, capsys):
     assert history.config.ensemble == 5 and len(history.model.members) == 5
     said = [line for line in capsys.readouterr().err.splitlines() if "model" in line]
     assert said[0] == "classify: model 1 of 5 (seed 0)"  # then the time the rest will take
-    assert [re.sub(r"about \d+ s", "about N s", line) for line in said[1:]] == [
-        f"classify: model {k + 1} of 5 (seed {100 * k}; about N s left for "
+    assert [re.sub(r"about \d\d:\d\d", "about mm:ss", line) for line in said[1:]] == [
+        f"classify: model {k + 1} of 5 (seed {100 * k}; about mm:ss left for "
         f"{'it' if k == 4 else f'models {k + 1} to 5'})" for k in range(1, 5)]
     clf = load(tmp_path / "ck")
     assert clf.config.ensemble == 5 and len(clf.model.members) == 5

@@ -211,7 +211,7 @@ def test_retraining_an_ensemble_says_the_replacement_before_the_models(tmp_path,
     said = [line for line in captured.err.splitlines() if not line.startswith("fit:")]
     assert said[0].startswith(f"note: {tmp_path / 'ck'} holds a trained model")
     assert said[1] == "classify: model 1 of 2 (seed 0)"
-    assert re.fullmatch(r"classify: model 2 of 2 \(seed 100; about \d+ s left for it\)", said[2])
+    assert re.fullmatch(r"classify: model 2 of 2 \(seed 100; about \d\d:\d\d left for it\)", said[2])
     assert "trained 2 models on 12 examples, classes 0, 1, normalized global" in captured.out
 
 

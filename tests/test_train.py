@@ -557,6 +557,6 @@ def test_a_log_file_s_epoch_lines_say_the_time_left(capsys, monkeypatch):
     rnnkit.fit(small(), (X, y), epochs=3, progress=True)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fit:")]
     assert len(lines) == 3
-    assert all(re.fullmatch(r"fit: epoch [12]/3 loss \S+ \(\d+\.\d s; \d+ s left\)", line)
+    assert all(re.fullmatch(r"fit: epoch [12]/3 loss \S+ \(\d+\.\d s; \d\d:\d\d left\)", line)
                for line in lines[:2]), lines
     assert re.fullmatch(r"fit: epoch 3/3 loss \S+ \(\d+\.\d s\)", lines[2]), lines[2]

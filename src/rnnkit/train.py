@@ -62,7 +62,6 @@ from .training.options import OPTIMIZERS, SCHEDULES, check_options, make_optimiz
 from .training.resume_check import check_same_run
 from .training.start_notice import say_pending
 from .training.state import check_same_settings, read_state, restore, set_rng_state, write_epoch
-from .training.time_left import time_left
 from .validate import flag, non_negative_float, positive_int
 
 __all__ = ["fit", "predict", "evaluate", "History", "NonFiniteError", "OPTIMIZERS", "SCHEDULES"]
@@ -465,7 +464,7 @@ def fit(model: nn.Module, train_data, *, val_data=None, val_split: float = 0.0,
             now = time.perf_counter()
             if lines and run.is_main and (last_line is None or done or
                                           now - last_line >= LOG_EVERY):
-                left = "" if done else "; " + time_left(  # the epochs so far, on average
+                left = "" if done else "; " + tqdm.format_interval(  # as the bar's "<mm:ss"
                     (now - t_begin) / (epoch + 1 - start) * (epochs - epoch - 1)) + " left"
                 print(f"fit: {summary} ({row['seconds']:.1f} s{left})", file=sys.stderr,
                       flush=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from ...data.classification import (
     SequenceDataset,
@@ -42,7 +43,6 @@ from ...runtime import check_memory, seed_everything
 from ...train import History
 from ...training.averaging import WeightAverage
 from ...training.start_notice import say_pending
-from ...training.time_left import time_left
 from ..base import check_task_folder
 from ..fingerprint import fingerprint
 from ..finished import finished_run, say_finished
@@ -264,11 +264,11 @@ def train(config: Config, examples: Examples, checkpoint: str | os.PathLike | No
         if progress and config.ensemble > 1:  # which of the K progress bars this is
             say_pending()  # the run's start notices (a checkpoint replaced) come first
             K, left = config.ensemble, ""
-            if k:  # the models so far, on average
+            if k:  # the models so far, on average; mm:ss as fit's bar and lines say it
                 rest = "it" if k + 1 == K else f"models {k + 1} to {K}"
-                left = f"; about {time_left((time.perf_counter() - start) / k * (K - k))} " \
-                       f"left for {rest}"
-            print(f"classify: model {k + 1} of {config.ensemble} (seed {member.seed}{left})",
+                each = (time.perf_counter() - start) / k
+                left = f"; about {tqdm.format_interval(each * (K - k))} left for {rest}"
+            print(f"classify: model {k + 1} of {K} (seed {member.seed}{left})",
                   file=sys.stderr, flush=True)
         model, h, best = _fit_member(member, prep, train_set, val_set, run_dir, resume=resume,
                                      device=device, progress=progress, time_budget=time_budget,

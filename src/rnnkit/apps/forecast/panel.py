@@ -459,12 +459,13 @@ def table_notes(source, *, time_col: str | None = None, target="all",
 
 
 def _unless_csv(source):
-    """``read_table(source)``, but None for a CSV path (read by its columns instead)."""
+    """A DataFrame itself, a parquet file read whole, or None for a CSV path (read by its
+    columns instead)."""
     import pandas as pd
 
-    if isinstance(source, pd.DataFrame) or Path(source).suffix.lower() in PARQUET:
-        return read_table(source)
-    return None
+    if isinstance(source, pd.DataFrame):
+        return source  # read_table copies only the columns taken from it
+    return read_table(source) if Path(source).suffix.lower() in PARQUET else None
 
 
 def _csv_header(path) -> list[str]:
