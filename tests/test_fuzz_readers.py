@@ -1,5 +1,5 @@
 """Property-based fuzzing of the readers (issue 14): the numeric CSV reader, the text readers
-(textgen's text file, classify's text files and text CSV), the UCR-layout reader, and the
+(textgen's text file, classify's text files and text CSV), the UCR-layout and .ts readers, and the
 JSON parts of a checkpoint's extras (tokenizers, label encoder, scaler, classify
 preprocessing, and whole extras of real checkpoints opened with ``rnnkit.open``).
 
@@ -32,6 +32,7 @@ from rnnkit.data.csv_table import csv_header, read_csv_columns
 from rnnkit.data.text import read_text
 from rnnkit.data.timeseries import StandardScaler
 from rnnkit.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_dict
+from rnnkit.data.ts_file import read_archive
 
 DOCUMENTED = (ValueError, FileNotFoundError)
 FIXTURES = Path(__file__).parent / "fixtures" / "v0_1_0"
@@ -162,6 +163,25 @@ def test_ucr_reader(data):
     if got is not None:
         values, lengths, labels = got
         assert values.dtype == np.float32 and values.shape[0] == len(lengths) == len(labels)
+        assert (lengths >= 1).all() and (lengths <= values.shape[1]).all()
+        assert np.isfinite(values).all()  # the padding is zeros
+
+
+# ------------------------------------------------------------------- the archive's .ts reader
+TS_CHARS = st.sampled_from(list("0123456789.,:?-e \n") + ["@data\n", "@classLabel true a b\n",
+                                                          "@classLabel false\n", "nan", "a",
+                                                          "b", "#", "@dimensions 2\n"])
+
+
+@fuzz(170)
+@given(data=st.one_of(BYTES, st.lists(TS_CHARS, max_size=40).map("".join)))
+def test_ts_reader(data):
+    with tempfile.TemporaryDirectory() as d:
+        got = _documented(lambda: read_archive(_file(d, data, "x_TRAIN.ts")))
+    if got is not None:
+        values, lengths, labels = got
+        assert values.dtype == np.float32 and values.ndim == 3
+        assert values.shape[0] == len(lengths) and (labels is None or len(labels) == len(lengths))
         assert (lengths >= 1).all() and (lengths <= values.shape[1]).all()
         assert np.isfinite(values).all()  # the padding is zeros
 

@@ -46,8 +46,11 @@ def _add_inputs(p, train: bool) -> None:
     g.add_argument("--class-names", nargs="+", metavar="NAME",
                    help="labels for --text-files, in file order (default: from the names)")
     g.add_argument("--ucr", metavar="FILE",
-                   help="numeric series, UCR layout: label, then the values; comma, tab or "
-                        "space separated; shorter series padded with trailing NaN")
+                   help="numeric series from the UCR/UEA archive, in either of its layouts: "
+                        "rows of a label, then the values (.tsv, .txt; comma, tab or space "
+                        "separated; shorter series padded with trailing NaN), or .ts (@ tags, "
+                        "then one series per line, features split by ':', label last; "
+                        "multivariate and unequal lengths too)")
     g.add_argument("--series-csv", metavar="FILE",
                    help="numeric series of any lengths with F features per step, long format: "
                         "a header, one row per (series, step): --id-col, --label-col, "

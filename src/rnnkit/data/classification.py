@@ -9,6 +9,7 @@ Three input layouts, each read with one-line errors that name the file, line and
 - ``read_ucr``: numeric sequences in the UCR archive's layout, one series per row, the label
   first and then the time steps, separated by commas, tabs or spaces. Shorter series are
   padded with trailing ``NaN`` (the archive's convention); anything else ragged is an error.
+  (The archive's other layout, ``.ts``, multivariate and of unequal lengths: ``ts_file``.)
 - ``read_series_csv``: multivariate series of any lengths in long format, one row per
   (series, step): an id column, an optional time column, a label column and F feature
   columns (sensor channels, motion axes, audio features); ``parse_series_csv`` reads the
@@ -48,7 +49,8 @@ from torch.utils.data import DataLoader, Dataset
 from .text import check_encoding
 from .timeseries import separator_hint
 
-__all__ = ["read_text_csv", "read_text_files", "read_ucr", "read_series_csv", "parse_series_csv",
+__all__ = ["read_text_csv", "read_text_files", "read_ucr", "parse_ucr", "read_series_csv",
+           "parse_series_csv",
            "SERIES_COLUMN_NAMES", "SeriesTable",
            "labels_from_file_names",
            "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
@@ -198,8 +200,16 @@ def read_ucr(path: PathLike, encoding: str = "utf-8"
     have the same number of fields; a shorter series ends in ``NaN`` padding, which becomes
     its length. ``NaN`` before the end of a series, or a row with no values, is an error.
     """
-    source = str(path)
-    text = _read(path, encoding)
+    return parse_ucr(_read(path, encoding), source=str(path))
+
+
+def parse_ucr(text: str, source: str = "the UCR file"
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``read_ucr`` from the file's text; ``source`` names it in messages."""
+    if text.lstrip().startswith("@") or "\n@data" in text.lower():
+        raise ValueError(f"{source} is in the archive's .ts format (@ tags), not label-then-"
+                         "values rows; read it with rnnkit.data.ts_file.read_ts (the CLI's "
+                         "--ucr reads both)")
     lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
     if not lines:
         raise ValueError(f"{source} is empty; expected one series per row: label, then values")

@@ -38,10 +38,10 @@ from ...data.classification import (
     read_series_csv,
     read_text_csv,
     read_text_files,
-    read_ucr,
     subword_ids,
 )
 from ...data.tokenizers import UNK, WordTokenizer
+from ...data.ts_file import read_archive
 
 __all__ = ["Examples", "read_examples", "Preprocessing", "NORMALIZATIONS"]
 
@@ -197,8 +197,12 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
         if names is not class_names:
             labels = None
         return Examples(texts=texts, labels=labels, source=", ".join(map(str, text_files)))
-    values, lengths, labels = read_ucr(ucr, encoding=encoding)
-    return Examples(values=values, lengths=lengths, labels=labels, source=str(ucr))
+    table = read_archive(ucr, encoding=encoding)  # label-then-values rows, or .ts
+    if need_labels and table.labels is None:
+        raise ValueError(f"{ucr} has no class labels (@classLabel false); training and "
+                         "evaluate need them")
+    return Examples(values=table.values, lengths=table.lengths, labels=table.labels,
+                    source=str(ucr))
 
 
 @dataclass
