@@ -321,6 +321,22 @@ def test_sequences_trained_on_normal_only(tmp_path):
                                          r"20; the model was trained on sequences of length 32"):
         predictor.predict(other)
 
+    # the same beats in the archive's .ts format: the same scores; its refusals
+    ts = tmp_path / "beats.ts"
+    rows = [",".join(f"{v:.4f}" for v in row) + f":{label}\n"
+            for label, row in zip(labels, values, strict=True)]
+    ts.write_text("# beats\n@classLabel true normal abnormal\n@data\n" + "".join(rows))
+    assert predictor.evaluate(ts) == m
+    np.testing.assert_array_equal(predictor.predict(ts)["score"], predictor.predict(path)["score"])
+    for body, message in (
+            ("1,2:3,4\n", "holds 2 features per step; anomaly sequences have one"),
+            ("1,2,3\n1,2\n", "the sequence at line 4 of .* has 2 values and the longest 3"),
+            ("1,2,3\n", "holds sequences of length 3; the model was trained on sequences of "
+                         "length 32")):
+        ts.write_text("@classLabel false\n@data\n" + body)
+        with pytest.raises(ValueError, match=message):
+            predictor.predict(ts)
+
 
 # ------------------------------------------------------------------------------ bad input
 def _csv(tmp_path, values, times=None, name="s.csv"):

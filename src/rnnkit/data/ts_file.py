@@ -44,6 +44,7 @@ class TsTable(NamedTuple):
     values: np.ndarray  # (N, Tmax, F) float32, right-padded with 0
     lengths: np.ndarray  # (N,) int64 steps per series
     labels: list[str] | None  # one per series; None where the file has none
+    lines: np.ndarray | None = None  # (N,) the file line each series is on, for messages
 
 
 def is_ts(text: str) -> bool:
@@ -132,7 +133,8 @@ def parse_ts(text: str, source: str = "the .ts file") -> TsTable:
     for i, s in enumerate(series):
         values[i, :len(s)] = s
     lengths = np.array([len(s) for s in series], dtype=np.int64)
-    return TsTable(values, lengths, labels if labelled else None)
+    return TsTable(values, lengths, labels if labelled else None,
+                   np.array([n for n, _ in data], dtype=np.int64))
 
 
 def _series(fields: list[str], n: int, source: str) -> np.ndarray:

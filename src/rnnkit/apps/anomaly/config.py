@@ -29,8 +29,10 @@ class Config:
     long stream, a learning period at its start, then scoring with online refits.
     """
 
-    data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row)
-    layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row)
+    data: str = ""  # training CSV: a stream (time + value columns) or sequences (one per row,
+    # or the archive's .ts file)
+    layout: str = "stream"  # "stream" (one long series) or "sequences" (UCR layout, one per row;
+    # or a .ts file)
     time_col: str | None = None  # stream: the timestamp column (default: the first column;
     # a file of one column has none: its rows are the steps)
     value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:

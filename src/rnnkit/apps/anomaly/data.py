@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...data.timeseries import parse_dates, separator_hint
+from ...data.ts_file import is_ts, read_ts
 
 __all__ = ["Stream", "Sequences", "read_stream", "read_sequences", "lines_text",
            "calendar_features"]
@@ -281,11 +282,14 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
 
 
 def read_sequences(source, config, *, length: int | None = None) -> Sequences:
-    """Read sequences, one per row, label first (UCR layout) or in ``config.label_col``.
+    """Read sequences, one per row, label first (UCR layout) or in ``config.label_col``, or
+    from a file in the archive's .ts format (one feature, one length; its labels).
 
     ``length``: the trained length; rows of ``length`` values carry no label, rows of
     ``length + 1`` values carry one. Any other width is refused.
     """
+    if isinstance(source, (str, os.PathLike)) and _ts_file(source):
+        return _ts_sequences(os.fspath(source), length)
     frame, name = _frame(source, "sequences, one per row", header=None)
     first = frame.iloc[0].astype(str).str.strip()
     has_header = config.label_col is not None and config.label_col in set(first)
@@ -337,6 +341,34 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         labels = frame[cols[label_idx]].astype(str).str.strip().to_numpy()
         labels = np.array([_label_text(v) for v in labels], dtype=object)
     return Sequences(values=values[:, :, None], labels=labels, lines=lines, source=name)
+
+
+def _ts_file(path) -> bool:
+    """Whether ``path`` is a file in the archive's .ts format (judged by its first 64 KiB)."""
+    try:
+        with open(path, "rb") as f:
+            return is_ts(f.read(1 << 16).decode("utf-8", errors="replace"))
+    except OSError:
+        return False  # missing or a folder: _frame says so
+
+
+def _ts_sequences(path: str, length: int | None) -> Sequences:
+    """A .ts file's series (``rnnkit.data.ts_file``) as sequences: one feature, one length."""
+    table = read_ts(path)
+    if table.values.shape[2] != 1:
+        raise ValueError(f"{path} holds {table.values.shape[2]} features per step; anomaly "
+                         "sequences have one")
+    if (table.lengths != table.values.shape[1]).any():
+        i = int(np.argmax(table.lengths != table.values.shape[1]))
+        raise ValueError(f"the sequence at line {table.lines[i]} of {path} has "
+                         f"{table.lengths[i]} values and the longest {table.values.shape[1]}: "
+                         "sequences must have one length")
+    if length is not None and table.values.shape[1] != length:
+        raise ValueError(f"{path} holds sequences of length {table.values.shape[1]}; the model "
+                         f"was trained on sequences of length {length}")
+    labels = None if table.labels is None else np.array(table.labels, dtype=object)
+    return Sequences(values=table.values.astype(np.float64), labels=labels, lines=table.lines,
+                     source=path)
 
 
 def _label_text(v: str) -> str:
