@@ -49,6 +49,7 @@ def test_labels_are_spelled_as_in_the_tsv_layout_and_may_be_absent():
     ("@classLabel true a\n@data\n", "has no series after @data"),
     ("@classLabel\ttrue  a\n@dimensions 2\n@data\n1,2:a\n", "1 features, but @dimensions says 2"),
     ("@timeStamps true\n@data\n(0,1),(1,2):a\n", "has time stamps (@timeStamps true)"),
+    ("@RELATION GunPoint\n@ATTRIBUTE att1 NUMERIC\n@data\n1,2\n", "is an ARFF file"),
     ("@targetLabel true\n@data\n1,2:0.5\n", "holds regression targets"),
     ("@classLabel maybe\n@data\n1,2:a\n", "@classLabel must be true or false, got 'maybe'"),
     ("@classLabel true a b\n@data\n1,2:c\n", "line 3: label 'c' is not one of @classLabel's "

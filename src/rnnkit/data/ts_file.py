@@ -90,6 +90,10 @@ def parse_ts(text: str, source: str = "the .ts file") -> TsTable:
     lines = [(n, s.strip()) for n, s in enumerate(text.splitlines(), 1)]
     lines = [(n, s) for n, s in lines if s and not s.startswith(COMMENTS)]
     tags, first = _header(lines, source)
+    if "relation" in tags or "attribute" in tags:  # ARFF: the same @data, other rows
+        raise ValueError(f"{source} is an ARFF file (@relation, @attribute), which rnnkit does "
+                         "not read; give the same set's .ts or .tsv/.txt file (the archive "
+                         "ships them side by side)")
     if _flag(tags, "timestamps", "@timeStamps", source):
         raise ValueError(f"{source} has time stamps (@timeStamps true), which rnnkit does not "
                          "read; give the series in a long CSV with --series-csv and --time-col")
