@@ -200,7 +200,7 @@ def test_every_help_states_a_default_once_and_required_flags_none():
                                  "file of one column has none: its rows are the steps)")
     assert helps["normal_label"] == "sequences: the normal class (default: the most common)"
     assert helps["data"] == ("training CSV: a stream (time + value columns) or sequences (one "
-                             "per row) (required)")
+                             "per row, or the archive's .ts file) (required)")
     assert helps["window"].endswith("(default: 32)")  # a plain one keeps its default
     regress = {a.dest: a.help for a in _all_parsers()[("regress", "train")]._actions}
     assert regress["target"] == "the CSV column to predict (required)"
