@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rnnkit.cli.main import main
-from rnnkit.data.classification import read_ucr
+from rnnkit.data.classification import _is_float, read_ucr
 from rnnkit.data.ts_file import is_ts, parse_ts, read_archive, read_ts
 
 HEADER = """# two motion axes, unequal lengths
@@ -154,15 +154,7 @@ def test_aeon_s_own_loader_reads_the_same_series():
             n = mine.lengths[i]
             np.testing.assert_allclose(mine.values[i, :n], x[:n], rtol=1e-6)
             assert np.isnan(x[n:]).all()  # what aeon keeps past the length: missing values
-        assert [str(float(v)) if _number(v) else v.lower() for v in mine.labels] == [
-            str(float(v)) if _number(v) else str(v) for v in y]
+        assert [str(float(v)) if _is_float(v) else v.lower() for v in mine.labels] == [
+            str(float(v)) if _is_float(v) else str(v) for v in y]
         read += 1
     assert read >= 10
-
-
-def _number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True

@@ -206,7 +206,9 @@ def read_ucr(path: PathLike, encoding: str = "utf-8"
 def parse_ucr(text: str, source: str = "the UCR file"
               ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``read_ucr`` from the file's text; ``source`` names it in messages."""
-    if text.lstrip().startswith("@") or "\n@data" in text.lower():
+    from .ts_file import is_ts  # (ts_file builds on this module)
+
+    if is_ts(text):
         raise ValueError(f"{source} is in the archive's .ts format (@ tags), not label-then-"
                          "values rows; read it with rnnkit.data.ts_file.read_ts (the CLI's "
                          "--ucr reads both)")

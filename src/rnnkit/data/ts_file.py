@@ -24,6 +24,7 @@ do instead.
 
 from __future__ import annotations
 
+import io
 import math
 from typing import NamedTuple
 
@@ -50,7 +51,7 @@ class TsTable(NamedTuple):
 def is_ts(text: str) -> bool:
     """Whether ``text`` is in the ``.ts`` format: its first line that is neither blank nor a
     comment is an ``@`` tag."""
-    for line in text.splitlines():
+    for line in io.StringIO(text):  # line by line: a big file is not split whole to look
         line = line.strip()
         if line and not line.startswith(COMMENTS):
             return line.startswith("@")
