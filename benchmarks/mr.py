@@ -29,13 +29,12 @@ import os
 import resource
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import torch
+from worker_pool import worker_pool
 
 from rnnkit.apps import classify
 from rnnkit.cli.config_flags import add_config_flags, config_from_args
@@ -133,7 +132,7 @@ def main() -> None:
     print(f"{'fold':>4} {'rnnkit':>8} {'MNB-bi':>8} {'best':>9} {'vocab':>6} "
           f"{'cpu s':>7} {'wall s':>7}" + (f" {'RNN only':>8} {'scale':>6}" if ngram else ""))
     c0, w0, rows = cpu_seconds(), time.perf_counter(), []
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+    with worker_pool(args.jobs) as pool:
         jobs = [pool.submit(run_fold, config, texts, labels, f, folds[f]) for f in chosen]
         for job in jobs:
             r = job.result()

@@ -49,13 +49,12 @@ import functools
 import resource
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import torch
+from worker_pool import worker_pool
 
 from rnnkit.apps import classify
 
@@ -311,7 +310,7 @@ def main() -> None:
             + (f" {'1NN-DTW':>8} {'MiniRkt':>8}" if anchors else ""))
     print(head + f"  {'cpu s (rnnkit' + ('/DTW/MiniRkt' if anchors else '') + ')':>26}")
     rows, cpus, w0 = [], [], time.perf_counter()
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+    with worker_pool(args.jobs) as pool:
         jobs = [pool.submit(run_set, name, config, anchors, args.cv, args.gains, args.cut)
                 for name in sets]
         for name, job in zip(sets, jobs, strict=True):
