@@ -67,6 +67,8 @@ SEQUENCE_MODELS = {
     "tagger-gru": lambda: rnnkit.SequenceTagger(3, 8, 5, cell="gru"),
     "textclassifier-features-attention": lambda: rnnkit.TextClassifier(
         3, 8, 3, pooling="attention"),
+    "textclassifier-conv-max_mean": lambda: rnnkit.TextClassifier(
+        3, 8, 3, pooling="max_mean", conv_channels=4, differences=True),
 }
 
 
