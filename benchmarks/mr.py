@@ -147,8 +147,9 @@ def main() -> None:
           f"folds); CPU {cpu_seconds() - c0:.0f} s (all processes), wall "
           f"{time.perf_counter() - w0:.0f} s")
     print(f"\n  {'accuracy (%)':<50} {'figure':>6}   rnnkit - figure")
-    name = f"rnnkit Bi{config.cell.upper() if config.cell else 'LSTM'}" + (
-        f" x{config.ensemble}" if config.ensemble > 1 else " (one model)")
+    used = config.resolved("text")  # None fields: the text defaults
+    name = f"rnnkit Bi{used.cell.upper()}" + (
+        f" x{used.ensemble}" if used.ensemble > 1 else " (one model)")
     table = [(f"{name} (this run)", mean)]
     if ngram:
         table = [(f"{name} + NB n-gram expert (this run)", mean),
