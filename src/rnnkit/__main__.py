@@ -36,23 +36,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _end_with_launcher() -> None:
-    """Under ``rnnkit launch`` on Linux: SIGTERM this worker when the launcher dies. Killed
-    with SIGKILL, torchrun cannot stop its workers, which went on training unwatched and kept
-    the checkpoint folder's lock from a ``--resume``."""
+    """Under ``rnnkit launch``: end this worker when the launcher dies. Killed with SIGKILL,
+    torchrun cannot stop its workers, which went on training unwatched and kept the checkpoint
+    folder's lock from a ``--resume``."""
     from .cli.launch import LAUNCHER_PID
+    from .runtime import end_with_parent
 
     launcher = os.environ.get(LAUNCHER_PID)
-    if launcher is None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != int(launcher):  # it died before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
+    if launcher is not None:
+        end_with_parent(int(launcher))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Where and how reproducibly code runs: device choice, seeding, evaluation mode."""
+"""Where and how reproducibly code runs: device choice, seeding, evaluation mode, memory, and a
+worker process's lifetime."""
 
 from __future__ import annotations
 
 import numbers
 import os
 import random
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["resolve_device", "check_seed", "seed_everything", "evaluating", "memory_available",
-           "check_memory", "format_bytes"]
+           "check_memory", "format_bytes", "end_with_parent"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -101,3 +104,22 @@ def check_memory(what: str, nbytes: float, device: str | torch.device = "cpu") -
     if nbytes > available:
         raise ValueError(f"{what} would need about {format_bytes(nbytes)}, more than the "
                          f"{format_bytes(available)} of memory available here")
+
+
+def end_with_parent(parent: int) -> bool:
+    """Have the kernel send this process SIGTERM when its parent ends, however it ends (Linux's
+    ``PR_SET_PDEATHSIG``). A worker busy with a long job otherwise goes on after its parent was
+    killed, unwatched, holding cores and locks. ``parent``: the process id this one expects as
+    its parent; if it is already gone, this process is sent SIGTERM at once. Returns False where
+    the kernel offers no such signal (not Linux), and then does nothing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # it ended before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
