@@ -220,6 +220,42 @@ def test_read_ucr_layouts(tmp_path):
     assert lengths.tolist() == [2, 3] and values[0].tolist() == [1, 2, 0] and labels == ["a", "b"]
 
 
+def test_read_ucr_label_elsewhere(tmp_path):
+    # heartbeats exported as "values, then the class" (no header), a header naming the label
+    # column in the middle, and unlabelled rows for prediction
+    (tmp_path / "last.csv").write_text("0.5,0.25,1\n1.5,2.5,0\n")
+    values, lengths, labels = read_ucr(tmp_path / "last.csv", label="last")
+    assert values.tolist() == [[0.5, 0.25], [1.5, 2.5]] and labels == ["1", "0"]
+    (tmp_path / "named.csv").write_text("a,kind,b,c\n1,x,2,NaN\n4,y,5,6\n")
+    values, lengths, labels = read_ucr(tmp_path / "named.csv", label="kind")
+    assert values.tolist() == [[1, 2, 0], [4, 5, 6]] and lengths.tolist() == [2, 3]
+    assert labels == ["x", "y"]
+    values, lengths, labels = read_ucr(tmp_path / "last.csv", label="none")
+    assert values.tolist() == [[0.5, 0.25, 1], [1.5, 2.5, 0]] and labels is None
+    (tmp_path / "head.csv").write_text("v0,v1,label\n0.5,0.25,1\n")  # a header, label last
+    assert read_ucr(tmp_path / "head.csv", label="last")[2] == ["1"]
+    with pytest.raises(ValueError, match=r"column 'label' \(--label-col\) not found in the "
+                                         r"first row of .*last.csv, 0.5, 0.25, 1; .*--label-col "
+                                         r"first or last"):
+        read_ucr(tmp_path / "last.csv", label="label")
+
+
+def test_read_ucr_refuses_measurements_where_the_labels_should_be(tmp_path):
+    # a label-last file read in the archive's layout would train a class per row
+    rows = [",".join(f"{(i * 7 + j) % 11 / 10:.2f}" for j in range(5)) + f",{i % 2}"
+            for i in range(10)]
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"x.csv: the first column, where this layout keeps "
+                                         r"each series' label, holds \d+ different numbers for "
+                                         r"10 series .*--label-col last"):
+        read_ucr(tmp_path / "x.csv")
+    assert len(set(read_ucr(tmp_path / "x.csv", label="first")[2])) > 5  # as asked
+    assert read_ucr(tmp_path / "x.csv", label="last")[2] == ["0", "1"] * 5
+    # whole-number codes and named classes are labels, however many
+    (tmp_path / "codes.csv").write_text("".join(f"{i}.0,0.5,0.25\n" for i in range(10)))
+    assert read_ucr(tmp_path / "codes.csv")[2] == [str(i) for i in range(10)]
+
+
 @pytest.mark.parametrize("content, message", [
     ("1,1,2,3\n2,1,2\n", r"ragged rows in .*r.csv: line 2 has 2 values, line 1 has 3; every "
                          r"series must have the same number of columns \(pad shorter series "

@@ -117,6 +117,34 @@ def test_text_files_and_ucr_through_the_cli(tmp_path, capsys):
               "--series-csv FILE --id-col C --label-col L")
 
 
+def test_ucr_rows_with_the_label_last_through_the_cli(tmp_path, capsys):
+    # values, then the class, as heartbeat CSVs are often exported: trained with --label-col
+    # last, evaluated without saying it again; predicted from rows without labels
+    rows = [[0.01 * i + 0.005] + [0.0] * 4 + [3.0 if i % 2 else -3.0] + [0.1 * i] * 4
+            for i in range(40)]
+    (tmp_path / "beats.csv").write_text("".join(
+        ",".join(f"{v:.2f}" for v in r) + f",{i % 2}\n" for i, r in enumerate(rows)))
+    (tmp_path / "unlabelled.csv").write_text("".join(
+        ",".join(f"{v:.2f}" for v in r) + "\n" for r in rows))
+    beats, ck = str(tmp_path / "beats.csv"), str(tmp_path / "ck")
+    run_error(capsys, ["classify", "train", "--ucr", beats, "--checkpoint", ck, *FAST],
+              "different numbers for 40 series (0.01, ...), values rather than class "
+              "labels; a file with the label in its last column: --label-col last")
+    assert not (tmp_path / "ck").exists()
+    assert main(["classify", "train", "--ucr", beats, "--label-col", "last", "--checkpoint", ck,
+                 *FAST]) == 0
+    assert "classes 0, 1" in capsys.readouterr().out
+    assert main(["classify", "evaluate", "--checkpoint", ck, "--ucr", beats]) == 0
+    assert "examples: 40 from" in capsys.readouterr().out
+    assert main(["classify", "predict", "--checkpoint", ck, "--ucr", str(tmp_path /
+                 "unlabelled.csv"), "--label-col", "none"]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 40 and "shorter" not in out.err
+    run_error(capsys, ["classify", "evaluate", "--checkpoint", ck, "--ucr", beats,
+                       "--label-col", "none"],
+              "--label-col none reads rows without labels; training and evaluate need them")
+
+
 def test_refit_flag_trains_again_on_every_example(tmp_path):
     write_reviews(tmp_path / "reviews.csv", n=40)
     assert main(["classify", "train", "--csv", str(tmp_path / "reviews.csv"), "--text-col",

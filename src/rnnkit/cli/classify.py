@@ -39,7 +39,10 @@ def _add_inputs(p, train: bool) -> None:
     g.add_argument("--label-col", metavar="L",
                    help="the CSV's (or series CSV's) label column" + (
                        "" if train else " (predict needs none; default: as in training, where "
-                                        "it was trained from a CSV or series CSV)"))
+                                        "it was trained from a CSV or series CSV)")
+                   + "; with --ucr rows, where each row's label is: first (the archive's "
+                     "layout; the default), last, none (predict: unlabelled rows), or its name "
+                     "in a header row" + ("" if train else " (default: as in training)"))
     g.add_argument("--text-files", nargs="+", metavar="FILE",
                    help="one text file per class, one example per line; the label is the part "
                         "of the name that differs (pos.txt neg.txt -> pos, neg)")
@@ -191,6 +194,8 @@ def run_train(args) -> int:
         resolved = config.resolved(ex.kind, len(ex), ex.lengths)
         print("config: " + json.dumps(resolved.read_by(ex.kind)))
     info = {"text_col": args.text_col, "label_col": args.label_col}
+    if args.ucr:  # the rows' label place: predict and evaluate read theirs the same way
+        info = {"ucr_label": args.label_col}
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
     # the other input kind's settings, named as typed: said once training starts (after

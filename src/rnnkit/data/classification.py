@@ -191,21 +191,36 @@ def _label_text(cell: str) -> str:
     return str(int(v)) if math.isfinite(v) and v == int(v) else cell
 
 
-def read_ucr(path: PathLike, encoding: str = "utf-8"
-             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_ucr(path: PathLike, encoding: str = "utf-8", label: str | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """Numeric sequences in the UCR layout: ``(values (N, T) float32, lengths (N,), labels)``.
 
     Each row is ``label, x_1, ..., x_T``, separated by commas, tabs or whitespace (no header;
     a first row none of whose steps is a number is taken as one and skipped). Every row must
     have the same number of fields; a shorter series ends in ``NaN`` padding, which becomes
     its length. ``NaN`` before the end of a series, or a row with no values, is an error.
+    ``label`` says where each row's label is (``parse_ucr``: first, last, none, or a column
+    named in a header row).
     """
-    return parse_ucr(_read(path, encoding), source=str(path))
+    return parse_ucr(_read(path, encoding), source=str(path), label=label)
 
 
-def parse_ucr(text: str, source: str = "the UCR file"
-              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``read_ucr`` from the file's text; ``source`` names it in messages."""
+# where a row's label is, besides a column named in a header row (None: "first", checked)
+LABEL_PLACES = ("first", "last", "none")
+
+
+def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
+              ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """``read_ucr`` from the file's text; ``source`` names it in messages.
+
+    ``label``: ``"first"`` (the archive's layout), ``"last"`` (as in many exported CSVs of
+    heartbeats: the values, then the class), ``"none"`` (unlabelled rows, for prediction;
+    labels come back ``None``), or the label column's name in the file's header row. ``None``
+    is ``"first"``, refusing a first column that holds no class labels but measurements
+    (numbers, some fractional, more different ones than half the rows: a file whose label is
+    elsewhere or missing would otherwise train a class per row, or lose each series' first
+    step); given as ``"first"``, the column is taken as it is.
+    """
     from .ts_file import is_ts  # (ts_file builds on this module)
 
     if is_ts(text):
@@ -222,34 +237,52 @@ def parse_ucr(text: str, source: str = "the UCR file"
         return [f.strip() for f in line.split(delimiter)] if delimiter else line.split()
 
     rows = [(n, fields(line)) for n, line in lines]
-    if not any(_is_float(f) for f in rows[0][1][1:]):
-        rows = rows[1:]  # a header row: no step is a number
+    width = len(rows[0][1])
+    if label in (None, *LABEL_PLACES):
+        at = {None: 0, "first": 0, "last": width - 1, "none": None}[label]
+        steps = [f for i, f in enumerate(rows[0][1]) if i != at]
+        if not any(_is_float(f) for f in steps):
+            rows = rows[1:]  # a header row: no step is a number
+    else:  # a column named in the header
+        header = rows[0][1]
+        if label not in header:
+            raise ValueError(f"column {label!r} (--label-col) not found in the first row of "
+                             f"{source}, {', '.join(header[:8])}{', ...' if width > 8 else ''}"
+                             "; name the label column as the header does, or give its place: "
+                             "--label-col first or last")
+        at, rows = header.index(label), rows[1:]
     if not rows:
         raise ValueError(f"{source} has a header but no series")
-    width = len(rows[0][1])
-    if width < 2:
+    need = 1 if at is None else 2
+    if width < need:
         raise ValueError(f"{source} line {rows[0][0]}: expected a label and at least one "
                          "value, got one field")
-    values = np.empty((len(rows), width - 1), dtype=np.float32)
+    values = np.empty((len(rows), width - need + 1), dtype=np.float32)
     lengths = np.empty(len(rows), dtype=np.int64)
-    labels = []
+    raw_labels = []
+    layout = {None: "numeric values", 0: "the label first and then numeric values"}.get(
+        at, "numeric values and the label")
     for i, (n, row) in enumerate(rows):
         if len(row) != width:
             raise ValueError(
-                f"ragged rows in {source}: line {n} has {len(row) - 1} values, line "
-                f"{rows[0][0]} has {width - 1}; every series must have the same number of "
-                "columns (pad shorter series with trailing NaN)")
-        if not row[0]:
-            raise ValueError(f"empty label at line {n} of {source}")
+                f"ragged rows in {source}: line {n} has {len(row) - need + 1} values, line "
+                f"{rows[0][0]} has {width - need + 1}; every series must have the same number "
+                "of columns (pad shorter series with trailing NaN)")
+        cells = row if at is None else row[:at] + row[at + 1:]
+        if at is not None:
+            if not row[at]:
+                raise ValueError(f"empty label at line {n} of {source}")
+            raw_labels.append(row[at])
         try:
-            row_values = np.array([float(f) for f in row[1:]], dtype=np.float64)
+            row_values = np.array([float(f) for f in cells], dtype=np.float64)
         except ValueError:
-            bad = next(f for f in row[1:] if not _is_float(f))
-            raise ValueError(f"{source} line {n}: {bad!r} is not a number; expected the label "
-                             "first and then numeric values") from None
+            bad = next(f for f in cells if not _is_float(f))
+            raise ValueError(f"{source} line {n}: {bad!r} is not a number; expected {layout}"
+                             + ("" if label is not None else " (a label elsewhere in the "
+                                "row: --label-col last, or its header name)")) from None
         big = np.isfinite(row_values) & (np.abs(row_values) > np.finfo(np.float32).max)
         if big.any():
-            raise ValueError(f"{source} line {n}: value {row[1 + int(np.argmax(big))]} "
+            raise ValueError(f"{source} line {n}: value {cells[int(np.argmax(big))]} "
                              "overflows float32, which the models compute in; rescale the data")
         values[i] = row_values
         nan = np.isnan(values[i])
@@ -261,8 +294,29 @@ def parse_ucr(text: str, source: str = "the UCR file"
                              "(only trailing NaN padding is allowed)")
         values[i, length:] = 0.0
         lengths[i] = length
-        labels.append(_label_text(row[0]))
-    return values, lengths, labels
+    if at is None:
+        return values, lengths, None
+    if label is None:
+        _check_first_column(raw_labels, source)
+    return values, lengths, [_label_text(c) for c in raw_labels]
+
+
+def _check_first_column(cells: list[str], source: str) -> None:
+    """Refuse a first column of measurements where the layout says labels (see ``parse_ucr``):
+    every cell a number, some fractional, more different ones than half the rows."""
+    try:
+        numbers = [float(c) for c in cells]
+    except ValueError:
+        return  # named classes
+    fractional = any(math.isfinite(v) and v != int(v) for v in numbers)
+    distinct = len(set(cells))
+    if fractional and distinct > len(cells) / 2:
+        raise ValueError(
+            f"{source}: the first column, where this layout keeps each series' label, holds "
+            f"{distinct} different numbers for {len(cells)} series ({cells[0]}, ...), values "
+            "rather than class labels; a file with the label in its last column: --label-col "
+            "last; in a column named in a header row: --label-col NAME; no labels (predict): "
+            "--label-col none; the first column as it is: --label-col first")
 
 
 class SeriesTable(NamedTuple):

@@ -184,11 +184,14 @@ def read_ts(path: PathLike, encoding: str = "utf-8") -> TsTable:
     return parse_ts(_read(path, encoding), source=str(path))
 
 
-def read_archive(path: PathLike, encoding: str = "utf-8") -> TsTable:
+def read_archive(path: PathLike, encoding: str = "utf-8", label: str | None = None
+                 ) -> TsTable:
     """A UCR/UEA archive file in either of its layouts, told apart by content: ``.ts``
-    (``parse_ts``) or label-then-values rows (``read_ucr``; values as (N, T, 1))."""
+    (``parse_ts``) or label-then-values rows (``read_ucr``; values as (N, T, 1)). ``label``
+    places the rows' label (``parse_ucr``: first, last, none, a header's name); a ``.ts``
+    file says where its own is."""
     text = _read(path, encoding)
     if is_ts(text):
         return parse_ts(text, source=str(path))
-    values, lengths, labels = parse_ucr(text, source=str(path))
+    values, lengths, labels = parse_ucr(text, source=str(path), label=label)
     return TsTable(values[:, :, None], lengths, labels)

@@ -143,7 +143,9 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
                   encoding: str = "utf-8", class_names: Sequence[str] | None = None,
                   need_labels: bool = True) -> Examples:
     """Examples from exactly one source: ``csv`` (+ ``text_col``, ``label_col``),
-    ``text_files`` (one per class, labels from the names or ``class_names``), ``ucr``,
+    ``text_files`` (one per class, labels from the names or ``class_names``), ``ucr`` (rows
+    of a label and the values, ``label_col`` placing the label: first, last, none or a
+    header's name; or a ``.ts`` file),
     ``series_csv`` (long format, one row per step: ``id_col``, ``label_col``, optional
     ``time_col`` and ``feature_cols``; see ``read_series_csv``), or ``texts`` (unlabelled,
     for prediction).
@@ -197,7 +199,11 @@ def read_examples(*, csv: str | os.PathLike | None = None, text_col: str | None 
         if names is not class_names:
             labels = None
         return Examples(texts=texts, labels=labels, source=", ".join(map(str, text_files)))
-    table = read_archive(ucr, encoding=encoding)  # label-then-values rows, or .ts
+    if need_labels and label_col == "none":
+        raise ValueError("--label-col none reads rows without labels; training and evaluate "
+                         "need them (first, last, or the label column's header name)")
+    # label-then-values rows (or as label_col places it), or .ts
+    table = read_archive(ucr, encoding=encoding, label=label_col)
     if need_labels and table.labels is None:
         raise ValueError(f"{ucr} has no class labels (@classLabel false); training and "
                          "evaluate need them")

@@ -86,8 +86,11 @@ class ClassifyPredictor(Predictor):
         never saw in training are kept: ``evaluate`` scores them as wrong."""
         info = self.preprocessing.info
         sources["text_col"] = sources.get("text_col") or info.get("text_col")
-        sources["label_col"] = sources.get("label_col") or (info.get("label_col")
-                                                            if need_labels else None)
+        if sources.get("ucr"):  # the rows' layout as in training, labelled or not
+            sources["label_col"] = sources.get("label_col") or info.get("ucr_label")
+        else:
+            sources["label_col"] = sources.get("label_col") or (info.get("label_col")
+                                                                if need_labels else None)
         if sources.get("series_csv"):  # the series CSV's columns, as in training
             for key in ("id_col", "time_col"):
                 sources[key] = sources.get(key) or info.get(key)
