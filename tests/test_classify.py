@@ -299,6 +299,11 @@ def test_label_encoder():
     with pytest.raises(ValueError, match=r"expected at least 2 classes to learn from, got only "
                                          r"'pos' \(3 examples\)"):
         LabelEncoder().fit(["pos"] * 3)
+    # a row-number column read as the labels (a pandas index written first)
+    with pytest.raises(ValueError, match=r"every one of the 8 examples has a label of its own "
+                                         r"\(0, 1, 2, ...\), so no class has two examples"):
+        LabelEncoder().fit([str(i) for i in range(8)])
+    assert LabelEncoder().fit([str(i) for i in range(7)]).num_classes == 7
 
 
 def test_stratified_folds_and_split():

@@ -541,6 +541,11 @@ class LabelEncoder:
             (only, n), = counts.items()
             raise ValueError(f"expected at least 2 classes to learn from, got only {only!r} "
                              f"({n} examples)")
+        if len(counts) == sum(counts.values()) >= 8:  # an id or row-number column, as a rule
+            shown = ", ".join(list(counts)[:3])
+            raise ValueError(f"every one of the {len(counts)} examples has a label of its own "
+                             f"({shown}, ...), so no class has two examples to learn from; is "
+                             "that the label column (--label-col)?")
         if order is not None:
             order = [str(c) for c in order]
             self.classes = [c for c in dict.fromkeys(order) if c in counts]
