@@ -189,8 +189,12 @@ def test_label_columns_by_number_and_by_name_and_other_verbs(tmp_path, capsys):
     pd.DataFrame(rows).to_csv(tmp_path / "last.csv", header=False, index=False)
     seq = anomaly.Config(layout="sequences", label_col="12")
     assert set(read_sequences(str(tmp_path / "last.csv"), seq).labels) == {"0"}
+    last = read_sequences(str(tmp_path / "last.csv"), anomaly.Config(layout="sequences",
+                                                                     label_col="last"))
+    assert set(last.labels) == {"0"} and last.values.shape == (30, 12, 1)  # by its place
     with pytest.raises(ValueError, match=r"--label-col 13: .* has no header, so it names a "
-                                         r"column by its number, 0 to 12"):
+                                         r"column by its number, 0 to 12, or by its place, "
+                                         r"first or last"):
         read_sequences(str(tmp_path / "last.csv"), anomaly.Config(layout="sequences",
                                                                   label_col="13"))
     frame = sensor_stream(n=300, seed=1, faults=()).rename(columns={"label": "is_anomaly"})

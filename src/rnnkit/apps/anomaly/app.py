@@ -131,7 +131,8 @@ def train(config: Config, data=None, *, resume: bool = False) -> History:
             top = [str(k) for k, n in zip(kinds, counts, strict=True) if n == counts.max()]
             if len(top) > 1:  # the first of a tie was taken in silence
                 shown = _few(map(repr, top))  # a stream read as sequences: 2,000 "classes"
-                hint = (" (is it a stream? --layout stream)" if counts.max() == 1 else "")
+                hint = (" (is it a stream? --layout stream; the label in another column? "
+                        "--label-col last, or its number)" if counts.max() == 1 else "")
                 raise ValueError(f"the classes {shown} of {seqs.source} are equally common "
                                  f"({counts.max()} sequences each); name the normal one with "
                                  f"--normal-label{hint}")

@@ -37,7 +37,8 @@ class Config:
     # a file of one column has none: its rows are the steps)
     value_cols: list[str] = field(default_factory=list)  # stream: value columns (default:
     # every column but the time and label columns)
-    label_col: str | None = None  # stream: 0/1 labels; sequences: the class column
+    label_col: str | None = None  # stream: 0/1 labels; sequences: the class column (its
+    # header name, or without a header its number or place: first, last)
     # (default: a stream's column named label, if any, used when it holds 0/1; a sequence
     # file's first column)
     normal_label: str | None = None  # sequences: the normal class (default: the most common)

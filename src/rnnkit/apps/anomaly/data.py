@@ -311,6 +311,8 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         label_idx = None
     elif config.label_col is not None and has_header:
         label_idx = cols.index(config.label_col)
+    elif config.label_col in ("first", "last"):  # by place, as classify's --ucr reads rows
+        label_idx = 0 if config.label_col == "first" else width - 1
     elif config.label_col is not None:  # no header: a column number (was taken as 0)
         try:
             label_idx = int(config.label_col)
@@ -318,7 +320,8 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
             label_idx = -1
         if not 0 <= label_idx < width:
             raise ValueError(f"--label-col {config.label_col}: {name} has no header, so it "
-                             f"names a column by its number, 0 to {width - 1}")
+                             f"names a column by its number, 0 to {width - 1}, or by its "
+                             "place, first or last")
     else:
         label_idx = 0
     value_cols = [c for k, c in enumerate(cols) if k != label_idx]
