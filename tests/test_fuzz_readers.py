@@ -178,8 +178,9 @@ TS_CHARS = st.sampled_from(list("0123456789.,:?-e \n") + ["@data\n", "@classLabe
 def test_ts_reader(data):
     with tempfile.TemporaryDirectory() as d:
         got = _documented(lambda: read_archive(_file(d, data, "x_TRAIN.ts")))
-    if got is not None:
-        values, lengths, labels = got
+    if got is not None:  # a TsTable: values, lengths, labels and (.ts files) each one's line
+        values, lengths, labels = got.values, got.lengths, got.labels
+        assert got.lines is None or len(got.lines) == len(lengths)
         assert values.dtype == np.float32 and values.ndim == 3
         assert values.shape[0] == len(lengths) and (labels is None or len(labels) == len(lengths))
         assert (lengths >= 1).all() and (lengths <= values.shape[1]).all()
