@@ -18,6 +18,7 @@ published generators, seeded, with UCR-like sizes:
 
     python benchmarks/ucr_synthetic.py                         # the defaults, DTW, MiniRocket
     python benchmarks/ucr_synthetic.py --no-anchors --config epochs=150
+    python benchmarks/ucr_synthetic.py --sets ecg_beats --train-size 4000   # one network
 
 Columns as in benchmarks/ucr.py (``member0``: the ensemble's first network alone).
 """
@@ -120,9 +121,10 @@ def ecg_beats(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(X, np.float32)[:, None, :], np.asarray(y)
 
 
-SETS = {"cbf": lambda rng, train: cbf(10 if train else 300, rng),
-        "two_patterns": lambda rng, train: two_patterns(100 if train else 1000, rng),
-        "ecg_beats": lambda rng, train: ecg_beats(100 if train else 1000, rng)}
+# each set's generator and its (training, test) series counts; cbf draws per class
+SETS = {"cbf": (lambda n, rng: cbf(n // 3, rng), (30, 900)),
+        "two_patterns": (two_patterns, (100, 1000)),
+        "ecg_beats": (ecg_beats, (100, 1000))}
 
 
 def main() -> None:
@@ -132,21 +134,29 @@ def main() -> None:
     ap.add_argument("--config", default="", help="Config overrides: key=value,key=value")
     ap.add_argument("--no-anchors", action="store_true", help="rnnkit only")
     ap.add_argument("--data-seed", type=int, default=0, help="seed of the drawn series (0)")
+    ap.add_argument("--train-size", type=int, help="training series per set (default: the "
+                    "set's UCR-like size; above 1,000 the defaults train one network)")
+    ap.add_argument("--test-size", type=int, help="test series per set (default: the set's)")
     args = ap.parse_args()
     unknown = [s for s in args.sets.split(",") if s not in SETS]
     if unknown:
         ap.error(f"unknown set {unknown[0]!r}; choose from {', '.join(SETS)}")
+    for flag, size in (("--train-size", args.train_size), ("--test-size", args.test_size)):
+        if size is not None and not 5 <= size <= 1_000_000:
+            ap.error(f"{flag} must lie in 5..1000000, got {size}")
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # aeon's numba chatter, as in benchmarks/ucr.py
     config = ucr.parse_config(args.config)
     print(f"synthetic sets, data seed {args.data_seed}; 1 torch thread; rnnkit config "
-          f"overrides: {args.config or 'none'}")
+          f"overrides: {args.config or 'none'}; series (train/test): "
+          f"{args.train_size or 'default'}/{args.test_size or 'default'}")
     print(f"{'set':<14}{'rnnkit':>8}{'member0':>9}{'1-NN DTW':>10}{'MiniRocket':>12}"
           f"{'cpu s (rnnkit)':>16}", flush=True)
     for name in args.sets.split(","):
         rng = np.random.default_rng(args.data_seed)
-        Xtr, ytr = SETS[name](rng, True)
-        Xte, yte = SETS[name](rng, False)
+        draw, (n_train, n_test) = SETS[name]
+        Xtr, ytr = draw(args.train_size or n_train, rng)
+        Xte, yte = draw(args.test_size or n_test, rng)
         ours, cpu, _ = ucr.timed(partial(ucr.fit_ours, config, Xtr, ytr, Xte, yte))
         anchors = [] if args.no_anchors else [ucr.fit_dtw(Xtr, ytr, Xte, yte),
                                               ucr.fit_minirocket(Xtr, ytr, Xte, yte)]
