@@ -16,7 +16,7 @@ $(BIN)/python:
 # the demo needs only the `demo` extra: the dev extras (Keras, ONNX, selenium, statsforecast,
 # ...) took 89 of a fresh `make demo`'s 166 s on 2 cores. --no-compile: pip byte-compiles
 # every installed file on one core (torch's alone, 22 s of a fresh 119 s `make demo` on
-# 2 cores); the demo compiles only the modules it imports, when it imports them (82 s in all)
+# 2 cores); the demo compiles only the modules it imports, when it imports them (76-82 s in all)
 $(DEMO_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --no-compile torch==2.13.0
 	$(BIN)/pip install --quiet --no-compile -e '.[demo]'
