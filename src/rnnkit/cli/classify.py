@@ -193,9 +193,9 @@ def run_train(args) -> int:
         # (the other kind's own settings left out: a numeric run has no vocabulary)
         resolved = config.resolved(ex.kind, len(ex), ex.lengths)
         print("config: " + json.dumps(resolved.read_by(ex.kind)))
-    info = {"text_col": args.text_col, "label_col": args.label_col}
-    if args.ucr:  # the rows' label place: predict and evaluate read theirs the same way
-        info = {"ucr_label": args.label_col}
+    # --ucr: the rows' label place, which predict and evaluate read theirs by
+    info = ({"ucr_label": args.label_col} if args.ucr
+            else {"text_col": args.text_col, "label_col": args.label_col})
     if args.series_csv:  # predict and evaluate read the same columns by default
         info |= {"id_col": args.id_col, "time_col": args.time_col}
     # the other input kind's settings, named as typed: said once training starts (after
