@@ -54,7 +54,7 @@ class Config:
     target: str = ""  # the CSV column to predict
     window: int | None = None  # steps per input window over one series (None: a row = a sequence)
     features: list[str] | None = None  # input columns (None: the target with a window, else
-    # every other column); "a,b" works too
+    # every other column but an unnamed first one, a row index); "a,b" works too
     cell: str = "lstm"  # recurrent cell: lstm | gru | rnn
     hidden_size: int = 32  # H of each layer
     num_layers: int = 1  # stacked recurrent layers
@@ -118,7 +118,9 @@ def read_samples(path: str | Path, config: Config):
         X, _ = make_windows(table, window)
         _, y = make_windows(cols[target], window)  # (n, 1)
         return X, y, {"mode": "window", "window": window, "features": inputs, "target": target}
-    inputs = config.features or [c for c in header if c != target]
+    # every other column, but an unnamed first one: the row index pandas' to_csv and R's
+    # write.csv add by default
+    inputs = config.features or [c for i, c in enumerate(header) if c != target and (c or i)]
     if not inputs:
         raise ValueError(f"CSV {path} has only the target column {target!r}; give a window "
                          "to window it as a series")

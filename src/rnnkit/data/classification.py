@@ -52,7 +52,7 @@ from .timeseries import separator_hint
 __all__ = ["read_text_csv", "read_text_files", "read_ucr", "parse_ucr", "read_series_csv",
            "parse_series_csv",
            "SERIES_COLUMN_NAMES", "SeriesTable",
-           "labels_from_file_names",
+           "labels_from_file_names", "names_row",
            "LabelEncoder", "SequenceDataset", "collate", "make_loader", "stratified_folds",
            "stratified_split", "balanced_class_weights", "subword_ids", "SUBWORD_ORDERS",
            "SUBWORDS_PER_WORD"]
@@ -233,16 +233,22 @@ def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
     first = lines[0][1]
     delimiter = "," if "," in first else ("\t" if "\t" in first else None)
 
-    def fields(line: str) -> list[str]:
-        return [f.strip() for f in line.split(delimiter)] if delimiter else line.split()
+    def fields(line: str) -> list[str]:  # (R's write.csv quotes names and row names)
+        return [f.strip().strip('"') for f in line.split(delimiter)] if delimiter else \
+            line.split()
 
     rows = [(n, fields(line)) for n, line in lines]
+    header_row = names_row(rows[0][1], rows[1][1] if len(rows) > 1 else None)
+    if header_row and rows[0][1][0] == "":
+        # an unnamed first column under a header: the row index pandas' to_csv and R's
+        # write.csv add by default, not a step of each series
+        rows = [(n, row[1:]) for n, row in rows]
     width = len(rows[0][1])
     if label in (None, *LABEL_PLACES):
         at = {None: 0, "first": 0, "last": width - 1, "none": None}[label]
         steps = [f for i, f in enumerate(rows[0][1]) if i != at]
-        if not any(_is_float(f) for f in steps):
-            rows = rows[1:]  # a header row: no step is a number
+        if header_row or not any(_is_float(f) for f in steps):
+            rows = rows[1:]  # a header row (one row alone: when no step is a number)
     else:  # a column named in the header
         header = rows[0][1]
         if label not in header:
@@ -355,7 +361,8 @@ def parse_series_csv(text: str, id_col: str, label_col: str | None = None,
     One row per (series, step): ``id_col`` names the series, ``time_col`` (optional) orders
     its rows (numbers or dates; without it, file order), ``label_col`` (optional) holds its
     label, the same on every row of a series, and ``feature_cols`` (default: every other
-    column holding numbers) its F values at that step. Series come out in the order their ids
+    column holding numbers, but an unnamed first column, a written row index) its F values at
+    that step. Series come out in the order their ids
     first appear, right-padded to the longest.
 
     Raises ``ValueError`` with one line for a missing or empty file, an unknown column
@@ -412,8 +419,10 @@ def parse_series_csv(text: str, id_col: str, label_col: str | None = None,
             option = next(o for o, c in special.items() if c == taken[0])
             raise ValueError(f"column {taken[0]!r} is the {option}; it cannot also be a "
                              f"feature ({flag['features']})")
-    else:  # every other column holding numbers
-        features = [c for c in header if c not in named
+    else:  # every other column holding numbers, but an unnamed first one (pandas calls it
+        # "Unnamed: 0"): the row index pandas' to_csv and R's write.csv add by default
+        index = header[0] if header[0] == "Unnamed: 0" else None
+        features = [c for c in header if c not in named and c != index
                     and pd.to_numeric(frame[c], errors="coerce").notna().any()]
     if not features:
         raise ValueError(f"no feature columns in {source}: no column other than "
@@ -505,6 +514,24 @@ def _times(column, name: str, source: str, ids: list[str], codes: np.ndarray,
     row = int(np.argmax(bad))
     raise ValueError(f"{source}: series {ids[codes[row]]!r}, column {name!r} ({option}): "
                      f"{column.iloc[row]!r} is neither a number nor a date")
+
+
+def names_row(first: list[str], second: list[str] | None) -> bool:
+    """Whether a file's first row names its columns, judged against its second. Its numbers,
+    if any, must count 0, 1, 2, ... (or from 1: the names pandas gives an array's columns);
+    then it is names if one of its names (not a number) stands over a number, or if it counts
+    at least three where the second row holds other values. An empty first cell, the name of
+    an index column, counts as neither name nor number."""
+    if second is None or len(second) != len(first):
+        return False  # (one row, or ragged rows: reported as such)
+    numbers = [float(a) for a in first if a and _is_float(a)]
+    if numbers and not any(numbers == list(range(start, start + len(numbers)))
+                           for start in (0, 1)):
+        return False
+    if any(a and not _is_float(a) and b and _is_float(b)
+           for a, b in zip(first, second, strict=True)):
+        return True
+    return len(numbers) >= 3 and first != second
 
 
 def _is_float(s: str) -> bool:

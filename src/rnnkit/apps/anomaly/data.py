@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...data.classification import names_row
 from ...data.timeseries import parse_dates, separator_hint
 from ...data.ts_file import is_ts, read_ts
 
@@ -293,14 +294,20 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
     frame, name = _frame(source, "sequences, one per row", header=None)
     first = frame.iloc[0].astype(str).str.strip()
     has_header = config.label_col is not None and config.label_col in set(first)
+    second = (["" if pd.isna(v) else str(v).strip() for v in frame.iloc[1]]
+              if len(frame) > 1 else None)
+    cells = ["" if pd.isna(v) else c for v, c in zip(frame.iloc[0], first, strict=True)]
     offset = 1
-    if has_header or pd.to_numeric(first.iloc[1:], errors="coerce").isna().all():
+    if (has_header or names_row(cells, second)
+            or pd.to_numeric(first.iloc[1:], errors="coerce").isna().all()):
         frame = frame.iloc[1:].reset_index(drop=True)
-        frame.columns = [str(c) for c in first]
+        frame.columns = cells
         offset = 2
         if frame.empty:
             raise ValueError(f"{name} has a header and no sequences; expected one sequence "
                              "per row")
+        if cells[0] == "" and frame.shape[1] > 1:  # unnamed: the index pandas and R write
+            frame = frame.iloc[:, 1:]
     cols = list(frame.columns)
     lines = np.arange(len(frame)) + offset
     width = len(cols)

@@ -202,9 +202,12 @@ def _to_long(frame, id_col, time_col, target, where: str = "the table"):
         _columns(frame, [target], "target")
         frame = frame.assign(**{target: _numbers(frame, target, where)})
         return frame.rename(columns={id_col: "__id", target: "__y"}), target
-    keep = [c for c in frame.columns if c != time_col]
     # every numeric column; a column of numbers with a typo in it is one too, and its typo is
-    # named below, not the column left out in silence
+    # named below, not the column left out in silence. Not an unnamed first column ("Unnamed:
+    # 0" as pandas reads it): the row index pandas' to_csv and R's write.csv add by default
+    index = frame.columns[0] if str(frame.columns[0]) == "Unnamed: 0" else None
+    keep = [c for c in frame.columns if c != time_col and (c != index or target not in
+                                                            (None, "all"))]
     cols = ([c for c in keep if pd.api.types.is_numeric_dtype(frame[c])
              or _mostly_numbers(frame[c])] if target in (None, "all")
             else _columns(frame, target, "target"))
