@@ -98,3 +98,15 @@ def test_forecast_wide_table_leaves_out_the_index(tmp_path):
     frame = pd.DataFrame({"a": np.sin(t / 6.0), "b": np.cos(t / 6.0)})
     panel = read_panel(str(written(tmp_path, frame, "wide.csv")))
     assert sorted(panel.ids) == ["a", "b"]
+
+
+def test_anomaly_stream_leaves_out_the_index(tmp_path):
+    from rnnkit.apps.anomaly.data import read_stream
+
+    times = pd.date_range("2020-01-01", periods=30, freq="h").astype(str)
+    frame = pd.DataFrame({"timestamp": times, "value": np.sin(np.arange(30.0))})
+    path = written(tmp_path, frame, "stream.csv")
+    stream = read_stream(str(path), AnomalyConfig(time_col="timestamp"), min_rows=10)
+    assert stream.columns == ["value"]  # not the index as a second value
+    with pytest.raises(ValueError, match="name it with --time-col"):
+        read_stream(str(path), AnomalyConfig(), min_rows=10)  # the index taken as the time

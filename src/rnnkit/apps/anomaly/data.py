@@ -242,8 +242,11 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
                              f"{', '.join(cols)}{separator_hint(cols)}")
     if labels and label_col is None:
         raise ValueError(f"{name} has no label column; pass --label-col (0/1 per row)")
-    value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col,
-                                                                                 label_col)]
+    # an unnamed first column ("Unnamed: 0" as pandas reads it) is the row index pandas'
+    # to_csv and R's write.csv add by default: the time column when none is named, else no value
+    index = cols[0] if cols[0] == "Unnamed: 0" else None
+    value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col, label_col,
+                                                                          index)]
     implicit = labels is None and config.label_col is None  # the default "label", optional
     missing = [c for c in value_cols if c not in cols]
     if missing:
@@ -253,7 +256,13 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
         raise ValueError(f"{name} has no value column besides the time column {time_col!r}"
                          f"{separator_hint(cols)}")
     lines = np.arange(len(frame)) + 2
-    values = _numeric(frame, value_cols, name, 2)
+    try:
+        values = _numeric(frame, value_cols, name, 2)
+    except ValueError as e:  # the times in another column than the first (after an index)
+        if config.time_col is not None or config.value_cols or time_col is None:
+            raise
+        raise ValueError(f"{e}; the first column, {time_col!r}, was taken as the time: if "
+                         "this column holds the times, name it with --time-col") from None
     if time_col is not None:
         _check_times(frame[time_col], lines, name, config.allow_gaps)
     if len(frame) < min_rows:
