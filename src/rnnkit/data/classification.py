@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from .rows_fast import read_rows_fast
 from .text import check_encoding
 from .timeseries import separator_hint
 
@@ -237,34 +238,50 @@ def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
         return [f.strip().strip('"') for f in line.split(delimiter)] if delimiter else \
             line.split()
 
-    rows = [(n, fields(line)) for n, line in lines]
-    header_row = names_row(rows[0][1], rows[1][1] if len(rows) > 1 else None)
-    if header_row and rows[0][1][0] == "":
-        # an unnamed first column under a header: the row index pandas' to_csv and R's
-        # write.csv add by default, not a step of each series
-        rows = [(n, row[1:]) for n, row in rows]
-    width = len(rows[0][1])
+    head = fields(first)
+    header_row = names_row(head, fields(lines[1][1]) if len(lines) > 1 else None)
+    # an unnamed first column under a header: the row index pandas' to_csv and R's write.csv
+    # add by default, not a step of each series
+    skip = 1 if header_row and head[0] == "" else 0
+    head = head[skip:]
+    width = len(head)
     if label in (None, *LABEL_PLACES):
         at = {None: 0, "first": 0, "last": width - 1, "none": None}[label]
-        steps = [f for i, f in enumerate(rows[0][1]) if i != at]
-        if header_row or not any(_is_float(f) for f in steps):
-            rows = rows[1:]  # a header row (one row alone: when no step is a number)
+        steps = [f for i, f in enumerate(head) if i != at]
+        # a header row (one row alone: when no step is a number)
+        data = lines[1:] if header_row or not any(_is_float(f) for f in steps) else lines
     else:  # a column named in the header
-        header = rows[0][1]
-        if label not in header:
+        if label not in head:
             raise ValueError(f"column {label!r} (--label-col) not found in the first row of "
-                             f"{source}, {', '.join(header[:8])}{', ...' if width > 8 else ''}"
+                             f"{source}, {', '.join(head[:8])}{', ...' if width > 8 else ''}"
                              "; name the label column as the header does, or give its place: "
                              "--label-col first or last")
-        at, rows = header.index(label), rows[1:]
-    if not rows:
+        at, data = head.index(label), lines[1:]
+    if not data:
         raise ValueError(f"{source} has a header but no series")
     need = 1 if at is None else 2
     if width < need:
-        raise ValueError(f"{source} line {rows[0][0]}: expected a label and at least one "
+        raise ValueError(f"{source} line {data[0][0]}: expected a label and at least one "
                          "value, got one field")
-    values = np.empty((len(rows), width - need + 1), dtype=np.float32)
-    lengths = np.empty(len(rows), dtype=np.int64)
+    read = read_rows_fast(text, data, delimiter, skip, width, at)
+    if read is None:  # something to report, or NaN padding: row by row
+        rows = ((n, fields(line)[skip:]) for n, line in data)
+        read = _read_rows(rows, len(data), data[0][0], width, at, source, label)
+    values, lengths, raw_labels = read
+    if at is None:
+        return values, lengths, None
+    if label is None:
+        _check_first_column(raw_labels, source)
+    return values, lengths, [_label_text(c) for c in raw_labels]
+
+
+def _read_rows(rows, count: int, first_line: int, width: int, at: int | None, source: str,
+               label: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``parse_ucr``'s rows one by one (``(line number, fields)``, ``count`` of them): NaN
+    padding read as shorter series, and each problem named with its line."""
+    need = 1 if at is None else 2
+    values = np.empty((count, width - need + 1), dtype=np.float32)
+    lengths = np.empty(count, dtype=np.int64)
     raw_labels = []
     layout = {None: "numeric values", 0: "the label first and then numeric values"}.get(
         at, "numeric values and the label")
@@ -272,7 +289,7 @@ def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
         if len(row) != width:
             raise ValueError(
                 f"ragged rows in {source}: line {n} has {len(row) - need + 1} values, line "
-                f"{rows[0][0]} has {width - need + 1}; every series must have the same number "
+                f"{first_line} has {width - need + 1}; every series must have the same number "
                 "of columns (pad shorter series with trailing NaN)")
         cells = row if at is None else row[:at] + row[at + 1:]
         if at is not None:
@@ -300,11 +317,7 @@ def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
                              "(only trailing NaN padding is allowed)")
         values[i, length:] = 0.0
         lengths[i] = length
-    if at is None:
-        return values, lengths, None
-    if label is None:
-        _check_first_column(raw_labels, source)
-    return values, lengths, [_label_text(c) for c in raw_labels]
+    return values, lengths, raw_labels
 
 
 def _check_first_column(cells: list[str], source: str) -> None:

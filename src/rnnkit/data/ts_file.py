@@ -24,7 +24,6 @@ do instead.
 
 from __future__ import annotations
 
-import io
 import math
 from typing import NamedTuple
 
@@ -51,8 +50,11 @@ class TsTable(NamedTuple):
 def is_ts(text: str) -> bool:
     """Whether ``text`` is in the ``.ts`` format: its first line that is neither blank nor a
     comment is an ``@`` tag."""
-    for line in io.StringIO(text):  # line by line: a big file is not split whole to look
-        line = line.strip()
+    start = 0
+    while start < len(text):  # line by line: a big file is neither split nor copied to look
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line, start = text[start:end].strip(), end + 1
         if line and not line.startswith(COMMENTS):
             return line.startswith("@")
     return False
