@@ -796,15 +796,16 @@ def evaluate_panel(state: PanelState, model, panel: Panel, test_horizons: int = 
     f = {k: np.concatenate([r[1][k] for r in results]) for k in results[0][1]}
     ids = [s.id for s in series] * test_horizons
     if flat.all():  # every history flat: MASE over the floored scales (said), not none at all
-        panel.warnings.append("every series' history is flat: MASE divides by a floor (1e-3 "
-                              "of each series' level), read MAE and RMSE instead")
+        panel.warnings.append("every series' history is flat or repeats exactly (the "
+                              "seasonal naive forecast has no error in it): MASE divides by a "
+                              "floor (1e-3 of each series' level), read MAE and RMSE instead")
         flat = np.zeros_like(flat)
     out = panel_metrics(act, f, scales, ids, flat)
     if flat.any():  # said, as skipped series are
         names = list(dict.fromkeys(i for i, fl in zip(ids, flat, strict=True) if fl))
         panel.warnings.append(f"MASE leaves out {len(names)} series whose history is flat "
-                              "(the seasonal naive forecast is exact there, so MASE is "
-                              f"undefined): {_names(names)}")
+                              "or repeats exactly (the seasonal naive forecast is exact there, "
+                              f"so MASE is undefined): {_names(names)}")
     out["choice"] = {s.id: state.choice.get(s.id, state.default) for s in series}
     out["reason"] = {s.id: state.reason.get(s.id, "the default (a series not seen in training)")
                      for s in series}
