@@ -110,3 +110,13 @@ def test_anomaly_stream_leaves_out_the_index(tmp_path):
     assert stream.columns == ["value"]  # not the index as a second value
     with pytest.raises(ValueError, match="name it with --time-col"):
         read_stream(str(path), AnomalyConfig(), min_rows=10)  # the index taken as the time
+
+
+def test_table_timeseries_leave_out_the_index(tmp_path):
+    from rnnkit.data.timeseries import read_timeseries
+
+    t = np.arange(40)
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=40, freq="h").astype(str),
+                          "a": np.sin(t / 5.0), "b": np.cos(t / 5.0)})
+    ts = read_timeseries(written(tmp_path, frame, "table.csv"), time_col="date")
+    assert ts.columns == ["a", "b"]

@@ -151,7 +151,8 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
         path: the CSV file (header row first).
         time_col: the timestamp column (ISO dates, or numbers); None: rows are time steps.
         target: a column name, a comma-separated list, or ``"all"`` (every channel).
-        features: the input channels: ``"all"`` (every column but the time column),
+        features: the input channels: ``"all"`` (every column but the time column and an
+            unnamed first one, a written row index),
             ``"target"`` (the target columns only) or a comma-separated list (targets are
             always added).
         fill: None refuses missing values, naming their lines; or one of ``FILLS``.
@@ -183,7 +184,9 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
     if time_col is not None and time_col not in header:
         raise ValueError(f"time column {time_col!r} not found in {source}; its columns are: "
                          f"{', '.join(header)}{separator_hint(header)}")
-    channels_all = [h for h in header if h != time_col]
+    # every column but the time column and an unnamed first one: the row index pandas'
+    # to_csv and R's write.csv add by default
+    channels_all = [h for i, h in enumerate(header) if h != time_col and (h.strip() or i)]
     if not channels_all:
         raise ValueError(f"{source} has no columns besides the time column {time_col!r}")
     targets = (channels_all if target == "all"
