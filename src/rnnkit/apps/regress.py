@@ -28,7 +28,7 @@ import torch
 
 from .. import checkpoint
 from ..config_dict import config_from_dict
-from ..data.csv_table import csv_header, read_csv_columns
+from ..data.csv_table import csv_header, read_csv_columns, row_index_column
 from ..data.timeseries import separator_hint
 from ..data.windows import make_windows
 from ..metrics import mae, mse
@@ -118,9 +118,8 @@ def read_samples(path: str | Path, config: Config):
         X, _ = make_windows(table, window)
         _, y = make_windows(cols[target], window)  # (n, 1)
         return X, y, {"mode": "window", "window": window, "features": inputs, "target": target}
-    # every other column, but an unnamed first one: the row index pandas' to_csv and R's
-    # write.csv add by default
-    inputs = config.features or [c for i, c in enumerate(header) if c != target and (c or i)]
+    index = row_index_column(header)
+    inputs = config.features or [c for c in header if c not in (target, index)]
     if not inputs:
         raise ValueError(f"CSV {path} has only the target column {target!r}; give a window "
                          "to window it as a series")

@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from .csv_table import row_index_column
 from .rows_fast import read_rows_fast
 from .text import check_encoding
 from .timeseries import separator_hint
@@ -432,9 +433,8 @@ def parse_series_csv(text: str, id_col: str, label_col: str | None = None,
             option = next(o for o, c in special.items() if c == taken[0])
             raise ValueError(f"column {taken[0]!r} is the {option}; it cannot also be a "
                              f"feature ({flag['features']})")
-    else:  # every other column holding numbers, but an unnamed first one (pandas calls it
-        # "Unnamed: 0"): the row index pandas' to_csv and R's write.csv add by default
-        index = header[0] if header[0] == "Unnamed: 0" else None
+    else:  # every other column holding numbers, but a written row index
+        index = row_index_column(header)
         features = [c for c in header if c not in named and c != index
                     and pd.to_numeric(frame[c], errors="coerce").notna().any()]
     if not features:

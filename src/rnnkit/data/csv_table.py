@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_csv_columns", "csv_header"]
+__all__ = ["read_csv_columns", "csv_header", "row_index_column"]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_CELL = 128 * 1024  # csv's own default field limit; no number is this long
@@ -44,6 +44,15 @@ def _rows(path: Path, encoding: str):
             raise ValueError(f"CSV {path} is not {encoding} text (byte "
                              f"{e.object[e.start:e.start + 1]!r} near offset {e.start}); save "
                              "it as UTF-8") from None
+
+
+def row_index_column(columns) -> str | None:
+    """The name of a written row index among a CSV's ``columns``, or None: an unnamed first
+    column ("" as the csv module reads its name, "Unnamed: 0" as pandas does), which is what
+    pandas' ``to_csv`` and R's ``write.csv`` write by default. Readers leave it out of the
+    columns they take by default."""
+    first = str(columns[0]).strip() if len(columns) else None
+    return columns[0] if first in ("", "Unnamed: 0") else None
 
 
 def csv_header(path: str | os.PathLike, encoding: str = "utf-8") -> list[str]:

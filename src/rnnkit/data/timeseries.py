@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .csv_table import row_index_column
+
 __all__ = [
     "TimeSeries", "read_timeseries", "FILLS", "Split", "chronological_split", "StandardScaler",
     "calendar_features", "infer_step", "future_times", "format_time", "parse_dates",
@@ -184,9 +186,8 @@ def read_timeseries(path: str | Path, *, time_col: str | None = None, target="al
     if time_col is not None and time_col not in header:
         raise ValueError(f"time column {time_col!r} not found in {source}; its columns are: "
                          f"{', '.join(header)}{separator_hint(header)}")
-    # every column but the time column and an unnamed first one: the row index pandas'
-    # to_csv and R's write.csv add by default
-    channels_all = [h for i, h in enumerate(header) if h != time_col and (h.strip() or i)]
+    index = row_index_column(header)
+    channels_all = [h for h in header if h not in (time_col, index)]
     if not channels_all:
         raise ValueError(f"{source} has no columns besides the time column {time_col!r}")
     targets = (channels_all if target == "all"

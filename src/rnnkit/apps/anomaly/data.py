@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...data.classification import names_row
+from ...data.csv_table import row_index_column
 from ...data.timeseries import parse_dates, separator_hint
 from ...data.ts_file import is_ts, read_ts
 
@@ -242,9 +243,7 @@ def read_stream(source, config, *, min_rows: int, labels: bool | None = None) ->
                              f"{', '.join(cols)}{separator_hint(cols)}")
     if labels and label_col is None:
         raise ValueError(f"{name} has no label column; pass --label-col (0/1 per row)")
-    # an unnamed first column ("Unnamed: 0" as pandas reads it) is the row index pandas'
-    # to_csv and R's write.csv add by default: the time column when none is named, else no value
-    index = cols[0] if cols[0] == "Unnamed: 0" else None
+    index = row_index_column(cols)  # the time column when none is named, else no value
     value_cols = list(config.value_cols) or [c for c in cols if c not in (time_col, label_col,
                                                                           index)]
     implicit = labels is None and config.label_col is None  # the default "label", optional

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...data.csv_table import FLOAT32_MAX
+from ...data.csv_table import FLOAT32_MAX, row_index_column
 
 __all__ = ["Series", "Panel", "read_panel", "read_table", "table_notes", "period_from_freq",
            "frequency", "future_index"]
@@ -203,9 +203,8 @@ def _to_long(frame, id_col, time_col, target, where: str = "the table"):
         frame = frame.assign(**{target: _numbers(frame, target, where)})
         return frame.rename(columns={id_col: "__id", target: "__y"}), target
     # every numeric column; a column of numbers with a typo in it is one too, and its typo is
-    # named below, not the column left out in silence. Not an unnamed first column ("Unnamed:
-    # 0" as pandas reads it): the row index pandas' to_csv and R's write.csv add by default
-    index = frame.columns[0] if str(frame.columns[0]) == "Unnamed: 0" else None
+    # named below, not the column left out in silence; not a written row index
+    index = row_index_column(list(frame.columns))
     keep = [c for c in frame.columns if c != time_col and (c != index or target not in
                                                             (None, "all"))]
     cols = ([c for c in keep if pd.api.types.is_numeric_dtype(frame[c])
