@@ -198,7 +198,9 @@ def read_ucr(path: PathLike, encoding: str = "utf-8", label: str | None = None
     """Numeric sequences in the UCR layout: ``(values (N, T) float32, lengths (N,), labels)``.
 
     Each row is ``label, x_1, ..., x_T``, separated by commas, tabs or whitespace (no header;
-    a first row none of whose steps is a number is taken as one and skipped). Every row must
+    a first row none of whose steps is a number, or that ``names_row`` finds to be names, is
+    taken as one and skipped; under a header an unnamed first column, the row index pandas'
+    ``to_csv`` and R's ``write.csv`` write, is left out). Every row must
     have the same number of fields; a shorter series ends in ``NaN`` padding, which becomes
     its length. ``NaN`` before the end of a series, or a row with no values, is an error.
     ``label`` says where each row's label is (``parse_ucr``: first, last, none, or a column
