@@ -245,7 +245,7 @@ def parse_ucr(text: str, source: str = "the UCR file", label: str | None = None
     header_row = names_row(head, fields(lines[1][1]) if len(lines) > 1 else None)
     # an unnamed first column under a header: the row index pandas' to_csv and R's write.csv
     # add by default, not a step of each series
-    skip = 1 if header_row and head[0] == "" else 0
+    skip = 1 if header_row and row_index_column(head) is not None else 0
     head = head[skip:]
     width = len(head)
     if label in (None, *LABEL_PLACES):

@@ -1,8 +1,8 @@
 """Rows of numbers (one series per row, a label among them) through pandas' C parser.
 
-``parse_ucr`` reads each row in Python: exact messages, but about 4.5 s for 20,000 heartbeats
-of 187 values (72 MB) and 25 s for MIT-BIH's 87,554. This reads the same rows in about half
-the time or less, or returns ``None`` where a row needs the careful reader: ragged rows, a
+``parse_ucr`` reads each row in Python: exact messages, but 12 s for a file of MIT-BIH's size
+(87,554 rows of 188 numbers, 411 MB). This reads the same rows in 5 s (for 1.9 GB of memory
+against 1.2), or returns ``None`` where a row needs the careful reader: ragged rows, a
 cell that is not a plain number, NaN padding, an infinite or float32-overflowing value, an
 empty label. The careful reader then reads the file and names the line.
 
@@ -19,9 +19,9 @@ import io
 
 import numpy as np
 
-__all__ = ["read_rows_fast"]
+from .csv_table import FLOAT32_MAX
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+__all__ = ["read_rows_fast"]
 
 
 def read_rows_fast(text: str, lines: list[tuple[int, str]], delimiter: str | None, skip: int,
@@ -58,7 +58,7 @@ def read_rows_fast(text: str, lines: list[tuple[int, str]], delimiter: str | Non
     frame = frame.iloc[:, skip:]
     value_cols = [j for j in range(width) if j != at]
     block = frame.iloc[:, value_cols]
-    if not all(dtype.kind == "f" or dtype.kind in "iu" for dtype in block.dtypes):
+    if not all(dtype.kind in "fiu" for dtype in block.dtypes):
         return None  # text, "NaN", "" or a quoted cell among the values
     values = block.to_numpy(dtype=np.float64)
     if not np.isfinite(values).all() or (np.abs(values) > FLOAT32_MAX).any():

@@ -314,7 +314,7 @@ def read_sequences(source, config, *, length: int | None = None) -> Sequences:
         if frame.empty:
             raise ValueError(f"{name} has a header and no sequences; expected one sequence "
                              "per row")
-        if cells[0] == "" and frame.shape[1] > 1:  # unnamed: the index pandas and R write
+        if row_index_column(cells) is not None and frame.shape[1] > 1:
             frame = frame.iloc[:, 1:]
     cols = list(frame.columns)
     lines = np.arange(len(frame)) + offset
